@@ -1,0 +1,85 @@
+"""The fiscal calendar: which calendar months make up the fiscal year and its quarters."""
+
+from __future__ import annotations
+
+import calendar as _cal
+import datetime as dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FiscalMonth:
+    """One of the twelve fiscal months (`index` 1..12) and the calendar month it is."""
+
+    index: int
+    year: int
+    month: int
+
+    @property
+    def name(self) -> str:
+        return f"m{self.index:02d}"
+
+    @property
+    def label(self) -> str:
+        return f"{_cal.month_abbr[self.month]} {self.year}"
+
+    @property
+    def quarter(self) -> int:
+        return (self.index - 1) // 3 + 1
+
+    @property
+    def first_day(self) -> dt.date:
+        return dt.date(self.year, self.month, 1)
+
+    @property
+    def last_day(self) -> dt.date:
+        return dt.date(self.year, self.month, _cal.monthrange(self.year, self.month)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class FiscalCalendar:
+    """A fiscal year of twelve calendar months starting in `start_month`.
+
+    `named_for="end"` names the year by the calendar year it ends in (FY2027 = Feb 2026 to
+    Jan 2027 when it starts in February), the common US convention; `"start"` by the year
+    it starts in.
+    """
+
+    year: int
+    start_month: int = 1
+    named_for: str = "end"
+
+    @property
+    def label(self) -> str:
+        return f"FY{self.year}"
+
+    @property
+    def months(self) -> tuple[FiscalMonth, ...]:
+        first_year = self.year
+        if self.named_for == "end" and self.start_month > 1:
+            first_year -= 1
+        out = []
+        for i in range(12):
+            month0 = self.start_month - 1 + i
+            out.append(FiscalMonth(i + 1, first_year + month0 // 12, month0 % 12 + 1))
+        return tuple(out)
+
+    @property
+    def start(self) -> dt.date:
+        return self.months[0].first_day
+
+    @property
+    def end(self) -> dt.date:
+        return self.months[-1].last_day
+
+    def contains(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+    def month_of(self, day: dt.date) -> int | None:
+        """The fiscal month index (1..12) of a date, or None outside the year."""
+        if not self.contains(day):
+            return None
+        return (day.year * 12 + day.month - (self.start.year * 12 + self.start.month)) + 1
+
+    def quarter_months(self, quarter: int) -> tuple[FiscalMonth, ...]:
+        return tuple(m for m in self.months if m.quarter == quarter)

@@ -1,0 +1,265 @@
+"""The organisation's configuration: fiscal calendar, lists, currencies, KPIs and allocations.
+
+An organisation edits one TOML file; everything else in Plansheet derives from the
+`OrgConfig` loaded here. Loading checks the file completely and reports every problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sheet_templates.errors import ConfigError
+
+CONFIG_ENV = "PLANSHEET_CONFIG"
+QUARTERS = ("Q1", "Q2", "Q3", "Q4")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+_CODE = re.compile(r"^[A-Z]{3}$")
+_REGION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$")
+
+
+@dataclass(frozen=True, slots=True)
+class KpiSpec:
+    """An extra KPI column an organisation adds to its plans."""
+
+    name: str
+    label: str
+    type: str  # "count" or "money"
+
+
+@dataclass(frozen=True, slots=True)
+class OrgConfig:
+    """Everything an organisation configures about its plans."""
+
+    org_id: str
+    org_name: str
+    fiscal_year: int
+    start_month: int
+    year_named_for: str
+    reporting_currency: str
+    plan_rates: dict[str, Decimal]
+    regions: tuple[str, ...]
+    business_units: tuple[str, ...]
+    channels: tuple[str, ...]
+    statuses: tuple[str, ...]
+    extra_kpis: tuple[KpiSpec, ...] = ()
+    template_rows: int = 300
+    max_lines: int = 50_000
+    allocations: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    source: str = "<default>"
+
+    @property
+    def currencies(self) -> tuple[str, ...]:
+        return tuple(self.plan_rates)
+
+    def allocation(self, region: str, quarter: str) -> Decimal:
+        """Finance's allocation for a region and quarter (0 when none is configured)."""
+        return self.allocations.get(region, {}).get(quarter, Decimal(0))
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("sheet_templates") / "default_org.toml"))
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> OrgConfig:
+    """Load the configuration from `path`, else `$PLANSHEET_CONFIG`, else the bundled sample."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or default_config_path()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: dict[str, Any], source: str = "<dict>") -> OrgConfig:
+    """Build an `OrgConfig` from parsed TOML, collecting every problem before raising."""
+    problems: list[str] = []
+    get = _Getter(raw, problems)
+
+    org_id = get.text("organisation", "id", pattern=_SLUG, hint="lower-case letters, digits, - or _")
+    org_name = get.text("organisation", "name")
+    year = get.integer("fiscal", "year", 1990, 2200)
+    start_month = get.integer("fiscal", "start_month", 1, 12)
+    named_for = get.choice("fiscal", "year_named_for", ("start", "end"), default="end")
+    reporting = get.text("currencies", "reporting", pattern=_CODE, hint="a three-letter ISO code")
+    rates = get.rates("currencies", "plan_rates")
+    if reporting and rates and reporting not in rates:
+        rates = {reporting: Decimal(1), **rates}
+    if reporting and rates.get(reporting, Decimal(1)) != 1:
+        problems.append(f"currencies.plan_rates.{reporting}: the reporting currency's rate must be 1")
+    regions = get.names("lists", "regions", pattern=_REGION)
+    bus = get.names("lists", "business_units")
+    channels = get.names("lists", "channels")
+    statuses = get.names("lists", "statuses")
+    kpis = get.kpis()
+    rows = get.integer("template", "rows", 1, 20_000, default=300)
+    max_lines = get.integer("template", "max_lines", 1, 1_000_000, default=50_000)
+    allocations = get.allocations(regions)
+
+    if problems:
+        raise ConfigError(f"configuration {source} has problems", details=problems)
+    return OrgConfig(
+        org_id=org_id,
+        org_name=org_name,
+        fiscal_year=year,
+        start_month=start_month,
+        year_named_for=named_for,
+        reporting_currency=reporting,
+        plan_rates=rates,
+        regions=regions,
+        business_units=bus,
+        channels=channels,
+        statuses=statuses,
+        extra_kpis=kpis,
+        template_rows=rows,
+        max_lines=max_lines,
+        allocations=allocations,
+        source=source,
+    )
+
+
+class _Getter:
+    """Reads typed values out of the raw TOML, recording a problem instead of raising."""
+
+    def __init__(self, raw: dict[str, Any], problems: list[str]) -> None:
+        self.raw = raw
+        self.problems = problems
+
+    def _value(self, table: str, key: str, default: Any = None) -> Any:
+        section = self.raw.get(table, {})
+        if not isinstance(section, dict):
+            self.problems.append(f"[{table}] must be a table")
+            return default
+        if key not in section:
+            if default is None:
+                self.problems.append(f"{table}.{key} is missing")
+            return default
+        return section[key]
+
+    def text(self, table: str, key: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
+        value = self._value(table, key)
+        if value is None:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.problems.append(f"{table}.{key} must be a non-empty string")
+            return ""
+        if pattern is not None and not pattern.match(value):
+            self.problems.append(f"{table}.{key} = {value!r} is not valid ({hint})")
+        return value
+
+    def integer(self, table: str, key: str, low: int, high: int, default: int | None = None) -> int:
+        value = self._value(table, key, default)
+        if value is None:
+            return low
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.problems.append(f"{table}.{key} must be a whole number from {low} to {high}")
+            return low
+        return value
+
+    def choice(self, table: str, key: str, options: tuple[str, ...], default: str) -> str:
+        value = self._value(table, key, default)
+        if value not in options:
+            self.problems.append(f"{table}.{key} must be one of {', '.join(options)}")
+            return default
+        return value
+
+    def names(self, table: str, key: str, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+        value = self._value(table, key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problems.append(f"{table}.{key} must be a non-empty list of strings")
+            return ()
+        for v in value:
+            if v != v.strip() or len(v) > 60 or v[0] in "=+-@":
+                self.problems.append(f"{table}.{key}: {v!r} must be at most 60 characters, trimmed, not formula-like")
+            elif pattern is not None and not pattern.match(v):
+                self.problems.append(f"{table}.{key}: {v!r} may use only letters, digits, - and _")
+        if len({v.casefold() for v in value}) != len(value):
+            self.problems.append(f"{table}.{key} has a value twice")
+        return tuple(value)
+
+    def rates(self, table: str, key: str) -> dict[str, Decimal]:
+        value = self._value(table, key)
+        if not isinstance(value, dict) or not value:
+            if value is not None:
+                self.problems.append(f"{table}.{key} must be a table of currency = rate")
+            return {}
+        rates: dict[str, Decimal] = {}
+        for code, rate in value.items():
+            if not _CODE.match(code):
+                self.problems.append(f"{table}.{key}: {code!r} is not a three-letter currency code")
+                continue
+            number = _decimal(rate)
+            if number is None or number <= 0:
+                self.problems.append(f"{table}.{key}.{code} must be a positive number (as a string, e.g. \"1.08\")")
+                continue
+            rates[code] = number
+        return rates
+
+    def kpis(self) -> tuple[KpiSpec, ...]:
+        value = self.raw.get("kpis", [])
+        if not isinstance(value, list):
+            self.problems.append("[[kpis]] must be an array of tables")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            name, label, kind = item.get("name"), item.get("label"), item.get("type")
+            if not isinstance(name, str) or not _NAME.match(name):
+                self.problems.append(f"kpis[{i}].name must be lower-case letters, digits and _")
+            elif not isinstance(label, str) or not label.strip():
+                self.problems.append(f"kpis[{i}].label must be a non-empty string")
+            elif kind not in ("count", "money"):
+                self.problems.append(f"kpis[{i}].type must be \"count\" or \"money\"")
+            else:
+                out.append(KpiSpec(name, label.strip(), kind))
+        return tuple(out)
+
+    def allocations(self, regions: tuple[str, ...]) -> dict[str, dict[str, Decimal]]:
+        value = self.raw.get("allocations", {})
+        out: dict[str, dict[str, Decimal]] = {}
+        if not isinstance(value, dict):
+            self.problems.append("[allocations] must be a table of regions")
+            return out
+        for region, quarters in value.items():
+            if regions and region not in regions:
+                self.problems.append(f"allocations.{region}: {region!r} is not one of lists.regions")
+                continue
+            if not isinstance(quarters, dict):
+                self.problems.append(f"allocations.{region} must be a table of Q1..Q4 amounts")
+                continue
+            out[region] = {}
+            for quarter, amount in quarters.items():
+                number = _decimal(amount)
+                if quarter not in QUARTERS:
+                    self.problems.append(f"allocations.{region}.{quarter}: use Q1, Q2, Q3 or Q4")
+                elif number is None or number < 0 or number != number.quantize(Decimal("0.01")):
+                    self.problems.append(f"allocations.{region}.{quarter} must be a non-negative amount in cents")
+                else:
+                    out[region][quarter] = number
+        return out
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | str):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return None

@@ -1,0 +1,343 @@
+"""Build the regional Excel plan template (`plan-<REGION>.xlsx`) from the schema with openpyxl.
+
+The workbook has four sheets: Instructions; Plan (an Excel table with dropdowns, formats,
+unlocked input cells and locked formula columns); Summary (SUMIFS by channel and fiscal
+quarter against the region's allocation); Lists (the dropdown values and plan FX rates).
+Protection has no password: it stops accidents, not people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.formatting.rule import CellIsRule
+from openpyxl.styles import Alignment, Font, PatternFill, Protection
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.table import Table, TableStyleInfo
+
+from sheet_templates.cells import column_letter
+from sheet_templates.config import QUARTERS
+from sheet_templates.errors import PlansheetError
+from sheet_templates.schema import (
+    FIRST_DATA_ROW,
+    HEADER_ROW,
+    INSTRUCTIONS_SHEET,
+    LISTS_SHEET,
+    MAX_TEXT,
+    NAME_FISCAL_YEAR,
+    NAME_REGION,
+    NAME_TEMPLATE_ID,
+    NAME_TEMPLATE_VERSION,
+    PLAN_SHEET,
+    SUMMARY_SHEET,
+    Column,
+    ColumnType,
+    PlanSchema,
+)
+
+MONEY_FORMAT = "#,##0.00"
+COUNT_FORMAT = "#,##0"
+DATE_FORMAT = "yyyy-mm-dd"
+PLAN_TABLE = "PlanLines"
+FX_RATES_NAME = "ps_fx_rates"
+ALLOCATION_NAME = "ps_allocation_total"
+
+_HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+_HEADER_FONT = Font(bold=True, color="FFFFFF")
+_FORMULA_FILL = PatternFill("solid", fgColor="EDEDED")
+_RED = PatternFill("solid", fgColor="F8CBAD")
+_GREEN = PatternFill("solid", fgColor="C6EFCE")
+_UNLOCKED = Protection(locked=False)
+_FORMATS = {ColumnType.MONEY: MONEY_FORMAT, ColumnType.COUNT: COUNT_FORMAT, ColumnType.DATE: DATE_FORMAT}
+
+
+def template_filename(region: str) -> str:
+    return f"plan-{region}.xlsx"
+
+
+def build_templates(schema: PlanSchema, out_dir: Path, regions: Iterable[str] | None = None) -> list[Path]:
+    """Write one template per region into `out_dir` and return their paths."""
+    regions = list(regions) if regions else list(schema.config.regions)
+    unknown = [r for r in regions if r not in schema.config.regions]
+    if unknown:
+        raise PlansheetError(
+            f"unknown region {', '.join(unknown)}; the configured regions are {', '.join(schema.config.regions)}"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for region in regions:
+        path = out_dir / template_filename(region)
+        build_template(schema, region, path)
+        paths.append(path)
+    return paths
+
+
+def build_template(
+    schema: PlanSchema, region: str, path: Path, lines: Iterable[Mapping[str, Any]] = (), spare_rows: int | None = None
+) -> Path:
+    """Write the region's template to `path`, pre-filled with `lines` (dicts keyed by column name).
+
+    The table always has at least `config.template_rows` rows, and `spare_rows` empty
+    pre-numbered rows after the pre-filled lines.
+    """
+    lines = list(lines)
+    spare = schema.config.template_rows if spare_rows is None else spare_rows
+    n_rows = max(schema.config.template_rows, len(lines) + spare) if spare_rows is None else len(lines) + spare
+    n_rows = max(n_rows, 1)
+    wb = Workbook()
+    instructions = wb.active
+    instructions.title = INSTRUCTIONS_SHEET
+    plan = wb.create_sheet(PLAN_SHEET)
+    summary = wb.create_sheet(SUMMARY_SHEET)
+    lists = wb.create_sheet(LISTS_SHEET)
+
+    _write_lists(wb, lists, schema)
+    _write_plan(plan, schema, region, lines, n_rows)
+    _write_summary(wb, summary, schema, region, n_rows)
+    _write_instructions(instructions, schema, region)
+    _write_metadata(wb, schema, region)
+
+    wb.active = wb.sheetnames.index(PLAN_SHEET)
+    wb.properties.title = f"{schema.config.org_name} marketing plan {region} {schema.calendar.label}"
+    wb.properties.creator = "Plansheet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def _write_metadata(wb: Workbook, schema: PlanSchema, region: str) -> None:
+    meta = schema.meta_for(region)
+    for name, value in (
+        (NAME_TEMPLATE_ID, f'"{meta.template_id}"'),
+        (NAME_TEMPLATE_VERSION, f'"{meta.version}"'),
+        (NAME_REGION, f'"{meta.region}"'),
+        (NAME_FISCAL_YEAR, str(meta.fiscal_year)),
+    ):
+        wb.defined_names[name] = DefinedName(name, attr_text=value)
+
+
+def _write_lists(wb: Workbook, ws: Any, schema: PlanSchema) -> None:
+    """One column per dropdown list, each behind a defined name, and the plan FX rate table."""
+    list_columns = [c for c in schema.columns if c.list_name]
+    for i, col in enumerate(list_columns, start=1):
+        letter = column_letter(i)
+        ws.cell(1, i, col.label).font = Font(bold=True)
+        for r, value in enumerate(col.choices or (), start=2):
+            ws.cell(r, i, value)
+        last = 1 + len(col.choices or ())
+        wb.defined_names[col.list_name] = DefinedName(col.list_name, attr_text=f"{LISTS_SHEET}!${letter}$2:${letter}${last}")
+        ws.column_dimensions[letter].width = max(14, len(col.label) + 2)
+    rate_col = len(list_columns) + 2
+    cur_letter, rate_letter = column_letter(rate_col), column_letter(rate_col + 1)
+    ws.cell(1, rate_col, "Currency").font = Font(bold=True)
+    ws.cell(1, rate_col + 1, f"Plan rate to {schema.config.reporting_currency}").font = Font(bold=True)
+    rates = schema.config.plan_rates
+    for r, (code, rate) in enumerate(rates.items(), start=2):
+        ws.cell(r, rate_col, code)
+        ws.cell(r, rate_col + 1, float(rate)).number_format = "0.0000####"
+    wb.defined_names[FX_RATES_NAME] = DefinedName(
+        FX_RATES_NAME, attr_text=f"{LISTS_SHEET}!${cur_letter}$2:${rate_letter}${1 + len(rates)}"
+    )
+    ws.column_dimensions[rate_letter].width = 20
+    ws.protection.sheet = True
+
+
+def _write_plan(ws: Any, schema: PlanSchema, region: str, lines: list[Mapping[str, Any]], n_rows: int) -> None:
+    last_row = HEADER_ROW + n_rows
+    for col in schema.columns:
+        cell = ws.cell(HEADER_ROW, col.index, col.label)
+        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.column_dimensions[col.letter].width = col.width
+    ws.row_dimensions[HEADER_ROW].height = 32
+
+    key, region_col = schema["line_id"], schema["region"]
+    for i in range(n_rows):
+        row = FIRST_DATA_ROW + i
+        line = lines[i] if i < len(lines) else {}
+        for col in schema.columns:
+            cell = ws.cell(row, col.index)
+            if col.is_input:
+                value = line.get(col.name)
+                if value is None and col is key:
+                    value = f"{region}-{i + 1:04d}"
+                elif value is None and col is region_col:
+                    value = region
+                cell.value = _excel_value(value)
+                if isinstance(value, str) and value.startswith("="):
+                    cell.data_type = "s"  # text that looks like a formula stays text
+                cell.protection = _UNLOCKED
+            else:
+                cell.value = col.formula.format(row=row)
+                cell.fill = _FORMULA_FILL
+            fmt = _FORMATS.get(col.type) or (MONEY_FORMAT if col.type is ColumnType.FORMULA else None)
+            if fmt:
+                cell.number_format = fmt
+
+    last_letter = schema.columns[-1].letter
+    table = Table(displayName=PLAN_TABLE, ref=f"A{HEADER_ROW}:{last_letter}{last_row}")
+    table.tableStyleInfo = TableStyleInfo(name="TableStyleLight9", showRowStripes=True)
+    ws.add_table(table)
+    ws.freeze_panes = ws.cell(FIRST_DATA_ROW, schema["region"].index).coordinate
+
+    for col in schema.input_columns:
+        dv = _validation_for(col, schema)
+        if dv is not None:
+            ws.add_data_validation(dv)
+            dv.add(f"{col.letter}{FIRST_DATA_ROW}:{col.letter}{last_row}")
+
+    variance = schema["variance"].letter
+    rng = f"{variance}{FIRST_DATA_ROW}:{variance}{last_row}"
+    ws.conditional_formatting.add(rng, CellIsRule(operator="lessThan", formula=["0"], fill=_RED))
+    ws.conditional_formatting.add(rng, CellIsRule(operator="greaterThan", formula=["0"], fill=_GREEN))
+    _protect(ws)
+
+
+def _validation_for(col: Column, schema: PlanSchema) -> DataValidation | None:
+    cal = schema.calendar
+    common = {"allow_blank": True, "showErrorMessage": True, "errorStyle": "stop"}
+    if col.type is ColumnType.CHOICE:
+        return DataValidation(type="list", formula1=f"={col.list_name}", error=f"Choose a {col.label.lower()} from the list.",
+                              errorTitle=col.label, **common)
+    if col.type is ColumnType.MONEY:
+        return DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0",
+                              error="Enter an amount of zero or more.", errorTitle=col.label, **common)
+    if col.type is ColumnType.COUNT:
+        return DataValidation(type="whole", operator="greaterThanOrEqual", formula1="0",
+                              error="Enter a whole number of zero or more.", errorTitle=col.label, **common)
+    if col.type is ColumnType.DATE:
+        start, end = _serial(cal.start), _serial(cal.end)
+        return DataValidation(type="date", operator="between", formula1=str(start), formula2=str(end),
+                              error=f"Enter a date inside {cal.label} ({cal.start:%Y-%m-%d} to {cal.end:%Y-%m-%d}).",
+                              errorTitle=col.label, **common)
+    if col.type in (ColumnType.TEXT, ColumnType.ID):
+        return DataValidation(type="textLength", operator="lessThanOrEqual", formula1=str(MAX_TEXT),
+                              error=f"Keep {col.label.lower()} to {MAX_TEXT} characters.", errorTitle=col.label, **common)
+    return None
+
+
+def _write_summary(wb: Workbook, ws: Any, schema: PlanSchema, region: str, n_rows: int) -> None:
+    """Planned spend by channel x fiscal quarter (SUMIFS over the Plan sheet) against the allocation."""
+    cfg = schema.config
+    cur = cfg.reporting_currency
+    first, last = FIRST_DATA_ROW, HEADER_ROW + n_rows
+    channel = schema["channel"].letter
+    ws["A1"] = f"{cfg.org_name}: {region} plan summary, {schema.calendar.label}"
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["A2"] = f"Planned spend by channel and fiscal quarter, in {cur} at plan rates."
+    header_row = 4
+    heads = ["Channel", *QUARTERS, "Total"]
+    for i, text in enumerate(heads, start=1):
+        c = ws.cell(header_row, i, text)
+        c.font, c.fill = _HEADER_FONT, _HEADER_FILL
+    quarter_cols = {c.quarter: c.letter for c in schema.formula_columns if c.name.endswith("_reporting")}
+    row = header_row + 1
+    first_channel_row = row
+    for name in cfg.channels:
+        ws.cell(row, 1, name)
+        for q in range(1, 5):
+            qc = quarter_cols[q]
+            ws.cell(row, 1 + q, f"=SUMIFS({PLAN_SHEET}!${qc}${first}:${qc}${last},"
+                                f"{PLAN_SHEET}!${channel}${first}:${channel}${last},$A{row})")
+        ws.cell(row, 6, f"=SUM(B{row}:E{row})")
+        row += 1
+    last_channel_row = row - 1
+    ws.cell(row, 1, "No listed channel")
+    for q in range(1, 5):
+        qc, letter = quarter_cols[q], column_letter(1 + q)
+        ws.cell(row, 1 + q, f"=SUM({PLAN_SHEET}!${qc}${first}:${qc}${last})-SUM({letter}{first_channel_row}:{letter}{last_channel_row})")
+    ws.cell(row, 6, f"=SUM(B{row}:E{row})")
+    unassigned_row = row
+    rows = {}
+    for label in ("Total planned", "Allocation", "Remaining (allocation - planned)", "Share of allocation planned"):
+        row += 1
+        rows[label] = row
+        ws.cell(row, 1, label).font = Font(bold=True)
+    for q in range(0, 5):
+        letter = column_letter(2 + q)
+        ws[f"{letter}{rows['Total planned']}"] = f"=SUM({letter}{first_channel_row}:{letter}{unassigned_row})"
+        if q < 4:
+            ws[f"{letter}{rows['Allocation']}"] = float(cfg.allocation(region, QUARTERS[q]))
+        else:
+            ws[f"{letter}{rows['Allocation']}"] = f"=SUM(B{rows['Allocation']}:E{rows['Allocation']})"
+        ws[f"{letter}{rows['Remaining (allocation - planned)']}"] = (
+            f"={letter}{rows['Allocation']}-{letter}{rows['Total planned']}"
+        )
+        ws[f"{letter}{rows['Share of allocation planned']}"] = (
+            f"=IF({letter}{rows['Allocation']}=0,0,{letter}{rows['Total planned']}/{letter}{rows['Allocation']})"
+        )
+    for r in range(first_channel_row, rows["Share of allocation planned"]):
+        for c in range(2, 7):
+            ws.cell(r, c).number_format = MONEY_FORMAT
+    for c in range(2, 7):
+        ws.cell(rows["Share of allocation planned"], c).number_format = "0.0%"
+    wb.defined_names[ALLOCATION_NAME] = DefinedName(
+        ALLOCATION_NAME, attr_text=f"{SUMMARY_SHEET}!$F${rows['Allocation']}"
+    )
+    remaining = f"B{rows['Remaining (allocation - planned)']}:F{rows['Remaining (allocation - planned)']}"
+    ws.conditional_formatting.add(remaining, CellIsRule(operator="lessThan", formula=["0"], fill=_RED))
+    ws.column_dimensions["A"].width = 34
+    for letter in "BCDEF":
+        ws.column_dimensions[letter].width = 16
+    ws.protection.sheet = True
+
+
+def _write_instructions(ws: Any, schema: PlanSchema, region: str) -> None:
+    cal, cfg = schema.calendar, schema.config
+    meta = schema.meta_for(region)
+    text = [
+        (f"{cfg.org_name} marketing plan: {region}, {cal.label}", True),
+        (f"The fiscal year runs from {cal.start:%d %B %Y} to {cal.end:%d %B %Y}.", False),
+        ("", False),
+        ("How to fill in this plan", True),
+        ("1. Go to the Plan sheet. Each row is one plan line; its Line ID is already filled in - keep it.", False),
+        ("2. Fill the white cells. Choose region, business unit, channel, currency and status from the dropdowns.", False),
+        ("3. Enter planned spend per fiscal month in the line's currency; committed and actual spend to date.", False),
+        ("4. Grey columns are calculated for you and locked. Leave unused rows empty.", False),
+        ("5. The Summary sheet shows your plan by channel and quarter against your allocation.", False),
+        ("6. Send the file back unchanged in structure: do not rename sheets or headers.", False),
+        ("", False),
+        ("Sheets are protected without a password to prevent accidents (Review > Unprotect Sheet).", False),
+        ("", False),
+        ("Columns", True),
+    ]
+    for col in schema.columns:
+        need = "required" if col.required else ("calculated" if not col.is_input else "optional")
+        allowed = f" One of: {', '.join(col.choices)}." if col.choices else ""
+        text.append((f"{col.letter}  {col.label} ({need}). {col.help}{allowed}".rstrip(), False))
+    text += [
+        ("", False),
+        ("Template", True),
+        (f"Template {meta.template_id}, version {meta.version}, region {region}, fiscal year {meta.fiscal_year}.", False),
+    ]
+    for r, (line, bold) in enumerate(text, start=1):
+        cell = ws.cell(r, 1, line)
+        if bold:
+            cell.font = Font(bold=True, size=13 if r == 1 else 11)
+    ws.column_dimensions["A"].width = 120
+    ws.protection.sheet = True
+
+
+def _protect(ws: Any) -> None:
+    """Lock formulas and headers; allow what a planner needs on the rest (no password)."""
+    p = ws.protection
+    p.sheet = True
+    p.formatColumns = False
+    p.formatRows = False
+    p.autoFilter = False
+    p.sort = False
+
+
+def _excel_value(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _serial(day: dt.date) -> int:
+    return (day - dt.date(1899, 12, 30)).days
+

@@ -1,0 +1,1 @@
+"""The Flask sync service and the plansheet command line."""
