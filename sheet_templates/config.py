@@ -203,7 +203,7 @@ class _Getter:
                 continue
             number = _decimal(rate)
             if number is None or number <= 0:
-                self.problems.append(f"{table}.{key}.{code} must be a positive number (as a string, e.g. \"1.08\")")
+                self.problems.append(f'{table}.{key}.{code} must be a positive number (as a string, e.g. "1.08")')
                 continue
             rates[code] = number
         return rates
@@ -215,13 +215,16 @@ class _Getter:
             return ()
         out = []
         for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.problems.append(f"kpis[{i}] must be a table with name, label and type")
+                continue
             name, label, kind = item.get("name"), item.get("label"), item.get("type")
             if not isinstance(name, str) or not _NAME.match(name):
                 self.problems.append(f"kpis[{i}].name must be lower-case letters, digits and _")
             elif not isinstance(label, str) or not label.strip():
                 self.problems.append(f"kpis[{i}].label must be a non-empty string")
             elif kind not in ("count", "money"):
-                self.problems.append(f"kpis[{i}].type must be \"count\" or \"money\"")
+                self.problems.append(f'kpis[{i}].type must be "count" or "money"')
             else:
                 out.append(KpiSpec(name, label.strip(), kind))
         return tuple(out)

@@ -64,11 +64,7 @@ def template_filename(region: str) -> str:
 def build_templates(schema: PlanSchema, out_dir: Path, regions: Iterable[str] | None = None) -> list[Path]:
     """Write one template per region into `out_dir` and return their paths."""
     regions = list(regions) if regions else list(schema.config.regions)
-    unknown = [r for r in regions if r not in schema.config.regions]
-    if unknown:
-        raise PlansheetError(
-            f"unknown region {', '.join(unknown)}; the configured regions are {', '.join(schema.config.regions)}"
-        )
+    _check_regions(schema, regions)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for region in regions:
@@ -86,6 +82,7 @@ def build_template(
     The table always has at least `config.template_rows` rows, and `spare_rows` empty
     pre-numbered rows after the pre-filled lines.
     """
+    _check_regions(schema, [region])
     lines = list(lines)
     spare = schema.config.template_rows if spare_rows is None else spare_rows
     n_rows = max(schema.config.template_rows, len(lines) + spare) if spare_rows is None else len(lines) + spare
@@ -111,6 +108,14 @@ def build_template(
     return path
 
 
+def _check_regions(schema: PlanSchema, regions: list[str]) -> None:
+    unknown = [r for r in regions if r not in schema.config.regions]
+    if unknown:
+        raise PlansheetError(
+            f"unknown region {', '.join(unknown)}; the configured regions are {', '.join(schema.config.regions)}"
+        )
+
+
 def _write_metadata(wb: Workbook, schema: PlanSchema, region: str) -> None:
     meta = schema.meta_for(region)
     for name, value in (
@@ -131,7 +136,9 @@ def _write_lists(wb: Workbook, ws: Any, schema: PlanSchema) -> None:
         for r, value in enumerate(col.choices or (), start=2):
             ws.cell(r, i, value)
         last = 1 + len(col.choices or ())
-        wb.defined_names[col.list_name] = DefinedName(col.list_name, attr_text=f"{LISTS_SHEET}!${letter}$2:${letter}${last}")
+        wb.defined_names[col.list_name] = DefinedName(
+            col.list_name, attr_text=f"{LISTS_SHEET}!${letter}$2:${letter}${last}"
+        )
         ws.column_dimensions[letter].width = max(14, len(col.label) + 2)
     rate_col = len(list_columns) + 2
     cur_letter, rate_letter = column_letter(rate_col), column_letter(rate_col + 1)
@@ -203,22 +210,51 @@ def _validation_for(col: Column, schema: PlanSchema) -> DataValidation | None:
     cal = schema.calendar
     common = {"allow_blank": True, "showErrorMessage": True, "errorStyle": "stop"}
     if col.type is ColumnType.CHOICE:
-        return DataValidation(type="list", formula1=f"={col.list_name}", error=f"Choose a {col.label.lower()} from the list.",
-                              errorTitle=col.label, **common)
+        return DataValidation(
+            type="list",
+            formula1=col.list_name,
+            error=f"Choose a {col.label.lower()} from the list.",
+            errorTitle=col.label,
+            **common,
+        )
     if col.type is ColumnType.MONEY:
-        return DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0",
-                              error="Enter an amount of zero or more.", errorTitle=col.label, **common)
+        return DataValidation(
+            type="decimal",
+            operator="greaterThanOrEqual",
+            formula1="0",
+            error="Enter an amount of zero or more.",
+            errorTitle=col.label,
+            **common,
+        )
     if col.type is ColumnType.COUNT:
-        return DataValidation(type="whole", operator="greaterThanOrEqual", formula1="0",
-                              error="Enter a whole number of zero or more.", errorTitle=col.label, **common)
+        return DataValidation(
+            type="whole",
+            operator="greaterThanOrEqual",
+            formula1="0",
+            error="Enter a whole number of zero or more.",
+            errorTitle=col.label,
+            **common,
+        )
     if col.type is ColumnType.DATE:
         start, end = _serial(cal.start), _serial(cal.end)
-        return DataValidation(type="date", operator="between", formula1=str(start), formula2=str(end),
-                              error=f"Enter a date inside {cal.label} ({cal.start:%Y-%m-%d} to {cal.end:%Y-%m-%d}).",
-                              errorTitle=col.label, **common)
+        return DataValidation(
+            type="date",
+            operator="between",
+            formula1=str(start),
+            formula2=str(end),
+            error=f"Enter a date inside {cal.label} ({cal.start:%Y-%m-%d} to {cal.end:%Y-%m-%d}).",
+            errorTitle=col.label,
+            **common,
+        )
     if col.type in (ColumnType.TEXT, ColumnType.ID):
-        return DataValidation(type="textLength", operator="lessThanOrEqual", formula1=str(MAX_TEXT),
-                              error=f"Keep {col.label.lower()} to {MAX_TEXT} characters.", errorTitle=col.label, **common)
+        return DataValidation(
+            type="textLength",
+            operator="lessThanOrEqual",
+            formula1=str(MAX_TEXT),
+            error=f"Keep {col.label.lower()} to {MAX_TEXT} characters.",
+            errorTitle=col.label,
+            **common,
+        )
     return None
 
 
@@ -243,15 +279,23 @@ def _write_summary(wb: Workbook, ws: Any, schema: PlanSchema, region: str, n_row
         ws.cell(row, 1, name)
         for q in range(1, 5):
             qc = quarter_cols[q]
-            ws.cell(row, 1 + q, f"=SUMIFS({PLAN_SHEET}!${qc}${first}:${qc}${last},"
-                                f"{PLAN_SHEET}!${channel}${first}:${channel}${last},$A{row})")
+            ws.cell(
+                row,
+                1 + q,
+                f"=SUMIFS({PLAN_SHEET}!${qc}${first}:${qc}${last},"
+                f"{PLAN_SHEET}!${channel}${first}:${channel}${last},$A{row})",
+            )
         ws.cell(row, 6, f"=SUM(B{row}:E{row})")
         row += 1
     last_channel_row = row - 1
     ws.cell(row, 1, "No listed channel")
     for q in range(1, 5):
         qc, letter = quarter_cols[q], column_letter(1 + q)
-        ws.cell(row, 1 + q, f"=SUM({PLAN_SHEET}!${qc}${first}:${qc}${last})-SUM({letter}{first_channel_row}:{letter}{last_channel_row})")
+        ws.cell(
+            row,
+            1 + q,
+            f"=SUM({PLAN_SHEET}!${qc}${first}:${qc}${last})-SUM({letter}{first_channel_row}:{letter}{last_channel_row})",
+        )
     ws.cell(row, 6, f"=SUM(B{row}:E{row})")
     unassigned_row = row
     rows = {}
@@ -297,7 +341,10 @@ def _write_instructions(ws: Any, schema: PlanSchema, region: str) -> None:
         ("", False),
         ("How to fill in this plan", True),
         ("1. Go to the Plan sheet. Each row is one plan line; its Line ID is already filled in - keep it.", False),
-        ("2. Fill the white cells. Choose region, business unit, channel, currency and status from the dropdowns.", False),
+        (
+            "2. Fill the white cells. Choose region, business unit, channel, currency and status from the dropdowns.",
+            False,
+        ),
         ("3. Enter planned spend per fiscal month in the line's currency; committed and actual spend to date.", False),
         ("4. Grey columns are calculated for you and locked. Leave unused rows empty.", False),
         ("5. The Summary sheet shows your plan by channel and quarter against your allocation.", False),
@@ -314,7 +361,10 @@ def _write_instructions(ws: Any, schema: PlanSchema, region: str) -> None:
     text += [
         ("", False),
         ("Template", True),
-        (f"Template {meta.template_id}, version {meta.version}, region {region}, fiscal year {meta.fiscal_year}.", False),
+        (
+            f"Template {meta.template_id}, version {meta.version}, region {region}, fiscal year {meta.fiscal_year}.",
+            False,
+        ),
     ]
     for r, (line, bold) in enumerate(text, start=1):
         cell = ws.cell(r, 1, line)
@@ -340,4 +390,3 @@ def _excel_value(value: Any) -> Any:
 
 def _serial(day: dt.date) -> int:
     return (day - dt.date(1899, 12, 30)).days
-

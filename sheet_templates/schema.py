@@ -183,36 +183,105 @@ def build_schema(config: OrgConfig) -> PlanSchema:
     cal = FiscalCalendar(config.fiscal_year, config.start_month, config.year_named_for)
     lists = config
     cols: list[Column] = [
-        Column("line_id", "Line ID", ColumnType.ID, Role.KEY, required=True,
-               help="Stable id of the plan line; keep it when you edit the line.", width=12),
-        Column("region", "Region", ColumnType.CHOICE, Role.DIMENSION, required=True,
-               choices=lists.regions, list_name="ps_regions", width=10),
-        Column("business_unit", "Business unit", ColumnType.CHOICE, Role.DIMENSION, required=True,
-               choices=lists.business_units, list_name="ps_business_units"),
+        Column(
+            "line_id",
+            "Line ID",
+            ColumnType.ID,
+            Role.KEY,
+            required=True,
+            help="Stable id of the plan line; keep it when you edit the line.",
+            width=12,
+        ),
+        Column(
+            "region",
+            "Region",
+            ColumnType.CHOICE,
+            Role.DIMENSION,
+            required=True,
+            choices=lists.regions,
+            list_name="ps_regions",
+            width=10,
+        ),
+        Column(
+            "business_unit",
+            "Business unit",
+            ColumnType.CHOICE,
+            Role.DIMENSION,
+            required=True,
+            choices=lists.business_units,
+            list_name="ps_business_units",
+        ),
         Column("team", "Team", ColumnType.TEXT, Role.DIMENSION, required=True),
         Column("campaign", "Campaign", ColumnType.TEXT, Role.DIMENSION, required=True, width=24),
-        Column("campaign_code", "Campaign code", ColumnType.TEXT, Role.DIMENSION,
-               help="The code finance's system books spend against; used to match actuals."),
-        Column("channel", "Channel", ColumnType.CHOICE, Role.DIMENSION, required=True,
-               choices=lists.channels, list_name="ps_channels"),
+        Column(
+            "campaign_code",
+            "Campaign code",
+            ColumnType.TEXT,
+            Role.DIMENSION,
+            help="The code finance's system books spend against; used to match actuals.",
+        ),
+        Column(
+            "channel",
+            "Channel",
+            ColumnType.CHOICE,
+            Role.DIMENSION,
+            required=True,
+            choices=lists.channels,
+            list_name="ps_channels",
+        ),
         Column("activity", "Activity", ColumnType.TEXT, Role.DIMENSION, width=18),
         Column("owner", "Owner", ColumnType.TEXT, Role.DIMENSION, required=True, width=18),
-        Column("currency", "Currency", ColumnType.CHOICE, Role.DIMENSION, required=True,
-               choices=config.currencies, list_name="ps_currencies", width=10),
-        Column("status", "Status", ColumnType.CHOICE, Role.DIMENSION, required=True,
-               choices=lists.statuses, list_name="ps_statuses", width=12),
-        Column("start_date", "Start date", ColumnType.DATE, Role.DATE, width=12,
-               help=f"Inside {cal.label}: {cal.start:%d %b %Y} to {cal.end:%d %b %Y}."),
+        Column(
+            "currency",
+            "Currency",
+            ColumnType.CHOICE,
+            Role.DIMENSION,
+            required=True,
+            choices=config.currencies,
+            list_name="ps_currencies",
+            width=10,
+        ),
+        Column(
+            "status",
+            "Status",
+            ColumnType.CHOICE,
+            Role.DIMENSION,
+            required=True,
+            choices=lists.statuses,
+            list_name="ps_statuses",
+            width=12,
+        ),
+        Column(
+            "start_date",
+            "Start date",
+            ColumnType.DATE,
+            Role.DATE,
+            width=12,
+            help=f"Inside {cal.label}: {cal.start:%d %b %Y} to {cal.end:%d %b %Y}.",
+        ),
         Column("end_date", "End date", ColumnType.DATE, Role.DATE, width=12),
     ]
     cols += [
-        Column(m.name, m.label, ColumnType.MONEY, Role.MONTH, month=m.index, quarter=m.quarter, width=12,
-               help=f"Planned spend in {m.label} (fiscal month {m.index}, Q{m.quarter}), in the line's currency.")
+        Column(
+            m.name,
+            m.label,
+            ColumnType.MONEY,
+            Role.MONTH,
+            month=m.index,
+            quarter=m.quarter,
+            width=12,
+            help=f"Planned spend in {m.label} (fiscal month {m.index}, Q{m.quarter}), in the line's currency.",
+        )
         for m in cal.months
     ]
     cols += [
-        Column("committed", "Committed spend", ColumnType.MONEY, Role.SPEND,
-               help="Spend under contract or purchase order, not yet invoiced."),
+        Column(
+            "committed",
+            "Committed spend",
+            ColumnType.MONEY,
+            Role.SPEND,
+            help="Spend under contract or purchase order, not yet invoiced.",
+        ),
         Column("actual", "Actual spend", ColumnType.MONEY, Role.SPEND, help="Spend invoiced to date."),
         Column("leads", "Expected leads", ColumnType.COUNT, Role.KPI, width=12),
         Column("mqls", "Expected MQLs", ColumnType.COUNT, Role.KPI, width=12),
@@ -246,22 +315,44 @@ def _computed(cols: list[Column], cal: FiscalCalendar, reporting: str) -> list[C
     cur, actual = by["currency"].letter, by["actual"].letter
     n = len(cols)
     out = [
-        Column("planned_total", "Planned total", ColumnType.FORMULA, Role.COMPUTED, index=n + 1,
-               formula=f"=SUM({first}{{row}}:{last}{{row}})", help="Sum of the twelve months."),
+        Column(
+            "planned_total",
+            "Planned total",
+            ColumnType.FORMULA,
+            Role.COMPUTED,
+            index=n + 1,
+            formula=f"=SUM({first}{{row}}:{last}{{row}})",
+            help="Sum of the twelve months.",
+        ),
     ]
     total = column_letter(n + 1)
     out.append(
-        Column("variance", "Plan vs actual", ColumnType.FORMULA, Role.COMPUTED, index=n + 2,
-               formula=f"={total}{{row}}-{actual}{{row}}",
-               help="Planned total minus actual spend; negative (red) means over-spent.")
+        Column(
+            "variance",
+            "Plan vs actual",
+            ColumnType.FORMULA,
+            Role.COMPUTED,
+            index=n + 2,
+            formula=f"={total}{{row}}-{actual}{{row}}",
+            help="Planned total minus actual spend; negative (red) means over-spent.",
+        )
     )
     for q in range(1, 5):
         qm = [c for c in months if c.quarter == q]
         out.append(
-            Column(f"q{q}_reporting", f"Q{q} planned ({reporting})", ColumnType.FORMULA, Role.COMPUTED,
-                   index=n + 2 + q, quarter=q, width=14,
-                   formula=(f"=IFERROR(ROUND(SUM({qm[0].letter}{{row}}:{qm[-1].letter}{{row}})"
-                            f"*VLOOKUP({cur}{{row}},ps_fx_rates,2,FALSE),2),0)"),
-                   help=f"Planned spend in Q{q} converted to {reporting} at the plan rate.")
+            Column(
+                f"q{q}_reporting",
+                f"Q{q} planned ({reporting})",
+                ColumnType.FORMULA,
+                Role.COMPUTED,
+                index=n + 2 + q,
+                quarter=q,
+                width=14,
+                formula=(
+                    f"=IFERROR(ROUND(SUM({qm[0].letter}{{row}}:{qm[-1].letter}{{row}})"
+                    f"*VLOOKUP({cur}{{row}},ps_fx_rates,2,FALSE),2),0)"
+                ),
+                help=f"Planned spend in Q{q} converted to {reporting} at the plan rate.",
+            )
         )
     return out

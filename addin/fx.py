@@ -1,0 +1,51 @@
+"""Currency conversion of integer cents at exact decimal rates, rounded half away from zero per value.
+
+Each line's amount is converted and rounded on its own (as the template's ROUND formulas
+do), so a consolidated total is the sum of the converted lines, to the cent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+import numpy as np
+
+from sheet_templates.errors import PlansheetError
+
+_INT64_SAFE = 2**62
+
+
+class UnknownCurrency(PlansheetError):
+    """A line's currency has no rate."""
+
+
+def convert_cents(cents: np.ndarray, currencies: np.ndarray, rates: Mapping[str, Decimal]) -> np.ndarray:
+    """Convert each value in `cents` from its currency to the target at `rates[currency]`."""
+    cents = np.asarray(cents, dtype=np.int64)
+    out = np.zeros(len(cents), dtype=np.int64)
+    currencies = np.asarray(currencies, dtype=object)
+    for code in np.unique(currencies) if len(currencies) else ():
+        mask = currencies == code
+        if code not in rates:
+            raise UnknownCurrency(f"no rate for currency {code!r}; known: {', '.join(rates)}")
+        out[mask] = scale_cents(cents[mask], rates[code])
+    return out
+
+
+def scale_cents(cents: np.ndarray, rate: Decimal) -> np.ndarray:
+    """`cents * rate`, rounded half away from zero, exactly (integer arithmetic on the rate's fraction)."""
+    num, den = rate.as_integer_ratio()
+    if den == 1:
+        return cents * num
+    peak = int(np.abs(cents).max()) if len(cents) else 0
+    if peak * abs(num) * 2 >= _INT64_SAFE:  # would overflow int64: fall back to Python integers
+        return np.array([_round_ratio(int(c) * num, den) for c in cents], dtype=np.int64)
+    scaled = cents * num
+    sign = np.sign(scaled)
+    return sign * ((np.abs(scaled) * 2 + den) // (2 * den))
+
+
+def _round_ratio(value: int, den: int) -> int:
+    sign = -1 if value < 0 else 1
+    return sign * ((abs(value) * 2 + den) // (2 * den))

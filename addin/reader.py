@@ -1,0 +1,201 @@
+"""Read filled plan templates into the typed plan table, with every issue located to its cell.
+
+The fast path: `addin.safety` checks the package (size, zip bombs, macros, DTDs, sheet
+limits) and reads the workbook's defined names from its XML; python-calamine then parses
+only the Plan sheet. `plan_from_rows` is the host-independent half: any 2-D grid of cell
+values (from calamine, a Google Sheet or a JSON client) becomes the same `PlanRead`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from python_calamine import CalamineWorkbook
+
+from addin.coerce import ROW, Located, blank_rows, coerce
+from addin.issues import Issue, Rule, Severity, UnreadableWorkbook, has_errors
+from addin.safety import Limits, inspect_package
+from addin.validate import check_meta, validate_lines
+from sheet_templates.cells import column_letter
+from sheet_templates.schema import (
+    HEADER_ROW,
+    NAME_FISCAL_YEAR,
+    NAME_REGION,
+    NAME_TEMPLATE_ID,
+    NAME_TEMPLATE_VERSION,
+    PLAN_SHEET,
+    PlanSchema,
+    TemplateMeta,
+)
+
+
+@dataclass(slots=True)
+class PlanRead:
+    """One plan as read: its identity, its non-blank lines as a typed table, and every issue."""
+
+    file: str
+    meta: TemplateMeta | None
+    table: pd.DataFrame
+    issues: list[Issue] = field(default_factory=list)
+    letters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.issues)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity is Severity.ERROR]
+
+
+def read_plan(
+    path: str | os.PathLike[str],
+    schema: PlanSchema,
+    *,
+    expected_region: str | None = None,
+    display_name: str | None = None,
+) -> PlanRead:
+    """Read and validate one filled template. Raises `UnreadableWorkbook` for input that is not a plan file."""
+    name = display_name or Path(path).name
+    limits = Limits(max_rows=max(schema.config.max_lines, schema.config.template_rows) + HEADER_ROW + 1_000)
+    package = inspect_package(path, plan_sheet=PLAN_SHEET, limits=limits, display_name=name)
+    meta = meta_from_names(package.defined_names)
+    issues = check_meta(meta, schema, expected_region=expected_region, file=name)
+    try:
+        workbook = CalamineWorkbook.from_path(os.fspath(path))
+        try:
+            grid = workbook.get_sheet_by_name(PLAN_SHEET).to_python(skip_empty_area=False)
+        finally:
+            workbook.close()
+    except Exception as exc:  # the Rust reader's errors have no stable Python type
+        raise UnreadableWorkbook(Rule.CORRUPT, f"{name} is damaged and could not be read ({exc})", file=name) from exc
+    region = meta.region if meta is not None and meta.region in schema.config.regions else None
+    return plan_from_rows(grid, schema, file=name, meta=meta, region=region, date1904=package.date1904, issues=issues)
+
+
+def meta_from_names(names: dict[str, str]) -> TemplateMeta | None:
+    """The template identity kept in the workbook's defined names, or None if any is missing."""
+    values = {}
+    for key in (NAME_TEMPLATE_ID, NAME_TEMPLATE_VERSION, NAME_REGION, NAME_FISCAL_YEAR):
+        raw = names.get(key)
+        if raw is None:
+            return None
+        raw = raw.strip().removeprefix("=")
+        values[key] = raw[1:-1].replace('""', '"') if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
+    try:
+        year = int(float(values[NAME_FISCAL_YEAR]))
+    except ValueError:
+        return None
+    return TemplateMeta(values[NAME_TEMPLATE_ID], values[NAME_TEMPLATE_VERSION], values[NAME_REGION], year)
+
+
+def plan_from_rows(
+    grid: Sequence[Sequence[object]],
+    schema: PlanSchema,
+    *,
+    file: str | None = None,
+    sheet: str = PLAN_SHEET,
+    meta: TemplateMeta | None = None,
+    region: str | None = None,
+    date1904: bool = False,
+    issues: list[Issue] | None = None,
+    header_row: int = HEADER_ROW,
+) -> PlanRead:
+    """Map the header, drop blank rows, convert and validate a grid whose row 0 is sheet row 1."""
+    header = list(grid[header_row - 1]) if len(grid) >= header_row else []
+    where = Located(sheet=sheet, file=file, letters={}, issues=list(issues or []))
+    positions = _map_header(header, schema, where, header_row)
+    where.letters = {name: column_letter(pos + 1) for name, pos in positions.items()}
+    for col in schema.input_columns:  # a missing column is reported where the template has it
+        where.letters.setdefault(col.name, col.letter)
+
+    data = grid[header_row:]
+    width = max((len(r) for r in data), default=0)
+    columns = list(zip(*(tuple(r) + ("",) * (width - len(r)) for r in data), strict=True)) if data else []
+    raw = pd.DataFrame(
+        {
+            name: pd.Series(columns[pos] if pos < len(columns) else [""] * len(data), dtype=object)
+            for name, pos in positions.items()
+        },
+        index=pd.RangeIndex(len(data)),
+    )
+    raw[ROW] = range(header_row + 1, header_row + 1 + len(data))
+    content = [c.name for c in schema.input_columns if c.name not in ("line_id", "region")]
+    raw = raw.loc[~blank_rows(raw, content)].reset_index(drop=True)
+
+    table = coerce(raw, schema, where, date1904=date1904)
+    validate_lines(table, schema, where, region=region)
+    where.issues.sort(key=_issue_order)
+    return PlanRead(file or "", meta, table, where.issues, where.letters)
+
+
+def _map_header(header: list[object], schema: PlanSchema, where: Located, header_row: int) -> dict[str, int]:
+    """Find each schema column in the header row by label (or machine name), ignoring case and spacing."""
+    wanted = {}
+    for col in schema.columns:
+        wanted[_norm(col.label)] = col
+        wanted[_norm(col.name)] = col
+    found: dict[str, int] = {}
+    for pos, value in enumerate(header):
+        text = _norm(value)
+        if not text:
+            continue
+        col = wanted.get(text)
+        cell = f"{column_letter(pos + 1)}{header_row}"
+        if col is None:
+            where.issues.append(
+                Issue(
+                    Rule.COLUMN_UNKNOWN,
+                    Severity.WARNING,
+                    f'Column "{value}" is not part of the template; its values were ignored',
+                    where.file,
+                    where.sheet,
+                    cell,
+                    None,
+                    header_row,
+                )
+            )
+        elif col.name in found:
+            where.issues.append(
+                Issue(
+                    Rule.COLUMN_DUPLICATE,
+                    Severity.ERROR,
+                    f'Column "{col.label}" appears twice (first in column '
+                    f"{column_letter(found[col.name] + 1)}); delete one of them",
+                    where.file,
+                    where.sheet,
+                    cell,
+                    col.name,
+                    header_row,
+                )
+            )
+        else:
+            found[col.name] = pos
+    for col in schema.input_columns:
+        if col.name not in found:
+            where.issues.append(
+                Issue(
+                    Rule.COLUMN_MISSING,
+                    Severity.ERROR,
+                    f'Column "{col.label}" is missing from the header row; it belongs in column {col.letter}',
+                    where.file,
+                    where.sheet,
+                    f"{col.letter}{header_row}",
+                    col.name,
+                    header_row,
+                )
+            )
+    return {name: pos for name, pos in found.items() if schema[name].is_input}
+
+
+def _norm(value: object) -> str:
+    return " ".join(str(value).split()).casefold() if value is not None else ""
+
+
+def _issue_order(issue: Issue) -> tuple[int, int, str]:
+    col = issue.cell.rstrip("0123456789") if issue.cell else ""
+    return (issue.row or 0, len(col), col)

@@ -1,0 +1,209 @@
+"""The plan rules: everything the schema implies about a typed plan table, checked at once.
+
+`validate_lines` works on the typed table (see `addin.coerce`) and returns issues with cell
+references; `check_meta` compares a template's identity with the schema. Rules are
+vectorised over columns: the cost is a few array operations per rule, whatever the size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from addin.coerce import ROW, Located
+from addin.issues import Issue, Rule, Severity
+from sheet_templates.schema import MAX_TEXT, Column, ColumnType, PlanSchema, TemplateMeta
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def validate_lines(table: pd.DataFrame, schema: PlanSchema, where: Located, *, region: str | None = None) -> None:
+    """Check every line of `table`; add issues to `where`. `region` is the template's region."""
+    rows = table[ROW].to_numpy()
+    text_cols = schema.of_type(ColumnType.ID, ColumnType.TEXT, ColumnType.CHOICE)
+
+    for col in text_cols:
+        # Plan text columns repeat a few values: check each distinct value once, then report its cells.
+        codes, uniques = pd.factorize(table[col.name].to_numpy(dtype=object))
+        for k, value in enumerate(uniques):
+            found = _text_problems(col, value)
+            for rule, message in found:
+                for i in np.flatnonzero(codes == k):
+                    where.add(rule, Severity.ERROR, col.name, rows[i], message)
+
+    for col in schema.of_type(ColumnType.MONEY, ColumnType.COUNT):
+        values = table[col.name].to_numpy()
+        for i in np.flatnonzero(values < 0):
+            shown = f"{values[i] / 100:,.2f}" if col.type is ColumnType.MONEY else str(values[i])
+            where.add(
+                Rule.NEGATIVE,
+                Severity.ERROR,
+                col.name,
+                rows[i],
+                f"{col.label} is {shown}; amounts cannot be negative (enter refunds as notes to finance)",
+            )
+
+    _dates(table, schema, where, rows)
+    _duplicates(table, where, rows)
+    if region is not None:
+        values = table["region"].to_numpy(dtype=object)
+        for i in np.flatnonzero((values != region) & (values != "")):
+            where.add(
+                Rule.REGION_MISMATCH,
+                Severity.ERROR,
+                "region",
+                rows[i],
+                f'Region "{values[i]}" does not match this template\'s region {region}',
+            )
+    if len(table) > schema.config.max_lines:
+        where.add(
+            Rule.TOO_MANY_LINES,
+            Severity.ERROR,
+            None,
+            None,
+            f"the plan has {len(table):,} lines; the limit is {schema.config.max_lines:,}",
+        )
+
+
+def _text_problems(col: Column, value: str) -> list[tuple[Rule, str]]:
+    if not value:
+        return [(Rule.REQUIRED, f"{col.label} is required")] if col.required else []
+    found = []
+    if col.choices is not None and value not in col.choices:
+        found.append(
+            (Rule.ALLOWED_VALUE, f'{col.label} "{value}" is not in the list; choose one of {", ".join(col.choices)}')
+        )
+    if len(value) > MAX_TEXT:
+        found.append((Rule.TOO_LONG, f"{col.label} is {len(value)} characters long; keep it to {MAX_TEXT}"))
+    if value.startswith(FORMULA_STARTS):
+        found.append(
+            (
+                Rule.FORMULA_TEXT,
+                f'{col.label} starts with "{value[0]}", so a spreadsheet would run it as a formula; '
+                "start it with a letter or digit",
+            )
+        )
+    return found
+
+
+def _dates(table: pd.DataFrame, schema: PlanSchema, where: Located, rows: np.ndarray) -> None:
+    cal = schema.calendar
+    start_fy, end_fy = np.datetime64(cal.start, "s"), np.datetime64(cal.end, "s")
+    for col in schema.of_type(ColumnType.DATE):
+        values = table[col.name].to_numpy(dtype="datetime64[s]")
+        outside = ~np.isnat(values) & ((values < start_fy) | (values > end_fy))
+        for i in np.flatnonzero(outside):
+            where.add(
+                Rule.DATE_OUTSIDE_YEAR,
+                Severity.ERROR,
+                col.name,
+                rows[i],
+                f"{col.label} {str(values[i])[:10]} is outside {cal.label} "
+                f"({cal.start:%Y-%m-%d} to {cal.end:%Y-%m-%d})",
+            )
+    start = table["start_date"].to_numpy(dtype="datetime64[s]")
+    end = table["end_date"].to_numpy(dtype="datetime64[s]")
+    for i in np.flatnonzero(~np.isnat(start) & ~np.isnat(end) & (end < start)):
+        where.add(
+            Rule.END_BEFORE_START,
+            Severity.ERROR,
+            "end_date",
+            rows[i],
+            f"End date {str(end[i])[:10]} is before start date {str(start[i])[:10]}",
+        )
+    # Spend planned in a month before the campaign starts or after it ends.
+    months = schema.month_columns
+    first_day = np.array([np.datetime64(m.first_day, "s") for m in cal.months])
+    last_day = np.array([np.datetime64(m.last_day, "s") for m in cal.months])
+    spend = np.column_stack([table[c.name].to_numpy() for c in months]) > 0 if len(table) else np.zeros((0, 12), bool)
+    with np.errstate(invalid="ignore"):
+        before = ~np.isnat(start)[:, None] & (last_day[None, :] < start[:, None])
+        after = ~np.isnat(end)[:, None] & (first_day[None, :] > end[:, None])
+    for i, m in zip(*np.nonzero(spend & (before | after)), strict=True):
+        col = months[m]
+        where.add(
+            Rule.SPEND_OUTSIDE_DATES,
+            Severity.WARNING,
+            col.name,
+            rows[i],
+            f"Spend is planned in {col.label}, outside the line's dates {_day(start[i])} to {_day(end[i])}",
+        )
+
+
+def _day(value: np.datetime64) -> str:
+    return "…" if np.isnat(value) else str(value)[:10]
+
+
+def _duplicates(table: pd.DataFrame, where: Located, rows: np.ndarray) -> None:
+    ids = table["line_id"]
+    dup = ids.duplicated(keep="first").to_numpy() & (ids.to_numpy(dtype=object) != "")
+    if not dup.any():
+        return
+    first_row = dict(
+        zip(ids[~ids.duplicated(keep="first")], rows[~ids.duplicated(keep="first").to_numpy()], strict=True)
+    )
+    for i in np.flatnonzero(dup):
+        where.add(
+            Rule.DUPLICATE_ID,
+            Severity.ERROR,
+            "line_id",
+            rows[i],
+            f"Line ID {ids.iloc[i]} is used twice (also in row {first_row[ids.iloc[i]]}); each line needs its own ID",
+        )
+
+
+def check_meta(
+    meta: TemplateMeta | None, schema: PlanSchema, *, expected_region: str | None = None, file: str | None = None
+) -> list[Issue]:
+    """Compare the template's identity (its defined names) with the current schema."""
+
+    def issue(rule: Rule, message: str) -> Issue:
+        return Issue(rule, Severity.ERROR, message, file=file)
+
+    if meta is None:
+        return [
+            issue(
+                Rule.TEMPLATE_MISSING,
+                "this workbook is not a Plansheet template (its template id, version, region and fiscal year "
+                "are missing); download a fresh template and copy your lines into it",
+            )
+        ]
+    out = []
+    if meta.template_id != schema.template_id:
+        out.append(
+            issue(
+                Rule.TEMPLATE_FOREIGN,
+                f"this template ({meta.template_id}) belongs to another organisation or tool; "
+                f"use a {schema.config.org_name} template ({schema.template_id})",
+            )
+        )
+    elif meta.version != schema.version:
+        out.append(
+            issue(
+                Rule.TEMPLATE_STALE,
+                f"this template is version {meta.version}, but the current version is {schema.version}; "
+                "download a fresh template and copy your lines into it",
+            )
+        )
+    if meta.fiscal_year != schema.calendar.year:
+        out.append(
+            issue(
+                Rule.TEMPLATE_FISCAL_YEAR,
+                f"this template is for FY{meta.fiscal_year}, but plans are being collected for {schema.calendar.label}",
+            )
+        )
+    if meta.region not in schema.config.regions:
+        out.append(
+            issue(
+                Rule.TEMPLATE_REGION,
+                f'this template is for region "{meta.region}", which is not one of {", ".join(schema.config.regions)}',
+            )
+        )
+    elif expected_region is not None and meta.region != expected_region:
+        out.append(
+            issue(
+                Rule.TEMPLATE_REGION,
+                f"this is the {meta.region} template, but a plan for {expected_region} was expected",
+            )
+        )
+    return out

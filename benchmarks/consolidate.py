@@ -1,0 +1,127 @@
+"""Benchmark `plansheet consolidate` against a finance analyst's pandas loop and a bare calamine parse.
+
+Generates N filled templates of L lines (cached under build/bench), then, in the same run:
+  1. parse: python-calamine reading every Plan sheet, nothing else (the floor);
+  2. plansheet consolidate --jobs 1 and with all cores (the real command, as a subprocess);
+  3. baseline: pandas.read_excel(engine="openpyxl") per file, concat, groupby.
+Prints the figures and the ratios the foundation issue sets as targets.
+
+    python benchmarks/consolidate.py [--files 100] [--lines 2000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _make(args: tuple[int, int, str]) -> str:
+    from sheet_templates import build_schema, load_config
+    from sheet_templates.excel_template import build_template
+    from sheet_templates.samples import sample_lines
+
+    index, lines, folder = args
+    schema = build_schema(load_config())
+    region = schema.config.regions[index % len(schema.config.regions)]
+    path = Path(folder) / f"plan-{index:03d}-{region}.xlsx"
+    data = sample_lines(schema, region, lines, seed=index, id_prefix=f"{region}{index:03d}")
+    build_template(schema, region, path, lines=data, spare_rows=20)
+    return str(path)
+
+
+def generate(files: int, lines: int) -> Path:
+    folder = ROOT / "build" / "bench" / f"plans-{files}x{lines}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    with ProcessPoolExecutor() as pool:
+        list(pool.map(_make, [(i, lines, str(folder)) for i in range(files)]))
+    done.write_text("ok")
+    print(f"generated {files} files x {lines} lines in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return folder
+
+
+def parse_only(folder: Path) -> float:
+    from python_calamine import CalamineWorkbook
+
+    started = time.perf_counter()
+    cells = 0
+    for path in sorted(folder.glob("*.xlsx")):
+        wb = CalamineWorkbook.from_path(str(path))
+        rows = wb.get_sheet_by_name("Plan").to_python(skip_empty_area=False)
+        cells += sum(len(r) for r in rows)
+        wb.close()
+    return time.perf_counter() - started
+
+
+def consolidate_cli(folder: Path, jobs: int) -> float:
+    exe = Path(sys.executable).with_name("plansheet")
+    out = ROOT / "build" / "bench" / "master.xlsx"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [str(exe), "consolidate", str(folder), "--out", str(out), "--jobs", str(jobs)], capture_output=True, text=True
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"consolidate failed ({proc.returncode}): {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def naive_baseline(folder: Path) -> float:
+    import pandas as pd
+
+    started = time.perf_counter()
+    frames = [pd.read_excel(path, sheet_name="Plan", engine="openpyxl") for path in sorted(folder.glob("*.xlsx"))]
+    lines = pd.concat(frames, ignore_index=True)
+    months = [
+        c
+        for c in lines.columns
+        if c[:3] in {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+    ]
+    lines = lines.dropna(subset=["Channel"])
+    lines.groupby(["Region", "Channel"])[months].sum()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--files", type=int, default=100)
+    p.add_argument("--lines", type=int, default=2000)
+    p.add_argument("--repeat", type=int, default=3, help="runs of the fast measurements (best is kept)")
+    p.add_argument("--skip-baseline", action="store_true", help="skip the slow pandas/openpyxl loop")
+    args = p.parse_args()
+    folder = generate(args.files, args.lines)
+    cores = os.cpu_count() or 1
+    best = lambda f: min(f() for _ in range(args.repeat))  # noqa: E731
+    parse = best(lambda: parse_only(folder))
+    one = best(lambda: consolidate_cli(folder, 1))
+    many = best(lambda: consolidate_cli(folder, cores))
+    baseline = None if args.skip_baseline else naive_baseline(folder)
+
+    print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}, {platform.system()}")
+    print(f"input: {args.files} filled templates x {args.lines:,} lines ({args.files * args.lines:,} lines)")
+    print(f"calamine parse only (floor)          {parse:8.2f} s")
+    print(f"plansheet consolidate --jobs 1       {one:8.2f} s   {one / parse:5.2f}x parse")
+    print(f"plansheet consolidate --jobs {cores:<2}      {many:8.2f} s   {many / parse:5.2f}x parse")
+    if baseline is not None:
+        print(
+            f"naive pandas+openpyxl loop (baseline) {baseline:7.2f} s   "
+            f"{baseline / many:5.1f}x slower than consolidate --jobs {cores}, {baseline / one:5.1f}x than --jobs 1"
+        )
+    print("targets: >= 10x faster than the baseline; <= 1.5x the parse-only time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""The master workbook finance consolidates: every accepted line, the rollup, the variance and a chart.
+
+The small sheets are written with xlsxwriter; the Lines sheet's rows arrive as deflated
+segments rendered in parallel by `lines_segment` (see `sheet_templates.xlsx_stream`).
+Amounts are written from integer cents, so the workbook shows exactly what was summed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xlsxwriter
+
+from sheet_templates.cells import column_letter
+from sheet_templates.config import QUARTERS
+from sheet_templates.schema import ColumnType, PlanSchema
+from sheet_templates.xlsx_stream import Segment, deflate_segment, splice_sheet, xml_text
+
+LINES_SHEET = "Lines"
+SHEETS = ("Summary", LINES_SHEET, "Rollup", "Variance", "Chart", "Issues")
+# xlsxwriter numbers cell formats in the order the sheets first use them: the Summary sheet's
+# title and header, then the Lines sheet's column formats (dates, money, counts, in schema
+# order). The streamed Lines rows refer to these numbers; `_write_skeleton` checks them.
+STYLE_DATE, STYLE_MONEY, STYLE_COUNT = 3, 4, 5
+_EPOCH = dt.date(1899, 12, 30)
+
+
+@dataclass(frozen=True, slots=True)
+class LineColumn:
+    """A column of the Lines sheet: its header, the table column it shows and how."""
+
+    header: str
+    source: str
+    kind: str  # "text", "int", "money", "count", "date"
+    width: float = 12
+
+
+def line_columns(schema: PlanSchema) -> list[LineColumn]:
+    kinds = {ColumnType.MONEY: "money", ColumnType.COUNT: "count", ColumnType.DATE: "date"}
+    cols = [LineColumn("Source file", "source", "text", 18), LineColumn("Source row", "_row", "int", 8)]
+    cols += [LineColumn(c.label, c.name, kinds.get(c.type, "text"), c.width) for c in schema.input_columns]
+    cur = schema.config.reporting_currency
+    cols.append(LineColumn("Planned total", "planned_total", "money", 14))
+    cols += [LineColumn(f"{q} planned ({cur})", f"{q.lower()}_reporting", "money", 14) for q in QUARTERS]
+    return cols
+
+
+def lines_segment(table: pd.DataFrame, schema: PlanSchema) -> Segment:
+    """Render the rows of a plan table (with `source`, `planned_total` and `qN_reporting`) as a deflated segment.
+
+    One format string renders a whole row; text cells are rendered once per distinct value.
+    """
+    patterns, columns = [], []
+    for col in line_columns(schema):
+        values = table[col.source].to_numpy()
+        if col.kind == "text":
+            codes, uniques = pd.factorize(values.astype(object))
+            cells = [f'<c t="inlineStr"><is><t>{xml_text(str(v))}</t></is></c>' if v != "" else "<c/>" for v in uniques]
+            patterns.append("{}")
+            columns.append(np.array([*cells, "<c/>"], dtype=object)[codes].tolist())
+        elif col.kind == "money":
+            patterns.append(f'<c s="{STYLE_MONEY}"><v>{{}}</v></c>')
+            columns.append((values.astype(np.int64) / 100).tolist())
+        elif col.kind == "date":
+            days = (values.astype("datetime64[D]") - np.datetime64(_EPOCH, "D")).astype(np.int64)
+            nat = np.isnat(values.astype("datetime64[D]"))
+            patterns.append("{}")
+            columns.append(
+                [
+                    ("<c/>" if missing else f'<c s="{STYLE_DATE}"><v>{d}</v></c>')
+                    for d, missing in zip(days.tolist(), nat.tolist(), strict=True)
+                ]
+            )
+        else:
+            style = f' s="{STYLE_COUNT}"' if col.kind == "count" else ""
+            patterns.append(f"<c{style}><v>{{}}</v></c>")
+            columns.append(values.astype(np.int64).tolist())
+    row = ("<row>" + "".join(patterns) + "</row>").format
+    xml = "".join([row(*cells) for cells in zip(*columns, strict=True)])
+    return deflate_segment(xml.encode(), rows=len(table))
+
+
+@dataclass
+class MasterContent:
+    """What goes into the master workbook besides the streamed lines."""
+
+    schema: PlanSchema
+    segments: Sequence[Segment]
+    rollup: pd.DataFrame  # region, channel, Q1..Q4 in cents (reporting currency)
+    by_region: pd.DataFrame  # region, planned Q1..Q4, committed, actual (cents, reporting currency)
+    files: list[dict[str, object]] = field(default_factory=list)  # file, status, lines, errors, warnings
+    issues: list[dict[str, object]] = field(default_factory=list)  # Issue.to_dict() rows
+
+
+def write_master(path: Path, content: MasterContent) -> Path:
+    """Write the master workbook to `path` atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, skeleton = tempfile.mkstemp(suffix=".xlsx", dir=path.parent)
+    os.close(fd)
+    fd, final = tempfile.mkstemp(suffix=".xlsx.part", dir=path.parent)
+    os.close(fd)
+    try:
+        last_cell = _write_skeleton(Path(skeleton), content)
+        splice_sheet(
+            Path(skeleton),
+            Path(final),
+            f"xl/worksheets/sheet{SHEETS.index(LINES_SHEET) + 1}.xml",
+            content.segments,
+            last_cell,
+        )
+        os.replace(final, path)
+    finally:
+        for leftover in (skeleton, final):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    return path
+
+
+def _write_skeleton(path: Path, content: MasterContent) -> str:
+    schema, cfg = content.schema, content.schema.config
+    cur = cfg.reporting_currency
+    # User text is never turned into formulas or links, whatever it starts with.
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    money = wb.add_format({"num_format": "#,##0.00"})
+    count = wb.add_format({"num_format": "#,##0"})
+    date = wb.add_format({"num_format": "yyyy-mm-dd"})
+    bold = wb.add_format({"bold": True})
+    head = wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E78", "text_wrap": True})
+    pct = wb.add_format({"num_format": "0.0%"})
+    red = wb.add_format({"bg_color": "#F8CBAD"})
+    green = wb.add_format({"bg_color": "#C6EFCE"})
+    title = wb.add_format({"bold": True, "font_size": 14})
+    sheets = {name: wb.add_worksheet(name) for name in SHEETS}
+    wb.set_properties(
+        {"title": f"{cfg.org_name} master marketing budget {schema.calendar.label}", "author": "Plansheet"}
+    )
+
+    # Lines: header only; the rows are spliced in afterwards.
+    lines = sheets[LINES_SHEET]
+    cols = line_columns(schema)
+    formats = {"money": money, "count": count, "date": date}
+    for i, col in enumerate(cols):
+        lines.write_string(0, i, col.header, head)
+        lines.set_column(i, i, col.width, formats.get(col.kind))
+    n_lines = sum(s.rows for s in content.segments)
+    lines.freeze_panes(1, 2)
+    last_cell = f"{column_letter(len(cols))}{n_lines + 1}"
+    lines.autofilter(0, 0, max(n_lines, 1), len(cols) - 1)
+
+    # Rollup: region x channel by fiscal quarter.
+    ws = sheets["Rollup"]
+    ws.write(0, 0, f"Planned spend by region, channel and fiscal quarter ({cur}, plan rates)", title)
+    heads = ["Region", "Channel", *QUARTERS, "Total"]
+    ws.write_row(2, 0, heads, head)
+    r = 3
+    for rec in content.rollup.itertuples(index=False):
+        ws.write_row(r, 0, [rec.region, rec.channel])
+        amounts = [getattr(rec, q) / 100 for q in QUARTERS]
+        ws.write_row(r, 2, amounts, money)
+        ws.write_formula(r, 6, f"=SUM(C{r + 1}:F{r + 1})", money, sum(amounts))
+        r += 1
+    ws.write(r, 0, "Total", bold)
+    for c in range(2, 7):
+        letter = column_letter(c + 1)
+        ws.write_formula(
+            r,
+            c,
+            f"=SUM({letter}4:{letter}{r})",
+            money,
+            content.rollup[QUARTERS[c - 2]].sum() / 100
+            if c < 6
+            else content.rollup[list(QUARTERS)].to_numpy().sum() / 100,
+        )
+    ws.set_column(0, 1, 16)
+    ws.set_column(2, 6, 15)
+    ws.freeze_panes(3, 2)
+
+    # Variance: allocation vs plan by quarter; plan vs actual (under-spend is favourable).
+    ws = sheets["Variance"]
+    ws.write(0, 0, f"Plan against allocation and actual spend by region ({cur})", title)
+    heads = (
+        ["Region"]
+        + [f"{q} allocation" for q in QUARTERS]
+        + [f"{q} planned" for q in QUARTERS]
+        + [
+            "Allocation",
+            "Planned",
+            "Allocation - planned",
+            "Planned % of allocation",
+            "Committed",
+            "Actual",
+            "Plan - actual",
+            "Plan - actual %",
+            "Favourable",
+        ]
+    )
+    ws.write_row(2, 0, heads, head)
+    r = 3
+    for rec in content.by_region.itertuples(index=False):
+        alloc = [float(cfg.allocation(rec.region, q)) for q in QUARTERS]
+        planned = [getattr(rec, q) / 100 for q in QUARTERS]
+        row = r + 1
+        ws.write(r, 0, rec.region)
+        ws.write_row(r, 1, alloc, money)
+        ws.write_row(r, 5, planned, money)
+        ws.write_formula(r, 9, f"=SUM(B{row}:E{row})", money, sum(alloc))
+        ws.write_formula(r, 10, f"=SUM(F{row}:I{row})", money, sum(planned))
+        ws.write_formula(r, 11, f"=J{row}-K{row}", money, sum(alloc) - sum(planned))
+        ws.write_formula(r, 12, f"=IF(J{row}=0,0,K{row}/J{row})", pct, sum(planned) / sum(alloc) if sum(alloc) else 0)
+        ws.write(r, 13, rec.committed / 100, money)
+        ws.write(r, 14, rec.actual / 100, money)
+        variance = sum(planned) - rec.actual / 100
+        ws.write_formula(r, 15, f"=K{row}-O{row}", money, variance)
+        ws.write_formula(r, 16, f"=IF(K{row}=0,0,P{row}/K{row})", pct, variance / sum(planned) if sum(planned) else 0)
+        ws.write_formula(
+            r,
+            17,
+            f'=IF(P{row}>=0,"favourable","unfavourable")',
+            None,
+            "favourable" if variance >= 0 else "unfavourable",
+        )
+        r += 1
+    if r > 3:
+        ws.conditional_format(3, 11, r - 1, 11, {"type": "cell", "criteria": "<", "value": 0, "format": red})
+        ws.conditional_format(3, 15, r - 1, 15, {"type": "cell", "criteria": "<", "value": 0, "format": red})
+        ws.conditional_format(3, 15, r - 1, 15, {"type": "cell", "criteria": ">", "value": 0, "format": green})
+    ws.set_column(0, 0, 12)
+    ws.set_column(1, 17, 14)
+    ws.freeze_panes(3, 1)
+
+    # Chart: planned against allocation per region.
+    n_regions = len(content.by_region)
+    chart = wb.add_chart({"type": "column"})
+    if n_regions:
+        chart.add_series(
+            {
+                "name": "Allocation",
+                "categories": ["Variance", 3, 0, 2 + n_regions, 0],
+                "values": ["Variance", 3, 9, 2 + n_regions, 9],
+                "fill": {"color": "#A6A6A6"},
+            }
+        )
+        chart.add_series(
+            {
+                "name": "Planned",
+                "categories": ["Variance", 3, 0, 2 + n_regions, 0],
+                "values": ["Variance", 3, 10, 2 + n_regions, 10],
+                "fill": {"color": "#1F4E78"},
+            }
+        )
+    chart.set_title({"name": f"Planned spend against allocation, {schema.calendar.label} ({cur})"})
+    chart.set_y_axis({"num_format": "#,##0"})
+    chart.set_size({"width": 860, "height": 420})
+    sheets["Chart"].insert_chart("B2", chart)
+
+    # Summary and issues.
+    ws = sheets["Summary"]
+    ws.write(0, 0, f"{cfg.org_name}: master marketing budget, {schema.calendar.label}", title)
+    ws.write(
+        1,
+        0,
+        f"Consolidated {dt.datetime.now():%Y-%m-%d %H:%M} from {len(content.files)} plan files; "
+        f"amounts in {cur} at plan rates.",
+    )
+    ws.write_row(3, 0, ["File", "Status", "Lines", "Errors", "Warnings"], head)
+    for i, f in enumerate(content.files, start=4):
+        ws.write_row(i, 0, [f["file"], f["status"], f["lines"], f["errors"], f["warnings"]])
+    ws.set_column(0, 0, 34)
+    ws.set_column(1, 4, 12)
+    ws = sheets["Issues"]
+    heads = ["File", "Severity", "Rule", "Location", "Message"]
+    ws.write_row(0, 0, heads, head)
+    for i, issue in enumerate(content.issues, start=1):
+        ws.write_row(i, 0, [issue["file"] or "", issue["severity"], issue["rule"], issue["location"]])
+        ws.write_string(i, 4, str(issue["message"]))  # as text, whatever it starts with
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, 3, 18)
+    ws.set_column(4, 4, 100)
+    ws.autofilter(0, 0, max(len(content.issues), 1), len(heads) - 1)
+    wb.close()
+    if (money.xf_index, count.xf_index, date.xf_index) != (STYLE_MONEY, STYLE_COUNT, STYLE_DATE):
+        raise RuntimeError(
+            f"xlsxwriter numbered the cell formats differently ({money.xf_index}, {count.xf_index}, "
+            f"{date.xf_index}); update STYLE_* in master_workbook"
+        )
+    return last_cell

@@ -1,0 +1,213 @@
+"""The `plansheet` command line: templates, validation, consolidation and the demo.
+
+Every command prints a message a user can act on and exits with a meaningful code; no
+command shows a Python traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from sheet_templates.errors import PlansheetError
+
+if TYPE_CHECKING:
+    from sheet_templates.schema import PlanSchema
+
+EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_UNREADABLE
+    try:
+        return args.handler(args)
+    except PlansheetError as exc:
+        print(f"plansheet: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except KeyboardInterrupt:
+        print("plansheet: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so plainly, without a traceback in the user's face
+        print(f"plansheet: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="plansheet", description="Spreadsheet-native marketing performance planning.")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="organisation configuration (TOML); default $PLANSHEET_CONFIG or the bundled sample",
+    )
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    templates = sub.add_parser("templates", help="the plan schema and the regional Excel templates")
+    tsub = templates.add_subparsers(metavar="ACTION")
+    schema = tsub.add_parser("schema", help="print the plan's columns")
+    schema.add_argument("--json", action="store_true", help="print JSON")
+    schema.set_defaults(handler=_schema)
+    build = tsub.add_parser("build", help="write plan-<REGION>.xlsx templates")
+    build.add_argument("--out", required=True, type=Path, metavar="DIR")
+    build.add_argument("--region", action="append", metavar="R", help="only this region (repeatable)")
+    build.set_defaults(handler=_build)
+
+    validate = sub.add_parser("validate", help="check filled plan templates; exit 0 valid, 1 issues, 2 unreadable")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("--json", action="store_true", help="print a JSON report")
+    validate.add_argument("--region", help="refuse templates of any other region")
+    validate.set_defaults(handler=_validate)
+
+    cons = sub.add_parser("consolidate", help="merge filled templates into a master workbook")
+    cons.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="plan files or folders")
+    cons.add_argument("--out", required=True, type=Path, metavar="master.xlsx")
+    cons.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
+    cons.set_defaults(handler=_consolidate)
+
+    demo = sub.add_parser("demo", help="build templates, fill sample plans and consolidate them")
+    demo.add_argument("--out", type=Path, default=Path("build/demo"), metavar="DIR")
+    demo.set_defaults(handler=_demo)
+    return p
+
+
+def _schema_of(args: argparse.Namespace) -> PlanSchema:
+    from sheet_templates import build_schema, load_config  # imported here to keep start-up fast
+
+    return build_schema(load_config(args.config))
+
+
+def _schema(args: argparse.Namespace) -> int:
+    info = _schema_of(args).describe()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    print(
+        f"{info['template_id']} version {info['template_version']}, FY{info['fiscal_year']}, "
+        f"sheet {info['sheet']} (header in row {info['header_row']})"
+    )
+    for col in info["columns"]:
+        need = "required" if col["required"] else ("formula" if not col["input"] else "optional")
+        allowed = f"  [{', '.join(col['allowed'])}]" if col["allowed"] else ""
+        print(f"  {col['column']:>3}  {col['name']:<16} {col['label']:<22} {col['type']:<8} {need}{allowed}")
+    return EXIT_OK
+
+
+def _build(args: argparse.Namespace) -> int:
+    from sheet_templates.excel_template import build_templates
+
+    for path in build_templates(_schema_of(args), args.out, args.region):
+        print(path)
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from addin.issues import Severity, UnreadableWorkbook
+    from addin.reader import read_plan
+
+    schema = _schema_of(args)
+    reports, worst = [], EXIT_OK
+    for path in args.files:
+        try:
+            read = read_plan(path, schema, expected_region=args.region, display_name=str(path))
+        except UnreadableWorkbook as exc:
+            reports.append(
+                {"file": str(path), "status": "unreadable", "lines": 0, "issues": [exc.as_issue().to_dict()]}
+            )
+            worst = EXIT_UNREADABLE
+            continue
+        errors = sum(i.severity is Severity.ERROR for i in read.issues)
+        reports.append(
+            {
+                "file": str(path),
+                "status": "invalid" if errors else "valid",
+                "lines": len(read.table),
+                "issues": [i.to_dict() for i in read.issues],
+            }
+        )
+        if errors and worst == EXIT_OK:
+            worst = EXIT_ISSUES
+    if args.json:
+        print(json.dumps({"valid": worst == EXIT_OK, "files": reports}, indent=2, default=str))
+    else:
+        for report in reports:
+            _print_report(report, sys.stdout)
+    return worst
+
+
+def _print_report(report: dict, out: TextIO) -> None:
+    issues = report["issues"]
+    errors = sum(i["severity"] == "error" for i in issues)
+    warnings = len(issues) - errors
+    status = report["status"]
+    if status == "unreadable":
+        print(f"{report['file']}: cannot be read: {issues[0]['message']} [{issues[0]['rule']}]", file=out)
+        return
+    print(f"{report['file']}: {status}, {report['lines']} lines, {errors} errors, {warnings} warnings", file=out)
+    for i in issues:
+        where = i["location"] or "(file)"
+        print(f"  {where:<12} {i['severity']:<8} {i['message']} [{i['rule']}]", file=out)
+
+
+def _consolidate(args: argparse.Namespace) -> int:
+    from addin.consolidate import ACCEPTED, consolidate
+
+    schema = _schema_of(args)
+    started = time.perf_counter()
+    bar = _Progress(sys.stderr, started)
+    result = consolidate(args.paths, schema, args.out, jobs=args.jobs, progress=bar)
+    bar.done()
+    accepted = [f for f in result.files if f.status == ACCEPTED]
+    print(
+        f"Master workbook: {args.out} ({len(result.table):,} lines from {len(accepted)} of "
+        f"{len(result.files)} files, {time.perf_counter() - started:.1f} s)"
+    )
+    if result.rejected:
+        print(f"{len(result.rejected)} file(s) rejected; their lines are not in the master:")
+        for f in result.rejected:
+            _print_report(
+                {"file": f.file, "status": f.status, "lines": f.lines, "issues": [i.to_dict() for i in f.issues]},
+                sys.stdout,
+            )
+        return EXIT_ISSUES
+    return EXIT_OK
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; silent when output is redirected."""
+
+    def __init__(self, stream: TextIO, started: float) -> None:
+        self.stream, self.started = stream, started
+        self.active = stream.isatty()
+
+    def __call__(self, done: int, total: int, _outcome: object) -> None:
+        if not self.active:
+            return
+        width = 30
+        filled = width * done // total
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files "
+            f"{time.perf_counter() - self.started:5.1f} s"
+        )
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.active:
+            self.stream.write("\n")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sync_service.demo import run_demo
+
+    return run_demo(_schema_of(args), args.out, sys.stdout)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

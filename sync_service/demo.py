@@ -1,0 +1,94 @@
+"""The end-to-end demo: templates for every region, sample plans (one with mistakes), the master workbook."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+
+from openpyxl import load_workbook
+
+from addin.consolidate import ACCEPTED, consolidate
+from sheet_templates.excel_template import build_template, build_templates, template_filename
+from sheet_templates.samples import sample_lines
+from sheet_templates.schema import PlanSchema
+
+DEMO_LINES = 120
+BAD_REGION = "LATAM"
+
+
+def fill_with_mistakes(path: Path, schema: PlanSchema) -> list[str]:
+    """Edit a filled plan as a hurried marketer might; returns what was done, cell by cell."""
+    wb = load_workbook(path)
+    ws = wb["Plan"]
+    col = {c.name: c.letter for c in schema.columns}
+    m = schema.calendar.months
+    edits = [
+        (f"{col['channel']}4", "Billboards", "a channel that is not in the list"),
+        (f"{col[m[2].name]}5", -1500, "a negative amount"),
+        (f"{col[m[3].name]}6", "12,500.00", "a number typed as text (accepted, with a warning)"),
+        (f"{col['start_date']}7", dt.date(schema.calendar.year + 2, 1, 15), "a start date outside the fiscal year"),
+        (f"{col['line_id']}8", ws[f"{col['line_id']}3"].value, "a line ID used twice"),
+        (f"{col['owner']}9", None, "a required owner left empty"),
+        (f"{col['notes']}10", '=HYPERLINK("http://example.invalid")', "a note a spreadsheet would run as a formula"),
+    ]
+    for ref, value, _ in edits:
+        ws[ref].value = value
+        if isinstance(value, str) and value.startswith("="):
+            ws[ref].data_type = "s"
+    wb.save(path)
+    return [f"Plan!{ref}: {what}" for ref, _, what in edits]
+
+
+def run_demo(schema: PlanSchema, out: Path, stdout: TextIO) -> int:
+    started = time.perf_counter()
+    templates = build_templates(schema, out / "templates")
+    print(f"Built {len(templates)} regional templates in {out / 'templates'}", file=stdout)
+    plans = out / "plans"
+    plans.mkdir(parents=True, exist_ok=True)
+    for region in schema.config.regions:
+        path = plans / template_filename(region)
+        build_template(schema, region, path, lines=sample_lines(schema, region, DEMO_LINES, seed=2027))
+    mistakes = fill_with_mistakes(plans / template_filename(BAD_REGION), schema)
+    print(
+        f"Filled {len(schema.config.regions)} sample plans of {DEMO_LINES} lines in {plans}; "
+        f"{template_filename(BAD_REGION)} has mistakes:",
+        file=stdout,
+    )
+    for m in mistakes:
+        print(f"  {m}", file=stdout)
+
+    master = out / "master.xlsx"
+    result = consolidate([plans], schema, master)
+    print(f"\nConsolidated into {master}:", file=stdout)
+    for f in result.files:
+        summary = f.summary()
+        print(
+            f"  {f.file:<18} {f.status:<10} {f.lines:>4} lines  {summary['errors']} errors  "
+            f"{summary['warnings']} warnings",
+            file=stdout,
+        )
+    for f in result.rejected:
+        print(f"\n{f.file} was rejected; what the marketer is told:", file=stdout)
+        for issue in f.issues:
+            print(f"  {issue.location:<10} {issue.severity:<8} {issue.message}", file=stdout)
+    cur = schema.config.reporting_currency
+    print(f"\nPlanned spend by region and quarter ({cur}, plan rates):", file=stdout)
+    pivot = result.rollup.groupby("region")[["Q1", "Q2", "Q3", "Q4"]].sum()
+    for region, row in pivot.iterrows():
+        total = sum(int(v) for v in row)
+        cells = "  ".join(f"{_money(int(v)):>14}" for v in row)
+        print(f"  {region:<6} {cells}  total {_money(total):>15}", file=stdout)
+    accepted = sum(f.status == ACCEPTED for f in result.files)
+    print(
+        f"\n{accepted} plans accepted, {len(result.rejected)} rejected, in {time.perf_counter() - started:.1f} s.",
+        file=stdout,
+    )
+    print(f"Open {master} (sheets Summary, Lines, Rollup, Variance, Chart, Issues).", file=stdout)
+    return 0
+
+
+def _money(cents: int) -> str:
+    return f"{Decimal(cents) / 100:,.2f}"

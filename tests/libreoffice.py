@@ -1,0 +1,148 @@
+"""Recalculate workbooks with real LibreOffice Calc, headless, the way a user's spreadsheet app would.
+
+openpyxl writes formulas without cached values, and Excel or LibreOffice may leave stale
+cached values in a file. Tests that assert what a user sees therefore open the workbook
+in LibreOffice with a throw-away profile set to always recalculate OOXML files on load,
+save it as xlsx again, and read the values LibreOffice computed.
+
+Read numbers with python-calamine (`sheet_values`); look for error values with openpyxl
+(`formula_problems`), because calamine returns an error cell such as `#NAME?` as "".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from python_calamine import CalamineWorkbook
+
+SOFFICE = "soffice"
+TIMEOUT_SECONDS = 180
+
+# /org.openoffice.Office.Calc/Formula/Load: 0 = always recalculate, 1 = never, 2 = ask (the default profile
+# keeps a file's cached results, which openpyxl leaves empty and another app may have left stale).
+_RECALC_SETTINGS = ("OOXMLRecalcMode", "ODFRecalcMode")
+_PROFILE_SETTINGS = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema"'
+    ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+    + "".join(
+        f'<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="{name}" oor:op="fuse">'
+        "<value>0</value></prop></item>\n"
+        for name in _RECALC_SETTINGS
+    )
+    + "</oor:items>\n"
+)
+
+
+class LibreOfficeError(RuntimeError):
+    """LibreOffice could not be run, timed out, or did not produce the converted file."""
+
+
+def recalculate(path: Path, out_dir: Path, *, timeout: float = TIMEOUT_SECONDS) -> Path:
+    """Open `path` in LibreOffice, recalculate every formula and save it as `out_dir/<name>.xlsx`."""
+    return recalculate_many([path], out_dir, timeout=timeout)[0]
+
+
+def recalculate_many(paths: Sequence[Path], out_dir: Path, *, timeout: float = TIMEOUT_SECONDS) -> list[Path]:
+    """Recalculate several workbooks with one LibreOffice start (much faster than one start per file)."""
+    paths = [Path(p).resolve() for p in paths]
+    out_dir = Path(out_dir).resolve()
+    outputs = [out_dir / (p.stem + ".xlsx") for p in paths]
+    for source, target in zip(paths, outputs, strict=True):
+        if not source.is_file():
+            raise LibreOfficeError(f"{source} does not exist")
+        if source == target:
+            raise LibreOfficeError(f"{source} would be overwritten; choose another out_dir")
+    if len(set(outputs)) != len(outputs):
+        raise LibreOfficeError("two input files have the same name; they would overwrite each other in out_dir")
+    soffice = shutil.which(SOFFICE)
+    if soffice is None:
+        raise LibreOfficeError(f"{SOFFICE} is not on PATH; install LibreOffice Calc (bash .ci/system-deps.sh)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for target in outputs:
+        target.unlink(missing_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix="plansheet-lo-profile-") as profile:
+        user = Path(profile) / "user"
+        user.mkdir()
+        (user / "registrymodifications.xcu").write_text(_PROFILE_SETTINGS, encoding="utf-8")
+        command = [
+            soffice,
+            f"-env:UserInstallation={Path(profile).as_uri()}",
+            "--headless",
+            "--invisible",
+            "--norestore",
+            "--nolockcheck",
+            "--nodefault",
+            "--nologo",
+            "--convert-to",
+            "xlsx:Calc Office Open XML",
+            "--outdir",
+            str(out_dir),
+            *map(str, paths),
+        ]
+        stdout, stderr, code = _run(command, timeout, cwd=out_dir)
+
+    missing = [str(t) for t in outputs if not t.is_file()]
+    if code != 0 or missing:
+        raise LibreOfficeError(
+            f"LibreOffice failed (exit {code}); missing output: {', '.join(missing) or 'none'}\n"
+            f"command: {' '.join(command)}\nstdout: {stdout.strip()}\nstderr: {stderr.strip()}"
+        )
+    return outputs
+
+
+def _run(command: list[str], timeout: float, cwd: Path) -> tuple[str, str, int]:
+    """Run soffice in its own process group so a hung office (and its helper processes) can be ended."""
+    proc = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        raise LibreOfficeError(
+            f"LibreOffice did not finish within {timeout:g} s\ncommand: {' '.join(command)}\n"
+            f"stdout: {stdout.strip()}\nstderr: {stderr.strip()}"
+        ) from None
+    return stdout, stderr, proc.returncode
+
+
+def sheet_values(path: Path, sheet: str) -> list[list[Any]]:
+    """The values of a sheet as rows of Python values (blank cells are "")."""
+    return CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python()
+
+
+def formula_problems(path: Path) -> list[str]:
+    """Every formula cell of a recalculated workbook whose value is an error or missing, as 'Sheet!A1: ...'."""
+    formulas = openpyxl.load_workbook(path)
+    values = openpyxl.load_workbook(path, data_only=True)
+    problems = []
+    for ws in formulas.worksheets:
+        computed = values[ws.title]
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type != "f":
+                    continue
+                value = computed[cell.coordinate]
+                where = f"{ws.title}!{cell.coordinate} ({cell.value})"
+                if value.value is None:
+                    problems.append(f"{where}: no value, the formula was not calculated")
+                elif value.data_type == "e" or (isinstance(value.value, str) and value.value.startswith(("#", "Err:"))):
+                    problems.append(f"{where}: {value.value}")
+    return problems
