@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,15 +42,17 @@ class Located:
         self.issues.append(Issue(rule, severity, message, self.file, self.sheet, cell, column, row))
 
 
-def coerce(raw: pd.DataFrame, schema: PlanSchema, where: Located, *, date1904: bool = False) -> pd.DataFrame:
-    """Convert `raw` (object columns named by schema input columns, plus `_row`) into typed columns."""
-    rows = raw[ROW].to_numpy()
-    out: dict[str, object] = {ROW: rows.astype(np.int64)}
+def coerce(
+    raw: Mapping[str, np.ndarray], schema: PlanSchema, where: Located, *, date1904: bool = False
+) -> pd.DataFrame:
+    """Convert `raw` (object arrays named by schema input columns, plus `_row`) into typed columns."""
+    rows = np.asarray(raw[ROW], dtype=np.int64)
+    out: dict[str, object] = {ROW: rows}
     for col in schema.input_columns:
-        values = raw[col.name].to_numpy(dtype=object) if col.name in raw else np.full(len(raw), None, dtype=object)
+        values = np.asarray(raw[col.name], dtype=object) if col.name in raw else np.full(len(rows), None, dtype=object)
         convert = _CONVERTERS[col.type]
         out[col.name] = convert(values, col, rows, where, date1904)
-    return pd.DataFrame(out, index=pd.RangeIndex(len(raw)))
+    return pd.DataFrame(out, index=pd.RangeIndex(len(rows)))
 
 
 def is_blank(value: object) -> bool:
@@ -231,12 +233,12 @@ _CONVERTERS: dict[ColumnType, Callable[[np.ndarray, Column, np.ndarray, Located,
 }
 
 
-def blank_rows(raw: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+def blank_rows(raw: Mapping[str, np.ndarray], columns: Sequence[str], n: int) -> np.ndarray:
     """Rows whose `columns` are all blank: pre-numbered rows the planner left empty."""
-    blank = np.ones(len(raw), dtype=bool)
+    blank = np.ones(n, dtype=bool)
     for name in columns:
         if name in raw:
-            values = raw[name].to_numpy(dtype=object)
+            values = np.asarray(raw[name], dtype=object)
             codes, uniques = _each_distinct(values)
             empty = (codes == -1) | (values == "")
             spaces = [k for k, u in enumerate(uniques) if type(u) is str and u and not u.strip()]

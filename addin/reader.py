@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
@@ -115,17 +116,18 @@ def plan_from_rows(
 
     data = grid[header_row:]
     width = max((len(r) for r in data), default=0)
-    columns = list(zip(*(tuple(r) + ("",) * (width - len(r)) for r in data), strict=True)) if data else []
-    raw = pd.DataFrame(
-        {
-            name: pd.Series(columns[pos] if pos < len(columns) else [""] * len(data), dtype=object)
-            for name, pos in positions.items()
-        },
-        index=pd.RangeIndex(len(data)),
-    )
-    raw[ROW] = range(header_row + 1, header_row + 1 + len(data))
+    if any(len(r) != width for r in data):  # ragged rows (hand-made grids): pad with blanks
+        data = [tuple(r) + ("",) * (width - len(r)) for r in data]
+    columns = list(zip(*data, strict=True)) if data else []
+    raw: dict[str, np.ndarray] = {}
+    for name, pos in positions.items():
+        values = np.empty(len(data), dtype=object)
+        values[:] = columns[pos] if pos < len(columns) else ""
+        raw[name] = values
+    raw[ROW] = np.arange(header_row + 1, header_row + 1 + len(data), dtype=np.int64)
     content = [c.name for c in schema.input_columns if c.name not in ("line_id", "region")]
-    raw = raw.loc[~blank_rows(raw, content)].reset_index(drop=True)
+    keep = ~blank_rows(raw, content, len(data))
+    raw = {name: values[keep] for name, values in raw.items()}
 
     table = coerce(raw, schema, where, date1904=date1904)
     validate_lines(table, schema, where, region=region)

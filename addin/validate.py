@@ -103,7 +103,8 @@ def _dates(table: pd.DataFrame, schema: PlanSchema, where: Located, rows: np.nda
             )
     start = table["start_date"].to_numpy(dtype="datetime64[s]")
     end = table["end_date"].to_numpy(dtype="datetime64[s]")
-    for i in np.flatnonzero(~np.isnat(start) & ~np.isnat(end) & (end < start)):
+    inverted = ~np.isnat(start) & ~np.isnat(end) & (end < start)
+    for i in np.flatnonzero(inverted):
         where.add(
             Rule.END_BEFORE_START,
             Severity.ERROR,
@@ -111,22 +112,27 @@ def _dates(table: pd.DataFrame, schema: PlanSchema, where: Located, rows: np.nda
             rows[i],
             f"End date {str(end[i])[:10]} is before start date {str(start[i])[:10]}",
         )
-    # Spend planned in a month before the campaign starts or after it ends.
+    # Spend planned in months before the line starts or after it ends: one warning per line,
+    # at its first such month; lines whose dates are already wrong are not warned twice.
     months = schema.month_columns
     first_day = np.array([np.datetime64(m.first_day, "s") for m in cal.months])
     last_day = np.array([np.datetime64(m.last_day, "s") for m in cal.months])
     spend = np.column_stack([table[c.name].to_numpy() for c in months]) > 0 if len(table) else np.zeros((0, 12), bool)
-    with np.errstate(invalid="ignore"):
-        before = ~np.isnat(start)[:, None] & (last_day[None, :] < start[:, None])
-        after = ~np.isnat(end)[:, None] & (first_day[None, :] > end[:, None])
-    for i, m in zip(*np.nonzero(spend & (before | after)), strict=True):
-        col = months[m]
+    dates_ok = ~inverted
+    for values in (start, end):
+        dates_ok &= np.isnat(values) | ((values >= start_fy) & (values <= end_fy))
+    before = ~np.isnat(start)[:, None] & (last_day[None, :] < start[:, None])
+    after = ~np.isnat(end)[:, None] & (first_day[None, :] > end[:, None])
+    outside = spend & (before | after) & dates_ok[:, None]
+    for i in np.flatnonzero(outside.any(axis=1)):
+        cols = [months[m] for m in np.flatnonzero(outside[i])]
+        shown = cols[0].label if len(cols) == 1 else f"{len(cols)} months ({cols[0].label} to {cols[-1].label})"
         where.add(
             Rule.SPEND_OUTSIDE_DATES,
             Severity.WARNING,
-            col.name,
+            cols[0].name,
             rows[i],
-            f"Spend is planned in {col.label}, outside the line's dates {_day(start[i])} to {_day(end[i])}",
+            f"Spend is planned in {shown}, outside the line's dates {_day(start[i])} to {_day(end[i])}",
         )
 
 
