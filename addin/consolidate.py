@@ -7,6 +7,7 @@ A plan with any error is left out whole, never merged in part.
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -128,8 +129,14 @@ def consolidate(
     *,
     jobs: int | None = None,
     progress: Callable[[int, int, FileOutcome], None] | None = None,
+    as_of: dt.date | None = None,
 ) -> Consolidation:
-    """Consolidate the plans under `paths` into the master workbook `out`."""
+    """Consolidate the plans under `paths` into the master workbook `out`.
+
+    `as_of` (default today) decides which fiscal months are closed: actual spend is compared
+    with the spend planned for those months.
+    """
+    as_of = as_of or dt.date.today()
     files = find_plan_files(paths)
     if not files:
         raise PlansheetError("no plan files (.xlsx) found in " + ", ".join(str(p) for p in paths))
@@ -155,13 +162,19 @@ def consolidate(
     table = pd.concat([o.table for o in accepted], ignore_index=True) if accepted else _empty(schema)
     _cross_file_duplicates(results, table)
     rollup = _sum_by(table, schema, ["region", "channel"], list(QUARTERS))
-    by_region = _sum_by(table, schema, ["region"], [*QUARTERS, "committed", "actual"])
+    closed = [m.name for m in schema.calendar.months if m.last_day <= as_of]
+    table["planned_to_date"] = (
+        table[closed].to_numpy(dtype=np.int64).sum(axis=1) if closed else np.zeros(len(table), dtype=np.int64)
+    )
+    by_region = _sum_by(table, schema, ["region"], [*QUARTERS, "planned_to_date", "committed", "actual"])
     content = MasterContent(
         schema=schema,
         segments=[o.segment for o in accepted if o.segment is not None],
         rollup=rollup,
         by_region=by_region,
         files=[o.summary() for o in results],
+        as_of=as_of,
+        closed_months=len(closed),
         issues=[i.to_dict() for o in results for i in o.issues],
     )
     write_master(out, content)
@@ -207,7 +220,8 @@ def _cross_file_duplicates(results: list[FileOutcome], table: pd.DataFrame) -> N
 
 def _empty(schema: PlanSchema) -> pd.DataFrame:
     text = ["source", "region", "channel", "currency", "line_id"]
-    numbers = ["_row", "committed", "actual", *(f"{q.lower()}_reporting" for q in QUARTERS)]
+    numbers = ["_row", "committed", "actual", *(m.name for m in schema.month_columns)]
+    numbers += [f"{q.lower()}_reporting" for q in QUARTERS]
     return pd.DataFrame(
         {**{c: pd.Series(dtype=object) for c in text}, **{c: pd.Series(dtype=np.int64) for c in numbers}}
     )

@@ -94,9 +94,11 @@ class MasterContent:
     schema: PlanSchema
     segments: Sequence[Segment]
     rollup: pd.DataFrame  # region, channel, Q1..Q4 in cents (reporting currency)
-    by_region: pd.DataFrame  # region, planned Q1..Q4, committed, actual (cents, reporting currency)
+    by_region: pd.DataFrame  # region, Q1..Q4, planned_to_date, committed, actual (cents, reporting currency)
     files: list[dict[str, object]] = field(default_factory=list)  # file, status, lines, errors, warnings
     issues: list[dict[str, object]] = field(default_factory=list)  # Issue.to_dict() rows
+    as_of: dt.date = field(default_factory=dt.date.today)
+    closed_months: int = 0  # fiscal months closed by `as_of`: what "to date" covers
 
 
 def write_master(path: Path, content: MasterContent) -> Path:
@@ -182,30 +184,38 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
     ws.set_column(2, 6, 15)
     ws.freeze_panes(3, 2)
 
-    # Variance: allocation vs plan by quarter; plan vs actual (under-spend is favourable).
+    # Variance: allocation vs plan by quarter; plan to date vs actual (under-spend is favourable).
     ws = sheets["Variance"]
     ws.write(0, 0, f"Plan against allocation and actual spend by region ({cur})", title)
-    heads = (
-        ["Region"]
-        + [f"{q} allocation" for q in QUARTERS]
-        + [f"{q} planned" for q in QUARTERS]
-        + [
-            "Allocation",
-            "Planned",
-            "Allocation - planned",
-            "Planned % of allocation",
-            "Committed",
-            "Actual",
-            "Plan - actual",
-            "Plan - actual %",
-            "Favourable",
-        ]
+    months = schema.calendar.months
+    to_date = (
+        f"to date: the {content.closed_months} fiscal months closed by {content.as_of:%Y-%m-%d} "
+        f"({months[0].label} to {months[content.closed_months - 1].label})"
+        if content.closed_months
+        else f"to date: no fiscal month had closed by {content.as_of:%Y-%m-%d}"
     )
+    ws.write(1, 0, f"Plan {to_date}. Variance = plan - actual; under-spend is favourable.")
+    heads = [
+        "Region",
+        *(f"{q} allocation" for q in QUARTERS),
+        *(f"{q} planned" for q in QUARTERS),
+        "Allocation",
+        "Planned",
+        "Allocation - planned",
+        "Planned % of allocation",
+        "Planned to date",
+        "Committed",
+        "Actual",
+        "Plan to date - actual",
+        "Variance %",
+        "Favourable",
+    ]
     ws.write_row(2, 0, heads, head)
     r = 3
     for rec in content.by_region.itertuples(index=False):
         alloc = [float(cfg.allocation(rec.region, q)) for q in QUARTERS]
         planned = [getattr(rec, q) / 100 for q in QUARTERS]
+        plan_to_date, actual = rec.planned_to_date / 100, rec.actual / 100
         row = r + 1
         ws.write(r, 0, rec.region)
         ws.write_row(r, 1, alloc, money)
@@ -214,25 +224,26 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
         ws.write_formula(r, 10, f"=SUM(F{row}:I{row})", money, sum(planned))
         ws.write_formula(r, 11, f"=J{row}-K{row}", money, sum(alloc) - sum(planned))
         ws.write_formula(r, 12, f"=IF(J{row}=0,0,K{row}/J{row})", pct, sum(planned) / sum(alloc) if sum(alloc) else 0)
-        ws.write(r, 13, rec.committed / 100, money)
-        ws.write(r, 14, rec.actual / 100, money)
-        variance = sum(planned) - rec.actual / 100
-        ws.write_formula(r, 15, f"=K{row}-O{row}", money, variance)
-        ws.write_formula(r, 16, f"=IF(K{row}=0,0,P{row}/K{row})", pct, variance / sum(planned) if sum(planned) else 0)
+        ws.write(r, 13, plan_to_date, money)
+        ws.write(r, 14, rec.committed / 100, money)
+        ws.write(r, 15, actual, money)
+        variance = plan_to_date - actual
+        ws.write_formula(r, 16, f"=N{row}-P{row}", money, variance)
+        ws.write_formula(r, 17, f"=IF(N{row}=0,0,Q{row}/N{row})", pct, variance / plan_to_date if plan_to_date else 0)
         ws.write_formula(
             r,
-            17,
-            f'=IF(P{row}>=0,"favourable","unfavourable")',
+            18,
+            f'=IF(Q{row}>=0,"favourable","unfavourable")',
             None,
             "favourable" if variance >= 0 else "unfavourable",
         )
         r += 1
     if r > 3:
         ws.conditional_format(3, 11, r - 1, 11, {"type": "cell", "criteria": "<", "value": 0, "format": red})
-        ws.conditional_format(3, 15, r - 1, 15, {"type": "cell", "criteria": "<", "value": 0, "format": red})
-        ws.conditional_format(3, 15, r - 1, 15, {"type": "cell", "criteria": ">", "value": 0, "format": green})
+        ws.conditional_format(3, 16, r - 1, 16, {"type": "cell", "criteria": "<", "value": 0, "format": red})
+        ws.conditional_format(3, 16, r - 1, 16, {"type": "cell", "criteria": ">", "value": 0, "format": green})
     ws.set_column(0, 0, 12)
-    ws.set_column(1, 17, 14)
+    ws.set_column(1, 18, 14)
     ws.freeze_panes(3, 1)
 
     # Chart: planned against allocation per region.

@@ -72,9 +72,9 @@ def sample_lines(
     lines = []
     for i in range(n):
         channel = rng.choice(channels)
-        start = rng.randrange(12)
-        length = rng.choice([1, 2, 3, 3, 6, 12 - start])
-        end = min(11, start + max(1, length) - 1)
+        length = rng.choice([1, 2, 3, 3, 4, 6, 12])
+        start = rng.randrange(12 - length + 1)  # campaigns spread evenly over the year
+        end = start + length - 1
         budget = int(per_line * Decimal(rng.uniform(0.4, 1.6)) / 10) * 10 + 10
         per_month = Decimal(budget) / (end - start + 1)
         line: dict[str, Any] = {
@@ -99,9 +99,8 @@ def sample_lines(
             if m.index <= elapsed:
                 spent += amount
         line["actual"] = (spent * Decimal(rng.choice([80, 90, 95, 100, 104])) / 100).quantize(Decimal("0.01"))
-        line["committed"] = ((Decimal(budget) - spent) * Decimal(rng.choice([0, 25, 50])) / 100).quantize(
-            Decimal("0.01")
-        )
+        still_to_spend = max(Decimal(0), Decimal(budget) - spent)  # per-month rounding can overshoot by a cent
+        line["committed"] = (still_to_spend * Decimal(rng.choice([0, 25, 50])) / 100).quantize(Decimal("0.01"))
         leads = int(budget / rng.choice([40, 60, 90, 150]))
         line["leads"] = leads
         line["mqls"] = int(leads * rng.choice([0.2, 0.3, 0.4]))

@@ -7,6 +7,7 @@ command shows a Python traceback for bad input.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import time
@@ -70,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     cons.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="plan files or folders")
     cons.add_argument("--out", required=True, type=Path, metavar="master.xlsx")
     cons.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
+    cons.add_argument(
+        "--as-of",
+        type=dt.date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="compare actuals with the plan for the months closed by this date (default: today)",
+    )
     cons.set_defaults(handler=_consolidate)
 
     demo = sub.add_parser("demo", help="build templates, fill sample plans and consolidate them")
@@ -162,7 +170,7 @@ def _consolidate(args: argparse.Namespace) -> int:
     schema = _schema_of(args)
     started = time.perf_counter()
     bar = _Progress(sys.stderr, started)
-    result = consolidate(args.paths, schema, args.out, jobs=args.jobs, progress=bar)
+    result = consolidate(args.paths, schema, args.out, jobs=args.jobs, progress=bar, as_of=args.as_of)
     bar.done()
     accepted = [f for f in result.files if f.status == ACCEPTED]
     print(

@@ -48,9 +48,12 @@ def run_demo(schema: PlanSchema, out: Path, stdout: TextIO) -> int:
     print(f"Built {len(templates)} regional templates in {out / 'templates'}", file=stdout)
     plans = out / "plans"
     plans.mkdir(parents=True, exist_ok=True)
+    cal = schema.calendar
+    as_of = min(max(dt.date.today(), cal.start), cal.end)  # the demo's "today", inside the fiscal year
     for region in schema.config.regions:
         path = plans / template_filename(region)
-        build_template(schema, region, path, lines=sample_lines(schema, region, DEMO_LINES, seed=2027))
+        lines = sample_lines(schema, region, DEMO_LINES, seed=2027, today=as_of)
+        build_template(schema, region, path, lines=lines)
     mistakes = fill_with_mistakes(plans / template_filename(BAD_REGION), schema)
     print(
         f"Filled {len(schema.config.regions)} sample plans of {DEMO_LINES} lines in {plans}; "
@@ -61,7 +64,7 @@ def run_demo(schema: PlanSchema, out: Path, stdout: TextIO) -> int:
         print(f"  {m}", file=stdout)
 
     master = out / "master.xlsx"
-    result = consolidate([plans], schema, master)
+    result = consolidate([plans], schema, master, as_of=as_of)
     print(f"\nConsolidated into {master}:", file=stdout)
     for f in result.files:
         summary = f.summary()
