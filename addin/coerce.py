@@ -38,6 +38,7 @@ class Located:
     issues: list[Issue] = field(default_factory=list)
 
     def add(self, rule: Rule, severity: Severity, column: str | None, row: int | None, message: str) -> None:
+        row = None if row is None else int(row)  # numpy integers would not serialise as JSON numbers
         cell = f"{self.letters[column]}{row}" if column in self.letters and row is not None else None
         self.issues.append(Issue(rule, severity, message, self.file, self.sheet, cell, column, row))
 

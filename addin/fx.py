@@ -35,13 +35,17 @@ def convert_cents(cents: np.ndarray, currencies: np.ndarray, rates: Mapping[str,
 
 def scale_cents(cents: np.ndarray, rate: Decimal) -> np.ndarray:
     """`cents * rate`, rounded half away from zero, exactly (integer arithmetic on the rate's fraction)."""
+    cents = np.asarray(cents, dtype=np.int64)
     num, den = rate.as_integer_ratio()
-    if den == 1:
-        return cents * num
     peak = int(np.abs(cents).max()) if len(cents) else 0
-    if peak * abs(num) * 2 >= _INT64_SAFE:  # would overflow int64: fall back to Python integers
-        return np.array([_round_ratio(int(c) * num, den) for c in cents], dtype=np.int64)
+    if max(peak * abs(num) * 2, den * 2) >= _INT64_SAFE:  # would overflow int64: use Python integers
+        out = [_round_ratio(int(c) * num, den) for c in cents.tolist()]
+        if any(abs(v) >= _INT64_SAFE for v in out):
+            raise PlansheetError(f"an amount converted at rate {rate} is too large to hold exactly")
+        return np.array(out, dtype=np.int64)
     scaled = cents * num
+    if den == 1:
+        return scaled
     sign = np.sign(scaled)
     return sign * ((np.abs(scaled) * 2 + den) // (2 * den))
 

@@ -30,7 +30,10 @@ class RollupError(PlansheetError):
 
 def period_amounts(table: pd.DataFrame, schema: PlanSchema, period: Period | str) -> tuple[list[str], np.ndarray]:
     """Planned cents per line and period: (period labels, array of shape lines x periods)."""
-    period = Period(period)
+    try:
+        period = Period(period)
+    except ValueError:
+        raise RollupError(f"unknown period {period!r}; use {', '.join(p.value for p in Period)}") from None
     months = schema.month_columns
     grid = np.column_stack([table[c.name].to_numpy(dtype=np.int64) for c in months]) if len(months) else None
     if grid is None or grid.size == 0:

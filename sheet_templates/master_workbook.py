@@ -248,28 +248,23 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
 
     # Chart: planned against allocation per region.
     n_regions = len(content.by_region)
-    chart = wb.add_chart({"type": "column"})
     if n_regions:
-        chart.add_series(
-            {
-                "name": "Allocation",
-                "categories": ["Variance", 3, 0, 2 + n_regions, 0],
-                "values": ["Variance", 3, 9, 2 + n_regions, 9],
-                "fill": {"color": "#A6A6A6"},
-            }
-        )
-        chart.add_series(
-            {
-                "name": "Planned",
-                "categories": ["Variance", 3, 0, 2 + n_regions, 0],
-                "values": ["Variance", 3, 10, 2 + n_regions, 10],
-                "fill": {"color": "#1F4E78"},
-            }
-        )
-    chart.set_title({"name": f"Planned spend against allocation, {schema.calendar.label} ({cur})"})
-    chart.set_y_axis({"num_format": "#,##0"})
-    chart.set_size({"width": 860, "height": 420})
-    sheets["Chart"].insert_chart("B2", chart)
+        chart = wb.add_chart({"type": "column"})
+        for name, column, colour in (("Allocation", 9, "#A6A6A6"), ("Planned", 10, "#1F4E78")):
+            chart.add_series(
+                {
+                    "name": name,
+                    "categories": ["Variance", 3, 0, 2 + n_regions, 0],
+                    "values": ["Variance", 3, column, 2 + n_regions, column],
+                    "fill": {"color": colour},
+                }
+            )
+        chart.set_title({"name": f"Planned spend against allocation, {schema.calendar.label} ({cur})"})
+        chart.set_y_axis({"num_format": "#,##0"})
+        chart.set_size({"width": 860, "height": 420})
+        sheets["Chart"].insert_chart("B2", chart)
+    else:
+        sheets["Chart"].write(1, 1, "No plan was accepted, so there is nothing to chart.")
 
     # Summary and issues.
     ws = sheets["Summary"]

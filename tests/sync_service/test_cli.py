@@ -1,0 +1,311 @@
+"""The `plansheet` command line as a user runs it: what it prints, the files it writes and its exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from sheet_templates import PlanSchema, build_schema, load_config
+from sheet_templates.config import default_config_path
+from sheet_templates.excel_template import build_template
+from sheet_templates.samples import sample_lines
+from sync_service import demo
+from sync_service.cli import main
+from tests.libreoffice import sheet_values
+
+SCHEMA: PlanSchema = build_schema(load_config(default_config_path()))
+N_LINES = 20
+ISSUE_KEYS = {"rule", "severity", "sheet", "cell", "location", "message"}
+BROKEN = ["truncated.xlsx", "export.xlsx", "empty.xlsx", "old.xlsx", "bitrot.xlsx", "cut-sheet.xlsx", "missing.xlsx"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """Run the command line in-process; nothing it prints may be a Python traceback."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def letter(name: str) -> str:
+    return SCHEMA[name].letter
+
+
+def rezip(package: bytes, part: str, change: Callable[[bytes], bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(package)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info.filename, change(data) if info.filename == part else data)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A valid plan (with one warning), a plan with two errors, and files that are not plans at all."""
+    folder = tmp_path_factory.mktemp("files")
+    valid = build_template(SCHEMA, "EMEA", folder / "valid.xlsx", lines=sample_lines(SCHEMA, "EMEA", N_LINES, seed=1))
+    book = openpyxl.load_workbook(valid)
+    book["Plan"][f"{letter('committed')}4"] = "1,250.50"  # typed as text: read, with a warning
+    book.save(valid)
+
+    invalid = build_template(SCHEMA, "EMEA", folder / "invalid.xlsx", lines=sample_lines(SCHEMA, "EMEA", N_LINES))
+    book = openpyxl.load_workbook(invalid)
+    book["Plan"][f"{letter('channel')}3"] = "Billboards"
+    book["Plan"][f"{letter('line_id')}7"] = book["Plan"][f"{letter('line_id')}2"].value
+    book.save(invalid)
+
+    good = valid.read_bytes()
+    broken = {
+        "truncated.xlsx": good[: len(good) // 2],  # a download cut off half-way
+        "export.xlsx": b"Line ID,Region,Channel\r\nEMEA-0001,EMEA,Events\r\n",  # a CSV renamed to .xlsx
+        "empty.xlsx": b"",
+        "old.xlsx": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024),  # an Excel 97-2003 file
+        "bitrot.xlsx": good[:3000] + bytes(b ^ 0xFF for b in good[3000:3300]) + good[3300:],
+        "cut-sheet.xlsx": rezip(good, "xl/worksheets/sheet2.xml", lambda xml: xml[: len(xml) // 2]),
+    }
+    paths = {"valid": valid, "invalid": invalid}
+    for name, data in broken.items():
+        (folder / name).write_bytes(data)
+        paths[name] = folder / name
+    paths["missing.xlsx"] = folder / "missing.xlsx"
+    assert set(BROKEN) == set(paths) - {"valid", "invalid"}
+    return paths
+
+
+# --- templates ------------------------------------------------------------------------------------------
+
+
+def test_schema_json_lists_every_column_with_its_letter(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "templates", "schema", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["template_id"] == SCHEMA.template_id and info["template_version"] == SCHEMA.version
+    assert info["fiscal_year"] == SCHEMA.calendar.year and info["sheet"] == "Plan" and info["header_row"] == 1
+    assert [(c["name"], c["column"]) for c in info["columns"]] == [(c.name, c.letter) for c in SCHEMA.columns]
+    by_name = {c["name"]: c for c in info["columns"]}
+    assert by_name["m01"]["column"] == "N" and by_name["notes"]["column"] == "AF"
+    assert by_name["m01"]["label"] == SCHEMA.calendar.months[0].label
+    assert by_name["channel"]["allowed"] == list(SCHEMA.config.channels)
+    assert by_name["owner"]["required"] is True and by_name["notes"]["required"] is False
+    assert by_name["planned_total"]["input"] is False and by_name["planned_total"]["formula"].startswith("=SUM(")
+
+
+def test_schema_as_text_shows_one_line_per_column(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "templates", "schema")
+    assert code == 0
+    lines = out.splitlines()
+    assert SCHEMA.version in lines[0]
+    assert len(lines) == 1 + len(SCHEMA.columns)
+    for line, col in zip(lines[1:], SCHEMA.columns, strict=True):
+        assert line.split()[:2] == [col.letter, col.name]
+
+
+def test_templates_build_writes_one_template_per_region(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "templates", "build", "--out", tmp_path / "all")
+    assert code == 0
+    expected = {f"plan-{r}.xlsx" for r in SCHEMA.config.regions}
+    assert {p.name for p in (tmp_path / "all").iterdir()} == expected
+    assert {Path(line).name for line in out.splitlines()} == expected
+    assert openpyxl.load_workbook(tmp_path / "all" / "plan-LATAM.xlsx")["Plan"]["B2"].value == "LATAM"
+
+
+def test_templates_build_for_chosen_regions_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "templates", "build", "--out", tmp_path, "--region", "NA", "--region", "LATAM")
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan-LATAM.xlsx", "plan-NA.xlsx"]
+    assert [Path(line).name for line in out.splitlines()] == ["plan-NA.xlsx", "plan-LATAM.xlsx"]
+
+
+def test_templates_build_for_an_unknown_region_says_which_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "templates", "build", "--out", tmp_path / "t", "--region", "MARS")
+    assert (code, out) == (2, "")
+    assert err.strip() == "plansheet: unknown region MARS; the configured regions are NA, EMEA, APAC, LATAM"
+    assert not (tmp_path / "t").exists() or not any((tmp_path / "t").iterdir())
+
+
+# --- validate -------------------------------------------------------------------------------------------
+
+
+def test_validate_a_valid_plan_exits_0_and_shows_its_warnings(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "validate", files["valid"])
+    assert (code, err) == (0, "")
+    first, *issues = out.splitlines()
+    assert first == f"{files['valid']}: valid, {N_LINES} lines, 0 errors, 1 warnings"
+    assert len(issues) == 1
+    assert issues[0].split()[:2] == [f"Plan!{letter('committed')}4", "warning"]
+    assert '"1,250.50" is stored as text' in issues[0] and issues[0].endswith("[cell.number_as_text]")
+
+
+def test_validate_a_plan_with_errors_exits_1_and_lists_them_by_cell(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "validate", files["invalid"])
+    assert code == 1
+    first, *issues = out.splitlines()
+    assert first == f"{files['invalid']}: invalid, {N_LINES} lines, 2 errors, 0 warnings"
+    assert [line.split()[:2] for line in issues] == [
+        [f"Plan!{letter('channel')}3", "error"],
+        [f"Plan!{letter('line_id')}7", "error"],
+    ]
+    assert 'Channel "Billboards" is not in the list' in issues[0] and issues[0].endswith("[cell.allowed_value]")
+    assert "is used twice (also in row 2)" in issues[1] and issues[1].endswith("[line.duplicate_id]")
+
+
+@pytest.mark.parametrize("name", BROKEN)
+def test_a_file_that_cannot_be_read_exits_2_without_a_traceback(
+    name: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "validate", files[name])
+    assert (code, err) == (2, "")
+    [line] = out.splitlines()
+    assert line.startswith(f"{files[name]}: cannot be read: {files[name]} ")
+    assert line.endswith(("[file.corrupt]", "[file.not_xlsx]", "[file.legacy_xls]"))
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["valid", "valid"], 0),
+        (["valid", "invalid"], 1),
+        (["invalid", "valid"], 1),
+        (["valid", "invalid", "export.xlsx"], 2),
+        (["export.xlsx", "invalid", "valid"], 2),  # a later plan with errors does not lower the code
+        (["truncated.xlsx", "valid"], 2),
+    ],
+)
+def test_validate_exit_code_is_the_worst_file(
+    names: list[str], expected: int, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "validate", *(files[n] for n in names))
+    assert code == expected
+    reported = [line.split(": ")[0] for line in out.splitlines() if not line.startswith(" ")]
+    assert reported == [str(files[n]) for n in names]  # every file is reported, in the order given
+
+
+def test_validate_json_report(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", files["valid"], files["invalid"], files["export.xlsx"], "--json")
+    assert code == 2
+    report = json.loads(out)
+    assert report["valid"] is False
+    assert [set(f) for f in report["files"]] == [{"file", "status", "lines", "issues"}] * 3
+    valid, invalid, export = report["files"]
+    assert [(f["file"], f["status"], f["lines"]) for f in report["files"]] == [
+        (str(files["valid"]), "valid", N_LINES),
+        (str(files["invalid"]), "invalid", N_LINES),
+        (str(files["export.xlsx"]), "unreadable", 0),
+    ]
+    for issue in (i for f in report["files"] for i in f["issues"]):
+        assert set(issue) >= ISSUE_KEYS
+        assert all(isinstance(issue[k], str) for k in ("rule", "severity", "location", "message"))
+    assert [(i["rule"], i["severity"], i["sheet"], i["cell"], i["location"]) for i in invalid["issues"]] == [
+        ("cell.allowed_value", "error", "Plan", f"{letter('channel')}3", f"Plan!{letter('channel')}3"),
+        ("line.duplicate_id", "error", "Plan", f"{letter('line_id')}7", f"Plan!{letter('line_id')}7"),
+    ]
+    [csv] = export["issues"]
+    assert [csv[k] for k in ("rule", "severity", "sheet", "cell", "location")] == [
+        "file.not_xlsx",
+        "error",
+        None,
+        None,
+        "",
+    ]
+    assert "text or CSV file" in csv["message"]
+    [warning] = valid["issues"]
+    assert [warning[k] for k in ("rule", "severity", "location", "column")] == [
+        "cell.number_as_text",
+        "warning",
+        f"Plan!{letter('committed')}4",
+        "committed",
+    ]
+
+
+def test_validate_json_of_valid_files_says_valid(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", "--json", files["valid"])
+    assert code == 0
+    assert json.loads(out)["valid"] is True
+
+
+def test_validate_json_row_numbers_are_numbers(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "validate", "--json", files["invalid"])
+    assert [i["row"] for i in json.loads(out)["files"][0]["issues"]] == [3, 7]
+
+
+def test_validate_for_another_region(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", files["valid"], "--region", "NA")
+    assert code == 1
+    assert "this is the EMEA template, but a plan for NA was expected [template.region]" in out
+    assert run(capsys, "validate", files["valid"], "--region", "EMEA")[0] == 0
+
+
+# --- consolidate and demo -----------------------------------------------------------------------------------
+
+
+def test_consolidate_lists_the_rejected_files_and_exits_1(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    master = tmp_path / "master.xlsx"
+    code, out, _ = run(
+        capsys, "consolidate", files["valid"], files["invalid"], files["export.xlsx"], "--out", master, "--jobs", 1
+    )
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].startswith(f"Master workbook: {master} ({N_LINES} lines from 1 of 3 files")
+    assert lines[1] == "2 file(s) rejected; their lines are not in the master:"
+    assert f"invalid.xlsx: rejected, {N_LINES} lines, 2 errors, 0 warnings" in lines
+    assert any(line.startswith("export.xlsx: cannot be read:") and "[file.not_xlsx]" in line for line in lines)
+    assert any(line.split()[:2] == [f"Plan!{letter('channel')}3", "error"] for line in lines)
+    assert len(sheet_values(master, "Lines")) == N_LINES + 1
+
+
+def test_consolidate_of_valid_plans_exits_0(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    master = tmp_path / "m.xlsx"
+    code, out, _ = run(capsys, "consolidate", files["valid"], "--out", master, "--as-of", "2026-07-01")
+    assert code == 0
+    assert out.startswith(f"Master workbook: {master} ({N_LINES} lines from 1 of 1 files")
+    assert "rejected" not in out
+
+
+def test_consolidate_of_a_path_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "consolidate", tmp_path / "nowhere", "--out", tmp_path / "m.xlsx")
+    assert (code, out) == (2, "")
+    assert err.strip() == f"plansheet: {tmp_path / 'nowhere'} does not exist"
+    assert not (tmp_path / "m.xlsx").exists()
+
+
+def test_consolidate_in_which_every_file_is_rejected_exits_1(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "consolidate", files["invalid"], "--out", tmp_path / "m.xlsx", "--jobs", 1)
+    assert (code, err) == (1, "")
+    assert "1 file(s) rejected" in out
+
+
+def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo", "--out", tmp_path)
+    assert code == 0
+    master = tmp_path / "master.xlsx"
+    assert master.is_file()
+    regions = SCHEMA.config.regions
+    assert sorted(p.name for p in (tmp_path / "templates").iterdir()) == sorted(f"plan-{r}.xlsx" for r in regions)
+    bad = f"plan-{demo.BAD_REGION}.xlsx"
+    assert f"{bad} was rejected; what the marketer is told:" in out
+    assert f"{len(regions) - 1} plans accepted, 1 rejected" in out
+    # every mistake the demo made is shown to the marketer at its cell
+    made_part, told_part = out.split("Consolidated into")[0], out.split("what the marketer is told:")[1]
+    made = {line.split(":")[0].strip() for line in made_part.splitlines() if line.startswith("  Plan!")}
+    told = {line.split()[0] for line in told_part.splitlines() if line.startswith("  Plan!")}
+    assert made and made <= told
+    assert len(sheet_values(master, "Lines")) == (len(regions) - 1) * demo.DEMO_LINES + 1
