@@ -13,7 +13,8 @@ import numpy as np
 
 from sheet_templates.errors import PlansheetError
 
-_INT64_SAFE = 2**62
+_INT64_SAFE = 2**62  # below this, intermediate products cannot overflow
+_INT64_MAX = 2**63 - 1
 
 
 class UnknownCurrency(PlansheetError):
@@ -40,7 +41,7 @@ def scale_cents(cents: np.ndarray, rate: Decimal) -> np.ndarray:
     peak = int(np.abs(cents).max()) if len(cents) else 0
     if max(peak * abs(num) * 2, den * 2) >= _INT64_SAFE:  # would overflow int64: use Python integers
         out = [_round_ratio(int(c) * num, den) for c in cents.tolist()]
-        if any(abs(v) >= _INT64_SAFE for v in out):
+        if any(abs(v) > _INT64_MAX for v in out):
             raise PlansheetError(f"an amount converted at rate {rate} is too large to hold exactly")
         return np.array(out, dtype=np.int64)
     scaled = cents * num

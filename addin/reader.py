@@ -74,6 +74,9 @@ def read_plan(
             workbook.close()
     except Exception as exc:  # the Rust reader's errors have no stable Python type
         raise UnreadableWorkbook(Rule.CORRUPT, f"{name} is damaged and could not be read ({exc})", file=name) from exc
+    for row, column, error in package.plan_error_cells:  # calamine reads a cell showing an error as blank
+        if row <= len(grid) and column <= len(grid[row - 1]) and grid[row - 1][column - 1] == "":
+            grid[row - 1][column - 1] = error
     region = meta.region if meta is not None and meta.region in schema.config.regions else None
     return plan_from_rows(grid, schema, file=name, meta=meta, region=region, date1904=package.date1904, issues=issues)
 

@@ -49,11 +49,18 @@ def deflated(name: str, data: bytes) -> RawPart:
 
 
 def zeros_bomb(name: str, real_size: int, declared_size: int) -> RawPart:
-    """A deflate stream of `real_size` zero bytes built from one repeated block (1 KB per MiB), declaring another size."""
+    """A deflate stream of `real_size` zeros made of one repeated block (1 KB per MiB), declaring `declared_size`."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = compressor.compress(bytes(MIB)) + compressor.flush(zlib.Z_FULL_FLUSH)  # the same bytes every time
     stored = block * (real_size // MIB) + compressor.flush()
-    return RawPart(name, stored, zlib.crc32(bytes(declared_size)), declared_size)
+    return RawPart(name, stored, _crc_of_zeros(min(real_size, declared_size)), declared_size)
+
+
+def _crc_of_zeros(size: int) -> int:
+    crc, block = 0, bytes(MIB)
+    for start in range(0, size, MIB):
+        crc = zlib.crc32(block[: min(MIB, size - start)], crc)
+    return crc
 
 
 def read_parts(path: Path) -> list[RawPart]:
@@ -170,7 +177,7 @@ def random_bytes(directory: Path) -> Path:
 
 def _ole2(stream_names: Iterable[str]) -> bytes:
     """An OLE2 compound file header and a directory sector naming `stream_names` (enough to sniff, not to open)."""
-    header = OLE2_MAGIC + bytes(16) + struct.pack("<HHH", 0x3E, 3, 0xFFFE) + struct.pack("<H", 9) + bytes(482)
+    header = OLE2_MAGIC + bytes(16) + struct.pack("<4H", 0x3E, 3, 0xFFFE, 9) + bytes(480)
     directory = b"".join(name.encode("utf-16-le").ljust(64, b"\0") + bytes(64) for name in stream_names)
     return header + directory.ljust(512, b"\0")
 
@@ -280,7 +287,6 @@ def many_entries(template: Path, directory: Path, count: int = 1_500) -> Path:
 def declared_too_big(template: Path, directory: Path) -> Path:
     """An honest zip bomb: a 450 MB part, compressed to 460 KB."""
     bomb = zeros_bomb("xl/media/image1.png", 450 * MIB, 450 * MIB)
-    bomb = replace(bomb, crc=0)  # nobody gets as far as the CRC
     return write_zip(directory / "bomb-450mb.xlsx", [*read_parts(template), bomb])
 
 
@@ -301,7 +307,7 @@ def overlapping(template: Path, directory: Path) -> Path:
     """Two directory entries pointing at the same local data (the trick of non-recursive zip bombs)."""
     parts = read_parts(template)
     styles = next(part for part in parts if part.name == "xl/styles.xml")
-    twin = replace(styles, name="xl/styles.xml".replace("styles", "stylez"))
+    twin = replace(styles, name="xl/stylez.xml")
     return write_zip(directory / "overlap.xlsx", [*parts, twin], offsets={twin.name: styles.name})
 
 

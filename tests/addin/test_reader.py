@@ -570,12 +570,6 @@ def test_cells_showing_an_error_from_a_host_grid_are_type_errors(schema: PlanSch
     assert messages[1] == 'Feb 2026 must be an amount, not "#DIV/0!" (it shows an error)'
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG addin/reader.py read_plan: python-calamine's to_python() turns error cells (#DIV/0!, #N/A) into '', "
-    "so a money cell showing an error is read as blank (0 cents) with no issue, and the documented "
-    "cell.type rule for 'a cell showing an error' never fires for .xlsx files",
-)
 def test_cells_showing_an_error_in_a_workbook_are_type_errors(plan_path: Path, schema: PlanSchema) -> None:
     fill(plan_path, schema, {2: line(schema)})
     book = openpyxl.load_workbook(plan_path)
