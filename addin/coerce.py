@@ -234,16 +234,15 @@ _CONVERTERS: dict[ColumnType, Callable[[np.ndarray, Column, np.ndarray, Located,
 }
 
 
-def blank_rows(raw: Mapping[str, np.ndarray], columns: Sequence[str], n: int) -> np.ndarray:
-    """Rows whose `columns` are all blank: pre-numbered rows the planner left empty."""
-    blank = np.ones(n, dtype=bool)
-    for name in columns:
-        if name in raw:
-            values = np.asarray(raw[name], dtype=object)
-            codes, uniques = _each_distinct(values)
-            empty = (codes == -1) | (values == "")
-            spaces = [k for k, u in enumerate(uniques) if type(u) is str and u and not u.strip()]
-            if spaces:  # a cell holding only spaces is blank too
-                empty |= np.isin(codes, spaces)
-            blank &= empty
+def blank_lines(table: pd.DataFrame, columns: Sequence[Column]) -> np.ndarray:
+    """Rows of a typed table whose `columns` hold nothing: empty text, no date, zero amounts."""
+    blank = np.ones(len(table), dtype=bool)
+    for col in columns:
+        values = table[col.name].to_numpy()
+        if col.type is ColumnType.DATE:
+            blank &= np.isnat(values)
+        elif col.type in (ColumnType.MONEY, ColumnType.COUNT):
+            blank &= values == 0
+        else:
+            blank &= values == ""
     return blank

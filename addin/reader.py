@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
-from addin.coerce import ROW, Located, blank_rows, coerce
+from addin.coerce import ROW, Located, blank_lines, coerce
 from addin.issues import Issue, Rule, Severity, UnreadableWorkbook, has_errors
 from addin.safety import Limits, inspect_package
 from addin.validate import check_meta, validate_lines
@@ -128,11 +128,13 @@ def plan_from_rows(
         values[:] = columns[pos] if pos < len(columns) else ""
         raw[name] = values
     raw[ROW] = np.arange(header_row + 1, header_row + 1 + len(data), dtype=np.int64)
-    content = [c.name for c in schema.input_columns if c.name not in ("line_id", "region")]
-    keep = ~blank_rows(raw, content, len(data))
-    raw = {name: values[keep] for name, values in raw.items()}
-
+    before = len(where.issues)
     table = coerce(raw, schema, where, date1904=date1904)
+    # Pre-numbered rows the planner left empty are not lines: nothing but the line ID and region,
+    # or zeros, and nothing that could not be read.
+    content = [c for c in schema.input_columns if c.name not in ("line_id", "region")]
+    troubled = np.isin(table[ROW].to_numpy(), [i.row for i in where.issues[before:]])
+    table = table.loc[~(blank_lines(table, content) & ~troubled)].reset_index(drop=True)
     validate_lines(table, schema, where, region=region)
     where.issues.sort(key=_issue_order)
     return PlanRead(file or "", meta, table, where.issues, where.letters)

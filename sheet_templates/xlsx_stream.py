@@ -45,6 +45,8 @@ def deflate_segment(xml: bytes, rows: int = 0) -> Segment:
 
 def xml_text(text: str) -> str:
     """Escape text for a SpreadsheetML <t> element (XML specials and the characters XML 1.0 forbids)."""
+    if text.isprintable() and "&" not in text and "<" not in text and ">" not in text and "_x" not in text:
+        return text  # the common case, decided in C
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if _ILLEGAL_XML.search(text):
         text = _ILLEGAL_XML.sub(
