@@ -23,6 +23,8 @@ from sheet_templates.errors import PlansheetError
 
 LEVEL = 1  # fastest deflate; sheet XML is so repetitive that level 1 already shrinks it ~10x
 _ZIP32_MAX = 0xFFFFFFFF
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL_HEADER = struct.Struct("<IHHHHHHIIIHHHHHII")
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
 
 
@@ -112,53 +114,20 @@ class _ZipWriter:
         if max(size, comp_size, offset + comp_size) > _ZIP32_MAX:
             raise PlansheetError("the master workbook would exceed 4 GB, more than an xlsx file can hold")
         encoded = name.encode()
-        self.fh.write(
-            struct.pack(
-                "<IHHHHHIIIHH",
-                0x04034B50,
-                20,
-                0x0800,
-                8,
-                self.dos_time,
-                self.dos_date,
-                crc,
-                comp_size,
-                size,
-                len(encoded),
-                0,
-            )
-            + encoded
-        )
+        self.fh.write(_LOCAL_HEADER.pack(0x04034B50, 20, *self._common(crc, comp_size, size, encoded), 0) + encoded)
         for chunk in chunks:
             self.fh.write(chunk)
         self.entries.append((encoded, crc, comp_size, size, offset))
 
+    def _common(self, crc: int, comp_size: int, size: int, encoded: bytes) -> tuple[int, ...]:
+        """The fields local and central headers share: flags (UTF-8 names), deflate, time, sizes."""
+        return (0x0800, 8, self.dos_time, self.dos_date, crc, comp_size, size, len(encoded))
+
     def close(self) -> None:
         start = self.fh.tell()
         for encoded, crc, comp_size, size, offset in self.entries:
-            self.fh.write(
-                struct.pack(
-                    "<IHHHHHHIIIHHHHHII",
-                    0x02014B50,
-                    20,
-                    20,
-                    0x0800,
-                    8,
-                    self.dos_time,
-                    self.dos_date,
-                    crc,
-                    comp_size,
-                    size,
-                    len(encoded),
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    offset,
-                )
-                + encoded
-            )
+            common = self._common(crc, comp_size, size, encoded)
+            self.fh.write(_CENTRAL_HEADER.pack(0x02014B50, 20, 20, *common, 0, 0, 0, 0, 0, offset) + encoded)
         end = self.fh.tell()
         self.fh.write(
             struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(self.entries), len(self.entries), end - start, start, 0)
