@@ -158,10 +158,17 @@ def _print_report(report: dict, out: TextIO) -> None:
     if status == "unreadable":
         print(f"{report['file']}: cannot be read: {issues[0]['message']} [{issues[0]['rule']}]", file=out)
         return
-    print(f"{report['file']}: {status}, {report['lines']} lines, {errors} errors, {warnings} warnings", file=out)
+    counts = ", ".join(
+        _plural(n, word) for n, word in ((report["lines"], "line"), (errors, "error"), (warnings, "warning"))
+    )
+    print(f"{report['file']}: {status}, {counts}", file=out)
     for i in issues:
         where = i["location"] or "(file)"
         print(f"  {where:<12} {i['severity']:<8} {i['message']} [{i['rule']}]", file=out)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def _consolidate(args: argparse.Namespace) -> int:

@@ -141,7 +141,7 @@ def test_validate_a_valid_plan_exits_0_and_shows_its_warnings(
     code, out, err = run(capsys, "validate", files["valid"])
     assert (code, err) == (0, "")
     first, *issues = out.splitlines()
-    assert first == f"{files['valid']}: valid, {N_LINES} lines, 0 errors, 1 warnings"
+    assert first == f"{files['valid']}: valid, {N_LINES} lines, 0 errors, 1 warning"
     assert len(issues) == 1
     assert issues[0].split()[:2] == [f"Plan!{letter('committed')}4", "warning"]
     assert '"1,250.50" is stored as text' in issues[0] and issues[0].endswith("[cell.number_as_text]")
