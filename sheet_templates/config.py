@@ -19,6 +19,7 @@ from sheet_templates.errors import ConfigError
 
 CONFIG_ENV = "PLANSHEET_CONFIG"
 QUARTERS = ("Q1", "Q2", "Q3", "Q4")
+TARGET_MEASURES = ("leads", "mqls", "pipeline", "revenue")  # what marketing commits to deliver
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _CODE = re.compile(r"^[A-Z]{3}$")
@@ -53,6 +54,10 @@ class OrgConfig:
     template_rows: int = 300
     max_lines: int = 50_000
     allocations: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    # region -> quarter -> measure (leads, mqls: whole numbers; pipeline, revenue: money) -> target
+    targets: dict[str, dict[str, dict[str, Decimal]]] = field(default_factory=dict)
+    # currency -> fiscal month name (m01..m12) -> rate; months without one use the plan rate
+    period_rates: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     source: str = "<default>"
 
     @property
@@ -62,6 +67,16 @@ class OrgConfig:
     def allocation(self, region: str, quarter: str) -> Decimal:
         """Finance's allocation for a region and quarter (0 when none is configured)."""
         return self.allocations.get(region, {}).get(quarter, Decimal(0))
+
+    def target(self, region: str, quarter: str, measure: str) -> Decimal | None:
+        """The region's target for a quarter and measure, or None when none is set."""
+        return self.targets.get(region, {}).get(quarter, {}).get(measure)
+
+    def rate(self, currency: str, month: str | None = None) -> Decimal:
+        """Units of the reporting currency per unit of `currency` in fiscal month `month` (m01..m12)."""
+        if month is not None and month in self.period_rates.get(currency, {}):
+            return self.period_rates[currency][month]
+        return self.plan_rates[currency]
 
 
 def default_config_path() -> Path:
@@ -106,6 +121,8 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> OrgConfig:
     rows = get.integer("template", "rows", 1, 20_000, default=300)
     max_lines = get.integer("template", "max_lines", 1, 1_000_000, default=50_000)
     allocations = get.allocations(regions)
+    targets = get.targets(regions)
+    period_rates = get.period_rates(rates)
 
     if problems:
         raise ConfigError(f"configuration {source} has problems", details=problems)
@@ -125,6 +142,8 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> OrgConfig:
         template_rows=rows,
         max_lines=max_lines,
         allocations=allocations,
+        targets=targets,
+        period_rates=period_rates,
         source=source,
     )
 
@@ -251,6 +270,65 @@ class _Getter:
                     self.problems.append(f"allocations.{region}.{quarter} must be a non-negative amount in cents")
                 else:
                     out[region][quarter] = number
+        return out
+
+
+    def targets(self, regions: tuple[str, ...]) -> dict[str, dict[str, dict[str, Decimal]]]:
+        value = self.raw.get("targets", {})
+        out: dict[str, dict[str, dict[str, Decimal]]] = {}
+        if not isinstance(value, dict):
+            self.problems.append("[targets] must be a table of regions")
+            return out
+        for region, quarters in value.items():
+            if regions and region not in regions:
+                self.problems.append(f"targets.{region}: {region!r} is not one of lists.regions")
+                continue
+            if not isinstance(quarters, dict) or not all(isinstance(q, dict) for q in quarters.values()):
+                self.problems.append(f"targets.{region} must hold tables [targets.{region}.Q1] .. Q4")
+                continue
+            out[region] = {}
+            for quarter, measures in quarters.items():
+                if quarter not in QUARTERS:
+                    self.problems.append(f"targets.{region}.{quarter}: use Q1, Q2, Q3 or Q4")
+                    continue
+                out[region][quarter] = {}
+                for measure, amount in measures.items():
+                    number = _decimal(amount)
+                    where = f"targets.{region}.{quarter}.{measure}"
+                    if measure not in TARGET_MEASURES:
+                        self.problems.append(f"{where}: use {', '.join(TARGET_MEASURES)}")
+                    elif number is None or number < 0:
+                        self.problems.append(f"{where} must be a non-negative number")
+                    elif measure in ("leads", "mqls") and number != number.to_integral_value():
+                        self.problems.append(f"{where} must be a whole number")
+                    else:
+                        out[region][quarter][measure] = number
+        return out
+
+    def period_rates(self, plan_rates: dict[str, Decimal]) -> dict[str, dict[str, Decimal]]:
+        section = self.raw.get("currencies", {})
+        value = section.get("period_rates", {}) if isinstance(section, dict) else {}
+        out: dict[str, dict[str, Decimal]] = {}
+        if not isinstance(value, dict):
+            self.problems.append("currencies.period_rates must be a table of currencies")
+            return out
+        months = {f"m{i:02d}" for i in range(1, 13)}
+        for code, by_month in value.items():
+            if plan_rates and code not in plan_rates:
+                self.problems.append(f"currencies.period_rates.{code}: {code} has no plan rate")
+                continue
+            if not isinstance(by_month, dict):
+                self.problems.append(f"currencies.period_rates.{code} must be a table of m01..m12 = rate")
+                continue
+            out[code] = {}
+            for month, rate in by_month.items():
+                number = _decimal(rate)
+                if month not in months:
+                    self.problems.append(f"currencies.period_rates.{code}.{month}: use fiscal months m01..m12")
+                elif number is None or number <= 0:
+                    self.problems.append(f"currencies.period_rates.{code}.{month} must be a positive rate")
+                else:
+                    out[code][month] = number
         return out
 
 

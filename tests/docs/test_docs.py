@@ -20,7 +20,7 @@ def test_every_rule_is_documented():
 def test_every_config_section_is_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     sample = default_config_path().read_text(encoding="utf-8")
-    sections = {s.split(".")[0] for s in re.findall(r"^\[\[?([a-z_.A-Z]+)\]?\]", sample, flags=re.M)}
+    sections = {s.split(".")[0] for s in re.findall(r"^\[\[?([a-z_.A-Z0-9]+)\]?\]", sample, flags=re.M)}
     for section in sections:
         assert f"[{section}" in readme or f"[[{section}]]" in readme, section
 
