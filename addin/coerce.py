@@ -122,7 +122,7 @@ def _number(values: np.ndarray, col: Column, rows: np.ndarray, where: Located, *
         if is_blank(v):
             continue
         if isinstance(v, str):
-            parsed = _parse_number_text(v)
+            parsed = parse_number_text(v)
             if parsed is None:
                 shown = v.strip()
                 hint = " (it shows an error)" if shown in EXCEL_ERRORS else ""
@@ -184,7 +184,7 @@ def _date(values: np.ndarray, col: Column, rows: np.ndarray, where: Located, dat
             if not v.strip():
                 converted.append(np.datetime64("NaT", "s"))
                 continue
-            day = _parse_date_text(v.strip())
+            day = parse_date_text(v.strip())
         if day is None:
             for i in _cells(codes, k):
                 where.add(
@@ -201,7 +201,7 @@ def _date(values: np.ndarray, col: Column, rows: np.ndarray, where: Located, dat
     return table[codes]
 
 
-def _parse_number_text(text: str) -> float | None:
+def parse_number_text(text: str) -> float | None:
     s = text.strip().replace("\u00a0", "").replace(" ", "")
     negative = s.startswith("-") or (s.startswith("(") and s.endswith(")"))
     s = s.strip("-()")
@@ -211,7 +211,7 @@ def _parse_number_text(text: str) -> float | None:
     return -x if negative else x
 
 
-def _parse_date_text(text: str) -> dt.date | None:
+def parse_date_text(text: str) -> dt.date | None:
     for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "%d %b %Y", "%d %B %Y"):
         try:
             return dt.datetime.strptime(text, fmt).date()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 
+from sheet_templates.config import OrgConfig
 from sheet_templates.errors import PlansheetError
 
 _INT64_SAFE = 2**62  # below this, intermediate products cannot overflow
@@ -34,7 +36,7 @@ def convert_cents(cents: np.ndarray, currencies: np.ndarray, rates: Mapping[str,
     return out
 
 
-def scale_cents(cents: np.ndarray, rate: Decimal) -> np.ndarray:
+def scale_cents(cents: np.ndarray, rate: Decimal | Fraction) -> np.ndarray:
     """`cents * rate`, rounded half away from zero, exactly (integer arithmetic on the rate's fraction)."""
     cents = np.asarray(cents, dtype=np.int64)
     num, den = rate.as_integer_ratio()
@@ -54,3 +56,37 @@ def scale_cents(cents: np.ndarray, rate: Decimal) -> np.ndarray:
 def _round_ratio(value: int, den: int) -> int:
     sign = -1 if value < 0 else 1
     return sign * ((abs(value) * 2 + den) // (2 * den))
+
+
+def cross_rate(config: OrgConfig, source: str, target: str, month: str | None = None) -> Fraction:
+    """Units of `target` per unit of `source` in a fiscal month (plan rates when it has none), exactly."""
+    for code in (source, target):
+        if code not in config.plan_rates:
+            raise UnknownCurrency(f"no rate for currency {code!r}; known: {', '.join(config.plan_rates)}")
+    return Fraction(config.rate(source, month)) / Fraction(config.rate(target, month))
+
+
+def convert_between(
+    cents: np.ndarray,
+    sources: np.ndarray,
+    target: str,
+    config: OrgConfig,
+    months: np.ndarray | None = None,
+) -> np.ndarray:
+    """Convert each amount from its currency to `target`, at its fiscal month's rate (m01..m12 or None)."""
+    cents = np.asarray(cents, dtype=np.int64)
+    sources = np.asarray(sources, dtype=object)
+    months = np.full(len(cents), None, dtype=object) if months is None else np.asarray(months, dtype=object)
+    out = np.zeros(len(cents), dtype=np.int64)
+    keys = {(s, m) for s, m in zip(sources.tolist(), months.tolist(), strict=True)}
+    for source, month in keys:
+        mask = (
+            (sources == source) & (months == month)
+            if month is not None
+            else (sources == source)
+            & (
+                months == None  # noqa: E711 - elementwise comparison with None
+            )
+        )
+        out[mask] = scale_cents(cents[mask], cross_rate(config, source, target, month))
+    return out

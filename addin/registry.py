@@ -1,0 +1,115 @@
+"""The one registry of functions Plansheet exposes to spreadsheets, whatever the host.
+
+Each `SheetFunction` records its Excel name (`PS_...`), arguments (type, whether a range,
+optional with which default), result shape, help and volatility. The xlwings bindings are
+generated from it, and so is the custom-functions metadata Office.js reads; the HTTP
+function service of a later issue calls the same entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ArgType(StrEnum):
+    """What a spreadsheet passes for an argument (Office.js custom-function types)."""
+
+    NUMBER = "number"
+    TEXT = "string"
+    BOOLEAN = "boolean"
+    ANY = "any"
+
+
+class Shape(StrEnum):
+    SCALAR = "scalar"
+    MATRIX = "matrix"
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One argument of a spreadsheet function."""
+
+    name: str
+    help: str
+    type: ArgType = ArgType.ANY
+    shape: Shape = Shape.MATRIX  # a range (matrix) or a single value (scalar)
+    optional: bool = False
+    default: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class SheetFunction:
+    """A function callable from a cell: host values in, a 2-D array (or an error) out."""
+
+    name: str
+    help: str
+    args: tuple[Arg, ...]
+    impl: Callable[..., Any]
+    result: Shape = Shape.MATRIX
+    volatile: bool = False
+    example: str = ""
+
+    def call(self, *values: Any) -> Any:
+        """Call with host values in argument order; missing optional arguments take their defaults."""
+        if len(values) > len(self.args):
+            raise TypeError(f"{self.name} takes at most {len(self.args)} arguments")
+        filled = list(values) + [a.default for a in self.args[len(values) :]]
+        for arg, value in zip(self.args, filled, strict=True):
+            if value is None and not arg.optional:
+                raise TypeError(f"{self.name}: {arg.name} is required")
+        return self.impl(
+            *(a.default if v is None and a.optional else v for a, v in zip(self.args, filled, strict=True))
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """The entry for the function in Office.js custom-functions metadata (functions.json)."""
+        return {
+            "id": self.name,
+            "name": self.name,
+            "description": self.help,
+            "parameters": [
+                {
+                    "name": a.name,
+                    "description": a.help,
+                    "type": str(a.type),
+                    "dimensionality": str(a.shape),
+                    **({"optional": True} if a.optional else {}),
+                }
+                for a in self.args
+            ],
+            "result": {"type": "any", "dimensionality": str(self.result)},
+            "options": {"volatile": self.volatile},
+        }
+
+
+@dataclass
+class Registry:
+    """The functions by name, in the order they were registered."""
+
+    functions: dict[str, SheetFunction] = field(default_factory=dict)
+
+    def register(self, function: SheetFunction) -> SheetFunction:
+        if not function.name.startswith("PS_") or not function.name.isupper():
+            raise ValueError(f"{function.name}: spreadsheet function names are PS_ and capitals")
+        if function.name in self.functions:
+            raise ValueError(f"{function.name} is registered twice")
+        seen_optional = False
+        for arg in function.args:
+            if seen_optional and not arg.optional:
+                raise ValueError(f"{function.name}: required argument {arg.name} follows an optional one")
+            seen_optional |= arg.optional
+        self.functions[function.name] = function
+        return function
+
+    def __getitem__(self, name: str) -> SheetFunction:
+        return self.functions[name.upper()]
+
+    def __iter__(self):
+        return iter(self.functions.values())
+
+    def metadata(self) -> dict[str, Any]:
+        """The whole functions.json document for an Office.js custom-functions add-in."""
+        return {"functions": [f.metadata() for f in self]}
