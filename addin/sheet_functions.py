@@ -200,6 +200,7 @@ def ps_rollup(plan: Any, by: Any, period: Any, measure: Any) -> list[list[Any]]:
         "phasing",
     ),
     Arg("as_of", "the date to forecast from (default today)", ArgType.ANY, Shape.SCALAR, True, None),
+    volatile=True,  # by default it depends on today's date
     example='=PS_FORECAST(PlanLines[#All], "run_rate")',
 )
 def ps_forecast(plan: Any, method: Any, as_of: Any) -> list[list[Any]]:
@@ -359,6 +360,7 @@ def ps_fx(amount: Any, currency: Any, period: Any, to_currency: Any) -> list[lis
     Arg("actual", "actual spend to date", ArgType.NUMBER),
     Arg("planned", "planned spend for the year", ArgType.NUMBER),
     Arg("as_of", "the date (default today)", ArgType.ANY, Shape.SCALAR, True, None),
+    volatile=True,  # by default it depends on today's date
     example="=PS_PACING(AA2:AA301, AG2:AG301)",
 )
 def ps_pacing(actual: Any, planned: Any, as_of: Any) -> list[list[Any]]:

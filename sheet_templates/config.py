@@ -272,7 +272,6 @@ class _Getter:
                     out[region][quarter] = number
         return out
 
-
     def targets(self, regions: tuple[str, ...]) -> dict[str, dict[str, dict[str, Decimal]]]:
         value = self.raw.get("targets", {})
         out: dict[str, dict[str, dict[str, Decimal]]] = {}

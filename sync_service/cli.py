@@ -80,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     cons.set_defaults(handler=_consolidate)
 
+    functions = sub.add_parser("functions", help="the PS_ spreadsheet functions")
+    fsub = functions.add_subparsers(metavar="ACTION")
+    listing = fsub.add_parser("list", help="list the functions with their arguments")
+    listing.set_defaults(handler=_functions_list)
+    metadata = fsub.add_parser("metadata", help="print the Office.js custom-functions metadata (functions.json)")
+    metadata.set_defaults(handler=_functions_metadata)
+    sample = fsub.add_parser("workbook", help="write a sample workbook that calls every function")
+    sample.add_argument("--out", required=True, type=Path, metavar="FILE")
+    sample.set_defaults(handler=_functions_workbook)
+
     demo = sub.add_parser("demo", help="build templates, fill sample plans and consolidate them")
     demo.add_argument("--out", type=Path, default=Path("build/demo"), metavar="DIR")
     demo.set_defaults(handler=_demo)
@@ -216,6 +226,29 @@ class _Progress:
     def done(self) -> None:
         if self.active:
             self.stream.write("\n")
+
+
+def _functions_list(args: argparse.Namespace) -> int:
+    from addin.sheet_functions import REGISTRY
+
+    for function in REGISTRY:
+        params = ", ".join(f"[{a.name}]" if a.optional else a.name for a in function.args)
+        print(f"{function.name}({params})\n    {function.help}\n    e.g. {function.example}")
+    return EXIT_OK
+
+
+def _functions_metadata(args: argparse.Namespace) -> int:
+    from addin.sheet_functions import REGISTRY
+
+    print(json.dumps(REGISTRY.metadata(), indent=2))
+    return EXIT_OK
+
+
+def _functions_workbook(args: argparse.Namespace) -> int:
+    from addin.sample_workbook import build_sample_workbook
+
+    print(build_sample_workbook(_schema_of(args), args.out))
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
