@@ -26,6 +26,7 @@ _NUMBER_TEXT = re.compile(r"^[$€£¥]?\s*(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?$")
 _EPOCH_1900 = dt.date(1899, 12, 30)
 _EPOCH_1904 = dt.date(1904, 1, 1)
 ROW = "_row"  # the sheet row each line came from
+MAX_AMOUNT = 1e11  # 100 billion per cell: beyond any plan line, and sums of cents stay exact in int64
 
 
 @dataclass(slots=True)
@@ -145,13 +146,20 @@ def _number(values: np.ndarray, col: Column, rows: np.ndarray, where: Located, *
         else:
             where.add(Rule.TYPE, Severity.ERROR, col.name, rows[i], f"{col.label} must be {kind}, not {_clip(str(v))}")
     with np.errstate(invalid="ignore"):
-        unusable = valid & ~(np.abs(x) < 1e15)  # also catches inf and NaN
+        unusable = valid & ~(np.abs(x) <= MAX_AMOUNT)  # also catches inf and NaN
     for i in np.flatnonzero(unusable):
-        where.add(Rule.TYPE, Severity.ERROR, col.name, rows[i], f"{col.label} {x[i]} is not a usable number")
+        where.add(
+            Rule.TYPE,
+            Severity.ERROR,
+            col.name,
+            rows[i],
+            f"{col.label} {x[i]:,.0f} is larger than Plansheet accepts ({MAX_AMOUNT:,.0f})",
+        )
     x[~valid | unusable] = 0.0
     scaled = x * scale
-    whole = np.rint(scaled)
-    fractional = np.abs(scaled - whole) > 1e-6 * np.maximum(1.0, np.abs(scaled))
+    whole = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)  # half away from zero, as spreadsheets' ROUND
+    # A fraction of a cent (or of a lead) is real only beyond the float's own error at that size.
+    fractional = np.abs(scaled - whole) > np.maximum(1e-6, 8 * np.spacing(np.abs(scaled)))
     for i in np.flatnonzero(fractional):
         if cents:
             where.add(

@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from addin.forecast import closed_months
 from addin.fx import convert_cents
 from addin.issues import Issue, Rule, Severity, UnreadableWorkbook
 from addin.reader import read_plan
 from addin.rollup import period_amounts
+from sheet_templates.cells import MAX_ROWS as EXCEL_MAX_ROWS
 from sheet_templates.config import QUARTERS
 from sheet_templates.errors import PlansheetError
 from sheet_templates.master_workbook import MasterContent, lines_segment, write_master
@@ -42,6 +44,11 @@ class FileOutcome:
     lines: int = 0
     table: pd.DataFrame | None = None
     segment: Segment | None = None
+    id_cell: str = "A"  # the column letter of Line ID in this file
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity is Severity.ERROR]
 
     def summary(self) -> dict[str, object]:
         errors = sum(i.severity is Severity.ERROR for i in self.issues)
@@ -68,14 +75,23 @@ class Consolidation:
         return [f for f in self.files if f.status != ACCEPTED]
 
 
-def find_plan_files(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, str]]:
-    """Expand folders into the plan files below them: (path, name to show), sorted, without Office lock files."""
+def find_plan_files(paths: Iterable[str | os.PathLike[str]], exclude: Path | None = None) -> list[tuple[Path, str]]:
+    """Expand folders into the plan files below them: (path, name to show), sorted.
+
+    Office lock files (~$...) and `exclude` (the master being written) are left out.
+    """
     found: list[tuple[Path, str]] = []
+    skip = exclude.resolve() if exclude is not None else None
     for given in paths:
         path = Path(given)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in PLAN_SUFFIXES and not child.name.startswith("~$"):
+                if (
+                    child.is_file()
+                    and child.suffix.lower() in PLAN_SUFFIXES
+                    and not child.name.startswith("~$")
+                    and child.resolve() != skip
+                ):
                     found.append((child, child.relative_to(path).as_posix()))
         elif path.exists():
             found.append((path, path.name))
@@ -85,16 +101,21 @@ def find_plan_files(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path,
 
 
 def process_file(path: Path, name: str, schema: PlanSchema) -> FileOutcome:
-    """Read, validate and render one plan (runs in a worker process)."""
+    """Read, validate and render one plan (runs in a worker process); one bad file never stops the others."""
     try:
         read = read_plan(path, schema, display_name=name)
     except UnreadableWorkbook as exc:
         return FileOutcome(name, UNREADABLE, [exc.as_issue()])
+    except Exception as exc:  # a file that trips a bug is reported as unreadable, alone
+        message = f"{name} could not be read (internal error: {type(exc).__name__}: {exc}); please report it"
+        return FileOutcome(name, UNREADABLE, [Issue(Rule.CORRUPT, Severity.ERROR, message, file=name)])
     if not read.ok:
         return FileOutcome(name, REJECTED, read.issues, len(read.table))
     table = with_totals(read.table, schema)
     table.insert(0, "source", name)
-    return FileOutcome(name, ACCEPTED, read.issues, len(table), table, lines_segment(table, schema))
+    outcome = FileOutcome(name, ACCEPTED, read.issues, len(table), table, lines_segment(table, schema))
+    outcome.id_cell = read.letters.get("line_id", "A")
+    return outcome
 
 
 def with_totals(table: pd.DataFrame, schema: PlanSchema) -> pd.DataFrame:
@@ -137,7 +158,7 @@ def consolidate(
     with the spend planned for those months.
     """
     as_of = as_of or dt.date.today()
-    files = find_plan_files(paths)
+    files = find_plan_files(paths, exclude=out)
     if not files:
         raise PlansheetError("no plan files (.xlsx) found in " + ", ".join(str(p) for p in paths))
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(files)))
@@ -148,8 +169,11 @@ def consolidate(
             if progress:
                 progress(i + 1, len(files), outcomes[i])
     else:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["addin.consolidate"])
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["addin.consolidate"])
+        else:  # Windows
+            ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(schema,)) as pool:
             futures = {pool.submit(_work, path, name): i for i, (path, name) in enumerate(files)}
             for done, future in enumerate(as_completed(futures), start=1):
@@ -158,15 +182,24 @@ def consolidate(
                 if progress:
                     progress(done, len(files), outcome)
     results = [o for o in outcomes if o is not None]
+    _reject_repeated_lines(results)
     accepted = [o for o in results if o.status == ACCEPTED]
+    if sum(o.lines for o in accepted) > EXCEL_MAX_ROWS - 1:
+        raise PlansheetError(
+            f"the accepted plans hold {sum(o.lines for o in accepted):,} lines, more than an Excel sheet's "
+            f"{EXCEL_MAX_ROWS - 1:,}; consolidate fewer plans at a time"
+        )
     table = pd.concat([o.table for o in accepted], ignore_index=True) if accepted else _empty(schema)
-    _cross_file_duplicates(results, table)
     rollup = _sum_by(table, schema, ["region", "channel"], list(QUARTERS))
-    closed = [m.name for m in schema.calendar.months if m.last_day <= as_of]
+    closed = [m.name for m in schema.calendar.months[: closed_months(schema.calendar, as_of)]]
     table["planned_to_date"] = (
         table[closed].to_numpy(dtype=np.int64).sum(axis=1) if closed else np.zeros(len(table), dtype=np.int64)
     )
     by_region = _sum_by(table, schema, ["region"], [*QUARTERS, "planned_to_date", "committed", "actual"])
+    lines = table.groupby("region").size() if len(table) else pd.Series(dtype=np.int64)
+    # Every configured region appears, so a region whose plan was rejected shows its allocation with no plan.
+    by_region = by_region.set_index("region").reindex(schema.config.regions, fill_value=0).reset_index()
+    by_region["lines"] = by_region["region"].map(lines).fillna(0).astype(np.int64)
     content = MasterContent(
         schema=schema,
         segments=[o.segment for o in accepted if o.segment is not None],
@@ -193,29 +226,37 @@ def _sum_by(table: pd.DataFrame, schema: PlanSchema, by: list[str], measures: li
     return frame.groupby(by, sort=True)[measures].sum().reset_index()
 
 
-def _cross_file_duplicates(results: list[FileOutcome], table: pd.DataFrame) -> None:
-    """Warn when the same line ID is in two accepted files: usually one plan sent twice."""
-    if table.empty:
-        return
-    dup = table.duplicated(["region", "line_id"], keep="first").to_numpy()
-    if not dup.any():
-        return
-    first = table.loc[~dup].set_index(["region", "line_id"])["source"]
-    by_file = {o.file: o for o in results}
-    for source, region, line_id, row in table.loc[dup, ["source", "region", "line_id", "_row"]].itertuples(index=False):
-        other = first[(region, line_id)]
-        by_file[source].issues.append(
-            Issue(
-                Rule.DUPLICATE_ID,
-                Severity.WARNING,
-                f"Line ID {line_id} is also in {other}; is this plan in two files?",
-                source,
-                "Plan",
-                f"A{row}",
-                "line_id",
-                int(row),
+def _reject_repeated_lines(results: list[FileOutcome]) -> None:
+    """Reject, whole, a plan whose line IDs an earlier accepted plan already has: usually the same plan sent twice.
+
+    Counting both would double the money; the first file (in name order) is kept.
+    """
+    seen: dict[tuple[str, str], str] = {}
+    for outcome in results:
+        if outcome.status != ACCEPTED or outcome.table is None:
+            continue
+        keys = list(zip(outcome.table["region"].tolist(), outcome.table["line_id"].tolist(), strict=True))
+        repeated = [(i, seen[k]) for i, k in enumerate(keys) if k in seen]
+        if not repeated:
+            seen.update(dict.fromkeys(keys, outcome.file))
+            continue
+        rows = outcome.table["_row"].tolist()
+        for i, other in repeated:
+            line_id = keys[i][1]
+            outcome.issues.append(
+                Issue(
+                    Rule.DUPLICATE_ID,
+                    Severity.ERROR,
+                    f"Line ID {line_id} is also in {other}; the same plan seems to be in two files, so this one "
+                    "was left out (remove the copy, or give the lines their own IDs)",
+                    outcome.file,
+                    "Plan",
+                    f"{outcome.id_cell}{rows[i]}",
+                    "line_id",
+                    int(rows[i]),
+                )
             )
-        )
+        outcome.status, outcome.table, outcome.segment = REJECTED, None, None
 
 
 def _empty(schema: PlanSchema) -> pd.DataFrame:

@@ -92,7 +92,7 @@ def meta_from_names(names: dict[str, str]) -> TemplateMeta | None:
         values[key] = raw[1:-1].replace('""', '"') if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
     try:
         year = int(float(values[NAME_FISCAL_YEAR]))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return TemplateMeta(values[NAME_TEMPLATE_ID], values[NAME_TEMPLATE_VERSION], values[NAME_REGION], year)
 
@@ -135,7 +135,10 @@ def plan_from_rows(
     content = [c for c in schema.input_columns if c.name not in ("line_id", "region")]
     troubled = np.isin(table[ROW].to_numpy(), [i.row for i in where.issues[before:]])
     table = table.loc[~(blank_lines(table, content) & ~troubled)].reset_index(drop=True)
-    validate_lines(table, schema, where, region=region)
+    missing = frozenset(c.name for c in schema.input_columns if c.name not in positions)
+    if len(missing) > len(schema.input_columns) // 2:
+        _find_misplaced_header(grid, schema, where, header_row)
+    validate_lines(table, schema, where, region=region, missing=missing)
     where.issues.sort(key=_issue_order)
     return PlanRead(file or "", meta, table, where.issues, where.letters)
 
@@ -197,6 +200,28 @@ def _map_header(header: list[object], schema: PlanSchema, where: Located, header
                 )
             )
     return {name: pos for name, pos in found.items() if schema[name].is_input}
+
+
+def _find_misplaced_header(
+    grid: Sequence[Sequence[object]], schema: PlanSchema, where: Located, header_row: int
+) -> None:
+    """Most columns are missing: if the header sits lower down (a title row inserted above it), say so."""
+    labels = {_norm(c.label) for c in schema.columns}
+    for offset, row in enumerate(grid[header_row : header_row + 10], start=header_row + 1):
+        if sum(_norm(v) in labels for v in row) > len(schema.input_columns) // 2:
+            where.issues.append(
+                Issue(
+                    Rule.COLUMN_MISSING,
+                    Severity.ERROR,
+                    f"The header row must be row {header_row}, but it is in row {offset}; delete the rows above it",
+                    where.file,
+                    where.sheet,
+                    f"A{offset}",
+                    None,
+                    offset,
+                )
+            )
+            return
 
 
 def _norm(value: object) -> str:

@@ -17,10 +17,21 @@ from sheet_templates.schema import MAX_TEXT, Column, ColumnType, PlanSchema, Tem
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def validate_lines(table: pd.DataFrame, schema: PlanSchema, where: Located, *, region: str | None = None) -> None:
-    """Check every line of `table`; add issues to `where`. `region` is the template's region."""
+def validate_lines(
+    table: pd.DataFrame,
+    schema: PlanSchema,
+    where: Located,
+    *,
+    region: str | None = None,
+    missing: frozenset[str] = frozenset(),
+) -> None:
+    """Check every line of `table`; add issues to `where`. `region` is the template's region.
+
+    Columns in `missing` (not found in the header) were reported once already; their empty
+    cells are not reported again line by line.
+    """
     rows = table[ROW].to_numpy()
-    text_cols = schema.of_type(ColumnType.ID, ColumnType.TEXT, ColumnType.CHOICE)
+    text_cols = [c for c in schema.of_type(ColumnType.ID, ColumnType.TEXT, ColumnType.CHOICE) if c.name not in missing]
 
     for col in text_cols:
         # Plan text columns repeat a few values: check each distinct value once, then report its cells.

@@ -20,6 +20,7 @@ import xlsxwriter
 
 from sheet_templates.cells import column_letter
 from sheet_templates.config import QUARTERS
+from sheet_templates.errors import PlansheetError
 from sheet_templates.schema import ColumnType, PlanSchema
 from sheet_templates.xlsx_stream import Segment, deflate_segment, splice_sheet, xml_text
 
@@ -94,7 +95,7 @@ class MasterContent:
     schema: PlanSchema
     segments: Sequence[Segment]
     rollup: pd.DataFrame  # region, channel, Q1..Q4 in cents (reporting currency)
-    by_region: pd.DataFrame  # region, Q1..Q4, planned_to_date, committed, actual (cents, reporting currency)
+    by_region: pd.DataFrame  # region, Q1..Q4, planned_to_date, committed, actual (cents, reporting currency), lines
     files: list[dict[str, object]] = field(default_factory=list)  # file, status, lines, errors, warnings
     issues: list[dict[str, object]] = field(default_factory=list)  # Issue.to_dict() rows
     as_of: dt.date = field(default_factory=dt.date.today)
@@ -103,6 +104,15 @@ class MasterContent:
 
 def write_master(path: Path, content: MasterContent) -> Path:
     """Write the master workbook to `path` atomically (a temporary file renamed into place)."""
+    if path.is_dir():
+        raise PlansheetError(f"{path} is a folder; name the master workbook file, e.g. {path / 'master.xlsx'}")
+    try:
+        return _write_atomically(path, content)
+    except OSError as exc:
+        raise PlansheetError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _write_atomically(path: Path, content: MasterContent) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, skeleton = tempfile.mkstemp(suffix=".xlsx", dir=path.parent)
     os.close(fd)
@@ -117,6 +127,9 @@ def write_master(path: Path, content: MasterContent) -> Path:
             content.segments,
             last_cell,
         )
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(final, 0o666 & ~umask)  # temporary files are private; the master is not
         os.replace(final, path)
     finally:
         for leftover in (skeleton, final):
@@ -209,6 +222,7 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
         "Plan to date - actual",
         "Variance %",
         "Favourable",
+        "Plan lines",
     ]
     ws.write_row(2, 0, heads, head)
     r = 3
@@ -237,13 +251,22 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
             None,
             "favourable" if variance >= 0 else "unfavourable",
         )
+        lines = getattr(rec, "lines", None)  # accepted plan lines of the region, when known
+        if lines is not None:
+            ws.write(r, 19, int(lines) if lines else "no accepted plan")
         r += 1
-    if r > 3:
+    if r > 3:  # totals of the money columns
+        ws.write(r, 0, "Total", bold)
+        for c in (*range(1, 12), 13, 14, 15, 16):
+            letter = column_letter(c + 1)
+            ws.write_formula(r, c, f"=SUM({letter}4:{letter}{r})", money)
+        ws.write_formula(r, 12, f"=IF(J{r + 1}=0,0,K{r + 1}/J{r + 1})", pct)
+        ws.write_formula(r, 17, f"=IF(N{r + 1}=0,0,Q{r + 1}/N{r + 1})", pct)
         ws.conditional_format(3, 11, r - 1, 11, {"type": "cell", "criteria": "<", "value": 0, "format": red})
         ws.conditional_format(3, 16, r - 1, 16, {"type": "cell", "criteria": "<", "value": 0, "format": red})
         ws.conditional_format(3, 16, r - 1, 16, {"type": "cell", "criteria": ">", "value": 0, "format": green})
     ws.set_column(0, 0, 12)
-    ws.set_column(1, 18, 14)
+    ws.set_column(1, 19, 14)
     ws.freeze_panes(3, 1)
 
     # Chart: planned against allocation per region.

@@ -34,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlansheetError as exc:
         print(f"plansheet: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
+    except OSError as exc:  # a folder that cannot be written, a file open elsewhere, a full disk
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"plansheet: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_UNREADABLE
     except KeyboardInterrupt:
         print("plansheet: interrupted", file=sys.stderr)
         return 130

@@ -371,3 +371,35 @@ def test_template_summary_recalculated_by_libreoffice_equals_the_python_rollup(
     assert python[("Paid Search", "Q1")] == 127064
     assert python[("Paid Social", "Q1")] == 108  # EUR 0.50 + 0.50 = 1.00 x 1.08
     assert python[("Paid Social", "Q2")] == 5  # EUR 0.05 x 1.08 = 0.054
+
+
+# --- found in review: a plan sent twice, re-runs into the inbox, every region in Variance -------------------------
+
+
+def test_the_same_plan_in_two_files_is_counted_once(plans: Plans, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    original = plans.folder / "plan-EMEA.xlsx"
+    (inbox / "plan-EMEA.xlsx").write_bytes(original.read_bytes())
+    (inbox / "plan-EMEA (1).xlsx").write_bytes(original.read_bytes())  # the same attachment saved twice
+
+    result = consolidate([inbox], SCHEMA, inbox / "master.xlsx", jobs=1, as_of=AS_OF)
+
+    statuses = {f.file: f.status for f in result.files}
+    assert statuses == {"plan-EMEA (1).xlsx": ACCEPTED, "plan-EMEA.xlsx": REJECTED}  # name order: "(1)" first
+    assert len(result.table) == len(plans.sources["plan-EMEA.xlsx"])
+    [rejected] = result.rejected
+    assert {i.rule for i in rejected.errors} == {Rule.DUPLICATE_ID}
+    assert "plan-EMEA (1).xlsx" in rejected.errors[0].message
+    assert rejected.errors[0].location == f"Plan!{letter('line_id')}2"
+
+    again = consolidate([inbox], SCHEMA, inbox / "master.xlsx", jobs=1, as_of=AS_OF)  # the master is not a plan
+    assert sorted(f.file for f in again.files) == ["plan-EMEA (1).xlsx", "plan-EMEA.xlsx"]
+
+    # Regions without an accepted plan still show their allocation in the Variance sheet.
+    rows = sheet_values(again.out, "Variance")
+    regions = {r[0]: r for r in rows[3:] if r and r[0]}
+    assert set(SCHEMA.config.regions) | {"Total"} == set(regions)
+    assert regions["NA"][19] == "no accepted plan"
+    assert regions["NA"][9] == float(sum(SCHEMA.config.allocations["NA"].values()))
+    assert regions["EMEA"][19] == len(plans.sources["plan-EMEA.xlsx"])

@@ -585,3 +585,47 @@ def test_cells_showing_an_error_in_a_workbook_are_type_errors(plan_path: Path, s
         (Rule.TYPE, cell(schema, "channel", 2)),
         (Rule.TYPE, cell(schema, "m01", 2)),
     ]
+
+
+# --- found in review: rounding, limits, missing columns, a misplaced header ---------------------------------------
+
+
+def test_half_cents_round_away_from_zero_like_the_templates_round(plan_path: Path, schema: PlanSchema) -> None:
+    fill(plan_path, schema, {2: line(schema, currency="USD", m01=150000.125, m02=0.125, leads=1234567.4)})
+    read = read_plan(plan_path, schema)
+    row = read.table.iloc[0]
+    assert (row["m01"], row["m02"]) == (15000013, 13)  # ROUND(150000.125, 2) = 150000.13 in Excel and LibreOffice
+    rounded = [i.location for i in read.issues if i.rule is Rule.ROUNDED]
+    assert rounded == [cell(schema, "m01", 2), cell(schema, "m02", 2)]
+    leads = [i for i in read.issues if i.location == cell(schema, "leads", 2)]
+    assert [(i.rule, i.severity) for i in leads] == [(Rule.TYPE, Severity.ERROR)]
+    assert "whole number" in leads[0].message
+
+
+def test_an_absurd_amount_is_refused_not_summed(plan_path: Path, schema: PlanSchema) -> None:
+    fill(plan_path, schema, {2: line(schema, m01=999_999_999_999_999)})
+    read = read_plan(plan_path, schema)
+    [issue] = [i for i in read.issues if i.rule is Rule.TYPE]
+    assert issue.location == cell(schema, "m01", 2)
+    assert "larger than Plansheet accepts" in issue.message
+    assert not read.ok
+
+
+def test_a_deleted_column_is_reported_once_not_on_every_line(plan_path: Path, schema: PlanSchema) -> None:
+    fill(plan_path, schema, {r: line(schema) for r in range(2, 7)})
+    book = openpyxl.load_workbook(plan_path)
+    book["Plan"].delete_cols(schema["team"].index)
+    book.save(plan_path)
+    read = read_plan(plan_path, schema)
+    assert [(i.rule, i.column) for i in read.errors] == [(Rule.COLUMN_MISSING, "team")]
+
+
+def test_a_title_row_above_the_header_says_where_the_header_is(plan_path: Path, schema: PlanSchema) -> None:
+    fill(plan_path, schema, {2: line(schema)})
+    book = openpyxl.load_workbook(plan_path)
+    book["Plan"].insert_rows(1, 2)
+    book["Plan"]["A1"] = "EMEA plan FY2027"
+    book.save(plan_path)
+    read = read_plan(plan_path, schema)
+    hints = [i for i in read.issues if "header row must be row 1" in i.message]
+    assert [(h.location, h.rule) for h in hints] == [("Plan!A3", Rule.COLUMN_MISSING)]

@@ -309,3 +309,19 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     told = {line.split()[0] for line in told_part.splitlines() if line.startswith("  Plan!")}
     assert made and made <= told
     assert len(sheet_values(master, "Lines")) == (len(regions) - 1) * demo.DEMO_LINES + 1
+
+
+def test_consolidate_into_a_folder_that_cannot_be_written_says_so(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "consolidate", files["valid"], "--out", tmp_path)  # a folder, not a file
+    assert code == 2
+    assert str(tmp_path) in err and "internal error" not in err
+
+
+def test_the_master_is_readable_by_colleagues(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "master.xlsx"
+    code, _, _ = run(capsys, "consolidate", files["valid"], "--out", out)
+    assert code == 0
+    assert out.stat().st_mode & 0o044 == 0o044  # group and others may read it, as any file saved there
+    assert [p.name for p in tmp_path.iterdir()] == ["master.xlsx"]  # no temporary file left behind
