@@ -11,6 +11,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
+import pandas as pd
 
 from sheet_templates.config import OrgConfig
 from sheet_templates.errors import PlansheetError
@@ -28,7 +29,7 @@ def convert_cents(cents: np.ndarray, currencies: np.ndarray, rates: Mapping[str,
     cents = np.asarray(cents, dtype=np.int64)
     out = np.zeros(len(cents), dtype=np.int64)
     currencies = np.asarray(currencies, dtype=object)
-    for code in np.unique(currencies) if len(currencies) else ():
+    for code in pd.unique(currencies) if len(currencies) else ():  # hashing, not sorting
         mask = currencies == code
         if code not in rates:
             raise UnknownCurrency(f"no rate for currency {code!r}; known: {', '.join(rates)}")

@@ -56,7 +56,10 @@ def grid(value: Any) -> list[list[Any]]:
         return [[None]]
     if not isinstance(value[0], list | tuple):
         return [list(value)]
-    width = max(len(r) for r in value)
+    lengths = set(map(len, value))
+    if len(lengths) == 1:  # rectangular, as every host sends it: used as it is, without a copy
+        return value if isinstance(value, list) else list(value)
+    width = max(lengths)
     return [list(r) + [None] * (width - len(r)) for r in value]
 
 
@@ -71,6 +74,9 @@ def is_blank(value: Any) -> bool:
 def numbers(value: Any, name: str) -> np.ndarray:
     """A range of numbers as a 2-D float array; blank cells are 0, text numbers are read."""
     rows = grid(value)
+    flat = [v for row in rows for v in row]
+    if all(type(v) is float or type(v) is int for v in flat):  # the common case, converted in C
+        return _finite(np.array(flat, dtype=np.float64).reshape(len(rows), len(rows[0])), name)
     out = np.zeros((len(rows), len(rows[0])), dtype=np.float64)
     for r, row in enumerate(rows):
         for c, v in enumerate(row):
@@ -83,6 +89,10 @@ def numbers(value: Any, name: str) -> np.ndarray:
             else:
                 where = f" (row {r + 1}, column {c + 1})" if out.size > 1 else ""
                 raise HostValueError(f'{name}: "{v}"{where} is not a number')
+    return _finite(out, name)
+
+
+def _finite(out: np.ndarray, name: str) -> np.ndarray:
     if not np.isfinite(out).all():
         raise HostValueError(f"{name}: contains a number too large to use", "#NUM!")
     return out
@@ -174,7 +184,10 @@ def broadcast(arrays: Sequence[np.ndarray], names: Sequence[str]) -> list[np.nda
 
 def money_out(cents_array: np.ndarray) -> list[list[float]]:
     """Cents back to amounts, as rows."""
-    return (np.asarray(cents_array, dtype=np.int64) / 100).tolist()
+    amounts = np.asarray(cents_array, dtype=np.int64) / 100
+    if amounts.ndim == 2 and amounts.shape[1] == 1:  # a column: one small list per row, built in one pass
+        return [[v] for v in amounts[:, 0].tolist()]
+    return amounts.tolist()
 
 
 def ratio_out(values: np.ndarray) -> list[list[Any]]:

@@ -65,17 +65,19 @@ NA = XL_ERRORS["#N/A"]
 # the reserved identifiers a parameter name could plausibly collide with (statement and marker
 # keywords, operators, literals and the built-in type names, which the spec lists as
 # reserved-type-identifier).
-VBA_RESERVED = {
-    word.casefold()
-    for word in (
-        "And As Boolean ByRef Byte ByVal Call Case Close Const Currency Date Declare Dim Do Double Each Else "
-        "ElseIf Empty End Enum Eqv Erase Error Event Exit False For Friend Function Get Global GoSub GoTo If Imp "
-        "Implements In Input Integer Is Let Like Lock Long LongLong LongPtr Loop LSet Me Mod New Next Not Nothing "
-        "Null On Open Option Optional Or ParamArray Preserve Print Private Property Public Put RaiseEvent ReDim "
-        "Rem Resume Return RSet Select Set Shared Single Static Step Stop String Sub Then To True Type TypeOf "
-        "Unlock Until Variant Wend While With WithEvents Write Xor"
-    ).split()
-}
+VBA_RESERVED = frozenset(
+    re.findall(
+        r"\w+",
+        """
+        And As Boolean ByRef Byte ByVal Call Case Close Const Currency Date Declare Dim Do Double Each Else ElseIf
+        Empty End Enum Eqv Erase Error Event Exit False For Friend Function Get Global GoSub GoTo If Imp Implements
+        In Input Integer Is Let Like Lock Long LongLong LongPtr Loop LSet Me Mod New Next Not Nothing Null On Open
+        Option Optional Or ParamArray Preserve Print Private Property Public Put RaiseEvent ReDim Rem Resume Return
+        RSet Select Set Shared Single Static Step Stop String Sub Then To True Type TypeOf Unlock Until Variant Wend
+        While With WithEvents Write Xor
+        """.casefold(),
+    )
+)
 
 
 # --- the plan as Excel passes it ---------------------------------------------------------------------------------
@@ -227,11 +229,11 @@ def test_xlfunc_record_matches_the_registry(name: str, bound: dict[str, Callable
 
 
 def test_the_bindings_use_xlwings_own_decorators_by_default(
-    monkeypatch: pytest.MonkeyPatch, xlwings_windows: Any, bound: dict[str, Callable[..., Any]]
+    monkeypatch: pytest.MonkeyPatch, bound: dict[str, Callable[..., Any]]
 ) -> None:
     # On Windows xlwings.func/xlwings.arg are xlwings.udfs.xlfunc/xlarg; that is what bind() uses unless told otherwise.
-    monkeypatch.setattr(xlwings, "func", xlwings_windows.xlfunc)
-    monkeypatch.setattr(xlwings, "arg", xlwings_windows.xlarg)
+    monkeypatch.setattr(xlwings, "func", xlwings.udfs.xlfunc)
+    monkeypatch.setattr(xlwings, "arg", xlwings.udfs.xlarg)
     defaults = bind_all()
     assert {name: f.__xlfunc__ for name, f in defaults.items()} == {name: f.__xlfunc__ for name, f in bound.items()}
     assert vba_for(defaults) == vba_for(bound)
@@ -293,11 +295,30 @@ def test_rollup_matches_the_templates_summary_sheet(plan: Any, bound: dict[str, 
 
 
 def test_rollup_with_and_without_the_header_row(plan: Any, bound: dict[str, Callable[..., Any]]) -> None:
-    with_header = spills(call_like_excel(bound["PS_ROLLUP"], plan, "region, business unit", "month"))
-    without = spills(call_like_excel(bound["PS_ROLLUP"], plan[1:], "region, business unit", "month"))
+    with_header = spills(call_like_excel(bound["PS_ROLLUP"], plan, "business unit, channel", "month"))
+    without = spills(call_like_excel(bound["PS_ROLLUP"], plan[1:], "business unit, channel", "month"))
     assert with_header == without
-    assert with_header[0][:3] == ["Region", "Business unit", "Feb 2026"]
+    assert with_header[0][:3] == ["Business unit", "Channel", "Feb 2026"]
     assert all(isinstance(v, float) for row in with_header[1:] for v in row[2:])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG addin/sheet_functions.py columns_of (the PS_ROLLUP fast path, uncommitted in the working tree): "
+    "a line counts as content when any needed column is non-blank, so the template's pre-numbered empty rows "
+    '(Line ID and Region only) become lines when grouping by region, and PS_ROLLUP(Plan, "region") shows '
+    "\"#VALUE! no rate for currency ''\" instead of the totals (plan_from_rows drops those rows)",
+)
+def test_rollup_by_region_skips_the_templates_empty_pre_numbered_rows(
+    plan: Any, bound: dict[str, Callable[..., Any]]
+) -> None:
+    assert all(row[COL["region"]] == "EMEA" and row[COL["line_id"]] for row in plan[1:])  # empty rows included
+    result = spills(call_like_excel(bound["PS_ROLLUP"], plan, "region", "year"))
+    total = Decimal(0)
+    for row in plan[1 : 1 + N_LINES]:
+        year = sum((Decimal(str(row[c.index - 1] or 0)) for c in SCHEMA.month_columns), Decimal(0))
+        total += (year * SCHEMA.config.plan_rates[row[COL["currency"]]]).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert result == [["Region", "FY2027"], ["EMEA", float(total)]]
 
 
 def test_rollup_with_the_input_columns_only_in_template_order(plan: Any, bound: dict[str, Callable[..., Any]]) -> None:
@@ -420,10 +441,13 @@ def test_an_error_cell_in_an_amount_range(bound: dict[str, Callable[..., Any]]) 
 
 
 def test_a_cell_showing_na_in_the_plan(plan: Any, bound: dict[str, Callable[..., Any]]) -> None:
-    broken = with_cell(plan, 2, "actual", NA)  # the second line's Actual spend, sheet cell AA3
+    broken = with_cell(plan, 2, "m02", NA)  # the second line's Mar 2026 spend, sheet cell O3
     for name in ("PS_ROLLUP", "PS_FORECAST", "PS_KPI"):
         text = excel_error(call_like_excel(bound[name], broken))
-        assert text == '#VALUE! AA3: Actual spend must be an amount, not "#N/A" (it shows an error)'
+        assert text.startswith("#VALUE! O3: Mar 2026 must be "), text  # the cell and its column, then why
+        assert '"#N/A"' in text
+    text = excel_error(call_like_excel(bound["PS_FORECAST"], with_cell(plan, 2, "actual", NA)))
+    assert text == '#VALUE! AA3: Actual spend must be an amount, not "#N/A" (it shows an error)'
 
 
 def test_an_error_code_for_a_date(plan: Any, bound: dict[str, Callable[..., Any]]) -> None:
@@ -437,7 +461,7 @@ def test_too_large_an_amount_is_a_num_error(bound: dict[str, Callable[..., Any]]
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG addin/sheet_functions.py _dims: a dimension named twice (by = \"channel, channel\") is passed "
+    reason='BUG addin/sheet_functions.py _dims: a dimension named twice (by = "channel, channel") is passed '
     "on to pandas, and the cell shows '#VALUE! internal error in PS_ROLLUP (ValueError: Grouper for "
     "'channel' not 1-dimensional)' (PS_KPI too) instead of a readable message or a de-duplicated grouping",
 )
@@ -481,7 +505,7 @@ def test_every_column_type_arrives_as_excel_passes_it(plan: Any) -> None:
     assert isinstance(plan, tuple) and all(isinstance(row, tuple) for row in plan)
 
 
-def test_xlwings_cleans_the_com_values_before_the_functions_see_them(xlwings_windows: Any) -> None:
+def test_xlwings_cleans_the_com_values_before_the_functions_see_them() -> None:
     """The reading half of call_udf, pinned: blanks, error codes and pywintypes times as the UDFs receive them."""
     read = xlwings.conversion.read
     assert read(None, ((1.0, None),), {"ndim": 2}) == [[1.0, None]]
