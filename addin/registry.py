@@ -8,10 +8,13 @@ function service of a later issue calls the same entries.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+_NAME = re.compile(r"PS_[A-Z0-9_]+")  # valid in VBA, Office.js ids and Apps Script alike
 
 
 class ArgType(StrEnum):
@@ -92,8 +95,8 @@ class Registry:
     functions: dict[str, SheetFunction] = field(default_factory=dict)
 
     def register(self, function: SheetFunction) -> SheetFunction:
-        if not function.name.startswith("PS_") or not function.name.isupper():
-            raise ValueError(f"{function.name}: spreadsheet function names are PS_ and capitals")
+        if not _NAME.fullmatch(function.name):
+            raise ValueError(f"{function.name}: spreadsheet function names are PS_ and capitals, digits or _")
         if function.name in self.functions:
             raise ValueError(f"{function.name} is registered twice")
         seen_optional = False

@@ -8,6 +8,7 @@ the template's order); cell references in messages are relative to the range pas
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from addin.coerce import MAX_AMOUNT, parse_number_text
 from addin.forecast import Method, closed_months, elapsed_fraction, forecast, pacing
 from addin.fx import convert_between
 from addin.hostvalues import ExcelError, HostValueError
-from addin.issues import Rule, Severity
+from addin.issues import Issue, Rule, Severity
 from addin.kpi import kpi_table
 from addin.reader import PlanRead, plan_from_rows
 from addin.registry import Arg, ArgType, Registry, Shape, SheetFunction
@@ -84,7 +85,16 @@ def read_table(value: Any, schema: PlanSchema) -> tuple[PlanRead, bool, int]:
         rows = [[c.label for c in schema.columns[: len(rows[0])]], *rows]
     grid = [[None if isinstance(v, float) and np.isnan(v) else v for v in row] for row in rows]
     read = plan_from_rows(grid, schema, sheet="", file=None)
+    if not has_header:  # the header row was lent; cells are counted from the range's own first row
+        read.issues = [_shift_up(i) for i in read.issues]
     return read, has_header, len(rows) - 1
+
+
+def _shift_up(issue: Issue) -> Issue:
+    if issue.row is None:
+        return issue
+    cell = issue.cell.rstrip("0123456789") + str(issue.row - 1) if issue.cell else None
+    return dataclasses.replace(issue, row=issue.row - 1, cell=cell)
 
 
 def columns_of(value: Any, schema: PlanSchema, names: list[str]) -> pd.DataFrame:
@@ -104,6 +114,7 @@ def columns_of(value: Any, schema: PlanSchema, names: list[str]) -> pd.DataFrame
     start = 2 if has_header else 1
     out: dict[str, Any] = {}
     content = np.zeros(len(data), dtype=bool)
+    amount = np.zeros(len(data), dtype=bool)
     for name in dict.fromkeys(names):
         col = schema[name]
         pos = positions.get(name)
@@ -114,12 +125,19 @@ def columns_of(value: Any, schema: PlanSchema, names: list[str]) -> pd.DataFrame
             amounts = _numeric(values, col.label, col.letter if not has_header else None, pos, start)
             scale = 100 if col.type is ColumnType.MONEY else 1
             out[name] = (np.sign(amounts) * np.floor(np.abs(amounts) * scale + 0.5)).astype(np.int64)
-            content |= out[name] != 0
+            amount |= out[name] != 0
         else:
             text = np.array(values, dtype=object)
             text[pd.isna(text)] = ""
-            out[name] = np.array([v if type(v) is str else str(v) for v in text], dtype=object)
-            content |= out[name] != ""
+            out[name] = np.array([v.strip() if type(v) is str else str(v) for v in text], dtype=object)
+            if name not in ("line_id", "region"):
+                content |= out[name] != ""
+    # Pre-numbered rows hold only a line ID and region: they are not lines.
+    content |= amount
+    if "currency" in out:
+        for i in np.flatnonzero(amount & (out["currency"] == "")):
+            cell = f"{column_letter(positions['currency'] + 1)}{start + i}"
+            raise HostValueError(f"{cell}: a line with amounts has no currency")
     return pd.DataFrame(out).loc[content].reset_index(drop=True)
 
 
@@ -142,6 +160,17 @@ def _numeric(values: list[Any], label: str, letter: str | None, pos: int, start:
     return amounts
 
 
+def period_labels(schema: PlanSchema, period: str) -> list[str]:
+    """The period columns a planned rollup has, whether or not any line falls in them."""
+    if period == "month":
+        return [m.name for m in schema.calendar.months]
+    if period == "quarter":
+        return ["Q1", "Q2", "Q3", "Q4"]
+    if period == "year":
+        return [schema.calendar.label]
+    raise HostValueError('period must be "month", "quarter" or "year"')
+
+
 def _usable(read: PlanRead) -> None:
     """Refuse to compute from cells that could not be read: they would silently count as zero."""
     bad = [i for i in read.issues if i.severity is Severity.ERROR and i.rule in (Rule.TYPE, Rule.COLUMN_MISSING)]
@@ -153,7 +182,7 @@ def _usable(read: PlanRead) -> None:
 
 def _dims(value: Any, schema: PlanSchema, default: str) -> list[str]:
     text = hv.text(value, "by", default)
-    names = [d.strip().lower().replace(" ", "_") for d in text.split(",") if d.strip()]
+    names = list(dict.fromkeys(d.strip().lower().replace(" ", "_") for d in text.split(",") if d.strip()))
     for name in names:
         if name not in schema.dimension_names:
             raise HostValueError(f'by: "{name}" is not a dimension; use {", ".join(schema.dimension_names)}')
@@ -177,7 +206,7 @@ def _column(values: list[Any], header: str | None) -> list[list[Any]]:
 def ps_validate(plan: Any) -> list[list[Any]]:
     schema = current_schema()
     read, has_header, n_rows = read_table(plan, schema)
-    first_data_row = 2
+    first_data_row = 2 if has_header else 1
     messages: dict[int, list[str]] = {}
     for issue in read.issues:
         row = issue.row if issue.row and issue.row >= first_data_row else first_data_row - 1
@@ -226,7 +255,7 @@ def ps_rollup(plan: Any, by: Any, period: Any, measure: Any) -> list[list[Any]]:
     else:
         raise HostValueError(f'measure: "{measure_name}" is not a measure; use planned, committed, actual or a KPI')
     long = rollup(columns_of(plan, schema, needed), schema, dims, period_name, measure_name)
-    labels = list(dict.fromkeys(long["period"].tolist())) or ["total"]
+    labels = period_labels(schema, period_name) if measure_name == "planned" else ["total"]
     if dims:
         wide = long.pivot_table(index=dims, columns="period", values="cents", aggfunc="sum", sort=True)
         wide = wide.reindex(columns=labels).fillna(0).astype(np.int64).reset_index()
@@ -385,7 +414,8 @@ def ps_variance_pct(plan: Any, actual: Any) -> list[list[Any]]:
     "Converts amounts from their currency to the reporting currency (or another), at the fiscal month's rate "
     "when one is configured, else at the plan rate.",
     Arg("amount", "amounts to convert", ArgType.NUMBER),
-    Arg("currency", "the currency of each amount (one code, or a range beside the amounts)", ArgType.TEXT),
+    # not "currency": Currency is a reserved word in VBA, where xlwings declares the arguments
+    Arg("currency_code", "the currency of each amount (one code, or a range beside the amounts)", ArgType.TEXT),
     Arg(
         "period",
         'fiscal month (m01..m12, "Feb 2026" or a date); blank for the plan rate',
@@ -397,11 +427,11 @@ def ps_variance_pct(plan: Any, actual: Any) -> list[list[Any]]:
     Arg("to_currency", "target currency (default: the reporting currency)", ArgType.TEXT, Shape.SCALAR, True, None),
     example='=PS_FX(N2:N301, J2:J301, "m01")',
 )
-def ps_fx(amount: Any, currency: Any, period: Any, to_currency: Any) -> list[list[Any]]:
+def ps_fx(amount: Any, currency_code: Any, period: Any, to_currency: Any) -> list[list[Any]]:
     schema = current_schema()
     cfg = schema.config
     amounts = hv.cents(amount, "amount")
-    codes = np.vectorize(str.upper, otypes=[object])(hv.texts(currency))
+    codes = np.vectorize(str.upper, otypes=[object])(hv.texts(currency_code))
     months_in = hv.grid(period)
     months = np.array([[hv.fiscal_month(v, schema.calendar) for v in row] for row in months_in], dtype=object)
     amounts, codes, months = hv.broadcast([amounts, codes, months], ("amount", "currency", "period"))

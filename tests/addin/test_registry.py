@@ -245,13 +245,6 @@ def test_registry_rejects_names_that_are_not_ps_and_capitals(name: str) -> None:
         Registry().register(function(name))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="BUG addin/registry.py Registry.register only checks startswith('PS_') and isupper(), so names "
-    "no host can use are accepted: a space, '-' or '.' breaks the generated VBA `Function` line, and a "
-    "non-ASCII letter is not allowed in an Office.js function id (A-Z, 0-9, _ and . only)",
-)
 @pytest.mark.parametrize("name", ["PS_FOO BAR", "PS_FOO-BAR", "PS_FOO.BAR", "PS_ÄRGER"])
 def test_registry_rejects_names_hosts_cannot_use(name: str) -> None:
     with pytest.raises(ValueError):

@@ -185,21 +185,7 @@ def test_vba_wrapper_passes_the_registry_arguments_in_order(name: str, vba: dict
     assert f"{name} = Err.Description" in body  # a failure in the COM call shows as text, not a VBA dialog
 
 
-VBA_ARGS = [
-    pytest.param(
-        name,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG addin/sheet_functions.py PS_FX: the argument named `currency` becomes "
-            "`Function PS_FX(amount, currency, ...)` in the generated VBA, but Currency is a VBA reserved "
-            "type name (MS-VBAL 3.3.5.2 reserved-type-identifier), so the imported module would not compile "
-            "and no PS_ function would run; rename the argument (e.g. currencies or from_currency)",
-        ),
-    )
-    if name == "PS_FX"
-    else name
-    for name in NAMES
-]
+VBA_ARGS = [f.name for f in REGISTRY]
 
 
 @pytest.mark.parametrize("name", VBA_ARGS)
@@ -302,13 +288,6 @@ def test_rollup_with_and_without_the_header_row(plan: Any, bound: dict[str, Call
     assert all(isinstance(v, float) for row in with_header[1:] for v in row[2:])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG addin/sheet_functions.py columns_of (the PS_ROLLUP fast path, uncommitted in the working tree): "
-    "a line counts as content when any needed column is non-blank, so the template's pre-numbered empty rows "
-    '(Line ID and Region only) become lines when grouping by region, and PS_ROLLUP(Plan, "region") shows '
-    "\"#VALUE! no rate for currency ''\" instead of the totals (plan_from_rows drops those rows)",
-)
 def test_rollup_by_region_skips_the_templates_empty_pre_numbered_rows(
     plan: Any, bound: dict[str, Callable[..., Any]]
 ) -> None:
@@ -450,6 +429,17 @@ def test_a_cell_showing_na_in_the_plan(plan: Any, bound: dict[str, Callable[...,
     assert text == '#VALUE! AA3: Actual spend must be an amount, not "#N/A" (it shows an error)'
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["PS_ROLLUP", "PS_FORECAST", "PS_KPI"],
+)
+def test_cells_in_messages_are_relative_to_a_range_without_header(
+    name: str, plan: Any, bound: dict[str, Callable[..., Any]]
+) -> None:
+    rows = with_cell(plan, 2, "m02", NA)[1:]  # Plan!A2:AL13 selected: the bad cell is in the range's second row
+    assert excel_error(call_like_excel(bound[name], rows)).startswith("#VALUE! O2: Mar 2026 must be ")
+
+
 def test_an_error_code_for_a_date(plan: Any, bound: dict[str, Callable[..., Any]]) -> None:
     text = excel_error(call_like_excel(bound["PS_PACING"], 1.0, 2.0, XL_ERRORS["#DIV/0!"]))
     assert text == '#VALUE! as_of: "#DIV/0!" is not a date (use a date cell or 2026-03-31)'
@@ -459,12 +449,6 @@ def test_too_large_an_amount_is_a_num_error(bound: dict[str, Callable[..., Any]]
     assert excel_error(call_like_excel(bound["PS_VARIANCE"], 1e300, 1.0), "#NUM!").startswith("#NUM! plan:")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='BUG addin/sheet_functions.py _dims: a dimension named twice (by = "channel, channel") is passed '
-    "on to pandas, and the cell shows '#VALUE! internal error in PS_ROLLUP (ValueError: Grouper for "
-    "'channel' not 1-dimensional)' (PS_KPI too) instead of a readable message or a de-duplicated grouping",
-)
 @pytest.mark.parametrize("name", ["PS_ROLLUP", "PS_KPI"])
 def test_a_dimension_named_twice(name: str, plan: Any, bound: dict[str, Callable[..., Any]]) -> None:
     result = call_like_excel(bound[name], plan, "channel, channel")
