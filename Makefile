@@ -31,6 +31,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/consolidate.py
+	$(BIN)/python benchmarks/functions.py
 
 clean:
 	rm -rf build .pytest_cache
