@@ -94,6 +94,21 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, type=Path, metavar="FILE")
     sample.set_defaults(handler=_functions_workbook)
 
+    init = sub.add_parser("init", help="create or upgrade the service's database and its teams")
+    init.set_defaults(handler=_init)
+    token = sub.add_parser("token", help="API tokens")
+    tsub2 = token.add_subparsers(metavar="ACTION")
+    create = tsub2.add_parser("create", help="create a user (or reuse one) and print a new API token for it")
+    create.add_argument("--name", required=True, help="the user's name, e.g. maria@example.com")
+    create.add_argument("--role", required=True, choices=["marketer", "finance", "admin"])
+    create.add_argument("--team", action="append", default=[], metavar="T", help="a team the user plans for")
+    create.set_defaults(handler=_token_create)
+    serve = sub.add_parser("serve", help="run the sync service with a production WSGI server (waitress)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default $PLANSHEET_PORT or 8050")
+    serve.add_argument("--threads", type=int, default=8)
+    serve.set_defaults(handler=_serve)
+
     demo = sub.add_parser("demo", help="build templates, fill sample plans and consolidate them")
     demo.add_argument("--out", type=Path, default=Path("build/demo"), metavar="DIR")
     demo.set_defaults(handler=_demo)
@@ -252,6 +267,60 @@ def _functions_workbook(args: argparse.Namespace) -> int:
     from addin.sample_workbook import build_sample_workbook
 
     print(build_sample_workbook(_schema_of(args), args.out))
+    return EXIT_OK
+
+
+def _app(args: argparse.Namespace):
+    from sync_service.app import create_app
+
+    return create_app({"ORG_CONFIG": args.config} if args.config else None)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from sync_service.api import SCHEMA, STORE
+    from sync_service.migrate import upgrade
+    from sync_service.workflow import sync_teams
+
+    app = _app(args)
+    store = app.extensions[STORE]
+    upgrade(store.url)
+    with store.transaction() as session:
+        teams = sync_teams(session, app.extensions[SCHEMA])
+        names = [t.id for t in teams]
+    print(f"database ready ({_safe_url(store.url)}); teams: {', '.join(names)}")
+    return EXIT_OK
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from sync_service.api import STORE
+    from sync_service.auth import create_token
+
+    app = _app(args)
+    try:
+        with app.extensions[STORE].transaction() as session:
+            token = create_token(session, args.name, args.role, args.team)
+    except LookupError as exc:
+        raise PlansheetError(f"{exc.args[0]}; run 'plansheet init' and use one of its teams") from exc
+    print(token)
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from waitress import serve
+
+    port = args.port or int(os.environ.get("PLANSHEET_PORT", "8050"))
+    app = _app(args)
+    print(f"Plansheet sync service on http://{args.host}:{port}/ (Ctrl+C stops it)")
+    serve(app, host=args.host, port=port, threads=args.threads)
     return EXIT_OK
 
 

@@ -1,0 +1,112 @@
+"""API v1 (JSON): views parse the request, call the workflow, and serialise its answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+
+from sheet_templates.schema import PlanSchema
+from sync_service import workflow
+from sync_service.auth import user_for_token
+from sync_service.problems import ApiError, TooLarge, Unauthorized
+from sync_service.storage import Store, User
+
+bp = Blueprint("api", __name__)
+
+
+STORE = "plansheet.store"  # app.extensions keys, set by the app factory
+SCHEMA = "plansheet.schema"
+
+
+def _store() -> Store:
+    return current_app.extensions[STORE]
+
+
+def _schema() -> PlanSchema:
+    return current_app.extensions[SCHEMA]
+
+
+def current_user() -> User:
+    """The user of the request's bearer token; 401 without a valid one."""
+    if "user" not in g:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("send your API token as 'Authorization: Bearer <token>'")
+        with _store().reading() as session:
+            user = user_for_token(session, token.strip())
+            if user is None:
+                raise Unauthorized("the API token is not valid (unknown, revoked or mistyped)")
+            user.teams  # noqa: B018 - load the teams while the session is open
+            g.user = user
+    return g.user
+
+
+@bp.before_app_request
+def _refuse_oversized_bodies() -> None:
+    """Refuse a body over the limit from its Content-Length, before any of it is read or spooled to disk."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"the request is {request.content_length:,} bytes; this service accepts up to {limit:,}")
+
+
+@bp.get("/health")
+def health() -> ResponseReturnValue:
+    with _store().reading() as session:
+        session.execute(text("SELECT 1"))
+    return jsonify({"status": "ok", "database": "ok"})
+
+
+@bp.post("/api/v1/submissions")
+def create_submission() -> ResponseReturnValue:
+    user = current_user()
+    incoming = _incoming()
+    return jsonify(workflow.submit(_store(), _schema(), user, incoming)), 201
+
+
+@bp.get("/api/v1/submissions")
+def list_submissions() -> ResponseReturnValue:
+    user = current_user()
+    return jsonify({"submissions": workflow.list_submissions(_store(), user, request.args.get("team"))})
+
+
+@bp.get("/api/v1/submissions/<int:submission_id>")
+def get_submission(submission_id: int) -> ResponseReturnValue:
+    return jsonify(workflow.get_submission(_store(), current_user(), submission_id))
+
+
+def _incoming() -> workflow.Incoming:
+    """A plan from a multipart upload (field `file`, plus `team`) or a JSON body {team, lines | rows}."""
+    if request.files:
+        upload = request.files.get("file")
+        team = request.form.get("team", "").strip()
+        if upload is None:
+            raise ApiError("upload the plan in the multipart field 'file'")
+        if not team:
+            raise ApiError("say which team the plan is for in the form field 'team'")
+        return workflow.Incoming(team, "xlsx", upload.read(), filename=upload.filename)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("send an xlsx file (multipart field 'file') or a JSON object with 'team' and 'lines'")
+    team = body.get("team")
+    if not isinstance(team, str) or not team.strip():
+        raise ApiError("the JSON needs 'team', the id of the team the plan is for")
+    return workflow.Incoming(team.strip(), "json", request.get_data(), grid=_grid(body))
+
+
+def _grid(body: dict[str, Any]) -> list[list[Any]]:
+    """JSON lines ({"lines": [{column: value}]}) or rows ({"rows": [[header...], [...]]}) as a grid."""
+    schema = _schema()
+    if isinstance(body.get("rows"), list) and all(isinstance(r, list) for r in body["rows"]):
+        return body["rows"]
+    lines = body.get("lines")
+    if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
+        raise ApiError("'lines' must be a list of objects keyed by column name (see /api/v1/schema)")
+    names = [c.name for c in schema.input_columns]
+    unknown = sorted({k for line in lines for k in line} - set(names))
+    if unknown:
+        raise ApiError(f"unknown column(s) {', '.join(unknown)}; the columns are {', '.join(names)}")
+    return [names, *([line.get(n) for n in names] for line in lines)]

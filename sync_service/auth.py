@@ -1,0 +1,59 @@
+"""API tokens: `ps_<id>_<secret>`, stored as the SHA-256 of the secret, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync_service.storage import ApiToken, AuditEvent, Role, Team, User
+
+PREFIX = "ps_"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(session: Session, name: str, role: Role | str, teams: list[str] = ()) -> str:
+    """Create the user `name` (or reuse it) with `role` and `teams`, and return a new token for it."""
+    role = Role(role)
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        user = User(name=name, role=role.value)
+        session.add(user)
+    user.role = role.value
+    for team_id in teams:
+        team = session.get(Team, team_id)
+        if team is None:
+            raise LookupError(f"unknown team {team_id!r}")
+        if team not in user.teams:
+            user.teams.append(team)
+    token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    session.flush()
+    session.add(ApiToken(id=token_id, user_id=user.id, secret_hash=_hash(secret)))
+    session.add(
+        AuditEvent(
+            user_id=user.id,
+            action="token.create",
+            target=f"user:{user.name}",
+            detail={"role": role.value, "teams": list(teams), "token": token_id},
+        )
+    )
+    return f"{PREFIX}{token_id}_{secret}"
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The user a bearer token belongs to, or None (unknown, malformed, revoked or wrong secret)."""
+    if not token.startswith(PREFIX) or token.count("_") < 2:
+        return None
+    token_id, _, secret = token[len(PREFIX) :].partition("_")
+    row = session.get(ApiToken, token_id)
+    expected = row.secret_hash if row is not None else _hash("")
+    valid = hmac.compare_digest(expected, _hash(secret))  # compared even when the id is unknown
+    if row is None or not valid or row.revoked_at is not None:
+        return None
+    return row.user

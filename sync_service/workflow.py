@@ -1,0 +1,184 @@
+"""The submission workflow: who may do what, and each change as one transaction.
+
+A plan is validated before anything is written; an invalid plan is refused with every
+issue and leaves no accepted submission behind. A valid one is stored whole (raw file,
+parsed lines, report) with its audit event, in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from addin.issues import Severity, UnreadableWorkbook
+from addin.reader import PlanRead, plan_from_rows, read_plan
+from sheet_templates.schema import PlanSchema
+from sync_service.problems import Forbidden, NotFound, Unprocessable
+from sync_service.storage import AuditEvent, Decision, Role, Store, Submission, SubmissionLine, Team, User
+
+
+def team_id(region: str, business_unit: str) -> str:
+    return f"{region}-{re.sub(r'[^A-Za-z0-9]+', '', business_unit)}".upper()
+
+
+def sync_teams(session: Session, schema: PlanSchema) -> list[Team]:
+    """One team per configured region and business unit (existing teams are kept)."""
+    teams = []
+    for region in schema.config.regions:
+        for bu in schema.config.business_units:
+            tid = team_id(region, bu)
+            team = session.get(Team, tid) or Team(id=tid, region=region, business_unit=bu, name=f"{region} {bu}")
+            session.add(team)
+            teams.append(team)
+    return teams
+
+
+def can_see(user: User, team: str) -> bool:
+    return user.role in (Role.FINANCE, Role.ADMIN) or any(t.id == team for t in user.teams)
+
+
+@dataclass
+class Incoming:
+    """A plan as it arrived: an xlsx file or a grid of rows (JSON)."""
+
+    team: str
+    source: str  # "xlsx" or "json"
+    raw: bytes
+    filename: str | None = None
+    grid: Sequence[Sequence[Any]] | None = None
+
+
+def read_incoming(incoming: Incoming, schema: PlanSchema, team: Team) -> PlanRead:
+    """Validate a plan as it arrived; raise Unprocessable (422) with every issue when it is not valid."""
+    if incoming.source == "xlsx":
+        fd, path = tempfile.mkstemp(suffix=".xlsx")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(incoming.raw)
+            read = read_plan(path, schema, expected_region=team.region, display_name=incoming.filename or "upload.xlsx")
+        except UnreadableWorkbook as exc:
+            raise Unprocessable(exc.message, issues=[exc.as_issue().to_dict()]) from None
+        finally:
+            os.unlink(path)
+    else:
+        read = plan_from_rows(incoming.grid or [[]], schema, sheet="lines", file=None, region=team.region)
+    if not read.ok:
+        errors = len(read.errors)
+        raise Unprocessable(
+            f"the plan has {errors} error{'s' if errors != 1 else ''}; nothing was stored",
+            issues=[i.to_dict() for i in read.issues],
+        )
+    return read
+
+
+def submit(store: Store, schema: PlanSchema, user: User, incoming: Incoming) -> dict[str, Any]:
+    """Validate and store a submission; return it as data."""
+    with store.reading() as session:
+        team = session.get(Team, incoming.team)
+        if team is None:
+            raise NotFound(f"there is no team {incoming.team!r}")
+        if user.role == Role.ADMIN or not can_see(session.merge(user), team.id):
+            raise Forbidden(f"you may not submit plans for team {team.id}")
+    read = read_incoming(incoming, schema, team)
+    lines = _lines(read.table)
+    with store.transaction() as session:
+        submission = Submission(
+            team_id=team.id,
+            user_id=user.id,
+            source=incoming.source,
+            filename=incoming.filename,
+            raw=incoming.raw,
+            raw_sha256=hashlib.sha256(incoming.raw).hexdigest(),
+            valid=True,
+            line_count=len(lines),
+            report=[i.to_dict() for i in read.issues],
+            lines=[SubmissionLine(position=n, line_id=line["line_id"], values=line) for n, line in enumerate(lines)],
+        )
+        session.add(submission)
+        session.flush()
+        session.add(
+            AuditEvent(
+                user_id=user.id,
+                action="submission.create",
+                target=f"submission:{submission.id}",
+                detail={"team": team.id, "lines": len(lines), "source": incoming.source},
+            )
+        )
+        return describe(session, submission, user_name=user.name)
+
+
+def _lines(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Typed lines as JSON-ready dicts: money in cents, dates as ISO strings, blanks as null."""
+    out = []
+    for record in table.drop(columns=["_row"]).to_dict(orient="records"):
+        line = {}
+        for key, value in record.items():
+            if isinstance(value, pd.Timestamp):
+                line[key] = value.date().isoformat()
+            elif value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+                line[key] = None
+            elif isinstance(value, np.generic):
+                line[key] = value.item()
+            else:
+                line[key] = value
+        out.append(line)
+    return out
+
+
+def status_of(session: Session, submission: Submission) -> str:
+    """submitted, approved or rejected: the latest decision on it (superseded comes with merging)."""
+    decision = session.scalar(
+        select(Decision).where(Decision.submission_id == submission.id).order_by(Decision.id.desc()).limit(1)
+    )
+    return decision.action if decision is not None else "submitted"
+
+
+def describe(session: Session, submission: Submission, user_name: str | None = None) -> dict[str, Any]:
+    if user_name is None:
+        user = session.get(User, submission.user_id)
+        user_name = user.name if user else None
+    errors = sum(1 for i in submission.report if i.get("severity") == Severity.ERROR)
+    return {
+        "id": submission.id,
+        "team": submission.team_id,
+        "status": status_of(session, submission),
+        "submitted_by": user_name,
+        "submitted_at": submission.created_at.isoformat(),
+        "source": submission.source,
+        "filename": submission.filename,
+        "sha256": submission.raw_sha256,
+        "lines": submission.line_count,
+        "report": {"errors": errors, "warnings": len(submission.report) - errors, "issues": submission.report},
+    }
+
+
+def list_submissions(store: Store, user: User, team: str | None = None) -> list[dict[str, Any]]:
+    with store.reading() as session:
+        user = session.merge(user)
+        query = select(Submission).order_by(Submission.id)
+        if team is not None:
+            query = query.where(Submission.team_id == team)
+        if user.role == Role.MARKETER:
+            query = query.where(Submission.team_id.in_([t.id for t in user.teams]))
+        return [describe(session, s) for s in session.scalars(query)]
+
+
+def get_submission(store: Store, user: User, submission_id: int) -> dict[str, Any]:
+    with store.reading() as session:
+        user = session.merge(user)
+        submission = session.get(Submission, submission_id)
+        if submission is None:
+            raise NotFound(f"there is no submission {submission_id}")
+        if not can_see(user, submission.team_id):
+            raise Forbidden(f"submission {submission_id} belongs to team {submission.team_id}, not yours")
+        return describe(session, submission)

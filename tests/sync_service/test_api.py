@@ -1,0 +1,208 @@
+"""The sync service's API through Flask's test client, on a real SQLite file migrated by Alembic."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from sheet_templates import build_schema, load_config
+from sheet_templates.excel_template import build_template
+from sheet_templates.samples import sample_lines
+from sync_service.api import STORE
+from sync_service.app import create_app
+from sync_service.auth import create_token
+from sync_service.migrate import upgrade
+from sync_service.storage import Base, Submission
+from sync_service.workflow import sync_teams
+
+SCHEMA = build_schema(load_config())
+
+
+def problem(response: Any, status: int) -> dict[str, Any]:
+    """Every error answer has one shape: RFC 9457 problem details."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert {"type", "title", "status", "detail"} <= body.keys() and body["status"] == status
+    assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'plansheet.db'}"
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "MAX_CONTENT_LENGTH": 2 * 2**20})
+    store = app.extensions[STORE]
+    with store.transaction() as session:
+        sync_teams(session, SCHEMA)
+        tokens = {
+            "emea": create_token(session, "maria", "marketer", ["EMEA-ENTERPRISE"]),
+            "na": create_token(session, "sam", "marketer", ["NA-ENTERPRISE"]),
+            "finance": create_token(session, "fiona", "finance"),
+            "admin": create_token(session, "ada", "admin"),
+        }
+    return app, tokens, store
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def plan_bytes(tmp_path: Path, region: str = "EMEA", n: int = 15, mistakes: bool = False) -> bytes:
+    path = build_template(
+        SCHEMA, region, tmp_path / f"plan-{region}.xlsx", lines=sample_lines(SCHEMA, region, n, seed=3)
+    )
+    if mistakes:
+        book = openpyxl.load_workbook(path)
+        book["Plan"][f"{SCHEMA['channel'].letter}4"] = "Billboards"
+        book["Plan"][f"{SCHEMA['m02'].letter}5"] = -10
+        book.save(path)
+    return path.read_bytes()
+
+
+def upload(client: Any, token: str, data: bytes, team: str = "EMEA-ENTERPRISE", name: str = "plan.xlsx") -> Any:
+    return client.post(
+        "/api/v1/submissions",
+        headers=auth(token),
+        data={"team": team, "file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def test_the_migrations_create_exactly_the_models(service) -> None:
+    _, _, store = service
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_health(service) -> None:
+    app, _, _ = service
+    response = app.test_client().get("/health")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Basic dXNlcjpwYXNz", "Bearer ps_nope_nope", "Bearer garbage"])
+def test_without_a_valid_token_the_answer_is_401(service, header) -> None:
+    app, _, _ = service
+    headers = {"Authorization": header} if header else {}
+    response = app.test_client().get("/api/v1/submissions", headers=headers)
+    problem(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_valid_plan_is_stored_and_visible_to_its_team_and_finance_only(service, tmp_path: Path) -> None:
+    app, tokens, store = service
+    client = app.test_client()
+    response = upload(client, tokens["emea"], plan_bytes(tmp_path))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["team"] == "EMEA-ENTERPRISE" and body["status"] == "submitted" and body["lines"] == 15
+    assert body["submitted_by"] == "maria" and body["report"]["errors"] == 0
+
+    detail = client.get(f"/api/v1/submissions/{body['id']}", headers=auth(tokens["finance"]))
+    assert detail.status_code == 200 and detail.get_json()["id"] == body["id"]
+    problem(client.get(f"/api/v1/submissions/{body['id']}", headers=auth(tokens["na"])), 403)
+    assert client.get("/api/v1/submissions", headers=auth(tokens["na"])).get_json() == {"submissions": []}
+    listed = client.get("/api/v1/submissions", headers=auth(tokens["emea"])).get_json()["submissions"]
+    assert [s["id"] for s in listed] == [body["id"]]
+
+    with store.reading() as session:
+        stored = session.get(Submission, body["id"])
+        assert len(stored.lines) == 15 and stored.raw[:2] == b"PK"
+        assert stored.lines[0].values["line_id"] == "EMEA-0001"
+        assert isinstance(stored.lines[0].values["m01"], int)  # cents
+
+
+def test_an_invalid_plan_gets_every_issue_and_nothing_is_stored(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    body = problem(upload(client, tokens["emea"], plan_bytes(tmp_path, mistakes=True)), 422)
+    located = {(i["location"], i["rule"]) for i in body["issues"] if i["severity"] == "error"}
+    assert located == {
+        (f"Plan!{SCHEMA['channel'].letter}4", "cell.allowed_value"),
+        (f"Plan!{SCHEMA['m02'].letter}5", "cell.negative"),
+    }
+    assert client.get("/api/v1/submissions", headers=auth(tokens["finance"])).get_json() == {"submissions": []}
+
+
+def test_a_file_that_is_not_a_plan_is_refused_with_its_rule(service) -> None:
+    app, tokens, _ = service
+    body = problem(upload(app.test_client(), tokens["emea"], b"Line ID,Region\n1,EMEA\n", name="plan.xlsx"), 422)
+    assert [i["rule"] for i in body["issues"]] == ["file.not_xlsx"]
+
+
+def test_another_regions_template_is_refused(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    body = problem(upload(app.test_client(), tokens["emea"], plan_bytes(tmp_path, region="NA")), 422)
+    assert "template.region" in {i["rule"] for i in body["issues"]}
+
+
+def test_who_may_submit_for_which_team(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    data = plan_bytes(tmp_path)
+    problem(upload(client, tokens["na"], data), 403)  # another region's marketer
+    problem(upload(client, tokens["admin"], data), 403)  # admins manage users, not plans
+    problem(upload(client, tokens["emea"], data, team="EMEA-NOWHERE"), 404)
+    assert upload(client, tokens["finance"], data).status_code == 201  # finance may submit for a team
+
+
+def test_a_plan_as_json_lines(service) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    lines = []
+    for line in sample_lines(SCHEMA, "EMEA", 3, seed=5):
+        lines.append(
+            {
+                k: (float(v) if hasattr(v, "as_tuple") else (v.isoformat() if hasattr(v, "isoformat") else v))
+                for k, v in line.items()
+            }
+        )
+    response = client.post(
+        "/api/v1/submissions", headers=auth(tokens["emea"]), json={"team": "EMEA-ENTERPRISE", "lines": lines}
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["lines"] == 3 and response.get_json()["source"] == "json"
+
+    lines[1]["m03"] = "lots"
+    body = problem(
+        client.post(
+            "/api/v1/submissions", headers=auth(tokens["emea"]), json={"team": "EMEA-ENTERPRISE", "lines": lines}
+        ),
+        422,
+    )
+    [issue] = [i for i in body["issues"] if i["severity"] == "error"]
+    assert issue["rule"] == "cell.type" and issue["column"] == "m03" and issue["row"] == 3  # header is row 1
+
+    problem(
+        client.post(
+            "/api/v1/submissions",
+            headers=auth(tokens["emea"]),
+            json={"team": "EMEA-ENTERPRISE", "lines": [{"colour": "red"}]},
+        ),
+        400,
+    )
+    problem(
+        client.post(
+            "/api/v1/submissions", headers=auth(tokens["emea"]), data="not json", content_type="application/json"
+        ),
+        400,
+    )
+
+
+def test_a_request_over_the_size_limit_is_413(service) -> None:
+    app, tokens, _ = service
+    response = app.test_client().post(
+        "/api/v1/submissions",
+        headers=auth(tokens["emea"]),
+        data=b"PK" + bytes(3 * 2**20),
+        content_type="application/octet-stream",
+    )
+    assert "2,097,152" in problem(response, 413)["detail"]
