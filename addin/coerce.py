@@ -45,12 +45,21 @@ class Located:
 
 
 def coerce(
-    raw: Mapping[str, np.ndarray], schema: PlanSchema, where: Located, *, date1904: bool = False
+    raw: Mapping[str, np.ndarray],
+    schema: PlanSchema,
+    where: Located,
+    *,
+    date1904: bool = False,
+    only: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Convert `raw` (object arrays named by schema input columns, plus `_row`) into typed columns."""
+    """Convert `raw` (object arrays named by schema input columns, plus `_row`) into typed columns.
+
+    With `only`, just those columns are converted (functions that need a few columns of a big range).
+    """
     rows = np.asarray(raw[ROW], dtype=np.int64)
     out: dict[str, object] = {ROW: rows}
-    for col in schema.input_columns:
+    columns = schema.input_columns if only is None else [schema[name] for name in dict.fromkeys(only)]
+    for col in columns:
         values = np.asarray(raw[col.name], dtype=object) if col.name in raw else np.full(len(rows), None, dtype=object)
         convert = _CONVERTERS[col.type]
         out[col.name] = convert(values, col, rows, where, date1904)
@@ -157,7 +166,7 @@ def _number(values: np.ndarray, col: Column, rows: np.ndarray, where: Located, *
         )
     x[~valid | unusable] = 0.0
     scaled = x * scale
-    whole = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)  # half away from zero, as spreadsheets' ROUND
+    whole = round_half_away(scaled)
     # A fraction of a cent (or of a lead) is real only beyond the float's own error at that size.
     fractional = np.abs(scaled - whole) > np.maximum(1e-6, 8 * np.spacing(np.abs(scaled)))
     for i in np.flatnonzero(fractional):
@@ -240,6 +249,16 @@ _CONVERTERS: dict[ColumnType, Callable[[np.ndarray, Column, np.ndarray, Located,
     ColumnType.COUNT: _count,
     ColumnType.DATE: _date,
 }
+
+
+def round_half_away(scaled: np.ndarray) -> np.ndarray:
+    """Round to whole units half away from zero, as spreadsheets' ROUND does.
+
+    The value is first rounded to 6 decimals, so that 1234.565 (stored as 1234.56499999...)
+    counts as the half it was typed as, the way Excel and LibreOffice treat it.
+    """
+    cleaned = np.round(scaled, 6)
+    return np.sign(cleaned) * np.floor(np.abs(cleaned) + 0.5)
 
 
 def blank_lines(table: pd.DataFrame, columns: Sequence[Column]) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from addin.coerce import parse_date_text, parse_number_text
+from addin.coerce import parse_date_text, parse_number_text, round_half_away
 from sheet_templates.calendar import FiscalCalendar
 from sheet_templates.errors import PlansheetError
 
@@ -103,7 +103,7 @@ def cents(value: Any, name: str) -> np.ndarray:
     amounts = numbers(value, name)
     if (np.abs(amounts) >= 1e15).any():
         raise HostValueError(f"{name}: an amount is too large to handle exactly", "#NUM!")
-    return np.rint(amounts * 100).astype(np.int64)
+    return round_half_away(amounts * 100).astype(np.int64)
 
 
 def texts(value: Any) -> np.ndarray:

@@ -38,7 +38,15 @@ def kpi_table(
     if period is None:
         raise RollupError("KPIs are by year or quarter")
     cfg = schema.config
-    currencies = table["currency"].to_numpy(dtype=object)
+    currencies = table["currency"].to_numpy(dtype=object).copy()
+    money = sum(
+        table[c].to_numpy(dtype=np.int64) != 0
+        for c in ("actual", *MONEY_OUTCOMES, *(m.name for m in schema.month_columns))
+    )
+    unpriced = np.flatnonzero((currencies == "") & (money > 0))
+    if len(unpriced):
+        raise RollupError(f"row {int(table['_row'].iloc[unpriced[0]])}: a line with amounts has no currency")
+    currencies[currencies == ""] = cfg.reporting_currency  # only lines without any amount: nothing to convert
     labels, planned = period_amounts(table, schema, period)
     planned = np.column_stack([convert_cents(planned[:, j], currencies, cfg.plan_rates) for j in range(len(labels))])
     total = planned.sum(axis=1, keepdims=True)
@@ -50,8 +58,9 @@ def kpi_table(
         if period is Period.QUARTER:
             frame["period"] = label
         frame["spend"] = planned[:, j] / 100
+        # Actual spend is a year-to-date figure: it cannot be put into quarters, so it is shown for the year only.
         actual = convert_cents(table["actual"].to_numpy(dtype=np.int64), currencies, cfg.plan_rates) / 100
-        frame["actual_spend"] = actual * share[:, j]
+        frame["actual_spend"] = actual if period is Period.YEAR else np.nan
         for outcome in OUTCOMES:
             values = table[outcome].to_numpy(dtype=np.int64)
             if outcome in MONEY_OUTCOMES:
@@ -63,6 +72,8 @@ def kpi_table(
     out = long.groupby(keys, sort=True).sum().reset_index() if keys else long.sum().to_frame().T
     if not keys:
         out = out[["spend", "actual_spend", *OUTCOMES]].astype(float)
+    if period is Period.QUARTER:
+        out["actual_spend"] = np.nan  # summing blanks gives 0, which would read as "nothing spent"
 
     def ratio(a: str, b: str) -> np.ndarray:
         num, den = out[a].to_numpy(dtype=float), out[b].to_numpy(dtype=float)
@@ -72,15 +83,15 @@ def kpi_table(
     out["cost_per_mql"] = ratio("spend", "mqls")
     out["pipeline_roi"] = ratio("pipeline", "spend")
     out["revenue_roi"] = ratio("revenue", "spend")
-    out["actual_cost_per_lead"] = ratio("actual_spend", "leads")
+    out["actual_cost_per_lead"] = ratio("actual_spend", "leads") if period is Period.YEAR else np.nan
     for measure in TARGET_MEASURES:
         target = np.full(len(out), np.nan)
         if by == ["region"]:
             for i, region in enumerate(out["region"].tolist()):
                 quarters = [out["period"].iloc[i]] if period is Period.QUARTER else list(QUARTERS)
                 values = [cfg.target(region, q, measure) for q in quarters]
-                if any(v is not None for v in values):
-                    target[i] = float(sum(v for v in values if v is not None))
+                if all(v is not None for v in values):  # a year target needs all four quarters' targets
+                    target[i] = float(sum(values))
         out[f"target_{measure}"] = target
         out[f"gap_{measure}"] = out[measure].to_numpy(dtype=float) - target
     return out

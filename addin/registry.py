@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from addin.hostvalues import ExcelError
+
 _NAME = re.compile(r"PS_[A-Z0-9_]+")  # valid in VBA, Office.js ids and Apps Script alike
 
 
@@ -58,11 +60,11 @@ class SheetFunction:
     def call(self, *values: Any) -> Any:
         """Call with host values in argument order; missing optional arguments take their defaults."""
         if len(values) > len(self.args):
-            raise TypeError(f"{self.name} takes at most {len(self.args)} arguments")
+            return ExcelError("#VALUE!", f"{self.name} takes at most {len(self.args)} arguments")
         filled = list(values) + [a.default for a in self.args[len(values) :]]
         for arg, value in zip(self.args, filled, strict=True):
-            if value is None and not arg.optional:
-                raise TypeError(f"{self.name}: {arg.name} is required")
+            if value is None and not arg.optional:  # a blank cell or an empty argument, as a host passes it
+                return ExcelError("#VALUE!", f"{self.name}: {arg.name} is required")
         return self.impl(
             *(a.default if v is None and a.optional else v for a, v in zip(self.args, filled, strict=True))
         )

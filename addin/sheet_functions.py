@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from addin import hostvalues as hv
-from addin.coerce import MAX_AMOUNT, parse_number_text
+from addin.coerce import ROW, Located, coerce
 from addin.forecast import Method, closed_months, elapsed_fraction, forecast, pacing
 from addin.fx import convert_between
 from addin.hostvalues import ExcelError, HostValueError
@@ -73,15 +73,33 @@ def sheet_function(
     return register
 
 
+def _has_header(rows: list[list[Any]], schema: PlanSchema) -> bool:
+    labels = {" ".join(c.label.split()).casefold() for c in schema.columns} | {c.name for c in schema.columns}
+    first = [" ".join(str(v).split()).casefold() for v in rows[0] if not hv.is_blank(v)]
+    return bool(first) and sum(v in labels for v in first) >= min(3, len(first))
+
+
+def _check_template_order(rows: list[list[Any]], schema: PlanSchema) -> None:
+    """Without a header row the columns must be the template's, from Line ID on: check the Region column."""
+    if len(rows[0]) > len(schema.columns):
+        raise HostValueError(f"the range has {len(rows[0])} columns but no header row; select the Plan table")
+    pos = schema["region"].index - 1
+    regions = {r.casefold() for r in schema.config.regions}
+    if pos < len(rows[0]) and any(
+        not hv.is_blank(r[pos]) and str(r[pos]).strip().casefold() not in regions for r in rows
+    ):
+        raise HostValueError(
+            "without a header row the range must start at the Line ID column (A) and keep the template's "
+            "columns; include the header row or start the range at column A"
+        )
+
+
 def read_table(value: Any, schema: PlanSchema) -> tuple[PlanRead, bool, int]:
     """A Plan range as a typed plan: (the plan, whether it had a header row, its number of data rows)."""
     rows = hv.grid(value)
-    labels = {" ".join(c.label.split()).casefold() for c in schema.columns} | {c.name for c in schema.columns}
-    first = [" ".join(str(v).split()).casefold() for v in rows[0] if not hv.is_blank(v)]
-    has_header = sum(v in labels for v in first) >= min(3, len(first)) and bool(first)
+    has_header = _has_header(rows, schema)
     if not has_header:
-        if len(rows[0]) > len(schema.columns):
-            raise HostValueError(f"the range has {len(rows[0])} columns but no header row; select the Plan table")
+        _check_template_order(rows, schema)
         rows = [[c.label for c in schema.columns[: len(rows[0])]], *rows]
     grid = [[None if isinstance(v, float) and np.isnan(v) else v for v in row] for row in rows]
     read = plan_from_rows(grid, schema, sheet="", file=None)
@@ -93,71 +111,65 @@ def read_table(value: Any, schema: PlanSchema) -> tuple[PlanRead, bool, int]:
 def _shift_up(issue: Issue) -> Issue:
     if issue.row is None:
         return issue
+    if issue.row == 1:  # about the lent header: there is no such cell in the range
+        return dataclasses.replace(issue, row=None, cell=None)
     cell = issue.cell.rstrip("0123456789") + str(issue.row - 1) if issue.cell else None
     return dataclasses.replace(issue, row=issue.row - 1, cell=cell)
 
 
 def columns_of(value: Any, schema: PlanSchema, names: list[str]) -> pd.DataFrame:
-    """Only the named columns of a Plan range, typed, for functions that aggregate (fast: no line-by-line rules).
+    """Only the named columns of a Plan range, typed by the reader's own conversion (fast: no line rules).
 
-    Numbers that cannot be read are refused with their cell, as in `_usable`; blank lines drop out.
+    Values are tidied exactly as the reader tidies them (list values matched whatever their case,
+    codes typed as numbers, cells showing errors refused); blank lines drop out.
     """
+    names = list(dict.fromkeys(names))
     rows = hv.grid(value)
-    labels = {" ".join(c.label.split()).casefold(): c.name for c in schema.columns} | {
-        c.name: c.name for c in schema.columns
-    }
-    first = {labels.get(" ".join(str(v).split()).casefold()): i for i, v in enumerate(rows[0]) if not hv.is_blank(v)}
-    first.pop(None, None)
-    has_header = len(first) >= min(3, len(rows[0]))
-    positions = first if has_header else {c.name: c.index - 1 for c in schema.columns}
-    data = rows[1:] if has_header else rows
-    start = 2 if has_header else 1
-    out: dict[str, Any] = {}
-    content = np.zeros(len(data), dtype=bool)
-    amount = np.zeros(len(data), dtype=bool)
-    for name in dict.fromkeys(names):
-        col = schema[name]
+    has_header = _has_header(rows, schema)
+    if has_header:
+        labels = {" ".join(c.label.split()).casefold(): c.name for c in schema.columns}
+        labels |= {c.name: c.name for c in schema.columns}
+        positions: dict[str, int] = {}
+        for i, v in enumerate(rows[0]):
+            name = labels.get(" ".join(str(v).split()).casefold()) if not hv.is_blank(v) else None
+            if name is not None:
+                positions.setdefault(name, i)
+        data, start = rows[1:], 2
+    else:
+        _check_template_order(rows, schema)
+        positions = {c.name: c.index - 1 for c in schema.columns}
+        data, start = rows, 1
+    raw: dict[str, np.ndarray] = {}
+    for name in names:
         pos = positions.get(name)
         if pos is None or (data and pos >= len(data[0])):
-            raise HostValueError(f'the range has no "{col.label}" column')
-        values = [r[pos] for r in data]
+            raise HostValueError(f'the range has no "{schema[name].label}" column')
+        values = np.empty(len(data), dtype=object)
+        values[:] = [r[pos] for r in data]
+        raw[name] = values
+    raw[ROW] = np.arange(start, start + len(data), dtype=np.int64)
+    where = Located(sheet="", file=None, letters={n: column_letter(positions[n] + 1) for n in names})
+    table = coerce(raw, schema, where, only=names)
+    errors = [i for i in where.issues if i.severity is Severity.ERROR]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise HostValueError(f"{errors[0].cell}: {errors[0].message}{more}")
+    amount = np.zeros(len(table), dtype=bool)
+    money = np.zeros(len(table), dtype=bool)
+    content = np.zeros(len(table), dtype=bool)
+    for name in names:
+        col = schema[name]
         if col.type in (ColumnType.MONEY, ColumnType.COUNT):
-            amounts = _numeric(values, col.label, col.letter if not has_header else None, pos, start)
-            scale = 100 if col.type is ColumnType.MONEY else 1
-            out[name] = (np.sign(amounts) * np.floor(np.abs(amounts) * scale + 0.5)).astype(np.int64)
-            amount |= out[name] != 0
-        else:
-            text = np.array(values, dtype=object)
-            text[pd.isna(text)] = ""
-            out[name] = np.array([v.strip() if type(v) is str else str(v) for v in text], dtype=object)
-            if name not in ("line_id", "region"):
-                content |= out[name] != ""
-    # Pre-numbered rows hold only a line ID and region: they are not lines.
-    content |= amount
-    if "currency" in out:
-        for i in np.flatnonzero(amount & (out["currency"] == "")):
-            cell = f"{column_letter(positions['currency'] + 1)}{start + i}"
-            raise HostValueError(f"{cell}: a line with amounts has no currency")
-    return pd.DataFrame(out).loc[content].reset_index(drop=True)
-
-
-def _numeric(values: list[Any], label: str, letter: str | None, pos: int, start: int) -> np.ndarray:
-    """A column of numbers, converted in C; only cells that are not plain numbers are looked at one by one."""
-    cells = np.array(values, dtype=object)
-    blank = pd.isna(cells) | (cells == "")
-    amounts = pd.to_numeric(pd.Series(cells, dtype=object), errors="coerce").to_numpy(dtype=np.float64, copy=True)
-    amounts[blank] = 0.0
-    for i in np.flatnonzero(np.isnan(amounts)):
-        v = values[i]
-        if hv.is_blank(v):
-            amounts[i] = 0.0
-        elif isinstance(v, str) and (parsed := parse_number_text(v)) is not None:
-            amounts[i] = parsed
-        else:
-            raise HostValueError(f'{column_letter(pos + 1)}{start + i}: {label} must be a number, not "{v}"')
-    if not (np.abs(amounts) <= MAX_AMOUNT).all():
-        raise HostValueError(f"{label}: an amount is larger than Plansheet accepts", "#NUM!")
-    return amounts
+            amount |= table[name].to_numpy() != 0
+            if col.type is ColumnType.MONEY:
+                money |= table[name].to_numpy() != 0
+        elif col.type in (ColumnType.TEXT, ColumnType.CHOICE) and name != "region":
+            content |= table[name].to_numpy(dtype=object) != ""
+    content |= amount  # pre-numbered rows hold only a line ID and region: they are not lines
+    if "currency" in table:
+        for i in np.flatnonzero(money & (table["currency"].to_numpy(dtype=object) == "")):
+            raise HostValueError(f"{where.letters['currency']}{start + i}: a line with amounts has no currency")
+    return table.loc[content].reset_index(drop=True)
 
 
 def period_labels(schema: PlanSchema, period: str) -> list[str]:
@@ -171,9 +183,13 @@ def period_labels(schema: PlanSchema, period: str) -> list[str]:
     raise HostValueError('period must be "month", "quarter" or "year"')
 
 
-def _usable(read: PlanRead) -> None:
-    """Refuse to compute from cells that could not be read: they would silently count as zero."""
-    bad = [i for i in read.issues if i.severity is Severity.ERROR and i.rule in (Rule.TYPE, Rule.COLUMN_MISSING)]
+def _usable(read: PlanRead, needed: Sequence[str]) -> None:
+    """Refuse to compute from the `needed` columns' cells that could not be read: they would count as zero."""
+    bad = [
+        i
+        for i in read.issues
+        if i.severity is Severity.ERROR and i.rule in (Rule.TYPE, Rule.COLUMN_MISSING) and i.column in needed
+    ]
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         where = f"{bad[0].cell}: " if bad[0].cell else ""
@@ -248,10 +264,13 @@ def ps_rollup(plan: Any, by: Any, period: Any, measure: Any) -> list[list[Any]]:
     dims = _dims(by, schema, "channel")
     period_name = hv.text(period, "period", "quarter").lower()
     measure_name = hv.text(measure, "measure", "planned").lower()
+    period_labels(schema, period_name)  # an unknown period is an error whatever the measure
     if measure_name == "planned":
         needed = [*dims, "currency", *(c.name for c in schema.month_columns)]
-    elif measure_name in schema:
+    elif measure_name in schema and schema[measure_name].type is ColumnType.MONEY:
         needed = [*dims, "currency", measure_name]
+    elif measure_name in schema and schema[measure_name].type is ColumnType.COUNT:
+        needed = [*dims, measure_name]  # counts need no currency
     else:
         raise HostValueError(f'measure: "{measure_name}" is not a measure; use planned, committed, actual or a KPI')
     long = rollup(columns_of(plan, schema, needed), schema, dims, period_name, measure_name)
@@ -296,7 +315,7 @@ def ps_rollup(plan: Any, by: Any, period: Any, measure: Any) -> list[list[Any]]:
 def ps_forecast(plan: Any, method: Any, as_of: Any) -> list[list[Any]]:
     schema = current_schema()
     read, has_header, n_rows = read_table(plan, schema)
-    _usable(read)
+    _usable(read, ["actual", *(c.name for c in schema.month_columns)])
     how = hv.text(method, "method", "phasing").lower().replace(" ", "_").replace("-", "_")
     if how not in {m.value for m in Method}:
         raise HostValueError('method must be "phasing" or "run_rate"')
@@ -332,8 +351,11 @@ def ps_forecast(plan: Any, method: Any, as_of: Any) -> list[list[Any]]:
 def ps_kpi(plan: Any, by: Any, period: Any) -> list[list[Any]]:
     schema = current_schema()
     read, _, _ = read_table(plan, schema)
-    _usable(read)
     dims = _dims(by, schema, "region")
+    _usable(
+        read,
+        [*dims, "currency", "actual", "leads", "mqls", "pipeline", "revenue", *(c.name for c in schema.month_columns)],
+    )
     period_name = hv.text(period, "period", "year").lower()
     table = kpi_table(read.table, schema, dims, period_name)
     cur = schema.config.reporting_currency

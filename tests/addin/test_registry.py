@@ -271,5 +271,6 @@ def test_call_fills_in_defaults_for_missing_optional_arguments() -> None:
     registry["PS_ECHO"].call([[1.0]], None)
     registry["PS_ECHO"].call([[1.0]], "flag")
     assert seen == [([[1.0]], "amount"), ([[1.0]], "amount"), ([[1.0]], "flag")]
-    with pytest.raises(TypeError, match="at most 2 arguments"):
-        registry["PS_ECHO"].call(1, 2, 3)
+    # Too many arguments, or a required one left blank: a cell error, never an exception.
+    assert str(registry["PS_ECHO"].call(1, 2, 3)) == "#VALUE! PS_ECHO takes at most 2 arguments"
+    assert str(registry["PS_ECHO"].call(None)) == "#VALUE! PS_ECHO: x is required"

@@ -648,3 +648,56 @@ def test_kpi_ratios_are_blank_where_nothing_is_planned() -> None:
 
 def test_kpi_period_must_be_year_or_quarter() -> None:
     assert error_text("PS_KPI", PLAN, "region", "month") == "#VALUE! KPIs are by year or quarter"
+
+
+# --- found in review: one tidying for every function, rounding, KPI periods, blank arguments ------------------------
+
+
+def _variant(line: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**line, **changes}
+
+
+def test_rollup_tidies_values_as_the_reader_does() -> None:
+    base = [line for line in LINES if line["currency"] == "USD"][:3]
+    messy = [
+        _variant(base[0], channel="paid search", currency="usd"),
+        _variant(base[1], channel="  Paid   Search "),
+        _variant(base[2], channel="Paid Search"),
+    ]
+    rollup = call("PS_ROLLUP", plan_rows(messy), "channel", "year")
+    assert [row[0] for row in rollup[1:]] == ["Paid Search"]
+    assert rollup[1][1] == call("PS_KPI", plan_rows(messy), "channel")[1][1]  # the same planned spend
+    rows = plan_rows(messy)
+    rows[1][SCHEMA["channel"].index - 1] = "#N/A"  # a cell showing an error, as xlwings passes it with err_to_str
+    assert "shows the error #N/A" in error_text("PS_ROLLUP", rows, "channel")
+
+
+def test_half_cents_round_away_from_zero_in_cell_functions() -> None:
+    assert call("PS_VARIANCE", [[0.125]], [[0.0]]) == [[0.13]]
+    assert call("PS_FX", 1234.565, "USD") == [[1234.57]]  # typed 1234.565, stored as 1234.56499999...
+
+
+def test_kpi_by_quarter_has_no_actual_spend_and_partial_targets_stay_blank() -> None:
+    table = call("PS_KPI", PLAN, "region", "quarter")
+    head = table[0]
+    actual = head.index(f"Actual spend ({SCHEMA.config.reporting_currency})")
+    assert all(row[actual] is None for row in table[1:])
+    year = call("PS_KPI", PLAN, "region")
+    target = year[0].index("Target leads")
+    by_region = {row[0]: row for row in year[1:]}
+    assert by_region["LATAM"][target] is None  # no targets configured for LATAM
+
+
+def test_a_line_still_being_filled_does_not_break_kpis() -> None:
+    half = {"line_id": "EMEA-0999", "region": "EMEA", "channel": "Events"}  # no currency, no amounts yet
+    assert call("PS_KPI", plan_rows([LINES[0], half]), "region")[1][0] == "EMEA"
+
+
+def test_a_blank_required_argument_is_a_cell_error() -> None:
+    assert error_text("PS_VARIANCE", None, 5.0) == "#VALUE! PS_VARIANCE: plan is required"
+
+
+def test_a_range_without_header_that_does_not_start_at_line_id_is_refused() -> None:
+    shifted = [row[1:] for row in plan_rows(LINES[:3], header=False)]
+    assert "must start at the Line ID column" in error_text("PS_FORECAST", shifted)
+    assert "must start at the Line ID column" in error_text("PS_ROLLUP", shifted)
