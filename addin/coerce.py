@@ -26,6 +26,7 @@ _NUMBER_TEXT = re.compile(r"^[$€£¥]?\s*(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?$")
 _EPOCH_1900 = dt.date(1899, 12, 30)
 _EPOCH_1904 = dt.date(1904, 1, 1)
 ROW = "_row"  # the sheet row each line came from
+_NUMBER_TYPES = frozenset({float, int})  # exactly these: bool is an int subclass but not an amount
 MAX_AMOUNT = 1e11  # 100 billion per cell: beyond any plan line, and sums of cents stay exact in int64
 
 
@@ -124,10 +125,10 @@ def _number(values: np.ndarray, col: Column, rows: np.ndarray, where: Located, *
     """Numbers pass through numpy in one step; only text and odd values are looked at one by one."""
     scale = 100 if cents else 1
     kind = "an amount" if cents else "a whole number"
-    numeric = np.fromiter([type(v) is float or type(v) is int for v in values.tolist()], bool, len(values))
+    numeric = np.fromiter(map(_NUMBER_TYPES.__contains__, map(type, values.tolist())), bool, len(values))
     x = np.where(numeric, values, 0.0).astype(np.float64)
     valid = numeric.copy()
-    for i in np.flatnonzero(~numeric & (values != "")):
+    for i in np.flatnonzero(~numeric & (values != "") & ~pd.isna(values)):  # blanks: None, NaN or ""
         v = values[i]
         if is_blank(v):
             continue
