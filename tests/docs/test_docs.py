@@ -29,3 +29,11 @@ def test_readme_opens_with_the_two_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     first_block = readme.split("```")[1]
     assert "make demo" in first_block and "make test" in first_block
+
+
+def test_every_service_setting_is_in_the_readme():
+    from sync_service.settings import SETTINGS
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        assert f"| `{setting.name}` |" in readme, setting.name
