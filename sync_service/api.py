@@ -78,6 +78,22 @@ def get_submission(submission_id: int) -> ResponseReturnValue:
     return jsonify(workflow.get_submission(_store(), current_user(), submission_id))
 
 
+@bp.post("/api/v1/submissions/<int:submission_id>/<any(approve, reject):action>")
+def decide(submission_id: int, action: str) -> ResponseReturnValue:
+    user = current_user()
+    body = request.get_json(silent=True) or {}
+    comment = body.get("comment", "") if isinstance(body, dict) else ""
+    if not isinstance(comment, str):
+        raise ApiError("'comment' must be text")
+    verdict = "approved" if action == "approve" else "rejected"
+    return jsonify(workflow.decide(_store(), user, submission_id, verdict, comment))
+
+
+@bp.get("/api/v1/master")
+def master() -> ResponseReturnValue:
+    return jsonify(workflow.master(_store(), current_user()))
+
+
 def _incoming() -> workflow.Incoming:
     """A plan from a multipart upload (field `file`, plus `team`) or a JSON body {team, lines | rows}."""
     if request.files:

@@ -121,6 +121,21 @@ class Decision(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class MasterVersion(Base):
+    """One change of the master budget: from this version on, `team_id`'s plan is `submission_id`.
+
+    The master at version N holds, for each team, the submission of its newest version <= N, so
+    approving one team's plan writes one row whatever the size of the master.
+    """
+
+    __tablename__ = "master_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the version number
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

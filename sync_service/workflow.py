@@ -17,14 +17,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from addin.issues import Severity, UnreadableWorkbook
 from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.schema import PlanSchema
-from sync_service.problems import Forbidden, NotFound, Unprocessable
-from sync_service.storage import AuditEvent, Decision, Role, Store, Submission, SubmissionLine, Team, User
+from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
+from sync_service.storage import (
+    AuditEvent,
+    Decision,
+    MasterVersion,
+    Role,
+    Store,
+    Submission,
+    SubmissionLine,
+    Team,
+    User,
+)
 
 
 def team_id(region: str, business_unit: str) -> str:
@@ -136,11 +146,95 @@ def _lines(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def status_of(session: Session, submission: Submission) -> str:
-    """submitted, approved or rejected: the latest decision on it (superseded comes with merging)."""
+    """submitted, approved, rejected, or superseded (approved, then replaced by a newer approved plan)."""
     decision = session.scalar(
         select(Decision).where(Decision.submission_id == submission.id).order_by(Decision.id.desc()).limit(1)
     )
-    return decision.action if decision is not None else "submitted"
+    if decision is None:
+        return "submitted"
+    if decision.action == "approved" and _current_submission(session, submission.team_id) != submission.id:
+        return "superseded"
+    return decision.action
+
+
+def _current_submission(session: Session, team: str) -> int | None:
+    """The submission the master holds for `team` now."""
+    return session.scalar(
+        select(MasterVersion.submission_id)
+        .where(MasterVersion.team_id == team)
+        .order_by(MasterVersion.id.desc())
+        .limit(1)
+    )
+
+
+def decide(store: Store, user: User, submission_id: int, action: str, comment: str) -> dict[str, Any]:
+    """Approve (merging the plan into a new master version) or reject a submission, in one transaction."""
+    if user.role != Role.FINANCE:
+        raise Forbidden("only finance approves or rejects plans")
+    if action == "rejected" and not comment.strip():
+        raise ApiError("say why the plan is rejected in 'comment'; the marketer will read it")
+    with store.transaction() as session:
+        submission = session.get(Submission, submission_id)
+        if submission is None:
+            raise NotFound(f"there is no submission {submission_id}")
+        status = status_of(session, submission)
+        if status != "submitted":
+            raise Conflict(f"submission {submission_id} is already {status}", current_status=status)
+        session.add(Decision(submission_id=submission.id, user_id=user.id, action=action, comment=comment.strip()))
+        version = None
+        if action == "approved":
+            row = MasterVersion(user_id=user.id, team_id=submission.team_id, submission_id=submission.id)
+            session.add(row)
+            session.flush()
+            version = row.id
+        session.add(
+            AuditEvent(
+                user_id=user.id,
+                action=f"submission.{action[:-1]}",
+                target=f"submission:{submission.id}",
+                detail={"team": submission.team_id, "comment": comment.strip(), "version": version},
+            )
+        )
+        session.flush()
+        return {**describe(session, submission), "master_version": version}
+
+
+def master(store: Store, user: User) -> dict[str, Any]:
+    """The current master budget: each team's approved plan (a marketer sees only its own teams)."""
+    with store.reading() as session:
+        user = session.merge(user)
+        newest = (
+            select(MasterVersion.team_id, func.max(MasterVersion.id).label("version"))
+            .group_by(MasterVersion.team_id)
+            .subquery()
+        )
+        rows = (
+            session.execute(
+                select(MasterVersion).join(newest, MasterVersion.id == newest.c.version).order_by(MasterVersion.team_id)
+            )
+            .scalars()
+            .all()
+        )
+        version = session.scalar(select(func.max(MasterVersion.id))) or 0
+        teams, lines = [], []
+        for row in rows:
+            if not can_see(user, row.team_id):
+                continue
+            teams.append(
+                {
+                    "team": row.team_id,
+                    "submission": row.submission_id,
+                    "version": row.id,
+                    "approved_at": row.created_at.isoformat(),
+                }
+            )
+            for line in session.scalars(
+                select(SubmissionLine)
+                .where(SubmissionLine.submission_id == row.submission_id)
+                .order_by(SubmissionLine.position)
+            ):
+                lines.append({"team": row.team_id, **line.values})
+        return {"version": version, "teams": teams, "lines": lines}
 
 
 def describe(session: Session, submission: Submission, user_name: str | None = None) -> dict[str, Any]:

@@ -206,3 +206,68 @@ def test_a_request_over_the_size_limit_is_413(service) -> None:
         content_type="application/octet-stream",
     )
     assert "2,097,152" in problem(response, 413)["detail"]
+
+
+# --- approvals and the master budget -------------------------------------------------------------------------------
+
+
+def decide(client: Any, token: str, submission: int, action: str, comment: str = "") -> Any:
+    return client.post(f"/api/v1/submissions/{submission}/{action}", headers=auth(token), json={"comment": comment})
+
+
+def test_finance_approves_and_the_master_holds_each_teams_latest_approved_plan(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    first = upload(client, tokens["emea"], plan_bytes(tmp_path, n=15)).get_json()["id"]
+    problem(decide(client, tokens["emea"], first, "approve"), 403)  # marketers do not approve
+    problem(decide(client, tokens["admin"], first, "approve"), 403)
+    approved = decide(client, tokens["finance"], first, "approve", "looks right")
+    assert approved.status_code == 200 and approved.get_json()["status"] == "approved"
+    assert approved.get_json()["master_version"] == 1
+    assert problem(decide(client, tokens["finance"], first, "approve"), 409)["current_status"] == "approved"
+
+    master = client.get("/api/v1/master", headers=auth(tokens["finance"])).get_json()
+    assert master["version"] == 1 and [t["team"] for t in master["teams"]] == ["EMEA-ENTERPRISE"]
+    assert len(master["lines"]) == 15
+
+    smaller = build_template(SCHEMA, "EMEA", tmp_path / "v2.xlsx", lines=sample_lines(SCHEMA, "EMEA", 4, seed=9))
+    second = upload(client, tokens["emea"], smaller.read_bytes()).get_json()["id"]
+    assert decide(client, tokens["finance"], second, "approve").get_json()["master_version"] == 2
+    master = client.get("/api/v1/master", headers=auth(tokens["finance"])).get_json()
+    assert master["version"] == 2 and len(master["lines"]) == 4  # replaced, not added
+    statuses = {
+        s["id"]: s["status"]
+        for s in client.get("/api/v1/submissions", headers=auth(tokens["finance"])).get_json()["submissions"]
+    }
+    assert statuses == {first: "superseded", second: "approved"}
+    # Another region's marketer sees none of it.
+    assert client.get("/api/v1/master", headers=auth(tokens["na"])).get_json()["lines"] == []
+
+
+def test_a_rejection_needs_a_reason_and_is_final(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    sid = upload(client, tokens["emea"], plan_bytes(tmp_path)).get_json()["id"]
+    problem(decide(client, tokens["finance"], sid, "reject"), 400)
+    rejected = decide(client, tokens["finance"], sid, "reject", "Events are over the Q2 allocation")
+    assert rejected.get_json()["status"] == "rejected"
+    problem(decide(client, tokens["finance"], sid, "approve"), 409)
+    assert client.get("/api/v1/master", headers=auth(tokens["finance"])).get_json()["version"] == 0
+
+
+def test_an_approval_that_fails_midway_leaves_nothing_behind(service, tmp_path: Path, monkeypatch) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    sid = upload(client, tokens["emea"], plan_bytes(tmp_path)).get_json()["id"]
+
+    def broken(**_: Any) -> None:
+        raise RuntimeError("disk full")
+
+    from sync_service import workflow
+
+    monkeypatch.setattr(workflow, "AuditEvent", broken)  # fails after the decision and the master row were added
+    assert problem(decide(client, tokens["finance"], sid, "approve"), 500)["detail"].startswith("something went")
+    monkeypatch.undo()
+    assert client.get(f"/api/v1/submissions/{sid}", headers=auth(tokens["finance"])).get_json()["status"] == "submitted"
+    assert client.get("/api/v1/master", headers=auth(tokens["finance"])).get_json()["version"] == 0
+    assert decide(client, tokens["finance"], sid, "approve").status_code == 200  # and it can be approved again
