@@ -11,11 +11,34 @@ set -euo pipefail
 # "redis-server|redis-server".
 DEPENDENCIES=(
     "soffice|libreoffice-calc-nogui"
+    "pg_ctlcluster|postgresql"
 )
 
-# Services that must be running once installed (none yet); called on every run, so keep it cheap.
+# Services that must be running once installed; called on every run, so keep it cheap.
+# PostgreSQL: the tests connect to 127.0.0.1:5432 as postgres and create their own databases.
 ensure_running() {
-    :
+    if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ] || [ ! -d /etc/postgresql ]; then
+        echo "system-deps: PostgreSQL is not running on 127.0.0.1:5432; start it (as root: bash .ci/system-deps.sh)" >&2
+        return 0
+    fi
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    if [ -n "${PLANSHEET_FRESH_POSTGRES:-}" ]; then
+        # A server this script just installed: let local test connections in without a password.
+        sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' \
+            "/etc/postgresql/$version/main/pg_hba.conf"
+    fi
+    echo "system-deps: starting PostgreSQL $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster "$version" main restart
+    for _ in $(seq 1 30); do
+        pg_isready -q -h 127.0.0.1 -p 5432 && return 0
+        sleep 1
+    done
+    echo "system-deps: PostgreSQL did not start" >&2
+    return 1
 }
 
 missing_programs=()
@@ -56,6 +79,7 @@ if ! compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null; then
     apt-get update -qq
 fi
 echo "system-deps: installing ${missing_packages[*]} (for ${missing_programs[*]})"
+case " ${missing_programs[*]} " in *" pg_ctlcluster "*) export PLANSHEET_FRESH_POSTGRES=1 ;; esac
 if ! apt_install; then
     echo "system-deps: install failed; refreshing package lists and trying again"
     apt-get update -qq

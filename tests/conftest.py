@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,38 @@ def schema(config: OrgConfig) -> PlanSchema:
 def template_path(tmp_path: Path, schema: PlanSchema) -> Path:
     """A freshly built, empty EMEA template in `tmp_path`."""
     return build_template(schema, "EMEA", tmp_path / template_filename("EMEA"))
+
+
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+POSTGRES_HINT = "sudo apt-get install postgresql and start it, or set PLANSHEET_TEST_POSTGRES to an admin URL"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database on a real server, dropped afterwards (skips or fails when there is none)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = os.environ.get("PLANSHEET_TEST_POSTGRES", POSTGRES_ADMIN)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # no server, refused, bad credentials: say which
+        admin.dispose()
+        where = make_url(admin_url).render_as_string(hide_password=True)
+        message = f"no PostgreSQL server at {where} ({exc.__class__.__name__}); {POSTGRES_HINT}"
+        if in_ci():
+            pytest.fail(f"{message} (CI is set, so this fails instead of skipping)", pytrace=False)
+        pytest.skip(message)
+    name = f"plansheet_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -34,9 +34,17 @@ def problem(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every API test runs on a SQLite file and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'plansheet.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def service(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'plansheet.db'}"
+def service(database_url: str):
+    url = database_url
     upgrade(url)
     app = create_app({"DATABASE_URL": url, "TESTING": True, "MAX_CONTENT_LENGTH": 2 * 2**20})
     store = app.extensions[STORE]
@@ -48,7 +56,8 @@ def service(tmp_path: Path):
             "finance": create_token(session, "fiona", "finance"),
             "admin": create_token(session, "ada", "admin"),
         }
-    return app, tokens, store
+    yield app, tokens, store
+    store.dispose()  # close the pool's connections before the database is dropped
 
 
 def auth(token: str) -> dict[str, str]:
