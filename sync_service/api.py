@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
 from sync_service import workflow
 from sync_service.auth import user_for_token
-from sync_service.problems import ApiError, TooLarge, Unauthorized
+from sync_service.idempotency import Idempotency, replay
+from sync_service.problems import ApiError, Conflict, TooLarge, Unauthorized
 from sync_service.storage import Store, User
 
 bp = Blueprint("api", __name__)
@@ -60,11 +63,37 @@ def health() -> ResponseReturnValue:
     return jsonify({"status": "ok", "database": "ok"})
 
 
+def _idempotent(
+    user: User, fingerprint: tuple[bytes | str, ...], run: Callable[[Idempotency | None], dict[str, Any]], status: int
+) -> ResponseReturnValue:
+    """Run `run` once per Idempotency-Key: a retry gets the stored first answer, marked as replayed."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        try:
+            return jsonify(run(None)), status
+        except IntegrityError:  # a concurrent request changed the same thing first
+            raise Conflict("another request changed this at the same moment; reload and try again") from None
+    idem = Idempotency.of(key, request.method, request.path, *fingerprint)
+    for _ in range(2):
+        replayed = replay(_store(), user, idem)
+        if replayed is not None:
+            response = jsonify(replayed[1])
+            response.status_code = replayed[0]
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            return jsonify(run(idem)), status
+        except IntegrityError:  # a concurrent request with the same key won the race: replay its answer
+            continue
+    raise ApiError("the request could not be completed; retry it with the same Idempotency-Key")
+
+
 @bp.post("/api/v1/submissions")
 def create_submission() -> ResponseReturnValue:
     user = current_user()
     incoming = _incoming()
-    return jsonify(workflow.submit(_store(), _schema(), user, incoming)), 201
+    fingerprint = (incoming.team, incoming.source, incoming.raw)
+    return _idempotent(user, fingerprint, lambda idem: workflow.submit(_store(), _schema(), user, incoming, idem), 201)
 
 
 @bp.get("/api/v1/submissions")
@@ -86,7 +115,12 @@ def decide(submission_id: int, action: str) -> ResponseReturnValue:
     if not isinstance(comment, str):
         raise ApiError("'comment' must be text")
     verdict = "approved" if action == "approve" else "rejected"
-    return jsonify(workflow.decide(_store(), user, submission_id, verdict, comment))
+    return _idempotent(
+        user,
+        (str(submission_id), verdict, comment),
+        lambda idem: workflow.decide(_store(), user, submission_id, verdict, comment, idem),
+        200,
+    )
 
 
 @bp.get("/api/v1/master")

@@ -136,6 +136,18 @@ class MasterVersion(Base):
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
 
 
+class IdempotencyRecord(Base):
+    """The first answer to a request sent with an Idempotency-Key, returned again for its retries."""
+
+    __tablename__ = "idempotency_records"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of what the request asked for
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from addin.issues import Severity, UnreadableWorkbook
 from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.schema import PlanSchema
+from sync_service.idempotency import Idempotency, remember
 from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from sync_service.storage import (
     AuditEvent,
@@ -91,7 +92,9 @@ def read_incoming(incoming: Incoming, schema: PlanSchema, team: Team) -> PlanRea
     return read
 
 
-def submit(store: Store, schema: PlanSchema, user: User, incoming: Incoming) -> dict[str, Any]:
+def submit(
+    store: Store, schema: PlanSchema, user: User, incoming: Incoming, idem: Idempotency | None = None
+) -> dict[str, Any]:
     """Validate and store a submission; return it as data."""
     with store.reading() as session:
         team = session.get(Team, incoming.team)
@@ -124,7 +127,9 @@ def submit(store: Store, schema: PlanSchema, user: User, incoming: Incoming) -> 
                 detail={"team": team.id, "lines": len(lines), "source": incoming.source},
             )
         )
-        return describe(session, submission, user_name=user.name)
+        result = describe(session, submission, user_name=user.name)
+        remember(session, user, idem, 201, result)
+        return result
 
 
 def _lines(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -167,7 +172,9 @@ def _current_submission(session: Session, team: str) -> int | None:
     )
 
 
-def decide(store: Store, user: User, submission_id: int, action: str, comment: str) -> dict[str, Any]:
+def decide(
+    store: Store, user: User, submission_id: int, action: str, comment: str, idem: Idempotency | None = None
+) -> dict[str, Any]:
     """Approve (merging the plan into a new master version) or reject a submission, in one transaction."""
     if user.role != Role.FINANCE:
         raise Forbidden("only finance approves or rejects plans")
@@ -196,7 +203,9 @@ def decide(store: Store, user: User, submission_id: int, action: str, comment: s
             )
         )
         session.flush()
-        return {**describe(session, submission), "master_version": version}
+        result = {**describe(session, submission), "master_version": version}
+        remember(session, user, idem, 200, result)
+        return result
 
 
 def master(store: Store, user: User) -> dict[str, Any]:

@@ -280,3 +280,32 @@ def test_an_approval_that_fails_midway_leaves_nothing_behind(service, tmp_path: 
     assert client.get(f"/api/v1/submissions/{sid}", headers=auth(tokens["finance"])).get_json()["status"] == "submitted"
     assert client.get("/api/v1/master", headers=auth(tokens["finance"])).get_json()["version"] == 0
     assert decide(client, tokens["finance"], sid, "approve").status_code == 200  # and it can be approved again
+
+
+def test_a_retried_request_with_an_idempotency_key_creates_nothing_new(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    data = plan_bytes(tmp_path)
+
+    def send(key: str, payload: bytes = data) -> Any:
+        return client.post(
+            "/api/v1/submissions",
+            headers={**auth(tokens["emea"]), "Idempotency-Key": key},
+            data={"team": "EMEA-ENTERPRISE", "file": (io.BytesIO(payload), "plan.xlsx")},
+            content_type="multipart/form-data",
+        )
+
+    first, again = send("upload-7f3a"), send("upload-7f3a")
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    assert len(client.get("/api/v1/submissions", headers=auth(tokens["emea"])).get_json()["submissions"]) == 1
+    (tmp_path / "other").mkdir()
+    other = plan_bytes(tmp_path / "other", n=5)  # a different plan sent with the same key
+    assert "already used for a different request" in problem(send("upload-7f3a", other), 422)["detail"]
+
+    sid = first.get_json()["id"]
+    headers = {**auth(tokens["finance"]), "Idempotency-Key": "approve-1"}
+    approved = client.post(f"/api/v1/submissions/{sid}/approve", headers=headers, json={"comment": "ok"})
+    retried = client.post(f"/api/v1/submissions/{sid}/approve", headers=headers, json={"comment": "ok"})
+    assert approved.status_code == retried.status_code == 200  # not 409: the retry is the same approval
+    assert retried.get_json()["master_version"] == approved.get_json()["master_version"] == 1
