@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
-from sync_service import workflow
+from sync_service import openapi, workflow
 from sync_service.auth import user_for_token
 from sync_service.idempotency import Idempotency, replay
 from sync_service.problems import ApiError, Conflict, TooLarge, Unauthorized
@@ -54,6 +54,11 @@ def _refuse_oversized_bodies() -> None:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit and request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"the request is {request.content_length:,} bytes; this service accepts up to {limit:,}")
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_document() -> ResponseReturnValue:
+    return jsonify(openapi.document())
 
 
 @bp.get("/health")

@@ -309,3 +309,22 @@ def test_a_retried_request_with_an_idempotency_key_creates_nothing_new(service, 
     retried = client.post(f"/api/v1/submissions/{sid}/approve", headers=headers, json={"comment": "ok"})
     assert approved.status_code == retried.status_code == 200  # not 409: the retry is the same approval
     assert retried.get_json()["master_version"] == approved.get_json()["master_version"] == 1
+
+
+def test_the_openapi_document_describes_every_route(service) -> None:
+    app, _, _ = service
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.rule.replace("<int:submission_id>", "{submission_id}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            for action in ("approve", "reject"):
+                if "<any(approve, reject):action>" in path:
+                    served.add((path.replace("<any(approve, reject):action>", action), method))
+            if "<any" not in path:
+                served.add((path, method))
+    assert documented == served

@@ -1,0 +1,118 @@
+"""The OpenAPI 3.1 description of API v1, served at /api/v1/openapi.json (a test keeps it in step with the routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+
+def _op(summary: str, ok: str, *errors: int, body: dict[str, Any] | None = None, params: list | None = None) -> dict:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {ok: {"description": "success", "content": {"application/json": {}}}}
+        | {str(code): PROBLEM for code in errors},
+    }
+    if body:
+        op["requestBody"] = body
+    if params:
+        op["parameters"] = params
+    return op
+
+
+SUBMISSION_ID = [{"name": "submission_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "a retry with the same key gets the first answer and creates nothing new",
+}
+COMMENT = {
+    "content": {"application/json": {"schema": {"type": "object", "properties": {"comment": {"type": "string"}}}}}
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Plansheet sync service", "version": "1"},
+        "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Problem": {
+                    "description": "RFC 9457 problem details; invalid plans list every issue in `issues`",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "type": {"type": "string"},
+                                    "title": {"type": "string"},
+                                    "status": {"type": "integer"},
+                                    "detail": {"type": "string"},
+                                    "issues": {"type": "array", "items": {"type": "object"}},
+                                },
+                            }
+                        }
+                    },
+                }
+            },
+        },
+        "security": [{"token": []}],
+        "paths": {
+            "/health": {"get": {**_op("Service and database health", "200"), "security": []}},
+            "/api/v1/openapi.json": {"get": {**_op("This document", "200"), "security": []}},
+            "/api/v1/submissions": {
+                "post": _op(
+                    "Submit a plan: an xlsx upload (multipart fields file, team) or JSON {team, lines | rows}",
+                    "201",
+                    400,
+                    401,
+                    403,
+                    404,
+                    409,
+                    413,
+                    422,
+                    body={"content": {"multipart/form-data": {}, "application/json": {}}},
+                    params=[IDEMPOTENCY],
+                ),
+                "get": _op(
+                    "Submissions the caller may see (?team= to filter)",
+                    "200",
+                    401,
+                    params=[{"name": "team", "in": "query", "required": False, "schema": {"type": "string"}}],
+                ),
+            },
+            "/api/v1/submissions/{submission_id}": {
+                "get": _op("One submission", "200", 401, 403, 404, params=SUBMISSION_ID)
+            },
+            "/api/v1/submissions/{submission_id}/approve": {
+                "post": _op(
+                    "Approve (finance): the plan becomes the team's part of a new master version",
+                    "200",
+                    400,
+                    401,
+                    403,
+                    404,
+                    409,
+                    body=COMMENT,
+                    params=[*SUBMISSION_ID, IDEMPOTENCY],
+                )
+            },
+            "/api/v1/submissions/{submission_id}/reject": {
+                "post": _op(
+                    "Reject (finance) with a comment",
+                    "200",
+                    400,
+                    401,
+                    403,
+                    404,
+                    409,
+                    body=COMMENT,
+                    params=[*SUBMISSION_ID, IDEMPOTENCY],
+                )
+            },
+            "/api/v1/master": {"get": _op("The current master budget: each team's approved plan", "200", 401)},
+        },
+    }
