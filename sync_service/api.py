@@ -133,6 +133,24 @@ def master() -> ResponseReturnValue:
     return jsonify(workflow.master(_store(), current_user()))
 
 
+@bp.get("/api/v1/master/versions")
+def master_versions() -> ResponseReturnValue:
+    return jsonify({"versions": workflow.master_versions(_store(), current_user())})
+
+
+@bp.get("/api/v1/master/versions/<int:old>/diff/<int:new>")
+def master_diff(old: int, new: int) -> ResponseReturnValue:
+    return jsonify(workflow.master_diff(_store(), current_user(), old, new))
+
+
+@bp.get("/api/v1/audit")
+def audit_log() -> ResponseReturnValue:
+    limit = request.args.get("limit", "200")
+    if not limit.isdigit() or not 1 <= int(limit) <= 5000:
+        raise ApiError("limit must be a whole number from 1 to 5000")
+    return jsonify({"events": workflow.audit(_store(), current_user(), int(limit))})
+
+
 def _incoming() -> workflow.Incoming:
     """A plan from a multipart upload (field `file`, plus `team`) or a JSON body {team, lines | rows}."""
     if request.files:

@@ -114,5 +114,28 @@ def document() -> dict[str, Any]:
                 )
             },
             "/api/v1/master": {"get": _op("The current master budget: each team's approved plan", "200", 401)},
+            "/api/v1/master/versions": {"get": _op("Every master version, newest first", "200", 401)},
+            "/api/v1/master/versions/{old}/diff/{new}": {
+                "get": _op(
+                    "Lines added, removed and changed between two master versions, by team",
+                    "200",
+                    401,
+                    404,
+                    params=[
+                        {"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}
+                        for n in ("old", "new")
+                    ],
+                )
+            },
+            "/api/v1/audit": {
+                "get": _op(
+                    "The newest audit events (finance, admin)",
+                    "200",
+                    400,
+                    401,
+                    403,
+                    params=[{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}}],
+                )
+            },
         },
     }

@@ -285,3 +285,95 @@ def get_submission(store: Store, user: User, submission_id: int) -> dict[str, An
         if not can_see(user, submission.team_id):
             raise Forbidden(f"submission {submission_id} belongs to team {submission.team_id}, not yours")
         return describe(session, submission)
+
+
+def _master_at(session: Session, version: int) -> dict[str, int]:
+    """Team -> submission held by the master at `version`."""
+    newest = (
+        select(MasterVersion.team_id, func.max(MasterVersion.id).label("version"))
+        .where(MasterVersion.id <= version)
+        .group_by(MasterVersion.team_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(MasterVersion.team_id, MasterVersion.submission_id).join(newest, MasterVersion.id == newest.c.version)
+    )
+    return {team: submission for team, submission in rows}
+
+
+def master_versions(store: Store, user: User) -> list[dict[str, Any]]:
+    """Every master version, newest first: who changed which team's plan, when."""
+    with store.reading() as session:
+        user = session.merge(user)
+        rows = session.execute(select(MasterVersion, User.name).join(User).order_by(MasterVersion.id.desc()))
+        return [
+            {
+                "version": v.id,
+                "team": v.team_id,
+                "submission": v.submission_id,
+                "approved_by": name,
+                "approved_at": v.created_at.isoformat(),
+            }
+            for v, name in rows
+            if can_see(user, v.team_id)
+        ]
+
+
+def master_diff(store: Store, user: User, old: int, new: int) -> dict[str, Any]:
+    """What changed in the master from version `old` to `new`: lines added, removed and changed, by team."""
+    with store.reading() as session:
+        user = session.merge(user)
+        latest = session.scalar(select(func.max(MasterVersion.id))) or 0
+        for version in (old, new):
+            if not 0 <= version <= latest:
+                raise NotFound(f"there is no master version {version}; the newest is {latest}")
+        before, after = _master_at(session, old), _master_at(session, new)
+        teams = []
+        for team in sorted(set(before) | set(after)):
+            if before.get(team) == after.get(team) or not can_see(user, team):
+                continue
+            a, b = _lines_of(session, before.get(team)), _lines_of(session, after.get(team))
+            changed = []
+            for line_id in sorted(a.keys() & b.keys()):
+                fields = {
+                    k: {"from": a[line_id].get(k), "to": b[line_id].get(k)}
+                    for k in sorted(a[line_id].keys() | b[line_id].keys())
+                    if a[line_id].get(k) != b[line_id].get(k)
+                }
+                if fields:
+                    changed.append({"line_id": line_id, "fields": fields})
+            teams.append(
+                {
+                    "team": team,
+                    "from_submission": before.get(team),
+                    "to_submission": after.get(team),
+                    "added": [b[i] for i in sorted(b.keys() - a.keys())],
+                    "removed": [a[i] for i in sorted(a.keys() - b.keys())],
+                    "changed": changed,
+                }
+            )
+        return {"from": old, "to": new, "teams": teams}
+
+
+def _lines_of(session: Session, submission_id: int | None) -> dict[str, dict[str, Any]]:
+    if submission_id is None:
+        return {}
+    lines = session.scalars(select(SubmissionLine).where(SubmissionLine.submission_id == submission_id))
+    return {line.line_id: line.values for line in lines}
+
+
+def audit(store: Store, user: User, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest audit events (finance and admin only)."""
+    if user.role == Role.MARKETER:
+        raise Forbidden("the audit log is for finance and admins")
+    with store.reading() as session:
+        rows = session.execute(
+            select(AuditEvent, User.name)
+            .outerjoin(User, AuditEvent.user_id == User.id)
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
+        return [
+            {"at": e.at.isoformat(), "user": name, "action": e.action, "target": e.target, "detail": e.detail}
+            for e, name in rows
+        ]

@@ -320,7 +320,8 @@ def test_the_openapi_document_describes_every_route(service) -> None:
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        path = rule.rule.replace("<int:submission_id>", "{submission_id}")
+        path = rule.rule.replace("<int:submission_id>", "{submission_id}").replace("<int:old>", "{old}")
+        path = path.replace("<int:new>", "{new}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             for action in ("approve", "reject"):
                 if "<any(approve, reject):action>" in path:
@@ -328,3 +329,38 @@ def test_the_openapi_document_describes_every_route(service) -> None:
             if "<any" not in path:
                 served.add((path, method))
     assert documented == served
+
+
+def test_master_versions_their_diff_and_the_audit_log(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    first = upload(client, tokens["emea"], plan_bytes(tmp_path, n=6)).get_json()["id"]
+    decide(client, tokens["finance"], first, "approve")
+    lines = sample_lines(SCHEMA, "EMEA", 6, seed=3)
+    lines[1] = {**lines[1], "m01": 999}  # one amount changed
+    del lines[5]  # one line removed
+    path = build_template(SCHEMA, "EMEA", tmp_path / "v2.xlsx", lines=lines)
+    second = upload(client, tokens["emea"], path.read_bytes()).get_json()["id"]
+    decide(client, tokens["finance"], second, "approve")
+
+    versions = client.get("/api/v1/master/versions", headers=auth(tokens["finance"])).get_json()["versions"]
+    assert [(v["version"], v["submission"]) for v in versions] == [(2, second), (1, first)]
+    diff = client.get("/api/v1/master/versions/1/diff/2", headers=auth(tokens["finance"])).get_json()
+    [team] = diff["teams"]
+    assert team["team"] == "EMEA-ENTERPRISE" and team["added"] == []
+    assert [line["line_id"] for line in team["removed"]] == ["EMEA-0006"]
+    assert [(c["line_id"], c["fields"]["m01"]["to"]) for c in team["changed"]] == [("EMEA-0002", 99900)]
+    assert client.get("/api/v1/master/versions/0/diff/1", headers=auth(tokens["finance"])).get_json()["teams"][0][
+        "added"
+    ]
+    problem(client.get("/api/v1/master/versions/1/diff/9", headers=auth(tokens["finance"])), 404)
+    assert client.get("/api/v1/master/versions", headers=auth(tokens["na"])).get_json()["versions"] == []
+
+    events = client.get("/api/v1/audit", headers=auth(tokens["finance"])).get_json()["events"]
+    assert [e["action"] for e in events[:4]] == [
+        "submission.approve",
+        "submission.create",
+        "submission.approve",
+        "submission.create",
+    ]
+    problem(client.get("/api/v1/audit", headers=auth(tokens["emea"])), 403)
