@@ -212,19 +212,8 @@ def master(store: Store, user: User) -> dict[str, Any]:
     """The current master budget: each team's approved plan (a marketer sees only its own teams)."""
     with store.reading() as session:
         user = session.merge(user)
-        newest = (
-            select(MasterVersion.team_id, func.max(MasterVersion.id).label("version"))
-            .group_by(MasterVersion.team_id)
-            .subquery()
-        )
-        rows = (
-            session.execute(
-                select(MasterVersion).join(newest, MasterVersion.id == newest.c.version).order_by(MasterVersion.team_id)
-            )
-            .scalars()
-            .all()
-        )
         version = session.scalar(select(func.max(MasterVersion.id))) or 0
+        rows = _rows_at(session, version)
         teams, lines = [], []
         for row in rows:
             if not can_see(user, row.team_id):
@@ -287,18 +276,21 @@ def get_submission(store: Store, user: User, submission_id: int) -> dict[str, An
         return describe(session, submission)
 
 
-def _master_at(session: Session, version: int) -> dict[str, int]:
-    """Team -> submission held by the master at `version`."""
+def _rows_at(session: Session, version: int) -> list[MasterVersion]:
+    """The master at `version`: for each team, its newest master-version row up to `version`."""
     newest = (
-        select(MasterVersion.team_id, func.max(MasterVersion.id).label("version"))
+        select(func.max(MasterVersion.id).label("version"))
         .where(MasterVersion.id <= version)
         .group_by(MasterVersion.team_id)
         .subquery()
     )
-    rows = session.execute(
-        select(MasterVersion.team_id, MasterVersion.submission_id).join(newest, MasterVersion.id == newest.c.version)
-    )
-    return {team: submission for team, submission in rows}
+    query = select(MasterVersion).join(newest, MasterVersion.id == newest.c.version).order_by(MasterVersion.team_id)
+    return list(session.scalars(query))
+
+
+def _master_at(session: Session, version: int) -> dict[str, int]:
+    """Team -> submission held by the master at `version`."""
+    return {row.team_id: row.submission_id for row in _rows_at(session, version)}
 
 
 def master_versions(store: Store, user: User) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from sheet_templates.config import default_config_path
 from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
 from sheet_templates.schema import PLAN_SHEET, ColumnType
+from tests.addin.test_registry import ISSUE_NAMES
 from tests.addin.xlwings_harness import (  # the fixture is imported so that pytest finds it
     MISSING,
     XL_ERRORS,
@@ -46,17 +47,6 @@ pytestmark = pytest.mark.usefixtures("xlwings_windows")
 
 SCHEMA = build_schema(load_config(default_config_path()))
 NAMES = [f.name for f in REGISTRY]
-ISSUE_NAMES = [
-    "PS_VALIDATE",
-    "PS_ROLLUP",
-    "PS_VARIANCE",
-    "PS_VARIANCE_PCT",
-    "PS_FX",
-    "PS_FORECAST",
-    "PS_PACING",
-    "PS_REMAINING",
-    "PS_KPI",
-]
 COL = {c.name: c.index - 1 for c in SCHEMA.columns}
 N_LINES, SPARE = 9, 3
 NA = XL_ERRORS["#N/A"]
