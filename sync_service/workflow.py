@@ -231,7 +231,7 @@ def master(store: Store, user: User) -> dict[str, Any]:
                 .where(SubmissionLine.submission_id == row.submission_id)
                 .order_by(SubmissionLine.position)
             ):
-                lines.append({"team": row.team_id, **line.values})
+                lines.append({"team_id": row.team_id, **line.values})
         return {"version": version, "teams": teams, "lines": lines}
 
 

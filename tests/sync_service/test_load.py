@@ -1,0 +1,171 @@
+"""Load on a real server process: 8 marketers submitting concurrently while finance approves.
+
+Afterwards no submission is lost, and the master equals, for each team, the lines of its
+latest approved submission, to the cent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sheet_templates import build_schema, load_config
+from sheet_templates.samples import sample_lines
+
+SCHEMA = build_schema(load_config())
+CLIENTS, SUBMISSIONS, LINES = 8, 50, 6
+TEAMS = [
+    "NA-ENTERPRISE",
+    "NA-SMB",
+    "EMEA-ENTERPRISE",
+    "EMEA-SMB",
+    "APAC-ENTERPRISE",
+    "APAC-SMB",
+    "LATAM-ENTERPRISE",
+    "LATAM-SMB",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(base: str, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{base}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def as_json(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: float(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v
+        for k, v in line.items()
+    }
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    env = {**os.environ, "PLANSHEET_DATABASE_URL": f"sqlite:///{tmp_path / 'load.db'}"}
+    env.pop("PLANSHEET_CONFIG", None)
+    exe = [sys.executable, "-m", "sync_service.cli"]
+    subprocess.run([*exe, "init"], env=env, check=True, capture_output=True)
+
+    def token(name: str, role: str, *teams: str) -> str:
+        args = [*exe, "token", "create", "--name", name, "--role", role]
+        for team in teams:
+            args += ["--team", team]
+        return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+    tokens = {team: token(f"marketer-{team}", "marketer", team) for team in TEAMS}
+    tokens["finance"] = token("finance", "finance")
+    port = free_port()
+    process = subprocess.Popen(
+        [*exe, "serve", "--port", str(port), "--threads", "8"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise
+            time.sleep(0.2)
+    try:
+        yield base, tokens
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[str, dict[str, str]]) -> None:
+    base, tokens = server
+    sent: dict[int, list[dict[str, Any]]] = {}  # submission id -> the lines sent
+    done = threading.Event()
+    approvals: list[tuple[int, int, str]] = []  # (master version, submission, team)
+
+    def marketer(team: str) -> int:
+        region = team.split("-")[0]
+        for n in range(SUBMISSIONS):
+            lines = [as_json(x) for x in sample_lines(SCHEMA, region, LINES, seed=n, id_prefix=team[:8])]
+            status, body = call(base, tokens[team], "POST", "/api/v1/submissions", {"team": team, "lines": lines})
+            assert status == 201, body
+            sent[body["id"]] = lines
+        return SUBMISSIONS
+
+    def finance() -> None:
+        rng = random.Random(1)
+        while True:
+            finished = done.is_set()
+            status, body = call(base, tokens["finance"], "GET", "/api/v1/submissions")
+            assert status == 200
+            pending = [s for s in body["submissions"] if s["status"] == "submitted"]
+            for submission in rng.sample(pending, k=len(pending) // 2 if not finished else len(pending)):
+                status, body = call(
+                    base,
+                    tokens["finance"],
+                    "POST",
+                    f"/api/v1/submissions/{submission['id']}/approve",
+                    {"comment": "ok"},
+                )
+                assert status == 200, body
+                approvals.append((body["master_version"], body["id"], body["team"]))
+            if finished:
+                return
+
+    with ThreadPoolExecutor(CLIENTS + 1) as pool:
+        approver = pool.submit(finance)
+        counts = list(pool.map(marketer, TEAMS))
+        done.set()
+        approver.result()
+
+    assert sum(counts) == CLIENTS * SUBMISSIONS
+    status, body = call(base, tokens["finance"], "GET", "/api/v1/submissions")
+    assert status == 200
+    stored = body["submissions"]
+    assert sorted(s["id"] for s in stored) == sorted(sent)  # not one lost, none extra
+    assert all(s["status"] in ("approved", "superseded") for s in stored)
+
+    latest: dict[str, int] = {}
+    for _version, submission, team in sorted(approvals):
+        latest[team] = submission
+    _, master = call(base, tokens["finance"], "GET", "/api/v1/master")
+    assert master["version"] == len(approvals)
+    assert {t["team"]: t["submission"] for t in master["teams"]} == latest
+    expected = sorted(
+        (team, line["line_id"], round(line.get("m01") or 0, 2)) for team, sid in latest.items() for line in sent[sid]
+    )
+    actual = sorted((line["team_id"], line["line_id"], line["m01"] / 100) for line in master["lines"])
+    assert actual == expected
