@@ -70,9 +70,14 @@ def as_json(line: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    env = {**os.environ, "PLANSHEET_DATABASE_URL": f"sqlite:///{tmp_path / 'load.db'}"}
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """One server process on a SQLite file, or two processes sharing one real PostgreSQL database."""
+    if request.param == "sqlite":
+        url, processes = f"sqlite:///{tmp_path / 'load.db'}", 1
+    else:
+        url, processes = request.getfixturevalue("postgres_url"), 2
+    env = {**os.environ, "PLANSHEET_DATABASE_URL": url}
     env.pop("PLANSHEET_CONFIG", None)
     exe = [sys.executable, "-m", "sync_service.cli"]
     subprocess.run([*exe, "init"], env=env, check=True, capture_output=True)
@@ -85,33 +90,40 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
     tokens = {team: token(f"marketer-{team}", "marketer", team) for team in TEAMS}
     tokens["finance"] = token("finance", "finance")
-    port = free_port()
-    process = subprocess.Popen(
-        [*exe, "serve", "--port", str(port), "--threads", "8"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise
-            time.sleep(0.2)
+    bases, servers = [], []
+    for _ in range(processes):
+        port = free_port()
+        servers.append(
+            subprocess.Popen(
+                [*exe, "serve", "--port", str(port), "--threads", "8"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        bases.append(f"http://127.0.0.1:{port}")
     try:
-        yield base, tokens
+        for base, process in zip(bases, servers, strict=True):
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/health", timeout=2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise
+                    time.sleep(0.2)
+        yield bases, tokens
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        for process in servers:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 @pytest.mark.slow
-def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[str, dict[str, str]]) -> None:
-    base, tokens = server
+def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[list[str], dict[str, str]]) -> None:
+    bases, tokens = server
+    base = bases[0]  # reads and the final checks; requests under load alternate between the servers
     sent: dict[int, list[dict[str, Any]]] = {}  # submission id -> the lines sent
     done = threading.Event()
     approvals: list[tuple[int, int, str]] = []  # (master version, submission, team)
@@ -120,7 +132,8 @@ def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[str, di
         region = team.split("-")[0]
         for n in range(SUBMISSIONS):
             lines = [as_json(x) for x in sample_lines(SCHEMA, region, LINES, seed=n, id_prefix=team[:8])]
-            status, body = call(base, tokens[team], "POST", "/api/v1/submissions", {"team": team, "lines": lines})
+            target = bases[n % len(bases)]
+            status, body = call(target, tokens[team], "POST", "/api/v1/submissions", {"team": team, "lines": lines})
             assert status == 201, body
             sent[body["id"]] = lines
         return SUBMISSIONS
