@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +23,7 @@ from sync_service.storage import Store, User
 bp = Blueprint("api", __name__)
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STORE = "plansheet.store"  # app.extensions keys, set by the app factory
 SCHEMA = "plansheet.schema"
 
@@ -149,6 +153,15 @@ def audit_log() -> ResponseReturnValue:
     if not limit.isdigit() or not 1 <= int(limit) <= 5000:
         raise ApiError("limit must be a whole number from 1 to 5000")
     return jsonify({"events": workflow.audit(_store(), current_user(), int(limit))})
+
+
+@bp.get("/api/v1/templates/<team>.xlsx")
+def team_template(team: str) -> ResponseReturnValue:
+    user = current_user()
+    with tempfile.TemporaryDirectory() as folder:
+        path = workflow.team_template(_store(), _schema(), user, team, Path(folder) / f"plan-{team}.xlsx")
+        data = path.read_bytes()
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")
 
 
 def _incoming() -> workflow.Incoming:

@@ -127,6 +127,16 @@ def document() -> dict[str, Any]:
                     ],
                 )
             },
+            "/api/v1/templates/{team}.xlsx": {
+                "get": _op(
+                    "The team's template, pre-filled with its current approved lines",
+                    "200",
+                    401,
+                    403,
+                    404,
+                    params=[{"name": "team", "in": "path", "required": True, "schema": {"type": "string"}}],
+                )
+            },
             "/api/v1/audit": {
                 "get": _op(
                     "The newest audit events (finance, admin)",

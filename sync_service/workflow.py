@@ -7,12 +7,15 @@ parsed lines, report) with its audit event, in one transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from addin.issues import Severity, UnreadableWorkbook
 from addin.reader import PlanRead, plan_from_rows, read_plan
+from sheet_templates.excel_template import build_template
 from sheet_templates.schema import PlanSchema
 from sync_service.idempotency import Idempotency, remember
 from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
@@ -369,3 +373,33 @@ def audit(store: Store, user: User, limit: int = 200) -> list[dict[str, Any]]:
             {"at": e.at.isoformat(), "user": name, "action": e.action, "target": e.target, "detail": e.detail}
             for e, name in rows
         ]
+
+
+def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, out: Path) -> Path:
+    """The team's regional template, pre-filled with its current approved lines (amounts back from cents)."""
+    with store.reading() as session:
+        user = session.merge(user)
+        team = session.get(Team, team_id)
+        if team is None:
+            raise NotFound(f"there is no team {team_id!r}")
+        if not can_see(user, team.id):
+            raise Forbidden(f"team {team.id} is not one of yours")
+        current = _current_submission(session, team.id)
+        values = list(_lines_of(session, current).values()) if current is not None else []
+    lines = []
+    for line in values:
+        typed: dict[str, Any] = {}
+        for name, value in line.items():
+            if name not in schema or value is None:
+                continue
+            kind = schema[name].type.value
+            if kind == "money":
+                typed[name] = Decimal(value) / 100 if value else None
+            elif kind == "date":
+                typed[name] = dt.date.fromisoformat(value)
+            elif kind == "count":
+                typed[name] = value or None
+            else:
+                typed[name] = value or None
+        lines.append(typed)
+    return build_template(schema, team.region, out, lines=lines)

@@ -11,6 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from addin.reader import read_plan
 from sheet_templates import build_schema, load_config
 from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
@@ -321,7 +322,7 @@ def test_the_openapi_document_describes_every_route(service) -> None:
         if rule.endpoint == "static":
             continue
         path = rule.rule.replace("<int:submission_id>", "{submission_id}").replace("<int:old>", "{old}")
-        path = path.replace("<int:new>", "{new}")
+        path = path.replace("<int:new>", "{new}").replace("<team>", "{team}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             for action in ("approve", "reject"):
                 if "<any(approve, reject):action>" in path:
@@ -364,3 +365,25 @@ def test_master_versions_their_diff_and_the_audit_log(service, tmp_path: Path) -
         "submission.create",
     ]
     problem(client.get("/api/v1/audit", headers=auth(tokens["emea"])), 403)
+
+
+def test_a_teams_template_comes_back_filled_with_its_approved_plan(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    sid = upload(client, tokens["emea"], plan_bytes(tmp_path, n=8)).get_json()["id"]
+    decide(client, tokens["finance"], sid, "approve")
+
+    response = client.get("/api/v1/templates/EMEA-ENTERPRISE.xlsx", headers=auth(tokens["emea"]))
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    downloaded = tmp_path / "downloaded.xlsx"
+    downloaded.write_bytes(response.data)
+    read = read_plan(downloaded, SCHEMA, expected_region="EMEA")
+    assert read.ok and len(read.table) == 8
+    master = client.get("/api/v1/master", headers=auth(tokens["emea"])).get_json()["lines"]
+    assert read.table["m01"].tolist() == [line["m01"] for line in master]  # the same cents, round trip
+    assert read.table["line_id"].tolist() == [line["line_id"] for line in master]
+
+    problem(client.get("/api/v1/templates/EMEA-ENTERPRISE.xlsx", headers=auth(tokens["na"])), 403)
+    problem(client.get("/api/v1/templates/MARS-SMB.xlsx", headers=auth(tokens["finance"])), 404)
+    empty = client.get("/api/v1/templates/NA-SMB.xlsx", headers=auth(tokens["finance"]))  # nothing approved yet
+    assert empty.status_code == 200
