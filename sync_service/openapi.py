@@ -87,30 +87,15 @@ def document() -> dict[str, Any]:
             "/api/v1/submissions/{submission_id}": {
                 "get": _op("One submission", "200", 401, 403, 404, params=SUBMISSION_ID)
             },
-            "/api/v1/submissions/{submission_id}/approve": {
-                "post": _op(
-                    "Approve (finance): the plan becomes the team's part of a new master version",
-                    "200",
-                    400,
-                    401,
-                    403,
-                    404,
-                    409,
-                    body=COMMENT,
-                    params=[*SUBMISSION_ID, IDEMPOTENCY],
-                )
-            },
-            "/api/v1/submissions/{submission_id}/reject": {
-                "post": _op(
-                    "Reject (finance) with a comment",
-                    "200",
-                    400,
-                    401,
-                    403,
-                    404,
-                    409,
-                    body=COMMENT,
-                    params=[*SUBMISSION_ID, IDEMPOTENCY],
+            **{
+                f"/api/v1/submissions/{{submission_id}}/{action}": {
+                    "post": _op(
+                        summary, "200", 400, 401, 403, 404, 409, body=COMMENT, params=[*SUBMISSION_ID, IDEMPOTENCY]
+                    )
+                }
+                for action, summary in (
+                    ("approve", "Approve (finance): the plan becomes the team's part of a new master version"),
+                    ("reject", "Reject (finance) with a comment"),
                 )
             },
             "/api/v1/master": {"get": _op("The current master budget: each team's approved plan", "200", 401)},

@@ -2,92 +2,34 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
+from tests.sync_service.live_server import as_json, call, init, service_env, start, stop, token
 
 SCHEMA = build_schema(load_config())
 TEAMS = ["EMEA-ENTERPRISE", "EMEA-SMB", "NA-ENTERPRISE", "NA-SMB"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base: str, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{base}{path}",
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.status, json.load(response)
-
-
-def start(exe: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [*exe, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=2).close()
-            return process, base
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise
-            time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_approvals_survive_a_kill_whole_or_not_at_all(tmp_path: Path) -> None:
     database = tmp_path / "crash.db"
-    env = {**os.environ, "PLANSHEET_DATABASE_URL": f"sqlite:///{database}"}
-    env.pop("PLANSHEET_CONFIG", None)
-    exe = [sys.executable, "-m", "sync_service.cli"]
-    subprocess.run([*exe, "init"], env=env, check=True, capture_output=True)
-
-    def token(name: str, role: str, *teams: str) -> str:
-        args = [*exe, "token", "create", "--name", name, "--role", role]
-        for team in teams:
-            args += ["--team", team]
-        return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-    marketer, finance = token("m", "marketer", *TEAMS), token("f", "finance")
-    server, base = start(exe, env)
+    env = service_env(f"sqlite:///{database}")
+    init(env)
+    marketer, finance = token(env, "m", "marketer", *TEAMS), token(env, "f", "finance")
+    server, base = start(env)
     ids = []
     for n in range(60):
         team = TEAMS[n % len(TEAMS)]
-        lines = [
-            {
-                k: float(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v
-                for k, v in line.items()
-            }
-            for line in sample_lines(SCHEMA, team.split("-")[0], 5, seed=n)
-        ]
+        lines = [as_json(line) for line in sample_lines(SCHEMA, team.split("-")[0], 5, seed=n)]
         ids.append(call(base, marketer, "POST", "/api/v1/submissions", {"team": team, "lines": lines})[1]["id"])
 
     approved = threading.Semaphore(0)
@@ -108,7 +50,7 @@ def test_approvals_survive_a_kill_whole_or_not_at_all(tmp_path: Path) -> None:
     server.wait(timeout=10)
     approver.join(timeout=60)
 
-    server, base = start(exe, env)  # restart on the same database
+    server, base = start(env)  # restart on the same database
     try:
         engine = create_engine(f"sqlite:///{database}")
         with engine.connect() as connection:
@@ -127,5 +69,4 @@ def test_approvals_survive_a_kill_whole_or_not_at_all(tmp_path: Path) -> None:
         rest = [sid for sid in ids if sid not in decided]
         assert call(base, finance, "POST", f"/api/v1/submissions/{rest[0]}/approve", {"comment": "again"})[0] == 200
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)

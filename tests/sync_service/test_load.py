@@ -6,20 +6,10 @@ latest approved submission, to the cent.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
 import random
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +17,7 @@ import pytest
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
+from tests.sync_service.live_server import as_json, call, init, service_env, start, stop, token
 
 SCHEMA = build_schema(load_config())
 CLIENTS, SUBMISSIONS, LINES = 8, 50, 6
@@ -42,34 +33,6 @@ TEAMS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base: str, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{base}{path}",
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
-
-
-def as_json(line: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: float(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v
-        for k, v in line.items()
-    }
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[list[str], dict[str, str]]]:
     """One server process on a SQLite file, or two processes sharing one real PostgreSQL database."""
@@ -77,47 +40,18 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[lis
         url, processes = f"sqlite:///{tmp_path / 'load.db'}", 1
     else:
         url, processes = request.getfixturevalue("postgres_url"), 2
-    env = {**os.environ, "PLANSHEET_DATABASE_URL": url}
-    env.pop("PLANSHEET_CONFIG", None)
-    exe = [sys.executable, "-m", "sync_service.cli"]
-    subprocess.run([*exe, "init"], env=env, check=True, capture_output=True)
-
-    def token(name: str, role: str, *teams: str) -> str:
-        args = [*exe, "token", "create", "--name", name, "--role", role]
-        for team in teams:
-            args += ["--team", team]
-        return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-    tokens = {team: token(f"marketer-{team}", "marketer", team) for team in TEAMS}
-    tokens["finance"] = token("finance", "finance")
-    bases, servers = [], []
-    for _ in range(processes):
-        port = free_port()
-        servers.append(
-            subprocess.Popen(
-                [*exe, "serve", "--port", str(port), "--threads", "8"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        bases.append(f"http://127.0.0.1:{port}")
+    env = service_env(url)
+    init(env)
+    tokens = {team: token(env, f"marketer-{team}", "marketer", team) for team in TEAMS}
+    tokens["finance"] = token(env, "finance", "finance")
+    servers = []
     try:
-        for base, process in zip(bases, servers, strict=True):
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/health", timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise
-                    time.sleep(0.2)
-        yield bases, tokens
+        for _ in range(processes):
+            servers.append(start(env))
+        yield [base for _, base in servers], tokens
     finally:
-        for process in servers:
-            process.terminate()
-            process.wait(timeout=10)
+        for process, _ in servers:
+            stop(process)
 
 
 @pytest.mark.slow

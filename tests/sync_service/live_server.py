@@ -1,0 +1,94 @@
+"""The sync service as a real process on loopback, set up through its own command line, for tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from typing import Any
+
+CLI = [sys.executable, "-m", "sync_service.cli"]
+
+
+def service_env(database_url: str) -> dict[str, str]:
+    """The environment of a service on `database_url` with the bundled organisation."""
+    env = {**os.environ, "PLANSHEET_DATABASE_URL": database_url}
+    env.pop("PLANSHEET_CONFIG", None)
+    return env
+
+
+def init(env: dict[str, str]) -> None:
+    subprocess.run([*CLI, "init"], env=env, check=True, capture_output=True)
+
+
+def token(env: dict[str, str], name: str, role: str, *teams: str) -> str:
+    """A new API token from `plansheet token create`."""
+    args = [*CLI, "token", "create", "--name", name, "--role", role]
+    for team in teams:
+        args += ["--team", team]
+    return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(env: dict[str, str], threads: int = 8) -> tuple[subprocess.Popen[bytes], str]:
+    """`plansheet serve` on a free port; returns once /health answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--threads", str(threads)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2).close()
+            return process, base
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise
+            time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def call(base: str, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A JSON request with a bearer token: (status, decoded body), for error answers too."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{base}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)
+
+
+def as_json(line: dict[str, Any]) -> dict[str, Any]:
+    """A sample plan line as a JSON client sends it: amounts as numbers, dates as ISO text."""
+    return {
+        k: float(v) if isinstance(v, Decimal) else v.isoformat() if isinstance(v, dt.date) else v
+        for k, v in line.items()
+    }
