@@ -24,6 +24,7 @@ from addin.validate import check_meta, validate_lines
 from sheet_templates.cells import column_letter
 from sheet_templates.schema import (
     HEADER_ROW,
+    NAME_BASED_ON,
     NAME_FISCAL_YEAR,
     NAME_REGION,
     NAME_TEMPLATE_ID,
@@ -43,6 +44,7 @@ class PlanRead:
     table: pd.DataFrame
     issues: list[Issue] = field(default_factory=list)
     letters: dict[str, str] = field(default_factory=dict)
+    based_on: int | None = None  # the approved submission a service-made template was filled from (0: none)
 
     @property
     def ok(self) -> bool:
@@ -78,7 +80,15 @@ def read_plan(
         if row <= len(grid) and column <= len(grid[row - 1]) and grid[row - 1][column - 1] == "":
             grid[row - 1][column - 1] = error
     region = meta.region if meta is not None and meta.region in schema.config.regions else None
-    return plan_from_rows(grid, schema, file=name, meta=meta, region=region, date1904=package.date1904, issues=issues)
+    read = plan_from_rows(grid, schema, file=name, meta=meta, region=region, date1904=package.date1904, issues=issues)
+    read.based_on = based_on_from_names(package.defined_names)
+    return read
+
+
+def based_on_from_names(names: dict[str, str]) -> int | None:
+    """The PS_BASED_ON submission number of a template the service pre-filled, or None."""
+    raw = names.get(NAME_BASED_ON, "").strip().removeprefix("=").strip('"')
+    return int(raw) if raw.isdigit() else None
 
 
 def meta_from_names(names: dict[str, str]) -> TemplateMeta | None:

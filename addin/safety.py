@@ -88,6 +88,9 @@ class Package:
 Refuse = Callable[[Rule, str], UnreadableWorkbook]
 
 
+FIRST_SHEET = ""  # as `plan_sheet`: scan whichever sheet comes first (an export from another system)
+
+
 def inspect_package(
     path: str | os.PathLike[str],
     *,
@@ -249,6 +252,8 @@ class _Inspection:
         targets = self._relationships()
         sheet_parts = {sheet: targets[rid] for sheet, rid in sheets if rid in targets}
         names = tuple(sheet for sheet, _ in sheets)
+        if self.plan_sheet == FIRST_SHEET and names:
+            self.plan_sheet = names[0]
         if self.plan_sheet not in names:
             raise self.refuse(Rule.MISSING_SHEET, self._missing_sheet(names))
         plan_part = sheet_parts.get(self.plan_sheet, "")

@@ -30,6 +30,7 @@ from sheet_templates.schema import (
     INSTRUCTIONS_SHEET,
     LISTS_SHEET,
     MAX_TEXT,
+    NAME_BASED_ON,
     NAME_FISCAL_YEAR,
     NAME_REGION,
     NAME_TEMPLATE_ID,
@@ -75,7 +76,13 @@ def build_templates(schema: PlanSchema, out_dir: Path, regions: Iterable[str] | 
 
 
 def build_template(
-    schema: PlanSchema, region: str, path: Path, lines: Iterable[Mapping[str, Any]] = (), spare_rows: int | None = None
+    schema: PlanSchema,
+    region: str,
+    path: Path,
+    lines: Iterable[Mapping[str, Any]] = (),
+    spare_rows: int | None = None,
+    *,
+    based_on: int | None = None,
 ) -> Path:
     """Write the region's template to `path`, pre-filled with `lines` (dicts keyed by column name).
 
@@ -99,6 +106,8 @@ def build_template(
     _write_summary(wb, summary, schema, region, n_rows)
     _write_instructions(instructions, schema, region)
     _write_metadata(wb, schema, region)
+    if based_on is not None:
+        wb.defined_names[NAME_BASED_ON] = DefinedName(NAME_BASED_ON, attr_text=str(int(based_on)))
 
     wb.active = wb.sheetnames.index(PLAN_SHEET)
     wb.properties.title = f"{schema.config.org_name} marketing plan {region} {schema.calendar.label}"

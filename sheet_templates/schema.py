@@ -31,6 +31,9 @@ NAME_TEMPLATE_ID = "PS_TEMPLATE_ID"
 NAME_TEMPLATE_VERSION = "PS_TEMPLATE_VERSION"
 NAME_REGION = "PS_REGION"
 NAME_FISCAL_YEAR = "PS_FISCAL_YEAR"
+# Written by the service into a team's pre-filled template: the approved submission the lines come
+# from (0: the team had none), so a re-submitted plan says what it was edited from.
+NAME_BASED_ON = "PS_BASED_ON"
 METADATA_NAMES = (NAME_TEMPLATE_ID, NAME_TEMPLATE_VERSION, NAME_REGION, NAME_FISCAL_YEAR)
 
 

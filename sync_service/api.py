@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
-from sync_service import openapi, workflow
+from sync_service import budget, openapi, workflow
 from sync_service.auth import user_for_token
 from sync_service.idempotency import Idempotency, replay
 from sync_service.problems import ApiError, Conflict, TooLarge, Unauthorized
@@ -102,7 +102,16 @@ def create_submission() -> ResponseReturnValue:
     user = current_user()
     incoming = _incoming()
     fingerprint = (incoming.team, incoming.source, incoming.raw)
-    return _idempotent(user, fingerprint, lambda idem: workflow.submit(_store(), _schema(), user, incoming, idem), 201)
+    return _idempotent(
+        user,
+        fingerprint,
+        lambda idem: workflow.submit(_store(), _schema(), user, incoming, idem, over_allocation=_policy()),
+        201,
+    )
+
+
+def _policy() -> str:
+    return current_app.config["OVER_ALLOCATION"]
 
 
 @bp.get("/api/v1/submissions")
@@ -127,7 +136,9 @@ def decide(submission_id: int, action: str) -> ResponseReturnValue:
     return _idempotent(
         user,
         (str(submission_id), verdict, comment),
-        lambda idem: workflow.decide(_store(), user, submission_id, verdict, comment, idem),
+        lambda idem: workflow.decide(
+            _store(), _schema(), user, submission_id, verdict, comment, idem, over_allocation=_policy()
+        ),
         200,
     )
 
@@ -164,6 +175,66 @@ def team_template(team: str) -> ResponseReturnValue:
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")
 
 
+@bp.get("/api/v1/rollup")
+def rollup() -> ResponseReturnValue:
+    args = request.args
+    return jsonify(
+        budget.rollup_view(_store(), _schema(), current_user(), args.get("by"), args.get("period"), args.get("measure"))
+    )
+
+
+@bp.get("/api/v1/variance")
+def variance() -> ResponseReturnValue:
+    args = request.args
+    return jsonify(budget.variance_view(_store(), _schema(), current_user(), args.get("by"), args.get("as_of")))
+
+
+@bp.get("/api/v1/allocations")
+def allocations() -> ResponseReturnValue:
+    return jsonify(budget.allocations_view(_store(), _schema(), current_user()))
+
+
+@bp.put("/api/v1/allocations")
+def put_allocations() -> ResponseReturnValue:
+    user = current_user()
+    body = request.get_json(silent=True)
+    return jsonify(budget.put_allocations(_store(), _schema(), user, body))
+
+
+@bp.post("/api/v1/actuals")
+def import_actuals() -> ResponseReturnValue:
+    """The finance system's export as a multipart upload (field `file`) or as the raw CSV/xlsx body."""
+    user = current_user()
+    if request.files:
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError("upload the export in the multipart field 'file'")
+        raw, filename = upload.read(), upload.filename
+    else:
+        raw, filename = request.get_data(), request.args.get("filename")
+    if not raw:
+        raise ApiError("the export is empty; upload a CSV or xlsx file")
+    return _idempotent(
+        user,
+        (raw,),
+        lambda idem: budget.import_actuals(_store(), _schema(), user, raw, filename, idem),
+        201,
+    )
+
+
+@bp.get("/api/v1/periods")
+def periods() -> ResponseReturnValue:
+    current_user()
+    return jsonify(budget.periods_view(_store(), _schema()))
+
+
+@bp.post("/api/v1/periods/<any(lock, unlock):action>")
+def lock_periods(action: str) -> ResponseReturnValue:
+    user = current_user()
+    body = request.get_json(silent=True)
+    return jsonify(budget.set_locks(_store(), _schema(), user, body, lock=action == "lock"))
+
+
 def _incoming() -> workflow.Incoming:
     """A plan from a multipart upload (field `file`, plus `team`) or a JSON body {team, lines | rows}."""
     if request.files:
@@ -173,14 +244,41 @@ def _incoming() -> workflow.Incoming:
             raise ApiError("upload the plan in the multipart field 'file'")
         if not team:
             raise ApiError("say which team the plan is for in the form field 'team'")
-        return workflow.Incoming(team, "xlsx", upload.read(), filename=upload.filename)
+        base = _base(request.form.get("based_on_submission"), request.form.get("based_on_version"))
+        return workflow.Incoming(team, "xlsx", upload.read(), filename=upload.filename, base=base)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError("send an xlsx file (multipart field 'file') or a JSON object with 'team' and 'lines'")
     team = body.get("team")
     if not isinstance(team, str) or not team.strip():
         raise ApiError("the JSON needs 'team', the id of the team the plan is for")
-    return workflow.Incoming(team.strip(), "json", request.get_data(), grid=_grid(body))
+    based_on = body.get("based_on")
+    if based_on is not None and not isinstance(based_on, dict):
+        raise ApiError('\'based_on\' must be {"submission": N} (or null for none) or {"master_version": N}')
+    base = None
+    if isinstance(based_on, dict):
+        if "master_version" in based_on:
+            base = _base(None, based_on["master_version"])
+        elif "submission" in based_on:
+            base = _base(based_on["submission"], None) or {"submission": None}
+        else:
+            raise ApiError('\'based_on\' must be {"submission": N} (or null for none) or {"master_version": N}')
+    return workflow.Incoming(team.strip(), "json", request.get_data(), grid=_grid(body), base=base)
+
+
+def _base(submission: Any, version: Any) -> dict[str, int | None] | None:
+    """The plan's base from form fields or JSON: a submission number (0 or "none": the team had none) or a version."""
+    for name, value in (("submission", submission), ("master_version", version)):
+        if value is None or value == "":
+            continue
+        if isinstance(value, str) and value.strip().lower() in ("none", "0"):
+            value = 0
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ApiError(f"based_on {name} must be a whole number of zero or more, not {value!r}")
+        return {name: value or None} if name == "submission" else {name: value}
+    return None
 
 
 def _grid(body: dict[str, Any]) -> list[list[Any]]:

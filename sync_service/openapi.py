@@ -33,6 +33,13 @@ COMMENT = {
 }
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": description}
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -65,7 +72,8 @@ def document() -> dict[str, Any]:
             "/api/v1/openapi.json": {"get": {**_op("This document", "200"), "security": []}},
             "/api/v1/submissions": {
                 "post": _op(
-                    "Submit a plan: an xlsx upload (multipart fields file, team) or JSON {team, lines | rows}",
+                    "Submit a plan: an xlsx upload (multipart: file, team, based_on_submission | based_on_version) "
+                    "or JSON {team, lines | rows, based_on: {submission | master_version}}",
                     "201",
                     400,
                     401,
@@ -121,6 +129,71 @@ def document() -> dict[str, Any]:
                     404,
                     params=[{"name": "team", "in": "path", "required": True, "schema": {"type": "string"}}],
                 )
+            },
+            "/api/v1/rollup": {
+                "get": _op(
+                    "Totals of the current master by any dimensions and period, with allocations where they apply",
+                    "200",
+                    400,
+                    401,
+                    params=[
+                        _query("by", "comma-separated dimensions (default region), e.g. region,channel"),
+                        _query("period", "month, quarter (default) or year"),
+                        _query("measure", "planned (default), committed, actual or a KPI column"),
+                    ],
+                )
+            },
+            "/api/v1/variance": {
+                "get": _op(
+                    "Plan to date against actual spend, with the allocation and what remains of it",
+                    "200",
+                    400,
+                    401,
+                    params=[
+                        _query("by", "comma-separated dimensions (default region)"),
+                        _query("as_of", "YYYY-MM-DD (default today): which fiscal months are closed"),
+                    ],
+                )
+            },
+            "/api/v1/allocations": {
+                "get": _op("The allocations in force (region x quarter x channel)", "200", 401),
+                "put": _op(
+                    "Replace the allocations (finance): {allocations: [{region, quarter, channel, amount}], comment}",
+                    "200",
+                    400,
+                    401,
+                    403,
+                    422,
+                    body={"content": {"application/json": {}}},
+                ),
+            },
+            "/api/v1/actuals": {
+                "post": _op(
+                    "Import actual spend (finance): a CSV or xlsx export with Line ID or Campaign code and Amount",
+                    "201",
+                    400,
+                    401,
+                    403,
+                    413,
+                    422,
+                    body={"content": {"multipart/form-data": {}, "text/csv": {}, XLSX: {}}},
+                    params=[IDEMPOTENCY],
+                )
+            },
+            "/api/v1/periods": {"get": _op("The fiscal months and which are locked", "200", 401)},
+            **{
+                f"/api/v1/periods/{action}": {
+                    "post": _op(
+                        f"{action.capitalize()} fiscal months (finance): {{months: [m01 | Q1 | 'Feb 2026']}} "
+                        "or {through: m03}",
+                        "200",
+                        400,
+                        401,
+                        403,
+                        body={"content": {"application/json": {}}},
+                    )
+                }
+                for action in ("lock", "unlock")
             },
             "/api/v1/audit": {
                 "get": _op(

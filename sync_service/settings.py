@@ -26,6 +26,12 @@ SETTINGS = (
         "Path of the organisation's TOML configuration; default $PLANSHEET_CONFIG or the bundled sample.",
     ),
     Setting("MAX_CONTENT_LENGTH", 20 * 2**20, "Largest request body accepted, in bytes (413 beyond it)."),
+    Setting(
+        "OVER_ALLOCATION",
+        "flag",
+        "What a plan over its region's allocation gets: 'flag' (accepted and approved with a warning) "
+        "or 'refuse' (422 at submission, 409 at approval).",
+    ),
     Setting("SECRET_KEY", None, "Secret for signed sessions (the dashboard); set it in production."),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -96,6 +97,10 @@ class Submission(Base):
     valid: Mapped[bool] = mapped_column(Boolean)
     line_count: Mapped[int] = mapped_column(Integer)
     report: Mapped[list[Any]] = mapped_column(JSON)  # the issues, as data
+    # The team's approved submission this plan was edited from (None: the team had none), as the
+    # submitter named it (`base`: {"submission": N} or {"master_version": N}, or None when unnamed).
+    based_on_submission: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    base: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     lines: Mapped[list[SubmissionLine]] = relationship(order_by="SubmissionLine.position", cascade="all")
 
 
@@ -106,7 +111,22 @@ class SubmissionLine(Base):
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     line_id: Mapped[str] = mapped_column(String(64))
+    row: Mapped[int | None] = mapped_column(Integer, nullable=True)  # its row in the submitted sheet
     values: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SubmissionTotal(Base):
+    """A submission's planned spend by fiscal quarter and channel, in reporting-currency cents.
+
+    Written once with the submission, so checking a region against its allocation reads a few
+    rows per team instead of every line of the master.
+    """
+
+    __tablename__ = "submission_totals"
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(2), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(60), primary_key=True)
+    cents: Mapped[int] = mapped_column(BigInteger)
 
 
 class Decision(Base):
@@ -148,6 +168,66 @@ class IdempotencyRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class AllocationRevision(Base):
+    """One version of finance's top-down budget; the newest is in force. Never updated."""
+
+    __tablename__ = "allocation_revisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    cells: Mapped[list[AllocationCell]] = relationship(cascade="all")
+
+
+class AllocationCell(Base):
+    """The budget of a region for a fiscal quarter and channel ("*": all channels), in reporting-currency cents."""
+
+    __tablename__ = "allocation_cells"
+    revision_id: Mapped[int] = mapped_column(
+        ForeignKey("allocation_revisions.id", ondelete="CASCADE"), primary_key=True
+    )
+    region: Mapped[str] = mapped_column(String(40), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(2), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(60), primary_key=True)
+    cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class ActualImport(Base):
+    """An export from the finance system: the raw file, its report, and the spend it gave each plan line.
+
+    The newest import is the actual spend in force (each export is the finance system's full year to date).
+    """
+
+    __tablename__ = "actual_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    amounts: Mapped[list[ActualAmount]] = relationship(cascade="all")
+
+
+class ActualAmount(Base):
+    """Actual spend to date of one master line, in the line's own currency (cents)."""
+
+    __tablename__ = "actual_amounts"
+    import_id: Mapped[int] = mapped_column(ForeignKey("actual_imports.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class PeriodLock(Base):
+    """A closed fiscal month (m01..m12): no approved plan may change its planned spend."""
+
+    __tablename__ = "period_locks"
+    month: Mapped[str] = mapped_column(String(3), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    locked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -159,17 +239,27 @@ class AuditEvent(Base):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL, a busy timeout and foreign keys."""
+    """An engine for `url`; SQLite files get WAL, a busy timeout, foreign keys and real transactions.
+
+    pysqlite's own transaction handling is switched off and SQLAlchemy emits BEGIN itself, so a
+    transaction's reads and writes are one unit; a writing transaction (`sqlite_begin="IMMEDIATE"`)
+    takes the write lock at BEGIN, so two writers never decide on the same stale read.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_dumps)
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection: Any, _record: Any) -> None:
+            connection.isolation_level = None
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql(f"BEGIN {connection.get_execution_options().get('sqlite_begin', '')}".strip())
 
         return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=_dumps)
@@ -186,11 +276,13 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if url.startswith("sqlite") else self.engine
+        self.writers = sessionmaker(writer, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One atomic unit of work: everything in it is committed together, or nothing is."""
-        with self.sessions.begin() as session:
+        with self.writers.begin() as session:
             yield session
 
     @contextmanager

@@ -27,6 +27,7 @@ from addin.issues import Severity, UnreadableWorkbook
 from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.excel_template import build_template
 from sheet_templates.schema import PlanSchema
+from sync_service import budget
 from sync_service.idempotency import Idempotency, remember
 from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from sync_service.storage import (
@@ -37,6 +38,7 @@ from sync_service.storage import (
     Store,
     Submission,
     SubmissionLine,
+    SubmissionTotal,
     Team,
     User,
 )
@@ -71,6 +73,10 @@ class Incoming:
     raw: bytes
     filename: str | None = None
     grid: Sequence[Sequence[Any]] | None = None
+    base: dict[str, int | None] | None = None  # {"submission": N | None} or {"master_version": N}; None: unnamed
+
+
+OVER_ALLOCATION_POLICIES = ("flag", "refuse")
 
 
 def read_incoming(incoming: Incoming, schema: PlanSchema, team: Team) -> PlanRead:
@@ -97,9 +103,20 @@ def read_incoming(incoming: Incoming, schema: PlanSchema, team: Team) -> PlanRea
 
 
 def submit(
-    store: Store, schema: PlanSchema, user: User, incoming: Incoming, idem: Idempotency | None = None
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    incoming: Incoming,
+    idem: Idempotency | None = None,
+    *,
+    over_allocation: str = "flag",
 ) -> dict[str, Any]:
-    """Validate and store a submission; return it as data."""
+    """Validate and store a submission; return it as data.
+
+    Refused before anything is written: an invalid plan (422, every issue); a plan not based on
+    the team's current approved plan (409, with what changed since); a plan that changes a locked
+    month (422, the cells); with `over_allocation="refuse"`, a plan over its region's allocation (422).
+    """
     with store.reading() as session:
         team = session.get(Team, incoming.team)
         if team is None:
@@ -108,6 +125,19 @@ def submit(
             raise Forbidden(f"you may not submit plans for team {team.id}")
     read = read_incoming(incoming, schema, team)
     lines = _lines(read.table)
+    base = incoming.base if incoming.base is not None else _base_of_template(read)
+    totals = budget.plan_totals(read.table, schema)
+    with store.reading() as session:
+        based_on = _resolve_base(session, team, base)
+        current = _current_submission(session, team.id)
+        _check_base(session, team, base, based_on, current)
+        _check_locks(session, schema, current, lines, read)
+        findings = budget.allocation_findings(session, schema, team, totals)
+    if findings and over_allocation == "refuse":
+        raise Unprocessable(
+            f"the plan is over {team.region}'s allocation in {len(findings)} place(s); nothing was stored",
+            issues=[_allocation_issue(f) for f in findings],
+        )
     with store.transaction() as session:
         submission = Submission(
             team_id=team.id,
@@ -118,22 +148,121 @@ def submit(
             raw_sha256=hashlib.sha256(incoming.raw).hexdigest(),
             valid=True,
             line_count=len(lines),
-            report=[i.to_dict() for i in read.issues],
-            lines=[SubmissionLine(position=n, line_id=line["line_id"], values=line) for n, line in enumerate(lines)],
+            report=[i.to_dict() for i in read.issues] + [_allocation_issue(f) for f in findings],
+            based_on_submission=based_on,
+            base=base,
+            lines=[
+                SubmissionLine(position=n, line_id=line["line_id"], row=row, values=line)
+                for n, (line, row) in enumerate(zip(lines, read.table["_row"].tolist(), strict=True))
+            ],
         )
         session.add(submission)
         session.flush()
+        session.add_all(
+            SubmissionTotal(submission_id=submission.id, quarter=q, channel=c, cents=v) for (q, c), v in totals.items()
+        )
         session.add(
             AuditEvent(
                 user_id=user.id,
                 action="submission.create",
                 target=f"submission:{submission.id}",
-                detail={"team": team.id, "lines": len(lines), "source": incoming.source},
+                detail={"team": team.id, "lines": len(lines), "source": incoming.source, "based_on": based_on},
             )
         )
         result = describe(session, submission, user_name=user.name)
         remember(session, user, idem, 201, result)
         return result
+
+
+def _base_of_template(read: PlanRead) -> dict[str, int | None] | None:
+    """The base a service-made template carries (PS_BASED_ON; 0 means the team had no approved plan)."""
+    if read.based_on is None:
+        return None
+    return {"submission": read.based_on or None}
+
+
+def _resolve_base(session: Session, team: Team, base: dict[str, int | None] | None) -> int | None:
+    """The team's approved submission the plan was edited from (None: none, or not named)."""
+    if base is None:
+        return None
+    if "master_version" in base:
+        version = base["master_version"] or 0
+        latest = session.scalar(select(func.max(MasterVersion.id))) or 0
+        if not 0 <= version <= latest:
+            raise ApiError(f"based_on master_version {version} does not exist; the newest is {latest}")
+        return _master_at(session, version).get(team.id)
+    number = base.get("submission")
+    if number is None:
+        return None
+    approved = session.scalar(
+        select(MasterVersion.submission_id).where(
+            MasterVersion.submission_id == number, MasterVersion.team_id == team.id
+        )
+    )
+    if approved is None:
+        raise ApiError(f"based_on submission {number} is not an approved plan of team {team.id}")
+    return number
+
+
+def _check_base(
+    session: Session, team: Team, base: dict[str, int | None] | None, based_on: int | None, current: int | None
+) -> None:
+    """409 unless the plan was edited from the team's current approved plan: never a silent overwrite."""
+    if based_on == current and (base is not None or current is None):
+        return
+    if base is None:
+        raise Conflict(
+            f"team {team.id} already has an approved plan (submission {current}); say which plan yours was edited "
+            "from (based_on), or download the team's template, which carries it, and make your changes there",
+            current_submission=current,
+        )
+    raise Conflict(
+        f"team {team.id}'s approved plan changed since the one this plan was edited from "
+        f"(submission {based_on or 'none'}; now submission {current or 'none'}); "
+        "merge your changes into the current plan and submit again",
+        based_on_submission=based_on,
+        current_submission=current,
+        changes=_team_diff(session, based_on, current),
+    )
+
+
+def _check_locks(
+    session: Session, schema: PlanSchema, current: int | None, lines: list[dict[str, Any]], read: PlanRead | None
+) -> None:
+    """422 (with the cells) when the plan changes the planned spend of a locked month."""
+    changes = budget.locked_changes(schema, budget.locked_months(session), _lines_of(session, current), lines)
+    if not changes:
+        return
+    rows = dict(zip(read.table["line_id"].tolist(), read.table["_row"].tolist(), strict=True)) if read else {}
+    issues = []
+    for line, month, old, new in changes:
+        row = rows.get(line["line_id"])
+        label = schema[month].label
+        issues.append(
+            {
+                "severity": "error",
+                "rule": "period.locked",
+                "sheet": "Plan" if row else None,
+                "cell": f"{schema[month].letter}{row}" if row else None,
+                "column": month,
+                "line_id": line["line_id"],
+                "message": f"{label} is closed: line {line['line_id']} must keep its approved "
+                f"{budget.money(old)} there (the plan has {budget.money(new)})"
+                + ("" if row else "; the line was removed"),
+            }
+        )
+    raise Unprocessable(f"the plan changes {len(issues)} amount(s) in locked months; nothing was stored", issues=issues)
+
+
+def _allocation_issue(finding: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "severity": "warning",
+        "rule": "allocation.over",
+        "sheet": "Summary",
+        "cell": None,
+        "column": None,
+        **finding,
+    }
 
 
 def _lines(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -160,7 +289,11 @@ def status_of(session: Session, submission: Submission) -> str:
         select(Decision).where(Decision.submission_id == submission.id).order_by(Decision.id.desc()).limit(1)
     )
     if decision is None:
-        return "submitted"
+        return (
+            "stale"
+            if submission.based_on_submission != _current_submission(session, submission.team_id)
+            else ("submitted")
+        )
     if decision.action == "approved" and _current_submission(session, submission.team_id) != submission.id:
         return "superseded"
     return decision.action
@@ -177,20 +310,70 @@ def _current_submission(session: Session, team: str) -> int | None:
 
 
 def decide(
-    store: Store, user: User, submission_id: int, action: str, comment: str, idem: Idempotency | None = None
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    submission_id: int,
+    action: str,
+    comment: str,
+    idem: Idempotency | None = None,
+    *,
+    over_allocation: str = "flag",
 ) -> dict[str, Any]:
-    """Approve (merging the plan into a new master version) or reject a submission, in one transaction."""
+    """Approve (merging the plan into a new master version) or reject a submission, in one transaction.
+
+    The region's teams are locked first, so approvals of one region happen one after another and
+    each checks the master as it really is: the plan must still be based on the team's current
+    plan (409 with what changed), must not change a month locked since (409), and with
+    `over_allocation="refuse"` must keep the region within its allocation (409).
+    """
     if user.role != Role.FINANCE:
         raise Forbidden("only finance approves or rejects plans")
     if action == "rejected" and not comment.strip():
         raise ApiError("say why the plan is rejected in 'comment'; the marketer will read it")
     with store.transaction() as session:
-        submission = session.get(Submission, submission_id)
-        if submission is None:
+        found = session.get(Submission, submission_id)
+        if found is None:
             raise NotFound(f"there is no submission {submission_id}")
+        team = session.get(Team, found.team_id)
+        region = session.scalars(
+            select(Team.id).where(Team.region == team.region).order_by(Team.id).with_for_update()
+        ).all()
+        del region  # held until commit
+        submission = session.get(Submission, submission_id, with_for_update=True, populate_existing=True)
         status = status_of(session, submission)
-        if status != "submitted":
+        if status not in ("submitted", "stale"):
             raise Conflict(f"submission {submission_id} is already {status}", current_status=status)
+        findings: list[dict[str, Any]] = []
+        if action == "approved":
+            current = _current_submission(session, team.id)
+            if submission.based_on_submission != current:
+                raise Conflict(
+                    f"submission {submission_id} was edited from submission {submission.based_on_submission or 'none'}"
+                    f", but team {team.id}'s approved plan is now submission {current}; approving it would overwrite "
+                    "that plan's changes. Reject it and ask for a plan edited from the current one",
+                    current_status="stale",
+                    current_submission=current,
+                    changes=_team_diff(session, submission.based_on_submission, current),
+                )
+            lines = [line.values for line in submission.lines]
+            try:
+                _check_locks(session, schema, current, lines, None)
+            except Unprocessable as exc:
+                raise Conflict(
+                    f"submission {submission_id} changes months that were locked after it was submitted",
+                    issues=exc.issues,
+                ) from None
+            totals = {
+                (t.quarter, t.channel): t.cents
+                for t in session.scalars(select(SubmissionTotal).where(SubmissionTotal.submission_id == submission.id))
+            }
+            findings = budget.allocation_findings(session, schema, team, totals)
+            if findings and over_allocation == "refuse":
+                raise Conflict(
+                    f"approving submission {submission_id} would put {team.region} over its allocation",
+                    issues=[_allocation_issue(f) for f in findings],
+                )
         session.add(Decision(submission_id=submission.id, user_id=user.id, action=action, comment=comment.strip()))
         version = None
         if action == "approved":
@@ -203,11 +386,16 @@ def decide(
                 user_id=user.id,
                 action=f"submission.{action[:-1]}",
                 target=f"submission:{submission.id}",
-                detail={"team": submission.team_id, "comment": comment.strip(), "version": version},
+                detail={
+                    "team": submission.team_id,
+                    "comment": comment.strip(),
+                    "version": version,
+                    "over_allocation": [f["message"] for f in findings],
+                },
             )
         )
         session.flush()
-        result = {**describe(session, submission), "master_version": version}
+        result = {**describe(session, submission), "master_version": version, "over_allocation": findings}
         remember(session, user, idem, 200, result)
         return result
 
@@ -328,27 +516,29 @@ def master_diff(store: Store, user: User, old: int, new: int) -> dict[str, Any]:
         for team in sorted(set(before) | set(after)):
             if before.get(team) == after.get(team) or not can_see(user, team):
                 continue
-            a, b = _lines_of(session, before.get(team)), _lines_of(session, after.get(team))
-            changed = []
-            for line_id in sorted(a.keys() & b.keys()):
-                fields = {
-                    k: {"from": a[line_id].get(k), "to": b[line_id].get(k)}
-                    for k in sorted(a[line_id].keys() | b[line_id].keys())
-                    if a[line_id].get(k) != b[line_id].get(k)
-                }
-                if fields:
-                    changed.append({"line_id": line_id, "fields": fields})
-            teams.append(
-                {
-                    "team": team,
-                    "from_submission": before.get(team),
-                    "to_submission": after.get(team),
-                    "added": [b[i] for i in sorted(b.keys() - a.keys())],
-                    "removed": [a[i] for i in sorted(a.keys() - b.keys())],
-                    "changed": changed,
-                }
-            )
+            teams.append({"team": team, **_team_diff(session, before.get(team), after.get(team))})
         return {"from": old, "to": new, "teams": teams}
+
+
+def _team_diff(session: Session, old: int | None, new: int | None) -> dict[str, Any]:
+    """What changed between two plans of one team: lines added, removed, and changed field by field."""
+    a, b = _lines_of(session, old), _lines_of(session, new)
+    changed = []
+    for line_id in sorted(a.keys() & b.keys()):
+        fields = {
+            k: {"from": a[line_id].get(k), "to": b[line_id].get(k)}
+            for k in sorted(a[line_id].keys() | b[line_id].keys())
+            if a[line_id].get(k) != b[line_id].get(k)
+        }
+        if fields:
+            changed.append({"line_id": line_id, "fields": fields})
+    return {
+        "from_submission": old,
+        "to_submission": new,
+        "added": [b[i] for i in sorted(b.keys() - a.keys())],
+        "removed": [a[i] for i in sorted(a.keys() - b.keys())],
+        "changed": changed,
+    }
 
 
 def _lines_of(session: Session, submission_id: int | None) -> dict[str, dict[str, Any]]:
@@ -402,4 +592,4 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
             else:
                 typed[name] = value or None
         lines.append(typed)
-    return build_template(schema, team.region, out, lines=lines)
+    return build_template(schema, team.region, out, lines=lines, based_on=current or 0)

@@ -77,13 +77,18 @@ def plan_bytes(tmp_path: Path, region: str = "EMEA", n: int = 15, mistakes: bool
     return path.read_bytes()
 
 
-def upload(client: Any, token: str, data: bytes, team: str = "EMEA-ENTERPRISE", name: str = "plan.xlsx") -> Any:
-    return client.post(
-        "/api/v1/submissions",
-        headers=auth(token),
-        data={"team": team, "file": (io.BytesIO(data), name)},
-        content_type="multipart/form-data",
-    )
+def upload(
+    client: Any,
+    token: str,
+    data: bytes,
+    team: str = "EMEA-ENTERPRISE",
+    name: str = "plan.xlsx",
+    based_on: int | None = None,
+) -> Any:
+    form = {"team": team, "file": (io.BytesIO(data), name)}
+    if based_on is not None:
+        form["based_on_submission"] = str(based_on)
+    return client.post("/api/v1/submissions", headers=auth(token), data=form, content_type="multipart/form-data")
 
 
 def test_the_migrations_create_exactly_the_models(service) -> None:
@@ -241,7 +246,9 @@ def test_finance_approves_and_the_master_holds_each_teams_latest_approved_plan(s
     assert len(master["lines"]) == 15
 
     smaller = build_template(SCHEMA, "EMEA", tmp_path / "v2.xlsx", lines=sample_lines(SCHEMA, "EMEA", 4, seed=9))
-    second = upload(client, tokens["emea"], smaller.read_bytes()).get_json()["id"]
+    blind = upload(client, tokens["emea"], smaller.read_bytes())  # not saying what it was edited from
+    assert problem(blind, 409)["current_submission"] == first
+    second = upload(client, tokens["emea"], smaller.read_bytes(), based_on=first).get_json()["id"]
     assert decide(client, tokens["finance"], second, "approve").get_json()["master_version"] == 2
     master = client.get("/api/v1/master", headers=auth(tokens["finance"])).get_json()
     assert master["version"] == 2 and len(master["lines"]) == 4  # replaced, not added
@@ -324,9 +331,9 @@ def test_the_openapi_document_describes_every_route(service) -> None:
         path = rule.rule.replace("<int:submission_id>", "{submission_id}").replace("<int:old>", "{old}")
         path = path.replace("<int:new>", "{new}").replace("<team>", "{team}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
-            for action in ("approve", "reject"):
-                if "<any(approve, reject):action>" in path:
-                    served.add((path.replace("<any(approve, reject):action>", action), method))
+            for choice in ("<any(approve, reject):action>", "<any(lock, unlock):action>"):
+                for action in choice[5:-9].split(", ") if choice in path else ():
+                    served.add((path.replace(choice, action), method))
             if "<any" not in path:
                 served.add((path, method))
     assert documented == served
@@ -341,7 +348,7 @@ def test_master_versions_their_diff_and_the_audit_log(service, tmp_path: Path) -
     lines[1] = {**lines[1], "m01": 999}  # one amount changed
     del lines[5]  # one line removed
     path = build_template(SCHEMA, "EMEA", tmp_path / "v2.xlsx", lines=lines)
-    second = upload(client, tokens["emea"], path.read_bytes()).get_json()["id"]
+    second = upload(client, tokens["emea"], path.read_bytes(), based_on=first).get_json()["id"]
     decide(client, tokens["finance"], second, "approve")
 
     versions = client.get("/api/v1/master/versions", headers=auth(tokens["finance"])).get_json()["versions"]

@@ -1,7 +1,9 @@
 """Load on a real server process: 8 marketers submitting concurrently while finance approves.
 
-Afterwards no submission is lost, and the master equals, for each team, the lines of its
-latest approved submission, to the cent.
+Each marketer edits from the team's plan as the master holds it when it starts the edit; finance
+approves pending plans in random order, so some plans are overtaken by another approval of
+their team and must be refused as stale (409), never merged over it. Afterwards no submission
+is lost, and the master equals, for each team, the lines of its latest approved submission.
 """
 
 from __future__ import annotations
@@ -61,16 +63,26 @@ def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[list[st
     sent: dict[int, list[dict[str, Any]]] = {}  # submission id -> the lines sent
     done = threading.Event()
     approvals: list[tuple[int, int, str]] = []  # (master version, submission, team)
+    refused: list[int] = []  # approvals refused because the team's plan had moved on
 
     def marketer(team: str) -> int:
         region = team.split("-")[0]
+        accepted = 0
         for n in range(SUBMISSIONS):
             lines = [as_json(x) for x in sample_lines(SCHEMA, region, LINES, seed=n, id_prefix=team[:8])]
             target = bases[n % len(bases)]
-            status, body = call(target, tokens[team], "POST", "/api/v1/submissions", {"team": team, "lines": lines})
+            status, master = call(target, tokens[team], "GET", "/api/v1/master")
+            assert status == 200, master
+            held = {t["team"]: t["submission"] for t in master["teams"]}
+            body = {"team": team, "lines": lines, "based_on": {"master_version": master["version"]}}
+            status, body = call(target, tokens[team], "POST", "/api/v1/submissions", body)
+            if status == 409:  # approved meanwhile: edit from the plan the master holds now
+                assert body["current_submission"] != held.get(team), body
+                continue
             assert status == 201, body
             sent[body["id"]] = lines
-        return SUBMISSIONS
+            accepted += 1
+        return accepted
 
     def finance() -> None:
         rng = random.Random(1)
@@ -78,7 +90,7 @@ def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[list[st
             finished = done.is_set()
             status, body = call(base, tokens["finance"], "GET", "/api/v1/submissions")
             assert status == 200
-            pending = [s for s in body["submissions"] if s["status"] == "submitted"]
+            pending = [s for s in body["submissions"] if s["status"] in ("submitted", "stale")]
             for submission in rng.sample(pending, k=len(pending) // 2 if not finished else len(pending)):
                 status, body = call(
                     base,
@@ -87,6 +99,10 @@ def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[list[st
                     f"/api/v1/submissions/{submission['id']}/approve",
                     {"comment": "ok"},
                 )
+                if status == 409:  # overtaken by another approval of its team: refused, with what changed
+                    assert body["current_status"] == "stale" and "changes" in body, body
+                    refused.append(submission["id"])
+                    continue
                 assert status == 200, body
                 approvals.append((body["master_version"], body["id"], body["team"]))
             if finished:
@@ -98,12 +114,15 @@ def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[list[st
         done.set()
         approver.result()
 
-    assert sum(counts) == CLIENTS * SUBMISSIONS
+    assert sum(counts) == len(sent) > CLIENTS * SUBMISSIONS // 2
     status, body = call(base, tokens["finance"], "GET", "/api/v1/submissions")
     assert status == 200
     stored = body["submissions"]
     assert sorted(s["id"] for s in stored) == sorted(sent)  # not one lost, none extra
-    assert all(s["status"] in ("approved", "superseded") for s in stored)
+    status_of = {s["id"]: s["status"] for s in stored}
+    assert all(status_of[sid] == "stale" for sid in refused)
+    assert all(s["status"] in ("approved", "superseded", "stale") for s in stored)
+    assert {team for _, _, team in approvals} == set(TEAMS)
 
     latest: dict[str, int] = {}
     for _version, submission, team in sorted(approvals):
