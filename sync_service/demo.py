@@ -1,8 +1,9 @@
-"""The end-to-end demo: templates for every region, sample plans (one with mistakes), the master workbook."""
+"""The end-to-end demo: templates, sample plans (one with mistakes), the master workbook, then the sync service."""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -11,9 +12,11 @@ from typing import TextIO
 from openpyxl import load_workbook
 
 from addin.consolidate import ACCEPTED, consolidate
+from addin.forecast import closed_months
 from sheet_templates.excel_template import build_template, build_templates, template_filename
 from sheet_templates.samples import sample_lines
 from sheet_templates.schema import PlanSchema
+from sync_service.demo_service import run_service_demo
 
 DEMO_LINES = 120
 BAD_REGION = "LATAM"
@@ -54,6 +57,9 @@ def run_demo(schema: PlanSchema, out: Path, stdout: TextIO) -> int:
         path = plans / template_filename(region)
         lines = sample_lines(schema, region, DEMO_LINES, seed=2027, today=as_of)
         build_template(schema, region, path, lines=lines)
+    corrected = out / "corrected" / template_filename(BAD_REGION)
+    corrected.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plans / template_filename(BAD_REGION), corrected)
     mistakes = fill_with_mistakes(plans / template_filename(BAD_REGION), schema)
     print(
         f"Filled {len(schema.config.regions)} sample plans of {DEMO_LINES} lines in {plans}; "
@@ -90,6 +96,9 @@ def run_demo(schema: PlanSchema, out: Path, stdout: TextIO) -> int:
         file=stdout,
     )
     print(f"Open {master} (sheets Summary, Lines, Rollup, Variance, Chart, Issues).", file=stdout)
+    closed = closed_months(cal, as_of)
+    run_service_demo(schema, out, plans, corrected, BAD_REGION, closed, as_of.isoformat(), stdout)
+    print(f"\nThe whole demo took {time.perf_counter() - started:.1f} s.", file=stdout)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -309,6 +310,18 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     told = {line.split()[0] for line in told_part.splitlines() if line.startswith("  Plan!")}
     assert made and made <= told
     assert len(sheet_values(master, "Lines")) == (len(regions) - 1) * demo.DEMO_LINES + 1
+
+    # Then the service: the bad plan refused at its cells, corrected, every plan approved, actuals imported.
+    service = out.split("The sync service:")[1]
+    assert "-ENTERPRISE   refused (422)" in service and "corrected and sent again" in service
+    with sqlite3.connect(tmp_path / "service.db") as db:
+        assert db.execute("SELECT count(*) FROM master_versions").fetchone()[0] == len(regions)
+        assert db.execute("SELECT count(*) FROM decisions WHERE action = 'approved'").fetchone()[0] == len(regions)
+        imported = db.execute("SELECT count(*) FROM actual_amounts").fetchone()[0]
+    assert imported > 0 and "2 unmatched" in service
+    variance = service.split("GET /api/v1/variance")[1]
+    assert all(f"\n  {region} " in variance for region in regions)
+    assert json.loads((tmp_path / "tokens.json").read_text()).keys() == {*regions, "finance"}
 
 
 def test_consolidate_into_a_folder_that_cannot_be_written_says_so(

@@ -1,0 +1,232 @@
+"""The service half of the demo: a real `plansheet serve` process on 127.0.0.1 and what each user does with it.
+
+Marketers upload their regional plans (one is refused with its report, then fixed and sent
+again), finance approves them, imports the finance system's actuals and reads the rollup and
+the variance — all over HTTP, as any client would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from sheet_templates.excel_template import template_filename
+from sheet_templates.schema import PlanSchema
+from sync_service.auth import create_token
+from sync_service.migrate import upgrade
+from sync_service.storage import Store
+from sync_service.workflow import sync_teams, team_id
+
+
+class Client:
+    """A tiny HTTP client for the API, with one user's token."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+
+    def send(self, method: str, path: str, body: bytes | None = None, content_type: str = "") -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = urllib.request.Request(f"{self.base}{path}", data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, json.load(error)
+
+    def json(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        return self.send(method, path, data, "application/json")
+
+    def upload(self, path: str, file: Path, **fields: str) -> tuple[int, Any]:
+        boundary = uuid.uuid4().hex
+        out = io.BytesIO()
+        for name, value in fields.items():
+            out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file.name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+        )
+        out.write(file.read_bytes())
+        out.write(f"\r\n--{boundary}--\r\n".encode())
+        return self.send("POST", path, out.getvalue(), f"multipart/form-data; boundary={boundary}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(database_url: str, schema: PlanSchema) -> Iterator[str]:
+    """`plansheet serve` as its own process on a free loopback port, stopped on exit."""
+    env = {**os.environ, "PLANSHEET_DATABASE_URL": database_url}
+    if schema.config.source != "<default>":
+        env["PLANSHEET_CONFIG"] = schema.config.source
+    else:
+        env.pop("PLANSHEET_CONFIG", None)
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sync_service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the demo service did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def actuals_csv(master: dict[str, Any], schema: PlanSchema, closed: int, seed: int = 7) -> bytes:
+    """An export as a finance system gives it: spend to date per line ID or campaign code, and rows it can't place."""
+    rng = random.Random(seed)
+    months = [c.name for c in schema.month_columns][:closed]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Posting period", "Line ID", "Campaign code", "Amount", "Currency"])
+    for n, line in enumerate(master["lines"]):
+        planned = sum(line.get(m) or 0 for m in months)
+        if planned <= 0:
+            continue
+        cents = int(planned * rng.uniform(0.75, 1.2))
+        by_code = n % 5 == 0 and line.get("campaign_code")
+        writer.writerow(
+            [
+                "YTD",
+                "" if by_code else line["line_id"],
+                line.get("campaign_code") or "" if by_code else "",
+                f"{cents / 100:.2f}",
+                line["currency"],
+            ]
+        )
+    writer.writerow(["YTD", "", "UNKNOWN-CODE-1", "1250.00", schema.config.reporting_currency])
+    writer.writerow(["YTD", "XX-9999", "", "310.40", schema.config.reporting_currency])
+    return out.getvalue().encode()
+
+
+def run_service_demo(
+    schema: PlanSchema, out: Path, plans: Path, fixed: Path, bad_region: str, closed: int, as_of: str, stdout: TextIO
+) -> int:
+    """Start the service on a fresh SQLite file and tell the day of a marketer and of finance through its API."""
+    database = out / "service.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{database}"
+    upgrade(url)
+    store = Store(url)
+    regions = schema.config.regions
+    bu = schema.config.business_units[0]
+    teams = {region: team_id(region, bu) for region in regions}
+    with store.transaction() as session:
+        sync_teams(session, schema)
+        tokens = {
+            region: create_token(session, f"marketer-{region.lower()}", "marketer", [teams[region]])
+            for region in regions
+        }
+        tokens["finance"] = create_token(session, "finance", "finance")
+    store.dispose()
+    (out / "tokens.json").write_text(json.dumps(tokens, indent=2) + "\n")
+    p = lambda *a: print(*a, file=stdout)  # noqa: E731
+    p(f"\nThe sync service: {url} (teams and demo tokens in {out / 'tokens.json'})")
+    with serving(url, schema) as base:
+        p(f"Started `plansheet serve` on {base}")
+        finance = Client(base, tokens["finance"])
+        submitted = {}
+        for region in regions:
+            client = Client(base, tokens[region])
+            status, body = client.upload("/api/v1/submissions", plans / template_filename(region), team=teams[region])
+            if status == 201:
+                submitted[region] = body["id"]
+                p(f"  {teams[region]:<18} submitted {body['lines']} lines: submission {body['id']}")
+                continue
+            p(f"  {teams[region]:<18} refused ({status}): {body['detail']}")
+            for issue in body.get("issues", [])[:8]:
+                where = f"{issue.get('sheet')}!{issue.get('cell')}" if issue.get("cell") else issue.get("sheet") or ""
+                p(f"      {where:<12} {issue['rule']:<22} {issue['message']}")
+        if bad_region in regions and bad_region not in submitted:
+            client = Client(base, tokens[bad_region])
+            status, body = client.upload("/api/v1/submissions", fixed, team=teams[bad_region])
+            if status != 201:
+                raise RuntimeError(f"the corrected plan was refused: {body}")
+            submitted[bad_region] = body["id"]
+            p(f"  {teams[bad_region]:<18} corrected and sent again: submission {body['id']} accepted")
+        for region, sid in submitted.items():
+            status, body = finance.json("POST", f"/api/v1/submissions/{sid}/approve", {"comment": "demo: approved"})
+            if status != 200:
+                raise RuntimeError(f"approving submission {sid} failed: {body}")
+            over = f", over allocation in {len(body['over_allocation'])} place(s)" if body["over_allocation"] else ""
+            p(f"  finance approved submission {sid} ({teams[region]}): master version {body['master_version']}{over}")
+
+        _, master = finance.json("GET", "/api/v1/master")
+        export = actuals_csv(master, schema, closed)
+        (out / "actuals.csv").write_bytes(export)
+        status, report = finance.send("POST", "/api/v1/actuals?filename=actuals.csv", export, "text/csv")
+        if status != 201:
+            raise RuntimeError(f"the actuals import failed: {report}")
+        p(
+            f"\nFinance imported {out / 'actuals.csv'}: {report['rows']} rows, {report['matched']} matched, "
+            f"{len(report['unmatched'])} unmatched, {len(report['spread'])} spread over several lines by campaign code"
+        )
+        for row in report["unmatched"]:
+            p(f"  row {row['row']}: no plan line {row['line_id'] or row['campaign_code']} ({row['amount']})")
+
+        cur = schema.config.reporting_currency
+        _, rollup = finance.json("GET", "/api/v1/rollup?by=region&period=quarter")
+        p(f"\nGET /api/v1/rollup?by=region&period=quarter ({cur}; planned / allocation):")
+        by_region: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in rollup["rows"]:
+            by_region.setdefault(row["region"], {})[row["period"]] = row
+        for region, quarters in by_region.items():
+            cells = "  ".join(
+                f"{q} {_amount(r['amount']):>12} / {_amount(r.get('allocation', '0')):>12}" for q, r in quarters.items()
+            )
+            p(f"  {region:<6} {cells}")
+        _, variance = finance.json("GET", f"/api/v1/variance?by=region&as_of={as_of}")
+        p(f"\nGET /api/v1/variance?by=region&as_of={as_of} ({variance['closed_months']} fiscal months closed):")
+        p(f"  {'region':<6} {'plan to date':>14} {'actual':>14} {'variance':>14}  flag")
+        for row in variance["rows"]:
+            p(
+                f"  {row['region']:<6} {_amount(row['planned_to_date']):>14} {_amount(row['actual']):>14} "
+                f"{_amount(row['variance']):>14}  {row['flag']}"
+            )
+    p(
+        f"\nServe it yourself: PLANSHEET_DATABASE_URL={url} plansheet serve   "
+        f"(tokens in {out / 'tokens.json'}; try GET /api/v1/master)"
+    )
+    return 0
+
+
+def _amount(text: str) -> str:
+    return f"{float(text):,.2f}"
