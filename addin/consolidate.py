@@ -190,6 +190,33 @@ def consolidate(
             f"{EXCEL_MAX_ROWS - 1:,}; consolidate fewer plans at a time"
         )
     table = pd.concat([o.table for o in accepted], ignore_index=True) if accepted else _empty(schema)
+    rollup = write_master_of(
+        table,
+        [o.segment for o in accepted if o.segment is not None],
+        schema,
+        out,
+        as_of=as_of,
+        files=[o.summary() for o in results],
+        issues=[i.to_dict() for o in results for i in o.issues],
+    )
+    return Consolidation(results, table, out, rollup)
+
+
+def write_master_of(
+    table: pd.DataFrame,
+    segments: Sequence[Segment],
+    schema: PlanSchema,
+    out: Path,
+    *,
+    as_of: dt.date,
+    files: list[dict[str, object]],
+    issues: list[dict[str, object]],
+) -> pd.DataFrame:
+    """Write the master workbook of `table` (lines already rendered as `segments`); return its rollup.
+
+    `table` holds every line with `with_totals` applied; `files` and `issues` fill the
+    Summary and Issues sheets (a file, or for the service a team's approved submission, each).
+    """
     rollup = _sum_by(table, schema, ["region", "channel"], list(QUARTERS))
     closed = [m.name for m in schema.calendar.months[: closed_months(schema.calendar, as_of)]]
     table["planned_to_date"] = (
@@ -202,16 +229,16 @@ def consolidate(
     by_region["lines"] = by_region["region"].map(lines).fillna(0).astype(np.int64)
     content = MasterContent(
         schema=schema,
-        segments=[o.segment for o in accepted if o.segment is not None],
+        segments=segments,
         rollup=rollup,
         by_region=by_region,
-        files=[o.summary() for o in results],
+        files=files,
         as_of=as_of,
         closed_months=len(closed),
-        issues=[i.to_dict() for o in results for i in o.issues],
+        issues=issues,
     )
     write_master(out, content)
-    return Consolidation(results, table, out, rollup)
+    return rollup
 
 
 def _sum_by(table: pd.DataFrame, schema: PlanSchema, by: list[str], measures: list[str]) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import tempfile
 from collections.abc import Callable
@@ -145,7 +146,28 @@ def decide(submission_id: int, action: str) -> ResponseReturnValue:
 
 @bp.get("/api/v1/master")
 def master() -> ResponseReturnValue:
-    return jsonify(workflow.master(_store(), current_user()))
+    """The current master as JSON, or with ?format=xlsx as the master workbook (?as_of= for what is closed)."""
+    user = current_user()
+    form = request.args.get("format", "json")
+    if form == "json":
+        return jsonify(workflow.master(_store(), user))
+    if form != "xlsx":
+        raise ApiError("format must be json or xlsx")
+    as_of = _date_arg("as_of")
+    with tempfile.TemporaryDirectory() as folder:
+        path = budget.master_workbook(_store(), _schema(), user, Path(folder) / "master.xlsx", as_of)
+        data = path.read_bytes()
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
+
+
+def _date_arg(name: str) -> dt.date:
+    text = request.args.get(name)
+    if not text:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(f"{name} {text!r} is not a date; use YYYY-MM-DD") from None
 
 
 @bp.get("/api/v1/master/versions")

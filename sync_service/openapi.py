@@ -106,7 +106,18 @@ def document() -> dict[str, Any]:
                     ("reject", "Reject (finance) with a comment"),
                 )
             },
-            "/api/v1/master": {"get": _op("The current master budget: each team's approved plan", "200", 401)},
+            "/api/v1/master": {
+                "get": _op(
+                    "The current master budget: each team's approved plan (JSON, or the master workbook)",
+                    "200",
+                    400,
+                    401,
+                    params=[
+                        _query("format", "json (default) or xlsx"),
+                        _query("as_of", "for xlsx: YYYY-MM-DD (default today), which fiscal months are closed"),
+                    ],
+                )
+            },
             "/api/v1/master/versions": {"get": _op("Every master version, newest first", "200", 401)},
             "/api/v1/master/versions/{old}/diff/{new}": {
                 "get": _op(

@@ -394,3 +394,26 @@ def test_a_teams_template_comes_back_filled_with_its_approved_plan(service, tmp_
     problem(client.get("/api/v1/templates/MARS-SMB.xlsx", headers=auth(tokens["finance"])), 404)
     empty = client.get("/api/v1/templates/NA-SMB.xlsx", headers=auth(tokens["finance"]))  # nothing approved yet
     assert empty.status_code == 200
+
+
+def test_the_master_downloads_as_the_master_workbook_to_the_cent(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    sid = upload(client, tokens["emea"], plan_bytes(tmp_path, n=15)).get_json()["id"]
+    decide(client, tokens["finance"], sid, "approve")
+    lines = client.get("/api/v1/master", headers=auth(tokens["finance"])).get_json()["lines"]
+    response = client.get("/api/v1/master?format=xlsx&as_of=2026-11-01", headers=auth(tokens["finance"]))
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    book = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True)
+    assert book.sheetnames == ["Summary", "Lines", "Rollup", "Variance", "Chart", "Issues"]
+    rows = list(book["Lines"].values)
+    header, body = rows[0], rows[1:]
+    assert len(body) == 15 and {r[0] for r in body} == {f"EMEA-ENTERPRISE #{sid}"}
+    for month in ("m01", "m07", "m12"):
+        column = header.index(SCHEMA[month].label)
+        assert round(sum(r[column] or 0 for r in body) * 100) == sum(line[month] or 0 for line in lines)
+    # Another region's marketer gets a workbook without EMEA's lines; a bad format or date is refused.
+    other = client.get("/api/v1/master?format=xlsx", headers=auth(tokens["na"]))
+    assert len(list(openpyxl.load_workbook(io.BytesIO(other.data), read_only=True)["Lines"].values)) == 1
+    problem(client.get("/api/v1/master?format=pdf", headers=auth(tokens["finance"])), 400)
+    problem(client.get("/api/v1/master?format=xlsx&as_of=yesterday", headers=auth(tokens["finance"])), 400)
