@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from addin.coerce import parse_number_text
+from addin.consolidate import with_totals, write_master_of
 from addin.forecast import closed_months
 from addin.fx import UnknownCurrency, convert_between, convert_cents
 from addin.issues import UnreadableWorkbook
@@ -40,6 +42,7 @@ from addin.rollup import RollupError, rollup
 from addin.safety import FIRST_SHEET, inspect_package
 from addin.variance import remaining, variance, variance_flag, variance_pct
 from sheet_templates.cells import column_letter
+from sheet_templates.master_workbook import lines_segment
 from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.idempotency import Idempotency, remember
 from sync_service.problems import ApiError, Forbidden, Unprocessable
@@ -588,11 +591,11 @@ def _master_lines(session: Session, held: Mapping[str, int]) -> list[dict[str, A
         return []
     team_of = {sid: tid for tid, sid in held.items()}
     rows = session.execute(
-        select(SubmissionLine.submission_id, SubmissionLine.values)
+        select(SubmissionLine.submission_id, SubmissionLine.row, SubmissionLine.values)
         .where(SubmissionLine.submission_id.in_(list(team_of)))
         .order_by(SubmissionLine.submission_id, SubmissionLine.position)
     )
-    return [{"team_id": team_of[sid], **values} for sid, values in rows]
+    return [{"team_id": team_of[sid], "_row": row, **values} for sid, row, values in rows]
 
 
 def latest_actuals(session: Session) -> tuple[int | None, dict[tuple[str, str], int]]:
@@ -619,15 +622,49 @@ def master_frame(session: Session, schema: PlanSchema, user: User) -> tuple[pd.D
     if actual_import is not None:
         for line in lines:
             line["actual"] = actuals.get((line["team_id"], line["line_id"]), 0)
-    data: dict[str, Any] = {"team_id": np.array([line["team_id"] for line in lines], dtype=object)}
+    version = session.scalar(select(func.max(MasterVersion.id))) or 0
+    return typed_lines(lines, schema), {"master_version": version, "actuals_import": actual_import}
+
+
+def typed_lines(lines: list[dict[str, Any]], schema: PlanSchema) -> pd.DataFrame:
+    """Stored lines as the plan table the reader makes: cents as int64, dates as datetime64, blanks as ''."""
+    data: dict[str, Any] = {
+        "team_id": np.array([line["team_id"] for line in lines], dtype=object),
+        "_row": np.array([line.get("_row") or 0 for line in lines], dtype=np.int64),
+    }
     for col in schema.input_columns:
         values = [line.get(col.name) for line in lines]
         if col.type in (ColumnType.MONEY, ColumnType.COUNT):
             data[col.name] = np.array([v or 0 for v in values], dtype=np.int64)
+        elif col.type is ColumnType.DATE:
+            data[col.name] = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce").to_numpy()
         else:
             data[col.name] = np.array(["" if v is None else v for v in values], dtype=object)
-    version = session.scalar(select(func.max(MasterVersion.id))) or 0
-    return pd.DataFrame(data), {"master_version": version, "actuals_import": actual_import}
+    return pd.DataFrame(data)
+
+
+def master_workbook(store: Store, schema: PlanSchema, user: User, out: Path, as_of: dt.date) -> Path:
+    """The master workbook (the consolidation's Summary, Lines, Rollup, Variance, Chart) of the current master."""
+    with store.reading() as session:
+        user = session.merge(user)
+        table, _ = master_frame(session, schema, user)
+        held = current_submissions(session)
+    tables, segments, files = [], [], []
+    for team, part in table.groupby("team_id", sort=True) if len(table) else ():
+        part = with_totals(part.drop(columns=["team_id"]).reset_index(drop=True), schema)
+        part.insert(0, "source", f"{team} #{held[team]}")
+        tables.append(part)
+        segments.append(lines_segment(part, schema))
+        files.append(
+            {"file": f"{team} #{held[team]}", "status": "approved", "lines": len(part), "errors": 0, "warnings": 0}
+        )
+    whole = (
+        pd.concat(tables, ignore_index=True)
+        if tables
+        else with_totals(typed_lines([], schema), schema).assign(source=pd.Series(dtype=object))
+    )
+    write_master_of(whole, segments, schema, out, as_of=as_of, files=files, issues=[])
+    return out
 
 
 def _dims(schema: PlanSchema, by: str | None, default: str) -> list[str]:
