@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -77,6 +78,32 @@ def call(base: str, token: str, method: str, path: str, body: Any = None) -> tup
         data=data,
         method=method,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)
+
+
+def upload(base: str, token: str, path: str, file: bytes, **fields: str) -> tuple[int, Any]:
+    """A multipart upload (field `file`, plus form fields), as a browser or curl -F sends it."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="plan.xlsx"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode()
+        + file
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{base}{path}",
+        data=b"".join(parts),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:

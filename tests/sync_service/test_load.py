@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 
 from sheet_templates import build_schema, load_config
+from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
-from tests.sync_service.live_server import as_json, call, init, service_env, start, stop, token
+from tests.sync_service.live_server import as_json, call, init, service_env, start, stop, token, upload
 
 SCHEMA = build_schema(load_config())
 CLIENTS, SUBMISSIONS, LINES = 8, 50, 6
+XLSX_EVERY = 5  # every fifth plan is an xlsx upload
 TEAMS = [
     "NA-ENTERPRISE",
     "NA-SMB",
@@ -33,6 +35,20 @@ TEAMS = [
     "LATAM-ENTERPRISE",
     "LATAM-SMB",
 ]
+
+
+@pytest.fixture(scope="module")
+def xlsx_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], bytes]:
+    """The plans sent as workbooks: the same lines as the JSON plans of the same team and number."""
+    folder = tmp_path_factory.mktemp("plans")
+    out = {}
+    for team in TEAMS:
+        region = team.split("-")[0]
+        for n in range(0, SUBMISSIONS, XLSX_EVERY):
+            lines = sample_lines(SCHEMA, region, LINES, seed=n, id_prefix=team[:8])
+            path = build_template(SCHEMA, region, folder / f"{team}-{n}.xlsx", lines=lines)
+            out[(team, n)] = path.read_bytes()
+    return out
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -57,7 +73,9 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[lis
 
 
 @pytest.mark.slow
-def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[list[str], dict[str, str]]) -> None:
+def test_concurrent_submissions_and_approvals_lose_nothing(
+    server: tuple[list[str], dict[str, str]], xlsx_plans: dict[tuple[str, int], bytes]
+) -> None:
     bases, tokens = server
     base = bases[0]  # reads and the final checks; requests under load alternate between the servers
     sent: dict[int, list[dict[str, Any]]] = {}  # submission id -> the lines sent
@@ -74,8 +92,13 @@ def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[list[st
             status, master = call(target, tokens[team], "GET", "/api/v1/master")
             assert status == 200, master
             held = {t["team"]: t["submission"] for t in master["teams"]}
-            body = {"team": team, "lines": lines, "based_on": {"master_version": master["version"]}}
-            status, body = call(target, tokens[team], "POST", "/api/v1/submissions", body)
+            if n % XLSX_EVERY == 0:  # some plans arrive as workbooks, the way marketers upload them
+                workbook = xlsx_plans[(team, n)]
+                fields = {"team": team, "based_on_version": str(master["version"])}
+                status, body = upload(target, tokens[team], "/api/v1/submissions", workbook, **fields)
+            else:
+                body = {"team": team, "lines": lines, "based_on": {"master_version": master["version"]}}
+                status, body = call(target, tokens[team], "POST", "/api/v1/submissions", body)
             if status == 409:  # approved meanwhile: edit from the plan the master holds now
                 assert body["current_submission"] != held.get(team), body
                 continue
@@ -119,6 +142,7 @@ def test_concurrent_submissions_and_approvals_lose_nothing(server: tuple[list[st
     assert status == 200
     stored = body["submissions"]
     assert sorted(s["id"] for s in stored) == sorted(sent)  # not one lost, none extra
+    assert sum(s["source"] == "xlsx" for s in stored) >= CLIENTS * SUBMISSIONS // XLSX_EVERY // 2
     status_of = {s["id"]: s["status"] for s in stored}
     assert all(status_of[sid] == "stale" for sid in refused)
     assert all(s["status"] in ("approved", "superseded", "stale") for s in stored)
