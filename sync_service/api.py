@@ -18,8 +18,8 @@ from sheet_templates.schema import PlanSchema
 from sync_service import budget, openapi, workflow
 from sync_service.auth import user_for_token
 from sync_service.idempotency import Idempotency, replay
-from sync_service.problems import ApiError, Conflict, TooLarge, Unauthorized
-from sync_service.storage import Store, User
+from sync_service.problems import ApiError, Conflict, Forbidden, TooLarge, Unauthorized
+from sync_service.storage import Role, Store, User
 
 bp = Blueprint("api", __name__)
 
@@ -129,6 +129,8 @@ def get_submission(submission_id: int) -> ResponseReturnValue:
 @bp.post("/api/v1/submissions/<int:submission_id>/<any(approve, reject):action>")
 def decide(submission_id: int, action: str) -> ResponseReturnValue:
     user = current_user()
+    if user.role != Role.FINANCE:
+        raise Forbidden("only finance approves or rejects plans")
     body = request.get_json(silent=True) or {}
     comment = body.get("comment", "") if isinstance(body, dict) else ""
     if not isinstance(comment, str):
@@ -182,10 +184,11 @@ def master_diff(old: int, new: int) -> ResponseReturnValue:
 
 @bp.get("/api/v1/audit")
 def audit_log() -> ResponseReturnValue:
+    user = current_user()
     limit = request.args.get("limit", "200")
     if not limit.isdigit() or not 1 <= int(limit) <= 5000:
         raise ApiError("limit must be a whole number from 1 to 5000")
-    return jsonify({"events": workflow.audit(_store(), current_user(), int(limit))})
+    return jsonify({"events": workflow.audit(_store(), user, int(limit))})
 
 
 @bp.get("/api/v1/templates/<team>.xlsx")
@@ -227,6 +230,8 @@ def put_allocations() -> ResponseReturnValue:
 def import_actuals() -> ResponseReturnValue:
     """The finance system's export as a multipart upload (field `file`) or as the raw CSV/xlsx body."""
     user = current_user()
+    if user.role != Role.FINANCE:
+        raise Forbidden("only finance imports actuals")
     if request.files:
         upload = request.files.get("file")
         if upload is None:

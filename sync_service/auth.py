@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync_service.problems import Forbidden
 from sync_service.storage import ApiToken, AuditEvent, Role, Team, User
 
 PREFIX = "ps_"
@@ -57,3 +58,14 @@ def user_for_token(session: Session, token: str) -> User | None:
     if row is None or not valid or row.revoked_at is not None:
         return None
     return row.user
+
+
+def can_see(user: User, team: str) -> bool:
+    """Finance sees every team's plan, a marketer its own teams'; admins manage users, not plans."""
+    return user.role == Role.FINANCE or (user.role == Role.MARKETER and any(t.id == team for t in user.teams))
+
+
+def require_plan_reader(user: User) -> None:
+    """403 for admins: they manage users and tokens and read the audit log, not the plans."""
+    if user.role not in (Role.FINANCE, Role.MARKETER):
+        raise Forbidden("plans and the master budget are for marketers and finance; admins manage users and tokens")

@@ -38,12 +38,13 @@ from addin.consolidate import with_totals, write_master_of
 from addin.forecast import closed_months
 from addin.fx import UnknownCurrency, convert_between, convert_cents
 from addin.issues import UnreadableWorkbook
-from addin.rollup import RollupError, rollup
+from addin.rollup import Period, RollupError, rollup
 from addin.safety import FIRST_SHEET, inspect_package
 from addin.variance import remaining, variance, variance_flag, variance_pct
 from sheet_templates.cells import column_letter
 from sheet_templates.master_workbook import lines_segment
 from sheet_templates.schema import ColumnType, PlanSchema
+from sync_service.auth import require_plan_reader
 from sync_service.idempotency import Idempotency, remember
 from sync_service.problems import ApiError, Forbidden, Unprocessable
 from sync_service.storage import (
@@ -87,11 +88,16 @@ def to_cents(value: Any) -> int | None:
             return None
         number = Decimal(str(value))
     elif isinstance(value, str):
-        parsed = parse_number_text(value)
+        text = value.strip().replace("\u00a0", "").replace(" ", "")
+        trailing_minus = text.endswith("-") and not any(ch in "-()" for ch in text[:-1])  # "1,250.50-"
+        if trailing_minus:
+            text = text[:-1]
+        parsed = parse_number_text(text)
         if parsed is None:
             return None
-        number = Decimal(value.strip().strip("$€£¥()").replace(",", "").replace(" ", "").lstrip("-"))
-        number = -number if parsed < 0 else number
+        # The digits exactly as parse_number_text reads them (sign, brackets, symbol and separators off).
+        number = Decimal(text.strip("-()").lstrip("$€£¥").replace(",", ""))
+        number = -number if parsed < 0 or trailing_minus else number
     else:
         return None
     try:
@@ -125,6 +131,7 @@ def current_allocations(session: Session, schema: PlanSchema) -> tuple[int, dict
 
 
 def allocations_view(store: Store, schema: PlanSchema, user: User) -> dict[str, Any]:
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         regions = visible_regions(user, schema)
@@ -240,6 +247,19 @@ def allocation_findings(
                 }
             )
     return findings
+
+
+def redacted(finding: dict[str, Any]) -> dict[str, Any]:
+    """A finding as a marketer may read it: the region's allocation, not what the other teams planned."""
+    what = "all channels" if finding["channel"] == ALL_CHANNELS else finding["channel"]
+    return {
+        "region": finding["region"],
+        "quarter": finding["quarter"],
+        "channel": finding["channel"],
+        "allocation": finding["allocation"],
+        "message": f"{finding['region']} {finding['quarter']} {what}: with this plan, the region's plans would be "
+        f"over its allocation of {finding['allocation']}",
+    }
 
 
 def plan_totals(table: pd.DataFrame, schema: PlanSchema) -> dict[tuple[str, str], int]:
@@ -567,14 +587,20 @@ def _spread(r: ActualRow, targets: list[dict[str, Any]], schema: PlanSchema) -> 
     """The row's amount in each target line's currency, split over several lines by their planned totals."""
     config = schema.config
     months = [c.name for c in schema.month_columns]
-    weights = [sum(int(t.get(m) or 0) for m in months) for t in targets]
+    planned = [sum(int(t.get(m) or 0) for m in months) for t in targets]
+    # Lines of one campaign code may be planned in different currencies: weigh them in one currency.
+    try:
+        currencies = np.array([t.get("currency") for t in targets], dtype=object)
+        weights = [int(w) for w in convert_cents(np.array(planned, dtype=np.int64), currencies, config.plan_rates)]
+    except UnknownCurrency:
+        weights = planned
     if sum(weights) <= 0:
         weights = [1] * len(targets)
     total = sum(weights)
-    # Largest remainder in the export's currency, so the parts add up to the row exactly.
-    raw_parts = [r.cents * w / total for w in weights]
-    parts = [int(np.floor(p)) for p in raw_parts]
-    for k in sorted(range(len(parts)), key=lambda k: raw_parts[k] - parts[k], reverse=True)[: r.cents - sum(parts)]:
+    # Largest remainder in the export's currency, in exact integers, so the parts add up to the row exactly.
+    shares = [divmod(r.cents * w, total) for w in weights]  # floor division: 0 <= remainder < total
+    parts = [share for share, _ in shares]
+    for k in sorted(range(len(parts)), key=lambda k: shares[k][1], reverse=True)[: r.cents - sum(parts)]:
         parts[k] += 1
     out = []
     for t, part in zip(targets, parts, strict=True):
@@ -645,6 +671,7 @@ def typed_lines(lines: list[dict[str, Any]], schema: PlanSchema) -> pd.DataFrame
 
 def master_workbook(store: Store, schema: PlanSchema, user: User, out: Path, as_of: dt.date) -> Path:
     """The master workbook (the consolidation's Summary, Lines, Rollup, Variance, Chart) of the current master."""
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         table, _ = master_frame(session, schema, user)
@@ -680,6 +707,9 @@ def rollup_view(
 ) -> dict[str, Any]:
     dims = _dims(schema, by, "region")
     period, measure = period or "quarter", measure or "planned"
+    if period not in {p.value for p in Period}:  # checked for every measure, not only the phased one
+        raise ApiError(f"unknown period {period!r}; use {', '.join(p.value for p in Period)}")
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         table, about = master_frame(session, schema, user)
@@ -731,6 +761,7 @@ def variance_view(store: Store, schema: PlanSchema, user: User, by: str | None, 
     except ValueError:
         raise ApiError(f"as_of {as_of!r} is not a date; use YYYY-MM-DD") from None
     closed = closed_months(schema.calendar, day)
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         table, about = master_frame(session, schema, user)
@@ -749,7 +780,10 @@ def variance_view(store: Store, schema: PlanSchema, user: User, by: str | None, 
     frame["committed"] = reporting(table["committed"].to_numpy())
     frame["actual"] = reporting(table["actual"].to_numpy())
     measures = ["planned", "planned_to_date", "committed", "actual"]
-    grouped = frame.groupby(dims, sort=True)[measures].sum().reset_index() if len(table) else frame
+    if not dims:  # by=",": one grand total, as the rollup gives
+        grouped = frame[measures].sum().to_frame().T
+    else:
+        grouped = frame.groupby(dims, sort=True)[measures].sum().reset_index() if len(table) else frame
     rows = []
     for record in grouped.to_dict(orient="records"):
         values = {m: int(record.pop(m)) for m in measures}

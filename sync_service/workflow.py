@@ -28,6 +28,7 @@ from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.excel_template import build_template
 from sheet_templates.schema import PlanSchema
 from sync_service import budget
+from sync_service.auth import can_see, require_plan_reader
 from sync_service.idempotency import Idempotency, remember
 from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from sync_service.storage import (
@@ -58,10 +59,6 @@ def sync_teams(session: Session, schema: PlanSchema) -> list[Team]:
             session.add(team)
             teams.append(team)
     return teams
-
-
-def can_see(user: User, team: str) -> bool:
-    return user.role in (Role.FINANCE, Role.ADMIN) or any(t.id == team for t in user.teams)
 
 
 @dataclass
@@ -133,6 +130,8 @@ def submit(
         _check_base(session, team, base, based_on, current)
         _check_locks(session, schema, current, lines, read)
         findings = budget.allocation_findings(session, schema, team, totals)
+    if user.role == Role.MARKETER:  # other teams' approved spend is not theirs to see
+        findings = [budget.redacted(f) for f in findings]
     if findings and over_allocation == "refuse":
         raise Unprocessable(
             f"the plan is over {team.region}'s allocation in {len(findings)} place(s); nothing was stored",
@@ -341,6 +340,8 @@ def decide(
         ).all()
         del region  # held until commit
         submission = session.get(Submission, submission_id, with_for_update=True, populate_existing=True)
+        if submission.user_id == user.id:
+            raise Forbidden(f"you submitted plan {submission_id}; another finance user must approve or reject it")
         status = status_of(session, submission)
         if status not in ("submitted", "stale"):
             raise Conflict(f"submission {submission_id} is already {status}", current_status=status)
@@ -402,6 +403,7 @@ def decide(
 
 def master(store: Store, user: User) -> dict[str, Any]:
     """The current master budget: each team's approved plan (a marketer sees only its own teams)."""
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         version = session.scalar(select(func.max(MasterVersion.id))) or 0
@@ -447,6 +449,7 @@ def describe(session: Session, submission: Submission, user_name: str | None = N
 
 
 def list_submissions(store: Store, user: User, team: str | None = None) -> list[dict[str, Any]]:
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         query = select(Submission).order_by(Submission.id)
@@ -458,13 +461,14 @@ def list_submissions(store: Store, user: User, team: str | None = None) -> list[
 
 
 def get_submission(store: Store, user: User, submission_id: int) -> dict[str, Any]:
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         submission = session.get(Submission, submission_id)
         if submission is None:
             raise NotFound(f"there is no submission {submission_id}")
         if not can_see(user, submission.team_id):
-            raise Forbidden(f"submission {submission_id} belongs to team {submission.team_id}, not yours")
+            raise Forbidden(f"submission {submission_id} is not one of your teams' plans")
         return describe(session, submission)
 
 
@@ -487,6 +491,7 @@ def _master_at(session: Session, version: int) -> dict[str, int]:
 
 def master_versions(store: Store, user: User) -> list[dict[str, Any]]:
     """Every master version, newest first: who changed which team's plan, when."""
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         rows = session.execute(select(MasterVersion, User.name).join(User).order_by(MasterVersion.id.desc()))
@@ -505,6 +510,7 @@ def master_versions(store: Store, user: User) -> list[dict[str, Any]]:
 
 def master_diff(store: Store, user: User, old: int, new: int) -> dict[str, Any]:
     """What changed in the master from version `old` to `new`: lines added, removed and changed, by team."""
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         latest = session.scalar(select(func.max(MasterVersion.id))) or 0
@@ -567,6 +573,7 @@ def audit(store: Store, user: User, limit: int = 200) -> list[dict[str, Any]]:
 
 def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, out: Path) -> Path:
     """The team's regional template, pre-filled with its current approved lines (amounts back from cents)."""
+    require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
         team = session.get(Team, team_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -417,3 +418,55 @@ def test_the_master_downloads_as_the_master_workbook_to_the_cent(service, tmp_pa
     assert len(list(openpyxl.load_workbook(io.BytesIO(other.data), read_only=True)["Lines"].values)) == 1
     problem(client.get("/api/v1/master?format=pdf", headers=auth(tokens["finance"])), 400)
     problem(client.get("/api/v1/master?format=xlsx&as_of=yesterday", headers=auth(tokens["finance"])), 400)
+
+
+def test_finance_cannot_approve_a_plan_it_submitted_itself(service, tmp_path: Path) -> None:
+    app, tokens, store = service
+    client = app.test_client()
+    with store.transaction() as session:
+        colleague = create_token(session, "frank", "finance")
+    sid = upload(client, tokens["finance"], plan_bytes(tmp_path)).get_json()["id"]
+    assert "another finance user" in problem(decide(client, tokens["finance"], sid, "approve"), 403)["detail"]
+    assert client.get("/api/v1/master", headers=auth(tokens["finance"])).get_json()["version"] == 0
+    assert decide(client, colleague, sid, "approve").status_code == 200
+
+
+NO_MONTHS = {c.name: None for c in SCHEMA.month_columns}
+
+
+def test_a_marketer_is_told_of_an_over_allocation_without_the_other_teams_figures(service, tmp_path: Path) -> None:
+    app, tokens, store = service
+    client = app.test_client()
+    with store.transaction() as session:
+        smb = create_token(session, "sue", "marketer", ["EMEA-SMB"])
+    # EMEA-SMB's approved plan takes most of the region's Q1 allocation ...
+    big = [
+        dict(line, **{**NO_MONTHS, "m01": Decimal("800000")})
+        for line in sample_lines(SCHEMA, "EMEA", 1, seed=1, id_prefix="SMB")
+    ]
+    path = build_template(SCHEMA, "EMEA", tmp_path / "smb.xlsx", lines=big)
+    first = upload(client, smb, path.read_bytes(), team="EMEA-SMB").get_json()["id"]
+    decide(client, tokens["finance"], first, "approve")
+    # ... so Maria's plan for EMEA-ENTERPRISE puts EMEA over it: she is warned, but not told SMB's spend.
+    small = [dict(line, **{**NO_MONTHS, "m01": Decimal("200000")}) for line in sample_lines(SCHEMA, "EMEA", 1, seed=2)]
+    path = build_template(SCHEMA, "EMEA", tmp_path / "ent.xlsx", lines=small)
+    body = upload(client, tokens["emea"], path.read_bytes()).get_json()
+    [warning] = [i for i in body["report"]["issues"] if i["rule"] == "allocation.over" and i["quarter"] == "Q1"]
+    assert "planned" not in warning and "over" not in warning and "800" not in warning["message"]
+    assert warning["allocation"] == "900000.00"
+    # Finance, approving it, sees the figures.
+    approved = decide(client, tokens["finance"], body["id"], "approve").get_json()
+    [finding] = [f for f in approved["over_allocation"] if f["quarter"] == "Q1" and f["channel"] == "*"]
+    assert finding["planned"] == money_of(big, small) and finding["allocation"] == "900000.00"
+
+
+def money_of(*plans: list[dict[str, Any]], month: str = "m01") -> str:
+    """The planned amount of `month` over plans, in USD at plan rates, as the API writes money."""
+    total = sum(
+        (Decimal(line[month] or 0) * SCHEMA.config.plan_rates[line["currency"]]).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP
+        )
+        for plan in plans
+        for line in plan
+    )
+    return f"{total:.2f}"

@@ -1,0 +1,420 @@
+"""Who may call what: every API route x every kind of caller -> the exact HTTP status.
+
+Read `MATRIX` as a table. Its columns are the callers:
+
+- anon:    no Authorization header
+- badtok:  a well-formed token with finance's real token id and a wrong secret
+- mine:    a marketer of EMEA-ENTERPRISE, the team the rows are about unless they say otherwise
+- other:   a marketer of NA-ENTERPRISE (another region)
+- finance: finance
+- admin:   an admin
+
+401 always comes with `WWW-Authenticate: Bearer`, every error is RFC 9457 problem details without a
+traceback, a refused or failed request changes nothing (counted before and after), an allowed write
+changes exactly what it should, and the lists a marketer may call show its own teams only
+(EMEA-SMB, in the same region as EMEA-ENTERPRISE, has its own plan, so region-level filtering is
+not enough to pass). A test checks the matrix has a row for every route the app serves.
+
+One service per database (SQLite, then PostgreSQL) is set up once and shared by all the cases:
+each case prepares what it needs (a fresh pending submission to approve, a locked month to unlock)
+and leaves the seeded plans in place.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from sheet_templates import build_schema, load_config
+from sheet_templates.samples import sample_lines
+from sync_service.api import STORE
+from sync_service.app import create_app
+from sync_service.auth import create_token
+from sync_service.migrate import upgrade
+from sync_service.storage import (
+    ActualImport,
+    AllocationRevision,
+    AuditEvent,
+    Decision,
+    MasterVersion,
+    PeriodLock,
+    Store,
+    Submission,
+)
+from sync_service.workflow import sync_teams
+from tests.conftest import POSTGRES_ADMIN, POSTGRES_HINT, in_ci
+from tests.sync_service.live_server import as_json
+
+SCHEMA = build_schema(load_config())
+ROLES = ("anon", "badtok", "mine", "other", "finance", "admin")
+MINE, SIBLING, OTHER = "EMEA-ENTERPRISE", "EMEA-SMB", "NA-ENTERPRISE"
+ALL_TEAMS = {MINE, SIBLING, OTHER}
+ALL_REGIONS = set(SCHEMA.config.regions)
+# What each caller may see of the seeded teams and of the regions (finance reads everything; admins no plans).
+SEES_TEAMS = {"mine": {MINE}, "other": {OTHER}, "finance": ALL_TEAMS}
+SEES_REGIONS = {"mine": {"EMEA"}, "other": {"NA"}, "finance": ALL_REGIONS}
+MISSING = 999_999  # no submission, no master version has this number
+
+
+# --- the service, seeded once per database -------------------------------------------------------------------------
+
+
+def owner_of(team: str) -> str:
+    """Every line of a team's plan has this owner, so a rollup by owner shows whose lines are in it."""
+    return f"{team.lower()}@example.com"
+
+
+def plan_lines(team: str) -> list[dict[str, Any]]:
+    """The team's plan as JSON lines; always the same, so a resubmission changes no locked month."""
+    region = team.split("-")[0]
+    lines = sample_lines(SCHEMA, region, 3, seed=7, id_prefix=team.replace("-", ""), fill=0.2)
+    return [{**as_json(line), "owner": owner_of(team)} for line in lines]
+
+
+@dataclass
+class World:
+    """The running service on one database, with a token per caller and the seeded submissions."""
+
+    app: Flask
+    store: Store
+    headers: dict[str, dict[str, str]]  # role -> request headers
+    approved: dict[str, int] = field(default_factory=dict)  # team -> the submission seeded and approved
+
+    def call(self, method: str, path: str, role: str, **kwargs: Any) -> Any:
+        return self.app.test_client().open(path, method=method, headers=self.headers[role], **kwargs)
+
+    def current(self, team: str) -> int | None:
+        with self.store.reading() as session:
+            return session.scalar(
+                select(MasterVersion.submission_id)
+                .where(MasterVersion.team_id == team)
+                .order_by(MasterVersion.id.desc())
+                .limit(1)
+            )
+
+    def submit(self, team: str, role: str = "finance") -> int:
+        response = self.call("POST", "/api/v1/submissions", role, json=submission_body(self, team))
+        assert response.status_code == 201, response.get_data(as_text=True)
+        return response.get_json()["id"]
+
+    def approve(self, submission: int) -> None:
+        response = self.call("POST", f"/api/v1/submissions/{submission}/approve", "finance", json={"comment": "ok"})
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+    def periods(self, action: str, months: list[str]) -> None:
+        response = self.call("POST", f"/api/v1/periods/{action}", "finance", json={"months": months})
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+    def state(self) -> dict[str, Any]:
+        """What a write can change, so a test can say which of it changed."""
+        with self.store.reading() as session:
+            return {
+                "submissions": session.scalar(select(func.count()).select_from(Submission)),
+                "decisions": session.scalar(select(func.count()).select_from(Decision)),
+                "master": session.scalar(select(func.max(MasterVersion.id))),
+                "allocations": session.scalar(select(func.max(AllocationRevision.id))),
+                "actuals": session.scalar(select(func.count()).select_from(ActualImport)),
+                "locks": sorted(session.scalars(select(PeriodLock.month))),
+                "audit": session.scalar(select(func.count()).select_from(AuditEvent)),
+            }
+
+
+def submission_body(world: World, team: str) -> dict[str, Any]:
+    """A valid JSON plan for `team`, based on the team's current approved plan (0: it has none)."""
+    return {"team": team, "lines": plan_lines(team), "based_on": {"submission": world.current(team) or 0}}
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """Like the `postgres_url` fixture of tests/conftest.py, but one database for the whole module."""
+    admin_url = os.environ.get("PLANSHEET_TEST_POSTGRES", POSTGRES_ADMIN)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        admin.dispose()
+        where = make_url(admin_url).render_as_string(hide_password=True)
+        message = f"no PostgreSQL server at {where} ({exc.__class__.__name__}); {POSTGRES_HINT}"
+        if in_ci():
+            pytest.fail(f"{message} (CI is set, so this fails instead of skipping)", pytrace=False)
+        pytest.skip(message)
+    name = f"plansheet_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The service with three teams' approved plans: mine, its same-region sibling, and another region's."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('matrix') / 'plansheet.db'}"
+    else:
+        url = request.getfixturevalue("module_postgres_url")
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "TESTING": True})
+    store = app.extensions[STORE]
+    with store.transaction() as session:
+        sync_teams(session, SCHEMA)
+        tokens = {
+            "mine": create_token(session, "maria", "marketer", [MINE]),
+            "sibling": create_token(session, "sid", "marketer", [SIBLING]),
+            "other": create_token(session, "sam", "marketer", [OTHER]),
+            "finance": create_token(session, "fiona", "finance"),
+            "admin": create_token(session, "ada", "admin"),
+        }
+    finance_token_id = tokens["finance"].split("_")[1]
+    headers = {role: {"Authorization": f"Bearer {token}"} for role, token in tokens.items()}
+    headers["anon"] = {}
+    headers["badtok"] = {"Authorization": f"Bearer ps_{finance_token_id}_{'x' * 43}"}
+    world = World(app, store, headers)
+    for team, role in ((MINE, "mine"), (SIBLING, "sibling"), (OTHER, "other")):
+        world.approved[team] = world.submit(team, role)
+        world.approve(world.approved[team])
+    try:
+        yield world
+    finally:
+        store.dispose()  # close the pool's connections before the database is dropped
+
+
+# --- what the lists show -------------------------------------------------------------------------------------------
+
+
+def teams_of_submissions(body: dict[str, Any]) -> set[str]:
+    return {s["team"] for s in body["submissions"]}
+
+
+def teams_of_master(body: dict[str, Any]) -> set[str]:
+    return {t["team"] for t in body["teams"]} | {line["team_id"] for line in body["lines"]}
+
+
+def teams_of_versions(body: dict[str, Any]) -> set[str]:
+    return {v["team"] for v in body["versions"]}
+
+
+def teams_of_diff(body: dict[str, Any]) -> set[str]:
+    return {t["team"] for t in body["teams"]}
+
+
+def teams_of_owner_rows(body: dict[str, Any]) -> set[str]:
+    by_owner = {owner_of(team): team for team in ALL_TEAMS}
+    return {by_owner[row["owner"]] for row in body["rows"]}
+
+
+def regions_of_allocations(body: dict[str, Any]) -> set[str]:
+    return {cell["region"] for cell in body["allocations"]}
+
+
+# --- the matrix ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One request and the status each caller gets; see the module docstring for the columns."""
+
+    method: str
+    path: str  # {team}, {sibling}, {mine_submission}, {sibling_submission}, {latest} and {pending} are filled in
+    statuses: tuple[int, int, int, int, int, int]  # in ROLES order
+    json: Callable[[World], Any] | None = None  # the JSON body, made when the case runs
+    data: tuple[bytes, str] | None = None  # or a raw body and its content type
+    prepare: Callable[[World], dict[str, Any]] | None = None  # runs before the state is counted
+    writes: frozenset[str] = frozenset()  # the parts of World.state() a successful call changes
+    shows: Callable[[Any], set[str]] | None = None  # which teams (or regions) a 200 answer shows
+    scope: str = "teams"  # what `shows` returns: "teams" or "regions"
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def row(method: str, path: str, *statuses: int, writes: tuple[str, ...] = (), **details: Any) -> Row:
+    assert len(statuses) == len(ROLES), path
+    return Row(method, path, statuses, writes=frozenset(writes), **details)
+
+
+def pending(world: World) -> dict[str, Any]:
+    """A fresh submission of my team, waiting for a decision."""
+    return {"pending": world.submit(MINE, "mine")}
+
+
+def locked_m12(world: World) -> dict[str, Any]:
+    world.periods("lock", ["m12"])
+    return {}
+
+
+def unlocked_m12(world: World) -> dict[str, Any]:
+    world.periods("unlock", ["m12"])
+    return {}
+
+
+def allocations(_: World) -> dict[str, Any]:
+    cells = [
+        {"region": region, "quarter": quarter, "channel": "*", "amount": str(amount)}
+        for region, quarters in SCHEMA.config.allocations.items()
+        for quarter, amount in quarters.items()
+    ]
+    return {"allocations": cells, "comment": "same as the organisation file"}
+
+
+ACTUALS_CSV = (f"Line ID,Amount\n{plan_lines(MINE)[0]['line_id']},1250.00\n".encode(), "text/csv")
+V1 = "/api/v1"
+
+# fmt: off
+MATRIX = [
+    #   method  path                                          anon badtok mine other finance admin
+    row("GET",  "/health",                                    200, 200,   200, 200,  200,    200),
+    row("GET",  f"{V1}/openapi.json",                         200, 200,   200, 200,  200,    200),
+    # Submitting: marketers for their own teams only; finance may too; admins never.
+    row("POST", f"{V1}/submissions",                          401, 401,   201, 403,  201,    403,
+        json=lambda w: submission_body(w, MINE), writes=("submissions", "audit")),
+    row("POST", f"{V1}/submissions  (the sibling team)",      401, 401,   403, 403,  201,    403,
+        json=lambda w: submission_body(w, SIBLING), writes=("submissions", "audit")),
+    row("POST", f"{V1}/submissions  (no such team)",          401, 401,   404, 404,  404,    404,
+        json=lambda _: {"team": "MARS-SMB", "lines": plan_lines(MINE)}),
+    row("GET",  f"{V1}/submissions",                          401, 401,   200, 200,  200,    403,
+        shows=teams_of_submissions),
+    row("GET",  f"{V1}/submissions/{{mine_submission}}",      401, 401,   200, 403,  200,    403),
+    row("GET",  f"{V1}/submissions/{{sibling_submission}}",   401, 401,   403, 403,  200,    403),
+    row("GET",  f"{V1}/submissions/{MISSING}",                401, 401,   404, 404,  404,    403),
+    # Deciding: finance only; the role is checked before the submission is looked up.
+    row("POST", f"{V1}/submissions/{{pending}}/approve",      401, 401,   403, 403,  200,    403,
+        json=lambda _: {"comment": "ok"}, prepare=pending, writes=("decisions", "master", "audit")),
+    row("POST", f"{V1}/submissions/{{pending}}/reject",       401, 401,   403, 403,  200,    403,
+        json=lambda _: {"comment": "over budget"}, prepare=pending, writes=("decisions", "audit")),
+    row("POST", f"{V1}/submissions/{MISSING}/approve",        401, 401,   403, 403,  404,    403,
+        json=lambda _: {"comment": "ok"}),
+    row("POST", f"{V1}/submissions/{MISSING}/reject",         401, 401,   403, 403,  404,    403,
+        json=lambda _: {"comment": "no"}),
+    # The master budget and its views: marketers see their own teams' lines only.
+    row("GET",  f"{V1}/master",                               401, 401,   200, 200,  200,    403,
+        shows=teams_of_master),
+    row("GET",  f"{V1}/master/versions",                      401, 401,   200, 200,  200,    403,
+        shows=teams_of_versions),
+    row("GET",  f"{V1}/master/versions/0/diff/{{latest}}",    401, 401,   200, 200,  200,    403,
+        shows=teams_of_diff),
+    row("GET",  f"{V1}/master/versions/0/diff/{MISSING}",     401, 401,   404, 404,  404,    403),
+    row("GET",  f"{V1}/rollup?by=owner",                      401, 401,   200, 200,  200,    403,
+        shows=teams_of_owner_rows),
+    row("GET",  f"{V1}/variance?by=owner",                    401, 401,   200, 200,  200,    403,
+        shows=teams_of_owner_rows),
+    row("GET",  f"{V1}/allocations",                          401, 401,   200, 200,  200,    403,
+        shows=regions_of_allocations, scope="regions"),
+    # Finance's controls.
+    row("PUT",  f"{V1}/allocations",                          401, 401,   403, 403,  200,    403,
+        json=allocations, writes=("allocations", "audit")),
+    row("POST", f"{V1}/actuals",                              401, 401,   403, 403,  201,    403,
+        data=ACTUALS_CSV, writes=("actuals", "audit")),
+    row("GET",  f"{V1}/periods",                              401, 401,   200, 200,  200,    200),
+    row("POST", f"{V1}/periods/lock",                         401, 401,   403, 403,  200,    403,
+        json=lambda _: {"months": ["m12"]}, prepare=unlocked_m12, writes=("locks", "audit")),
+    row("POST", f"{V1}/periods/unlock",                       401, 401,   403, 403,  200,    403,
+        json=lambda _: {"months": ["m12"]}, prepare=locked_m12, writes=("locks", "audit")),
+    # Templates: a team's own marketers and finance (admins manage users, not plans).
+    row("GET",  f"{V1}/templates/{{team}}.xlsx",              401, 401,   200, 403,  200,    403),
+    row("GET",  f"{V1}/templates/{{sibling}}.xlsx",           401, 401,   403, 403,  200,    403),
+    row("GET",  f"{V1}/templates/MARS-SMB.xlsx",              401, 401,   404, 404,  404,    403),
+    # The audit log: finance and admins.
+    row("GET",  f"{V1}/audit",                                401, 401,   403, 403,  200,    200),
+]
+# fmt: on
+
+
+def url_of(row: Row, values: dict[str, Any]) -> str:
+    """The row's path with its placeholders filled in, without the note in parentheses."""
+    return row.path.split("  (")[0].format(**values)
+
+
+def placeholders(world: World) -> dict[str, Any]:
+    with world.store.reading() as session:
+        latest = session.scalar(select(func.max(MasterVersion.id)))
+    return {
+        "team": MINE,
+        "sibling": SIBLING,
+        "mine_submission": world.approved[MINE],
+        "sibling_submission": world.approved[SIBLING],
+        "latest": latest,
+    }
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    return {key for key in before if before[key] != after[key]}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("row", MATRIX, ids=[r.id for r in MATRIX])
+def test_who_gets_what(world: World, row: Row, role: str) -> None:
+    expected = row.statuses[ROLES.index(role)]
+    values = placeholders(world)
+    if row.prepare is not None:
+        values |= row.prepare(world)
+    kwargs: dict[str, Any] = {}
+    if row.json is not None:
+        kwargs["json"] = row.json(world)
+    if row.data is not None:
+        kwargs["data"], kwargs["content_type"] = row.data
+    before = world.state()
+
+    response = world.call(row.method, url_of(row, values), role, **kwargs)
+
+    after = world.state()
+    text_body = response.get_data().decode(errors="replace")
+    assert response.status_code == expected, f"{role}: {text_body}"
+    assert "Traceback" not in text_body
+    if expected >= 400:
+        assert response.mimetype == "application/problem+json", response.mimetype
+        body = response.get_json()
+        assert {"type", "title", "status", "detail"} <= body.keys(), body
+        assert body["status"] == expected and body["title"] and body["detail"], body
+        if expected == 401:
+            assert response.headers.get("WWW-Authenticate", "").startswith("Bearer "), response.headers
+        assert after == before, f"a refused request changed {changed(before, after)}"
+        return
+    if row.path.endswith(".xlsx"):
+        assert response.mimetype.endswith("spreadsheetml.sheet") and response.data[:2] == b"PK"
+    else:
+        assert response.mimetype == "application/json", response.mimetype
+    assert changed(before, after) == set(row.writes), f"{role}: changed {changed(before, after)}"
+    if row.shows is not None:
+        visible = SEES_TEAMS if row.scope == "teams" else SEES_REGIONS
+        assert row.shows(response.get_json()) == visible[role], f"{role} sees the wrong teams"
+
+
+def test_the_matrix_has_a_row_for_every_route(tmp_path: Path) -> None:
+    """A new route, or a new method or action of one, fails here until the matrix says who may call it."""
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'routes.db'}", "TESTING": True})
+    try:
+        served = set()
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint == "static":
+                continue
+            choices = re.search(r"<any\(([^)]*)\):\w+>", rule.rule)
+            actions = [a.strip() for a in choices.group(1).split(",")] if choices else [None]
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                served |= {(rule.rule, method, action) for action in actions}
+        adapter = app.url_map.bind("localhost")
+        dummy = {"team": MINE, "sibling": SIBLING, "mine_submission": 1, "sibling_submission": 2, "latest": 1}
+        covered = set()
+        for r in MATRIX:
+            path = url_of(r, {**dummy, "pending": 3}).split("?")[0]
+            rule, args = adapter.match(path, method=r.method, return_rule=True)
+            covered.add((rule.rule, r.method, args.get("action")))
+        assert served - covered == set(), "routes without a row in MATRIX"
+        assert covered <= served
+    finally:
+        app.extensions[STORE].dispose()
