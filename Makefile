@@ -32,6 +32,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/consolidate.py
 	$(BIN)/python benchmarks/functions.py
+	$(BIN)/python benchmarks/service.py
 
 clean:
 	rm -rf build .pytest_cache
