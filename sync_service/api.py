@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
-from sync_service import budget, openapi, workflow
+from sync_service import budget, openapi, sheets_sync, workflow
 from sync_service.auth import user_for_token
 from sync_service.idempotency import Idempotency, replay
 from sync_service.problems import ApiError, Conflict, Forbidden, TooLarge, Unauthorized
@@ -232,7 +232,7 @@ def import_actuals() -> ResponseReturnValue:
     user = current_user()
     if user.role != Role.FINANCE:
         raise Forbidden("only finance imports actuals")
-    if request.files:
+    if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise ApiError("upload the export in the multipart field 'file'")
@@ -262,9 +262,46 @@ def lock_periods(action: str) -> ResponseReturnValue:
     return jsonify(budget.set_locks(_store(), _schema(), user, body, lock=action == "lock"))
 
 
+@bp.get("/api/v1/gsheets/teams")
+def gsheets_teams() -> ResponseReturnValue:
+    return jsonify({"sheets": sheets_sync.list_sheets(_store(), current_user())})
+
+
+@bp.post("/api/v1/gsheets/teams/<team>")
+def gsheets_create(team: str) -> ResponseReturnValue:
+    """Create the team's Google plan sheet (finance): {"editors": [emails], "replace": false}."""
+    user = current_user()
+    body = request.get_json(silent=True) or {}
+    editors = body.get("editors", []) if isinstance(body, dict) else None
+    if not isinstance(editors, list) or not all(isinstance(e, str) and "@" in e for e in editors):
+        raise ApiError("'editors' must be a list of e-mail addresses")
+    replace = bool(body.get("replace")) if isinstance(body, dict) else False
+    result = sheets_sync.create_for_team(_store(), _schema(), user, team, current_app.config, editors, replace=replace)
+    return jsonify(result), 201
+
+
+@bp.post("/api/v1/gsheets/teams/<team>/pull")
+def gsheets_pull(team: str) -> ResponseReturnValue:
+    user = current_user()
+    return _idempotent(
+        user,
+        ("gsheets-pull", team),
+        lambda idem: sheets_sync.pull_for_team(_store(), _schema(), user, team, current_app.config, _policy()),
+        201,
+    )
+
+
+@bp.post("/api/v1/gsheets/master/push")
+def gsheets_push() -> ResponseReturnValue:
+    user = current_user()
+    body = request.get_json(silent=True) or {}
+    target = body.get("spreadsheet_id") if isinstance(body, dict) else None
+    return jsonify(sheets_sync.push_master(_store(), _schema(), user, current_app.config, target))
+
+
 def _incoming() -> workflow.Incoming:
     """A plan from a multipart upload (field `file`, plus `team`) or a JSON body {team, lines | rows}."""
-    if request.files:
+    if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         team = request.form.get("team", "").strip()
         if upload is None:

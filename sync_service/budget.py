@@ -371,7 +371,8 @@ def locked_changes(
                 out.append((line, m, int(old.get(m) or 0), int(line.get(m) or 0)))
     for line_id, old in before.items():
         if line_id not in seen:
-            out.extend(({"line_id": line_id}, m, int(old.get(m) or 0), 0) for m in months if old.get(m))
+            removed = {"line_id": line_id, "_removed": True}
+            out.extend((removed, m, int(old.get(m) or 0), 0) for m in months if old.get(m))
     return out
 
 
@@ -729,7 +730,8 @@ def rollup_view(
             allocated = _allocated(cells, record["region"], record["period"], record.get("channel"))
             if allocated is not None:
                 row["allocation"] = money(allocated)
-                row["remaining"] = money(allocated - cents)
+                if user.role == Role.FINANCE:  # a marketer's totals are its teams', not the region's
+                    row["remaining"] = money(allocated - cents)
         rows.append(row)
     return {
         **about,
@@ -800,8 +802,9 @@ def variance_view(store: Store, schema: PlanSchema, user: User, by: str | None, 
             allocated = _allocated(cells, record["region"], "year", record.get("channel"))
             if allocated is not None:
                 row["allocation"] = money(allocated)
-                left = remaining(np.array([allocated]), np.array([values["committed"]]), actual)
-                row["remaining"] = money(int(left[0]))
+                if user.role == Role.FINANCE:  # a marketer's totals are its teams', not the region's
+                    left = remaining(np.array([allocated]), np.array([values["committed"]]), actual)
+                    row["remaining"] = money(int(left[0]))
         rows.append(row)
     return {
         **about,

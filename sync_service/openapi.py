@@ -33,6 +33,7 @@ COMMENT = {
 }
 
 
+TEAM = {"name": "team", "in": "path", "required": True, "schema": {"type": "string"}}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -205,6 +206,47 @@ def document() -> dict[str, Any]:
                     )
                 }
                 for action in ("lock", "unlock")
+            },
+            "/api/v1/gsheets/teams": {"get": _op("The teams' registered Google plan sheets", "200", 401, 403)},
+            "/api/v1/gsheets/teams/{team}": {
+                "post": _op(
+                    "Create the team's Google plan sheet from the schema and share it (finance): {editors, replace}",
+                    "201",
+                    400,
+                    401,
+                    403,
+                    404,
+                    409,
+                    502,
+                    503,
+                    body={"content": {"application/json": {}}},
+                    params=[TEAM],
+                )
+            },
+            "/api/v1/gsheets/teams/{team}/pull": {
+                "post": _op(
+                    "Read the team's Google sheet and submit it, as an upload (marketer of the team, finance)",
+                    "201",
+                    401,
+                    403,
+                    404,
+                    409,
+                    422,
+                    502,
+                    503,
+                    params=[TEAM, IDEMPOTENCY],
+                )
+            },
+            "/api/v1/gsheets/master/push": {
+                "post": _op(
+                    "Write the master, rollup and variance to the finance master spreadsheet, atomically (finance)",
+                    "200",
+                    401,
+                    403,
+                    502,
+                    503,
+                    body={"content": {"application/json": {}}},
+                )
             },
             "/api/v1/audit": {
                 "get": _op(

@@ -32,6 +32,22 @@ SETTINGS = (
         "What a plan over its region's allocation gets: 'flag' (accepted and approved with a warning) "
         "or 'refuse' (422 at submission, 409 at approval).",
     ),
+    Setting(
+        "GOOGLE_CREDENTIALS",
+        None,
+        "Path of the Google service-account key file (JSON) used for Google Sheets; never logged.",
+    ),
+    Setting(
+        "GOOGLE_CREDENTIALS_JSON",
+        None,
+        "The service-account key itself, as JSON (for platforms that pass secrets in the environment).",
+    ),
+    Setting("GOOGLE_API_BASE", None, "Base address of the Google APIs; default Google's own (tests use a local one)."),
+    Setting("GOOGLE_MASTER_SPREADSHEET_ID", None, "The finance master spreadsheet that pushes write to."),
+    Setting("GOOGLE_PUSH_ON_APPROVAL", False, "Push the master to the master spreadsheet after every approval."),
+    Setting("GOOGLE_RETRIES", 5, "Retries of a Google API call answered 408, 429 or 5xx, with exponential backoff."),
+    Setting("GOOGLE_BACKOFF", 1.0, "Seconds before the first retry (doubling each time, with jitter)."),
+    Setting("GOOGLE_MAX_REQUEST_BYTES", 8 * 2**20, "Largest request a push sends to Google (its limit is 10 MB)."),
     Setting("SECRET_KEY", None, "Secret for signed sessions (the dashboard); set it in production."),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}

@@ -228,6 +228,17 @@ class PeriodLock(Base):
     locked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class TeamSheet(Base):
+    """The Google spreadsheet a team plans in (created by Plansheet from the schema)."""
+
+    __tablename__ = "team_sheets"
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    spreadsheet_id: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(300))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

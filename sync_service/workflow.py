@@ -66,7 +66,7 @@ class Incoming:
     """A plan as it arrived: an xlsx file or a grid of rows (JSON)."""
 
     team: str
-    source: str  # "xlsx" or "json"
+    source: str  # "xlsx", "json" or "gsheets"
     raw: bytes
     filename: str | None = None
     grid: Sequence[Sequence[Any]] | None = None
@@ -89,7 +89,9 @@ def read_incoming(incoming: Incoming, schema: PlanSchema, team: Team) -> PlanRea
         finally:
             os.unlink(path)
     else:
-        read = plan_from_rows(incoming.grid or [[]], schema, sheet="lines", file=None, region=team.region)
+        # A Google sheet has the template's layout, so its issues name its cells (Plan!F12); JSON has lines.
+        sheet, file = ("Plan", incoming.filename) if incoming.source == "gsheets" else ("lines", None)
+        read = plan_from_rows(incoming.grid or [[]], schema, sheet=sheet, file=file, region=team.region)
     if not read.ok:
         errors = len(read.errors)
         raise Unprocessable(
@@ -126,9 +128,10 @@ def submit(
     totals = budget.plan_totals(read.table, schema)
     with store.reading() as session:
         based_on = _resolve_base(session, team, base)
-        current = _current_submission(session, team.id)
+        current = current_submission(session, team.id)
         _check_base(session, team, base, based_on, current)
-        _check_locks(session, schema, current, lines, read)
+        rows = dict(zip(read.table["line_id"].tolist(), read.table["_row"].tolist(), strict=True))
+        _check_locks(session, schema, current, lines, rows, _sheet_of(incoming.source), read.letters)
         findings = budget.allocation_findings(session, schema, team, totals)
     if user.role == Role.MARKETER:  # other teams' approved spend is not theirs to see
         findings = [budget.redacted(f) for f in findings]
@@ -226,31 +229,44 @@ def _check_base(
 
 
 def _check_locks(
-    session: Session, schema: PlanSchema, current: int | None, lines: list[dict[str, Any]], read: PlanRead | None
+    session: Session,
+    schema: PlanSchema,
+    current: int | None,
+    lines: list[dict[str, Any]],
+    rows: dict[str, int | None],
+    sheet: str,
+    letters: dict[str, str] | None = None,
 ) -> None:
     """422 (with the cells) when the plan changes the planned spend of a locked month."""
     changes = budget.locked_changes(schema, budget.locked_months(session), _lines_of(session, current), lines)
     if not changes:
         return
-    rows = dict(zip(read.table["line_id"].tolist(), read.table["_row"].tolist(), strict=True)) if read else {}
     issues = []
     for line, month, old, new in changes:
-        row = rows.get(line["line_id"])
-        label = schema[month].label
+        removed = line.get("_removed", False)
+        row = None if removed else rows.get(line["line_id"])
+        letter = (letters or {}).get(month) or schema[month].letter
+        cell = f"{letter}{row}" if row else None
         issues.append(
             {
                 "severity": "error",
                 "rule": "period.locked",
-                "sheet": "Plan" if row else None,
-                "cell": f"{schema[month].letter}{row}" if row else None,
+                "sheet": sheet if cell else None,
+                "cell": cell,
+                "location": f"{sheet}!{cell}" if cell else None,
                 "column": month,
                 "line_id": line["line_id"],
-                "message": f"{label} is closed: line {line['line_id']} must keep its approved "
+                "message": f"{schema[month].label} is closed: line {line['line_id']} must keep its approved "
                 f"{budget.money(old)} there (the plan has {budget.money(new)})"
-                + ("" if row else "; the line was removed"),
+                + ("; the line was removed" if removed else ""),
             }
         )
     raise Unprocessable(f"the plan changes {len(issues)} amount(s) in locked months; nothing was stored", issues=issues)
+
+
+def _sheet_of(source: str) -> str:
+    """Where a plan's cells are: the Plan sheet of a workbook or Google sheet, or the rows of a JSON plan."""
+    return "Plan" if source in ("xlsx", "gsheets") else "lines"
 
 
 def _allocation_issue(finding: dict[str, Any]) -> dict[str, Any]:
@@ -290,15 +306,15 @@ def status_of(session: Session, submission: Submission) -> str:
     if decision is None:
         return (
             "stale"
-            if submission.based_on_submission != _current_submission(session, submission.team_id)
+            if submission.based_on_submission != current_submission(session, submission.team_id)
             else ("submitted")
         )
-    if decision.action == "approved" and _current_submission(session, submission.team_id) != submission.id:
+    if decision.action == "approved" and current_submission(session, submission.team_id) != submission.id:
         return "superseded"
     return decision.action
 
 
-def _current_submission(session: Session, team: str) -> int | None:
+def current_submission(session: Session, team: str) -> int | None:
     """The submission the master holds for `team` now."""
     return session.scalar(
         select(MasterVersion.submission_id)
@@ -347,7 +363,7 @@ def decide(
             raise Conflict(f"submission {submission_id} is already {status}", current_status=status)
         findings: list[dict[str, Any]] = []
         if action == "approved":
-            current = _current_submission(session, team.id)
+            current = current_submission(session, team.id)
             if submission.based_on_submission != current:
                 raise Conflict(
                     f"submission {submission_id} was edited from submission {submission.based_on_submission or 'none'}"
@@ -358,8 +374,9 @@ def decide(
                     changes=_team_diff(session, submission.based_on_submission, current),
                 )
             lines = [line.values for line in submission.lines]
+            rows = {line.line_id: line.row for line in submission.lines}
             try:
-                _check_locks(session, schema, current, lines, None)
+                _check_locks(session, schema, current, lines, rows, _sheet_of(submission.source))
             except Unprocessable as exc:
                 raise Conflict(
                     f"submission {submission_id} changes months that were locked after it was submitted",
@@ -550,7 +567,9 @@ def _team_diff(session: Session, old: int | None, new: int | None) -> dict[str, 
 def _lines_of(session: Session, submission_id: int | None) -> dict[str, dict[str, Any]]:
     if submission_id is None:
         return {}
-    lines = session.scalars(select(SubmissionLine).where(SubmissionLine.submission_id == submission_id))
+    lines = session.scalars(
+        select(SubmissionLine).where(SubmissionLine.submission_id == submission_id).order_by(SubmissionLine.position)
+    )
     return {line.line_id: line.values for line in lines}
 
 
@@ -581,7 +600,7 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
             raise NotFound(f"there is no team {team_id!r}")
         if not can_see(user, team.id):
             raise Forbidden(f"team {team.id} is not one of yours")
-        current = _current_submission(session, team.id)
+        current = current_submission(session, team.id)
         values = list(_lines_of(session, current).values()) if current is not None else []
     lines = []
     for line in values:

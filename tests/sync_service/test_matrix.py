@@ -329,6 +329,12 @@ MATRIX = [
     row("GET",  f"{V1}/templates/{{team}}.xlsx",              401, 401,   200, 403,  200,    403),
     row("GET",  f"{V1}/templates/{{sibling}}.xlsx",           401, 401,   403, 403,  200,    403),
     row("GET",  f"{V1}/templates/MARS-SMB.xlsx",              401, 401,   404, 404,  404,    403),
+    # Google Sheets (not configured in this service: finance gets 503 once allowed; no team has a sheet yet).
+    row("GET",  f"{V1}/gsheets/teams",                        401, 401,   200, 200,  200,    403),
+    row("POST", f"{V1}/gsheets/teams/{{team}}",               401, 401,   403, 403,  503,    403,
+        json=lambda _: {"editors": ["maria@example.com"]}),
+    row("POST", f"{V1}/gsheets/teams/{{team}}/pull",          401, 401,   404, 403,  404,    403),
+    row("POST", f"{V1}/gsheets/master/push",                  401, 401,   403, 403,  503,    403),
     # The audit log: finance and admins.
     row("GET",  f"{V1}/audit",                                401, 401,   403, 403,  200,    200),
 ]

@@ -1,0 +1,180 @@
+"""The service's side of Google Sheets: team sheets registered per team, pulls as submissions, master pushes.
+
+A pulled plan goes through exactly the path of an upload (`workflow.submit`): the same
+validation, merge rules and audit. A Google sheet is the team's one shared, live plan, so a
+pull is based on the team's current approved plan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gspread
+import requests
+from gspread.exceptions import APIError
+
+from sheet_templates.schema import PlanSchema
+from sync_service import budget, gsheets, workflow
+from sync_service.auth import can_see, require_plan_reader
+from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
+from sync_service.storage import AuditEvent, Role, Store, Team, TeamSheet, User
+
+
+class NotConfigured(ApiError):
+    status, title = 503, "Google Sheets is not configured"
+
+
+class GoogleFailed(ApiError):
+    status, title = 502, "Google Sheets failed"
+
+
+def google(config: Mapping[str, Any]) -> tuple[gsheets.GoogleSettings, gspread.Client]:
+    try:
+        settings = gsheets.settings_from(config)
+    except gsheets.GoogleSheetsError as exc:
+        raise NotConfigured(str(exc)) from None
+    return settings, gsheets.client(settings)
+
+
+def _failed(exc: Exception, what: str) -> GoogleFailed:
+    if isinstance(exc, APIError):
+        return GoogleFailed(f"{what}: Google answered {exc.code} ({exc.error.get('message', '')}) after retries")
+    if isinstance(exc, requests.RequestException):
+        return GoogleFailed(f"{what}: Google could not be reached ({type(exc).__name__})")
+    return GoogleFailed(f"{what}: {exc}")
+
+
+def _sheet_view(row: TeamSheet) -> dict[str, Any]:
+    return {
+        "team": row.team_id,
+        "spreadsheet_id": row.spreadsheet_id,
+        "url": row.url,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def create_for_team(
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    team_id: str,
+    config: Mapping[str, Any],
+    editors: Sequence[str] = (),
+    *,
+    replace: bool = False,
+) -> dict[str, Any]:
+    """Create `team_id`'s plan spreadsheet in Google Sheets, share it with `editors`, and register it."""
+    if user.role != Role.FINANCE:
+        raise Forbidden("only finance creates team plan sheets")
+    with store.reading() as session:
+        team = session.get(Team, team_id)
+        if team is None:
+            raise NotFound(f"there is no team {team_id!r}")
+        existing = session.get(TeamSheet, team_id)
+        if existing is not None and not replace:
+            raise Conflict(
+                f"team {team_id} already plans in {existing.url}; send replace=true to give it a new sheet",
+                spreadsheet_id=existing.spreadsheet_id,
+            )
+        region = team.region
+    settings, gc = google(config)
+    try:
+        created = gsheets.create_team_sheet(gc, schema, region, team_id, settings, editors)
+    except (APIError, requests.RequestException) as exc:
+        raise _failed(exc, f"creating the plan sheet of {team_id}") from None
+    with store.transaction() as session:
+        row = session.get(TeamSheet, team_id) or TeamSheet(team_id=team_id)
+        row.spreadsheet_id, row.url, row.user_id = created.spreadsheet_id, created.url, user.id
+        session.add(row)
+        session.add(
+            AuditEvent(
+                user_id=user.id,
+                action="gsheets.create",
+                target=f"team:{team_id}",
+                detail={"spreadsheet": created.spreadsheet_id, "editors": list(editors), "requests": created.requests},
+            )
+        )
+        session.flush()
+        return {**_sheet_view(row), "requests": created.requests}
+
+
+def list_sheets(store: Store, user: User) -> list[dict[str, Any]]:
+    require_plan_reader(user)
+    with store.reading() as session:
+        user = session.merge(user)
+        return [
+            _sheet_view(r) for r in session.query(TeamSheet).order_by(TeamSheet.team_id) if can_see(user, r.team_id)
+        ]
+
+
+def pull_for_team(
+    store: Store, schema: PlanSchema, user: User, team_id: str, config: Mapping[str, Any], over_allocation: str
+) -> dict[str, Any]:
+    """Read the team's sheet in one call and submit it as an upload would be: 201, 422 with its cells, or 409."""
+    with store.reading() as session:
+        user = session.merge(user)
+        team = session.get(Team, team_id)
+        if team is None:
+            raise NotFound(f"there is no team {team_id!r}")
+        if user.role == Role.ADMIN or not can_see(user, team_id):
+            raise Forbidden(f"you may not submit plans for team {team_id}")
+        sheet = session.get(TeamSheet, team_id)
+        if sheet is None:
+            raise NotFound(f"team {team_id} has no Google plan sheet; finance creates one first")
+        region, spreadsheet_id, url = team.region, sheet.spreadsheet_id, sheet.url
+        current = workflow.current_submission(session, team_id)
+    _, gc = google(config)
+    try:
+        pulled = gsheets.pull_team_sheet(gc, schema, spreadsheet_id)
+    except (APIError, requests.RequestException) as exc:
+        raise _failed(exc, f"reading the plan sheet of {team_id}") from None
+    problems = gsheets.check_meta(pulled.meta, schema, team_id, region)
+    if problems:
+        raise Unprocessable(
+            f"{url} is not {team_id}'s current plan template: " + "; ".join(problems),
+            issues=[
+                {"severity": "error", "rule": "template.identity", "sheet": None, "cell": None, "message": p}
+                for p in problems
+            ],
+        )
+    raw = json.dumps(pulled.grid, separators=(",", ":"), default=str).encode()
+    incoming = workflow.Incoming(team_id, "gsheets", raw, filename=url, grid=pulled.grid, base={"submission": current})
+    return workflow.submit(store, schema, user, incoming, over_allocation=over_allocation)
+
+
+def push_master(
+    store: Store, schema: PlanSchema, user: User, config: Mapping[str, Any], spreadsheet_id: str | None = None
+) -> dict[str, Any]:
+    """Write the current master, its rollup and its variance to the finance master spreadsheet, atomically."""
+    if user.role != Role.FINANCE:
+        raise Forbidden("only finance pushes the master budget")
+    target = spreadsheet_id or config.get("GOOGLE_MASTER_SPREADSHEET_ID")
+    if not target:
+        raise NotConfigured("no master spreadsheet: set PLANSHEET_GOOGLE_MASTER_SPREADSHEET_ID or send spreadsheet_id")
+    master = workflow.master(store, user)
+    rollup = budget.rollup_view(store, schema, user, "region,channel", "quarter", "planned")
+    variance = budget.variance_view(store, schema, user, "region,channel", None)
+    sheets = gsheets.master_sheets(schema, master["lines"], rollup, variance)
+    settings, gc = google(config)
+    try:
+        result = gsheets.push_master(gc, target, sheets, settings)
+    except (APIError, requests.RequestException) as exc:
+        raise _failed(exc, "pushing the master (the master sheet still shows the previous push)") from None
+    with store.transaction() as session:
+        session.add(
+            AuditEvent(
+                user_id=user.id,
+                action="gsheets.push",
+                target=f"spreadsheet:{target}",
+                detail={"version": master["version"], "sheets": result.sheets, "requests": result.requests},
+            )
+        )
+    return {
+        "spreadsheet_id": target,
+        "master_version": master["version"],
+        "sheets": result.sheets,
+        "requests": result.requests,
+        "bytes_sent": result.bytes_sent,
+    }
