@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sheet_templates.errors import PlansheetError
 
@@ -103,6 +103,28 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["marketer", "finance", "admin"])
     create.add_argument("--team", action="append", default=[], metavar="T", help="a team the user plans for")
     create.set_defaults(handler=_token_create)
+    gs = sub.add_parser("gsheets", help="Google Sheets: team plan sheets and the finance master sheet")
+    gsub = gs.add_subparsers(metavar="ACTION")
+    gcreate = gsub.add_parser("create", help="create a team's plan spreadsheet from the schema and share it")
+    gcreate.add_argument("--team", required=True, metavar="T")
+    gcreate.add_argument("--editor", action="append", default=[], metavar="EMAIL", help="share with (writer)")
+    gcreate.add_argument("--replace", action="store_true", help="give a team that has a sheet a new one")
+    gcreate.set_defaults(handler=_gsheets_create)
+    gpull = gsub.add_parser("pull", help="read a team's plan sheet, validate it and submit it")
+    gpull.add_argument("--team", required=True, metavar="T")
+    gpull.set_defaults(handler=_gsheets_pull)
+    gpush = gsub.add_parser("push", help="write the master, rollup and variance to the finance master spreadsheet")
+    gpush.add_argument("--spreadsheet", metavar="ID", help="default $PLANSHEET_GOOGLE_MASTER_SPREADSHEET_ID")
+    gpush.set_defaults(handler=_gsheets_push)
+    for parser in (gcreate, gpull, gpush):
+        parser.add_argument(
+            "--as",
+            dest="user",
+            default="plansheet-cli",
+            metavar="NAME",
+            help="the finance user to act as (default plansheet-cli, created as a finance user if missing)",
+        )
+
     serve = sub.add_parser("serve", help="run the sync service with a production WSGI server (waitress)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default $PLANSHEET_PORT or 8050")
@@ -310,6 +332,68 @@ def _token_create(args: argparse.Namespace) -> int:
         raise PlansheetError(f"{exc.args[0]}; run 'plansheet init' and use one of its teams") from exc
     print(token)
     return EXIT_OK
+
+
+def _gsheets(args: argparse.Namespace, work: Any) -> int:
+    """Run a Google Sheets action as a finance user; print its answer, or its refusal with the issues."""
+    from sqlalchemy import select
+
+    from sync_service.api import SCHEMA, STORE
+    from sync_service.problems import ApiError
+    from sync_service.storage import Role, User
+
+    app = _app(args)
+    store = app.extensions[STORE]
+    with store.transaction() as session:
+        user = session.scalar(select(User).where(User.name == args.user))
+        if user is None:
+            user = User(name=args.user, role=Role.FINANCE)
+            session.add(user)
+            session.flush()
+        if user.role != Role.FINANCE:
+            raise PlansheetError(f"{args.user} is a {user.role}; Google Sheets commands act as a finance user")
+        user.teams  # noqa: B018 - loaded while the session is open
+    try:
+        result = work(store, app.extensions[SCHEMA], user, app.config)
+    except ApiError as exc:
+        print(f"{exc.title}: {exc.detail}", file=sys.stderr)
+        for issue in exc.issues or []:
+            where = f"{issue.get('sheet')}!{issue.get('cell')}" if issue.get("cell") else ""
+            print(f"  {where:<10} {issue.get('severity', ''):<8} {issue.get('message', '')}", file=sys.stderr)
+        return EXIT_ISSUES if exc.status in (409, 422) else EXIT_UNREADABLE
+    print(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+def _gsheets_create(args: argparse.Namespace) -> int:
+    from sync_service import sheets_sync
+
+    return _gsheets(
+        args,
+        lambda store, schema, user, config: sheets_sync.create_for_team(
+            store, schema, user, args.team, config, args.editor, replace=args.replace
+        ),
+    )
+
+
+def _gsheets_pull(args: argparse.Namespace) -> int:
+    from sync_service import sheets_sync
+
+    return _gsheets(
+        args,
+        lambda store, schema, user, config: sheets_sync.pull_for_team(
+            store, schema, user, args.team, config, config["OVER_ALLOCATION"]
+        ),
+    )
+
+
+def _gsheets_push(args: argparse.Namespace) -> int:
+    from sync_service import sheets_sync
+
+    return _gsheets(
+        args,
+        lambda store, schema, user, config: sheets_sync.push_master(store, schema, user, config, args.spreadsheet),
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
