@@ -136,7 +136,7 @@ def decide(submission_id: int, action: str) -> ResponseReturnValue:
     if not isinstance(comment, str):
         raise ApiError("'comment' must be text")
     verdict = "approved" if action == "approve" else "rejected"
-    return _idempotent(
+    response = _idempotent(
         user,
         (str(submission_id), verdict, comment),
         lambda idem: workflow.decide(
@@ -144,6 +144,24 @@ def decide(submission_id: int, action: str) -> ResponseReturnValue:
         ),
         200,
     )
+    if verdict == "approved" and current_app.config.get("GOOGLE_PUSH_ON_APPROVAL"):
+        return _with_push(response, user)
+    return response
+
+
+def _with_push(response: ResponseReturnValue, user: User) -> ResponseReturnValue:
+    """After an approval, push the master to Google; the approval stands whatever Google answers."""
+    if not isinstance(response, tuple):  # a replayed answer: the push followed the first one
+        return response
+    body, status = response[0].get_json(), response[1]
+    if status != 200:
+        return response
+    try:
+        body["master_sheet"] = sheets_sync.push_master(_store(), _schema(), user, current_app.config)
+    except ApiError as exc:
+        current_app.logger.warning("push after approval failed: %s", exc.detail)
+        body["master_sheet"] = {"error": exc.detail}
+    return jsonify(body), 200
 
 
 @bp.get("/api/v1/master")
