@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -21,9 +22,12 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from sheet_templates.cells import column_letter
 from sheet_templates.excel_template import template_filename
 from sheet_templates.schema import PlanSchema
 from sync_service.auth import create_token
@@ -75,9 +79,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(database_url: str, schema: PlanSchema) -> Iterator[str]:
+def serving(database_url: str, schema: PlanSchema, extra: dict[str, str] | None = None) -> Iterator[str]:
     """`plansheet serve` as its own process on a free loopback port, stopped on exit."""
-    env = {**os.environ, "PLANSHEET_DATABASE_URL": database_url}
+    env = {**os.environ, "PLANSHEET_DATABASE_URL": database_url, **(extra or {})}
     if schema.config.source != "<default>":
         env["PLANSHEET_CONFIG"] = schema.config.source
     else:
@@ -156,76 +160,185 @@ def run_service_demo(
             for region in regions
         }
         tokens["finance"] = create_token(session, "finance", "finance")
+        google_team = team_id(regions[0], schema.config.business_units[-1])  # a team that plans in Google Sheets
+        tokens[google_team] = create_token(session, "planner-google", "marketer", [google_team])
     store.dispose()
     (out / "tokens.json").write_text(json.dumps(tokens, indent=2) + "\n")
     p = lambda *a: print(*a, file=stdout)  # noqa: E731
     p(f"\nThe sync service: {url} (teams and demo tokens in {out / 'tokens.json'})")
-    with serving(url, schema) as base:
-        p(f"Started `plansheet serve` on {base}")
-        finance = Client(base, tokens["finance"])
-        submitted = {}
-        for region in regions:
-            client = Client(base, tokens[region])
-            status, body = client.upload("/api/v1/submissions", plans / template_filename(region), team=teams[region])
-            if status == 201:
-                submitted[region] = body["id"]
-                p(f"  {teams[region]:<18} submitted {body['lines']} lines: submission {body['id']}")
-                continue
-            p(f"  {teams[region]:<18} refused ({status}): {body['detail']}")
-            for issue in body.get("issues", [])[:8]:
-                where = f"{issue.get('sheet')}!{issue.get('cell')}" if issue.get("cell") else issue.get("sheet") or ""
-                p(f"      {where:<12} {issue['rule']:<22} {issue['message']}")
-        if bad_region in regions and bad_region not in submitted:
-            client = Client(base, tokens[bad_region])
-            status, body = client.upload("/api/v1/submissions", fixed, team=teams[bad_region])
-            if status != 201:
-                raise RuntimeError(f"the corrected plan was refused: {body}")
-            submitted[bad_region] = body["id"]
-            p(f"  {teams[bad_region]:<18} corrected and sent again: submission {body['id']} accepted")
-        for region, sid in submitted.items():
-            status, body = finance.json("POST", f"/api/v1/submissions/{sid}/approve", {"comment": "demo: approved"})
-            if status != 200:
-                raise RuntimeError(f"approving submission {sid} failed: {body}")
-            over = f", over allocation in {len(body['over_allocation'])} place(s)" if body["over_allocation"] else ""
-            p(f"  finance approved submission {sid} ({teams[region]}): master version {body['master_version']}{over}")
-
-        _, master = finance.json("GET", "/api/v1/master")
-        export = actuals_csv(master, schema, closed)
-        (out / "actuals.csv").write_bytes(export)
-        status, report = finance.send("POST", "/api/v1/actuals?filename=actuals.csv", export, "text/csv")
-        if status != 201:
-            raise RuntimeError(f"the actuals import failed: {report}")
-        p(
-            f"\nFinance imported {out / 'actuals.csv'}: {report['rows']} rows, {report['matched']} matched, "
-            f"{len(report['unmatched'])} unmatched, {len(report['spread'])} spread over several lines by campaign code"
-        )
-        for row in report["unmatched"]:
-            p(f"  row {row['row']}: no plan line {row['line_id'] or row['campaign_code']} ({row['amount']})")
-
-        cur = schema.config.reporting_currency
-        _, rollup = finance.json("GET", "/api/v1/rollup?by=region&period=quarter")
-        p(f"\nGET /api/v1/rollup?by=region&period=quarter ({cur}; planned / allocation):")
-        by_region: dict[str, dict[str, dict[str, Any]]] = {}
-        for row in rollup["rows"]:
-            by_region.setdefault(row["region"], {})[row["period"]] = row
-        for region, quarters in by_region.items():
-            cells = "  ".join(
-                f"{q} {_amount(r['amount']):>12} / {_amount(r.get('allocation', '0')):>12}" for q, r in quarters.items()
-            )
-            p(f"  {region:<6} {cells}")
-        _, variance = finance.json("GET", f"/api/v1/variance?by=region&as_of={as_of}")
-        p(f"\nGET /api/v1/variance?by=region&as_of={as_of} ({variance['closed_months']} fiscal months closed):")
-        p(f"  {'region':<6} {'plan to date':>14} {'actual':>14} {'variance':>14}  flag")
-        for row in variance["rows"]:
-            p(
-                f"  {row['region']:<6} {_amount(row['planned_to_date']):>14} {_amount(row['actual']):>14} "
-                f"{_amount(row['variance']):>14}  {row['flag']}"
-            )
+    with contextlib.ExitStack() as stack:
+        fake = _google_fake(stack)
+        google = _google_env(fake, schema) if fake else None
+        base = stack.enter_context(serving(url, schema, google.env if google else None))
+        _service_story(schema, out, base, tokens, teams, plans, fixed, bad_region, closed, as_of, p)
+        if google is not None:
+            _google_story(schema, base, tokens, google_team, google, p)
+        else:
+            p("\n(Google Sheets part skipped: the local Sheets API fake lives in tests/, absent from this install.)")
     p(
         f"\nServe it yourself: PLANSHEET_DATABASE_URL={url} plansheet serve   "
         f"(tokens in {out / 'tokens.json'}; try GET /api/v1/master)"
     )
     return 0
+
+
+def _service_story(
+    schema: PlanSchema,
+    out: Path,
+    base: str,
+    tokens: dict[str, str],
+    teams: dict[str, str],
+    plans: Path,
+    fixed: Path,
+    bad_region: str,
+    closed: int,
+    as_of: str,
+    p: Any,
+) -> None:
+    regions = schema.config.regions
+    p(f"Started `plansheet serve` on {base}")
+    finance = Client(base, tokens["finance"])
+    submitted = {}
+    for region in regions:
+        client = Client(base, tokens[region])
+        status, body = client.upload("/api/v1/submissions", plans / template_filename(region), team=teams[region])
+        if status == 201:
+            submitted[region] = body["id"]
+            p(f"  {teams[region]:<18} submitted {body['lines']} lines: submission {body['id']}")
+            continue
+        p(f"  {teams[region]:<18} refused ({status}): {body['detail']}")
+        for issue in body.get("issues", [])[:8]:
+            where = f"{issue.get('sheet')}!{issue.get('cell')}" if issue.get("cell") else issue.get("sheet") or ""
+            p(f"      {where:<12} {issue['rule']:<22} {issue['message']}")
+    if bad_region in regions and bad_region not in submitted:
+        client = Client(base, tokens[bad_region])
+        status, body = client.upload("/api/v1/submissions", fixed, team=teams[bad_region])
+        if status != 201:
+            raise RuntimeError(f"the corrected plan was refused: {body}")
+        submitted[bad_region] = body["id"]
+        p(f"  {teams[bad_region]:<18} corrected and sent again: submission {body['id']} accepted")
+    for region, sid in submitted.items():
+        status, body = finance.json("POST", f"/api/v1/submissions/{sid}/approve", {"comment": "demo: approved"})
+        if status != 200:
+            raise RuntimeError(f"approving submission {sid} failed: {body}")
+        over = f", over allocation in {len(body['over_allocation'])} place(s)" if body["over_allocation"] else ""
+        p(f"  finance approved submission {sid} ({teams[region]}): master version {body['master_version']}{over}")
+
+    _, master = finance.json("GET", "/api/v1/master")
+    export = actuals_csv(master, schema, closed)
+    (out / "actuals.csv").write_bytes(export)
+    status, report = finance.send("POST", "/api/v1/actuals?filename=actuals.csv", export, "text/csv")
+    if status != 201:
+        raise RuntimeError(f"the actuals import failed: {report}")
+    p(
+        f"\nFinance imported {out / 'actuals.csv'}: {report['rows']} rows, {report['matched']} matched, "
+        f"{len(report['unmatched'])} unmatched, {len(report['spread'])} spread over several lines by campaign code"
+    )
+    for row in report["unmatched"]:
+        p(f"  row {row['row']}: no plan line {row['line_id'] or row['campaign_code']} ({row['amount']})")
+
+    cur = schema.config.reporting_currency
+    _, rollup = finance.json("GET", "/api/v1/rollup?by=region&period=quarter")
+    p(f"\nGET /api/v1/rollup?by=region&period=quarter ({cur}; planned / allocation):")
+    by_region: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rollup["rows"]:
+        by_region.setdefault(row["region"], {})[row["period"]] = row
+    for region, quarters in by_region.items():
+        cells = "  ".join(
+            f"{q} {_amount(r['amount']):>12} / {_amount(r.get('allocation', '0')):>12}" for q, r in quarters.items()
+        )
+        p(f"  {region:<6} {cells}")
+    _, variance = finance.json("GET", f"/api/v1/variance?by=region&as_of={as_of}")
+    p(f"\nGET /api/v1/variance?by=region&as_of={as_of} ({variance['closed_months']} fiscal months closed):")
+    p(f"  {'region':<6} {'plan to date':>14} {'actual':>14} {'variance':>14}  flag")
+    for row in variance["rows"]:
+        p(
+            f"  {row['region']:<6} {_amount(row['planned_to_date']):>14} {_amount(row['actual']):>14} "
+            f"{_amount(row['variance']):>14}  {row['flag']}"
+        )
+
+
+@dataclass
+class GoogleDemo:
+    fake: Any
+    env: dict[str, str]
+    master_id: str
+    settings: Any
+
+
+def _google_fake(stack: contextlib.ExitStack) -> Any:
+    """The local Sheets API fake from the test suite, when this is a checkout of the repository."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "tests" / "gsheets" / "fake.py").is_file():
+        return None
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from tests.gsheets.fake import SheetsFake
+
+    return stack.enter_context(SheetsFake.serve())
+
+
+def _google_env(fake: Any, schema: PlanSchema) -> GoogleDemo:
+    from sync_service import gsheets
+
+    settings = gsheets.GoogleSettings(credentials_info=fake.service_account_info(), api_base=fake.base_url)
+    master = gsheets.client(settings).create(f"{schema.config.org_name} marketing master budget")
+    env = {
+        "PLANSHEET_GOOGLE_CREDENTIALS_JSON": json.dumps(fake.service_account_info()),
+        "PLANSHEET_GOOGLE_API_BASE": fake.base_url,
+        "PLANSHEET_GOOGLE_MASTER_SPREADSHEET_ID": master.id,
+    }
+    return GoogleDemo(fake, env, master.id, settings)
+
+
+def _google_story(schema: PlanSchema, base: str, tokens: dict[str, str], team: str, google: GoogleDemo, p: Any) -> None:
+    """A team that plans in Google Sheets: sheet created, filled, pulled, approved; then the master pushed."""
+    from sheet_templates.samples import sample_lines
+    from sync_service import gsheets
+
+    finance = Client(base, tokens["finance"])
+    p(f"\nGoogle Sheets, against a local fake of the Sheets API at {google.fake.base_url} (not Google):")
+    status, sheet = finance.json("POST", f"/api/v1/gsheets/teams/{team}", {"editors": ["planner@example.com"]})
+    if status != 201:
+        raise RuntimeError(f"creating the team sheet failed: {sheet}")
+    p(f"  finance created {team}'s plan sheet {sheet['spreadsheet_id']} in {sheet['requests']} API calls")
+    gc = gsheets.client(google.settings)
+    region = team.split("-")[0]
+    lines = sample_lines(schema, region, 40, seed=99, id_prefix=f"{region}G")
+    rows = [
+        ["" if line.get(c.name) is None else _cell(line.get(c.name)) for c in schema.input_columns] for line in lines
+    ]
+    last = column_letter(len(schema.input_columns))
+    gc.open_by_key(sheet["spreadsheet_id"]).worksheet("Plan").update(
+        values=rows, range_name=f"A2:{last}{len(rows) + 1}", value_input_option="USER_ENTERED"
+    )
+    p(f"  the planner typed {len(lines)} lines into it")
+    marketer = Client(base, tokens[team])
+    status, submission = marketer.json("POST", f"/api/v1/gsheets/teams/{team}/pull")
+    if status != 201:
+        raise RuntimeError(f"the pull was refused: {submission}")
+    p(f"  pulled in one API call and submitted: submission {submission['id']}, {submission['lines']} lines")
+    status, body = finance.json("POST", f"/api/v1/submissions/{submission['id']}/approve", {"comment": "demo"})
+    if status != 200:
+        raise RuntimeError(f"approving the Google plan failed: {body}")
+    status, pushed = finance.json("POST", "/api/v1/gsheets/master/push", {})
+    if status != 200:
+        raise RuntimeError(f"the push failed: {pushed}")
+    _, master = finance.json("GET", "/api/v1/master")
+    grid = google.fake.grid(google.master_id, f"Master!A1:B{len(master['lines']) + 5}")
+    p(
+        f"  pushed master version {pushed['master_version']} to the finance master sheet in {pushed['requests']} API "
+        f"calls: {', '.join(f'{k} {v} rows' for k, v in pushed['sheets'].items())}; "
+        f"read back: {len(grid) - 1} lines, as in the service's master ({len(master['lines'])})"
+    )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 def _amount(text: str) -> str:

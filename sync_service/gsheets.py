@@ -343,7 +343,7 @@ def push_master(
                         "title": STAGING + sheet.title,
                         "hidden": True,
                         "gridProperties": {
-                            "rowCount": len(sheet.rows) + 1,
+                            "rowCount": len(sheet.rows) + 2,  # a frozen header needs a row below it
                             "columnCount": max(1, len(sheet.header)),
                             "frozenRowCount": 1,
                         },

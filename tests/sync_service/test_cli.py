@@ -315,13 +315,21 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     service = out.split("The sync service:")[1]
     assert "-ENTERPRISE   refused (422)" in service and "corrected and sent again" in service
     with sqlite3.connect(tmp_path / "service.db") as db:
-        assert db.execute("SELECT count(*) FROM master_versions").fetchone()[0] == len(regions)
-        assert db.execute("SELECT count(*) FROM decisions WHERE action = 'approved'").fetchone()[0] == len(regions)
+        # one approved plan per region's uploaded team, and one for the team planning in Google Sheets
+        assert db.execute("SELECT count(*) FROM master_versions").fetchone()[0] == len(regions) + 1
+        assert db.execute("SELECT count(*) FROM decisions WHERE action = 'approved'").fetchone()[0] == len(regions) + 1
+        assert db.execute("SELECT count(*) FROM submissions WHERE source = 'gsheets'").fetchone()[0] == 1
         imported = db.execute("SELECT count(*) FROM actual_amounts").fetchone()[0]
     assert imported > 0 and "2 unmatched" in service
     variance = service.split("GET /api/v1/variance")[1]
     assert all(f"\n  {region} " in variance for region in regions)
-    assert json.loads((tmp_path / "tokens.json").read_text()).keys() == {*regions, "finance"}
+    google_team = f"{regions[0]}-{SCHEMA.config.business_units[-1].replace('-', '').upper()}"
+    assert json.loads((tmp_path / "tokens.json").read_text()).keys() == {*regions, "finance", google_team}
+    # And a team planning in Google Sheets (the local fake): created, pulled, approved, master pushed and read back.
+    google = out.split("Google Sheets, against a local fake")[1]
+    assert f"finance created {google_team}'s plan sheet" in google and "pulled in one API call" in google
+    pushed = google.split("read back: ")[1]
+    assert pushed.split(" lines")[0] == pushed.split("master (")[1].split(")")[0]
 
 
 def test_consolidate_into_a_folder_that_cannot_be_written_says_so(
