@@ -95,6 +95,11 @@ def _idempotent(
             return jsonify(run(idem)), status
         except IntegrityError:  # a concurrent request with the same key won the race: replay its answer
             continue
+        except ApiError:  # e.g. "already approved" by this very request's first try, committed meanwhile
+            replayed = replay(_store(), user, idem)
+            if replayed is None:
+                raise
+            continue
     raise ApiError("the request could not be completed; retry it with the same Idempotency-Key")
 
 
@@ -161,6 +166,9 @@ def _with_push(response: ResponseReturnValue, user: User) -> ResponseReturnValue
     except ApiError as exc:
         current_app.logger.warning("push after approval failed: %s", exc.detail)
         body["master_sheet"] = {"error": exc.detail}
+    except Exception:  # the approval is committed: it must be answered as such whatever the push did
+        current_app.logger.exception("push after approval failed")
+        body["master_sheet"] = {"error": "the push to Google Sheets failed; it has been logged"}
     return jsonify(body), 200
 
 
@@ -304,7 +312,7 @@ def gsheets_pull(team: str) -> ResponseReturnValue:
     return _idempotent(
         user,
         ("gsheets-pull", team),
-        lambda idem: sheets_sync.pull_for_team(_store(), _schema(), user, team, current_app.config, _policy()),
+        lambda idem: sheets_sync.pull_for_team(_store(), _schema(), user, team, current_app.config, _policy(), idem),
         201,
     )
 
@@ -367,11 +375,19 @@ def _grid(body: dict[str, Any]) -> list[list[Any]]:
     """JSON lines ({"lines": [{column: value}]}) or rows ({"rows": [[header...], [...]]}) as a grid."""
     schema = _schema()
     if isinstance(body.get("rows"), list) and all(isinstance(r, list) for r in body["rows"]):
+        for n, row in enumerate(body["rows"]):
+            for j, value in enumerate(row):
+                if value is not None and not isinstance(value, str | int | float | bool):
+                    raise ApiError(f"rows[{n}][{j}] must be text, a number or null, not {type(value).__name__}")
         return body["rows"]
     lines = body.get("lines")
     if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
         raise ApiError("'lines' must be a list of objects keyed by column name (see /api/v1/schema)")
     names = [c.name for c in schema.input_columns]
+    for n, line in enumerate(lines):
+        for key, value in line.items():
+            if value is not None and not isinstance(value, str | int | float | bool):
+                raise ApiError(f"lines[{n}].{key} must be text, a number or null, not {type(value).__name__}")
     unknown = sorted({k for line in lines for k in line} - set(names))
     if unknown:
         raise ApiError(f"unknown column(s) {', '.join(unknown)}; the columns are {', '.join(names)}")

@@ -16,10 +16,12 @@ from typing import Any
 from flask import Flask
 
 from sheet_templates import PlanSchema, build_schema, load_config
+from sheet_templates.errors import ConfigError
 from sync_service import api, problems
 from sync_service.api import SCHEMA, STORE
 from sync_service.settings import DEFAULTS
 from sync_service.storage import Store
+from sync_service.workflow import OVER_ALLOCATION_POLICIES
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,6 +36,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("DATABASE_URL"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'plansheet.db'}"
+    policy = str(app.config.get("OVER_ALLOCATION", "flag")).strip().lower()
+    if policy not in OVER_ALLOCATION_POLICIES:
+        raise ConfigError(
+            f"OVER_ALLOCATION is {app.config['OVER_ALLOCATION']!r}; use one of {', '.join(OVER_ALLOCATION_POLICIES)}"
+        )
+    app.config["OVER_ALLOCATION"] = policy
     app.extensions[STORE] = Store(app.config["DATABASE_URL"])
     app.extensions[SCHEMA] = build_schema(load_config(app.config.get("ORG_CONFIG")))
     problems.init_app(app)

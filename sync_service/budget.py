@@ -218,9 +218,8 @@ def allocation_findings(
     if not cells:
         return []
     planned: dict[tuple[str, str], int] = defaultdict(int, totals)
-    others = [
-        sid for tid, sid in current_submissions(session).items() if tid != team.id and tid.startswith(f"{team.region}-")
-    ]
+    region_teams = set(session.scalars(select(Team.id).where(Team.region == team.region, Team.id != team.id)))
+    others = [sid for tid, sid in current_submissions(session).items() if tid in region_teams]
     if others:
         rows = session.execute(
             select(SubmissionTotal.quarter, SubmissionTotal.channel, func.sum(SubmissionTotal.cents))
@@ -537,7 +536,7 @@ def import_actuals(
                 amounts[(line["team_id"], line["line_id"])] += cents
         record = ActualImport(
             user_id=user.id,
-            filename=filename,
+            filename=(filename or None) and filename[:255],
             raw=raw,
             raw_sha256=hashlib.sha256(raw).hexdigest(),
             report={
@@ -552,9 +551,10 @@ def import_actuals(
         )
         session.add(record)
         session.flush()
+        currency_of = {(line["team_id"], line["line_id"]): line["currency"] for line in lines}
         total = convert_cents(
-            np.array([c for c in amounts.values()], dtype=np.int64),
-            np.array([_currency_of(lines, k) for k in amounts], dtype=object),
+            np.array(list(amounts.values()), dtype=np.int64),
+            np.array([currency_of[k] for k in amounts], dtype=object),
             config.plan_rates,
         ).sum()
         session.add(
@@ -575,13 +575,6 @@ def import_actuals(
         }
         remember(session, user, idem, 201, result)
         return result
-
-
-def _currency_of(lines: list[dict[str, Any]], key: tuple[str, str]) -> str:
-    for line in lines:
-        if (line["team_id"], line["line_id"]) == key:
-            return line["currency"]
-    raise KeyError(key)
 
 
 def _spread(r: ActualRow, targets: list[dict[str, Any]], schema: PlanSchema) -> list[int]:

@@ -34,13 +34,14 @@ from gspread.http_client import HTTPClient
 
 from sheet_templates.gsheets_template import (
     META_SHEET,
+    PLAN_ID,
     create_body,
     meta_from_grid,
     meta_range,
     plan_range,
     setup_requests,
 )
-from sheet_templates.schema import ColumnType, PlanSchema
+from sheet_templates.schema import FIRST_DATA_ROW, ColumnType, PlanSchema
 
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive")
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
@@ -113,16 +114,20 @@ def http_client_class(settings: GoogleSettings) -> type[HTTPClient]:
                 for host in GOOGLE_HOSTS:
                     if endpoint.startswith(host):
                         endpoint = settings.api_base.rstrip("/") + endpoint[len(host) :]
+            # A call that may have been carried out although it failed (5xx, cut off) is repeated only when
+            # repeating it is harmless: reads, and values written to fixed ranges. 408 and 429 were not carried out.
+            repeatable = method.lower() == "get" or endpoint.endswith("values:batchUpdate")
             attempt = 0
             while True:
                 try:
                     return super().request(method, endpoint, *args, **kwargs)
                 except APIError as err:
-                    if err.code not in RETRY_STATUSES or attempt >= settings.retries:
+                    retry = err.code in (408, 429) or (repeatable and err.code in RETRY_STATUSES)
+                    if not retry or attempt >= settings.retries:
                         raise
                     wait = _retry_after(err.response) or _backoff(settings, attempt)
                 except (requests.ConnectionError, requests.Timeout):
-                    if attempt >= settings.retries:
+                    if not repeatable or attempt >= settings.retries:
                         raise
                     wait = _backoff(settings, attempt)
                 time.sleep(wait)
@@ -167,9 +172,13 @@ def create_team_sheet(
     settings: GoogleSettings,
     editors: Sequence[str] = (),
     rows: int | None = None,
+    lines: Sequence[Mapping[str, Any]] = (),
 ) -> CreatedSheet:
-    """A new plan spreadsheet for `team`, shared with `editors` (writer): 2 API calls, plus one per editor."""
-    rows = rows or schema.config.template_rows
+    """A new plan spreadsheet for `team`, shared with `editors` (writer): 2 API calls, plus one per editor.
+
+    It is filled with `lines` (the team's approved plan, in stored form: cents, ISO dates).
+    """
+    rows = max(rows or schema.config.template_rows, len(lines) + 50)
     title = f"{schema.config.org_name} marketing plan {team} {schema.calendar.label}"
     http = gc.http_client
     created = http.request(
@@ -177,11 +186,41 @@ def create_team_sheet(
     )
     body = created.json()
     sid = body["spreadsheetId"]
-    http.batch_update(sid, {"requests": setup_requests(schema, region, team, rows, settings.service_email)})
+    requests_ = setup_requests(schema, region, team, rows, settings.service_email)
+    if lines:
+        requests_.append(line_cells(schema, lines))
+    http.batch_update(sid, {"requests": requests_})
     for email in editors:
         http.insert_permission(sid, email, "user", "writer", notify=True, email_message=f"Your {team} plan")
     url = body.get("spreadsheetUrl") or f"https://docs.google.com/spreadsheets/d/{sid}"
     return CreatedSheet(sid, url, 2 + len(editors))
+
+
+def line_cells(schema: PlanSchema, lines: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """An updateCells request writing stored lines into the Plan sheet (money in units, dates as serials)."""
+    values = []
+    for line in lines:
+        row = []
+        for c in schema.input_columns:
+            value = line.get(c.name)
+            if value is None or value == "":
+                row.append({})
+            elif c.type is ColumnType.MONEY:
+                row.append({"userEnteredValue": {"numberValue": value / 100}})
+            elif c.type is ColumnType.COUNT:
+                row.append({"userEnteredValue": {"numberValue": value}})
+            elif c.type is ColumnType.DATE:
+                row.append({"userEnteredValue": {"numberValue": _serial(value)}})
+            else:
+                row.append({"userEnteredValue": {"stringValue": str(value)}})  # text stays text
+        values.append({"values": row})
+    return {
+        "updateCells": {
+            "rows": values,
+            "fields": "userEnteredValue",
+            "start": {"sheetId": PLAN_ID, "rowIndex": FIRST_DATA_ROW - 1, "columnIndex": 0},
+        }
+    }
 
 
 @dataclass
@@ -279,7 +318,7 @@ def master_sheets(
         rows.append(row)
     sheets = [SheetData("Master", header, rows, formats)]
     for title, view in (("Rollup", rollup), ("Variance", variance)):
-        keys = list(view["rows"][0].keys()) if view["rows"] else list(view.get("by", []))
+        keys = list(dict.fromkeys(k for r in view["rows"] for k in r)) or list(view.get("by", []))
         data = [[_number(r.get(k)) for k in keys] for r in view["rows"]]
         money = {
             j for j, k in enumerate(keys) if k not in view.get("by", []) and k not in ("period", "flag", "variance_pct")

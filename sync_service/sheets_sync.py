@@ -13,13 +13,17 @@ from typing import Any
 
 import gspread
 import requests
+from google.auth.exceptions import GoogleAuthError
 from gspread.exceptions import APIError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from sheet_templates.schema import PlanSchema
 from sync_service import budget, gsheets, workflow
 from sync_service.auth import can_see, require_plan_reader
+from sync_service.idempotency import Idempotency
 from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
-from sync_service.storage import AuditEvent, Role, Store, Team, TeamSheet, User
+from sync_service.storage import AuditEvent, MasterVersion, Role, Store, Submission, Team, TeamSheet, User
 
 
 class NotConfigured(ApiError):
@@ -30,12 +34,18 @@ class GoogleFailed(ApiError):
     status, title = 502, "Google Sheets failed"
 
 
+# What a call to Google may raise: its answer, the network, the token exchange, a key it cannot use.
+GOOGLE_ERRORS = (APIError, requests.RequestException, GoogleAuthError, ValueError)
+
+
 def google(config: Mapping[str, Any]) -> tuple[gsheets.GoogleSettings, gspread.Client]:
     try:
         settings = gsheets.settings_from(config)
+        return settings, gsheets.client(settings)
     except gsheets.GoogleSheetsError as exc:
         raise NotConfigured(str(exc)) from None
-    return settings, gsheets.client(settings)
+    except (GoogleAuthError, ValueError):
+        raise NotConfigured("the Google service-account key could not be used (the key is not shown)") from None
 
 
 def _failed(exc: Exception, what: str) -> GoogleFailed:
@@ -43,7 +53,9 @@ def _failed(exc: Exception, what: str) -> GoogleFailed:
         return GoogleFailed(f"{what}: Google answered {exc.code} ({exc.error.get('message', '')}) after retries")
     if isinstance(exc, requests.RequestException):
         return GoogleFailed(f"{what}: Google could not be reached ({type(exc).__name__})")
-    return GoogleFailed(f"{what}: {exc}")
+    if isinstance(exc, GoogleAuthError):
+        return GoogleFailed(f"{what}: Google refused the service account's sign-in ({type(exc).__name__})")
+    return GoogleFailed(f"{what}: {type(exc).__name__}")
 
 
 def _sheet_view(row: TeamSheet) -> dict[str, Any]:
@@ -79,14 +91,17 @@ def create_for_team(
                 spreadsheet_id=existing.spreadsheet_id,
             )
         region = team.region
+        current = workflow.current_submission(session, team_id)
+        lines = workflow.lines_of(session, current)
     settings, gc = google(config)
     try:
-        created = gsheets.create_team_sheet(gc, schema, region, team_id, settings, editors)
-    except (APIError, requests.RequestException) as exc:
+        created = gsheets.create_team_sheet(gc, schema, region, team_id, settings, editors, lines=lines)
+    except GOOGLE_ERRORS as exc:
         raise _failed(exc, f"creating the plan sheet of {team_id}") from None
     with store.transaction() as session:
         row = session.get(TeamSheet, team_id) or TeamSheet(team_id=team_id)
         row.spreadsheet_id, row.url, row.user_id = created.spreadsheet_id, created.url, user.id
+        row.based_on = current
         session.add(row)
         session.add(
             AuditEvent(
@@ -110,7 +125,13 @@ def list_sheets(store: Store, user: User) -> list[dict[str, Any]]:
 
 
 def pull_for_team(
-    store: Store, schema: PlanSchema, user: User, team_id: str, config: Mapping[str, Any], over_allocation: str
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    team_id: str,
+    config: Mapping[str, Any],
+    over_allocation: str,
+    idem: Idempotency | None = None,
 ) -> dict[str, Any]:
     """Read the team's sheet in one call and submit it as an upload would be: 201, 422 with its cells, or 409."""
     with store.reading() as session:
@@ -124,11 +145,11 @@ def pull_for_team(
         if sheet is None:
             raise NotFound(f"team {team_id} has no Google plan sheet; finance creates one first")
         region, spreadsheet_id, url = team.region, sheet.spreadsheet_id, sheet.url
-        current = workflow.current_submission(session, team_id)
+        base = _sheet_base(session, sheet)
     _, gc = google(config)
     try:
         pulled = gsheets.pull_team_sheet(gc, schema, spreadsheet_id)
-    except (APIError, requests.RequestException) as exc:
+    except GOOGLE_ERRORS as exc:
         raise _failed(exc, f"reading the plan sheet of {team_id}") from None
     problems = gsheets.check_meta(pulled.meta, schema, team_id, region)
     if problems:
@@ -140,8 +161,27 @@ def pull_for_team(
             ],
         )
     raw = json.dumps(pulled.grid, separators=(",", ":"), default=str).encode()
-    incoming = workflow.Incoming(team_id, "gsheets", raw, filename=url, grid=pulled.grid, base={"submission": current})
-    return workflow.submit(store, schema, user, incoming, over_allocation=over_allocation)
+    incoming = workflow.Incoming(team_id, "gsheets", raw, filename=url, grid=pulled.grid, base={"submission": base})
+    return workflow.submit(store, schema, user, incoming, idem, over_allocation=over_allocation)
+
+
+def _sheet_base(session: Session, sheet: TeamSheet) -> int | None:
+    """The approved plan the sheet holds: the newest approved pull from it, else the plan it was filled with.
+
+    A plan approved from elsewhere (an xlsx upload) after that is not in the sheet, so a pull
+    then answers 409 with what changed instead of silently replacing it.
+    """
+    pulled = session.scalar(
+        select(func.max(MasterVersion.submission_id))
+        .join(Submission, Submission.id == MasterVersion.submission_id)
+        .where(
+            Submission.team_id == sheet.team_id,
+            Submission.source == "gsheets",
+            Submission.filename == sheet.url[:255],
+            Submission.created_at >= sheet.created_at,
+        )
+    )
+    return pulled if pulled is not None else sheet.based_on
 
 
 def push_master(
@@ -153,15 +193,18 @@ def push_master(
     target = spreadsheet_id or config.get("GOOGLE_MASTER_SPREADSHEET_ID")
     if not target:
         raise NotConfigured("no master spreadsheet: set PLANSHEET_GOOGLE_MASTER_SPREADSHEET_ID or send spreadsheet_id")
-    master = workflow.master(store, user)
-    rollup = budget.rollup_view(store, schema, user, "region,channel", "quarter", "planned")
-    variance = budget.variance_view(store, schema, user, "region,channel", None)
-    sheets = gsheets.master_sheets(schema, master["lines"], rollup, variance)
     settings, gc = google(config)
-    try:
-        result = gsheets.push_master(gc, target, sheets, settings)
-    except (APIError, requests.RequestException) as exc:
-        raise _failed(exc, "pushing the master (the master sheet still shows the previous push)") from None
+    # One push at a time per database, reading the master once it holds the lock: two pushes never mix
+    # their sheets, and the last one to finish shows the newest master.
+    with store.exclusive(f"gsheets-push:{target}"):
+        master = workflow.master(store, user)
+        rollup = budget.rollup_view(store, schema, user, "region,channel", "quarter", "planned")
+        variance = budget.variance_view(store, schema, user, "region,channel", None)
+        sheets = gsheets.master_sheets(schema, master["lines"], rollup, variance)
+        try:
+            result = gsheets.push_master(gc, target, sheets, settings)
+        except GOOGLE_ERRORS as exc:
+            raise _failed(exc, "pushing the master (the master sheet still shows the previous push)") from None
     with store.transaction() as session:
         session.add(
             AuditEvent(

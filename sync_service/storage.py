@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -110,7 +112,7 @@ class SubmissionLine(Base):
     __tablename__ = "submission_lines"
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    line_id: Mapped[str] = mapped_column(String(64))
+    line_id: Mapped[str] = mapped_column(String(255))
     row: Mapped[int | None] = mapped_column(Integer, nullable=True)  # its row in the submitted sheet
     values: Mapped[dict[str, Any]] = mapped_column(JSON)
 
@@ -215,7 +217,7 @@ class ActualAmount(Base):
     __tablename__ = "actual_amounts"
     import_id: Mapped[int] = mapped_column(ForeignKey("actual_imports.id", ondelete="CASCADE"), primary_key=True)
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
-    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     cents: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -235,6 +237,8 @@ class TeamSheet(Base):
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
     spreadsheet_id: Mapped[str] = mapped_column(String(100))
     url: Mapped[str] = mapped_column(String(300))
+    # The approved submission the sheet's lines were filled from when it was created (None: none).
+    based_on: Mapped[int | None] = mapped_column(Integer, nullable=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -301,5 +305,31 @@ class Store:
         with self.sessions() as session:
             yield session
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Run one holder of `name` at a time across every process on this database (a long task, not a transaction).
+
+        PostgreSQL: a session advisory lock held on its own connection. SQLite serves one process,
+        so a lock in that process is enough.
+        """
+        if self.url.startswith("sqlite"):
+            with _LOCKS_GUARD:
+                lock = _LOCKS.setdefault((self.url, name), threading.Lock())
+            with lock:
+                yield
+            return
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(hashtext(:name))"), {"name": name})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
+                connection.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()

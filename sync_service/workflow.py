@@ -133,8 +133,8 @@ def submit(
         rows = dict(zip(read.table["line_id"].tolist(), read.table["_row"].tolist(), strict=True))
         _check_locks(session, schema, current, lines, rows, _sheet_of(incoming.source), read.letters)
         findings = budget.allocation_findings(session, schema, team, totals)
-    if user.role == Role.MARKETER:  # other teams' approved spend is not theirs to see
-        findings = [budget.redacted(f) for f in findings]
+    # The report is read by the team's marketers: other teams' approved spend is not theirs to see.
+    findings = [budget.redacted(f) for f in findings]
     if findings and over_allocation == "refuse":
         raise Unprocessable(
             f"the plan is over {team.region}'s allocation in {len(findings)} place(s); nothing was stored",
@@ -145,7 +145,7 @@ def submit(
             team_id=team.id,
             user_id=user.id,
             source=incoming.source,
-            filename=incoming.filename,
+            filename=(incoming.filename or None) and incoming.filename[:255],
             raw=incoming.raw,
             raw_sha256=hashlib.sha256(incoming.raw).hexdigest(),
             valid=True,
@@ -562,6 +562,11 @@ def _team_diff(session: Session, old: int | None, new: int | None) -> dict[str, 
         "removed": [a[i] for i in sorted(a.keys() - b.keys())],
         "changed": changed,
     }
+
+
+def lines_of(session: Session, submission_id: int | None) -> list[dict[str, Any]]:
+    """A submission's lines in order (none for None)."""
+    return list(_lines_of(session, submission_id).values())
 
 
 def _lines_of(session: Session, submission_id: int | None) -> dict[str, dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,79 @@ def test_without_credentials_the_service_says_how_to_configure_google(tmp_path: 
     answer = app.test_client().post(f"/api/v1/gsheets/teams/{TEAM}", headers=auth(token), json={})
     assert answer.status_code == 503 and "PLANSHEET_GOOGLE_CREDENTIALS" in answer.get_json()["detail"]
     app.extensions[STORE].dispose()
+
+
+def test_a_new_sheet_holds_the_approved_plan_and_a_plan_approved_elsewhere_is_not_overwritten(
+    service, fake: SheetsFake, tmp_path: Path
+) -> None:
+    app, tokens, _, _ = service
+    api = app.test_client()
+    lines = [_json(line) for line in sample_lines(SCHEMA, "EMEA", 12, seed=4)]
+    first = api.post("/api/v1/submissions", headers=auth(tokens["maria"]), json={"team": TEAM, "lines": lines})
+    api.post(f"/api/v1/submissions/{first.get_json()['id']}/approve", headers=auth(tokens["finance"]), json={})
+
+    # The team moves to Google Sheets: its sheet starts with the approved plan, so pulling it unchanged is fine.
+    sheet = api.post(f"/api/v1/gsheets/teams/{TEAM}", headers=auth(tokens["finance"]), json={}).get_json()
+    rows = fake.grid(sheet["spreadsheet_id"], f"Plan!A2:A{len(lines) + 5}")
+    assert [r[0] for r in rows] == [line["line_id"] for line in lines]
+    key = {**auth(tokens["maria"]), "Idempotency-Key": "pull-1"}
+    pulled = api.post(f"/api/v1/gsheets/teams/{TEAM}/pull", headers=key)
+    assert pulled.status_code == 201, pulled.get_json()
+    again = api.post(f"/api/v1/gsheets/teams/{TEAM}/pull", headers=key)  # a retried pull creates nothing new
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.get_json()["id"] == pulled.get_json()["id"]
+    api.post(f"/api/v1/submissions/{pulled.get_json()['id']}/approve", headers=auth(tokens["finance"]), json={})
+
+    # A plan approved from an upload after that is not in the sheet: a pull must not silently replace it.
+    changed = [{**line, "m02": 123.45} for line in lines]
+    other = api.post(
+        "/api/v1/submissions",
+        headers=auth(tokens["maria"]),
+        json={"team": TEAM, "lines": changed, "based_on": {"submission": pulled.get_json()["id"]}},
+    )
+    api.post(f"/api/v1/submissions/{other.get_json()['id']}/approve", headers=auth(tokens["finance"]), json={})
+    conflict = api.post(f"/api/v1/gsheets/teams/{TEAM}/pull", headers=auth(tokens["maria"]))
+    assert conflict.status_code == 409
+    assert {c["line_id"] for c in conflict.get_json()["changes"]["changed"]} == {line["line_id"] for line in lines}
+
+
+def test_two_pushes_at_once_publish_one_whole_master(service, fake: SheetsFake) -> None:
+    app, tokens, gc, master_id = service
+    lines = [_json(line) for line in sample_lines(SCHEMA, "EMEA", 30, seed=8)]
+    api = app.test_client()
+    sid = api.post("/api/v1/submissions", headers=auth(tokens["maria"]), json={"team": TEAM, "lines": lines})
+    api.post(f"/api/v1/submissions/{sid.get_json()['id']}/approve", headers=auth(tokens["finance"]), json={})
+    fake.inject(method="POST", path=r"values:batchUpdate", delay=0.5, times=2)
+
+    def push() -> int:
+        return (
+            app.test_client().post("/api/v1/gsheets/master/push", headers=auth(tokens["finance"]), json={}).status_code
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda _: push(), range(2))) == [200, 200]
+    rows = fake.grid(master_id, "Master!A1:B100")[1:]
+    assert sorted(r[1] for r in rows) == sorted(line["line_id"] for line in lines)
+    titles = [s["properties"]["title"] for s in gc.http_client.fetch_sheet_metadata(master_id)["sheets"]]
+    assert not [t for t in titles if t.startswith("~new")]
+
+
+def test_an_approval_stands_when_the_push_after_it_cannot_reach_google(service, fake: SheetsFake) -> None:
+    app, tokens, _, _ = service
+    unreachable = {**fake.service_account_info(), "token_uri": "http://127.0.0.1:9/token"}
+    app.config.update(GOOGLE_PUSH_ON_APPROVAL=True, GOOGLE_CREDENTIALS_JSON=json.dumps(unreachable))
+    api = app.test_client()
+    lines = [_json(line) for line in sample_lines(SCHEMA, "EMEA", 3, seed=1)]
+    sid = api.post("/api/v1/submissions", headers=auth(tokens["maria"]), json={"team": TEAM, "lines": lines})
+    approved = api.post(f"/api/v1/submissions/{sid.get_json()['id']}/approve", headers=auth(tokens["finance"]), json={})
+    assert approved.status_code == 200 and approved.get_json()["status"] == "approved"
+    assert "error" in approved.get_json()["master_sheet"]
+    pushed = api.post("/api/v1/gsheets/master/push", headers=auth(tokens["finance"]), json={})
+    assert pushed.status_code == 502 and "sign-in" in pushed.get_json()["detail"]
+    assert "private_key" not in pushed.get_data(as_text=True)
+
+
+def _json(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: float(v) if isinstance(v, Decimal) else v.isoformat() if hasattr(v, "isoformat") else v
+        for k, v in line.items()
+    }

@@ -14,6 +14,7 @@ from alembic.migration import MigrationContext
 
 from addin.reader import read_plan
 from sheet_templates import build_schema, load_config
+from sheet_templates.errors import ConfigError
 from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
 from sync_service.api import STORE
@@ -470,3 +471,20 @@ def money_of(*plans: list[dict[str, Any]], month: str = "m01") -> str:
         for line in plan
     )
     return f"{total:.2f}"
+
+
+def test_json_cells_that_are_not_values_and_a_mistyped_policy_are_refused_clearly(service, tmp_path: Path) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    line = {"line_id": {"x": 1}, "region": "EMEA"}
+    answer = client.post(
+        "/api/v1/submissions", headers=auth(tokens["emea"]), json={"team": "EMEA-ENTERPRISE", "lines": [line]}
+    )
+    assert "lines[0].line_id" in problem(answer, 400)["detail"]
+    rows = {"team": "EMEA-ENTERPRISE", "rows": [["Line ID"], [["a"]]]}
+    assert (
+        "rows[1][0]"
+        in problem(client.post("/api/v1/submissions", headers=auth(tokens["emea"]), json=rows), 400)["detail"]
+    )
+    with pytest.raises(ConfigError, match="OVER_ALLOCATION"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "OVER_ALLOCATION": "Refuse!"})

@@ -1,4 +1,4 @@
-"""team sheets: the Google spreadsheet each team plans in
+"""team sheets: the Google spreadsheet each team plans in; line IDs as long as the plan allows
 
 Revision ID: 0005
 Revises: 0004
@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("team_id", sa.String(length=40), nullable=False),
         sa.Column("spreadsheet_id", sa.String(length=100), nullable=False),
         sa.Column("url", sa.String(length=300), nullable=False),
+        sa.Column("based_on", sa.Integer(), nullable=True),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["team_id"], ["teams.id"]),
@@ -29,6 +30,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("team_id"),
     )
 
+    for table in ("submission_lines", "actual_amounts"):
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("line_id", type_=sa.String(length=255), existing_type=sa.String(length=64))
+
 
 def downgrade() -> None:
+    for table in ("submission_lines", "actual_amounts"):
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("line_id", type_=sa.String(length=64), existing_type=sa.String(length=255))
     op.drop_table("team_sheets")
