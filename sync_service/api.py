@@ -11,15 +11,15 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
-from sync_service import budget, openapi, sheets_sync, workflow
+from sync_service import auth, budget, openapi, sheets_sync, workflow
 from sync_service.auth import user_for_token
 from sync_service.idempotency import Idempotency, replay
-from sync_service.problems import ApiError, Conflict, Forbidden, TooLarge, Unauthorized
-from sync_service.storage import Role, Store, User
+from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, TooLarge, Unauthorized, Unprocessable
+from sync_service.storage import Role, Store, Team, User
 
 bp = Blueprint("api", __name__)
 
@@ -323,6 +323,53 @@ def gsheets_push() -> ResponseReturnValue:
     body = request.get_json(silent=True) or {}
     target = body.get("spreadsheet_id") if isinstance(body, dict) else None
     return jsonify(sheets_sync.push_master(_store(), _schema(), user, current_app.config, target))
+
+
+def _require_admin(user: User) -> None:
+    if user.role != Role.ADMIN:
+        raise Forbidden("only admins manage users and tokens")
+
+
+@bp.get("/api/v1/users")
+def users() -> ResponseReturnValue:
+    _require_admin(current_user())
+    with _store().reading() as session:
+        return jsonify({"users": auth.users_view(session)})
+
+
+@bp.post("/api/v1/tokens")
+def create_token() -> ResponseReturnValue:
+    """A new token (admin): {"name", "role", "teams"}; the token is in this answer only."""
+    user = current_user()
+    _require_admin(user)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
+        raise ApiError('send {"name": "maria@example.com", "role": "marketer", "teams": ["EMEA-ENTERPRISE"]}')
+    role, teams = body.get("role"), body.get("teams", [])
+    if role not in [r.value for r in Role]:
+        raise ApiError(f"role must be one of {', '.join(r.value for r in Role)}")
+    if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
+        raise ApiError("'teams' must be a list of team ids")
+    name = body["name"].strip()[:120]
+    try:
+        with _store().transaction() as session:
+            token = auth.create_token(session, name, role, teams, actor=user.id)
+    except LookupError as exc:
+        with _store().reading() as session:
+            known = ", ".join(session.scalars(select(Team.id).order_by(Team.id)))
+        raise Unprocessable(f"{exc.args[0]}; the teams are {known}") from None
+    return jsonify({"name": name, "role": role, "teams": teams, "token": token}), 201
+
+
+@bp.post("/api/v1/tokens/<token_id>/revoke")
+def revoke_token(token_id: str) -> ResponseReturnValue:
+    user = current_user()
+    _require_admin(user)
+    with _store().transaction() as session:
+        row = auth.revoke_token(session, token_id, user.id)
+        if row is None:
+            raise NotFound(f"there is no token {token_id}")
+        return jsonify({"id": row.id, "revoked_at": row.revoked_at.isoformat()})
 
 
 def _incoming() -> workflow.Incoming:

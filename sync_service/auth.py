@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync_service.problems import Forbidden
-from sync_service.storage import ApiToken, AuditEvent, Role, Team, User
+from sync_service.storage import ApiToken, AuditEvent, Role, Team, User, utcnow
 
 PREFIX = "ps_"
 
@@ -19,8 +19,11 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str, role: Role | str, teams: list[str] = ()) -> str:
-    """Create the user `name` (or reuse it) with `role` and `teams`, and return a new token for it."""
+def create_token(session: Session, name: str, role: Role | str, teams: list[str] = (), actor: int | None = None) -> str:
+    """Create the user `name` (or reuse it) with `role` and `teams`, and return a new token for it.
+
+    `actor` is the admin who did it (None: the command line).
+    """
     role = Role(role)
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
@@ -38,7 +41,7 @@ def create_token(session: Session, name: str, role: Role | str, teams: list[str]
     session.add(ApiToken(id=token_id, user_id=user.id, secret_hash=_hash(secret)))
     session.add(
         AuditEvent(
-            user_id=user.id,
+            user_id=actor if actor is not None else user.id,
             action="token.create",
             target=f"user:{user.name}",
             detail={"role": role.value, "teams": list(teams), "token": token_id},
@@ -69,3 +72,35 @@ def require_plan_reader(user: User) -> None:
     """403 for admins: they manage users and tokens and read the audit log, not the plans."""
     if user.role not in (Role.FINANCE, Role.MARKETER):
         raise Forbidden("plans and the master budget are for marketers and finance; admins manage users and tokens")
+
+
+def revoke_token(session: Session, token_id: str, actor: int | None) -> ApiToken | None:
+    """Revoke a token (kept, with the time, for the audit); None if there is no such token."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        return None
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(
+            AuditEvent(user_id=actor, action="token.revoke", target=f"user:{row.user.name}", detail={"token": token_id})
+        )
+    return row
+
+
+def users_view(session: Session) -> list[dict[str, object]]:
+    """Every user with role, teams and tokens (ids and dates only: secrets are never stored)."""
+    users = session.scalars(select(User).order_by(User.name))
+    tokens = session.scalars(select(ApiToken).order_by(ApiToken.created_at))
+    by_user: dict[int, list[dict[str, object]]] = {}
+    for t in tokens:
+        by_user.setdefault(t.user_id, []).append(
+            {
+                "id": t.id,
+                "created_at": t.created_at.isoformat(),
+                "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+            }
+        )
+    return [
+        {"name": u.name, "role": u.role, "teams": sorted(t.id for t in u.teams), "tokens": by_user.get(u.id, [])}
+        for u in users
+    ]

@@ -248,6 +248,28 @@ def document() -> dict[str, Any]:
                     body={"content": {"application/json": {}}},
                 )
             },
+            "/api/v1/users": {"get": _op("Users, their roles, teams and tokens (admin)", "200", 401, 403)},
+            "/api/v1/tokens": {
+                "post": _op(
+                    "Create a user (or reuse one) and a token for it (admin): {name, role, teams}",
+                    "201",
+                    400,
+                    401,
+                    403,
+                    422,
+                    body={"content": {"application/json": {}}},
+                )
+            },
+            "/api/v1/tokens/{token_id}/revoke": {
+                "post": _op(
+                    "Revoke a token (admin)",
+                    "200",
+                    401,
+                    403,
+                    404,
+                    params=[{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                )
+            },
             "/api/v1/audit": {
                 "get": _op(
                     "The newest audit events (finance, admin)",

@@ -331,7 +331,7 @@ def test_the_openapi_document_describes_every_route(service) -> None:
         if rule.endpoint == "static":
             continue
         path = rule.rule.replace("<int:submission_id>", "{submission_id}").replace("<int:old>", "{old}")
-        path = path.replace("<int:new>", "{new}").replace("<team>", "{team}")
+        path = path.replace("<int:new>", "{new}").replace("<team>", "{team}").replace("<token_id>", "{token_id}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             for choice in ("<any(approve, reject):action>", "<any(lock, unlock):action>"):
                 for action in choice[5:-9].split(", ") if choice in path else ():
@@ -488,3 +488,28 @@ def test_json_cells_that_are_not_values_and_a_mistyped_policy_are_refused_clearl
     )
     with pytest.raises(ConfigError, match="OVER_ALLOCATION"):
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "OVER_ALLOCATION": "Refuse!"})
+
+
+def test_an_admin_hands_out_and_revokes_tokens(service) -> None:
+    app, tokens, _ = service
+    client = app.test_client()
+    body = {"name": "li@example.com", "role": "marketer", "teams": ["NA-SMB"]}
+    problem(client.post("/api/v1/tokens", headers=auth(tokens["finance"]), json=body), 403)
+    created = client.post("/api/v1/tokens", headers=auth(tokens["admin"]), json=body)
+    assert created.status_code == 201
+    token = created.get_json()["token"]
+    assert client.get("/api/v1/submissions", headers=auth(token)).status_code == 200
+    users = client.get("/api/v1/users", headers=auth(tokens["admin"])).get_json()["users"]
+    [li] = [u for u in users if u["name"] == "li@example.com"]
+    assert li["role"] == "marketer" and li["teams"] == ["NA-SMB"] and "secret" not in str(li)
+    revoked = client.post(f"/api/v1/tokens/{li['tokens'][0]['id']}/revoke", headers=auth(tokens["admin"]))
+    assert revoked.status_code == 200
+    problem(client.get("/api/v1/submissions", headers=auth(token)), 401)
+    assert (
+        "MARS-SMB"
+        in problem(
+            client.post("/api/v1/tokens", headers=auth(tokens["admin"]), json={**body, "teams": ["MARS-SMB"]}), 422
+        )["detail"]
+    )
+    events = client.get("/api/v1/audit", headers=auth(tokens["admin"])).get_json()["events"]
+    assert [e["action"] for e in events[:2]] == ["token.revoke", "token.create"] and events[0]["user"] == "ada"

@@ -335,6 +335,11 @@ MATRIX = [
         json=lambda _: {"editors": ["maria@example.com"]}),
     row("POST", f"{V1}/gsheets/teams/{{team}}/pull",          401, 401,   404, 403,  404,    403),
     row("POST", f"{V1}/gsheets/master/push",                  401, 401,   403, 403,  503,    403),
+    # Users and tokens: admins only.
+    row("GET",  f"{V1}/users",                                401, 401,   403, 403,  403,    200),
+    row("POST", f"{V1}/tokens",                               401, 401,   403, 403,  403,    201,
+        json=lambda _: {"name": "new@example.com", "role": "marketer", "teams": [MINE]}, writes=("audit",)),
+    row("POST", f"{V1}/tokens/nosuchtoken/revoke",            401, 401,   403, 403,  403,    404),
     # The audit log: finance and admins.
     row("GET",  f"{V1}/audit",                                401, 401,   403, 403,  200,    200),
 ]
