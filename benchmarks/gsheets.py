@@ -130,7 +130,9 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}")
     with SheetsFake.serve() as fake:
-        settings = gsheets.GoogleSettings(credentials_info=fake.service_account_info(), api_base=fake.base_url)
+        settings = gsheets.GoogleSettings(
+            credentials_info=fake.service_account_info(), api_base=fake.base_url, timeout=1800.0
+        )
         naive = bench_naive_push(fake, settings, args.naive)
         per_row_requests = naive["requests"] / (args.naive + 1)
         per_row_seconds = naive["seconds"] / (args.naive + 1)

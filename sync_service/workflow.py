@@ -133,13 +133,14 @@ def submit(
         rows = dict(zip(read.table["line_id"].tolist(), read.table["_row"].tolist(), strict=True))
         _check_locks(session, schema, current, lines, rows, _sheet_of(incoming.source), read.letters)
         findings = budget.allocation_findings(session, schema, team, totals)
-    # The report is read by the team's marketers: other teams' approved spend is not theirs to see.
-    findings = [budget.redacted(f) for f in findings]
-    if findings and over_allocation == "refuse":
+    if findings and over_allocation == "refuse":  # answered to the submitter alone: finance sees the figures
+        shown = findings if user.role == Role.FINANCE else [budget.redacted(f) for f in findings]
         raise Unprocessable(
             f"the plan is over {team.region}'s allocation in {len(findings)} place(s); nothing was stored",
-            issues=[_allocation_issue(f) for f in findings],
+            issues=[_allocation_issue(f) for f in shown],
         )
+    # The stored report is read by the team's marketers: other teams' approved spend is not theirs to see.
+    findings = [budget.redacted(f) for f in findings]
     with store.transaction() as session:
         submission = Submission(
             team_id=team.id,
