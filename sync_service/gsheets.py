@@ -491,6 +491,7 @@ def settings_from(config: Mapping[str, Any]) -> GoogleSettings:
         api_base=config.get("GOOGLE_API_BASE") or None,
         retries=int(config.get("GOOGLE_RETRIES", 5)),
         backoff=float(config.get("GOOGLE_BACKOFF", 1.0)),
+        timeout=float(config.get("GOOGLE_TIMEOUT", 60.0)),
         max_request_bytes=int(config.get("GOOGLE_MAX_REQUEST_BYTES", 8 * 2**20)),
     )
 

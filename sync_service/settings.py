@@ -47,6 +47,7 @@ SETTINGS = (
     Setting("GOOGLE_PUSH_ON_APPROVAL", False, "Push the master to the master spreadsheet after every approval."),
     Setting("GOOGLE_RETRIES", 5, "Retries of a Google API call answered 408, 429 or 5xx, with exponential backoff."),
     Setting("GOOGLE_BACKOFF", 1.0, "Seconds before the first retry (doubling each time, with jitter)."),
+    Setting("GOOGLE_TIMEOUT", 60.0, "Seconds to wait for Google's answer before the call counts as failed."),
     Setting("GOOGLE_MAX_REQUEST_BYTES", 8 * 2**20, "Largest request a push sends to Google (its limit is 10 MB)."),
     Setting("SECRET_KEY", None, "Secret for signed sessions (the dashboard); set it in production."),
 )
