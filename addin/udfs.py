@@ -1,6 +1,7 @@
 """Desktop Excel bindings: every registry function as an xlwings UDF (open-source xlwings only).
 
-The UDFs are generated from `addin.sheet_functions.REGISTRY`, so Excel sees exactly the
+The UDFs are generated from the function catalogue (`addin.sheet_functions.REGISTRY` and the
+live functions of `addin.live`, which ask the sync service), so Excel sees exactly the
 registry's names, arguments and help. Ranges arrive as lists of rows (`ndim=2`), results
 are lists of rows that spill as dynamic arrays, and a failure comes back as a cell text
 such as `#VALUE! by: "colour" is not a dimension`, never a traceback.
@@ -18,8 +19,8 @@ from typing import Any
 import xlwings as xw
 
 from addin.hostvalues import ExcelError
+from addin.live import catalog
 from addin.registry import Shape, SheetFunction
-from addin.sheet_functions import REGISTRY
 
 CATEGORY = "Plansheet"
 
@@ -59,7 +60,7 @@ def bind(function: SheetFunction, func: Any = None, arg: Any = None) -> Callable
 
 def bind_all(func: Any = None, arg: Any = None) -> dict[str, Callable[..., Any]]:
     """Every registry function as a UDF, by Excel name."""
-    return {f.name: bind(f, func, arg) for f in REGISTRY}
+    return {f.name: bind(f, func, arg) for f in catalog()}
 
 
 UDFS = bind_all()

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request, send_file
+from flask import Blueprint, current_app, g, jsonify, request, send_file, send_from_directory
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
-from sync_service import auth, budget, openapi, sheets_sync, workflow
+from sync_service import auth, budget, functions_api, openapi, sheets_sync, workflow
 from sync_service.auth import user_for_token
 from sync_service.idempotency import Idempotency, replay
 from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, TooLarge, Unauthorized, Unprocessable
@@ -323,6 +323,62 @@ def gsheets_push() -> ResponseReturnValue:
     body = request.get_json(silent=True) or {}
     target = body.get("spreadsheet_id") if isinstance(body, dict) else None
     return jsonify(sheets_sync.push_master(_store(), _schema(), user, current_app.config, target))
+
+
+@bp.get("/api/v1/functions")
+def functions_metadata() -> ResponseReturnValue:
+    """The catalogue as Office.js custom-functions metadata (functions.json)."""
+    current_user()
+    return jsonify(functions_api.CATALOG.metadata())
+
+
+@bp.post("/api/v1/functions:batch")
+def functions_batch() -> ResponseReturnValue:
+    """Many calls in one request, as Excel batches custom functions: {"calls": [{"name", "args"}]}."""
+    user = current_user()
+    body = request.get_json(silent=True)
+    calls = body.get("calls") if isinstance(body, dict) else None
+    if not isinstance(calls, list):
+        raise ApiError('send {"calls": [{"name": "PS_PLANNED", "args": [[["EMEA"]], [["Q1"]]]}, ...]}')
+    if len(calls) > functions_api.MAX_CALLS:
+        raise ApiError(f"at most {functions_api.MAX_CALLS:,} calls per request")
+    return jsonify({"results": functions_api.evaluate(_store(), _schema(), user, calls)})
+
+
+@bp.post("/api/v1/functions/<name>")
+def function_call(name: str) -> ResponseReturnValue:
+    """One call: {"args": [2-D array, ...]} -> {"result": 2-D array} or {"error": {"code", "message"}}."""
+    user = current_user()
+    body = request.get_json(silent=True)
+    args = body.get("args", []) if isinstance(body, dict) else None
+    if not isinstance(args, list):
+        raise ApiError('send {"args": [[["EMEA"]], [["Q1"]]]}: each argument a 2-D array')
+    [answer] = functions_api.evaluate(_store(), _schema(), user, [{"name": name, "args": args}])
+    return jsonify(answer)
+
+
+ADDIN_ROOT = Path(__file__).resolve().parents[1] / "addin"
+ADDIN_FILES = {"officejs": ADDIN_ROOT / "officejs", "apps-script": ADDIN_ROOT / "apps_script"}
+
+
+@bp.get("/addin/functions.json")
+def addin_functions_json() -> ResponseReturnValue:
+    """The Office.js custom-functions metadata, generated from the catalogue (never a hand-edited file)."""
+    return jsonify(functions_api.CATALOG.metadata())
+
+
+@bp.get("/addin/manifest.xml")
+def addin_manifest() -> ResponseReturnValue:
+    """The Office add-in manifest, pointing at this service (PLANSHEET_PUBLIC_URL, else the address asked)."""
+    base = (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
+    text = (ADDIN_FILES["officejs"] / "manifest.xml").read_text(encoding="utf-8").replace("{{BASE_URL}}", base)
+    return current_app.response_class(text, mimetype="application/xml")
+
+
+@bp.get("/addin/<any(officejs, apps-script):kind>/<path:name>")
+def addin_file(kind: str, name: str) -> ResponseReturnValue:
+    """The add-in's static files (Office.js shims and task pane; the Apps Script project), for sideloading."""
+    return send_from_directory(ADDIN_FILES[kind], name, max_age=300)
 
 
 def _require_admin(user: User) -> None:

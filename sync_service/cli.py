@@ -270,18 +270,18 @@ class _Progress:
 
 
 def _functions_list(args: argparse.Namespace) -> int:
-    from addin.sheet_functions import REGISTRY
+    from addin.live import catalog
 
-    for function in REGISTRY:
+    for function in catalog():
         params = ", ".join(f"[{a.name}]" if a.optional else a.name for a in function.args)
         print(f"{function.name}({params})\n    {function.help}\n    e.g. {function.example}")
     return EXIT_OK
 
 
 def _functions_metadata(args: argparse.Namespace) -> int:
-    from addin.sheet_functions import REGISTRY
+    from addin.live import catalog
 
-    print(json.dumps(REGISTRY.metadata(), indent=2))
+    print(json.dumps(catalog().metadata(), indent=2))
     return EXIT_OK
 
 

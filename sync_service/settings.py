@@ -49,6 +49,12 @@ SETTINGS = (
     Setting("GOOGLE_BACKOFF", 1.0, "Seconds before the first retry (doubling each time, with jitter)."),
     Setting("GOOGLE_TIMEOUT", 60.0, "Seconds to wait for Google's answer before the call counts as failed."),
     Setting("GOOGLE_MAX_REQUEST_BYTES", 8 * 2**20, "Largest request a push sends to Google (its limit is 10 MB)."),
+    Setting(
+        "PUBLIC_URL",
+        None,
+        "The address users reach the service at (https://plansheet.acme.com), written into the Office add-in "
+        "manifest; default the address of the request.",
+    ),
     Setting("SECRET_KEY", None, "Secret for signed sessions (the dashboard); set it in production."),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}

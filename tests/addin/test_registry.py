@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
 
+from addin.live import LIVE, catalog
 from addin.registry import Arg, ArgType, Registry, Shape, SheetFunction
 from addin.sheet_functions import REGISTRY
 from sheet_templates import build_schema, load_config
@@ -109,9 +110,10 @@ def metadata(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 
 
 def test_metadata_command_prints_the_registrys_metadata(metadata: dict[str, Any]) -> None:
-    assert metadata == REGISTRY.metadata()
+    assert metadata == catalog().metadata()
     assert list(metadata) == ["functions"]
-    assert [f["id"] for f in metadata["functions"]] == NAMES
+    assert [f["id"] for f in metadata["functions"]] == NAMES + [f.name for f in LIVE]
+    assert all(f["options"]["volatile"] for f in metadata["functions"][len(NAMES) :])  # hosts refresh live ones
 
 
 @pytest.mark.parametrize("index", range(len(NAMES)))

@@ -25,7 +25,7 @@ import xlwings
 from python_calamine import CalamineWorkbook
 
 import addin.udfs
-from addin.sheet_functions import REGISTRY
+from addin.live import catalog
 from addin.udfs import bind_all
 from sheet_templates import build_schema, load_config
 from sheet_templates.config import default_config_path
@@ -46,6 +46,7 @@ from tests.addin.xlwings_harness import (  # the fixture is imported so that pyt
 pytestmark = pytest.mark.usefixtures("xlwings_windows")
 
 SCHEMA = build_schema(load_config(default_config_path()))
+REGISTRY = catalog()  # every bound function: the pure ones, and the live ones that ask the service
 NAMES = [f.name for f in REGISTRY]
 COL = {c.name: c.index - 1 for c in SCHEMA.columns}
 N_LINES, SPARE = 9, 3

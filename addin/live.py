@@ -1,0 +1,142 @@
+"""The live functions: answers from the sync service's current master budget, allocations and actuals.
+
+They are declared here, with the pure functions, so every host binds them from one place
+(xlwings UDFs, the Office.js functions.json, Apps Script); the answers come from the service
+(`POST /api/v1/functions:batch`), which holds the data. In desktop Excel the UDFs call the
+service over HTTP with the address and token from `PLANSHEET_SERVICE_URL` and
+`PLANSHEET_TOKEN`, or from the `[service]` table of `~/.plansheet.toml`.
+
+All are volatile: a host recalculates them on refresh, and the service answers repeated
+cells from a cache keyed by the master version, so an approval shows at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from addin.hostvalues import ExcelError
+from addin.registry import Arg, ArgType, Registry, Shape, SheetFunction
+
+LIVE = Registry()
+SCOPE = Arg("scope", "a region (EMEA) or a team (EMEA-ENTERPRISE)", ArgType.TEXT, Shape.SCALAR)
+PERIOD = Arg("period", "FY (default), Q1..Q4, or a fiscal month m01..m12", ArgType.TEXT, Shape.SCALAR, True, "FY")
+CHANNEL = Arg("channel", "only this channel (default: all)", ArgType.TEXT, Shape.SCALAR, True, "")
+CAMPAIGN = Arg("campaign", "only this campaign, by name or code (default: all)", ArgType.TEXT, Shape.SCALAR, True, "")
+AS_OF = Arg("as_of", "the date that decides which months are closed (default today)", ArgType.ANY, Shape.SCALAR, True)
+
+
+def _declare(name: str, help: str, *args: Arg, example: str) -> None:
+    LIVE.register(SheetFunction(name, help, args, _remote(name), Shape.SCALAR, volatile=True, example=example))
+
+
+def service_settings() -> tuple[str | None, str | None]:
+    """The service address and token: environment first, then ~/.plansheet.toml's [service] table."""
+    url, token = os.environ.get("PLANSHEET_SERVICE_URL"), os.environ.get("PLANSHEET_TOKEN")
+    path = Path(os.environ.get("PLANSHEET_CLIENT_CONFIG", Path.home() / ".plansheet.toml"))
+    if (not url or not token) and path.is_file():
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8")).get("service", {})
+        except (OSError, tomllib.TOMLDecodeError):
+            table = {}
+        url, token = url or table.get("url"), token or table.get("token")
+    return url, token
+
+
+def call_service(calls: list[dict[str, Any]], timeout: float = 30.0) -> list[Any]:
+    """Evaluate calls on the service in one batch; each result a 2-D array or an ExcelError."""
+    url, token = service_settings()
+    if not url or not token:
+        error = ExcelError("#N/A", "set PLANSHEET_SERVICE_URL and PLANSHEET_TOKEN (or ~/.plansheet.toml)")
+        return [error] * len(calls)
+    request = urllib.request.Request(
+        url.rstrip("/") + "/api/v1/functions:batch",
+        data=json.dumps({"calls": calls}, default=str).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            results = json.load(response)["results"]
+    except urllib.error.HTTPError as exc:
+        with exc:
+            detail = _detail(exc)
+        return [ExcelError("#N/A", f"the Plansheet service answered {exc.code}: {detail}")] * len(calls)
+    except (OSError, ValueError, KeyError) as exc:
+        return [ExcelError("#N/A", f"the Plansheet service at {url} cannot be reached ({exc})")] * len(calls)
+    return [ExcelError(r["error"]["code"], r["error"]["message"]) if "error" in r else r["result"] for r in results]
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.load(exc).get("detail", ""))
+    except (ValueError, OSError):
+        return ""
+
+
+def _remote(name: str) -> Any:
+    def impl(*values: Any) -> Any:
+        args = [[[v]] for v in values]
+        result = call_service([{"name": name, "args": args}])[0]
+        return result if isinstance(result, ExcelError) else result[0][0]
+
+    impl.__name__ = name
+    return impl
+
+
+_declare(
+    "PS_BUDGET",
+    "Finance's allocation for a region (or a team's region) in a period, in the reporting currency",
+    SCOPE,
+    PERIOD,
+    CHANNEL,
+    example='=PS_BUDGET("EMEA", "Q2")',
+)
+_declare(
+    "PS_PLANNED",
+    "Planned spend in the approved master budget, in the reporting currency",
+    SCOPE,
+    PERIOD,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_PLANNED("EMEA", "Q2", "Events")',
+)
+_declare(
+    "PS_ACTUAL",
+    "Actual spend to date (the finance system's import, else the plans'), in the reporting currency",
+    SCOPE,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_ACTUAL("EMEA-ENTERPRISE")',
+)
+_declare(
+    "PS_LIVE_VARIANCE",
+    "Planned spend of the closed months minus actual spend: positive is under plan (favourable)",
+    SCOPE,
+    AS_OF,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_LIVE_VARIANCE("EMEA", TODAY())',
+)
+_declare(
+    "PS_REMAINING_LIVE",
+    "The year's allocation minus committed and actual spend, in the reporting currency",
+    SCOPE,
+    CHANNEL,
+    example='=PS_REMAINING_LIVE("EMEA")',
+)
+
+
+def catalog() -> Registry:
+    """Every function a host binds: the pure ones, then the live ones."""
+    from addin.sheet_functions import REGISTRY
+
+    every = Registry()
+    for function in (*REGISTRY, *LIVE):
+        every.register(function)
+    return every
