@@ -375,7 +375,7 @@ def addin_manifest() -> ResponseReturnValue:
     return current_app.response_class(text, mimetype="application/xml")
 
 
-@bp.get("/addin/<any(officejs, apps-script):kind>/<path:name>")
+@bp.get("/addin/<any(officejs, 'apps-script'):kind>/<path:name>")
 def addin_file(kind: str, name: str) -> ResponseReturnValue:
     """The add-in's static files (Office.js shims and task pane; the Apps Script project), for sideloading."""
     return send_from_directory(ADDIN_FILES[kind], name, max_age=300)

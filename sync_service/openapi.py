@@ -270,6 +270,28 @@ def document() -> dict[str, Any]:
                     params=[{"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 )
             },
+            "/api/v1/functions": {"get": _op("The spreadsheet functions, as Office.js metadata", "200", 401)},
+            "/api/v1/functions:batch": {
+                "post": _op(
+                    "Evaluate many function calls at once: {calls: [{name, args: [2-D arrays]}]} -> {results}",
+                    "200",
+                    400,
+                    401,
+                    403,
+                    body={"content": {"application/json": {}}},
+                )
+            },
+            "/api/v1/functions/{name}": {
+                "post": _op(
+                    "Evaluate one function: {args: [2-D arrays]} -> {result: 2-D array} or {error: {code, message}}",
+                    "200",
+                    400,
+                    401,
+                    403,
+                    body={"content": {"application/json": {}}},
+                    params=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                )
+            },
             "/api/v1/audit": {
                 "get": _op(
                     "The newest audit events (finance, admin)",

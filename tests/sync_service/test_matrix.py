@@ -340,6 +340,15 @@ MATRIX = [
     row("POST", f"{V1}/tokens",                               401, 401,   403, 403,  403,    201,
         json=lambda _: {"name": "new@example.com", "role": "marketer", "teams": [MINE]}, writes=("audit",)),
     row("POST", f"{V1}/tokens/nosuchtoken/revoke",            401, 401,   403, 403,  403,    404),
+    # Spreadsheet functions: marketers (their teams' data) and finance; the add-in's files are public code.
+    row("GET",  f"{V1}/functions",                            401, 401,   200, 200,  200,    200),
+    row("POST", f"{V1}/functions:batch",                      401, 401,   200, 200,  200,    403,
+        json=lambda _: {"calls": [{"name": "PS_PLANNED", "args": [[["EMEA"]]]}]}),
+    row("POST", f"{V1}/functions/PS_PLANNED",                 401, 401,   200, 200,  200,    403,
+        json=lambda _: {"args": [[["EMEA"]]]}),
+    row("GET",  "/addin/functions.json",                      200, 200,   200, 200,  200,    200),
+    row("GET",  "/addin/manifest.xml",                        200, 200,   200, 200,  200,    200),
+    row("GET",  "/addin/officejs/functions.js",               200, 200,   200, 200,  200,    200),
     # The audit log: finance and admins.
     row("GET",  f"{V1}/audit",                                401, 401,   403, 403,  200,    200),
 ]
