@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/consolidate.py
 	$(BIN)/python benchmarks/functions.py
 	$(BIN)/python benchmarks/service.py
+	$(BIN)/python benchmarks/gsheets.py
+	$(BIN)/python benchmarks/functions_http.py
 
 clean:
 	rm -rf build .pytest_cache

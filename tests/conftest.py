@@ -22,6 +22,7 @@ SETUP_HINT = "or run: bash .ci/system-deps.sh"
 # marker -> (program that must be on PATH, how to install it). Later: browser, postgres, redis.
 SYSTEM_DEPENDENCIES: dict[str, tuple[str, str]] = {
     "libreoffice": ("soffice", f"sudo apt-get install --no-install-recommends libreoffice-calc-nogui ({SETUP_HINT})"),
+    "node": ("node", f"sudo apt-get install --no-install-recommends nodejs ({SETUP_HINT})"),
 }
 
 
