@@ -26,6 +26,7 @@ from addin.registry import Arg, ArgType, Registry, Shape, SheetFunction
 LIVE = Registry()
 SCOPE = Arg("scope", "a region (EMEA) or a team (EMEA-ENTERPRISE)", ArgType.TEXT, Shape.SCALAR)
 PERIOD = Arg("period", "FY (default), Q1..Q4, or a fiscal month m01..m12", ArgType.TEXT, Shape.SCALAR, True, "FY")
+QUARTER = Arg("period", "FY (default) or Q1..Q4: allocations are by quarter", ArgType.TEXT, Shape.SCALAR, True, "FY")
 CHANNEL = Arg("channel", "only this channel (default: all)", ArgType.TEXT, Shape.SCALAR, True, "")
 CAMPAIGN = Arg("campaign", "only this campaign, by name or code (default: all)", ArgType.TEXT, Shape.SCALAR, True, "")
 AS_OF = Arg("as_of", "the date that decides which months are closed (default today)", ArgType.ANY, Shape.SCALAR, True)
@@ -93,7 +94,7 @@ _declare(
     "PS_BUDGET",
     "Finance's allocation for a region (or a team's region) in a period, in the reporting currency",
     SCOPE,
-    PERIOD,
+    QUARTER,
     CHANNEL,
     example='=PS_BUDGET("EMEA", "Q2")',
 )

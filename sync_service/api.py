@@ -358,6 +358,7 @@ def function_call(name: str) -> ResponseReturnValue:
 
 
 ADDIN_ROOT = Path(__file__).resolve().parents[1] / "addin"
+ADDIN_SUFFIXES = {".js", ".html", ".css", ".png", ".gs", ".json"}
 ADDIN_FILES = {"officejs": ADDIN_ROOT / "officejs", "apps-script": ADDIN_ROOT / "apps_script"}
 
 
@@ -377,7 +378,12 @@ def addin_manifest() -> ResponseReturnValue:
 
 @bp.get("/addin/<any(officejs, 'apps-script'):kind>/<path:name>")
 def addin_file(kind: str, name: str) -> ResponseReturnValue:
-    """The add-in's static files (Office.js shims and task pane; the Apps Script project), for sideloading."""
+    """The add-in's static files (Office.js shims and task pane; the Apps Script project), for sideloading.
+
+    Only what a host loads is served: not the tests or the npm files beside them.
+    """
+    if name.startswith("test/") or name.startswith("package") or Path(name).suffix not in ADDIN_SUFFIXES:
+        raise NotFound(f"there is no add-in file {name}")
     return send_from_directory(ADDIN_FILES[kind], name, max_age=300)
 
 
