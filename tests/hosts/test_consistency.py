@@ -26,6 +26,16 @@ SCHEMA = build_schema(load_config())
 HOSTS = Path(__file__).resolve().parent
 TEAMS = ["EMEA-ENTERPRISE", "EMEA-SMB", "NA-ENTERPRISE"]
 
+def _plan() -> list[list[Any]]:
+    """A small Plan table as a host passes a range: header row, then lines (amounts as numbers, dates as text)."""
+    rows = [[c.label for c in SCHEMA.input_columns]]
+    for line in sample_lines(SCHEMA, "EMEA", 4, seed=21):
+        values = as_json(line)
+        rows.append(["" if values.get(c.name) is None else values[c.name] for c in SCHEMA.input_columns])
+    return rows
+
+
+PLAN = _plan()
 # (name, arguments as a cell passes them: a single value, or a range as rows)
 CALLS: list[tuple[str, list[Any]]] = [
     ("PS_PLANNED", ["EMEA"]),
@@ -40,7 +50,15 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("PS_PLANNED", ["MARS"]),  # #N/A: no such region
     ("PS_PLANNED", ["EMEA", "Q9"]),  # #VALUE!: no such period
     ("PS_VARIANCE", [[[100.0], [50.0]], [[90.0], [60.0]]]),
+    ("PS_VARIANCE", [[[100.0], [50.0]], [[90.0], [60.0]], "flag"]),
     ("PS_VARIANCE_PCT", [[[100.0], [0.0]], [[90.0], [10.0]]]),
+    ("PS_FX", [[[100.0], [250.5]], [["EUR"], ["GBP"]]]),
+    ("PS_PACING", [[[50.0]], [[100.0]], "2026-08-01"]),
+    ("PS_REMAINING", [[[1000.0]], [[200.0]], [[300.5]]]),
+    ("PS_VALIDATE", [PLAN]),
+    ("PS_ROLLUP", [PLAN, "region,channel", "quarter"]),
+    ("PS_KPI", [PLAN, "region"]),
+    ("PS_FORECAST", [PLAN, "run_rate", "2026-08-01"]),
 ]
 
 
