@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -82,8 +83,8 @@ POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POSTGRES_HINT = "sudo apt-get install postgresql and start it, or set PLANSHEET_TEST_POSTGRES to an admin URL"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def scratch_postgres() -> Iterator[str]:
     """A new, empty PostgreSQL database on a real server, dropped afterwards (skips or fails when there is none)."""
     import uuid
 
@@ -111,3 +112,10 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A scratch PostgreSQL database for one test."""
+    with scratch_postgres() as url:
+        yield url

@@ -26,6 +26,7 @@ SCHEMA = build_schema(load_config())
 HOSTS = Path(__file__).resolve().parent
 TEAMS = ["EMEA-ENTERPRISE", "EMEA-SMB", "NA-ENTERPRISE"]
 
+
 def _plan() -> list[list[Any]]:
     """A small Plan table as a host passes a range: header row, then lines (amounts as numbers, dates as text)."""
     rows = [[c.label for c in SCHEMA.input_columns]]

@@ -22,9 +22,7 @@ and leaves the seeded plans in place.
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +30,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
@@ -52,7 +49,7 @@ from sync_service.storage import (
     Submission,
 )
 from sync_service.workflow import sync_teams
-from tests.conftest import POSTGRES_ADMIN, POSTGRES_HINT, in_ci
+from tests.conftest import scratch_postgres
 from tests.sync_service.live_server import as_json
 
 SCHEMA = build_schema(load_config())
@@ -136,28 +133,9 @@ def submission_body(world: World, team: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def module_postgres_url() -> Iterator[str]:
-    """Like the `postgres_url` fixture of tests/conftest.py, but one database for the whole module."""
-    admin_url = os.environ.get("PLANSHEET_TEST_POSTGRES", POSTGRES_ADMIN)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:
-        admin.dispose()
-        where = make_url(admin_url).render_as_string(hide_password=True)
-        message = f"no PostgreSQL server at {where} ({exc.__class__.__name__}); {POSTGRES_HINT}"
-        if in_ci():
-            pytest.fail(f"{message} (CI is set, so this fails instead of skipping)", pytrace=False)
-        pytest.skip(message)
-    name = f"plansheet_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """Like the `postgres_url` fixture, but one database for the whole module."""
+    with scratch_postgres() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
