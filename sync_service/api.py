@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import mimetypes
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request, send_file, send_from_directory
+from flask import Blueprint, current_app, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
+from werkzeug.security import safe_join
 
 from sheet_templates.schema import PlanSchema
 from sync_service import auth, budget, functions_api, openapi, sheets_sync, workflow
@@ -376,15 +378,20 @@ def addin_manifest() -> ResponseReturnValue:
     return current_app.response_class(text, mimetype="application/xml")
 
 
-@bp.get("/addin/<any(officejs, 'apps-script'):kind>/<path:name>")
-def addin_file(kind: str, name: str) -> ResponseReturnValue:
+@bp.get("/addin/<any(officejs, 'apps-script'):action>/<path:name>")
+def addin_file(action: str, name: str) -> ResponseReturnValue:
     """The add-in's static files (Office.js shims and task pane; the Apps Script project), for sideloading.
 
     Only what a host loads is served: not the tests or the npm files beside them.
     """
     if name.startswith("test/") or name.startswith("package") or Path(name).suffix not in ADDIN_SUFFIXES:
         raise NotFound(f"there is no add-in file {name}")
-    return send_from_directory(ADDIN_FILES[kind], name, max_age=300)
+    path = safe_join(str(ADDIN_FILES[action]), name)
+    if path is None or not Path(path).is_file():
+        raise NotFound(f"there is no add-in file {name}")
+    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = send_file(io.BytesIO(Path(path).read_bytes()), mimetype=mimetype, max_age=300)
+    return response
 
 
 def _require_admin(user: User) -> None:

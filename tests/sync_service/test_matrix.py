@@ -327,6 +327,7 @@ MATRIX = [
     row("GET",  "/addin/functions.json",                      200, 200,   200, 200,  200,    200),
     row("GET",  "/addin/manifest.xml",                        200, 200,   200, 200,  200,    200),
     row("GET",  "/addin/officejs/functions.js",               200, 200,   200, 200,  200,    200),
+    row("GET",  "/addin/apps-script/Code.gs",                 200, 200,   200, 200,  200,    200),
     # The audit log: finance and admins.
     row("GET",  f"{V1}/audit",                                401, 401,   403, 403,  200,    200),
 ]
@@ -385,6 +386,8 @@ def test_who_gets_what(world: World, row: Row, role: str) -> None:
         return
     if row.path.endswith(".xlsx"):
         assert response.mimetype.endswith("spreadsheetml.sheet") and response.data[:2] == b"PK"
+    elif row.path.startswith("/addin/") and not row.path.endswith(".json"):  # the add-in's own files
+        assert response.mimetype != "application/json" and response.data, response.mimetype
     else:
         assert response.mimetype == "application/json", response.mimetype
     assert changed(before, after) == set(row.writes), f"{role}: changed {changed(before, after)}"
@@ -402,7 +405,7 @@ def test_the_matrix_has_a_row_for_every_route(tmp_path: Path) -> None:
             if rule.endpoint == "static":
                 continue
             choices = re.search(r"<any\(([^)]*)\):\w+>", rule.rule)
-            actions = [a.strip() for a in choices.group(1).split(",")] if choices else [None]
+            actions = [a.strip().strip("'\"") for a in choices.group(1).split(",")] if choices else [None]
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 served |= {(rule.rule, method, action) for action in actions}
         adapter = app.url_map.bind("localhost")
