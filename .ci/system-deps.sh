@@ -7,11 +7,11 @@
 set -euo pipefail
 
 # One entry per dependency: "program to look for on PATH|Debian packages that provide it".
-# Later: "chromium|chromium" for the dashboard's browser tests.
 DEPENDENCIES=(
     "soffice|libreoffice-calc-nogui"
     "pg_ctlcluster|postgresql"
     "node|nodejs"
+    "chromium|chromium"
 )
 
 # Services that must be running once installed; called on every run, so keep it cheap.

@@ -9,6 +9,7 @@ on any number of machines can serve one PostgreSQL database.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from flask import Flask
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
-from sync_service import api, problems
+from sync_service import api, problems, web
 from sync_service.api import SCHEMA, STORE
 from sync_service.settings import DEFAULTS
 from sync_service.storage import Store
@@ -44,8 +45,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["OVER_ALLOCATION"] = policy
     app.extensions[STORE] = Store(app.config["DATABASE_URL"])
     app.extensions[SCHEMA] = build_schema(load_config(app.config.get("ORG_CONFIG")))
+    if not app.config.get("SECRET_KEY"):
+        # Sessions then last until the process stops and are not shared between workers: set SECRET_KEY.
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        app.logger.warning("PLANSHEET_SECRET_KEY is not set: dashboard logins end when this process stops")
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     problems.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
     return app
 
 

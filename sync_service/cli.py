@@ -125,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
             help="the finance user to act as (default plansheet-cli, created as a finance user if missing)",
         )
 
+    user = sub.add_parser("user", help="dashboard users")
+    usub = user.add_subparsers(metavar="ACTION")
+    password = usub.add_parser("password", help="set a user's dashboard password (read from standard input)")
+    password.add_argument("--name", required=True, help="an existing user (see plansheet token create)")
+    password.set_defaults(handler=_user_password)
+
     serve = sub.add_parser("serve", help="run the sync service with a production WSGI server (waitress)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default $PLANSHEET_PORT or 8050")
@@ -394,6 +400,23 @@ def _gsheets_push(args: argparse.Namespace) -> int:
         args,
         lambda store, schema, user, config: sheets_sync.push_master(store, schema, user, config, args.spreadsheet),
     )
+
+
+def _user_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from sync_service.api import STORE
+    from sync_service.web import set_password
+
+    secret = getpass.getpass(f"Password for {args.name}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    app = _app(args)
+    try:
+        with app.extensions[STORE].transaction() as session:
+            set_password(session, args.name, secret)
+    except (LookupError, ValueError) as exc:
+        raise PlansheetError(str(exc.args[0])) from exc
+    print(f"{args.name} can now log in to the dashboard")
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:

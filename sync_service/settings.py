@@ -55,6 +55,7 @@ SETTINGS = (
         "The address users reach the service at (https://plansheet.acme.com), written into the Office add-in "
         "manifest; default the address of the request.",
     ),
+    Setting("PLAN_DEADLINE", None, "The date plans are due (YYYY-MM-DD), counted down on the dashboard."),
     Setting("SECRET_KEY", None, "Secret for signed sessions (the dashboard); set it in production."),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}

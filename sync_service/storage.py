@@ -63,6 +63,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # For the dashboard's login: a salted, slow hash (werkzeug's scrypt); None: API tokens only.
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     teams: Mapped[list[Team]] = relationship(secondary="user_teams")
 
 

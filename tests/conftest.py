@@ -24,6 +24,7 @@ SETUP_HINT = "or run: bash .ci/system-deps.sh"
 SYSTEM_DEPENDENCIES: dict[str, tuple[str, str]] = {
     "libreoffice": ("soffice", f"sudo apt-get install --no-install-recommends libreoffice-calc-nogui ({SETUP_HINT})"),
     "node": ("node", f"sudo apt-get install --no-install-recommends nodejs ({SETUP_HINT})"),
+    "chromium": ("chromium", f"sudo apt-get install --no-install-recommends chromium ({SETUP_HINT})"),
 }
 
 

@@ -1,0 +1,368 @@
+"""The dashboard: server-rendered pages for finance and marketing ops, with the API's users and roles.
+
+Session login with passwords hashed by werkzeug (scrypt), a CSRF token on every form,
+security headers on every page, and the same scoping as the API: a marketer sees their own
+teams only. Charts are SVG drawn on the server, so pages load no script from anywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import secrets
+import tempfile
+from collections.abc import Callable
+from decimal import Decimal
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from sync_service import budget, workflow
+from sync_service.auth import can_see
+from sync_service.problems import ApiError
+from sync_service.storage import Decision, Role, Store, Submission, Team, User
+
+bp = Blueprint("web", __name__, template_folder="templates")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _store() -> Store:
+    from sync_service.api import STORE
+
+    return current_app.extensions[STORE]
+
+
+def _schema() -> Any:
+    from sync_service.api import SCHEMA
+
+    return current_app.extensions[SCHEMA]
+
+
+def set_password(session_: Any, name: str, password: str) -> None:
+    """Give the user `name` a dashboard password (stored as a salted scrypt hash)."""
+    user = session_.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise LookupError(f"there is no user {name!r}; create one with plansheet token create")
+    if len(password) < 10:
+        raise ValueError("a password needs at least 10 characters")
+    user.password_hash = generate_password_hash(password)
+
+
+# --- session, CSRF, headers --------------------------------------------------------------------------
+
+
+@bp.before_app_request
+def _load_user() -> None:
+    g.web_user = None
+    user_id = session.get("user_id")
+    if user_id is not None:
+        with _store().reading() as s:
+            user = s.get(User, user_id)
+            if user is not None:
+                user.teams  # noqa: B018 - loaded while the session is open
+            g.web_user = user
+
+
+@bp.before_request
+def _check_csrf() -> None:
+    if request.method == "POST" and request.endpoint != "web.login":
+        sent = request.form.get("csrf_token", "")
+        if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+            abort(400, "the form has expired; reload the page and try again")
+
+
+@bp.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return {"user": g.get("web_user"), "csrf_token": session["csrf"], "Role": Role}
+
+
+@bp.after_app_request
+def _security_headers(response: Any) -> Any:
+    if response.mimetype == "text/html":
+        response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        if g.get("web_user") is None:
+            return redirect(url_for("web.login", next=request.path))
+        if g.web_user.role == Role.ADMIN:
+            abort(403, "the dashboard shows plans; admins manage users and tokens")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.errorhandler(HTTPException)
+def _error_page(error: HTTPException) -> ResponseReturnValue:
+    return render_template("error.html", error=error), error.code or 500
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    error = None
+    if request.method == "POST":
+        name, password = request.form.get("name", "").strip(), request.form.get("password", "")
+        with _store().reading() as s:
+            user = s.scalar(select(User).where(User.name == name))
+            stored = user.password_hash if user is not None else None
+        # Checked even for an unknown user, so the answer takes as long either way.
+        valid = check_password_hash(stored or _DUMMY_HASH, password) and stored is not None
+        if valid:
+            session.clear()
+            session["user_id"] = user.id
+            session["csrf"] = secrets.token_urlsafe(32)
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("web.status"))
+        error = "That name and password do not match a Plansheet user."
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+_DUMMY_HASH = generate_password_hash("not a password")
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    session.clear()
+    return redirect(url_for("web.login"))
+
+
+# --- pages -------------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def status() -> ResponseReturnValue:
+    """Plan status: every team the user may see, with its newest submission's state."""
+    user = g.web_user
+    with _store().reading() as s:
+        teams = [t for t in s.scalars(select(Team).order_by(Team.id)) if can_see(user, t.id)]
+        rows = []
+        for team in teams:
+            newest = s.scalar(
+                select(Submission).where(Submission.team_id == team.id).order_by(Submission.id.desc()).limit(1)
+            )
+            info = workflow.describe(s, newest) if newest is not None else None
+            rows.append({"team": team, "submission": info, "state": info["status"] if info else "not started"})
+    deadline = current_app.config.get("PLAN_DEADLINE")
+    days_left = (dt.date.fromisoformat(deadline) - dt.date.today()).days if deadline else None
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    return render_template("status.html", rows=rows, counts=counts, deadline=deadline, days_left=days_left)
+
+
+@bp.get("/submissions/<int:submission_id>")
+@login_required
+def submission(submission_id: int) -> ResponseReturnValue:
+    """One submission: its report, and what it changes against the team's approved plan."""
+    user = g.web_user
+    with _store().reading() as s:
+        found = s.get(Submission, submission_id)
+        if found is None or not can_see(user, found.team_id):
+            abort(404)
+        info = workflow.describe(s, found)
+        current = workflow.current_submission(s, found.team_id)
+        diff = workflow._team_diff(s, current, found.id) if current != found.id else None
+        decisions = list(s.scalars(select(Decision).where(Decision.submission_id == found.id)))
+        deciders = {d.user_id: s.get(User, d.user_id).name for d in decisions}
+        may_decide = user.role == Role.FINANCE and found.user_id != user.id and info["status"] in ("submitted", "stale")
+    return render_template(
+        "submission.html",
+        s=info,
+        diff=diff,
+        current=current,
+        decisions=decisions,
+        deciders=deciders,
+        may_decide=may_decide,
+    )
+
+
+@bp.post("/submissions/<int:submission_id>/decide")
+@login_required
+def decide(submission_id: int) -> ResponseReturnValue:
+    user = g.web_user
+    verdict = {"approve": "approved", "reject": "rejected"}.get(request.form.get("action", ""))
+    if verdict is None:
+        abort(400, "approve or reject")
+    try:
+        workflow.decide(
+            _store(),
+            _schema(),
+            user,
+            submission_id,
+            verdict,
+            request.form.get("comment", ""),
+            over_allocation=current_app.config["OVER_ALLOCATION"],
+        )
+        flash(f"Submission {submission_id} {verdict}.", "ok")
+    except ApiError as exc:
+        flash(exc.detail, "error")
+    return redirect(url_for("web.submission", submission_id=submission_id))
+
+
+@bp.get("/master")
+@login_required
+def master() -> ResponseReturnValue:
+    """The master budget by region x fiscal quarter against allocations, with a chart; filter by channel or BU."""
+    user, schema = g.web_user, _schema()
+    channel, unit = request.args.get("channel", ""), request.args.get("business_unit", "")
+    with _store().reading() as s:
+        table, about = budget.master_frame(s, schema, user)
+        _, cells = budget.current_allocations(s, schema)
+    if channel:
+        table = table[table["channel"] == channel]
+    if unit:
+        table = table[table["business_unit"] == unit]
+    long = budget.rollup(table, schema, by=["region"], period="quarter") if len(table) else None
+    regions = [r for r in schema.config.regions if user.role == Role.FINANCE or r in {t.region for t in user.teams}]
+    grid = {r: dict.fromkeys(budget.QUARTERS, 0) for r in regions}
+    if long is not None:
+        for row in long.itertuples():
+            if row.region in grid:
+                grid[row.region][row.period] = int(row.cents)
+    rows = []
+    for region in regions:
+        allocation = {q: budget._allocated(cells, region, q, channel or None) for q in budget.QUARTERS}
+        planned = grid[region]
+        rows.append({"region": region, "planned": planned, "allocation": allocation, "total": sum(planned.values())})
+    total = sum(r["total"] for r in rows)
+    chart = _chart(rows, schema.config.reporting_currency)
+    teams = sorted(set(table["team_id"])) if len(table) else []
+    return render_template(
+        "master.html",
+        rows=rows,
+        total=total,
+        chart=chart,
+        version=about["master_version"],
+        channels=schema["channel"].choices,
+        units=schema["business_unit"].choices,
+        channel=channel,
+        unit=unit,
+        teams=teams,
+        money=display_money,
+        currency=schema.config.reporting_currency,
+    )
+
+
+def _chart(rows: list[dict[str, Any]], currency: str) -> Markup:
+    """Planned spend against allocation by region, as an inline SVG bar chart (no script, no external file)."""
+    width, height, top, bottom, left = 760, 300, 30, 40, 90
+    series = [
+        ("Planned", "#1f6fb2", [r["total"] for r in rows]),
+        ("Allocation", "#9aa9b9", [sum(v or 0 for v in r["allocation"].values()) for r in rows]),
+    ]
+    peak = max([1, *(v for _, _, values in series for v in values)])
+    band = (width - left - 20) / max(1, len(rows))
+    bar = band / (len(series) + 1)
+    plot = height - top - bottom
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="Planned against allocation by region ({escape(currency)})">',
+        f'<text x="{left}" y="18" font-size="14">Planned vs allocation ({escape(currency)})</text>',
+        f'<line x1="{left}" y1="{top + plot}" x2="{width - 20}" y2="{top + plot}" stroke="#666"/>',
+    ]
+    for tick in range(5):
+        value = peak * tick / 4
+        y = top + plot - plot * tick / 4
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{value / 100:,.0f}</text>')
+    for i, row in enumerate(rows):
+        x0 = left + i * band + bar / 2
+        for j, (name, colour, values) in enumerate(series):
+            h = plot * values[i] / peak
+            parts.append(
+                f'<rect class="bar" data-series="{name}" data-region="{escape(row["region"])}" '
+                f'data-value="{values[i] / 100:.2f}" x="{x0 + j * bar:.1f}" y="{top + plot - h:.1f}" '
+                f'width="{bar * 0.9:.1f}" height="{h:.1f}" fill="{colour}"><title>{name} '
+                f"{escape(row['region'])}: {values[i] / 100:,.2f}</title></rect>"
+            )
+        parts.append(
+            f'<text x="{x0 + bar:.1f}" y="{height - bottom + 16}" font-size="12" text-anchor="middle">'
+            f"{escape(row['region'])}</text>"
+        )
+    for j, (name, colour, _) in enumerate(series):
+        parts.append(f'<rect x="{left + j * 110}" y="{height - 14}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{left + j * 110 + 14}" y="{height - 5}" font-size="12">{name}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+@bp.get("/teams/<team>")
+@login_required
+def team(team: str) -> ResponseReturnValue:
+    """A team's approved lines (the drill-down from the master)."""
+    user = g.web_user
+    if not can_see(user, team):
+        abort(404)
+    with _store().reading() as s:
+        current = workflow.current_submission(s, team)
+        lines = workflow.lines_of(s, current)
+    months = [c.name for c in _schema().month_columns]
+    planned = [sum(line.get(m) or 0 for m in months) for line in lines]
+    return render_template(
+        "team.html", team=team, rows=list(zip(lines, planned, strict=True)), current=current, money=display_money
+    )
+
+
+@bp.get("/versions")
+@login_required
+def versions() -> ResponseReturnValue:
+    user = g.web_user
+    listing = workflow.master_versions(_store(), user)
+    events = workflow.audit(_store(), user, 100) if user.role == Role.FINANCE else []
+    return render_template("versions.html", versions=listing, events=events)
+
+
+@bp.get("/download/master.xlsx")
+@login_required
+def download_master() -> ResponseReturnValue:
+    with tempfile.TemporaryDirectory() as folder:
+        path = budget.master_workbook(_store(), _schema(), g.web_user, Path(folder) / "master.xlsx", dt.date.today())
+        data = path.read_bytes()
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
+
+
+@bp.get("/download/template/<team>.xlsx")
+@login_required
+def download_template(team: str) -> ResponseReturnValue:
+    if not can_see(g.web_user, team):
+        abort(404)
+    with tempfile.TemporaryDirectory() as folder:
+        path = workflow.team_template(_store(), _schema(), g.web_user, team, Path(folder) / f"plan-{team}.xlsx")
+        data = path.read_bytes()
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")
+
+
+def display_money(cents: int) -> str:
+    """Cents as an amount for people: 1,234,567.80 (exact: no float)."""
+    return f"{Decimal(cents) / 100:,.2f}"

@@ -1,0 +1,141 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium against the real service on 127.0.0.1.
+
+A finance user logs in, opens a pending submission, reads its diff, approves it and sees the
+master total and the chart change; a marketer cannot reach another region's page. Each page
+is saved as a screenshot in the test's output folder.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sheet_templates import build_schema, load_config
+from sheet_templates.samples import sample_lines
+from tests.sync_service.live_server import CLI, as_json, call, init, service_env, start, stop, token
+
+SCHEMA = build_schema(load_config())
+PASSWORD = "correct horse battery"
+pytestmark = pytest.mark.chromium
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    folder = tmp_path_factory.mktemp("dashboard")
+    env = {**service_env(f"sqlite:///{folder / 'web.db'}"), "PLANSHEET_SECRET_KEY": "browser-test"}
+    init(env)
+    tokens = {
+        "maria": token(env, "maria", "marketer", "EMEA-ENTERPRISE"),
+        "sam": token(env, "sam", "marketer", "NA-ENTERPRISE"),
+        "fiona": token(env, "fiona", "finance"),
+    }
+    for name in tokens:
+        subprocess.run(
+            [*CLI, "user", "password", "--name", name],
+            input=PASSWORD + "\n",
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    process, base = start(env)
+    try:
+        yield base, tokens
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield launched
+        launched.close()
+
+
+def log_in(browser: object, base: str, name: str):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+def submit(base: str, token_: str, team: str, n: int, seed: int) -> int:
+    lines = [as_json(x) for x in sample_lines(SCHEMA, team.split("-")[0], n, seed=seed)]
+    status, body = call(base, token_, "POST", "/api/v1/submissions", {"team": team, "lines": lines})
+    assert status == 201, body
+    return body["id"]
+
+
+def total_of(page) -> float:
+    text = page.inner_text("#master-total")
+    return float(re.search(r"([\d,]+\.\d\d)", text).group(1).replace(",", ""))
+
+
+def test_finance_approves_a_plan_and_sees_the_master_change(site, browser, tmp_path: Path) -> None:
+    base, tokens = site
+    sid = submit(base, tokens["maria"], "EMEA-ENTERPRISE", 12, seed=3)
+    page = log_in(browser, base, "fiona")
+    page.screenshot(path=tmp_path / "1-plan-status.png", full_page=True)
+    row = page.locator("tr[data-team='EMEA-ENTERPRISE']")
+    assert "submitted" in row.inner_text()
+
+    page.goto(f"{base}/master")
+    before = total_of(page)
+    bars_before = page.locator("rect.bar[data-series=Planned][data-region=EMEA]").get_attribute("data-value")
+    page.screenshot(path=tmp_path / "2-master-before.png", full_page=True)
+
+    page.goto(f"{base}/")
+    row.locator("a", has_text=f"#{sid}").click()
+    page.wait_for_url(f"{base}/submissions/{sid}")
+    assert "12 lines added" in page.inner_text("#diff-summary")
+    page.screenshot(path=tmp_path / "3-submission-diff.png", full_page=True)
+    page.fill("textarea[name=comment]", "Looks right")
+    page.click("button[value=approve]")
+    page.wait_for_url(f"{base}/submissions/{sid}")
+    assert "approved" in page.inner_text(".flash")
+    page.screenshot(path=tmp_path / "4-approved.png", full_page=True)
+
+    page.goto(f"{base}/master")
+    after = total_of(page)
+    bars_after = page.locator("rect.bar[data-series=Planned][data-region=EMEA]").get_attribute("data-value")
+    page.screenshot(path=tmp_path / "5-master-after.png", full_page=True)
+    _, master = call(base, tokens["fiona"], "GET", "/api/v1/rollup?by=region&period=year")
+    expected = sum(float(r["amount"]) for r in master["rows"])
+    assert before == 0 and after == pytest.approx(expected, abs=0.005) and after > 0
+    assert float(bars_before) == 0 and float(bars_after) == pytest.approx(after, abs=0.01)
+
+    page.goto(f"{base}/versions")
+    assert "submission.approve" in page.inner_text("#audit")
+    page.screenshot(path=tmp_path / "6-versions-audit.png", full_page=True)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "1-plan-status.png",
+        "2-master-before.png",
+        "3-submission-diff.png",
+        "4-approved.png",
+        "5-master-after.png",
+        "6-versions-audit.png",
+    ]
+
+
+def test_a_marketer_cannot_reach_another_regions_page(site, browser, tmp_path: Path) -> None:
+    base, tokens = site
+    na = submit(base, tokens["sam"], "NA-ENTERPRISE", 5, seed=4)
+    page = log_in(browser, base, "maria")
+    assert "NA Enterprise" not in page.inner_text("#status")
+    for path in ("/teams/NA-ENTERPRISE", f"/submissions/{na}"):
+        response = page.goto(base + path)
+        assert response.status == 404
+    page.screenshot(path=tmp_path / "marketer-refused.png", full_page=True)
+    assert page.locator("form.decide").count() == 0

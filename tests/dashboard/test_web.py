@@ -1,0 +1,112 @@
+"""The dashboard through Flask's test client: login, CSRF, security headers, scoping, and an approval by form."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sheet_templates import build_schema, load_config
+from sheet_templates.samples import sample_lines
+from sync_service.api import STORE
+from sync_service.app import create_app
+from sync_service.auth import create_token
+from sync_service.migrate import upgrade
+from sync_service.web import set_password
+from sync_service.workflow import sync_teams
+from tests.sync_service.live_server import as_json
+
+SCHEMA = build_schema(load_config())
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "test", "PLAN_DEADLINE": "2026-12-15"})
+    store = app.extensions[STORE]
+    with store.transaction() as session:
+        sync_teams(session, SCHEMA)
+        tokens = {
+            "maria": create_token(session, "maria", "marketer", ["EMEA-ENTERPRISE"]),
+            "sam": create_token(session, "sam", "marketer", ["NA-ENTERPRISE"]),
+            "fiona": create_token(session, "fiona", "finance"),
+        }
+        for name in tokens:
+            set_password(session, name, PASSWORD)
+    yield app, tokens
+    store.dispose()
+
+
+def login(client: Any, name: str, password: str = PASSWORD) -> Any:
+    return client.post("/login", data={"name": name, "password": password})
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def submit(app: Any, token: str, team: str, n: int = 8, seed: int = 1) -> int:
+    lines = [as_json(x) for x in sample_lines(SCHEMA, team.split("-")[0], n, seed=seed)]
+    answer = app.test_client().post(
+        "/api/v1/submissions", headers={"Authorization": f"Bearer {token}"}, json={"team": team, "lines": lines}
+    )
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["id"]
+
+
+def test_pages_need_a_login_and_a_wrong_password_is_refused(dashboard) -> None:
+    app, _ = dashboard
+    client = app.test_client()
+    assert client.get("/").headers["Location"].startswith("/login")
+    refused = login(client, "fiona", "wrong password!")
+    assert refused.status_code == 401 and "do not match" in refused.get_data(as_text=True)
+    assert login(client, "nobody", PASSWORD).status_code == 401
+    assert login(client, "fiona").status_code == 302
+    page = client.get("/")
+    assert page.status_code == 200 and "EMEA Enterprise" in page.get_data(as_text=True)
+    for header in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
+        assert header in page.headers
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_finance_approves_by_form_and_a_form_without_its_token_is_refused(dashboard) -> None:
+    app, tokens = dashboard
+    sid = submit(app, tokens["maria"], "EMEA-ENTERPRISE")
+    client = app.test_client()
+    login(client, "fiona")
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert "8 lines added" in page and 'value="approve"' in page
+    forged = client.post(f"/submissions/{sid}/decide", data={"action": "approve"})  # no CSRF token
+    assert forged.status_code == 400
+    assert (
+        client.get("/api/v1/master", headers={"Authorization": f"Bearer {tokens['fiona']}"}).get_json()["version"] == 0
+    )
+    done = client.post(f"/submissions/{sid}/decide", data={"action": "approve", "csrf_token": csrf(page)})
+    assert done.status_code == 302
+    after = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert "approved" in after and "Approved by fiona" in after
+    master = client.get("/master").get_data(as_text=True)
+    assert "<svg" in master and "EMEA" in master and "<script" not in master
+
+
+def test_a_marketer_sees_only_their_teams(dashboard) -> None:
+    app, tokens = dashboard
+    emea = submit(app, tokens["maria"], "EMEA-ENTERPRISE")
+    na = submit(app, tokens["sam"], "NA-ENTERPRISE", seed=2)
+    client = app.test_client()
+    login(client, "maria")
+    status = client.get("/").get_data(as_text=True)
+    assert "EMEA Enterprise" in status and "NA Enterprise" not in status
+    assert client.get(f"/submissions/{emea}").status_code == 200
+    assert client.get(f"/submissions/{na}").status_code == 404
+    assert client.get("/teams/NA-ENTERPRISE").status_code == 404
+    assert client.get("/download/template/NA-ENTERPRISE.xlsx").status_code == 404
+    assert 'value="approve"' not in client.get(f"/submissions/{emea}").get_data(as_text=True)
+    page = client.get(f"/submissions/{emea}").get_data(as_text=True)
+    refused = client.post(f"/submissions/{emea}/decide", data={"action": "approve", "csrf_token": csrf(page)})
+    assert refused.status_code == 302  # back to the page, with the refusal shown
+    assert "only finance" in client.get(f"/submissions/{emea}").get_data(as_text=True)
