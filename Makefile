@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/plansheet demo --out build/demo
+	$(BIN)/plansheet demo --out build/demo  # then serves the dashboard on 127.0.0.1:8050 until Ctrl+C
 
 system-deps:
 	bash .ci/system-deps.sh

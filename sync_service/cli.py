@@ -139,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="build templates, fill sample plans and consolidate them")
     demo.add_argument("--out", type=Path, default=Path("build/demo"), metavar="DIR")
+    demo.add_argument(
+        "--no-serve", dest="serve", action="store_false", help="stop after the story instead of serving the dashboard"
+    )
     demo.set_defaults(handler=_demo)
     return p
 
@@ -434,7 +437,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from sync_service.demo import run_demo
 
-    return run_demo(_schema_of(args), args.out, sys.stdout)
+    return run_demo(_schema_of(args), args.out, sys.stdout, serve=args.serve)
 
 
 if __name__ == "__main__":

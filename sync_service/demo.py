@@ -16,7 +16,7 @@ from addin.forecast import closed_months
 from sheet_templates.excel_template import build_template, build_templates, template_filename
 from sheet_templates.samples import sample_lines
 from sheet_templates.schema import PlanSchema
-from sync_service.demo_service import run_service_demo
+from sync_service.demo_service import run_service_demo, serve_dashboard
 
 DEMO_LINES = 120
 BAD_REGION = "LATAM"
@@ -45,7 +45,7 @@ def fill_with_mistakes(path: Path, schema: PlanSchema) -> list[str]:
     return [f"Plan!{ref}: {what}" for ref, _, what in edits]
 
 
-def run_demo(schema: PlanSchema, out: Path, stdout: TextIO) -> int:
+def run_demo(schema: PlanSchema, out: Path, stdout: TextIO, *, serve: bool = False) -> int:
     started = time.perf_counter()
     templates = build_templates(schema, out / "templates")
     print(f"Built {len(templates)} regional templates in {out / 'templates'}", file=stdout)
@@ -99,6 +99,8 @@ def run_demo(schema: PlanSchema, out: Path, stdout: TextIO) -> int:
     closed = closed_months(cal, as_of)
     run_service_demo(schema, out, plans, corrected, BAD_REGION, closed, as_of.isoformat(), stdout)
     print(f"\nThe whole demo took {time.perf_counter() - started:.1f} s.", file=stdout)
+    if serve:
+        serve_dashboard(schema, out, stdout)
     return 0
 
 

@@ -33,6 +33,7 @@ from sheet_templates.schema import PlanSchema
 from sync_service.auth import create_token
 from sync_service.migrate import upgrade
 from sync_service.storage import Store
+from sync_service.web import set_password
 from sync_service.workflow import sync_teams, team_id
 
 
@@ -160,6 +161,8 @@ def run_service_demo(
             for region in regions
         }
         tokens["finance"] = create_token(session, "finance", "finance")
+        set_password(session, "finance", DEMO_PASSWORD)  # the dashboard's demo logins
+        set_password(session, f"marketer-{regions[1].lower()}", DEMO_PASSWORD)
         google_team = team_id(regions[0], schema.config.business_units[-1])  # a team that plans in Google Sheets
         tokens[google_team] = create_token(session, "planner-google", "marketer", [google_team])
     store.dispose()
@@ -339,6 +342,31 @@ def _cell(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+DEMO_PASSWORD = "plansheet-demo"
+
+
+def serve_dashboard(schema: PlanSchema, out: Path, stdout: TextIO) -> None:
+    """Serve the demo's database with the dashboard on 127.0.0.1:8050 (or $PLANSHEET_PORT) until Ctrl+C."""
+    port = os.environ.get("PLANSHEET_PORT", "8050")
+    env = {**os.environ, "PLANSHEET_DATABASE_URL": f"sqlite:///{out / 'service.db'}", "PLANSHEET_PORT": port}
+    env.setdefault("PLANSHEET_SECRET_KEY", uuid.uuid4().hex)
+    if schema.config.source != "<default>":
+        env["PLANSHEET_CONFIG"] = schema.config.source
+    marketer = f"marketer-{schema.config.regions[1].lower()}"
+    print(
+        f"\nThe dashboard: http://127.0.0.1:{port}/\n"
+        f"  finance login:  finance / {DEMO_PASSWORD}\n"
+        f"  marketer login: {marketer} / {DEMO_PASSWORD}\n"
+        "Ctrl+C stops it.",
+        file=stdout,
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how the demo ends
+        subprocess.run(
+            [sys.executable, "-m", "sync_service.cli", "serve", "--host", "127.0.0.1", "--port", port], env=env
+        )
 
 
 def _amount(text: str) -> str:

@@ -295,7 +295,7 @@ def test_consolidate_in_which_every_file_is_rejected_exits_1(
 
 
 def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "demo", "--out", tmp_path)
+    code, out, _ = run(capsys, "demo", "--out", tmp_path, "--no-serve")
     assert code == 0
     master = tmp_path / "master.xlsx"
     assert master.is_file()
