@@ -143,7 +143,8 @@ def login() -> ResponseReturnValue:
             session["user_id"] = user.id
             session["csrf"] = secrets.token_urlsafe(32)
             target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("web.status"))
+            local = target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+            return redirect(target if local else url_for("web.status"))  # never off this site
         error = "That name and password do not match a Plansheet user."
     return render_template("login.html", error=error), 401 if error else 200
 

@@ -110,3 +110,11 @@ def test_a_marketer_sees_only_their_teams(dashboard) -> None:
     refused = client.post(f"/submissions/{emea}/decide", data={"action": "approve", "csrf_token": csrf(page)})
     assert refused.status_code == 302  # back to the page, with the refusal shown
     assert "only finance" in client.get(f"/submissions/{emea}").get_data(as_text=True)
+
+
+def test_a_login_only_returns_to_a_page_of_this_site(dashboard) -> None:
+    app, _ = dashboard
+    for target, expected in (("/master", "/master"), ("//evil.example", "/"), ("/\\evil.example", "/")):
+        client = app.test_client()
+        answer = client.post(f"/login?next={target}", data={"name": "fiona", "password": PASSWORD})
+        assert answer.status_code == 302 and answer.headers["Location"] == expected, target
