@@ -17,6 +17,8 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from flask import (
     Blueprint,
     abort,
@@ -36,6 +38,8 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from addin.forecast import closed_months, elapsed_fraction, forecast, pacing
+from addin.fx import convert_cents
 from sync_service import budget, workflow
 from sync_service.auth import can_see
 from sync_service.problems import ApiError
@@ -277,45 +281,124 @@ def master() -> ResponseReturnValue:
 
 
 def _chart(rows: list[dict[str, Any]], currency: str) -> Markup:
-    """Planned spend against allocation by region, as an inline SVG bar chart (no script, no external file)."""
+    """Planned spend against allocation by region."""
+    return _bars(
+        [r["region"] for r in rows],
+        [
+            ("Planned", "#1f6fb2", [r["total"] for r in rows]),
+            ("Allocation", "#9aa9b9", [sum(v or 0 for v in r["allocation"].values()) for r in rows]),
+        ],
+        f"Planned vs allocation ({currency})",
+    )
+
+
+def _bars(labels: list[str], series: list[tuple[str, str, list[int]]], title: str) -> Markup:
+    """A grouped bar chart of cents as an inline SVG (no script, no external file)."""
     width, height, top, bottom, left = 760, 300, 30, 40, 90
-    series = [
-        ("Planned", "#1f6fb2", [r["total"] for r in rows]),
-        ("Allocation", "#9aa9b9", [sum(v or 0 for v in r["allocation"].values()) for r in rows]),
-    ]
     peak = max([1, *(v for _, _, values in series for v in values)])
-    band = (width - left - 20) / max(1, len(rows))
+    band = (width - left - 20) / max(1, len(labels))
     bar = band / (len(series) + 1)
     plot = height - top - bottom
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="Planned against allocation by region ({escape(currency)})">',
-        f'<text x="{left}" y="18" font-size="14">Planned vs allocation ({escape(currency)})</text>',
+        f'aria-label="{escape(title)}">',
+        f'<text x="{left}" y="18" font-size="14">{escape(title)}</text>',
         f'<line x1="{left}" y1="{top + plot}" x2="{width - 20}" y2="{top + plot}" stroke="#666"/>',
     ]
     for tick in range(5):
         value = peak * tick / 4
         y = top + plot - plot * tick / 4
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{value / 100:,.0f}</text>')
-    for i, row in enumerate(rows):
+    for i, label in enumerate(labels):
         x0 = left + i * band + bar / 2
         for j, (name, colour, values) in enumerate(series):
-            h = plot * values[i] / peak
+            h = plot * max(values[i], 0) / peak
             parts.append(
-                f'<rect class="bar" data-series="{name}" data-region="{escape(row["region"])}" '
+                f'<rect class="bar" data-series="{escape(name)}" data-region="{escape(label)}" '
                 f'data-value="{values[i] / 100:.2f}" x="{x0 + j * bar:.1f}" y="{top + plot - h:.1f}" '
-                f'width="{bar * 0.9:.1f}" height="{h:.1f}" fill="{colour}"><title>{name} '
-                f"{escape(row['region'])}: {values[i] / 100:,.2f}</title></rect>"
+                f'width="{bar * 0.9:.1f}" height="{h:.1f}" fill="{colour}"><title>{escape(name)} '
+                f"{escape(label)}: {values[i] / 100:,.2f}</title></rect>"
             )
         parts.append(
             f'<text x="{x0 + bar:.1f}" y="{height - bottom + 16}" font-size="12" text-anchor="middle">'
-            f"{escape(row['region'])}</text>"
+            f"{escape(label)}</text>"
         )
     for j, (name, colour, _) in enumerate(series):
-        parts.append(f'<rect x="{left + j * 110}" y="{height - 14}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{left + j * 110 + 14}" y="{height - 5}" font-size="12">{name}</text>')
+        parts.append(f'<rect x="{left + j * 150}" y="{height - 14}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{left + j * 150 + 14}" y="{height - 5}" font-size="12">{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+@bp.get("/actuals")
+@login_required
+def actuals() -> ResponseReturnValue:
+    """Plan vs actual: spend to date, pacing and year-end forecast by region (and channel), as charts."""
+    user, schema = g.web_user, _schema()
+    by = "channel" if request.args.get("by") == "channel" else "region"
+    method = request.args.get("method", "run_rate")
+    if method not in ("run_rate", "phasing"):
+        abort(400, "method is run_rate or phasing")
+    day = dt.date.today()
+    with _store().reading() as s:
+        table, about = budget.master_frame(s, schema, user)
+    closed = closed_months(schema.calendar, day)
+    months = [c.name for c in schema.month_columns]
+    grid = table[months].to_numpy(dtype=np.int64) if len(table) else np.zeros((0, 12), dtype=np.int64)
+    currencies = table["currency"].to_numpy(dtype=object)
+    rates = schema.config.plan_rates
+
+    def reporting(values: np.ndarray) -> np.ndarray:
+        return convert_cents(values.astype(np.int64), currencies, rates) if len(table) else values.astype(np.int64)
+
+    frame = pd.DataFrame({by: table[by] if len(table) else pd.Series(dtype=object)})
+    frame["planned"] = reporting(grid.sum(axis=1))
+    frame["to_date"] = reporting(grid[:, :closed].sum(axis=1))
+    frame["actual"] = reporting(table["actual"].to_numpy() if len(table) else np.zeros(0))
+    frame["forecast"] = reporting(forecast(grid, table["actual"].to_numpy(dtype=np.int64), closed, method))
+    sums = frame.groupby(by, sort=True)[["planned", "to_date", "actual", "forecast"]].sum()
+    fraction = elapsed_fraction(schema.calendar, day)
+    rows = []
+    for key, row in sums.iterrows():
+        pace = float(pacing(np.array([row["actual"]]), np.array([row["planned"]]), fraction)[0])
+        rows.append(
+            {
+                "key": key,
+                "planned": int(row["planned"]),
+                "to_date": int(row["to_date"]),
+                "actual": int(row["actual"]),
+                "forecast": int(row["forecast"]),
+                "pacing": None if np.isnan(pace) else round(pace, 2),
+            }
+        )
+    spend = _bars(
+        [r["key"] for r in rows],
+        [
+            ("Planned to date", "#9aa9b9", [r["to_date"] for r in rows]),
+            ("Actual", "#1f6fb2", [r["actual"] for r in rows]),
+        ],
+        f"Spend to date ({schema.config.reporting_currency})",
+    )
+    year = _bars(
+        [r["key"] for r in rows],
+        [
+            ("Planned (year)", "#9aa9b9", [r["planned"] for r in rows]),
+            ("Forecast", "#c77c1f", [r["forecast"] for r in rows]),
+        ],
+        f"Year-end forecast, {method.replace('_', ' ')} ({schema.config.reporting_currency})",
+    )
+    return render_template(
+        "actuals.html",
+        rows=rows,
+        by=by,
+        method=method,
+        spend=spend,
+        year=year,
+        closed=closed,
+        day=day,
+        source="the finance system's import" if about["actuals_import"] else "the plans",
+        money=display_money,
+    )
 
 
 @bp.get("/teams/<team>")

@@ -119,6 +119,9 @@ def test_finance_approves_a_plan_and_sees_the_master_change(site, browser, tmp_p
     page.goto(f"{base}/versions")
     assert "submission.approve" in page.inner_text("#audit")
     page.screenshot(path=tmp_path / "6-versions-audit.png", full_page=True)
+    page.goto(f"{base}/actuals")
+    assert page.locator("tr[data-key=EMEA]").count() == 1 and page.locator("svg").count() == 2
+    page.screenshot(path=tmp_path / "7-plan-vs-actual.png", full_page=True)
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
         "1-plan-status.png",
         "2-master-before.png",
@@ -126,6 +129,7 @@ def test_finance_approves_a_plan_and_sees_the_master_change(site, browser, tmp_p
         "4-approved.png",
         "5-master-after.png",
         "6-versions-audit.png",
+        "7-plan-vs-actual.png",
     ]
 
 

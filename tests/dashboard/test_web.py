@@ -118,3 +118,36 @@ def test_a_login_only_returns_to_a_page_of_this_site(dashboard) -> None:
         client = app.test_client()
         answer = client.post(f"/login?next={target}", data={"name": "fiona", "password": PASSWORD})
         assert answer.status_code == 302 and answer.headers["Location"] == expected, target
+
+
+def test_plan_vs_actual_shows_spend_to_date_pacing_and_forecast_by_region(dashboard) -> None:
+    import datetime as dt
+
+    from addin.forecast import closed_months
+
+    app, tokens = dashboard
+    lines = [
+        {**as_json(x), "currency": "USD"} for x in sample_lines(SCHEMA, "EMEA", 6, seed=5)
+    ]  # USD: no conversion to follow
+    api = app.test_client()
+    sid = api.post(
+        "/api/v1/submissions",
+        headers={"Authorization": f"Bearer {tokens['maria']}"},
+        json={"team": "EMEA-ENTERPRISE", "lines": lines},
+    ).get_json()["id"]
+    api.post(f"/api/v1/submissions/{sid}/approve", headers={"Authorization": f"Bearer {tokens['fiona']}"}, json={})
+    client = app.test_client()
+    login(client, "fiona")
+    page = client.get("/actuals").get_data(as_text=True)
+    closed = closed_months(SCHEMA.calendar, dt.date.today())
+    months = [c.name for c in SCHEMA.month_columns]
+    cents = [[round((line.get(m) or 0) * 100) for m in months] for line in lines]
+    actual = [round((line.get("actual") or 0) * 100) for line in lines]
+    to_date = sum(sum(row[:closed]) for row in cents)
+    run_rate = sum((a * 24 + closed) // (2 * closed) for a in actual) if closed else sum(map(sum, cents))
+    row = re.search(r'<tr data-key="EMEA">(.*?)</tr>', page, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[1] == f"{to_date / 100:,.2f}" and cells[2] == f"{sum(actual) / 100:,.2f}"
+    assert cells[5] == f"{run_rate / 100:,.2f}" and cells[4] == f"{sum(map(sum, cents)) / 100:,.2f}"
+    assert page.count("<svg") == 2 and "<script" not in page
+    assert client.get("/actuals?method=guess").status_code == 400
