@@ -427,6 +427,17 @@ def versions() -> ResponseReturnValue:
     return render_template("versions.html", versions=listing, events=events)
 
 
+@bp.get("/versions/<int:version>")
+@login_required
+def version_diff(version: int) -> ResponseReturnValue:
+    """What master version `version` changed against the one before it, line by line."""
+    try:
+        diff = workflow.master_diff(_store(), g.web_user, max(0, version - 1), version)
+    except ApiError:
+        abort(404)
+    return render_template("version.html", version=version, diff=diff)
+
+
 @bp.get("/download/master.xlsx")
 @login_required
 def download_master() -> ResponseReturnValue:

@@ -151,3 +151,22 @@ def test_plan_vs_actual_shows_spend_to_date_pacing_and_forecast_by_region(dashbo
     assert cells[5] == f"{run_rate / 100:,.2f}" and cells[4] == f"{sum(map(sum, cents)) / 100:,.2f}"
     assert page.count("<svg") == 2 and "<script" not in page
     assert client.get("/actuals?method=guess").status_code == 400
+
+
+def test_each_master_version_shows_what_it_changed(dashboard) -> None:
+    app, tokens = dashboard
+    api = app.test_client()
+    bearer = {"Authorization": f"Bearer {tokens['fiona']}"}
+    first = submit(app, tokens["maria"], "EMEA-ENTERPRISE", n=5, seed=1)
+    api.post(f"/api/v1/submissions/{first}/approve", headers=bearer, json={})
+    lines = [as_json(x) for x in sample_lines(SCHEMA, "EMEA", 4, seed=1)]  # one line fewer
+    body = {"team": "EMEA-ENTERPRISE", "lines": lines, "based_on": {"submission": first}}
+    second = api.post("/api/v1/submissions", headers={"Authorization": f"Bearer {tokens['maria']}"}, json=body)
+    api.post(f"/api/v1/submissions/{second.get_json()['id']}/approve", headers=bearer, json={})
+    client = app.test_client()
+    login(client, "fiona")
+    assert 'href="/versions/2"' in client.get("/versions").get_data(as_text=True)
+    page = client.get("/versions/2").get_data(as_text=True)
+    assert "0 lines added, 1 removed" in page
+    assert "5 lines added" in client.get("/versions/1").get_data(as_text=True)
+    assert client.get("/versions/9").status_code == 404
