@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy.exc import IntegrityError
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
 from sync_service import api, problems, web
 from sync_service.api import SCHEMA, STORE
 from sync_service.settings import DEFAULTS
-from sync_service.storage import Store
+from sync_service.storage import ServiceSecret, Store
 from sync_service.workflow import OVER_ALLOCATION_POLICIES
 
 
@@ -45,15 +47,39 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["OVER_ALLOCATION"] = policy
     app.extensions[STORE] = Store(app.config["DATABASE_URL"])
     app.extensions[SCHEMA] = build_schema(load_config(app.config.get("ORG_CONFIG")))
-    if not app.config.get("SECRET_KEY"):
-        # Sessions then last until the process stops and are not shared between workers: set SECRET_KEY.
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
-        app.logger.warning("PLANSHEET_SECRET_KEY is not set: dashboard logins end when this process stops")
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.session_interface = SharedKeySessions()
     problems.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     return app
+
+
+class SharedKeySessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions whose key, when SECRET_KEY is not configured, is kept in the database.
+
+    Every worker on one database then signs with the same key, so a login made on one is valid on
+    all; the key is made once, on the first request that needs it.
+    """
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        if not app.secret_key:
+            app.secret_key = _shared_secret(app.extensions[STORE], "session")
+        return super().get_signing_serializer(app)
+
+
+def _shared_secret(store: Store, name: str) -> str:
+    for _ in range(2):
+        with store.reading() as session:
+            row = session.get(ServiceSecret, name)
+            if row is not None:
+                return row.value
+        try:
+            with store.transaction() as session:
+                session.add(ServiceSecret(name=name, value=secrets.token_hex(32)))
+        except IntegrityError:  # another worker made it first: read theirs
+            continue
+    raise RuntimeError("the shared session key could not be read or made")
 
 
 def store_of(app: Flask) -> Store:

@@ -56,6 +56,11 @@ SETTINGS = (
         "manifest; default the address of the request.",
     ),
     Setting("PLAN_DEADLINE", None, "The date plans are due (YYYY-MM-DD), counted down on the dashboard."),
-    Setting("SECRET_KEY", None, "Secret for signed sessions (the dashboard); set it in production."),
+    Setting(
+        "SECRET_KEY",
+        None,
+        "Key that signs the dashboard's session cookies; default: a random key made once and kept in the "
+        "database, so every worker on it shares it.",
+    ),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}

@@ -245,6 +245,14 @@ class TeamSheet(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ServiceSecret(Base):
+    """A secret every worker of one database shares (the session-signing key when none is configured)."""
+
+    __tablename__ = "service_secrets"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

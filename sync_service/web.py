@@ -8,14 +8,17 @@ teams only. Charts are SVG drawn on the server, so pages load no script from any
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import secrets
 import tempfile
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from functools import wraps
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -88,14 +91,17 @@ def _load_user() -> None:
     if user_id is not None:
         with _store().reading() as s:
             user = s.get(User, user_id)
-            if user is not None:
-                user.teams  # noqa: B018 - loaded while the session is open
+            fresh = time.time() - session.get("at", 0) < SESSION_HOURS * 3600
+            if user is None or not fresh or session.get("pw") != _fingerprint(user):
+                session.clear()  # expired, or the password changed since this login
+                return
+            user.teams  # noqa: B018 - loaded while the session is open
             g.web_user = user
 
 
 @bp.before_request
 def _check_csrf() -> None:
-    if request.method == "POST" and request.endpoint != "web.login":
+    if request.method == "POST":
         sent = request.form.get("csrf_token", "")
         if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
             abort(400, "the form has expired; reload the page and try again")
@@ -110,6 +116,7 @@ def _template_globals() -> dict[str, Any]:
 
 @bp.after_app_request
 def _security_headers(response: Any) -> Any:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if response.mimetype == "text/html":
         response.headers.update(SECURITY_HEADERS)
     return response
@@ -143,17 +150,32 @@ def login() -> ResponseReturnValue:
         # Checked even for an unknown user, so the answer takes as long either way.
         valid = check_password_hash(stored or _DUMMY_HASH, password) and stored is not None
         if valid:
-            session.clear()
+            session.clear()  # a new session at login: nothing from before it carries over
             session["user_id"] = user.id
+            session["pw"] = _fingerprint(user)
+            session["at"] = int(time.time())
             session["csrf"] = secrets.token_urlsafe(32)
             target = request.args.get("next", "")
-            local = target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
-            return redirect(target if local else url_for("web.status"))  # never off this site
+            return redirect(target if _local(target) else url_for("web.status"))  # never off this site
         error = "That name and password do not match a Plansheet user."
     return render_template("login.html", error=error), 401 if error else 200
 
 
 _DUMMY_HASH = generate_password_hash("not a password")
+SESSION_HOURS = 12
+
+
+def _local(target: str) -> bool:
+    """True for a path of this site: no scheme or host, no backslash or control character a browser would drop."""
+    if not target.startswith("/") or any(ord(c) < 0x20 or c in "\\\x7f" for c in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and not target.startswith("//")
+
+
+def _fingerprint(user: User) -> str:
+    """Changes when the password does, so a new password ends every session of the old one."""
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
 
 
 @bp.post("/logout")
@@ -409,6 +431,8 @@ def team(team: str) -> ResponseReturnValue:
     if not can_see(user, team):
         abort(404)
     with _store().reading() as s:
+        if s.get(Team, team) is None:
+            abort(404)
         current = workflow.current_submission(s, team)
         lines = workflow.lines_of(s, current)
     months = [c.name for c in _schema().month_columns]
@@ -431,8 +455,10 @@ def versions() -> ResponseReturnValue:
 @login_required
 def version_diff(version: int) -> ResponseReturnValue:
     """What master version `version` changed against the one before it, line by line."""
+    if version < 1:
+        abort(404)
     try:
-        diff = workflow.master_diff(_store(), g.web_user, max(0, version - 1), version)
+        diff = workflow.master_diff(_store(), g.web_user, version - 1, version)
     except ApiError:
         abort(404)
     return render_template("version.html", version=version, diff=diff)
@@ -453,7 +479,10 @@ def download_template(team: str) -> ResponseReturnValue:
     if not can_see(g.web_user, team):
         abort(404)
     with tempfile.TemporaryDirectory() as folder:
-        path = workflow.team_template(_store(), _schema(), g.web_user, team, Path(folder) / f"plan-{team}.xlsx")
+        try:
+            path = workflow.team_template(_store(), _schema(), g.web_user, team, Path(folder) / f"plan-{team}.xlsx")
+        except ApiError as exc:
+            abort(exc.status, exc.detail)
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")
 

@@ -49,7 +49,9 @@ def test_the_demo_serves_the_dashboard_with_its_printed_logins(tmp_path: Path) -
                 break
             except OSError:
                 time.sleep(0.2)
-        form = urllib.parse.urlencode({"name": name, "password": password}).encode()
+        with opener.open(f"http://127.0.0.1:{port}/login", timeout=10) as page:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode()).group(1)
+        form = urllib.parse.urlencode({"name": name, "password": password, "csrf_token": token}).encode()
         with opener.open(f"http://127.0.0.1:{port}/login", data=form, timeout=10) as page:
             body = page.read().decode()
         assert "Plan status" in body and "approved" in body  # logged in, and the demo's plans are there

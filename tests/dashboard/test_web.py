@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -26,7 +27,7 @@ PASSWORD = "correct horse battery"
 def dashboard(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'web.db'}"
     upgrade(url)
-    app = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "test", "PLAN_DEADLINE": "2026-12-15"})
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "PLAN_DEADLINE": "2026-12-15"})
     store = app.extensions[STORE]
     with store.transaction() as session:
         sync_teams(session, SCHEMA)
@@ -41,8 +42,10 @@ def dashboard(tmp_path: Path):
     store.dispose()
 
 
-def login(client: Any, name: str, password: str = PASSWORD) -> Any:
-    return client.post("/login", data={"name": name, "password": password})
+def login(client: Any, name: str, password: str = PASSWORD, target: str = "") -> Any:
+    token = csrf(client.get("/login").get_data(as_text=True))
+    query = f"?next={quote(target)}" if target else ""
+    return client.post(f"/login{query}", data={"name": name, "password": password, "csrf_token": token})
 
 
 def csrf(page: str) -> str:
@@ -114,10 +117,29 @@ def test_a_marketer_sees_only_their_teams(dashboard) -> None:
 
 def test_a_login_only_returns_to_a_page_of_this_site(dashboard) -> None:
     app, _ = dashboard
-    for target, expected in (("/master", "/master"), ("//evil.example", "/"), ("/\\evil.example", "/")):
-        client = app.test_client()
-        answer = client.post(f"/login?next={target}", data={"name": "fiona", "password": PASSWORD})
-        assert answer.status_code == 302 and answer.headers["Location"] == expected, target
+    targets = ["/master", "//evil.example", "/\\evil.example", "/\t/evil.example", "/\n/evil.example", "https://x.io/"]
+    for target in targets:
+        answer = login(app.test_client(), "fiona", target=target)
+        expected = "/master" if target == "/master" else "/"
+        assert answer.status_code == 302 and answer.headers["Location"] == expected, repr(target)
+    assert app.test_client().post("/login", data={"name": "fiona", "password": PASSWORD}).status_code == 400
+
+
+def test_a_session_ends_with_a_new_password_and_works_on_every_worker(dashboard, tmp_path: Path) -> None:
+    app, _ = dashboard
+    client = app.test_client()
+    login(client, "maria")
+    assert client.get("/").status_code == 200
+    other = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "TESTING": True})  # a second worker
+    other_client = other.test_client()
+    with app.test_request_context():
+        cookie = client.get_cookie("session")
+    other_client.set_cookie("session", cookie.value)
+    assert other_client.get("/").status_code == 200  # signed with the key the workers share
+    with app.extensions[STORE].transaction() as session:
+        set_password(session, "maria", "a brand new password")
+    assert client.get("/").status_code == 302  # the old password's session is over
+    other.extensions[STORE].dispose()
 
 
 def test_plan_vs_actual_shows_spend_to_date_pacing_and_forecast_by_region(dashboard) -> None:
