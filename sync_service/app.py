@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
@@ -64,7 +64,11 @@ class SharedKeySessions(SecureCookieSessionInterface):
 
     def get_signing_serializer(self, app: Flask) -> Any:
         if not app.secret_key:
-            app.secret_key = _shared_secret(app.extensions[STORE], "session")
+            try:
+                app.secret_key = _shared_secret(app.extensions[STORE], "session")
+            except SQLAlchemyError:  # a database not created yet (plansheet init): no sessions until it is
+                app.logger.warning("no session key: the database is not ready; run plansheet init")
+                return None
         return super().get_signing_serializer(app)
 
 
