@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from addin.coerce import parse_number_text
 from addin.consolidate import with_totals, write_master_of
-from addin.forecast import closed_months
+from addin.forecast import closed_months, forecast
 from addin.fx import UnknownCurrency, convert_between, convert_cents
 from addin.issues import UnreadableWorkbook
 from addin.rollup import Period, RollupError, rollup
@@ -720,7 +720,7 @@ def rollup_view(
         if money_measure:
             row["cents"] = cents
         if measure == "planned" and period == "quarter" and set(dims) <= {"region", "channel"} and "region" in dims:
-            allocated = _allocated(cells, record["region"], record["period"], record.get("channel"))
+            allocated = allocation_of(cells, record["region"], record["period"], record.get("channel"))
             if allocated is not None:
                 row["allocation"] = money(allocated)
                 if user.role == Role.FINANCE:  # a marketer's totals are its teams', not the region's
@@ -736,7 +736,9 @@ def rollup_view(
     }
 
 
-def _allocated(cells: Mapping[tuple[str, str, str], int], region: str, quarter: str, channel: str | None) -> int | None:
+def allocation_of(
+    cells: Mapping[tuple[str, str, str], int], region: str, quarter: str, channel: str | None
+) -> int | None:
     """The allocation of a region (and channel, if given) in a quarter or the whole year; None if none is set."""
     quarters = QUARTERS if quarter not in QUARTERS else (quarter,)
     if channel is None:
@@ -746,6 +748,33 @@ def _allocated(cells: Mapping[tuple[str, str, str], int], region: str, quarter: 
     else:
         found = [v for (r, q, c), v in cells.items() if r == region and q in quarters and c == channel]
     return sum(found) if found else None
+
+
+def reporting_measures(
+    table: pd.DataFrame, schema: PlanSchema, dims: list[str], closed: int, forecast_method: str | None = None
+) -> pd.DataFrame:
+    """Per line, its `dims` and its money in reporting-currency cents.
+
+    Columns: planned (the year), planned_to_date (the `closed` months), committed, actual, and
+    with `forecast_method` the year-end forecast.
+    """
+    currencies = table["currency"].to_numpy(dtype=object)
+    rates = schema.config.plan_rates
+    months = [c.name for c in schema.month_columns]
+
+    def reporting(values: np.ndarray) -> np.ndarray:
+        return convert_cents(values.astype(np.int64), currencies, rates) if len(table) else values.astype(np.int64)
+
+    grid = table[months].to_numpy(dtype=np.int64) if len(table) else np.zeros((0, 12), dtype=np.int64)
+    actual = table["actual"].to_numpy(dtype=np.int64)
+    frame = table[dims].copy()
+    frame["planned"] = reporting(grid.sum(axis=1))
+    frame["planned_to_date"] = reporting(grid[:, :closed].sum(axis=1))
+    frame["committed"] = reporting(table["committed"].to_numpy())
+    frame["actual"] = reporting(actual)
+    if forecast_method is not None:
+        frame["forecast"] = reporting(forecast(grid, actual, closed, forecast_method))
+    return frame
 
 
 def variance_view(store: Store, schema: PlanSchema, user: User, by: str | None, as_of: str | None) -> dict[str, Any]:
@@ -761,19 +790,7 @@ def variance_view(store: Store, schema: PlanSchema, user: User, by: str | None, 
         user = session.merge(user)
         table, about = master_frame(session, schema, user)
         _, cells = current_allocations(session, schema)
-    currencies = table["currency"].to_numpy(dtype=object)
-    rates = schema.config.plan_rates
-    months = [c.name for c in schema.month_columns]
-    frame = table[dims].copy()
-
-    def reporting(values: np.ndarray) -> np.ndarray:
-        return convert_cents(values.astype(np.int64), currencies, rates) if len(table) else values.astype(np.int64)
-
-    grid = table[months].to_numpy(dtype=np.int64) if len(table) else np.zeros((0, 12), dtype=np.int64)
-    frame["planned"] = reporting(grid.sum(axis=1))
-    frame["planned_to_date"] = reporting(grid[:, :closed].sum(axis=1))
-    frame["committed"] = reporting(table["committed"].to_numpy())
-    frame["actual"] = reporting(table["actual"].to_numpy())
+    frame = reporting_measures(table, schema, dims, closed)
     measures = ["planned", "planned_to_date", "committed", "actual"]
     if not dims:  # by=",": one grand total, as the rollup gives
         grouped = frame[measures].sum().to_frame().T
@@ -792,7 +809,7 @@ def variance_view(store: Store, schema: PlanSchema, user: User, by: str | None, 
             "flag": str(variance_flag(plan, actual)[0]),
         }
         if set(dims) <= {"region", "channel"} and "region" in dims:
-            allocated = _allocated(cells, record["region"], "year", record.get("channel"))
+            allocated = allocation_of(cells, record["region"], "year", record.get("channel"))
             if allocated is not None:
                 row["allocation"] = money(allocated)
                 if user.role == Role.FINANCE:  # a marketer's totals are its teams', not the region's

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-import pandas as pd
 from flask import (
     Blueprint,
     abort,
@@ -41,8 +40,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from addin.forecast import closed_months, elapsed_fraction, forecast, pacing
-from addin.fx import convert_cents
+from addin.forecast import closed_months, elapsed_fraction, pacing
 from sync_service import budget, workflow
 from sync_service.auth import can_see
 from sync_service.problems import ApiError
@@ -220,7 +218,7 @@ def submission(submission_id: int) -> ResponseReturnValue:
             abort(404)
         info = workflow.describe(s, found)
         current = workflow.current_submission(s, found.team_id)
-        diff = workflow._team_diff(s, current, found.id) if current != found.id else None
+        diff = workflow.team_diff(s, current, found.id) if current != found.id else None
         decisions = list(s.scalars(select(Decision).where(Decision.submission_id == found.id)))
         deciders = {d.user_id: s.get(User, d.user_id).name for d in decisions}
         may_decide = user.role == Role.FINANCE and found.user_id != user.id and info["status"] in ("submitted", "stale")
@@ -280,7 +278,7 @@ def master() -> ResponseReturnValue:
                 grid[row.region][row.period] = int(row.cents)
     rows = []
     for region in regions:
-        allocation = {q: budget._allocated(cells, region, q, channel or None) for q in budget.QUARTERS}
+        allocation = {q: budget.allocation_of(cells, region, q, channel or None) for q in budget.QUARTERS}
         planned = grid[region]
         rows.append({"region": region, "planned": planned, "allocation": allocation, "total": sum(planned.values())})
     total = sum(r["total"] for r in rows)
@@ -365,20 +363,8 @@ def actuals() -> ResponseReturnValue:
     with _store().reading() as s:
         table, about = budget.master_frame(s, schema, user)
     closed = closed_months(schema.calendar, day)
-    months = [c.name for c in schema.month_columns]
-    grid = table[months].to_numpy(dtype=np.int64) if len(table) else np.zeros((0, 12), dtype=np.int64)
-    currencies = table["currency"].to_numpy(dtype=object)
-    rates = schema.config.plan_rates
-
-    def reporting(values: np.ndarray) -> np.ndarray:
-        return convert_cents(values.astype(np.int64), currencies, rates) if len(table) else values.astype(np.int64)
-
-    frame = pd.DataFrame({by: table[by] if len(table) else pd.Series(dtype=object)})
-    frame["planned"] = reporting(grid.sum(axis=1))
-    frame["to_date"] = reporting(grid[:, :closed].sum(axis=1))
-    frame["actual"] = reporting(table["actual"].to_numpy() if len(table) else np.zeros(0))
-    frame["forecast"] = reporting(forecast(grid, table["actual"].to_numpy(dtype=np.int64), closed, method))
-    sums = frame.groupby(by, sort=True)[["planned", "to_date", "actual", "forecast"]].sum()
+    frame = budget.reporting_measures(table, schema, [by], closed, method)
+    sums = frame.groupby(by, sort=True)[["planned", "planned_to_date", "actual", "forecast"]].sum()
     fraction = elapsed_fraction(schema.calendar, day)
     rows = []
     for key, row in sums.iterrows():
@@ -387,7 +373,7 @@ def actuals() -> ResponseReturnValue:
             {
                 "key": key,
                 "planned": int(row["planned"]),
-                "to_date": int(row["to_date"]),
+                "to_date": int(row["planned_to_date"]),
                 "actual": int(row["actual"]),
                 "forecast": int(row["forecast"]),
                 "pacing": None if np.isnan(pace) else round(pace, 2),

@@ -225,7 +225,7 @@ def _check_base(
         "merge your changes into the current plan and submit again",
         based_on_submission=based_on,
         current_submission=current,
-        changes=_team_diff(session, based_on, current),
+        changes=team_diff(session, based_on, current),
     )
 
 
@@ -372,7 +372,7 @@ def decide(
                     "that plan's changes. Reject it and ask for a plan edited from the current one",
                     current_status="stale",
                     current_submission=current,
-                    changes=_team_diff(session, submission.based_on_submission, current),
+                    changes=team_diff(session, submission.based_on_submission, current),
                 )
             lines = [line.values for line in submission.lines]
             rows = {line.line_id: line.row for line in submission.lines}
@@ -540,11 +540,11 @@ def master_diff(store: Store, user: User, old: int, new: int) -> dict[str, Any]:
         for team in sorted(set(before) | set(after)):
             if before.get(team) == after.get(team) or not can_see(user, team):
                 continue
-            teams.append({"team": team, **_team_diff(session, before.get(team), after.get(team))})
+            teams.append({"team": team, **team_diff(session, before.get(team), after.get(team))})
         return {"from": old, "to": new, "teams": teams}
 
 
-def _team_diff(session: Session, old: int | None, new: int | None) -> dict[str, Any]:
+def team_diff(session: Session, old: int | None, new: int | None) -> dict[str, Any]:
     """What changed between two plans of one team: lines added, removed, and changed field by field."""
     a, b = _lines_of(session, old), _lines_of(session, new)
     changed = []
