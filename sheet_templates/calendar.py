@@ -6,6 +6,32 @@ import calendar as _cal
 import datetime as dt
 from dataclasses import dataclass
 
+QUARTERS = ("Q1", "Q2", "Q3", "Q4")  # the fiscal quarters, as every surface names them
+MONTH_KEYS = tuple(f"m{i:02d}" for i in range(1, 13))  # the fiscal months, m01 = the first month of the year
+
+
+def quarter_of(month_key: str) -> str:
+    """'m05' -> 'Q2'."""
+    return QUARTERS[(MONTH_KEYS.index(month_key)) // 3]
+
+
+def months_of(quarter: str) -> tuple[str, ...]:
+    """'Q2' -> ('m04', 'm05', 'm06')."""
+    q = QUARTERS.index(quarter)
+    return MONTH_KEYS[3 * q : 3 * q + 3]
+
+
+def period_months(text: str) -> tuple[str, ...] | None:
+    """The fiscal months a period names: '', FY or YEAR (all), Q1..Q4, or m01..m12 (any case); None if none."""
+    name = text.strip()
+    if name.upper() in ("", "FY", "YEAR"):
+        return MONTH_KEYS
+    if name.upper() in QUARTERS:
+        return months_of(name.upper())
+    if name.lower() in MONTH_KEYS:
+        return (name.lower(),)
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class FiscalMonth:

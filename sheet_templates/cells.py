@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
 MAX_ROWS = 1_048_576  # Excel's sheet limits
 MAX_COLUMNS = 16_384
 _A1 = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
+
+
+EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's (and Google Sheets') 1900 date system
+EXCEL_EPOCH_1904 = dt.date(1904, 1, 1)
+
+
+def excel_serial(day: dt.date) -> int:
+    """A date as the serial number Excel, LibreOffice and Google Sheets store (1900 date system)."""
+    return (day - EXCEL_EPOCH).days
+
+
+def date_of_serial(serial: float, *, date1904: bool = False) -> dt.date:
+    """The day of a date serial (the fraction, a time of day, is dropped)."""
+    return (EXCEL_EPOCH_1904 if date1904 else EXCEL_EPOCH) + dt.timedelta(days=int(serial))
 
 
 def column_letter(column: int) -> str:

@@ -15,10 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sheet_templates.calendar import QUARTERS
 from sheet_templates.errors import ConfigError
 
 CONFIG_ENV = "PLANSHEET_CONFIG"
-QUARTERS = ("Q1", "Q2", "Q3", "Q4")
 TARGET_MEASURES = ("leads", "mqls", "pipeline", "revenue")  # what marketing commits to deliver
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")

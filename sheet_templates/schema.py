@@ -351,11 +351,11 @@ def _computed(cols: list[Column], cal: FiscalCalendar, reporting: str) -> list[C
                 index=n + 2 + q,
                 quarter=q,
                 width=14,
-                formula=(
-                    f"=IFERROR(ROUND(SUM({qm[0].letter}{{row}}:{qm[-1].letter}{{row}})"
-                    f"*VLOOKUP({cur}{{row}},ps_fx_rates,2,FALSE),2),0)"
-                ),
-                help=f"Planned spend in Q{q} converted to {reporting} at the plan rate.",
+                # The money grain (docs/money.md): each month converted and rounded to the cent, then summed.
+                formula="=IFERROR("
+                + "+".join(f"ROUND({m.letter}{{row}}*VLOOKUP({cur}{{row}},ps_fx_rates,2,FALSE),2)" for m in qm)
+                + ",0)",
+                help=f"Planned spend in Q{q} in {reporting}: each month converted at the plan rate, to the cent.",
             )
         )
     return out

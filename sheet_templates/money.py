@@ -1,0 +1,100 @@
+"""Money: the one place where amounts become integer cents and cents become text.
+
+Every amount Plansheet holds is an integer number of cents in a stated currency. A typed
+amount ("1,250.50", "$300", "(300)"; the dot is the only decimal mark) or a number from a
+cell becomes cents here, rounded half away from zero as spreadsheets' ROUND does,
+within one limit; and cents become text here, exactly, never through a float sum.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+
+MAX_AMOUNT = 10**11  # 100 billion per amount: beyond any plan line; sums of cents stay exact in int64 and float64
+MAX_CENTS = MAX_AMOUNT * 100
+CURRENCY_SYMBOLS = "$€£¥"
+_NUMBER_TEXT = re.compile(r"^[$€£¥]?\s*(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?$")
+_MAX_TEXT = 64  # longer text is not an amount: it is refused before any arithmetic
+
+
+def parse_amount_text(text: str) -> Decimal | None:
+    """An amount typed as text, exactly: "1,250.50", "$300", "(300)", "-12.5", "1,250.50-"; None if not one."""
+    s = text.strip().replace("\u00a0", "").replace(" ", "")
+    if not s or len(s) > _MAX_TEXT:
+        return None
+    trailing = s.endswith("-") and not any(ch in "-()" for ch in s[:-1])  # "1,250.50-" from accounting exports
+    if trailing:
+        s = s[:-1]
+    negative = trailing or s.startswith("-") or (s.startswith("(") and s.endswith(")"))
+    s = s.strip("-()")
+    if not s or not _NUMBER_TEXT.match(s) or not any(ch.isdigit() for ch in s):
+        return None
+    number = Decimal(s.lstrip(CURRENCY_SYMBOLS).replace(",", ""))
+    return -number if negative else number
+
+
+def to_cents(value: Any) -> int | None:
+    """An amount (a number, or text as `parse_amount_text` reads it) as whole cents; None if not one or too large.
+
+    Rounded half away from zero. Floats are taken at their shortest decimal form (1234.565 is
+    the half it was typed as), the way Excel and LibreOffice show and round them.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        if not np.isfinite(value):
+            return None
+        number = Decimal(repr(value))
+    elif isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, str):
+        number = parse_amount_text(value)
+        if number is None:
+            return None
+    else:
+        return None
+    if not number.is_finite() or abs(number) > MAX_AMOUNT:
+        return None
+    try:
+        cents = (number * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return None
+    return int(cents)
+
+
+def round_half_away(scaled: np.ndarray) -> np.ndarray:
+    """Round floats to whole units half away from zero, as spreadsheets' ROUND does.
+
+    The value is first rounded to 6 decimals, so that 1234.565 * 100 (stored as 123456.49999...)
+    counts as the half it was typed as.
+    """
+    cleaned = np.round(scaled, 6)
+    return np.sign(cleaned) * np.floor(np.abs(cleaned) + 0.5)
+
+
+def cents_of(amounts: np.ndarray) -> np.ndarray:
+    """Float amounts (already checked to be within `MAX_AMOUNT`) as int64 cents."""
+    return round_half_away(np.asarray(amounts, dtype=np.float64) * 100).astype(np.int64)
+
+
+def money_text(cents: int) -> str:
+    """Cents as a plain decimal amount ("-1250.50"), exact: what the API and exports write."""
+    cents = int(cents)
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def display_money(cents: int) -> str:
+    """Cents as an amount for people ("1,234,567.80"), exact."""
+    return f"{Decimal(int(cents)) / 100:,.2f}"
+
+
+def units(cents: int) -> float:
+    """Cents as the nearest float of units, for a spreadsheet cell (exact for every amount within the limits)."""
+    return int(cents) / 100
