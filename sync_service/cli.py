@@ -1,190 +1,177 @@
-"""The `plansheet` command line: templates, validation, consolidation and the demo.
+"""The `plansheet` command line: templates, validation, consolidation, the service and the demo.
 
 Every command prints a message a user can act on and exits with a meaningful code; no
-command shows a Python traceback for bad input.
+command shows a Python traceback for bad input. Domain errors become exit codes in one
+table here (`_EXIT_CODES`); HTTP statuses mean nothing to a shell.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+import click
 
 from sheet_templates.errors import PlansheetError
 
 if TYPE_CHECKING:
+    from flask import Flask
+
+    from addin.consolidate import FileOutcome
     from sheet_templates.schema import PlanSchema
 
-EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return EXIT_UNREADABLE
+    """Run the command line on `argv` (default: the process's arguments) and return its exit code."""
     try:
-        return args.handler(args)
-    except PlansheetError as exc:
-        print(f"plansheet: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
-    except OSError as exc:  # a folder that cannot be written, a file open elsewhere, a full disk
+        code = cli.main(args=argv, prog_name="plansheet", standalone_mode=False)
+    except click.ClickException as exc:  # a usage error: unknown option, missing argument, bad value
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:
+        _report(exc)
+        return _exit_code(exc)
+    return EXIT_OK if code is None else code
+
+
+def _exit_codes() -> tuple[tuple[type[BaseException], int], ...]:
+    """Each kind of domain error and its exit code, most specific first."""
+    from sync_service.problems import ApiError, Conflict, Unprocessable  # the web layer: load only on an error
+
+    return (
+        (Unprocessable, EXIT_ISSUES),  # the plan has issues: fix them and run again
+        (Conflict, EXIT_ISSUES),  # the team's state refuses it (a sheet exists, a decision was taken)
+        (ApiError, EXIT_UNREADABLE),  # refused: not found, not allowed, Google not configured or failing
+        (PlansheetError, EXIT_UNREADABLE),  # bad input or configuration, said in the message
+        (OSError, EXIT_UNREADABLE),  # a folder that cannot be written, a file open elsewhere, a full disk
+        (click.Abort, EXIT_INTERRUPTED),  # Ctrl+C
+    )
+
+
+def _exit_code(exc: BaseException) -> int:
+    return next((code for kind, code in _exit_codes() if isinstance(exc, kind)), EXIT_INTERNAL)
+
+
+def _report(exc: Exception) -> None:
+    """Say on standard error what went wrong, in the user's terms."""
+    from sync_service.problems import ApiError
+
+    if isinstance(exc, ApiError):
+        click.echo(f"{exc.title}: {exc.detail}", err=True)
+        for issue in exc.issues or []:
+            where = f"{issue.get('sheet')}!{issue.get('cell')}" if issue.get("cell") else ""
+            click.echo(f"  {where:<10} {issue.get('severity', ''):<8} {issue.get('message', '')}", err=True)
+    elif isinstance(exc, PlansheetError):
+        click.echo(f"plansheet: {exc}", err=True)
+    elif isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"plansheet: {exc.strerror or exc}{where}", file=sys.stderr)
-        return EXIT_UNREADABLE
-    except KeyboardInterrupt:
-        print("plansheet: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: say so plainly, without a traceback in the user's face
-        print(f"plansheet: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
-        return EXIT_INTERNAL
+        click.echo(f"plansheet: {exc.strerror or exc}{where}", err=True)
+    elif isinstance(exc, click.Abort):
+        click.echo("plansheet: interrupted", err=True)
+    else:  # a bug: say so plainly, without a traceback in the user's face
+        click.echo(f"plansheet: internal error ({type(exc).__name__}: {exc}); please report it", err=True)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="plansheet", description="Spreadsheet-native marketing performance planning.")
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        help="organisation configuration (TOML); default $PLANSHEET_CONFIG or the bundled sample",
-    )
-    sub = p.add_subparsers(metavar="COMMAND")
+class _Options:
+    """What the top-level options give every command."""
 
-    templates = sub.add_parser("templates", help="the plan schema and the regional Excel templates")
-    tsub = templates.add_subparsers(metavar="ACTION")
-    schema = tsub.add_parser("schema", help="print the plan's columns")
-    schema.add_argument("--json", action="store_true", help="print JSON")
-    schema.set_defaults(handler=_schema)
-    build = tsub.add_parser("build", help="write plan-<REGION>.xlsx templates")
-    build.add_argument("--out", required=True, type=Path, metavar="DIR")
-    build.add_argument("--region", action="append", metavar="R", help="only this region (repeatable)")
-    build.set_defaults(handler=_build)
+    def __init__(self, config: str | None) -> None:
+        self.config = config
 
-    validate = sub.add_parser("validate", help="check filled plan templates; exit 0 valid, 1 issues, 2 unreadable")
-    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    validate.add_argument("--json", action="store_true", help="print a JSON report")
-    validate.add_argument("--region", help="refuse templates of any other region")
-    validate.set_defaults(handler=_validate)
+    def schema(self) -> PlanSchema:
+        from sheet_templates import build_schema, load_config  # imported here to keep start-up fast
 
-    cons = sub.add_parser("consolidate", help="merge filled templates into a master workbook")
-    cons.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="plan files or folders")
-    cons.add_argument("--out", required=True, type=Path, metavar="master.xlsx")
-    cons.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
-    cons.add_argument(
-        "--as-of",
-        type=dt.date.fromisoformat,
-        default=None,
-        metavar="YYYY-MM-DD",
-        help="compare actuals with the plan for the months closed by this date (default: today)",
-    )
-    cons.set_defaults(handler=_consolidate)
+        return build_schema(load_config(self.config))
 
-    functions = sub.add_parser("functions", help="the PS_ spreadsheet functions")
-    fsub = functions.add_subparsers(metavar="ACTION")
-    listing = fsub.add_parser("list", help="list the functions with their arguments")
-    listing.set_defaults(handler=_functions_list)
-    metadata = fsub.add_parser("metadata", help="print the Office.js custom-functions metadata (functions.json)")
-    metadata.set_defaults(handler=_functions_metadata)
-    sample = fsub.add_parser("workbook", help="write a sample workbook that calls every function")
-    sample.add_argument("--out", required=True, type=Path, metavar="FILE")
-    sample.set_defaults(handler=_functions_workbook)
+    def app(self) -> Flask:
+        from sync_service.app import create_app
 
-    init = sub.add_parser("init", help="create or upgrade the service's database and its teams")
-    init.set_defaults(handler=_init)
-    token = sub.add_parser("token", help="API tokens")
-    tsub2 = token.add_subparsers(metavar="ACTION")
-    create = tsub2.add_parser("create", help="create a user (or reuse one) and print a new API token for it")
-    create.add_argument("--name", required=True, help="the user's name, e.g. maria@example.com")
-    create.add_argument("--role", required=True, choices=["marketer", "finance", "admin"])
-    create.add_argument("--team", action="append", default=[], metavar="T", help="a team the user plans for")
-    create.set_defaults(handler=_token_create)
-    gs = sub.add_parser("gsheets", help="Google Sheets: team plan sheets and the finance master sheet")
-    gsub = gs.add_subparsers(metavar="ACTION")
-    gcreate = gsub.add_parser("create", help="create a team's plan spreadsheet from the schema and share it")
-    gcreate.add_argument("--team", required=True, metavar="T")
-    gcreate.add_argument("--editor", action="append", default=[], metavar="EMAIL", help="share with (writer)")
-    gcreate.add_argument("--replace", action="store_true", help="give a team that has a sheet a new one")
-    gcreate.set_defaults(handler=_gsheets_create)
-    gpull = gsub.add_parser("pull", help="read a team's plan sheet, validate it and submit it")
-    gpull.add_argument("--team", required=True, metavar="T")
-    gpull.set_defaults(handler=_gsheets_pull)
-    gpush = gsub.add_parser("push", help="write the master, rollup and variance to the finance master spreadsheet")
-    gpush.add_argument("--spreadsheet", metavar="ID", help="default $PLANSHEET_GOOGLE_MASTER_SPREADSHEET_ID")
-    gpush.set_defaults(handler=_gsheets_push)
-    for parser in (gcreate, gpull, gpush):
-        parser.add_argument(
-            "--as",
-            dest="user",
-            default="plansheet-cli",
-            metavar="NAME",
-            help="the finance user to act as (default plansheet-cli, created as a finance user if missing)",
-        )
-
-    user = sub.add_parser("user", help="dashboard users")
-    usub = user.add_subparsers(metavar="ACTION")
-    password = usub.add_parser("password", help="set a user's dashboard password (read from standard input)")
-    password.add_argument("--name", required=True, help="an existing user (see plansheet token create)")
-    password.set_defaults(handler=_user_password)
-
-    serve = sub.add_parser("serve", help="run the sync service with a production WSGI server (waitress)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=None, help="default $PLANSHEET_PORT or 8050")
-    serve.add_argument("--threads", type=int, default=8)
-    serve.set_defaults(handler=_serve)
-
-    demo = sub.add_parser("demo", help="build templates, fill sample plans and consolidate them")
-    demo.add_argument("--out", type=Path, default=Path("build/demo"), metavar="DIR")
-    demo.add_argument(
-        "--no-serve", dest="serve", action="store_false", help="stop after the story instead of serving the dashboard"
-    )
-    demo.set_defaults(handler=_demo)
-    return p
+        return create_app({"ORG_CONFIG": self.config} if self.config else None)
 
 
-def _schema_of(args: argparse.Namespace) -> PlanSchema:
-    from sheet_templates import build_schema, load_config  # imported here to keep start-up fast
+pass_options = click.make_pass_decorator(_Options)
+PATH = click.Path(path_type=Path)
+ISO_DATE = click.DateTime(formats=["%Y-%m-%d"])
 
-    return build_schema(load_config(args.config))
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    metavar="FILE",
+    help="Organisation configuration (TOML); default $PLANSHEET_CONFIG or the bundled sample.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """Spreadsheet-native marketing performance planning."""
+    ctx.obj = _Options(config)
 
 
-def _schema(args: argparse.Namespace) -> int:
-    info = _schema_of(args).describe()
-    if args.json:
-        print(json.dumps(info, indent=2))
+# --- templates --------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def templates() -> None:
+    """The plan schema and the regional Excel templates."""
+
+
+@templates.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_options
+def schema(options: _Options, as_json: bool) -> int:
+    """Print the plan's columns."""
+    info = options.schema().describe()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
         return EXIT_OK
-    print(
+    click.echo(
         f"{info['template_id']} version {info['template_version']}, FY{info['fiscal_year']}, "
         f"sheet {info['sheet']} (header in row {info['header_row']})"
     )
     for col in info["columns"]:
         need = "required" if col["required"] else ("formula" if not col["input"] else "optional")
         allowed = f"  [{', '.join(col['allowed'])}]" if col["allowed"] else ""
-        print(f"  {col['column']:>3}  {col['name']:<16} {col['label']:<22} {col['type']:<8} {need}{allowed}")
+        click.echo(f"  {col['column']:>3}  {col['name']:<16} {col['label']:<22} {col['type']:<8} {need}{allowed}")
     return EXIT_OK
 
 
-def _build(args: argparse.Namespace) -> int:
+@templates.command()
+@click.option("--out", required=True, type=PATH, metavar="DIR", help="The folder to write them to.")
+@click.option("--region", multiple=True, metavar="R", help="Only this region (repeatable).")
+@pass_options
+def build(options: _Options, out: Path, region: tuple[str, ...]) -> int:
+    """Write plan-<REGION>.xlsx templates."""
     from sheet_templates.excel_template import build_templates
 
-    for path in build_templates(_schema_of(args), args.out, args.region):
-        print(path)
+    for path in build_templates(options.schema(), out, list(region) or None):
+        click.echo(path)
     return EXIT_OK
 
 
-def _validate(args: argparse.Namespace) -> int:
+# --- validate and consolidate -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=PATH, metavar="FILE...")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.option("--region", help="Refuse templates of any other region.")
+@pass_options
+def validate(options: _Options, files: tuple[Path, ...], as_json: bool, region: str | None) -> int:
+    """Check filled plans; exit 0 valid, 1 issues, 2 unreadable."""
     from addin.issues import Severity, UnreadableWorkbook
     from addin.reader import read_plan
 
-    schema = _schema_of(args)
+    plan_schema = options.schema()
     reports, worst = [], EXIT_OK
-    for path in args.files:
+    for path in files:
         try:
-            read = read_plan(path, schema, expected_region=args.region, display_name=str(path))
+            read = read_plan(path, plan_schema, expected_region=region, display_name=str(path))
         except UnreadableWorkbook as exc:
             reports.append(
                 {"file": str(path), "status": "unreadable", "lines": 0, "issues": [exc.as_issue().to_dict()]}
@@ -202,8 +189,8 @@ def _validate(args: argparse.Namespace) -> int:
         )
         if errors and worst == EXIT_OK:
             worst = EXIT_ISSUES
-    if args.json:
-        print(json.dumps({"valid": worst == EXIT_OK, "files": reports}, indent=2, default=str))
+    if as_json:
+        click.echo(json.dumps({"valid": worst == EXIT_OK, "files": reports}, indent=2, default=str))
     else:
         for report in reports:
             _print_report(report, sys.stdout)
@@ -216,36 +203,56 @@ def _print_report(report: dict, out: TextIO) -> None:
     warnings = len(issues) - errors
     status = report["status"]
     if status == "unreadable":
-        print(f"{report['file']}: cannot be read: {issues[0]['message']} [{issues[0]['rule']}]", file=out)
+        click.echo(f"{report['file']}: cannot be read: {issues[0]['message']} [{issues[0]['rule']}]", file=out)
         return
     counts = ", ".join(
         _plural(n, word) for n, word in ((report["lines"], "line"), (errors, "error"), (warnings, "warning"))
     )
-    print(f"{report['file']}: {status}, {counts}", file=out)
+    click.echo(f"{report['file']}: {status}, {counts}", file=out)
     for i in issues:
         where = i["location"] or "(file)"
-        print(f"  {where:<12} {i['severity']:<8} {i['message']} [{i['rule']}]", file=out)
+        click.echo(f"  {where:<12} {i['severity']:<8} {i['message']} [{i['rule']}]", file=out)
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
-def _consolidate(args: argparse.Namespace) -> int:
-    from addin.consolidate import ACCEPTED, consolidate
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=PATH, metavar="PATH...")
+@click.option("--out", required=True, type=PATH, metavar="master.xlsx", help="The master workbook to write.")
+@click.option("--jobs", type=int, default=None, metavar="N", help="Worker processes (default: all cores).")
+@click.option(
+    "--as-of",
+    type=ISO_DATE,
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Compare actuals with the plan for the months closed by this date (default: today).",
+)
+@pass_options
+def consolidate(
+    options: _Options, paths: tuple[Path, ...], out: Path, jobs: int | None, as_of: dt.datetime | None
+) -> int:
+    """Merge filled plans (files or folders) into a master workbook.
 
-    schema = _schema_of(args)
+    Exit 0 when every plan is in the master, 1 when some were rejected.
+    """
+    from addin.consolidate import ACCEPTED
+    from addin.consolidate import consolidate as consolidate_plans
+
+    plan_schema = options.schema()
     started = time.perf_counter()
-    bar = _Progress(sys.stderr, started)
-    result = consolidate(args.paths, schema, args.out, jobs=args.jobs, progress=bar, as_of=args.as_of)
-    bar.done()
+    with _Progress(sys.stderr) as progress:
+        result = consolidate_plans(
+            paths, plan_schema, out, jobs=jobs, progress=progress, as_of=as_of.date() if as_of else None
+        )
     accepted = [f for f in result.files if f.status == ACCEPTED]
-    print(
-        f"Master workbook: {args.out} ({len(result.table):,} lines from {len(accepted)} of "
+    click.echo(
+        f"Master workbook: {out} ({len(result.table):,} lines from {len(accepted)} of "
         f"{len(result.files)} files, {time.perf_counter() - started:.1f} s)"
     )
     if result.rejected:
-        print(f"{len(result.rejected)} file(s) rejected; their lines are not in the master:")
+        click.echo(f"{len(result.rejected)} file(s) rejected; their lines are not in the master:")
         for f in result.rejected:
             _print_report(
                 {"file": f.file, "status": f.status, "lines": f.lines, "issues": [i.to_dict() for i in f.issues]},
@@ -256,69 +263,93 @@ def _consolidate(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """A one-line progress bar on a terminal; silent when output is redirected."""
+    """The consolidation's per-file progress bar on a terminal; silent when output is redirected.
 
-    def __init__(self, stream: TextIO, started: float) -> None:
-        self.stream, self.started = stream, started
-        self.active = stream.isatty()
+    The bar opens at the first file done, when the number of files is known.
+    """
 
-    def __call__(self, done: int, total: int, _outcome: object) -> None:
-        if not self.active:
-            return
-        width = 30
-        filled = width * done // total
-        self.stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files "
-            f"{time.perf_counter() - self.started:5.1f} s"
-        )
-        self.stream.flush()
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.bar: Any = None
 
-    def done(self) -> None:
-        if self.active:
-            self.stream.write("\n")
+    def __enter__(self) -> Callable[[int, int, FileOutcome], None]:
+        return self.update
+
+    def update(self, done: int, total: int, outcome: FileOutcome) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(
+                length=total,
+                label="Reading plans",
+                file=self.stream,
+                hidden=not self.stream.isatty(),
+                show_pos=True,
+                item_show_func=lambda o: o.file if o else None,
+            )
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos, outcome)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
-def _functions_list(args: argparse.Namespace) -> int:
+# --- spreadsheet functions --------------------------------------------------------------------------------
+
+
+@cli.group()
+def functions() -> None:
+    """The PS_ spreadsheet functions."""
+
+
+@functions.command("list")
+def functions_list() -> int:
+    """List the functions with their arguments."""
     from addin.live import catalog
 
     for function in catalog():
         params = ", ".join(f"[{a.name}]" if a.optional else a.name for a in function.args)
-        print(f"{function.name}({params})\n    {function.help}\n    e.g. {function.example}")
+        click.echo(f"{function.name}({params})\n    {function.help}\n    e.g. {function.example}")
     return EXIT_OK
 
 
-def _functions_metadata(args: argparse.Namespace) -> int:
+@functions.command()
+def metadata() -> int:
+    """Print the Office.js custom-functions metadata (functions.json)."""
     from addin.live import catalog
 
-    print(json.dumps(catalog().metadata(), indent=2))
+    click.echo(json.dumps(catalog().metadata(), indent=2))
     return EXIT_OK
 
 
-def _functions_workbook(args: argparse.Namespace) -> int:
+@functions.command()
+@click.option("--out", required=True, type=PATH, metavar="FILE", help="The workbook to write.")
+@pass_options
+def workbook(options: _Options, out: Path) -> int:
+    """Write a sample workbook that calls every function."""
     from addin.sample_workbook import build_sample_workbook
 
-    print(build_sample_workbook(_schema_of(args), args.out))
+    click.echo(build_sample_workbook(options.schema(), out))
     return EXIT_OK
 
 
-def _app(args: argparse.Namespace):
-    from sync_service.app import create_app
-
-    return create_app({"ORG_CONFIG": args.config} if args.config else None)
+# --- the service: database, tokens, users, serving --------------------------------------------------------
 
 
-def _init(args: argparse.Namespace) -> int:
+@cli.command()
+@pass_options
+def init(options: _Options) -> int:
+    """Create or upgrade the service's database and its teams."""
     from sync_service.api import SCHEMA, STORE
     from sync_service.migrate import upgrade
     from sync_service.workflow import sync_teams
 
-    app = _app(args)
+    app = options.app()
     store = app.extensions[STORE]
     upgrade(store.url)
     with store.transaction() as session:
         teams = sync_teams(session, app.extensions[SCHEMA])
         names = [t.id for t in teams]
-    print(f"database ready ({_safe_url(store.url)}); teams: {', '.join(names)}")
+    click.echo(f"database ready ({_safe_url(store.url)}); teams: {', '.join(names)}")
     return EXIT_OK
 
 
@@ -329,115 +360,179 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _token_create(args: argparse.Namespace) -> int:
+@cli.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="The user's name, e.g. maria@example.com.")
+@click.option("--role", required=True, type=click.Choice(["marketer", "finance", "admin"]))
+@click.option("--team", multiple=True, metavar="T", help="A team the user plans for (repeatable).")
+@pass_options
+def token_create(options: _Options, name: str, role: str, team: tuple[str, ...]) -> int:
+    """Create a user (or reuse one) and print a new API token for it."""
     from sync_service.api import STORE
     from sync_service.auth import create_token
 
-    app = _app(args)
+    app = options.app()
     try:
         with app.extensions[STORE].transaction() as session:
-            token = create_token(session, args.name, args.role, args.team)
+            secret = create_token(session, name, role, list(team))
     except LookupError as exc:
         raise PlansheetError(f"{exc.args[0]}; run 'plansheet init' and use one of its teams") from exc
-    print(token)
+    click.echo(secret)
     return EXIT_OK
 
 
-def _gsheets(args: argparse.Namespace, work: Any) -> int:
-    """Run a Google Sheets action as a finance user; print its answer, or its refusal with the issues."""
-    from sqlalchemy import select
-
-    from sync_service.api import SCHEMA, STORE
-    from sync_service.problems import ApiError
-    from sync_service.storage import Role, User
-
-    app = _app(args)
-    store = app.extensions[STORE]
-    with store.transaction() as session:
-        user = session.scalar(select(User).where(User.name == args.user))
-        if user is None:
-            user = User(name=args.user, role=Role.FINANCE)
-            session.add(user)
-            session.flush()
-        if user.role != Role.FINANCE:
-            raise PlansheetError(f"{args.user} is a {user.role}; Google Sheets commands act as a finance user")
-        user.teams  # noqa: B018 - loaded while the session is open
-    try:
-        result = work(store, app.extensions[SCHEMA], user, app.config)
-    except ApiError as exc:
-        print(f"{exc.title}: {exc.detail}", file=sys.stderr)
-        for issue in exc.issues or []:
-            where = f"{issue.get('sheet')}!{issue.get('cell')}" if issue.get("cell") else ""
-            print(f"  {where:<10} {issue.get('severity', ''):<8} {issue.get('message', '')}", file=sys.stderr)
-        return EXIT_ISSUES if exc.status in (409, 422) else EXIT_UNREADABLE
-    print(json.dumps(result, indent=2))
-    return EXIT_OK
+@cli.group()
+def user() -> None:
+    """Dashboard users."""
 
 
-def _gsheets_create(args: argparse.Namespace) -> int:
-    from sync_service import sheets_sync
-
-    return _gsheets(
-        args,
-        lambda store, schema, user, config: sheets_sync.create_for_team(
-            store, schema, user, args.team, config, args.editor, replace=args.replace
-        ),
-    )
-
-
-def _gsheets_pull(args: argparse.Namespace) -> int:
-    from sync_service import sheets_sync
-
-    return _gsheets(
-        args,
-        lambda store, schema, user, config: sheets_sync.pull_for_team(
-            store, schema, user, args.team, config, config["OVER_ALLOCATION"]
-        ),
-    )
-
-
-def _gsheets_push(args: argparse.Namespace) -> int:
-    from sync_service import sheets_sync
-
-    return _gsheets(
-        args,
-        lambda store, schema, user, config: sheets_sync.push_master(store, schema, user, config, args.spreadsheet),
-    )
-
-
-def _user_password(args: argparse.Namespace) -> int:
-    import getpass
-
+@user.command()
+@click.option("--name", required=True, help="An existing user (see plansheet token create).")
+@pass_options
+def password(options: _Options, name: str) -> int:
+    """Set a user's dashboard password (read from standard input)."""
     from sync_service.api import STORE
     from sync_service.web import set_password
 
-    secret = getpass.getpass(f"Password for {args.name}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-    app = _app(args)
+    if sys.stdin.isatty():
+        secret = click.prompt(f"Password for {name}", hide_input=True, prompt_suffix=": ", err=True)
+    else:
+        secret = sys.stdin.readline().rstrip("\n")
+    app = options.app()
     try:
         with app.extensions[STORE].transaction() as session:
-            set_password(session, args.name, secret)
+            set_password(session, name, secret)
     except (LookupError, ValueError) as exc:
         raise PlansheetError(str(exc.args[0])) from exc
-    print(f"{args.name} can now log in to the dashboard")
+    click.echo(f"{name} can now log in to the dashboard")
     return EXIT_OK
 
 
-def _serve(args: argparse.Namespace) -> int:
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=int, default=None, help="Default $PLANSHEET_PORT or 8050.")
+@click.option("--threads", type=int, default=8, show_default=True, help="Worker threads.")
+@pass_options
+def serve(options: _Options, host: str, port: int | None, threads: int) -> int:
+    """Run the sync service on waitress, a production WSGI server."""
     import os
 
-    from waitress import serve
+    from waitress import serve as serve_wsgi
 
-    port = args.port or int(os.environ.get("PLANSHEET_PORT", "8050"))
-    app = _app(args)
-    print(f"Plansheet sync service on http://{args.host}:{port}/ (Ctrl+C stops it)")
-    serve(app, host=args.host, port=port, threads=args.threads)
+    port = port or int(os.environ.get("PLANSHEET_PORT", "8050"))
+    app = options.app()
+    click.echo(f"Plansheet sync service on http://{host}:{port}/ (Ctrl+C stops it)")
+    serve_wsgi(app, host=host, port=port, threads=threads)
     return EXIT_OK
 
 
-def _demo(args: argparse.Namespace) -> int:
+# --- Google Sheets ----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def gsheets() -> None:
+    """Google Sheets: team plan sheets and the finance master sheet."""
+
+
+act_as = click.option(
+    "--as",
+    "user_name",
+    default="plansheet-cli",
+    metavar="NAME",
+    help="The finance user to act as (default plansheet-cli, created as a finance user if missing).",
+)
+
+
+def _as_finance(options: _Options, user_name: str, work: Callable[..., Any]) -> int:
+    """Run a Google Sheets action as a finance user and print its answer; a refusal is raised to `main`."""
+    from sqlalchemy import select
+
+    from sync_service.api import SCHEMA, STORE
+    from sync_service.storage import Role, User
+
+    app = options.app()
+    store = app.extensions[STORE]
+    with store.transaction() as session:
+        acting = session.scalar(select(User).where(User.name == user_name))
+        if acting is None:
+            acting = User(name=user_name, role=Role.FINANCE)
+            session.add(acting)
+            session.flush()
+        if acting.role != Role.FINANCE:
+            raise PlansheetError(f"{user_name} is a {acting.role}; Google Sheets commands act as a finance user")
+        acting.teams  # noqa: B018 - loaded while the session is open
+    result = work(store, app.extensions[SCHEMA], acting, app.config)
+    click.echo(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+@gsheets.command("create")
+@click.option("--team", required=True, metavar="T", help="The team whose plan sheet to create.")
+@click.option("--editor", multiple=True, metavar="EMAIL", help="Share with (writer); repeatable.")
+@click.option("--replace", is_flag=True, help="Give a team that has a sheet a new one.")
+@act_as
+@pass_options
+def gsheets_create(options: _Options, team: str, editor: tuple[str, ...], replace: bool, user_name: str) -> int:
+    """Create a team's plan spreadsheet from the schema and share it."""
+    from sync_service import sheets_sync
+
+    return _as_finance(
+        options,
+        user_name,
+        lambda store, schema, user, config: sheets_sync.create_for_team(
+            store, schema, user, team, config, list(editor), replace=replace
+        ),
+    )
+
+
+@gsheets.command("pull")
+@click.option("--team", required=True, metavar="T", help="The team whose plan sheet to read.")
+@act_as
+@pass_options
+def gsheets_pull(options: _Options, team: str, user_name: str) -> int:
+    """Read a team's plan sheet, validate it and submit it."""
+    from sync_service import sheets_sync
+
+    return _as_finance(
+        options,
+        user_name,
+        lambda store, schema, user, config: sheets_sync.pull_for_team(
+            store, schema, user, team, config, config["OVER_ALLOCATION"]
+        ),
+    )
+
+
+@gsheets.command("push")
+@click.option("--spreadsheet", metavar="ID", help="Default $PLANSHEET_GOOGLE_MASTER_SPREADSHEET_ID.")
+@act_as
+@pass_options
+def gsheets_push(options: _Options, spreadsheet: str | None, user_name: str) -> int:
+    """Write master, rollup and variance to the master spreadsheet."""
+    from sync_service import sheets_sync
+
+    return _as_finance(
+        options,
+        user_name,
+        lambda store, schema, user, config: sheets_sync.push_master(store, schema, user, config, spreadsheet),
+    )
+
+
+# --- the demo ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--out", type=PATH, default=Path("build/demo"), show_default=True, metavar="DIR", help="Where to work.")
+@click.option("--no-serve", is_flag=True, help="Stop after the story instead of serving the dashboard.")
+@pass_options
+def demo(options: _Options, out: Path, no_serve: bool) -> int:
+    """Run the demo: sample plans, consolidation, then the service."""
     from sync_service.demo import run_demo
 
-    return run_demo(_schema_of(args), args.out, sys.stdout, serve=args.serve)
+    return run_demo(options.schema(), out, sys.stdout, serve=not no_serve)
 
 
 if __name__ == "__main__":

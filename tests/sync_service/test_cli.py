@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import openpyxl
 import pytest
 
@@ -17,7 +18,7 @@ from sheet_templates.config import default_config_path
 from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
 from sync_service import demo
-from sync_service.cli import main
+from sync_service.cli import cli, main
 from tests.libreoffice import sheet_values
 
 SCHEMA: PlanSchema = build_schema(load_config(default_config_path()))
@@ -346,3 +347,43 @@ def test_the_master_is_readable_by_colleagues(files: dict[str, Path], tmp_path: 
     assert code == 0
     assert out.stat().st_mode & 0o044 == 0o044  # group and others may read it, as any file saved there
     assert [p.name for p in tmp_path.iterdir()] == ["master.xlsx"]  # no temporary file left behind
+
+
+# --- help and usage -------------------------------------------------------------------------------------------
+
+
+def every_command(group: click.Group = cli, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += every_command(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+@pytest.mark.parametrize("path", every_command(), ids=lambda p: " ".join(p) or "plansheet")
+def test_every_command_and_group_has_help_with_a_one_line_description(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, *path, "--help")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"Usage: plansheet {' '.join(path)}".rstrip())
+    description = out.split("\n\n")[1].strip()
+    assert description and "\n" not in description and description.endswith(".")
+
+
+def test_a_group_without_its_action_shows_its_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "templates")
+    assert (code, out) == (2, "")
+    assert "Usage: plansheet templates" in err and "build" in err and "schema" in err
+
+
+def test_a_usage_error_exits_2_and_says_what_is_wrong(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "consolidate", "plans/", "--out", "m.xlsx", "--as-of", "1 July")
+    assert (code, out) == (2, "")
+    assert "Invalid value for '--as-of'" in err
+    code, _, err = run(capsys, "validate")
+    assert code == 2 and "Missing argument 'FILE...'" in err
+    code, _, err = run(capsys, "token", "create", "--name", "x", "--role", "owner")
+    assert code == 2 and "'owner' is not one of 'marketer', 'finance', 'admin'" in err
