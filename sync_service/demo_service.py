@@ -270,13 +270,8 @@ class GoogleDemo:
 
 
 def _google_fake(stack: contextlib.ExitStack) -> Any:
-    """The local Sheets API fake from the test suite, when this is a checkout of the repository."""
-    root = Path(__file__).resolve().parents[1]
-    if not (root / "tests" / "gsheets" / "fake.py").is_file():
-        return None
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from tests.gsheets.fake import SheetsFake
+    """The local Sheets API fake, served on 127.0.0.1 for the Google Sheets part of the story."""
+    from sync_service.sheets_fake import SheetsFake
 
     return stack.enter_context(SheetsFake.serve())
 

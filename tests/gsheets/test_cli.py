@@ -11,7 +11,7 @@ from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.cli import main
 from sync_service.gsheets import GoogleSettings, client
-from tests.gsheets.fake import SheetsFake
+from sync_service.sheets_fake import SheetsFake
 from tests.gsheets.test_sync import fill
 
 SCHEMA = build_schema(load_config())

@@ -33,7 +33,7 @@ import pytest
 import requests
 from google.oauth2.service_account import Credentials
 
-from tests.gsheets.fake import SheetsFake
+from sync_service.sheets_fake import SheetsFake
 
 RECORDINGS = Path(__file__).resolve().parents[2].parent / "shared" / "sheets_api_recordings"
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive"]

@@ -25,8 +25,8 @@ from sync_service.app import create_app
 from sync_service.auth import create_token
 from sync_service.gsheets import GoogleSettings, client
 from sync_service.migrate import upgrade
+from sync_service.sheets_fake import SheetsFake
 from sync_service.workflow import sync_teams
-from tests.gsheets.fake import SheetsFake
 
 SCHEMA = build_schema(load_config())
 TEAM = "EMEA-ENTERPRISE"
