@@ -1,9 +1,15 @@
 """Build the regional Excel plan template (`plan-<REGION>.xlsx`) from the schema with openpyxl.
 
 The workbook has four sheets: Instructions; Plan (an Excel table with dropdowns, formats,
-unlocked input cells and locked formula columns); Summary (SUMIFS by channel and fiscal
+unlocked input cells and locked formula columns); Summary (planned spend by channel and fiscal
 quarter against the region's allocation); Lists (the dropdown values and plan FX rates).
 Protection has no password: it stops accidents, not people.
+
+The Summary computes from the input cells (months, currency, channel) over the table's rows, at
+the money grain of `addin.reporting` (each line's each month at the plan rate, to the cent), so
+rows a planner inserts inside the table count even though they have no formulas. The defined
+name `PS_PLAN_ROWS` spans the same rows; the reader refuses lines outside it, which the Summary
+could not see.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.table import Table, TableStyleInfo
+from openpyxl.worksheet.filters import AutoFilter
+from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyleInfo
 
 from sheet_templates.cells import column_letter
 from sheet_templates.config import QUARTERS
@@ -48,6 +55,9 @@ DATE_FORMAT = "yyyy-mm-dd"
 PLAN_TABLE = "PlanLines"
 FX_RATES_NAME = "ps_fx_rates"
 ALLOCATION_NAME = "ps_allocation_total"
+# The Plan rows the table numbered (Plan!$A$2:$A$<last>). Excel and LibreOffice grow it when rows are
+# inserted inside it; the reader refuses lines outside it because the Summary does not count them.
+NAME_PLAN_ROWS = "PS_PLAN_ROWS"
 
 _HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -83,11 +93,13 @@ def build_template(
     spare_rows: int | None = None,
     *,
     based_on: int | None = None,
+    allocations: Mapping[str, int] | None = None,
 ) -> Path:
     """Write the region's template to `path`, pre-filled with `lines` (dicts keyed by column name).
 
     The table always has at least `config.template_rows` rows, and `spare_rows` empty
-    pre-numbered rows after the pre-filled lines.
+    pre-numbered rows after the pre-filled lines. `allocations` is the region's allocation per
+    quarter ("Q1".."Q4") in reporting cents; None shows the organisation file's.
     """
     _check_regions(schema, [region])
     lines = list(lines)
@@ -101,9 +113,9 @@ def build_template(
     summary = wb.create_sheet(SUMMARY_SHEET)
     lists = wb.create_sheet(LISTS_SHEET)
 
-    _write_lists(wb, lists, schema)
-    _write_plan(plan, schema, region, lines, n_rows)
-    _write_summary(wb, summary, schema, region, n_rows)
+    rate_cells = _write_lists(wb, lists, schema)
+    _write_plan(wb, plan, schema, region, lines, n_rows)
+    _write_summary(wb, summary, schema, region, _allocation_units(schema, region, allocations), rate_cells, n_rows)
     _write_instructions(instructions, schema, region)
     _write_metadata(wb, schema, region)
     if based_on is not None:
@@ -125,6 +137,16 @@ def _check_regions(schema: PlanSchema, regions: list[str]) -> None:
         )
 
 
+def _allocation_units(schema: PlanSchema, region: str, allocations: Mapping[str, int] | None) -> list[Decimal]:
+    """The allocation per quarter in reporting units: the given cents, or the organisation file's."""
+    if allocations is None:
+        return [schema.config.allocation(region, q) for q in QUARTERS]
+    unknown = sorted(set(allocations) - set(QUARTERS))
+    if unknown:
+        raise PlansheetError(f"allocations are per quarter (Q1 to Q4), not {', '.join(unknown)}")
+    return [Decimal(int(allocations.get(q, 0))) / 100 for q in QUARTERS]
+
+
 def _write_metadata(wb: Workbook, schema: PlanSchema, region: str) -> None:
     meta = schema.meta_for(region)
     for name, value in (
@@ -136,8 +158,11 @@ def _write_metadata(wb: Workbook, schema: PlanSchema, region: str) -> None:
         wb.defined_names[name] = DefinedName(name, attr_text=value)
 
 
-def _write_lists(wb: Workbook, ws: Any, schema: PlanSchema) -> None:
-    """One column per dropdown list, each behind a defined name, and the plan FX rate table."""
+def _write_lists(wb: Workbook, ws: Any, schema: PlanSchema) -> dict[str, str]:
+    """One column per dropdown list, each behind a defined name, and the plan FX rate table.
+
+    Returns each currency's rate cell (`Lists!$H$3`) for the Summary's formulas.
+    """
     list_columns = [c for c in schema.columns if c.list_name]
     for i, col in enumerate(list_columns, start=1):
         letter = column_letter(i)
@@ -154,17 +179,22 @@ def _write_lists(wb: Workbook, ws: Any, schema: PlanSchema) -> None:
     ws.cell(1, rate_col, "Currency").font = Font(bold=True)
     ws.cell(1, rate_col + 1, f"Plan rate to {schema.config.reporting_currency}").font = Font(bold=True)
     rates = schema.config.plan_rates
+    rate_cells = {}
     for r, (code, rate) in enumerate(rates.items(), start=2):
         ws.cell(r, rate_col, code)
         ws.cell(r, rate_col + 1, float(rate)).number_format = "0.0000####"
+        rate_cells[code] = f"{LISTS_SHEET}!${rate_letter}${r}"
     wb.defined_names[FX_RATES_NAME] = DefinedName(
         FX_RATES_NAME, attr_text=f"{LISTS_SHEET}!${cur_letter}$2:${rate_letter}${1 + len(rates)}"
     )
     ws.column_dimensions[rate_letter].width = 20
     ws.protection.sheet = True
+    return rate_cells
 
 
-def _write_plan(ws: Any, schema: PlanSchema, region: str, lines: list[Mapping[str, Any]], n_rows: int) -> None:
+def _write_plan(
+    wb: Workbook, ws: Any, schema: PlanSchema, region: str, lines: list[Mapping[str, Any]], n_rows: int
+) -> None:
     last_row = HEADER_ROW + n_rows
     for col in schema.columns:
         cell = ws.cell(HEADER_ROW, col.index, col.label)
@@ -197,9 +227,22 @@ def _write_plan(ws: Any, schema: PlanSchema, region: str, lines: list[Mapping[st
                 cell.number_format = fmt
 
     last_letter = schema.columns[-1].letter
-    table = Table(displayName=PLAN_TABLE, ref=f"A{HEADER_ROW}:{last_letter}{last_row}")
+    ref = f"A{HEADER_ROW}:{last_letter}{last_row}"
+    table = Table(displayName=PLAN_TABLE, ref=ref, autoFilter=AutoFilter(ref=ref))
+    # Calculated columns: Excel fills the formula columns of rows inserted inside the table.
+    table.tableColumns = [
+        TableColumn(
+            id=col.index,
+            name=col.label,
+            calculatedColumnFormula=None if col.is_input else TableFormula(attr_text=_row_formula(col)),
+        )
+        for col in schema.columns
+    ]
     table.tableStyleInfo = TableStyleInfo(name="TableStyleLight9", showRowStripes=True)
     ws.add_table(table)
+    wb.defined_names[NAME_PLAN_ROWS] = DefinedName(
+        NAME_PLAN_ROWS, attr_text=f"{PLAN_SHEET}!$A${FIRST_DATA_ROW}:$A${last_row}"
+    )
     ws.freeze_panes = ws.cell(FIRST_DATA_ROW, schema["region"].index).coordinate
 
     for col in schema.input_columns:
@@ -213,6 +256,11 @@ def _write_plan(ws: Any, schema: PlanSchema, region: str, lines: list[Mapping[st
     ws.conditional_formatting.add(rng, CellIsRule(operator="lessThan", formula=["0"], fill=_RED))
     ws.conditional_formatting.add(rng, CellIsRule(operator="greaterThan", formula=["0"], fill=_GREEN))
     _protect(ws)
+
+
+def _row_formula(col: Column) -> str:
+    """A formula column's formula for the first data row, without "=", as a table's calculated column keeps it."""
+    return (col.formula or "").format(row=FIRST_DATA_ROW).removeprefix("=")
 
 
 def _validation_for(col: Column, schema: PlanSchema) -> DataValidation | None:
@@ -267,12 +315,40 @@ def _validation_for(col: Column, schema: PlanSchema) -> DataValidation | None:
     return None
 
 
-def _write_summary(wb: Workbook, ws: Any, schema: PlanSchema, region: str, n_rows: int) -> None:
-    """Planned spend by channel x fiscal quarter (SUMIFS over the Plan sheet) against the allocation."""
+def _planned_formula(schema: PlanSchema, rate_cells: Mapping[str, str], last: int, quarter: int, channel: str) -> str:
+    """Planned spend of one quarter in reporting units, from the input cells of the table's rows.
+
+    For each currency, the lines in it (and in `channel`, a cell, unless empty) contribute each
+    month of the quarter at its plan rate rounded to the cent: the money grain of
+    `addin.reporting`. SUMPRODUCT over plain ranges computes the same in Excel and LibreOffice,
+    and the ranges grow with rows inserted inside the table.
+    """
+
+    def rows(letter: str) -> str:
+        return f"{PLAN_SHEET}!${letter}${FIRST_DATA_ROW}:${letter}${last}"
+
+    months = [c.letter for c in schema.month_columns if c.quarter == quarter]
+    chosen = f"({rows(schema['channel'].letter)}={channel})*" if channel else ""
+    terms = []
+    for code, rate in rate_cells.items():
+        converted = "+".join(f"ROUND({rows(m)}*{rate},2)" for m in months)
+        terms.append(f'SUMPRODUCT({chosen}({rows(schema["currency"].letter)}="{code}")*({converted}))')
+    return "=" + "+".join(terms)
+
+
+def _write_summary(
+    wb: Workbook,
+    ws: Any,
+    schema: PlanSchema,
+    region: str,
+    allocation: list[Decimal],
+    rate_cells: Mapping[str, str],
+    n_rows: int,
+) -> None:
+    """Planned spend by channel x fiscal quarter, computed from the Plan's input cells, against the allocation."""
     cfg = schema.config
     cur = cfg.reporting_currency
-    first, last = FIRST_DATA_ROW, HEADER_ROW + n_rows
-    channel = schema["channel"].letter
+    last = HEADER_ROW + n_rows
     ws["A1"] = f"{cfg.org_name}: {region} plan summary, {schema.calendar.label}"
     ws["A1"].font = Font(bold=True, size=14)
     ws["A2"] = f"Planned spend by channel and fiscal quarter, in {cur} at plan rates."
@@ -281,30 +357,20 @@ def _write_summary(wb: Workbook, ws: Any, schema: PlanSchema, region: str, n_row
     for i, text in enumerate(heads, start=1):
         c = ws.cell(header_row, i, text)
         c.font, c.fill = _HEADER_FONT, _HEADER_FILL
-    quarter_cols = {c.quarter: c.letter for c in schema.formula_columns if c.name.endswith("_reporting")}
     row = header_row + 1
     first_channel_row = row
     for name in cfg.channels:
         ws.cell(row, 1, name)
         for q in range(1, 5):
-            qc = quarter_cols[q]
-            ws.cell(
-                row,
-                1 + q,
-                f"=SUMIFS({PLAN_SHEET}!${qc}${first}:${qc}${last},"
-                f"{PLAN_SHEET}!${channel}${first}:${channel}${last},$A{row})",
-            )
+            ws.cell(row, 1 + q, _planned_formula(schema, rate_cells, last, q, f"$A{row}"))
         ws.cell(row, 6, f"=SUM(B{row}:E{row})")
         row += 1
     last_channel_row = row - 1
     ws.cell(row, 1, "No listed channel")
     for q in range(1, 5):
-        qc, letter = quarter_cols[q], column_letter(1 + q)
-        ws.cell(
-            row,
-            1 + q,
-            f"=SUM({PLAN_SHEET}!${qc}${first}:${qc}${last})-SUM({letter}{first_channel_row}:{letter}{last_channel_row})",
-        )
+        letter = column_letter(1 + q)
+        everything = _planned_formula(schema, rate_cells, last, q, "")
+        ws.cell(row, 1 + q, f"{everything}-SUM({letter}{first_channel_row}:{letter}{last_channel_row})")
     ws.cell(row, 6, f"=SUM(B{row}:E{row})")
     unassigned_row = row
     rows = {}
@@ -316,7 +382,7 @@ def _write_summary(wb: Workbook, ws: Any, schema: PlanSchema, region: str, n_row
         letter = column_letter(2 + q)
         ws[f"{letter}{rows['Total planned']}"] = f"=SUM({letter}{first_channel_row}:{letter}{unassigned_row})"
         if q < 4:
-            ws[f"{letter}{rows['Allocation']}"] = float(cfg.allocation(region, QUARTERS[q]))
+            ws[f"{letter}{rows['Allocation']}"] = float(allocation[q])
         else:
             ws[f"{letter}{rows['Allocation']}"] = f"=SUM(B{rows['Allocation']}:E{rows['Allocation']})"
         ws[f"{letter}{rows['Remaining (allocation - planned)']}"] = (
@@ -391,6 +457,9 @@ def _protect(ws: Any) -> None:
     p.formatRows = False
     p.autoFilter = False
     p.sort = False
+    # Planners add lines by inserting rows inside the table (LibreOffice allows it on the protected
+    # sheet; Excel asks to unprotect first, as it does for any change to a table's size).
+    p.insertRows = False
 
 
 def _excel_value(value: Any) -> Any:

@@ -110,7 +110,8 @@ def test_formula_cells_compute_their_own_row(book) -> None:
     assert plan["AG2"].value == "=SUM(N2:Y2)"
     assert plan[f"AG{LAST}"].value == f"=SUM(N{LAST}:Y{LAST})"
     assert plan[f"AH{LAST}"].value == f"=AG{LAST}-AA{LAST}"
-    assert plan["AL7"].value == "=IFERROR(ROUND(SUM(W7:Y7)*VLOOKUP(J7,ps_fx_rates,2,FALSE),2),0)"
+    month = "ROUND({}7*VLOOKUP(J7,ps_fx_rates,2,FALSE),2)"
+    assert plan["AL7"].value == "=IFERROR(" + "+".join(month.format(m) for m in "WXY") + ",0)"
 
 
 def test_every_sheet_is_protected_without_a_password(book) -> None:
@@ -148,7 +149,18 @@ def test_summary_has_every_channel_and_the_regions_allocation(book, config) -> N
     assert [summary.cell(allocation, c).value for c in range(2, 6)] == [900_000, 950_000, 900_000, 1_000_000]
     [(sheet, cell)] = book.defined_names["ps_allocation_total"].destinations
     assert (sheet, cell) == ("Summary", f"$F${allocation}")
-    assert summary.cell(5, 2).value == f"=SUMIFS(Plan!$AI$2:$AI${LAST},Plan!$G$2:$G${LAST},$A5)"
+    # Q1 of the first channel, from the input cells: per currency, each month at its Lists rate to the cent.
+    rates = {code: f"Lists!$H${r}" for r, code in enumerate(config.plan_rates, start=2)}
+    assert [book["Lists"][cell.removeprefix("Lists!")].value for cell in rates.values()] == [
+        float(rate) for rate in config.plan_rates.values()
+    ]
+    rows = "Plan!${0}$2:${0}$" + str(LAST)
+    months = "+".join(f"ROUND({rows.format(m)}*{{rate}},2)" for m in "NOP")
+    expected = "=" + "+".join(
+        f'SUMPRODUCT(({rows.format("G")}=$A5)*({rows.format("J")}="{code}")*({months.format(rate=rate)}))'
+        for code, rate in rates.items()
+    )
+    assert summary.cell(5, 2).value == expected
 
 
 def test_instructions_name_the_region_year_and_template(book, schema) -> None:

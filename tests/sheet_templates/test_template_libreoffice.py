@@ -80,8 +80,9 @@ def quarter_in_reporting(config: OrgConfig, line: Line, quarter: int) -> Decimal
     rate = config.plan_rates.get(line.currency or "")
     if rate is None:
         return Decimal(0)
-    spend = sum((a for m, a in line.months.items() if (m - 1) // 3 + 1 == quarter), Decimal(0))
-    return (spend * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+    # The money grain: each month converted and rounded to the cent, then summed.
+    months = (a for m, a in line.months.items() if (m - 1) // 3 + 1 == quarter)
+    return sum(((a * rate).quantize(CENT, rounding=ROUND_HALF_UP) for a in months), Decimal(0))
 
 
 def assert_money(actual: Any, expected: Decimal, where: str) -> None:
