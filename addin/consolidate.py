@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from addin import reporting as grain
 from addin.forecast import closed_months
-from addin.fx import convert_cents
 from addin.issues import Issue, Rule, Severity, UnreadableWorkbook
 from addin.reader import read_plan
 from addin.rollup import period_amounts
@@ -123,10 +123,9 @@ def with_totals(table: pd.DataFrame, schema: PlanSchema) -> pd.DataFrame:
     table = table.copy()
     _, months = period_amounts(table, schema, "month")
     table["planned_total"] = months.sum(axis=1)
-    _, quarters = period_amounts(table, schema, "quarter")
-    currencies = table["currency"].to_numpy(dtype=object)
+    quarters = grain.quarter_cents(grain.month_cents(table, schema))
     for j, q in enumerate(QUARTERS):
-        table[f"{q.lower()}_reporting"] = convert_cents(quarters[:, j], currencies, schema.config.plan_rates)
+        table[f"{q.lower()}_reporting"] = quarters[:, j]
     return table
 
 
@@ -219,9 +218,8 @@ def write_master_of(
     """
     rollup = _sum_by(table, schema, ["region", "channel"], list(QUARTERS))
     closed = [m.name for m in schema.calendar.months[: closed_months(schema.calendar, as_of)]]
-    table["planned_to_date"] = (
-        table[closed].to_numpy(dtype=np.int64).sum(axis=1) if closed else np.zeros(len(table), dtype=np.int64)
-    )
+    # Already in reporting cents, at the one grain: the closed months' converted cents, summed.
+    table["planned_to_date"] = grain.month_cents(table, schema)[:, : len(closed)].sum(axis=1).astype(np.int64)
     by_region = _sum_by(table, schema, ["region"], [*QUARTERS, "planned_to_date", "committed", "actual"])
     lines = table.groupby("region").size() if len(table) else pd.Series(dtype=np.int64)
     # Every configured region appears, so a region whose plan was rejected shows its allocation with no plan.
@@ -242,14 +240,15 @@ def write_master_of(
 
 
 def _sum_by(table: pd.DataFrame, schema: PlanSchema, by: list[str], measures: list[str]) -> pd.DataFrame:
-    """Sum reporting-currency cents by `by`; a quarter QN sums the `qN_reporting` column."""
+    """Reporting cents summed by `by`: a quarter QN sums `qN_reporting`; other money is converted per line."""
     frame = table[by].copy()
-    currencies = table["currency"].to_numpy(dtype=object)
     for m in measures:
         if m in QUARTERS:
             frame[m] = table[f"{m.lower()}_reporting"].to_numpy(dtype=np.int64)
+        elif m == "planned_to_date":  # reporting cents already
+            frame[m] = table[m].to_numpy(dtype=np.int64)
         else:
-            frame[m] = convert_cents(table[m].to_numpy(dtype=np.int64), currencies, schema.config.plan_rates)
+            frame[m] = grain.line_cents(table, schema, m)
     return frame.groupby(by, sort=True)[measures].sum().reset_index()
 
 

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from addin import reporting as grain
 from addin.fx import convert_cents
-from addin.rollup import Period, RollupError, period_amounts
+from addin.rollup import Period, RollupError
 from sheet_templates.config import QUARTERS, TARGET_MEASURES
 from sheet_templates.schema import PlanSchema, Role
 
@@ -47,8 +48,7 @@ def kpi_table(
     if len(unpriced):
         raise RollupError(f"row {int(table['_row'].iloc[unpriced[0]])}: a line with amounts has no currency")
     currencies[currencies == ""] = cfg.reporting_currency  # only lines without any amount: nothing to convert
-    labels, planned = period_amounts(table, schema, period)
-    planned = np.column_stack([convert_cents(planned[:, j], currencies, cfg.plan_rates) for j in range(len(labels))])
+    labels, planned = grain.period_cents(table.assign(currency=currencies), schema, period.value)
     total = planned.sum(axis=1, keepdims=True)
     share = np.divide(planned, total, out=np.full(planned.shape, 1 / len(labels)), where=total != 0)
 

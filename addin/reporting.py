@@ -41,3 +41,13 @@ def line_cents(table: pd.DataFrame, schema: PlanSchema, column: str) -> np.ndarr
     if not len(table):
         return values
     return convert_cents(values, table["currency"].to_numpy(dtype=object), schema.config.plan_rates)
+
+
+def period_cents(table: pd.DataFrame, schema: PlanSchema, period: str) -> tuple[list[str], np.ndarray]:
+    """Planned reporting cents per line and period ("month", "quarter" or "year"): (labels, lines x periods)."""
+    months = month_cents(table, schema)
+    if period == "month":
+        return [c.name for c in schema.month_columns], months
+    if period == "quarter":
+        return list(QUARTERS), quarter_cents(months)
+    return [schema.calendar.label], months.sum(axis=1, keepdims=True)

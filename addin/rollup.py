@@ -2,7 +2,8 @@
 
 The planned measure is phased by fiscal month, so it rolls up by month, fiscal quarter or
 year; committed, actual and the KPIs are year-to-date figures without a period. Money is
-converted to the reporting currency per line and period before it is summed.
+converted to the reporting currency at the one grain of `addin.reporting` (per line and
+month) before it is summed, so every period's totals add up to the year's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from addin.fx import convert_cents
+from addin import reporting as grain
 from sheet_templates.errors import PlansheetError
 from sheet_templates.schema import ColumnType, PlanSchema, Role
 
@@ -65,6 +66,8 @@ def rollup(
         raise RollupError(f"cannot roll up by {', '.join(unknown)}; use any of {', '.join(schema.dimension_names)}")
     if measure == "planned":
         labels, amounts = period_amounts(table, schema, period)
+        if reporting:
+            labels, amounts = grain.period_cents(table, schema, Period(period).value)
         money = True
     elif (
         measure in schema
@@ -75,11 +78,8 @@ def rollup(
         money = schema[measure].type is ColumnType.MONEY
     else:
         raise RollupError(f"unknown measure {measure!r}; use planned, committed, actual or a KPI column")
-    if money and reporting and len(table):
-        currencies = table["currency"].to_numpy(dtype=object)
-        amounts = np.column_stack(
-            [convert_cents(amounts[:, j], currencies, schema.config.plan_rates) for j in range(amounts.shape[1])]
-        )
+    if money and reporting and measure != "planned" and len(table):
+        amounts = grain.line_cents(table, schema, measure)[:, None]
     frame = table[by].copy() if by else pd.DataFrame(index=table.index)
     for j, label in enumerate(labels):
         frame[label] = amounts[:, j] if len(table) else np.zeros(0, dtype=np.int64)

@@ -169,7 +169,7 @@ def test_the_lines_sheet_holds_exactly_the_accepted_lines_to_the_cent(
         assert round(values["Planned total"] * 100) == sum(months)
         rate = RATES[line["currency"]]
         for q, quarter in enumerate(QUARTERS):
-            in_usd = half_up(Decimal(sum(months[3 * q : 3 * q + 3])) * rate)
+            in_usd = sum(half_up(Decimal(m) * rate) for m in months[3 * q : 3 * q + 3])  # per month, then summed
             assert round(values[f"{quarter} planned (USD)"] * 100) == in_usd, (key, quarter)
     assert seen == set(expected)
 

@@ -98,8 +98,8 @@ def line_months(line: dict[str, Any]) -> list[int]:
 
 
 def period_cents(line: dict[str, Any], grain: str) -> dict[str, int]:
-    """A line's planned cents per period label (in its own currency)."""
-    months = line_months(line)
+    """A line's planned REPORTING cents per period label: each month converted to the cent, then summed."""
+    months = [reporting(cents, line["currency"]) for cents in line_months(line)]
     if grain == "month":
         return dict(zip(MONTH_LABELS, months, strict=True))
     if grain == "quarter":
@@ -130,11 +130,11 @@ def test_the_sample_plan_mixes_currencies_and_channels() -> None:
 # --- PS_ROLLUP ---------------------------------------------------------------------------------------------------
 
 
-def test_rollup_by_channel_and_quarter_is_the_sum_of_lines_converted_per_line_per_quarter() -> None:
+def test_rollup_by_channel_and_quarter_is_the_sum_of_lines_converted_per_line_per_month() -> None:
     expected: dict[tuple[str, str], int] = defaultdict(int)
     for line in LINES:
         for quarter, cents in period_cents(line, "quarter").items():
-            expected[line["channel"], quarter] += reporting(cents, line["currency"])
+            expected[line["channel"], quarter] += cents
     result = call("PS_ROLLUP", PLAN, "channel", "quarter")
     assert result[0] == ["Channel", "Q1", "Q2", "Q3", "Q4", "Total"]
     assert [row[0] for row in result[1:]] == sorted({line["channel"] for line in LINES})
@@ -150,7 +150,7 @@ def test_rollup_defaults_are_channel_quarter_planned() -> None:
 def test_rollup_by_region_and_channel_for_the_year() -> None:
     expected: dict[tuple[str, str], int] = defaultdict(int)
     for line in LINES:
-        expected[line["region"], line["channel"]] += reporting(sum(line_months(line)), line["currency"])
+        expected[line["region"], line["channel"]] += period_cents(line, "year")["FY2027"]
     result = call("PS_ROLLUP", PLAN, "Region, Channel", "year")
     assert result[0] == ["Region", "Channel", "FY2027"]  # one period: no Total column
     assert {(r, c): money_cents(v) for r, c, v in result[1:]} == dict(expected)
@@ -161,7 +161,7 @@ def test_rollup_by_month_labels_the_fiscal_months() -> None:
     expected: dict[tuple[str, str], int] = defaultdict(int)
     for line in LINES:
         for label, cents in period_cents(line, "month").items():
-            expected[line["region"], label] += reporting(cents, line["currency"])
+            expected[line["region"], label] += cents
     result = call("PS_ROLLUP", PLAN, "region", "month")
     assert result[0] == ["Region", *MONTH_LABELS, "Total"]
     assert result[0][1] == "Feb 2026" and result[0][12] == "Jan 2027"
@@ -276,7 +276,7 @@ def expected_rollup(lines: list[dict[str, Any]], by: list[str], grain: str, meas
         key = tuple(line.get(d) or "" for d in by)
         if measure == "planned":
             for label, cents in period_cents(line, grain).items():
-                out[key][label] += reporting(cents, line["currency"])
+                out[key][label] += cents
         elif measure == "leads":
             out[key]["Total"] += line["leads"]
         else:
@@ -297,6 +297,8 @@ def test_property_rollup_grand_total_is_the_sum_of_lines(
     lines = hypothesis_plan(specs)
     result = call("PS_ROLLUP", plan_rows(lines), ",".join(by), grain, measure)
     expected = expected_rollup(lines, by, grain, measure)
+    if measure == "leads":  # a count needs no currency: a line blank in the dimensions with no leads is an empty row
+        expected = {k: v for k, v in expected.items() if any(k) or any(v.values())}
     header, rows = result[0], result[1:]
     n = len(by)
     assert header[:n] == [SCHEMA[d].label for d in by]
@@ -582,7 +584,7 @@ def test_kpi_by_region_cost_per_lead_targets_and_gap() -> None:
     assert set(rows) == {("EMEA",), ("NA",), ("LATAM",)}
     for region in ("EMEA", "NA", "LATAM"):
         lines = [line for line in LINES if line["region"] == region]
-        spend = sum(reporting(sum(line_months(line)), line["currency"]) for line in lines)
+        spend = sum(period_cents(line, "year")["FY2027"] for line in lines)
         leads = sum(line["leads"] for line in lines)
         mqls = sum(line["mqls"] for line in lines)
         pipeline = sum(reporting(to_cents(line["pipeline"]), line["currency"]) for line in lines)
@@ -620,7 +622,7 @@ def test_kpi_by_quarter_compares_each_quarter_with_its_target() -> None:
         # a line's leads follow its converted spend across the quarters
         leads = Fraction(0)
         for line in emea:
-            by_quarter = {q: reporting(c, line["currency"]) for q, c in period_cents(line, "quarter").items()}
+            by_quarter = period_cents(line, "quarter")
             total = sum(by_quarter.values())
             share = Fraction(by_quarter[quarter], total) if total else Fraction(1, 4)
             leads += line["leads"] * share

@@ -286,8 +286,9 @@ def test_rollup_by_region_skips_the_templates_empty_pre_numbered_rows(
     result = spills(call_like_excel(bound["PS_ROLLUP"], plan, "region", "year"))
     total = Decimal(0)
     for row in plan[1 : 1 + N_LINES]:
-        year = sum((Decimal(str(row[c.index - 1] or 0)) for c in SCHEMA.month_columns), Decimal(0))
-        total += (year * SCHEMA.config.plan_rates[row[COL["currency"]]]).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        rate = SCHEMA.config.plan_rates[row[COL["currency"]]]
+        for c in SCHEMA.month_columns:  # the money grain: each month converted to the cent, then summed
+            total += (Decimal(str(row[c.index - 1] or 0)) * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
     assert result == [["Region", "FY2027"], ["EMEA", float(total)]]
 
 
