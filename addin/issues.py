@@ -55,6 +55,7 @@ class Rule(StrEnum):
     REGION_MISMATCH = "line.region_mismatch"
     DUPLICATE_ID = "line.duplicate_id"
     TOO_MANY_LINES = "plan.too_many_lines"
+    OUTSIDE_TABLE = "plan.outside_table"  # a line below the template's table, which its Summary does not count
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ values (from calamine, a Google Sheet or a JSON client) becomes the same `PlanRe
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from addin.issues import Issue, Rule, Severity, UnreadableWorkbook, has_errors
 from addin.safety import Limits, inspect_package
 from addin.validate import check_meta, validate_lines
 from sheet_templates.cells import column_letter
+from sheet_templates.excel_template import NAME_PLAN_ROWS
 from sheet_templates.schema import (
     HEADER_ROW,
     NAME_BASED_ON,
@@ -80,7 +82,16 @@ def read_plan(
         if row <= len(grid) and column <= len(grid[row - 1]) and grid[row - 1][column - 1] == "":
             grid[row - 1][column - 1] = error
     region = meta.region if meta is not None and meta.region in schema.config.regions else None
-    read = plan_from_rows(grid, schema, file=name, meta=meta, region=region, date1904=package.date1904, issues=issues)
+    read = plan_from_rows(
+        grid,
+        schema,
+        file=name,
+        meta=meta,
+        region=region,
+        date1904=package.date1904,
+        issues=issues,
+        table_rows=table_rows_from_names(package.defined_names),
+    )
     read.based_on = based_on_from_names(package.defined_names)
     return read
 
@@ -89,6 +100,18 @@ def based_on_from_names(names: dict[str, str]) -> int | None:
     """The PS_BASED_ON submission number of a template the service pre-filled, or None."""
     raw = names.get(NAME_BASED_ON, "").strip().removeprefix("=").strip('"')
     return int(raw) if raw.isdigit() else None
+
+
+_ROWS_REF = re.compile(rf"^=?'?{PLAN_SHEET}'?!\$?[A-Z]+\$?(\d+):\$?[A-Z]+\$?(\d+)$", re.IGNORECASE)
+
+
+def table_rows_from_names(names: dict[str, str]) -> tuple[int, int] | None:
+    """The first and last Plan row of the template's table (PS_PLAN_ROWS), or None if the workbook has none."""
+    match = _ROWS_REF.match(names.get(NAME_PLAN_ROWS, "").strip())
+    if match is None:  # not a Plansheet template of this kind, or the name no longer refers to rows
+        return None
+    first, last = sorted((int(match[1]), int(match[2])))
+    return first, last
 
 
 def meta_from_names(names: dict[str, str]) -> TemplateMeta | None:
@@ -118,8 +141,12 @@ def plan_from_rows(
     date1904: bool = False,
     issues: list[Issue] | None = None,
     header_row: int = HEADER_ROW,
+    table_rows: tuple[int, int] | None = None,
 ) -> PlanRead:
-    """Map the header, drop blank rows, convert and validate a grid whose row 0 is sheet row 1."""
+    """Map the header, drop blank rows, convert and validate a grid whose row 0 is sheet row 1.
+
+    `table_rows` (first, last) are the rows the template's table spans; a line outside them is an error.
+    """
     header = list(grid[header_row - 1]) if len(grid) >= header_row else []
     where = Located(sheet=sheet, file=file, letters={}, issues=list(issues or []))
     positions = _map_header(header, schema, where, header_row)
@@ -149,8 +176,34 @@ def plan_from_rows(
     if len(missing) > len(schema.input_columns) // 2:
         _find_misplaced_header(grid, schema, where, header_row)
     validate_lines(table, schema, where, region=region, missing=missing)
+    if table_rows is not None:
+        _check_inside_table(table, table_rows, where, schema)
     where.issues.sort(key=_issue_order)
     return PlanRead(file or "", meta, table, where.issues, where.letters)
+
+
+def _check_inside_table(table: pd.DataFrame, table_rows: tuple[int, int], where: Located, schema: PlanSchema) -> None:
+    """Each line outside the template's table is an error: the template's Summary does not count it."""
+    first, last = table_rows
+    letter = where.letters.get("line_id", schema["line_id"].letter)
+    for row in table[ROW].to_numpy():
+        if first <= row <= last:
+            continue
+        side = "below" if row > last else "above"
+        where.issues.append(
+            Issue(
+                Rule.OUTSIDE_TABLE,
+                Severity.ERROR,
+                f"This line is {side} the plan table (rows {first} to {last}), so the template's Summary does not "
+                "count it; insert rows inside the table (select a numbered row, Insert rows above) and move the "
+                "line there, or download a template with more rows",
+                where.file,
+                where.sheet,
+                f"{letter}{row}",
+                None,
+                int(row),
+            )
+        )
 
 
 def _map_header(header: list[object], schema: PlanSchema, where: Located, header_row: int) -> dict[str, int]:
