@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,6 +210,7 @@ def write_master_of(
     as_of: dt.date,
     files: list[dict[str, object]],
     issues: list[dict[str, object]],
+    allocations: Mapping[str, Mapping[str, int]] | None = None,
 ) -> pd.DataFrame:
     """Write the master workbook of `table` (lines already rendered as `segments`); return its rollup.
 
@@ -234,6 +235,7 @@ def write_master_of(
         as_of=as_of,
         closed_months=len(closed),
         issues=issues,
+        allocations=allocations,
     )
     write_master(out, content)
     return rollup

@@ -422,6 +422,12 @@ def _write_instructions(ws: Any, schema: PlanSchema, region: str) -> None:
         ),
         ("3. Enter planned spend per fiscal month in the line's currency; committed and actual spend to date.", False),
         ("4. Grey columns are calculated for you and locked. Leave unused rows empty.", False),
+        (
+            "   Need more rows? Insert rows inside the table (select a numbered row below the first, Insert rows"
+            " above; in Excel unprotect the sheet first). Lines typed below the table are not counted by the"
+            " Summary, and Plansheet refuses them.",
+            False,
+        ),
         ("5. The Summary sheet shows your plan by channel and quarter against your allocation.", False),
         ("6. Send the file back unchanged in structure: do not rename sheets or headers.", False),
         ("", False),

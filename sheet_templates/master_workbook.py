@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +100,14 @@ class MasterContent:
     issues: list[dict[str, object]] = field(default_factory=list)  # Issue.to_dict() rows
     as_of: dt.date = field(default_factory=dt.date.today)
     closed_months: int = 0  # fiscal months closed by `as_of`: what "to date" covers
+    # region -> quarter -> reporting cents in force; None: the organisation file's allocations
+    allocations: Mapping[str, Mapping[str, int]] | None = None
+
+    def allocation(self, region: str, quarter: str) -> int:
+        """The region's allocation for a quarter in reporting cents (0 when none is set)."""
+        if self.allocations is not None:
+            return int(self.allocations.get(region, {}).get(quarter, 0))
+        return int(self.schema.config.allocation(region, quarter) * 100)
 
 
 def write_master(path: Path, content: MasterContent) -> Path:
@@ -227,7 +235,7 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
     ws.write_row(2, 0, heads, head)
     r = 3
     for rec in content.by_region.itertuples(index=False):
-        alloc = [float(cfg.allocation(rec.region, q)) for q in QUARTERS]
+        alloc = [content.allocation(rec.region, q) / 100 for q in QUARTERS]
         planned = [getattr(rec, q) / 100 for q in QUARTERS]
         plan_to_date, actual = rec.planned_to_date / 100, rec.actual / 100
         row = r + 1

@@ -17,7 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import safe_join
 
 from sheet_templates.schema import PlanSchema
-from sync_service import auth, budget, functions_api, openapi, sheets_sync, workflow
+from sync_service import actuals, auth, functions_api, openapi, reports, sheets_sync, workflow
+from sync_service import allocations as allocation_rules
+from sync_service import master as master_model
+from sync_service import periods as period_locks
 from sync_service.auth import user_for_token
 from sync_service.idempotency import Idempotency, replay
 from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, TooLarge, Unauthorized, Unprocessable
@@ -29,6 +32,7 @@ bp = Blueprint("api", __name__)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STORE = "plansheet.store"  # app.extensions keys, set by the app factory
 SCHEMA = "plansheet.schema"
+FOLLOW_UPS = "plansheet.follow_ups"
 
 
 def _store() -> Store:
@@ -37,6 +41,16 @@ def _store() -> Store:
 
 def _schema() -> PlanSchema:
     return current_app.extensions[SCHEMA]
+
+
+def follow_ups() -> dict[str, workflow.FollowUp]:
+    """What runs after every decision (the app factory sets them from the configuration)."""
+    return current_app.extensions.get(FOLLOW_UPS, {})
+
+
+def _master(user: User) -> master_model.Master:
+    """The master read model as `user` may see it."""
+    return master_model.load(_store(), _schema(), user)
 
 
 def current_user() -> User:
@@ -143,35 +157,22 @@ def decide(submission_id: int, action: str) -> ResponseReturnValue:
     if not isinstance(comment, str):
         raise ApiError("'comment' must be text")
     verdict = "approved" if action == "approve" else "rejected"
-    response = _idempotent(
+    return _idempotent(
         user,
         (str(submission_id), verdict, comment),
         lambda idem: workflow.decide(
-            _store(), _schema(), user, submission_id, verdict, comment, idem, over_allocation=_policy()
+            _store(),
+            _schema(),
+            user,
+            submission_id,
+            verdict,
+            comment,
+            idem,
+            over_allocation=_policy(),
+            follow_ups=follow_ups(),
         ),
         200,
     )
-    if verdict == "approved" and current_app.config.get("GOOGLE_PUSH_ON_APPROVAL"):
-        return _with_push(response, user)
-    return response
-
-
-def _with_push(response: ResponseReturnValue, user: User) -> ResponseReturnValue:
-    """After an approval, push the master to Google; the approval stands whatever Google answers."""
-    if not isinstance(response, tuple):  # a replayed answer: the push followed the first one
-        return response
-    body, status = response[0].get_json(), response[1]
-    if status != 200:
-        return response
-    try:
-        body["master_sheet"] = sheets_sync.push_master(_store(), _schema(), user, current_app.config)
-    except ApiError as exc:
-        current_app.logger.warning("push after approval failed: %s", exc.detail)
-        body["master_sheet"] = {"error": exc.detail}
-    except Exception:  # the approval is committed: it must be answered as such whatever the push did
-        current_app.logger.exception("push after approval failed")
-        body["master_sheet"] = {"error": "the push to Google Sheets failed; it has been logged"}
-    return jsonify(body), 200
 
 
 @bp.get("/api/v1/master")
@@ -180,12 +181,12 @@ def master() -> ResponseReturnValue:
     user = current_user()
     form = request.args.get("format", "json")
     if form == "json":
-        return jsonify(workflow.master(_store(), user))
+        return jsonify(reports.master_json(_master(user)))
     if form != "xlsx":
         raise ApiError("format must be json or xlsx")
     as_of = _date_arg("as_of")
     with tempfile.TemporaryDirectory() as folder:
-        path = budget.master_workbook(_store(), _schema(), user, Path(folder) / "master.xlsx", as_of)
+        path = reports.master_workbook(_master(user), Path(folder) / "master.xlsx", as_of)
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
 
@@ -232,26 +233,27 @@ def team_template(team: str) -> ResponseReturnValue:
 def rollup() -> ResponseReturnValue:
     args = request.args
     return jsonify(
-        budget.rollup_view(_store(), _schema(), current_user(), args.get("by"), args.get("period"), args.get("measure"))
+        reports.rollup_json(_master(current_user()), args.get("by"), args.get("period"), args.get("measure"))
     )
 
 
 @bp.get("/api/v1/variance")
 def variance() -> ResponseReturnValue:
     args = request.args
-    return jsonify(budget.variance_view(_store(), _schema(), current_user(), args.get("by"), args.get("as_of")))
+    return jsonify(reports.variance_json(_master(current_user()), args.get("by"), args.get("as_of")))
 
 
 @bp.get("/api/v1/allocations")
 def allocations() -> ResponseReturnValue:
-    return jsonify(budget.allocations_view(_store(), _schema(), current_user()))
+    return jsonify(reports.allocations_json(_master(current_user())))
 
 
 @bp.put("/api/v1/allocations")
 def put_allocations() -> ResponseReturnValue:
     user = current_user()
     body = request.get_json(silent=True)
-    return jsonify(budget.put_allocations(_store(), _schema(), user, body))
+    allocation_rules.put_allocations(_store(), _schema(), user, body)
+    return jsonify(reports.allocations_json(_master(user)))
 
 
 @bp.post("/api/v1/actuals")
@@ -272,7 +274,7 @@ def import_actuals() -> ResponseReturnValue:
     return _idempotent(
         user,
         (raw,),
-        lambda idem: budget.import_actuals(_store(), _schema(), user, raw, filename, idem),
+        lambda idem: actuals.import_actuals(_store(), _schema(), user, raw, filename, idem),
         201,
     )
 
@@ -280,14 +282,14 @@ def import_actuals() -> ResponseReturnValue:
 @bp.get("/api/v1/periods")
 def periods() -> ResponseReturnValue:
     current_user()
-    return jsonify(budget.periods_view(_store(), _schema()))
+    return jsonify(period_locks.periods_view(_store(), _schema()))
 
 
 @bp.post("/api/v1/periods/<any(lock, unlock):action>")
 def lock_periods(action: str) -> ResponseReturnValue:
     user = current_user()
     body = request.get_json(silent=True)
-    return jsonify(budget.set_locks(_store(), _schema(), user, body, lock=action == "lock"))
+    return jsonify(period_locks.set_locks(_store(), _schema(), user, body, lock=action == "lock"))
 
 
 @bp.get("/api/v1/gsheets/teams")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -66,6 +67,31 @@ def user_for_token(session: Session, token: str) -> User | None:
 def can_see(user: User, team: str) -> bool:
     """Finance sees every team's plan, a marketer its own teams'; admins manage users, not plans."""
     return user.role == Role.FINANCE or (user.role == Role.MARKETER and any(t.id == team for t in user.teams))
+
+
+def visible_teams(user: User) -> frozenset[str] | None:
+    """The teams whose plans, lines and figures `user` may see: None for all (finance); 403 for admins.
+
+    The one scoping rule: every view (API, workbooks, dashboard, Google push, live functions) asks here.
+    """
+    require_plan_reader(user)
+    if user.role == Role.FINANCE:
+        return None
+    return frozenset(t.id for t in user.teams)
+
+
+def visible_regions(user: User, regions: Iterable[str]) -> tuple[str, ...]:
+    """The regions whose allocations `user` may read: all for finance, their teams' regions for a marketer."""
+    if user.role == Role.FINANCE:
+        return tuple(regions)
+    mine = {t.region for t in user.teams}
+    return tuple(r for r in regions if r in mine)
+
+
+def require_finance(user: User, what: str) -> None:
+    """403 unless `user` is finance; `what` completes "only finance ...", e.g. "sets allocations"."""
+    if user.role != Role.FINANCE:
+        raise Forbidden(f"only finance {what}")
 
 
 def require_plan_reader(user: User) -> None:

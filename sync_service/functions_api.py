@@ -2,112 +2,70 @@
 
 Arguments arrive as 2-D arrays (a single value as `[[v]]`), as Office.js and Apps Script
 pass ranges; each result is a 2-D array, or an Excel error with a message. The pure
-functions run as in the cell; the live ones read the current master, allocations and
-actuals, which are loaded once per (master version, actuals import, allocation revision,
-caller's teams) and kept in a small cache: an approval changes the version, so it shows at
-once, and a sheet of repeated cells costs one load.
+functions run as in the cell; the live ones read the master read model (`sync_service.master`,
+cached by the versions it was loaded at, so an approval shows at once), scoped to the caller
+by the same rule as the API, with its money at the one grain.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
 from addin import hostvalues as hv
 from addin.forecast import closed_months
-from addin.fx import convert_cents
 from addin.hostvalues import ExcelError
 from addin.live import LIVE, catalog
 from addin.registry import Registry, Shape
+from sheet_templates.calendar import MONTH_KEYS, QUARTERS, period_months
+from sheet_templates.money import units
 from sheet_templates.schema import PlanSchema
-from sync_service import budget
+from sync_service import master
+from sync_service.allocations import allocation_of
 from sync_service.auth import require_plan_reader
-from sync_service.storage import ActualImport, AllocationRevision, MasterVersion, Role, Store, Team, User
+from sync_service.storage import Store, User
 
-QUARTERS = ("Q1", "Q2", "Q3", "Q4")
 MAX_CALLS = 5000
 CATALOG: Registry = catalog()
 
 
 @dataclass(frozen=True)
 class LiveData:
-    """The caller's view of the master, in reporting-currency cents, ready to sum."""
+    """The caller's view of the master (the read model, scoped), as arrays ready to mask and sum."""
 
-    lines: pd.DataFrame  # team_id, region, channel, campaign, campaign_code, m01..m12, committed, actual
+    lines: pd.DataFrame  # team_id, region, channel, campaign, campaign_code (case-folded)
+    months: np.ndarray  # reporting cents per line and fiscal month: the read model's, the one grain
+    committed: np.ndarray
+    actual: np.ndarray
     allocations: dict[tuple[str, str, str], int]
+    regions: tuple[str, ...]  # the regions whose allocations the caller may read
     teams: dict[str, str]  # team id -> region, of the teams the caller may see
     schema: PlanSchema
 
 
-class _Cache:
-    """A few LiveData by the versions they were loaded at: immutable inputs, so never stale."""
-
-    def __init__(self, size: int = 32) -> None:
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key: tuple[Any, ...], load: Callable[[], LiveData]) -> LiveData:
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = load()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
-CACHE = _Cache()
-
-
 def live_data(store: Store, schema: PlanSchema, user: User) -> LiveData:
-    with store.reading() as session:
-        user = session.merge(user)
-        key = (
-            store.url,
-            session.scalar(select(func.max(MasterVersion.id))) or 0,
-            session.scalar(select(func.max(ActualImport.id))) or 0,
-            session.scalar(select(func.max(AllocationRevision.id))) or 0,
-            user.role,
-            tuple(sorted(t.id for t in user.teams)) if user.role == Role.MARKETER else (),
-        )
-
-        def load() -> LiveData:
-            table, _ = budget.master_frame(session, schema, user)
-            _, cells = budget.current_allocations(session, schema)
-            all_teams = {t.id: t.region for t in session.scalars(select(Team))}
-            visible = all_teams if user.role == Role.FINANCE else {t.id: t.region for t in user.teams}
-            return LiveData(_reporting(table, schema), cells, visible, schema)
-
-        return CACHE.get(key, load)
-
-
-def _reporting(table: pd.DataFrame, schema: PlanSchema) -> pd.DataFrame:
-    out = pd.DataFrame(
+    """The master read model as `user` may see it, indexed for the live functions."""
+    view = master.load(store, schema, user)
+    table = view.table
+    lines = pd.DataFrame(
         {
             "team_id": table["team_id"],
             "region": table["region"],
-            "channel": table["channel"].str.casefold(),
+            "channel": table["channel"].astype(str).str.casefold(),
             "campaign": table["campaign"].astype(str).str.casefold(),
             "campaign_code": table["campaign_code"].astype(str).str.casefold(),
         }
     )
-    currencies = table["currency"].to_numpy(dtype=object)
-    rates = schema.config.plan_rates
-    for name in [*(c.name for c in schema.month_columns), "committed", "actual"]:
-        values = table[name].to_numpy(dtype=np.int64)
-        out[name] = convert_cents(values, currencies, rates) if len(table) else values
-    return out
+    teams = {t: r for t, r in view.regions.items() if view.visible is None or t in view.visible}
+    return LiveData(
+        lines, view.months, view.committed, view.actual, dict(view.allocations), view.allocation_regions, teams, schema
+    )
 
 
 # --- the live functions ------------------------------------------------------------------------------
@@ -127,7 +85,10 @@ def _scope(data: LiveData, scope: Any) -> tuple[str, np.ndarray]:
         team = teams[name.casefold()]
         return data.teams[team], (lines["team_id"] == team).to_numpy()
     if name.casefold() in regions:
-        return regions[name.casefold()], (lines["region"] == regions[name.casefold()]).to_numpy()
+        region = regions[name.casefold()]
+        if region not in data.regions:  # the same rule as the API: a marketer reads their own regions only
+            raise _err("#N/A", f"{region} is not one of your regions; you may see {', '.join(data.regions) or 'none'}")
+        return region, (lines["region"] == region).to_numpy()
     raise _err("#N/A", f"scope {name!r} is not a region or one of your teams")
 
 
@@ -142,47 +103,36 @@ def _filter(data: LiveData, mask: np.ndarray, channel: Any, campaign: Any) -> np
     return mask
 
 
-def _months(data: LiveData, period: Any) -> list[str]:
-    keys = [c.name for c in data.schema.month_columns]
+def _months(data: LiveData, period: Any) -> list[int]:
+    """The fiscal months (as column indexes of `months`) a period names."""
     text = hv.text(period, "period", "FY").strip()
-    if text.upper() in ("", "FY", "YEAR"):
-        return keys
-    if text.upper() in QUARTERS:
-        q = QUARTERS.index(text.upper())
-        return keys[3 * q : 3 * q + 3]
-    if text.lower() in keys:
-        return [text.lower()]
-    raise _err("#VALUE!", f"period {text!r}: use FY, Q1..Q4 or m01..m12")
+    keys = period_months(text)
+    if keys is None:
+        raise _err("#VALUE!", f"period {text!r}: use FY, Q1..Q4 or m01..m12")
+    return [MONTH_KEYS.index(k) for k in keys]
 
 
 def _money(cents: int) -> float:
-    return round(cents / 100, 2)
+    return units(cents)
 
 
 def ps_planned(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "", campaign: Any = "") -> float:
     _, mask = _scope(data, scope)
     mask = _filter(data, mask, channel, campaign)
-    return _money(int(data.lines.loc[mask, _months(data, period)].to_numpy().sum()))
+    return _money(int(data.months[mask][:, _months(data, period)].sum()))
 
 
 def ps_actual(data: LiveData, scope: Any, channel: Any = "", campaign: Any = "") -> float:
     _, mask = _scope(data, scope)
-    return _money(int(data.lines.loc[_filter(data, mask, channel, campaign), "actual"].sum()))
+    return _money(int(data.actual[_filter(data, mask, channel, campaign)].sum()))
 
 
 def _allocation(data: LiveData, region: str, quarters: tuple[str, ...], channel: Any) -> int:
     channel = hv.text(channel, "channel").strip()
-    cells = data.allocations
-    if channel:
-        found = [
-            v for (r, q, c), v in cells.items() if r == region and q in quarters and c.casefold() == channel.casefold()
-        ]
-    else:
-        found = [v for (r, q, c), v in cells.items() if r == region and q in quarters and c == budget.ALL_CHANNELS]
-        found = found or [v for (r, q, _), v in cells.items() if r == region and q in quarters]
-    if not found:
+    found = allocation_of(data.allocations, region, quarters, channel or None)
+    if found is None:
         raise _err("#N/A", f"no allocation is set for {region} {' '.join(quarters)} {channel}".strip())
-    return sum(found)
+    return found
 
 
 def ps_budget(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "") -> float:
@@ -201,15 +151,15 @@ def ps_live_variance(data: LiveData, scope: Any, as_of: Any = None, channel: Any
     _, mask = _scope(data, scope)
     mask = _filter(data, mask, channel, campaign)
     day = hv.date(as_of, "as_of", dt.date.today())
-    closed = [c.name for c in data.schema.month_columns][: closed_months(data.schema.calendar, day)]
-    planned = int(data.lines.loc[mask, closed].to_numpy().sum()) if closed else 0
-    return _money(planned - int(data.lines.loc[mask, "actual"].sum()))
+    closed = closed_months(data.schema.calendar, day)
+    planned = int(data.months[mask][:, :closed].sum())
+    return _money(planned - int(data.actual[mask].sum()))
 
 
 def ps_remaining_live(data: LiveData, scope: Any, channel: Any = "") -> float:
     region, mask = _scope(data, scope)
     mask = _filter(data, mask, channel, "")
-    spent = int(data.lines.loc[mask, "committed"].sum()) + int(data.lines.loc[mask, "actual"].sum())
+    spent = int(data.committed[mask].sum()) + int(data.actual[mask].sum())
     return _money(_allocation(data, region, QUARTERS, channel) - spent)
 
 

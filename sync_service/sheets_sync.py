@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sheet_templates.schema import PlanSchema
-from sync_service import budget, gsheets, workflow
+from sync_service import gsheets, master, reports, workflow
 from sync_service.auth import can_see, require_plan_reader
 from sync_service.idempotency import Idempotency
 from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
@@ -197,10 +197,10 @@ def push_master(
     # One push at a time per database, reading the master once it holds the lock: two pushes never mix
     # their sheets, and the last one to finish shows the newest master.
     with store.exclusive(f"gsheets-push:{target}"):
-        master = workflow.master(store, user)
-        rollup = budget.rollup_view(store, schema, user, "region,channel", "quarter", "planned")
-        variance = budget.variance_view(store, schema, user, "region,channel", None)
-        sheets = gsheets.master_sheets(schema, master["lines"], rollup, variance)
+        view = master.load(store, schema, user)
+        rollup = reports.rollup_json(view, "region,channel", "quarter", "planned")
+        variance = reports.variance_json(view, "region,channel", None)
+        sheets = gsheets.master_sheets(schema, list(view.lines), rollup, variance)
         try:
             result = gsheets.push_master(gc, target, sheets, settings)
         except GOOGLE_ERRORS as exc:
@@ -211,13 +211,32 @@ def push_master(
                 user_id=user.id,
                 action="gsheets.push",
                 target=f"spreadsheet:{target}",
-                detail={"version": master["version"], "sheets": result.sheets, "requests": result.requests},
+                detail={"version": view.version, "sheets": result.sheets, "requests": result.requests},
             )
         )
     return {
         "spreadsheet_id": target,
-        "master_version": master["version"],
+        "master_version": view.version,
         "sheets": result.sheets,
         "requests": result.requests,
         "bytes_sent": result.bytes_sent,
     }
+
+
+def push_after_approval(store: Store, schema: PlanSchema, config: Mapping[str, Any]) -> workflow.FollowUp:
+    """The follow-up that pushes the master to Google after each approval (PLANSHEET_GOOGLE_PUSH_ON_APPROVAL)."""
+
+    def follow_up(user: User, decision: dict[str, Any]) -> dict[str, Any] | None:
+        if decision.get("status") != "approved":
+            return None
+        return push_master(store, schema, user, config)
+
+    return follow_up
+
+
+def follow_ups_for(store: Store, schema: PlanSchema, config: Mapping[str, Any]) -> dict[str, workflow.FollowUp]:
+    """What runs after every decision, however it was made (API, dashboard, command line), as configured."""
+    out: dict[str, workflow.FollowUp] = {}
+    if config.get("GOOGLE_PUSH_ON_APPROVAL"):
+        out["master_sheet"] = push_after_approval(store, schema, config)
+    return out

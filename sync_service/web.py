@@ -14,7 +14,6 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from addin.forecast import closed_months, elapsed_fraction, pacing
-from sync_service import budget, workflow
+from addin.rollup import rollup
+from sheet_templates.calendar import QUARTERS
+from sheet_templates.money import display_money
+from sync_service import master as master_model
+from sync_service import reports, workflow
+from sync_service.allocations import allocation_of
 from sync_service.auth import can_see
 from sync_service.problems import ApiError
 from sync_service.storage import Decision, Role, Store, Submission, Team, User
@@ -61,6 +65,13 @@ def _store() -> Store:
     from sync_service.api import STORE
 
     return current_app.extensions[STORE]
+
+
+def follow_ups() -> dict[str, Any]:
+    """The same follow-ups of a decision as the API runs (set by the app factory)."""
+    from sync_service.api import follow_ups as configured
+
+    return configured()
 
 
 def _schema() -> Any:
@@ -241,7 +252,7 @@ def decide(submission_id: int) -> ResponseReturnValue:
     if verdict is None:
         abort(400, "approve or reject")
     try:
-        workflow.decide(
+        result = workflow.decide(
             _store(),
             _schema(),
             user,
@@ -249,8 +260,12 @@ def decide(submission_id: int) -> ResponseReturnValue:
             verdict,
             request.form.get("comment", ""),
             over_allocation=current_app.config["OVER_ALLOCATION"],
+            follow_ups=follow_ups(),
         )
         flash(f"Submission {submission_id} {verdict}.", "ok")
+        for name, outcome in result.items() if isinstance(result, dict) else ():
+            if name in follow_ups() and isinstance(outcome, dict) and "error" in outcome:
+                flash(f"The decision stands, but {name.replace('_', ' ')} failed: {outcome['error']}", "error")
     except ApiError as exc:
         flash(exc.detail, "error")
     return redirect(url_for("web.submission", submission_id=submission_id))
@@ -262,23 +277,22 @@ def master() -> ResponseReturnValue:
     """The master budget by region x fiscal quarter against allocations, with a chart; filter by channel or BU."""
     user, schema = g.web_user, _schema()
     channel, unit = request.args.get("channel", ""), request.args.get("business_unit", "")
-    with _store().reading() as s:
-        table, about = budget.master_frame(s, schema, user)
-        _, cells = budget.current_allocations(s, schema)
+    view = master_model.load(_store(), schema, user)
+    table = view.table
     if channel:
         table = table[table["channel"] == channel]
     if unit:
         table = table[table["business_unit"] == unit]
-    long = budget.rollup(table, schema, by=["region"], period="quarter") if len(table) else None
-    regions = [r for r in schema.config.regions if user.role == Role.FINANCE or r in {t.region for t in user.teams}]
-    grid = {r: dict.fromkeys(budget.QUARTERS, 0) for r in regions}
+    long = rollup(table, schema, by=["region"], period="quarter") if len(table) else None
+    regions = list(view.allocation_regions)
+    grid = {r: dict.fromkeys(QUARTERS, 0) for r in regions}
     if long is not None:
         for row in long.itertuples():
             if row.region in grid:
                 grid[row.region][row.period] = int(row.cents)
     rows = []
     for region in regions:
-        allocation = {q: budget.allocation_of(cells, region, q, channel or None) for q in budget.QUARTERS}
+        allocation = {q: allocation_of(view.allocations, region, q, channel or None) for q in QUARTERS}
         planned = grid[region]
         rows.append({"region": region, "planned": planned, "allocation": allocation, "total": sum(planned.values())})
     total = sum(r["total"] for r in rows)
@@ -289,7 +303,7 @@ def master() -> ResponseReturnValue:
         rows=rows,
         total=total,
         chart=chart,
-        version=about["master_version"],
+        version=view.version,
         channels=schema["channel"].choices,
         units=schema["business_unit"].choices,
         channel=channel,
@@ -360,10 +374,9 @@ def actuals() -> ResponseReturnValue:
     if method not in ("run_rate", "phasing"):
         abort(400, "method is run_rate or phasing")
     day = dt.date.today()
-    with _store().reading() as s:
-        table, about = budget.master_frame(s, schema, user)
+    view = master_model.load(_store(), schema, user)
     closed = closed_months(schema.calendar, day)
-    frame = budget.reporting_measures(table, schema, [by], closed, method)
+    frame = reports.reporting_measures(view, [by], closed, method)
     sums = frame.groupby(by, sort=True)[["planned", "planned_to_date", "actual", "forecast"]].sum()
     fraction = elapsed_fraction(schema.calendar, day)
     rows = []
@@ -404,7 +417,7 @@ def actuals() -> ResponseReturnValue:
         year=year,
         closed=closed,
         day=day,
-        source="the finance system's import" if about["actuals_import"] else "the plans",
+        source="the finance system's import" if view.actuals_import else "the plans",
         money=display_money,
     )
 
@@ -419,12 +432,18 @@ def team(team: str) -> ResponseReturnValue:
     with _store().reading() as s:
         if s.get(Team, team) is None:
             abort(404)
-        current = workflow.current_submission(s, team)
-        lines = workflow.lines_of(s, current)
-    months = [c.name for c in _schema().month_columns]
-    planned = [sum(line.get(m) or 0 for m in months) for line in lines]
+    view = master_model.load(_store(), _schema(), user)
+    keep = (view.table["team_id"] == team).to_numpy() if len(view.table) else np.zeros(0, dtype=bool)
+    lines = [line for line, k in zip(view.lines, keep, strict=True) if k]
+    planned = view.months[keep].sum(axis=1).tolist()  # reporting cents, the one grain
+    actual = view.actual[keep].tolist()
     return render_template(
-        "team.html", team=team, rows=list(zip(lines, planned, strict=True)), current=current, money=display_money
+        "team.html",
+        team=team,
+        rows=list(zip(lines, planned, actual, strict=True)),
+        current=view.held_by(team),
+        money=display_money,
+        currency=_schema().config.reporting_currency,
     )
 
 
@@ -454,7 +473,8 @@ def version_diff(version: int) -> ResponseReturnValue:
 @login_required
 def download_master() -> ResponseReturnValue:
     with tempfile.TemporaryDirectory() as folder:
-        path = budget.master_workbook(_store(), _schema(), g.web_user, Path(folder) / "master.xlsx", dt.date.today())
+        view = master_model.load(_store(), _schema(), g.web_user)
+        path = reports.master_workbook(view, Path(folder) / "master.xlsx", dt.date.today())
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
 
@@ -471,8 +491,3 @@ def download_template(team: str) -> ResponseReturnValue:
             abort(exc.status, exc.detail)
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")
-
-
-def display_money(cents: int) -> str:
-    """Cents as an amount for people: 1,234,567.80 (exact: no float)."""
-    return f"{Decimal(cents) / 100:,.2f}"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +27,13 @@ from sqlalchemy.orm import Session
 from addin.issues import Severity, UnreadableWorkbook
 from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.excel_template import build_template
+from sheet_templates.money import money_text
 from sheet_templates.schema import PlanSchema
-from sync_service import budget
+from sync_service import allocations, master, periods
 from sync_service.auth import can_see, require_plan_reader
 from sync_service.idempotency import Idempotency, remember
 from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
+from sync_service.reports import region_allocations
 from sync_service.storage import (
     AuditEvent,
     Decision,
@@ -125,22 +128,22 @@ def submit(
     read = read_incoming(incoming, schema, team)
     lines = _lines(read.table)
     base = incoming.base if incoming.base is not None else _base_of_template(read)
-    totals = budget.plan_totals(read.table, schema)
+    totals = allocations.plan_totals(read.table, schema)
     with store.reading() as session:
         based_on = _resolve_base(session, team, base)
         current = current_submission(session, team.id)
         _check_base(session, team, base, based_on, current)
         rows = dict(zip(read.table["line_id"].tolist(), read.table["_row"].tolist(), strict=True))
         _check_locks(session, schema, current, lines, rows, _sheet_of(incoming.source), read.letters)
-        findings = budget.allocation_findings(session, schema, team, totals)
+        findings = allocations.allocation_findings(session, schema, team, totals)
     if findings and over_allocation == "refuse":  # answered to the submitter alone: finance sees the figures
-        shown = findings if user.role == Role.FINANCE else [budget.redacted(f) for f in findings]
+        shown = findings if user.role == Role.FINANCE else [allocations.redacted(f) for f in findings]
         raise Unprocessable(
             f"the plan is over {team.region}'s allocation in {len(findings)} place(s); nothing was stored",
             issues=[_allocation_issue(f) for f in shown],
         )
     # The stored report is read by the team's marketers: other teams' approved spend is not theirs to see.
-    findings = [budget.redacted(f) for f in findings]
+    findings = [allocations.redacted(f) for f in findings]
     with store.transaction() as session:
         submission = Submission(
             team_id=team.id,
@@ -239,7 +242,7 @@ def _check_locks(
     letters: dict[str, str] | None = None,
 ) -> None:
     """422 (with the cells) when the plan changes the planned spend of a locked month."""
-    changes = budget.locked_changes(schema, budget.locked_months(session), _lines_of(session, current), lines)
+    changes = periods.locked_changes(schema, periods.locked_months(session), _lines_of(session, current), lines)
     if not changes:
         return
     issues = []
@@ -258,7 +261,7 @@ def _check_locks(
                 "column": month,
                 "line_id": line["line_id"],
                 "message": f"{schema[month].label} is closed: line {line['line_id']} must keep its approved "
-                f"{budget.money(old)} there (the plan has {budget.money(new)})"
+                f"{money_text(old)} there (the plan has {money_text(new)})"
                 + ("; the line was removed" if removed else ""),
             }
         )
@@ -335,8 +338,12 @@ def decide(
     idem: Idempotency | None = None,
     *,
     over_allocation: str = "flag",
+    follow_ups: Mapping[str, FollowUp] | None = None,
 ) -> dict[str, Any]:
     """Approve (merging the plan into a new master version) or reject a submission, in one transaction.
+
+    Then each of `follow_ups` (for example the Google push) runs, its answer under its name in the
+    result; the API, the dashboard and the command line pass the same ones (`follow_ups_for`).
 
     The region's teams are locked first, so approvals of one region happen one after another and
     each checks the master as it really is: the plan must still be based on the team's current
@@ -387,7 +394,7 @@ def decide(
                 (t.quarter, t.channel): t.cents
                 for t in session.scalars(select(SubmissionTotal).where(SubmissionTotal.submission_id == submission.id))
             }
-            findings = budget.allocation_findings(session, schema, team, totals)
+            findings = allocations.allocation_findings(session, schema, team, totals)
             if findings and over_allocation == "refuse":
                 raise Conflict(
                     f"approving submission {submission_id} would put {team.region} over its allocation",
@@ -416,35 +423,26 @@ def decide(
         session.flush()
         result = {**describe(session, submission), "master_version": version, "over_allocation": findings}
         remember(session, user, idem, 200, result)
-        return result
+    # Committed: what follows a decision runs now, whoever made it and however; it never undoes the decision.
+    for name, follow_up in (follow_ups or {}).items():
+        result[name] = run_follow_up(name, follow_up, user, result)
+    return result
 
 
-def master(store: Store, user: User) -> dict[str, Any]:
-    """The current master budget: each team's approved plan (a marketer sees only its own teams)."""
-    require_plan_reader(user)
-    with store.reading() as session:
-        user = session.merge(user)
-        version = session.scalar(select(func.max(MasterVersion.id))) or 0
-        rows = _rows_at(session, version)
-        teams, lines = [], []
-        for row in rows:
-            if not can_see(user, row.team_id):
-                continue
-            teams.append(
-                {
-                    "team": row.team_id,
-                    "submission": row.submission_id,
-                    "version": row.id,
-                    "approved_at": row.created_at.isoformat(),
-                }
-            )
-            for line in session.scalars(
-                select(SubmissionLine)
-                .where(SubmissionLine.submission_id == row.submission_id)
-                .order_by(SubmissionLine.position)
-            ):
-                lines.append({"team_id": row.team_id, **line.values})
-        return {"version": version, "teams": teams, "lines": lines}
+FollowUp = Callable[[User, dict[str, Any]], dict[str, Any] | None]
+log = logging.getLogger(__name__)
+
+
+def run_follow_up(name: str, follow_up: FollowUp, user: User, result: dict[str, Any]) -> dict[str, Any] | None:
+    """Run one follow-up of a committed decision; a failure is reported in the answer and logged, never raised."""
+    try:
+        return follow_up(user, result)
+    except ApiError as exc:
+        log.warning("%s after the decision on submission %s failed: %s", name, result.get("id"), exc.detail)
+        return {"error": exc.detail}
+    except Exception:  # the decision is committed: it is answered as such whatever the follow-up did
+        log.exception("%s after the decision on submission %s failed", name, result.get("id"))
+        return {"error": f"{name} failed; it has been logged"}
 
 
 def describe(session: Session, submission: Submission, user_name: str | None = None) -> dict[str, Any]:
@@ -490,21 +488,9 @@ def get_submission(store: Store, user: User, submission_id: int) -> dict[str, An
         return describe(session, submission)
 
 
-def _rows_at(session: Session, version: int) -> list[MasterVersion]:
-    """The master at `version`: for each team, its newest master-version row up to `version`."""
-    newest = (
-        select(func.max(MasterVersion.id).label("version"))
-        .where(MasterVersion.id <= version)
-        .group_by(MasterVersion.team_id)
-        .subquery()
-    )
-    query = select(MasterVersion).join(newest, MasterVersion.id == newest.c.version).order_by(MasterVersion.team_id)
-    return list(session.scalars(query))
-
-
 def _master_at(session: Session, version: int) -> dict[str, int]:
     """Team -> submission held by the master at `version`."""
-    return {row.team_id: row.submission_id for row in _rows_at(session, version)}
+    return master.current_submissions(session, version)
 
 
 def master_versions(store: Store, user: User) -> list[dict[str, Any]]:
@@ -597,7 +583,11 @@ def audit(store: Store, user: User, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, out: Path) -> Path:
-    """The team's regional template, pre-filled with its current approved lines (amounts back from cents)."""
+    """The team's regional template, pre-filled with its approved lines and showing the allocation in force.
+
+    Lines, actual spend and allocations come from the master read model, so the template's Summary
+    shows what the API, the master workbook and the dashboard show for the team.
+    """
     require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
@@ -606,10 +596,10 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
             raise NotFound(f"there is no team {team_id!r}")
         if not can_see(user, team.id):
             raise Forbidden(f"team {team.id} is not one of yours")
-        current = current_submission(session, team.id)
-        values = list(_lines_of(session, current).values()) if current is not None else []
+        region = team.region
+    view = master.load(store, schema, user)
     lines = []
-    for line in values:
+    for line in view.team_lines(team_id):
         typed: dict[str, Any] = {}
         for name, value in line.items():
             if name not in schema or value is None:
@@ -619,9 +609,10 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
                 typed[name] = Decimal(value) / 100 if value else None
             elif kind == "date":
                 typed[name] = dt.date.fromisoformat(value)
-            elif kind == "count":
-                typed[name] = value or None
             else:
                 typed[name] = value or None
         lines.append(typed)
-    return build_template(schema, team.region, out, lines=lines, based_on=current or 0)
+    in_force = region_allocations(view).get(region, {})
+    return build_template(
+        schema, region, out, lines=lines, based_on=view.held_by(team_id) or 0, allocations=dict(in_force)
+    )

@@ -1,0 +1,245 @@
+"""The master read model: "the master at version N", loaded once, cached by what it was loaded from.
+
+A `Master` holds each team's approved lines (with the finance system's imported actual spend
+applied, when there is an import), the allocations in force, the locked months and the money of
+every line in reporting cents at the one grain (`addin.reporting`). Every view is a projection
+of it: the API's master, rollup, variance and allocations, the master workbook, team templates,
+the dashboard, the Google push and the live functions. None of them reads the tables itself.
+
+Its inputs are immutable rows (master versions, allocation revisions, actual imports, locks),
+so a loaded master is keyed by their newest ids and never goes stale: an approval, a new
+allocation revision or an import makes a new key, and the next read loads the new master.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from addin import reporting as grain
+from sheet_templates.schema import ColumnType, PlanSchema
+from sync_service.auth import visible_regions, visible_teams
+from sync_service.storage import (
+    ActualImport,
+    AllocationRevision,
+    MasterVersion,
+    PeriodLock,
+    Store,
+    SubmissionLine,
+    Team,
+    User,
+)
+
+
+@dataclass(frozen=True)
+class HeldPlan:
+    """A team's plan in the master: which submission, since which version, approved when."""
+
+    team: str
+    region: str
+    submission: int
+    version: int
+    approved_at: str
+
+
+@dataclass(frozen=True)
+class Master:
+    """The master at one version, or the part of it one user may see (`scoped`)."""
+
+    schema: PlanSchema
+    version: int
+    held: tuple[HeldPlan, ...]
+    lines: tuple[dict[str, Any], ...]  # stored values (cents, ISO dates) with team_id; actuals applied
+    table: pd.DataFrame  # the same lines as a typed plan table (cents), with team_id and _row
+    months: np.ndarray  # planned spend per line and fiscal month, reporting cents (lines x 12)
+    committed: np.ndarray  # per line, reporting cents
+    actual: np.ndarray  # per line, reporting cents (imported when there is an import)
+    allocation_revision: int
+    allocation_info: Mapping[str, Any]  # source, set_by, set_at
+    allocations: Mapping[tuple[str, str, str], int]  # (region, quarter, channel or "*") -> reporting cents
+    actuals_import: int | None
+    locked: frozenset[str]
+    regions: Mapping[str, str]  # team id -> region, every team
+    visible: frozenset[str] | None = None  # teams in this view; None: every team (finance)
+    allocation_regions: tuple[str, ...] = field(default=())  # regions whose allocations this view shows
+
+    @property
+    def about(self) -> dict[str, Any]:
+        """What every answer says it was computed from."""
+        return {
+            "master_version": self.version,
+            "actuals_import": self.actuals_import,
+            "allocation_revision": self.allocation_revision,
+        }
+
+    def scoped(self, user: User) -> Master:
+        """The part of the master `user` may see: finance all of it, a marketer their teams and regions."""
+        teams = visible_teams(user)
+        regions = visible_regions(user, self.schema.config.regions)
+        if teams is None:
+            return dataclasses.replace(self, allocation_regions=regions)
+        keep = self.table["team_id"].isin(list(teams)).to_numpy() if len(self.table) else np.zeros(0, dtype=bool)
+        return dataclasses.replace(
+            self,
+            held=tuple(h for h in self.held if h.team in teams),
+            lines=tuple(line for line, k in zip(self.lines, keep, strict=True) if k),
+            table=self.table[keep].reset_index(drop=True),
+            months=self.months[keep],
+            committed=self.committed[keep],
+            actual=self.actual[keep],
+            allocations={k: v for k, v in self.allocations.items() if k[0] in regions},
+            visible=teams,
+            allocation_regions=regions,
+        )
+
+    def team_lines(self, team: str) -> list[dict[str, Any]]:
+        """A team's approved lines in the master, in plan order."""
+        return [line for line in self.lines if line["team_id"] == team]
+
+    def held_by(self, team: str) -> int | None:
+        """The submission the master holds for `team` (None: no approved plan)."""
+        return next((h.submission for h in self.held if h.team == team), None)
+
+
+class _Cache:
+    """A few loaded masters by the ids they were loaded at (immutable inputs: never stale)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: tuple[Any, ...], load: Callable[[], Master]) -> Master:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = load()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+CACHE = _Cache()
+
+
+def current_submissions(session: Session, version: int | None = None) -> dict[str, int]:
+    """Team -> the submission the master holds for it at `version` (default: now)."""
+    newest = select(func.max(MasterVersion.id)).group_by(MasterVersion.team_id)
+    if version is not None:
+        newest = newest.where(MasterVersion.id <= version)
+    rows = session.execute(
+        select(MasterVersion.team_id, MasterVersion.submission_id).where(MasterVersion.id.in_(newest))
+    )
+    return {team: submission for team, submission in rows}
+
+
+def master_lines(session: Session, held: Mapping[str, int]) -> list[dict[str, Any]]:
+    """The stored lines of the submissions `held` ({team: submission}), each with its team_id and sheet row."""
+    if not held:
+        return []
+    team_of = {sid: tid for tid, sid in held.items()}
+    rows = session.execute(
+        select(SubmissionLine.submission_id, SubmissionLine.row, SubmissionLine.values)
+        .where(SubmissionLine.submission_id.in_(list(team_of)))
+        .order_by(SubmissionLine.submission_id, SubmissionLine.position)
+    )
+    return [{"team_id": team_of[sid], "_row": row, **values} for sid, row, values in rows]
+
+
+def typed_lines(lines: list[dict[str, Any]], schema: PlanSchema) -> pd.DataFrame:
+    """Stored lines as the plan table the reader makes: cents as int64, dates as datetime64, blanks as ''."""
+    data: dict[str, Any] = {
+        "team_id": np.array([line["team_id"] for line in lines], dtype=object),
+        "_row": np.array([line.get("_row") or 0 for line in lines], dtype=np.int64),
+    }
+    for col in schema.input_columns:
+        values = [line.get(col.name) for line in lines]
+        if col.type in (ColumnType.MONEY, ColumnType.COUNT):
+            data[col.name] = np.array([v or 0 for v in values], dtype=np.int64)
+        elif col.type is ColumnType.DATE:
+            data[col.name] = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce").to_numpy()
+        else:
+            data[col.name] = np.array(["" if v is None else v for v in values], dtype=object)
+    return pd.DataFrame(data)
+
+
+def _key(session: Session, store: Store) -> tuple[Any, ...]:
+    return (
+        store.url,
+        session.scalar(select(func.max(MasterVersion.id))) or 0,
+        session.scalar(select(func.max(AllocationRevision.id))) or 0,
+        session.scalar(select(func.max(ActualImport.id))) or 0,
+        tuple(sorted(session.scalars(select(PeriodLock.month)))),
+    )
+
+
+def load(store: Store, schema: PlanSchema, user: User | None = None) -> Master:
+    """The current master (scoped to `user` when given), from the cache when its inputs have not changed."""
+    with store.reading() as session:
+        key = _key(session, store)
+        whole = CACHE.get(key, lambda: _load(session, schema, version=key[1]))
+        if user is None:
+            return whole
+        return whole.scoped(session.merge(user))
+
+
+def _load(session: Session, schema: PlanSchema, version: int) -> Master:
+    from sync_service.actuals import latest_actuals
+    from sync_service.allocations import current_allocations
+
+    regions = {t.id: t.region for t in session.scalars(select(Team))}
+    newest = (
+        select(func.max(MasterVersion.id).label("version"))
+        .where(MasterVersion.id <= version)
+        .group_by(MasterVersion.team_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(MasterVersion).join(newest, MasterVersion.id == newest.c.version).order_by(MasterVersion.team_id)
+    )
+    held = tuple(
+        HeldPlan(r.team_id, regions.get(r.team_id, ""), r.submission_id, r.id, r.created_at.isoformat()) for r in rows
+    )
+    lines = master_lines(session, {h.team: h.submission for h in held})
+    actual_import, actuals = latest_actuals(session)
+    if actual_import is not None:  # the finance system's year to date replaces what the plans typed
+        for line in lines:
+            line["actual"] = actuals.get((line["team_id"], line["line_id"]), 0)
+    table = typed_lines(lines, schema)
+    revision, cells = current_allocations(session, schema)
+    info: dict[str, Any] = {"source": "organisation configuration", "set_by": None, "set_at": None}
+    if revision:
+        row = session.get(AllocationRevision, revision)
+        by = session.get(User, row.user_id)
+        info = {"source": "api", "set_by": by.name if by else None, "set_at": row.created_at.isoformat()}
+    return Master(
+        schema=schema,
+        version=version,
+        held=held,
+        lines=tuple(lines),
+        table=table,
+        months=grain.month_cents(table, schema),
+        committed=grain.line_cents(table, schema, "committed"),
+        actual=grain.line_cents(table, schema, "actual"),
+        allocation_revision=revision,
+        allocation_info=info,
+        allocations=cells,
+        actuals_import=actual_import,
+        locked=frozenset(session.scalars(select(PeriodLock.month))),
+        regions=regions,
+        allocation_regions=tuple(schema.config.regions),
+    )
