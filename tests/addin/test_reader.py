@@ -20,7 +20,7 @@ import pytest
 from openpyxl.utils import get_column_letter
 
 from addin.issues import Rule, Severity
-from addin.reader import PlanRead, plan_from_rows, read_plan
+from addin.reader import PlanRead, plan_from_rows, read_plan, table_rows_from_names
 from sheet_templates import OrgConfig, PlanSchema, build_schema, load_config
 from sheet_templates.config import default_config_path
 from sheet_templates.excel_template import build_template
@@ -629,3 +629,28 @@ def test_a_title_row_above_the_header_says_where_the_header_is(plan_path: Path, 
     read = read_plan(plan_path, schema)
     hints = [i for i in read.issues if "header row must be row 1" in i.message]
     assert [(h.location, h.rule) for h in hints] == [("Plan!A3", Rule.COLUMN_MISSING)]
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"),
+    [
+        ("Plan!$A$2:$A$301", (2, 301)),  # as the template writes it
+        ("'Plan'!$A$2:$A$304", (2, 304)),  # as a spreadsheet app may save it after inserting rows
+        ("=Plan!A2:A9", (2, 9)),
+        ("Plan!#REF!", None),  # every row deleted: nothing left to check against
+        ("Lists!$A$2:$A$5", None),
+        ("", None),
+    ],
+)
+def test_the_table_rows_come_from_the_ps_plan_rows_name(text: str, rows: tuple[int, int] | None) -> None:
+    assert table_rows_from_names({"PS_PLAN_ROWS": text} if text else {}) == rows
+
+
+def test_lines_inside_the_table_are_not_outside_it(plan_path: Path, schema: PlanSchema) -> None:
+    fill(plan_path, schema, {2: line(schema), 301: line(schema, line_id="EMEA-0300")})
+    read = read_plan(plan_path, schema)
+    assert len(read.table) == 2
+    assert not [i for i in read.issues if i.rule is Rule.OUTSIDE_TABLE]
+    fill(plan_path, schema, {302: line(schema, line_id="EMEA-0301")})
+    [issue] = [i for i in read_plan(plan_path, schema).issues if i.rule is Rule.OUTSIDE_TABLE]
+    assert (issue.location, issue.severity) == ("Plan!A302", Severity.ERROR)

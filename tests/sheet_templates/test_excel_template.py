@@ -119,8 +119,25 @@ def test_every_sheet_is_protected_without_a_password(book) -> None:
         assert ws.protection.sheet is True, ws.title
         assert ws.protection.password is None, ws.title
     plan = book["Plan"].protection
-    # False means "not prevented": planners may still resize columns, filter and sort.
-    assert (plan.formatColumns, plan.autoFilter, plan.sort) == (False, False, False)
+    # False means "not prevented": planners may still resize columns, filter, sort and insert rows.
+    assert (plan.formatColumns, plan.autoFilter, plan.sort, plan.insertRows) == (False, False, False, False)
+
+
+def test_the_table_rows_are_a_defined_name(book) -> None:
+    """PS_PLAN_ROWS spans the numbered rows; spreadsheet apps grow it with rows inserted inside it."""
+    assert book.defined_names["PS_PLAN_ROWS"].attr_text == f"Plan!$A$2:$A${LAST}"
+
+
+def test_formula_columns_are_the_tables_calculated_columns(book, schema) -> None:
+    """So Excel writes the formulas into rows inserted inside the table."""
+    columns = {c.name: c for c in book["Plan"].tables["PlanLines"].tableColumns}
+    for col in schema.columns:
+        calculated = columns[col.label].calculatedColumnFormula
+        if col.is_input:
+            assert calculated is None, col.name
+        else:
+            assert "=" + calculated.attr_text == book["Plan"][f"{col.letter}2"].value, col.name
+    assert columns["Planned total"].calculatedColumnFormula.attr_text == "SUM(N2:Y2)"
 
 
 def test_template_identity_is_in_defined_names(book, schema) -> None:
@@ -169,6 +186,7 @@ def test_instructions_name_the_region_year_and_template(book, schema) -> None:
     assert "01 February 2026 to 31 January 2027" in text
     assert f"version {schema.version}" in text
     assert "AG  Planned total (calculated)" in text
+    assert "Insert rows inside the table" in text and "Lines typed below the table are not counted" in text
 
 
 def test_build_templates_writes_one_file_per_region(tmp_path: Path, schema) -> None:

@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 import openpyxl
 import pytest
 
+from addin.consolidate import REJECTED, process_file
 from addin.issues import Rule, Severity
 from addin.reader import plan_from_rows, read_plan, table_rows_from_names
 from addin.safety import inspect_package
@@ -29,6 +30,9 @@ from sheet_templates.config import QUARTERS, default_config_path
 from sheet_templates.excel_template import NAME_PLAN_ROWS, build_template
 from sheet_templates.schema import PLAN_SHEET
 from sync_service.cli import main
+from sync_service.problems import Unprocessable
+from sync_service.storage import Team
+from sync_service.workflow import Incoming, read_incoming
 from tests.libreoffice import TIMEOUT_SECONDS, formula_problems, sheet_values
 
 SCHEMA: PlanSchema = build_schema(load_config(default_config_path()))
@@ -295,6 +299,26 @@ def test_plansheet_validate_shows_a_line_below_the_table(tmp_path: Path, capsys:
     assert code == 1
     assert "invalid, 2 lines, 1 error" in out
     assert "Plan!A5" in out and FIX in out and "[plan.outside_table]" in out
+
+
+def test_consolidate_and_the_service_refuse_a_line_below_the_table(tmp_path: Path) -> None:
+    path = build_template(SCHEMA, "EMEA", tmp_path / "plan-EMEA.xlsx", lines=PREFILLED[:1], spare_rows=1)
+    book = openpyxl.load_workbook(path)
+    for ref, value in cells_of(a_line(6, channel="Email", currency="USD", m01=10), 6).items():
+        book["Plan"][ref] = value
+    book.save(path)
+
+    outcome = process_file(path, "plan-EMEA.xlsx", SCHEMA)
+    assert outcome.status == REJECTED
+    assert [i.location for i in outcome.issues if i.rule is Rule.OUTSIDE_TABLE] == ["Plan!A6"]
+
+    team = Team(id="emea-enterprise", region="EMEA", business_unit="Enterprise", name="EMEA Enterprise")
+    upload = Incoming(team=team.id, source="xlsx", raw=path.read_bytes(), filename="plan-EMEA.xlsx")
+    with pytest.raises(Unprocessable) as refused:
+        read_incoming(upload, SCHEMA, team)
+    assert refused.value.status == 422
+    [issue] = [i for i in refused.value.issues if i["rule"] == "plan.outside_table"]
+    assert issue["location"] == "Plan!A6" and FIX in issue["message"]
 
 
 def test_a_workbook_without_the_table_rows_name_is_not_checked(tmp_path: Path) -> None:
