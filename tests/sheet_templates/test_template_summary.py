@@ -11,6 +11,7 @@ the cent, then summed), never read from the template's formulas.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 from decimal import ROUND_HALF_UP, Decimal
@@ -95,6 +96,7 @@ def insert_rows_in_libreoffice(source: Path, target: Path, at: int, count: int, 
         f"{ref}=#{value}" if isinstance(value, int | Decimal) else f"{ref}={value}" for ref, value in cells.items()
     )
     assert not any(c in str(v) for v in cells.values() for c in ";="), "values may not contain ; or ="
+    target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="plansheet-lo-macro-") as profile:
         office = [
             "soffice",
@@ -106,7 +108,7 @@ def insert_rows_in_libreoffice(source: Path, target: Path, at: int, count: int, 
             "--nologo",
         ]
         # The first start writes the profile, including an empty Standard.Module1; then the macro goes in.
-        subprocess.run([*office, "--terminate_after_init"], capture_output=True, timeout=TIMEOUT_SECONDS, check=True)
+        _office([*office, "--terminate_after_init"], os.environ.copy())
         module = Path(profile) / "user" / "basic" / "Standard" / "Module1.xba"
         module.write_text(
             '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -121,13 +123,31 @@ def insert_rows_in_libreoffice(source: Path, target: Path, at: int, count: int, 
             "PS_COUNT": str(count),
             "PS_CELLS": typed,
         }
-        done = subprocess.run(
-            [*office, "macro:///Standard.Module1.InsertRows"], env=env, capture_output=True, text=True, timeout=120
-        )
+        stderr = _office([*office, "macro:///Standard.Module1.InsertRows"], env)
     failure = target.with_name(target.name + ".error")
     assert not failure.exists(), failure.read_text()
-    assert target.is_file(), f"LibreOffice wrote nothing (exit {done.returncode}): {done.stderr}"
+    assert target.is_file(), f"LibreOffice wrote nothing: {stderr}"
     return target
+
+
+def _office(command: list[str], env: dict[str, str]) -> str:
+    """Run LibreOffice in its own process group, so a hung office and its helpers can all be stopped."""
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"LibreOffice did not finish within {TIMEOUT_SECONDS} s: {' '.join(command)}")
+    return stderr
 
 
 def month_cents(currency: str | None, amount: Decimal) -> Decimal:
@@ -365,3 +385,18 @@ def test_the_allocations_are_what_the_recalculated_summary_compares_against(inse
             f"Remaining Q{q + 1}",
         )
     assert_money(rows["Allocation"][4], sum(allocation, Decimal(0)), "Allocation for the year")
+
+
+@pytest.mark.libreoffice
+def test_a_row_inserted_above_the_first_numbered_row_is_outside_for_both(tmp_path: Path) -> None:
+    """Inserting above a range's first row moves the range down; the Summary and Plansheet both leave the row out."""
+    source = build_template(SCHEMA, "EMEA", tmp_path / "plan-EMEA.xlsx", lines=PREFILLED, spare_rows=3)
+    out = insert_rows_in_libreoffice(source, tmp_path / "out" / "plan-EMEA.xlsx", 2, 1, cells_of(INSERTED[0], 2))
+    assert formula_problems(out) == []
+    rows = summary_rows(out)
+    for name, quarters in expected_summary(PREFILLED).items():  # without the inserted line
+        for q, amount in enumerate(quarters):
+            assert_money(rows[name][q], amount, f"Summary {name} Q{q + 1}")
+    [issue] = [i for i in read_plan(out, SCHEMA).issues if i.rule is Rule.OUTSIDE_TABLE]
+    assert issue.location == "Plan!A2"
+    assert issue.message.startswith("This line is above the plan table (rows 3 to 9)")
