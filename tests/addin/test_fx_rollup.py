@@ -158,11 +158,11 @@ def as_table(lines: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def line_periods(line: dict[str, Any], period: str, measure: str) -> dict[str, int]:
-    """One line's cents per period label, in its own currency."""
+def line_periods(line: dict[str, Any], period: str, measure: str, rate: Any = None) -> dict[str, int]:
+    """One line's cents per period label, in its own currency (or each month converted at `rate`, then summed)."""
     if measure != "planned":
         return {"total": line[measure]}
-    months = [line[m] for m in MONTHS]
+    months = [line[m] if rate is None else exact(line[m], rate) for m in MONTHS]
     if period == "month":
         return dict(zip(MONTHS, months, strict=True))
     if period == "quarter":
@@ -176,9 +176,12 @@ def expected_rollup(
     money = measure == "planned" or SCHEMA[measure].type is ColumnType.MONEY
     out: dict[tuple[Any, ...], int] = defaultdict(int)
     for line in lines:
-        for label, cents in line_periods(line, period, measure).items():
-            if money and reporting:
-                cents = exact(cents, RATES[line["currency"]])  # each line and period converted on its own
+        rate = RATES[line["currency"]] if money and reporting else None
+        if measure == "planned":  # the money grain: each line's each month converted on its own, then summed
+            periods = line_periods(line, period, measure, rate)
+        else:
+            periods = {k: v if rate is None else exact(v, rate) for k, v in line_periods(line, period, measure).items()}
+        for label, cents in periods.items():
             out[(*(line[d] for d in by), label)] += cents
     return dict(out)
 

@@ -1,0 +1,549 @@
+"""The oracle: every surface of Plansheet shows the same figure, equal to the cent to an independent computation.
+
+One scenario, built here through the real service on 127.0.0.1: five teams in four regions and
+three business units, lines in five currencies (with per-month actual rates configured, which
+planned figures do not use), one plan uploaded as a workbook in which LibreOffice inserted rows
+inside the table, an allocation revised through the API, an actuals import with a campaign code
+shared by lines of two teams, a locked month, a rejected and a stale submission.
+
+The expected cents are computed below in plain Python with Decimal and Fraction over the
+scenario's inputs, following the rules written in docs/money.md (each line's each month at the
+plan rate, to the cent; the shared code split by planned spend, largest remainder), and using
+none of Plansheet's functions. Every surface must equal them: the API (master, rollup for every
+dimension and period, variance, allocations), the master workbook from the service and from
+`plansheet consolidate` after LibreOffice recalculates them, each team's template from the
+service recalculated, the dashboard's pages, the Google master sheet read back with gspread, and
+the live functions through HTTP, the xlwings UDFs, Office.js and Apps Script.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import gspread
+import pytest
+
+from sheet_templates import build_schema, load_config
+from sheet_templates.excel_template import build_template
+from sync_service.api import STORE
+from sync_service.app import create_app
+from sync_service.sheets_fake import SheetsFake
+from sync_service.storage import User
+from tests.addin.xlwings_harness import MISSING, call_like_excel, udfs, xlwings_windows  # noqa: F401
+from tests.libreoffice import recalculate, sheet_values
+from tests.sheet_templates.test_template_summary import insert_rows_in_libreoffice
+from tests.sync_service.live_server import call, init, service_env, start, stop, token, upload
+
+SCHEMA = build_schema(load_config())
+CFG = SCHEMA.config
+RATES = CFG.plan_rates
+CENT = Decimal("0.01")
+MONTHS = [f"m{i:02d}" for i in range(1, 13)]
+QUARTER_MONTHS = {f"Q{q}": MONTHS[3 * (q - 1) : 3 * q] for q in range(1, 5)}
+AS_OF = dt.date(2026, 7, 15)  # FY2027 starts in February 2026: Feb..Jun (5 months) are closed
+CLOSED = 5
+HOSTS = Path(__file__).resolve().parent / "hosts"
+# The last day of each fiscal month of FY2027 (February 2026 to January 2027).
+MONTH_ENDS = [dt.date(2026 + (k + 1) // 12, (k + 1) % 12 + 1, 1) - dt.timedelta(days=1) for k in range(1, 13)]
+
+
+def line(line_id: str, region: str, unit: str, channel: str, currency: str, **values: Any) -> dict[str, Any]:
+    """A plan line as a planner types it (amounts as Decimal units in the line's currency)."""
+    return {
+        "line_id": line_id,
+        "region": region,
+        "business_unit": unit,
+        "team": "Demand",
+        "campaign": f"Campaign {line_id}",
+        "channel": channel,
+        "owner": "Kim",
+        "currency": currency,
+        "status": "Planned",
+        **values,
+    }
+
+
+D = Decimal
+# Amounts chosen so that rounding per month differs from rounding per quarter or per year.
+EMEA_ENT = [
+    line("EE-1", "EMEA", "Enterprise", "Events", "EUR", m01=D("999.99"), m02=D("999.99"), m07=D("1234.565")),
+    line("EE-2", "EMEA", "Enterprise", "Paid Search", "GBP", m03=D("333.33"), m04=D("333.33"), committed=D("100")),
+    line("EE-3", "EMEA", "Enterprise", "Content", "USD", m05=D("10000"), m12=D("0.10"), campaign_code="EE3-CODE"),
+]
+EMEA_ENT_INSERTED = [  # typed into rows LibreOffice inserted inside the table
+    line("EE-4", "EMEA", "Enterprise", "Events", "GBP", m01=D("1000.50"), m06=D("0.01")),
+    line("EE-5", "EMEA", "Enterprise", "Webinars", "EUR", m09=D("77.77"), m11=D("12.345")),
+]
+EMEA_SMB = [
+    line("ES-1", "EMEA", "SMB", "Email", "EUR", m02=D("5000.05"), m08=D("45.55"), campaign_code="SHARED-1"),
+    line("ES-2", "EMEA", "SMB", "Events", "GBP", m01=D("12.34"), m10=D("2000")),
+]
+NA_V1 = [line("NA-1", "NA", "Enterprise", "ABM", "USD", m01=D("1000"), m02=D("1000"), campaign_code="SHARED-1")]
+NA_V2 = [
+    line("NA-1", "NA", "Enterprise", "ABM", "USD", m01=D("1000"), m02=D("1500.25"), campaign_code="SHARED-1"),
+    line("NA-2", "NA", "Enterprise", "Paid Social", "USD", m04=D("777.77"), m05=D("0.99"), committed=D("250.50")),
+]
+NA_STALE = [line("NA-1", "NA", "Enterprise", "ABM", "USD", m01=D("999999"))]  # edited from v1: stays stale
+APAC = [
+    line("AP-1", "APAC", "Mid-Market", "Partners", "JPY", m03=D(123457), m04=D(99), m11=D(1000001)),
+    line("AP-2", "APAC", "Mid-Market", "Events", "USD", m06=D("4321.09")),
+]
+LATAM_BAD = [line("LA-1", "LATAM", "SMB", "Events", "BRL", m01=D("100"))]  # rejected
+LATAM = [line("LA-1", "LATAM", "SMB", "Events", "BRL", m01=D("100.05"), m02=D("0.05"), m12=D("999.99"))]
+FINAL = {  # what the master holds in the end, by team
+    "EMEA-ENTERPRISE": EMEA_ENT + EMEA_ENT_INSERTED,
+    "EMEA-SMB": EMEA_SMB,
+    "NA-ENTERPRISE": NA_V2,
+    "APAC-MIDMARKET": APAC,
+    "LATAM-SMB": LATAM,
+}
+# The revised allocations (reporting units): EMEA Q1 changed, one channel cell, LATAM Q4 left unset.
+ALLOCATIONS = [
+    *({"region": r, "quarter": q, "amount": str(CFG.allocation(r, q))} for r in CFG.regions for q in QUARTER_MONTHS),
+]
+ALLOCATIONS = [a for a in ALLOCATIONS if (a["region"], a["quarter"]) not in {("EMEA", "Q1"), ("LATAM", "Q4")}]
+ALLOCATIONS += [
+    {"region": "EMEA", "quarter": "Q1", "amount": "123456.78"},
+    {"region": "EMEA", "quarter": "Q2", "channel": "Events", "amount": "5000.55"},
+]
+# The finance system's export: by line ID, by campaign code (shared by an EMEA-SMB and an NA line), other currencies.
+ACTUALS = [
+    ("EE-1", "", "1500.10", "EUR"),
+    ("EE-2", "", "400.00", "EUR"),  # booked in EUR against a GBP line
+    ("", "EE3-CODE", "9999.99", "USD"),
+    ("", "SHARED-1", "3000.01", "EUR"),
+    ("AP-1", "", "100000", "JPY"),
+    ("LA-1", "", "50.5", "BRL"),
+]
+
+
+# --- the independent computation -------------------------------------------------------------------------
+
+
+def half_up(value: Fraction | Decimal) -> int:
+    """A cent amount rounded half away from zero (amounts here are never negative)."""
+    value = Fraction(value)
+    return int(value + Fraction(1, 2)) if value >= 0 else -int(-value + Fraction(1, 2))
+
+
+def cents(amount: Any) -> int:
+    return int((D(str(amount)) * 100).quantize(D(1), rounding=ROUND_HALF_UP)) if amount is not None else 0
+
+
+def to_reporting(amount_cents: int, currency: str) -> int:
+    return half_up(Fraction(amount_cents) * Fraction(RATES[currency]))
+
+
+class Expected:
+    """Every figure of the scenario in reporting cents, from the inputs alone."""
+
+    def __init__(self) -> None:
+        self.lines = [(team, ln) for team, lines in FINAL.items() for ln in lines]
+        self.month = {
+            ln["line_id"]: [to_reporting(cents(ln.get(m)), ln["currency"]) for m in MONTHS] for _, ln in self.lines
+        }
+        self.team_of = {ln["line_id"]: team for team, ln in self.lines}
+        self.by_id = {ln["line_id"]: ln for _, ln in self.lines}
+        self.actual_line = self._actuals()  # line currency cents
+        self.actual = {i: to_reporting(c, self.by_id[i]["currency"]) for i, c in self.actual_line.items()}
+        self.committed = {i: to_reporting(cents(ln.get("committed")), ln["currency"]) for i, ln in self.by_id.items()}
+        self.alloc = defaultdict(int)  # (region, quarter) -> cents, all channels
+        for a in ALLOCATIONS:
+            if not a.get("channel"):
+                self.alloc[a["region"], a["quarter"]] += cents(a["amount"])
+        # A quarter with only channel cells counts their sum (EMEA Q2 has a * cell from the file: it wins).
+
+    def _actuals(self) -> dict[str, int]:
+        out = dict.fromkeys(self.by_id, 0)
+        for line_id, code, amount, currency in ACTUALS:
+            targets = [line_id] if line_id else [i for i, ln in self.by_id.items() if ln.get("campaign_code") == code]
+            row = cents(amount)
+            weights = [sum(self.month[t]) for t in targets]  # planned spend in reporting cents, the year
+            total = sum(weights)
+            shares = [Fraction(row * w, total) for w in weights]
+            parts = [int(s) for s in shares]
+            for k in sorted(range(len(parts)), key=lambda k: shares[k] - parts[k], reverse=True)[: row - sum(parts)]:
+                parts[k] += 1
+            for t, part in zip(targets, parts, strict=True):
+                target_currency = self.by_id[t]["currency"]
+                out[t] += half_up(Fraction(part) * Fraction(RATES[currency]) / Fraction(RATES[target_currency]))
+        return out
+
+    def planned(self, by: str, period: str) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = defaultdict(int)
+        for team, ln in self.lines:
+            key = team if by == "team_id" else (ln.get(by) or "")
+            for j, m in enumerate(MONTHS):
+                label = {"month": m, "quarter": f"Q{j // 3 + 1}", "year": "FY2027"}[period]
+                out[key, label] += self.month[ln["line_id"]][j]
+        return dict(out)
+
+    def region_sum(self, what: dict[str, int], region: str) -> int:
+        return sum(v for i, v in what.items() if self.by_id[i]["region"] == region)
+
+    def to_date(self, region: str, closed: int = CLOSED) -> int:
+        return sum(sum(m[:closed]) for i, m in self.month.items() if self.by_id[i]["region"] == region)
+
+    def team_quarters(self, team: str) -> list[int]:
+        ids = [ln["line_id"] for ln in FINAL[team]]
+        return [sum(sum(self.month[i][3 * q : 3 * q + 3]) for i in ids) for q in range(4)]
+
+
+EXPECTED = Expected()
+
+
+# --- the scenario, through the real service ---------------------------------------------------------------
+
+
+def as_json(ln: dict[str, Any]) -> dict[str, Any]:
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in ln.items()}
+
+
+def cells_of(ln: dict[str, Any], row: int) -> dict[str, Any]:
+    return {f"{SCHEMA[name].letter}{row}": value for name, value in ln.items()}
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("oracle")
+    fake_server = SheetsFake.serve()
+    fake = fake_server.__enter__()
+    from sync_service.gsheets import GoogleSettings, client
+
+    gc = client(GoogleSettings(credentials_info=fake.service_account_info(), api_base=fake.base_url, backoff=0.01))
+    master_sheet = gc.create("Marketing master budget")
+    database = folder / "oracle.db"
+    env = service_env(f"sqlite:///{database}")
+    env |= {
+        "PLANSHEET_GOOGLE_CREDENTIALS_JSON": json.dumps(fake.service_account_info()),
+        "PLANSHEET_GOOGLE_API_BASE": fake.base_url,
+        "PLANSHEET_GOOGLE_BACKOFF": "0.01",
+        "PLANSHEET_GOOGLE_MASTER_SPREADSHEET_ID": master_sheet.id,
+    }
+    init(env)
+    finance = token(env, "fiona", "finance")
+    marketers = {team: token(env, f"m-{team}", "marketer", team) for team in FINAL}
+    process, base = start(env)
+    try:
+
+        def submit(team: str, lines: list[dict[str, Any]], based_on: int | None = None) -> int:
+            body: dict[str, Any] = {"team": team, "lines": [as_json(x) for x in lines]}
+            if based_on is not None:
+                body["based_on"] = {"submission": based_on}
+            status, answer = call(base, marketers[team], "POST", "/api/v1/submissions", body)
+            assert status == 201, answer
+            return answer["id"]
+
+        def approve(sid: int) -> None:
+            status, answer = call(base, finance, "POST", f"/api/v1/submissions/{sid}/approve", {})
+            assert status == 200, answer
+
+        # EMEA-ENTERPRISE plans in the workbook: LibreOffice inserts two rows inside the table, typed there.
+        source = build_template(SCHEMA, "EMEA", folder / "plan-EMEA.xlsx", lines=EMEA_ENT, spare_rows=0, based_on=0)
+        cells: dict[str, Any] = {}
+        for k, ln in enumerate(EMEA_ENT_INSERTED):
+            cells |= cells_of(ln, 3 + k)  # above the second line
+        plan_xlsx = insert_rows_in_libreoffice(source, folder / "filled" / "plan-EMEA.xlsx", 3, 2, cells)
+        status, answer = upload(
+            base, marketers["EMEA-ENTERPRISE"], "/api/v1/submissions", plan_xlsx.read_bytes(), team="EMEA-ENTERPRISE"
+        )
+        assert status == 201, answer
+        approve(answer["id"])
+        approve(submit("EMEA-SMB", EMEA_SMB))
+        first = submit("NA-ENTERPRISE", NA_V1)
+        approve(first)
+        second = submit("NA-ENTERPRISE", NA_V2, based_on=first)
+        stale = submit("NA-ENTERPRISE", NA_STALE, based_on=first)  # overtaken when the second is approved
+        approve(second)
+        approve(submit("APAC-MIDMARKET", APAC))
+        bad = submit("LATAM-SMB", LATAM_BAD)
+        assert call(base, finance, "POST", f"/api/v1/submissions/{bad}/reject", {"comment": "too small"})[0] == 200
+        approve(submit("LATAM-SMB", LATAM))  # after a rejection the team still has no approved plan
+        status, answer = call(base, finance, "PUT", "/api/v1/allocations", {"allocations": ALLOCATIONS})
+        assert status == 200, answer
+        export = io.StringIO()
+        writer = csv.writer(export)
+        writer.writerow(["Line ID", "Campaign code", "Amount", "Currency"])
+        writer.writerows(ACTUALS)
+        status, answer = upload(base, finance, "/api/v1/actuals", export.getvalue().encode(), filename="actuals.csv")
+        assert status == 201, answer
+        assert answer["unmatched"] == [] and answer["spread"], answer
+        assert call(base, finance, "POST", "/api/v1/periods/lock", {"months": ["m01"]})[0] == 200
+        status, answer = call(base, finance, "GET", f"/api/v1/submissions/{stale}")
+        assert answer["status"] == "stale", answer
+        yield {
+            "base": base,
+            "finance": finance,
+            "marketers": marketers,
+            "env": env,
+            "database": database,
+            "folder": folder,
+            "gc": gc,
+            "master_sheet": master_sheet.id,
+            "plan_xlsx": plan_xlsx,
+        }
+    finally:
+        stop(process)
+        fake_server.__exit__(None, None, None)
+
+
+def get(scenario: dict[str, Any], path: str) -> Any:
+    status, body = call(scenario["base"], scenario["finance"], "GET", path)
+    assert status == 200, body
+    return body
+
+
+# --- the API -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("period", ["month", "quarter", "year"])
+@pytest.mark.parametrize("by", ["region", "business_unit", "channel", "currency", "team"])
+def test_api_rollup_equals_the_oracle(scenario: dict[str, Any], by: str, period: str) -> None:
+    body = get(scenario, f"/api/v1/rollup?by={by}&period={period}")
+    got = {(r[by], r["period"]): r["cents"] for r in body["rows"] if r["cents"]}
+    assert got == {k: v for k, v in EXPECTED.planned(by, period).items() if v}
+
+
+def test_api_master_lines_carry_the_imported_actuals(scenario: dict[str, Any]) -> None:
+    body = get(scenario, "/api/v1/master")
+    assert {ln["line_id"] for ln in body["lines"]} == set(EXPECTED.by_id)  # the rows inserted in LibreOffice too
+    assert {ln["line_id"]: ln["actual"] for ln in body["lines"]} == EXPECTED.actual_line
+
+
+def test_api_variance_and_allocations_equal_the_oracle(scenario: dict[str, Any]) -> None:
+    body = get(scenario, f"/api/v1/variance?by=region&as_of={AS_OF}")
+    rows = {r["region"]: r for r in body["rows"]}
+    for region in rows:
+        assert cents(rows[region]["planned_to_date"]) == EXPECTED.to_date(region), region
+        assert cents(rows[region]["actual"]) == EXPECTED.region_sum(EXPECTED.actual, region), region
+        year = sum(EXPECTED.alloc[region, q] for q in QUARTER_MONTHS)
+        assert cents(rows[region]["allocation"]) == year, region
+    allocations = {
+        (a["region"], a["quarter"], a["channel"]): a["cents"]
+        for a in get(scenario, "/api/v1/allocations")["allocations"]
+    }
+    assert allocations["EMEA", "Q1", "*"] == 12_345_678
+    assert allocations["EMEA", "Q2", "Events"] == 500_055
+
+
+# --- workbooks, recalculated by LibreOffice -------------------------------------------------------------------
+
+
+def download(scenario: dict[str, Any], path: str, name: str) -> Path:
+    import urllib.request
+
+    request = urllib.request.Request(
+        scenario["base"] + path, headers={"Authorization": f"Bearer {scenario['finance']}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        target = scenario["folder"] / "downloads" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(answer.read())
+    return target
+
+
+def money_cell(value: Any) -> int:
+    assert isinstance(value, int | float), value
+    return round(value * 100)
+
+
+def variance_sheet(path: Path) -> dict[str, list[Any]]:
+    return {row[0]: row for row in sheet_values(path, "Variance")[3:] if row and row[0] in CFG.regions}
+
+
+@pytest.mark.libreoffice
+def test_the_service_master_workbook_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
+    path = download(scenario, f"/api/v1/master?format=xlsx&as_of={AS_OF}", "master.xlsx")
+    done = recalculate(path, scenario["folder"] / "recalculated")
+    rows = variance_sheet(done)
+    planned = EXPECTED.planned("region", "quarter")
+    for region in CFG.regions:
+        row = rows[region]
+        assert [money_cell(v) for v in row[1:5]] == [EXPECTED.alloc[region, q] for q in QUARTER_MONTHS], region
+        assert [money_cell(v) for v in row[5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
+        assert money_cell(row[13]) == EXPECTED.to_date(region), region
+        assert money_cell(row[15]) == EXPECTED.region_sum(EXPECTED.actual, region), region
+
+
+@pytest.mark.libreoffice
+def test_plansheet_consolidate_of_the_same_plans_gives_the_same_planned_figures(
+    scenario: dict[str, Any], soffice: str, tmp_path: Path
+) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "plan-EMEA-ENTERPRISE.xlsx").write_bytes(scenario["plan_xlsx"].read_bytes())
+    for team, lines in FINAL.items():
+        if team != "EMEA-ENTERPRISE":
+            build_template(SCHEMA, lines[0]["region"], plans / f"plan-{team}.xlsx", lines=lines, spare_rows=0)
+    out = tmp_path / "master.xlsx"
+    done = subprocess.run(
+        [str(Path(__import__("sys").executable).parent / "plansheet"), "consolidate", str(plans), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = variance_sheet(recalculate(out, tmp_path / "recalculated"))
+    planned = EXPECTED.planned("region", "quarter")
+    for region in CFG.regions:
+        assert [money_cell(v) for v in rows[region][5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS]
+
+
+@pytest.mark.libreoffice
+def test_each_team_template_summary_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
+    for team, lines in FINAL.items():
+        region = lines[0]["region"]
+        path = download(scenario, f"/api/v1/templates/{team}.xlsx", f"plan-{team}.xlsx")
+        done = recalculate(path, scenario["folder"] / "templates")
+        summary = {row[0]: row[1:6] for row in sheet_values(done, "Summary") if row and row[0]}
+        assert [money_cell(v) for v in summary["Total planned"][:4]] == EXPECTED.team_quarters(team), team
+        assert [money_cell(v) for v in summary["Allocation"][:4]] == [
+            EXPECTED.alloc[region, q] for q in QUARTER_MONTHS
+        ], team
+
+
+# --- the dashboard -----------------------------------------------------------------------------------------------
+
+
+def dashboard(scenario: dict[str, Any]) -> Any:
+    app = create_app({"DATABASE_URL": f"sqlite:///{scenario['database']}", "TESTING": True, "SECRET_KEY": "oracle"})
+    client = app.test_client()
+    with app.extensions[STORE].reading() as session:
+        user = session.query(User).filter_by(name="fiona").one()
+        user_id = user.id
+    with client.session_transaction() as sess:
+        sess["user_id"], sess["at"] = user_id, int(time.time())
+        sess["pw"] = __import__("hashlib").sha256(b"").hexdigest()[:16]
+    return client
+
+
+def amount_cells(html: str, pattern: str) -> list[int]:
+    return [cents(v.replace(",", "")) for v in re.findall(pattern, html)]
+
+
+def test_the_dashboard_pages_equal_the_oracle(scenario: dict[str, Any]) -> None:
+    client = dashboard(scenario)
+    page = client.get("/master").get_data(as_text=True)
+    planned = EXPECTED.planned("region", "quarter")
+    for region in CFG.regions:
+        row = re.search(rf'<tr data-region="{region}">(.*?)</tr>', page, re.S).group(1)
+        values = [cents(v.replace(",", "")) if v else None for v in re.findall(r"<td[^>]*>([-\d,.]*)</td>", row)]
+        assert values[0::2][:4] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
+        assert values[1::2][:4] == [EXPECTED.alloc[region, q] or None for q in QUARTER_MONTHS], region
+    for team in FINAL:
+        page = client.get(f"/teams/{team}").get_data(as_text=True)
+        foot = re.search(r"<tfoot>(.*?)</tfoot>", page, re.S).group(1)
+        planned_total, actual_total = (int(v) for v in re.findall(r'data-cents="(-?\d+)"', foot))
+        ids = [ln["line_id"] for ln in FINAL[team]]
+        assert planned_total == sum(sum(EXPECTED.month[i]) for i in ids), team
+        assert actual_total == sum(EXPECTED.actual[i] for i in ids), team
+    page = client.get("/actuals?by=region").get_data(as_text=True)
+    closed = sum(1 for end in MONTH_ENDS if end < dt.date.today())  # the page is as of today
+    for region in CFG.regions:
+        match = re.search(rf'<tr data-key="{region}"><td>{region}</td><td>([-\d,.]+)</td><td>([-\d,.]+)</td>', page)
+        assert match, region
+        assert cents(match.group(1).replace(",", "")) == EXPECTED.to_date(region, closed), region
+        assert cents(match.group(2).replace(",", "")) == EXPECTED.region_sum(EXPECTED.actual, region), region
+
+
+# --- Google Sheets ----------------------------------------------------------------------------------------------
+
+
+def test_the_google_master_sheet_equals_the_oracle(scenario: dict[str, Any]) -> None:
+    status, body = call(scenario["base"], scenario["finance"], "POST", "/api/v1/gsheets/master/push", {})
+    assert status == 200, body
+    book = scenario["gc"].open_by_key(scenario["master_sheet"])
+    rollup = book.worksheet("Rollup").get_all_records(value_render_option=gspread.utils.ValueRenderOption.unformatted)
+    got: dict[tuple[str, str], int] = defaultdict(int)
+    for r in rollup:
+        got[r["region"], r["period"]] += money_cell(r["amount"])
+    assert {k: v for k, v in got.items() if v} == {k: v for k, v in EXPECTED.planned("region", "quarter").items() if v}
+    header, *master = book.worksheet("Master").get_all_values(
+        value_render_option=gspread.utils.ValueRenderOption.unformatted
+    )
+    line_id, actual_spend = header.index("Line ID"), header.index("Actual spend")
+    assert {r[line_id]: money_cell(r[actual_spend] or 0) for r in master} == EXPECTED.actual_line
+    variance = book.worksheet("Variance").get_all_records(
+        value_render_option=gspread.utils.ValueRenderOption.unformatted
+    )
+    actual: dict[str, int] = defaultdict(int)
+    for r in variance:
+        actual[r["region"]] += money_cell(r["actual"])
+    assert dict(actual) == {r: EXPECTED.region_sum(EXPECTED.actual, r) for r in actual}
+    assert set(actual) == {ln["region"] for _, ln in EXPECTED.lines}
+
+
+# --- live functions in every host ----------------------------------------------------------------------------------
+
+
+def live_calls() -> list[tuple[str, list[Any], int]]:
+    """(function, arguments, expected cents) for every region."""
+    out = []
+    planned = EXPECTED.planned("region", "quarter")
+    for region in CFG.regions:
+        year = sum(v for (r, _), v in planned.items() if r == region)
+        out.append(("PS_PLANNED", [region], year))
+        out += [("PS_PLANNED", [region, q], planned.get((region, q), 0)) for q in QUARTER_MONTHS]
+        out.append(("PS_ACTUAL", [region], EXPECTED.region_sum(EXPECTED.actual, region)))
+        if EXPECTED.alloc[region, "Q1"]:
+            out.append(("PS_BUDGET", [region, "Q1"], EXPECTED.alloc[region, "Q1"]))
+        variance = EXPECTED.to_date(region) - EXPECTED.region_sum(EXPECTED.actual, region)
+        out.append(("PS_LIVE_VARIANCE", [region, AS_OF.isoformat()], variance))
+        if all(EXPECTED.alloc[region, q] for q in QUARTER_MONTHS):
+            left = sum(EXPECTED.alloc[region, q] for q in QUARTER_MONTHS)
+            left -= EXPECTED.region_sum(EXPECTED.committed, region) + EXPECTED.region_sum(EXPECTED.actual, region)
+            out.append(("PS_REMAINING_LIVE", [region], left))
+    return out
+
+
+def test_live_functions_over_http_equal_the_oracle(scenario: dict[str, Any]) -> None:
+    calls = live_calls()
+    body = {"calls": [{"name": n, "args": [[[a]] for a in args]} for n, args, _ in calls]}
+    status, answer = call(scenario["base"], scenario["finance"], "POST", "/api/v1/functions:batch", body)
+    assert status == 200, answer
+    assert [money_cell(r["result"][0][0]) for r in answer["results"]] == [c for _, _, c in calls]
+
+
+def test_live_functions_through_xlwings_equal_the_oracle(
+    scenario: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    xlwings_windows: Any,  # noqa: F811
+) -> None:
+    monkeypatch.setenv("PLANSHEET_SERVICE_URL", scenario["base"])
+    monkeypatch.setenv("PLANSHEET_TOKEN", scenario["finance"])
+    bound = udfs()
+    answers = []
+    for name, args, _ in live_calls():
+        spec = bound[name].__xlfunc__["args"]
+        answer = call_like_excel(bound[name], *args, *[MISSING] * (len(spec) - len(args)))
+        answers.append(answer[0][0] if isinstance(answer, list) else answer)  # a 1x1 array, as Excel shows it
+    assert [money_cell(a) for a in answers] == [c for _, _, c in live_calls()]
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("harness", ["officejs_harness.mjs", "apps_script_harness.js"])
+def test_live_functions_in_office_js_and_apps_script_equal_the_oracle(scenario: dict[str, Any], harness: str) -> None:
+    calls = [{"name": n, "args": args} for n, args, _ in live_calls()]
+    done = subprocess.run(
+        ["node", str(HOSTS / harness)],
+        input=json.dumps({"url": scenario["base"], "token": scenario["finance"], "calls": calls}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout)
+    cells = [a if not isinstance(a, list) else a[0][0] for a in answers]
+    assert [money_cell(c) for c in cells] == [c for _, _, c in live_calls()]
