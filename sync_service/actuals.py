@@ -31,9 +31,9 @@ from sheet_templates.money import money_text as money
 from sheet_templates.money import to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.auth import require_finance
+from sync_service.errors import Unprocessable
 from sync_service.idempotency import Idempotency, remember
 from sync_service.master import current_submissions, master_lines
-from sync_service.problems import Unprocessable
 from sync_service.storage import ActualAmount, ActualImport, AuditEvent, Store, User
 
 _HEADERS = {

@@ -22,7 +22,7 @@ from sheet_templates.calendar import QUARTERS
 from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.auth import require_finance
-from sync_service.problems import ApiError, Unprocessable
+from sync_service.errors import ServiceError, Unprocessable
 from sync_service.storage import AllocationCell, AllocationRevision, AuditEvent, Store, SubmissionTotal, Team, User
 
 ALL_CHANNELS = "*"
@@ -69,10 +69,10 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any) -> 
     """Replace the allocations in force with `body["allocations"]`: a new revision, all cells checked first."""
     require_finance(user, "sets allocations")
     if not isinstance(body, dict) or not isinstance(body.get("allocations"), list):
-        raise ApiError('send {"allocations": [{"region", "quarter", "channel", "amount"}, ...]}')
+        raise ServiceError('send {"allocations": [{"region", "quarter", "channel", "amount"}, ...]}')
     items = body["allocations"]
     if len(items) > MAX_ALLOCATION_CELLS:
-        raise ApiError(f"at most {MAX_ALLOCATION_CELLS:,} allocation cells at once")
+        raise ServiceError(f"at most {MAX_ALLOCATION_CELLS:,} allocation cells at once")
     channels = {c.casefold(): c for c in schema["channel"].choices}
     problems, cells = [], {}
     for n, item in enumerate(items):

@@ -22,8 +22,8 @@ from sync_service import allocations as allocation_rules
 from sync_service import master as master_model
 from sync_service import periods as period_locks
 from sync_service.auth import user_for_token
+from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, TooLarge, Unauthorized, Unprocessable
 from sync_service.idempotency import Idempotency, replay
-from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, TooLarge, Unauthorized, Unprocessable
 from sync_service.storage import Role, Store, Team, User
 
 bp = Blueprint("api", __name__)
@@ -111,12 +111,12 @@ def _idempotent(
             return jsonify(run(idem)), status
         except IntegrityError:  # a concurrent request with the same key won the race: replay its answer
             continue
-        except ApiError:  # e.g. "already approved" by this very request's first try, committed meanwhile
+        except ServiceError:  # e.g. "already approved" by this very request's first try, committed meanwhile
             replayed = replay(_store(), user, idem)
             if replayed is None:
                 raise
             continue
-    raise ApiError("the request could not be completed; retry it with the same Idempotency-Key")
+    raise ServiceError("the request could not be completed; retry it with the same Idempotency-Key")
 
 
 @bp.post("/api/v1/submissions")
@@ -155,7 +155,7 @@ def decide(submission_id: int, action: str) -> ResponseReturnValue:
     body = request.get_json(silent=True) or {}
     comment = body.get("comment", "") if isinstance(body, dict) else ""
     if not isinstance(comment, str):
-        raise ApiError("'comment' must be text")
+        raise ServiceError("'comment' must be text")
     verdict = "approved" if action == "approve" else "rejected"
     return _idempotent(
         user,
@@ -183,7 +183,7 @@ def master() -> ResponseReturnValue:
     if form == "json":
         return jsonify(reports.master_json(_master(user)))
     if form != "xlsx":
-        raise ApiError("format must be json or xlsx")
+        raise ServiceError("format must be json or xlsx")
     as_of = _date_arg("as_of")
     with tempfile.TemporaryDirectory() as folder:
         path = reports.master_workbook(_master(user), Path(folder) / "master.xlsx", as_of)
@@ -198,7 +198,7 @@ def _date_arg(name: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ApiError(f"{name} {text!r} is not a date; use YYYY-MM-DD") from None
+        raise ServiceError(f"{name} {text!r} is not a date; use YYYY-MM-DD") from None
 
 
 @bp.get("/api/v1/master/versions")
@@ -216,7 +216,7 @@ def audit_log() -> ResponseReturnValue:
     user = current_user()
     limit = request.args.get("limit", "200")
     if not limit.isdigit() or not 1 <= int(limit) <= 5000:
-        raise ApiError("limit must be a whole number from 1 to 5000")
+        raise ServiceError("limit must be a whole number from 1 to 5000")
     return jsonify({"events": workflow.audit(_store(), user, int(limit))})
 
 
@@ -265,12 +265,12 @@ def import_actuals() -> ResponseReturnValue:
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
-            raise ApiError("upload the export in the multipart field 'file'")
+            raise ServiceError("upload the export in the multipart field 'file'")
         raw, filename = upload.read(), upload.filename
     else:
         raw, filename = request.get_data(), request.args.get("filename")
     if not raw:
-        raise ApiError("the export is empty; upload a CSV or xlsx file")
+        raise ServiceError("the export is empty; upload a CSV or xlsx file")
     return _idempotent(
         user,
         (raw,),
@@ -304,7 +304,7 @@ def gsheets_create(team: str) -> ResponseReturnValue:
     body = request.get_json(silent=True) or {}
     editors = body.get("editors", []) if isinstance(body, dict) else None
     if not isinstance(editors, list) or not all(isinstance(e, str) and "@" in e for e in editors):
-        raise ApiError("'editors' must be a list of e-mail addresses")
+        raise ServiceError("'editors' must be a list of e-mail addresses")
     replace = bool(body.get("replace")) if isinstance(body, dict) else False
     result = sheets_sync.create_for_team(_store(), _schema(), user, team, current_app.config, editors, replace=replace)
     return jsonify(result), 201
@@ -343,9 +343,9 @@ def functions_batch() -> ResponseReturnValue:
     body = request.get_json(silent=True)
     calls = body.get("calls") if isinstance(body, dict) else None
     if not isinstance(calls, list):
-        raise ApiError('send {"calls": [{"name": "PS_PLANNED", "args": [[["EMEA"]], [["Q1"]]]}, ...]}')
+        raise ServiceError('send {"calls": [{"name": "PS_PLANNED", "args": [[["EMEA"]], [["Q1"]]]}, ...]}')
     if len(calls) > functions_api.MAX_CALLS:
-        raise ApiError(f"at most {functions_api.MAX_CALLS:,} calls per request")
+        raise ServiceError(f"at most {functions_api.MAX_CALLS:,} calls per request")
     return jsonify({"results": functions_api.evaluate(_store(), _schema(), user, calls)})
 
 
@@ -356,7 +356,7 @@ def function_call(name: str) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     args = body.get("args", []) if isinstance(body, dict) else None
     if not isinstance(args, list):
-        raise ApiError('send {"args": [[["EMEA"]], [["Q1"]]]}: each argument a 2-D array')
+        raise ServiceError('send {"args": [[["EMEA"]], [["Q1"]]]}: each argument a 2-D array')
     [answer] = functions_api.evaluate(_store(), _schema(), user, [{"name": name, "args": args}])
     return jsonify(answer)
 
@@ -415,12 +415,12 @@ def create_token() -> ResponseReturnValue:
     _require_admin(user)
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
-        raise ApiError('send {"name": "maria@example.com", "role": "marketer", "teams": ["EMEA-ENTERPRISE"]}')
+        raise ServiceError('send {"name": "maria@example.com", "role": "marketer", "teams": ["EMEA-ENTERPRISE"]}')
     role, teams = body.get("role"), body.get("teams", [])
     if role not in [r.value for r in Role]:
-        raise ApiError(f"role must be one of {', '.join(r.value for r in Role)}")
+        raise ServiceError(f"role must be one of {', '.join(r.value for r in Role)}")
     if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
-        raise ApiError("'teams' must be a list of team ids")
+        raise ServiceError("'teams' must be a list of team ids")
     name = body["name"].strip()[:120]
     try:
         with _store().transaction() as session:
@@ -449,20 +449,20 @@ def _incoming() -> workflow.Incoming:
         upload = request.files.get("file")
         team = request.form.get("team", "").strip()
         if upload is None:
-            raise ApiError("upload the plan in the multipart field 'file'")
+            raise ServiceError("upload the plan in the multipart field 'file'")
         if not team:
-            raise ApiError("say which team the plan is for in the form field 'team'")
+            raise ServiceError("say which team the plan is for in the form field 'team'")
         base = _base(request.form.get("based_on_submission"), request.form.get("based_on_version"))
         return workflow.Incoming(team, "xlsx", upload.read(), filename=upload.filename, base=base)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError("send an xlsx file (multipart field 'file') or a JSON object with 'team' and 'lines'")
+        raise ServiceError("send an xlsx file (multipart field 'file') or a JSON object with 'team' and 'lines'")
     team = body.get("team")
     if not isinstance(team, str) or not team.strip():
-        raise ApiError("the JSON needs 'team', the id of the team the plan is for")
+        raise ServiceError("the JSON needs 'team', the id of the team the plan is for")
     based_on = body.get("based_on")
     if based_on is not None and not isinstance(based_on, dict):
-        raise ApiError('\'based_on\' must be {"submission": N} (or null for none) or {"master_version": N}')
+        raise ServiceError('\'based_on\' must be {"submission": N} (or null for none) or {"master_version": N}')
     base = None
     if isinstance(based_on, dict):
         if "master_version" in based_on:
@@ -470,7 +470,7 @@ def _incoming() -> workflow.Incoming:
         elif "submission" in based_on:
             base = _base(based_on["submission"], None) or {"submission": None}
         else:
-            raise ApiError('\'based_on\' must be {"submission": N} (or null for none) or {"master_version": N}')
+            raise ServiceError('\'based_on\' must be {"submission": N} (or null for none) or {"master_version": N}')
     return workflow.Incoming(team.strip(), "json", request.get_data(), grid=_grid(body), base=base)
 
 
@@ -484,7 +484,7 @@ def _base(submission: Any, version: Any) -> dict[str, int | None] | None:
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ApiError(f"based_on {name} must be a whole number of zero or more, not {value!r}")
+            raise ServiceError(f"based_on {name} must be a whole number of zero or more, not {value!r}")
         return {name: value or None} if name == "submission" else {name: value}
     return None
 
@@ -496,17 +496,17 @@ def _grid(body: dict[str, Any]) -> list[list[Any]]:
         for n, row in enumerate(body["rows"]):
             for j, value in enumerate(row):
                 if value is not None and not isinstance(value, str | int | float | bool):
-                    raise ApiError(f"rows[{n}][{j}] must be text, a number or null, not {type(value).__name__}")
+                    raise ServiceError(f"rows[{n}][{j}] must be text, a number or null, not {type(value).__name__}")
         return body["rows"]
     lines = body.get("lines")
     if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
-        raise ApiError("'lines' must be a list of objects keyed by column name (see /api/v1/schema)")
+        raise ServiceError("'lines' must be a list of objects keyed by column name (see /api/v1/schema)")
     names = [c.name for c in schema.input_columns]
     for n, line in enumerate(lines):
         for key, value in line.items():
             if value is not None and not isinstance(value, str | int | float | bool):
-                raise ApiError(f"lines[{n}].{key} must be text, a number or null, not {type(value).__name__}")
+                raise ServiceError(f"lines[{n}].{key} must be text, a number or null, not {type(value).__name__}")
     unknown = sorted({k for line in lines for k in line} - set(names))
     if unknown:
-        raise ApiError(f"unknown column(s) {', '.join(unknown)}; the columns are {', '.join(names)}")
+        raise ServiceError(f"unknown column(s) {', '.join(unknown)}; the columns are {', '.join(names)}")
     return [names, *([line.get(n) for n in names] for line in lines)]

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync_service.problems import Forbidden
+from sync_service.errors import Forbidden
 from sync_service.storage import ApiToken, AuditEvent, Role, Team, User, utcnow
 
 PREFIX = "ps_"

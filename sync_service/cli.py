@@ -43,12 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _exit_codes() -> tuple[tuple[type[BaseException], int], ...]:
     """Each kind of domain error and its exit code, most specific first."""
-    from sync_service.problems import ApiError, Conflict, Unprocessable  # the web layer: load only on an error
+    from sync_service.errors import Conflict, ServiceError, Unprocessable  # the web layer: load only on an error
 
     return (
         (Unprocessable, EXIT_ISSUES),  # the plan has issues: fix them and run again
         (Conflict, EXIT_ISSUES),  # the team's state refuses it (a sheet exists, a decision was taken)
-        (ApiError, EXIT_UNREADABLE),  # refused: not found, not allowed, Google not configured or failing
+        (ServiceError, EXIT_UNREADABLE),  # refused: not found, not allowed, Google not configured or failing
         (PlansheetError, EXIT_UNREADABLE),  # bad input or configuration, said in the message
         (OSError, EXIT_UNREADABLE),  # a folder that cannot be written, a file open elsewhere, a full disk
         (click.Abort, EXIT_INTERRUPTED),  # Ctrl+C
@@ -61,9 +61,9 @@ def _exit_code(exc: BaseException) -> int:
 
 def _report(exc: Exception) -> None:
     """Say on standard error what went wrong, in the user's terms."""
-    from sync_service.problems import ApiError
+    from sync_service.errors import ServiceError
 
-    if isinstance(exc, ApiError):
+    if isinstance(exc, ServiceError):
         click.echo(f"{exc.title}: {exc.detail}", err=True)
         for issue in exc.issues or []:
             where = f"{issue.get('sheet')}!{issue.get('cell')}" if issue.get("cell") else ""

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from sync_service.problems import Unprocessable
+from sync_service.errors import Unprocessable
 from sync_service.storage import IdempotencyRecord, Store, User
 
 MAX_KEY = 200

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sheet_templates.calendar import QUARTERS, quarter_of
 from sheet_templates.schema import PlanSchema
 from sync_service.auth import require_finance
-from sync_service.problems import ApiError
+from sync_service.errors import ServiceError
 from sync_service.storage import AuditEvent, PeriodLock, Store, User
 
 
@@ -25,11 +25,13 @@ def months_of(schema: PlanSchema, body: Any) -> list[str]:
     keys = [m.name for m in schema.month_columns]
     labels = {schema[k].label.lower(): k for k in keys}
     if not isinstance(body, dict):
-        raise ApiError('send {"months": ["m01", "Q1", ...]} or {"through": "m03"}')
+        raise ServiceError('send {"months": ["m01", "Q1", ...]} or {"through": "m03"}')
 
     def resolve(name: Any) -> list[str]:
         if not isinstance(name, str):
-            raise ApiError(f"{name!r} is not a fiscal month; use m01..m12, Q1..Q4 or a month label such as 'Feb 2026'")
+            raise ServiceError(
+                f"{name!r} is not a fiscal month; use m01..m12, Q1..Q4 or a month label such as 'Feb 2026'"
+            )
         text = name.strip()
         if text.lower() in keys:
             return [text.lower()]
@@ -38,14 +40,14 @@ def months_of(schema: PlanSchema, body: Any) -> list[str]:
             return keys[3 * q : 3 * q + 3]
         if text.lower() in labels:
             return [labels[text.lower()]]
-        raise ApiError(f"{name!r} is not a fiscal month; use m01..m12, Q1..Q4 or a month label such as 'Feb 2026'")
+        raise ServiceError(f"{name!r} is not a fiscal month; use m01..m12, Q1..Q4 or a month label such as 'Feb 2026'")
 
     if "through" in body:
         last = resolve(body["through"])[-1]
         return keys[: keys.index(last) + 1]
     months = body.get("months")
     if not isinstance(months, list) or not months:
-        raise ApiError('send {"months": ["m01", "Q1", ...]} or {"through": "m03"}')
+        raise ServiceError('send {"months": ["m01", "Q1", ...]} or {"through": "m03"}')
     return sorted({m for name in months for m in resolve(name)}, key=keys.index)
 
 

@@ -1,7 +1,8 @@
-"""API errors as RFC 9457 problem details: each error class carries its HTTP status.
+"""The web edge of the service's errors: domain errors as RFC 9457 problem details.
 
-Views raise; one handler turns any `ApiError` into `application/problem+json`, with the
-validation issues when there are some. No stack trace ever reaches a response.
+The domain raises `sync_service.errors`; one handler here turns any of them into
+`application/problem+json` with the status its class means (`STATUSES`) and the validation
+issues when there are some. No stack trace ever reaches a response.
 """
 
 from __future__ import annotations
@@ -11,42 +12,38 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from sync_service.errors import (
+    Conflict,
+    Forbidden,
+    NotConfigured,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    Unauthorized,
+    Unprocessable,
+    UpstreamFailed,
+)
+
 PROBLEM_JSON = "application/problem+json"
 
 
-class ApiError(Exception):
-    status = 400
-    title = "Bad request"
-
-    def __init__(self, detail: str, *, issues: list[dict[str, Any]] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.issues = issues
-        self.extra = extra
-
-
-class Unauthorized(ApiError):
-    status, title = 401, "Authentication required"
-
-
-class Forbidden(ApiError):
-    status, title = 403, "Not allowed"
+# The one place where a domain error becomes an HTTP status: most specific class first.
+STATUSES: tuple[tuple[type[ServiceError], int], ...] = (
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (TooLarge, 413),
+    (Unprocessable, 422),
+    (UpstreamFailed, 502),
+    (NotConfigured, 503),
+    (ServiceError, 400),
+)
 
 
-class NotFound(ApiError):
-    status, title = 404, "Not found"
-
-
-class Conflict(ApiError):
-    status, title = 409, "Conflict"
-
-
-class TooLarge(ApiError):
-    status, title = 413, "Request too large"
-
-
-class Unprocessable(ApiError):
-    status, title = 422, "The plan is not valid"
+def status_of(error: ServiceError) -> int:
+    """The HTTP status that says what `error` means."""
+    return next(status for kind, status in STATUSES if isinstance(error, kind))
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
@@ -58,13 +55,14 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(error: ApiError) -> Response:
+    @app.errorhandler(ServiceError)
+    def _service_error(error: ServiceError) -> Response:
         extra = dict(error.extra)
         if error.issues is not None:
             extra["issues"] = error.issues
-        response = problem(error.status, error.title, error.detail, **extra)
-        if error.status == 401:
+        status = status_of(error)
+        response = problem(status, error.title, error.detail, **extra)
+        if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="plansheet"'
         return response
 

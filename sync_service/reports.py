@@ -24,8 +24,8 @@ from sheet_templates.master_workbook import lines_segment
 from sheet_templates.money import money_text as money
 from sheet_templates.schema import ColumnType
 from sync_service.allocations import allocation_of
+from sync_service.errors import ServiceError
 from sync_service.master import Master, typed_lines
-from sync_service.problems import ApiError
 
 
 def master_json(m: Master) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def _dims(m: Master, by: str | None, default: str) -> list[str]:
     dims = [d.strip() for d in (by or default).split(",") if d.strip()]
     unknown = [d for d in dims if d not in m.schema.dimension_names]
     if unknown or len(set(dims)) != len(dims):
-        raise ApiError(f"cannot group by {by!r}; use any of {', '.join(m.schema.dimension_names)}, comma-separated")
+        raise ServiceError(f"cannot group by {by!r}; use any of {', '.join(m.schema.dimension_names)}, comma-separated")
     return dims
 
 
@@ -80,11 +80,11 @@ def rollup_json(m: Master, by: str | None, period: str | None, measure: str | No
     dims = _dims(m, by, "region")
     period, measure = period or "quarter", measure or "planned"
     if period not in {p.value for p in Period}:  # checked for every measure, not only the phased one
-        raise ApiError(f"unknown period {period!r}; use {', '.join(p.value for p in Period)}")
+        raise ServiceError(f"unknown period {period!r}; use {', '.join(p.value for p in Period)}")
     try:
         long = rollup(m.table, schema, by=dims, period=period, measure=measure)
     except RollupError as exc:
-        raise ApiError(str(exc)) from None
+        raise ServiceError(str(exc)) from None
     money_measure = measure == "planned" or schema[measure].type is ColumnType.MONEY
     finance = m.visible is None  # a marketer's totals are its teams', not the region's: no "remaining"
     rows = []
@@ -133,7 +133,7 @@ def variance_json(m: Master, by: str | None, as_of: str | None) -> dict[str, Any
     try:
         day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
     except (TypeError, ValueError):
-        raise ApiError(f"as_of {as_of!r} is not a date; use YYYY-MM-DD") from None
+        raise ServiceError(f"as_of {as_of!r} is not a date; use YYYY-MM-DD") from None
     closed = closed_months(schema.calendar, day)
     frame = reporting_measures(m, dims, closed)
     measures = ["planned", "planned_to_date", "committed", "actual"]

@@ -19,19 +19,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sheet_templates.schema import PlanSchema
-from sync_service import gsheets, master, reports, workflow
+from sync_service import errors, gsheets, master, reports, workflow
 from sync_service.auth import can_see, require_plan_reader
+from sync_service.errors import Conflict, Forbidden, NotFound, Unprocessable
 from sync_service.idempotency import Idempotency
-from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from sync_service.storage import AuditEvent, MasterVersion, Role, Store, Submission, Team, TeamSheet, User
 
 
-class NotConfigured(ApiError):
-    status, title = 503, "Google Sheets is not configured"
+class NotConfigured(errors.NotConfigured):
+    title = "Google Sheets is not configured"
 
 
-class GoogleFailed(ApiError):
-    status, title = 502, "Google Sheets failed"
+class GoogleFailed(errors.UpstreamFailed):
+    title = "Google Sheets failed"
 
 
 # What a call to Google may raise: its answer, the network, the token exchange, a key it cannot use.

@@ -47,7 +47,8 @@ from sync_service import master as master_model
 from sync_service import reports, workflow
 from sync_service.allocations import allocation_of
 from sync_service.auth import can_see
-from sync_service.problems import ApiError
+from sync_service.errors import ServiceError
+from sync_service.problems import status_of
 from sync_service.storage import Decision, Role, Store, Submission, Team, User
 
 bp = Blueprint("web", __name__, template_folder="templates")
@@ -266,7 +267,7 @@ def decide(submission_id: int) -> ResponseReturnValue:
         for name, outcome in result.items() if isinstance(result, dict) else ():
             if name in follow_ups() and isinstance(outcome, dict) and "error" in outcome:
                 flash(f"The decision stands, but {name.replace('_', ' ')} failed: {outcome['error']}", "error")
-    except ApiError as exc:
+    except ServiceError as exc:
         flash(exc.detail, "error")
     return redirect(url_for("web.submission", submission_id=submission_id))
 
@@ -464,7 +465,7 @@ def version_diff(version: int) -> ResponseReturnValue:
         abort(404)
     try:
         diff = workflow.master_diff(_store(), g.web_user, version - 1, version)
-    except ApiError:
+    except ServiceError:
         abort(404)
     return render_template("version.html", version=version, diff=diff)
 
@@ -487,7 +488,7 @@ def download_template(team: str) -> ResponseReturnValue:
     with tempfile.TemporaryDirectory() as folder:
         try:
             path = workflow.team_template(_store(), _schema(), g.web_user, team, Path(folder) / f"plan-{team}.xlsx")
-        except ApiError as exc:
-            abort(exc.status, exc.detail)
+        except ServiceError as exc:
+            abort(status_of(exc), exc.detail)
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")

@@ -31,8 +31,8 @@ from sheet_templates.money import money_text
 from sheet_templates.schema import PlanSchema
 from sync_service import allocations, master, periods
 from sync_service.auth import can_see, require_plan_reader
+from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency, remember
-from sync_service.problems import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from sync_service.reports import region_allocations
 from sync_service.storage import (
     AuditEvent,
@@ -195,7 +195,7 @@ def _resolve_base(session: Session, team: Team, base: dict[str, int | None] | No
         version = base["master_version"] or 0
         latest = session.scalar(select(func.max(MasterVersion.id))) or 0
         if not 0 <= version <= latest:
-            raise ApiError(f"based_on master_version {version} does not exist; the newest is {latest}")
+            raise ServiceError(f"based_on master_version {version} does not exist; the newest is {latest}")
         return _master_at(session, version).get(team.id)
     number = base.get("submission")
     if number is None:
@@ -206,7 +206,7 @@ def _resolve_base(session: Session, team: Team, base: dict[str, int | None] | No
         )
     )
     if approved is None:
-        raise ApiError(f"based_on submission {number} is not an approved plan of team {team.id}")
+        raise ServiceError(f"based_on submission {number} is not an approved plan of team {team.id}")
     return number
 
 
@@ -353,7 +353,7 @@ def decide(
     if user.role != Role.FINANCE:
         raise Forbidden("only finance approves or rejects plans")
     if action == "rejected" and not comment.strip():
-        raise ApiError("say why the plan is rejected in 'comment'; the marketer will read it")
+        raise ServiceError("say why the plan is rejected in 'comment'; the marketer will read it")
     with store.transaction() as session:
         found = session.get(Submission, submission_id)
         if found is None:
@@ -437,7 +437,7 @@ def run_follow_up(name: str, follow_up: FollowUp, user: User, result: dict[str, 
     """Run one follow-up of a committed decision; a failure is reported in the answer and logged, never raised."""
     try:
         return follow_up(user, result)
-    except ApiError as exc:
+    except ServiceError as exc:
         log.warning("%s after the decision on submission %s failed: %s", name, result.get("id"), exc.detail)
         return {"error": exc.detail}
     except Exception:  # the decision is committed: it is answered as such whatever the follow-up did

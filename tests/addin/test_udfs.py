@@ -82,9 +82,11 @@ def excel_formula_values(row: list[Any]) -> None:
     row[COL["variance"]] = float(total - Decimal(str(row[COL["actual"]] or 0)))
     rate = SCHEMA.config.plan_rates.get(row[COL["currency"]] or "")
     for q in range(1, 5):
-        quarter = sum(months[3 * (q - 1) : 3 * q], Decimal(0))
-        value = (quarter * rate).quantize(Decimal("0.01"), ROUND_HALF_UP) if rate is not None else Decimal(0)
-        row[COL[f"q{q}_reporting"]] = float(value)  # =IFERROR(ROUND(SUM(..)*VLOOKUP(..),2),0)
+        # =IFERROR(ROUND(m1*rate,2)+ROUND(m2*rate,2)+ROUND(m3*rate,2),0): each month to the cent, then summed
+        value = Decimal(0)
+        for m in months[3 * (q - 1) : 3 * q] if rate is not None else ():
+            value += (m * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        row[COL[f"q{q}_reporting"]] = float(value)
 
 
 def com_value(value: Any) -> Any:

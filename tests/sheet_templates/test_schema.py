@@ -81,8 +81,11 @@ def test_describe_gives_formulas_for_the_first_data_row(schema) -> None:
     }
     assert cols["variance"]["formula"] == "=AG2-AA2"  # planned total minus actual spend
     assert cols["q1_reporting"]["label"] == "Q1 planned (USD)"
-    assert cols["q1_reporting"]["formula"] == "=IFERROR(ROUND(SUM(N2:P2)*VLOOKUP(J2,ps_fx_rates,2,FALSE),2),0)"
-    assert cols["q4_reporting"]["formula"] == "=IFERROR(ROUND(SUM(W2:Y2)*VLOOKUP(J2,ps_fx_rates,2,FALSE),2),0)"
+    # The money grain: each month converted at the plan rate and rounded to the cent, then summed.
+    rate = "VLOOKUP(J2,ps_fx_rates,2,FALSE)"
+    q1 = f"=IFERROR(ROUND(N2*{rate},2)+ROUND(O2*{rate},2)+ROUND(P2*{rate},2),0)"
+    assert cols["q1_reporting"]["formula"] == q1
+    assert cols["q4_reporting"]["formula"] == f"=IFERROR(ROUND(W2*{rate},2)+ROUND(X2*{rate},2)+ROUND(Y2*{rate},2),0)"
     assert cols["line_id"]["formula"] is None
 
 

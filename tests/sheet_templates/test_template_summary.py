@@ -31,7 +31,8 @@ from sheet_templates.config import QUARTERS, default_config_path
 from sheet_templates.excel_template import NAME_PLAN_ROWS, build_template
 from sheet_templates.schema import PLAN_SHEET
 from sync_service.cli import main
-from sync_service.problems import Unprocessable
+from sync_service.errors import Unprocessable
+from sync_service.problems import status_of
 from sync_service.storage import Team
 from sync_service.workflow import Incoming, read_incoming
 from tests.libreoffice import TIMEOUT_SECONDS, formula_problems, sheet_values
@@ -336,7 +337,7 @@ def test_consolidate_and_the_service_refuse_a_line_below_the_table(tmp_path: Pat
     upload = Incoming(team=team.id, source="xlsx", raw=path.read_bytes(), filename="plan-EMEA.xlsx")
     with pytest.raises(Unprocessable) as refused:
         read_incoming(upload, SCHEMA, team)
-    assert refused.value.status == 422
+    assert status_of(refused.value) == 422  # what the web edge answers
     [issue] = [i for i in refused.value.issues if i["rule"] == "plan.outside_table"]
     assert issue["location"] == "Plan!A6" and FIX in issue["message"]
 
