@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,15 +18,14 @@ import numpy as np
 import pandas as pd
 
 from addin.issues import Issue, Rule, Severity
+from sheet_templates.cells import EXCEL_EPOCH as _EPOCH_1900
+from sheet_templates.cells import EXCEL_EPOCH_1904 as _EPOCH_1904
+from sheet_templates.money import MAX_AMOUNT, parse_amount_text, round_half_away
 from sheet_templates.schema import Column, ColumnType, PlanSchema
 
 EXCEL_ERRORS = frozenset({"#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"})
-_NUMBER_TEXT = re.compile(r"^[$€£¥]?\s*(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?$")
-_EPOCH_1900 = dt.date(1899, 12, 30)
-_EPOCH_1904 = dt.date(1904, 1, 1)
 ROW = "_row"  # the sheet row each line came from
 _NUMBER_TYPES = frozenset({float, int})  # exactly these: bool is an int subclass but not an amount
-MAX_AMOUNT = 1e11  # 100 billion per cell: beyond any plan line, and sums of cents stay exact in int64
 
 
 @dataclass(slots=True)
@@ -220,13 +218,9 @@ def _date(values: np.ndarray, col: Column, rows: np.ndarray, where: Located, dat
 
 
 def parse_number_text(text: str) -> float | None:
-    s = text.strip().replace("\u00a0", "").replace(" ", "")
-    negative = s.startswith("-") or (s.startswith("(") and s.endswith(")"))
-    s = s.strip("-()")
-    if not s or not _NUMBER_TEXT.match(s) or not any(ch.isdigit() for ch in s):
-        return None
-    x = float(s.lstrip("$€£¥").replace(",", ""))
-    return -x if negative else x
+    """A number typed as text ("1,250.50", "$300", "(300)") as money.parse_amount_text reads it; None if not one."""
+    number = parse_amount_text(text)
+    return None if number is None else float(number)
 
 
 def parse_date_text(text: str) -> dt.date | None:
@@ -250,16 +244,6 @@ _CONVERTERS: dict[ColumnType, Callable[[np.ndarray, Column, np.ndarray, Located,
     ColumnType.COUNT: _count,
     ColumnType.DATE: _date,
 }
-
-
-def round_half_away(scaled: np.ndarray) -> np.ndarray:
-    """Round to whole units half away from zero, as spreadsheets' ROUND does.
-
-    The value is first rounded to 6 decimals, so that 1234.565 (stored as 1234.56499999...)
-    counts as the half it was typed as, the way Excel and LibreOffice treat it.
-    """
-    cleaned = np.round(scaled, 6)
-    return np.sign(cleaned) * np.floor(np.abs(cleaned) + 0.5)
 
 
 def blank_lines(table: pd.DataFrame, columns: Sequence[Column]) -> np.ndarray:

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from addin.coerce import parse_date_text, parse_number_text, round_half_away
+from addin.coerce import parse_date_text, parse_number_text
 from sheet_templates.calendar import FiscalCalendar
+from sheet_templates.cells import EXCEL_EPOCH as _EPOCH
 from sheet_templates.errors import PlansheetError
-
-_EPOCH = dt.date(1899, 12, 30)
+from sheet_templates.money import MAX_AMOUNT, round_half_away
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +101,8 @@ def _finite(out: np.ndarray, name: str) -> np.ndarray:
 def cents(value: Any, name: str) -> np.ndarray:
     """A range of amounts as a 2-D array of integer cents."""
     amounts = numbers(value, name)
-    if (np.abs(amounts) >= 1e15).any():
-        raise HostValueError(f"{name}: an amount is too large to handle exactly", "#NUM!")
+    if (np.abs(amounts) > MAX_AMOUNT).any():  # the same limit as a plan's cells
+        raise HostValueError(f"{name}: an amount is larger than Plansheet accepts ({MAX_AMOUNT:,})", "#NUM!")
     return round_half_away(amounts * 100).astype(np.int64)
 
 

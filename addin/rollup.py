@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from addin import reporting as grain
+from sheet_templates.calendar import QUARTERS
 from sheet_templates.errors import PlansheetError
 from sheet_templates.schema import ColumnType, PlanSchema, Role
 
@@ -42,7 +43,7 @@ def period_amounts(table: pd.DataFrame, schema: PlanSchema, period: Period | str
     if period is Period.MONTH:
         return [m.name for m in schema.calendar.months], grid
     if period is Period.QUARTER:
-        return ["Q1", "Q2", "Q3", "Q4"], grid.reshape(len(table), 4, 3).sum(axis=2)
+        return list(QUARTERS), grid.reshape(len(table), 4, 3).sum(axis=2)
     return [schema.calendar.label], grid.sum(axis=1, keepdims=True)
 
 

@@ -29,6 +29,7 @@ from addin.reader import PlanRead, plan_from_rows
 from addin.registry import Arg, ArgType, Registry, Shape, SheetFunction
 from addin.rollup import rollup
 from addin.variance import remaining, variance, variance_flag, variance_pct
+from sheet_templates.calendar import QUARTERS
 from sheet_templates.cells import column_letter
 from sheet_templates.config import CONFIG_ENV, load_config
 from sheet_templates.errors import PlansheetError
@@ -177,7 +178,7 @@ def period_labels(schema: PlanSchema, period: str) -> list[str]:
     if period == "month":
         return [m.name for m in schema.calendar.months]
     if period == "quarter":
-        return ["Q1", "Q2", "Q3", "Q4"]
+        return list(QUARTERS)
     if period == "year":
         return [schema.calendar.label]
     raise HostValueError('period must be "month", "quarter" or "year"')

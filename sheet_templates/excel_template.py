@@ -28,7 +28,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyleInfo
 
-from sheet_templates.cells import column_letter
+from sheet_templates.cells import column_letter, excel_serial
 from sheet_templates.config import QUARTERS
 from sheet_templates.errors import PlansheetError
 from sheet_templates.schema import (
@@ -473,4 +473,4 @@ def _excel_value(value: Any) -> Any:
 
 
 def _serial(day: dt.date) -> int:
-    return (day - dt.date(1899, 12, 30)).days
+    return excel_serial(day)

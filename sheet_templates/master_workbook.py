@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from sheet_templates.cells import column_letter
+from sheet_templates.cells import EXCEL_EPOCH, column_letter
 from sheet_templates.config import QUARTERS
 from sheet_templates.errors import PlansheetError
 from sheet_templates.schema import ColumnType, PlanSchema
@@ -30,7 +30,6 @@ SHEETS = ("Summary", LINES_SHEET, "Rollup", "Variance", "Chart", "Issues")
 # title and header, then the Lines sheet's column formats (dates, money, counts, in schema
 # order). The streamed Lines rows refer to these numbers; `_write_skeleton` checks them.
 STYLE_DATE, STYLE_MONEY, STYLE_COUNT = 3, 4, 5
-_EPOCH = dt.date(1899, 12, 30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +69,7 @@ def lines_segment(table: pd.DataFrame, schema: PlanSchema) -> Segment:
             patterns.append(f'<c s="{STYLE_MONEY}"><v>%r</v></c>')
             columns.append((values.astype(np.int64) / 100).tolist())
         elif col.kind == "date":
-            days = (values.astype("datetime64[D]") - np.datetime64(_EPOCH, "D")).astype(np.int64)
+            days = (values.astype("datetime64[D]") - np.datetime64(EXCEL_EPOCH, "D")).astype(np.int64)
             nat = np.isnat(values.astype("datetime64[D]"))
             patterns.append("%s")
             columns.append(

@@ -32,7 +32,6 @@ bp = Blueprint("api", __name__)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STORE = "plansheet.store"  # app.extensions keys, set by the app factory
 SCHEMA = "plansheet.schema"
-FOLLOW_UPS = "plansheet.follow_ups"
 
 
 def _store() -> Store:
@@ -44,8 +43,8 @@ def _schema() -> PlanSchema:
 
 
 def follow_ups() -> dict[str, workflow.FollowUp]:
-    """What runs after every decision (the app factory sets them from the configuration)."""
-    return current_app.extensions.get(FOLLOW_UPS, {})
+    """What runs after every decision, from the configuration as it is now (the dashboard asks here too)."""
+    return sheets_sync.follow_ups_for(_store(), _schema(), current_app.config)
 
 
 def _master(user: User) -> master_model.Master:
@@ -150,8 +149,7 @@ def get_submission(submission_id: int) -> ResponseReturnValue:
 @bp.post("/api/v1/submissions/<int:submission_id>/<any(approve, reject):action>")
 def decide(submission_id: int, action: str) -> ResponseReturnValue:
     user = current_user()
-    if user.role != Role.FINANCE:
-        raise Forbidden("only finance approves or rejects plans")
+    auth.require_finance(user, "approves or rejects plans")  # decided before the body is read
     body = request.get_json(silent=True) or {}
     comment = body.get("comment", "") if isinstance(body, dict) else ""
     if not isinstance(comment, str):
@@ -260,8 +258,7 @@ def put_allocations() -> ResponseReturnValue:
 def import_actuals() -> ResponseReturnValue:
     """The finance system's export as a multipart upload (field `file`) or as the raw CSV/xlsx body."""
     user = current_user()
-    if user.role != Role.FINANCE:
-        raise Forbidden("only finance imports actuals")
+    auth.require_finance(user, "imports actuals")  # decided before the upload is read
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:

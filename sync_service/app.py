@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
-from sync_service import api, problems, sheets_sync, web
-from sync_service.api import FOLLOW_UPS, SCHEMA, STORE
+from sync_service import api, problems, web
+from sync_service.api import SCHEMA, STORE
 from sync_service.settings import DEFAULTS
 from sync_service.storage import ServiceSecret, Store
 from sync_service.workflow import OVER_ALLOCATION_POLICIES
@@ -47,8 +47,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["OVER_ALLOCATION"] = policy
     app.extensions[STORE] = Store(app.config["DATABASE_URL"])
     app.extensions[SCHEMA] = build_schema(load_config(app.config.get("ORG_CONFIG")))
-    # What follows every decision, whoever makes it: the API and the dashboard run the same ones.
-    app.extensions[FOLLOW_UPS] = sheets_sync.follow_ups_for(app.extensions[STORE], app.extensions[SCHEMA], app.config)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.session_interface = SharedKeySessions()
     problems.init_app(app)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
@@ -13,7 +12,9 @@ from openpyxl import load_workbook
 
 from addin.consolidate import ACCEPTED, consolidate
 from addin.forecast import closed_months
+from sheet_templates.calendar import QUARTERS
 from sheet_templates.excel_template import build_template, build_templates, template_filename
+from sheet_templates.money import display_money
 from sheet_templates.samples import sample_lines
 from sheet_templates.schema import PlanSchema
 from sync_service.demo_service import run_service_demo, serve_dashboard
@@ -85,11 +86,11 @@ def run_demo(schema: PlanSchema, out: Path, stdout: TextIO, *, serve: bool = Fal
             print(f"  {issue.location:<10} {issue.severity:<8} {issue.message}", file=stdout)
     cur = schema.config.reporting_currency
     print(f"\nPlanned spend by region and quarter ({cur}, plan rates):", file=stdout)
-    pivot = result.rollup.groupby("region")[["Q1", "Q2", "Q3", "Q4"]].sum()
+    pivot = result.rollup.groupby("region")[list(QUARTERS)].sum()
     for region, row in pivot.iterrows():
         total = sum(int(v) for v in row)
-        cells = "  ".join(f"{_money(int(v)):>14}" for v in row)
-        print(f"  {region:<6} {cells}  total {_money(total):>15}", file=stdout)
+        cells = "  ".join(f"{display_money(int(v)):>14}" for v in row)
+        print(f"  {region:<6} {cells}  total {display_money(total):>15}", file=stdout)
     accepted = sum(f.status == ACCEPTED for f in result.files)
     print(
         f"\n{accepted} plans accepted, {len(result.rejected)} rejected, in {time.perf_counter() - started:.1f} s.",
@@ -102,7 +103,3 @@ def run_demo(schema: PlanSchema, out: Path, stdout: TextIO, *, serve: bool = Fal
     if serve:
         serve_dashboard(schema, out, stdout)
     return 0
-
-
-def _money(cents: int) -> str:
-    return f"{Decimal(cents) / 100:,.2f}"

@@ -176,8 +176,6 @@ def run_service_demo(
         _service_story(schema, out, base, tokens, teams, plans, fixed, bad_region, closed, as_of, p)
         if google is not None:
             _google_story(schema, base, tokens, google_team, google, p)
-        else:
-            p("\n(Google Sheets part skipped: the local Sheets API fake lives in tests/, absent from this install.)")
     p(
         f"\nServe it yourself: PLANSHEET_DATABASE_URL={url} plansheet serve   "
         f"(tokens in {out / 'tokens.json'}; try GET /api/v1/master)"

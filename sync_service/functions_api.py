@@ -112,19 +112,15 @@ def _months(data: LiveData, period: Any) -> list[int]:
     return [MONTH_KEYS.index(k) for k in keys]
 
 
-def _money(cents: int) -> float:
-    return units(cents)
-
-
 def ps_planned(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "", campaign: Any = "") -> float:
     _, mask = _scope(data, scope)
     mask = _filter(data, mask, channel, campaign)
-    return _money(int(data.months[mask][:, _months(data, period)].sum()))
+    return units(int(data.months[mask][:, _months(data, period)].sum()))
 
 
 def ps_actual(data: LiveData, scope: Any, channel: Any = "", campaign: Any = "") -> float:
     _, mask = _scope(data, scope)
-    return _money(int(data.actual[_filter(data, mask, channel, campaign)].sum()))
+    return units(int(data.actual[_filter(data, mask, channel, campaign)].sum()))
 
 
 def _allocation(data: LiveData, region: str, quarters: tuple[str, ...], channel: Any) -> int:
@@ -144,7 +140,7 @@ def ps_budget(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "")
         quarters = (text,)
     else:
         raise _err("#VALUE!", f"period {text!r}: allocations are by quarter; use FY or Q1..Q4")
-    return _money(_allocation(data, region, quarters, channel))
+    return units(_allocation(data, region, quarters, channel))
 
 
 def ps_live_variance(data: LiveData, scope: Any, as_of: Any = None, channel: Any = "", campaign: Any = "") -> float:
@@ -153,14 +149,14 @@ def ps_live_variance(data: LiveData, scope: Any, as_of: Any = None, channel: Any
     day = hv.date(as_of, "as_of", dt.date.today())
     closed = closed_months(data.schema.calendar, day)
     planned = int(data.months[mask][:, :closed].sum())
-    return _money(planned - int(data.actual[mask].sum()))
+    return units(planned - int(data.actual[mask].sum()))
 
 
 def ps_remaining_live(data: LiveData, scope: Any, channel: Any = "") -> float:
     region, mask = _scope(data, scope)
     mask = _filter(data, mask, channel, "")
     spent = int(data.committed[mask].sum()) + int(data.actual[mask].sum())
-    return _money(_allocation(data, region, QUARTERS, channel) - spent)
+    return units(_allocation(data, region, QUARTERS, channel) - spent)
 
 
 LIVE_IMPLS: dict[str, Callable[..., Any]] = {

@@ -32,6 +32,7 @@ from google.oauth2.service_account import Credentials
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 
+from sheet_templates.cells import excel_serial
 from sheet_templates.gsheets_template import (
     META_SHEET,
     PLAN_ID,
@@ -329,7 +330,7 @@ def master_sheets(
 
 def _serial(value: str) -> float | str:
     try:
-        return (dt.date.fromisoformat(value) - dt.date(1899, 12, 30)).days
+        return excel_serial(dt.date.fromisoformat(value))
     except (TypeError, ValueError):
         return value
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from sheet_templates.schema import PlanSchema
 from sync_service import errors, gsheets, master, reports, workflow
-from sync_service.auth import can_see, require_plan_reader
+from sync_service.auth import can_see, require_finance, require_plan_reader
 from sync_service.errors import Conflict, Forbidden, NotFound, Unprocessable
 from sync_service.idempotency import Idempotency
 from sync_service.storage import AuditEvent, MasterVersion, Role, Store, Submission, Team, TeamSheet, User
@@ -78,8 +78,7 @@ def create_for_team(
     replace: bool = False,
 ) -> dict[str, Any]:
     """Create `team_id`'s plan spreadsheet in Google Sheets, share it with `editors`, and register it."""
-    if user.role != Role.FINANCE:
-        raise Forbidden("only finance creates team plan sheets")
+    require_finance(user, "creates team plan sheets")
     with store.reading() as session:
         team = session.get(Team, team_id)
         if team is None:
@@ -188,8 +187,7 @@ def push_master(
     store: Store, schema: PlanSchema, user: User, config: Mapping[str, Any], spreadsheet_id: str | None = None
 ) -> dict[str, Any]:
     """Write the current master, its rollup and its variance to the finance master spreadsheet, atomically."""
-    if user.role != Role.FINANCE:
-        raise Forbidden("only finance pushes the master budget")
+    require_finance(user, "pushes the master budget")
     target = spreadsheet_id or config.get("GOOGLE_MASTER_SPREADSHEET_ID")
     if not target:
         raise NotConfigured("no master spreadsheet: set PLANSHEET_GOOGLE_MASTER_SPREADSHEET_ID or send spreadsheet_id")

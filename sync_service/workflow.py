@@ -30,7 +30,7 @@ from sheet_templates.excel_template import build_template
 from sheet_templates.money import money_text
 from sheet_templates.schema import PlanSchema
 from sync_service import allocations, master, periods
-from sync_service.auth import can_see, require_plan_reader
+from sync_service.auth import can_see, require_finance, require_plan_reader, visible_teams
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency, remember
 from sync_service.reports import region_allocations
@@ -350,8 +350,7 @@ def decide(
     plan (409 with what changed), must not change a month locked since (409), and with
     `over_allocation="refuse"` must keep the region within its allocation (409).
     """
-    if user.role != Role.FINANCE:
-        raise Forbidden("only finance approves or rejects plans")
+    require_finance(user, "approves or rejects plans")
     if action == "rejected" and not comment.strip():
         raise ServiceError("say why the plan is rejected in 'comment'; the marketer will read it")
     with store.transaction() as session:
@@ -471,8 +470,9 @@ def list_submissions(store: Store, user: User, team: str | None = None) -> list[
         query = select(Submission).order_by(Submission.id)
         if team is not None:
             query = query.where(Submission.team_id == team)
-        if user.role == Role.MARKETER:
-            query = query.where(Submission.team_id.in_([t.id for t in user.teams]))
+        teams = visible_teams(user)
+        if teams is not None:
+            query = query.where(Submission.team_id.in_(sorted(teams)))
         return [describe(session, s) for s in session.scalars(query)]
 
 
