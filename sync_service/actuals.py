@@ -175,19 +175,23 @@ def import_actuals(
                 by_code[str(line["campaign_code"]).lower()].append(line)
         amounts: dict[tuple[str, str], int] = defaultdict(int)
         unmatched, ambiguous, spread = [], [], []
+        matched = 0  # counted as rows match, so each row is in exactly one of matched, unmatched, ambiguous
         for r in rows:
-            targets = by_id.get(r.line_id.lower(), []) if r.line_id else []
-            how = "line_id"
+            by_line = by_id.get(r.line_id.lower(), []) if r.line_id else []
+            targets, how = by_line, "line_id"
             if len(targets) != 1 and r.campaign_code:
                 targets, how = by_code.get(r.campaign_code.lower(), []), "campaign_code"
+            if len(by_line) > 1 and (how == "line_id" or not targets):
+                # Lines of several teams share the ID (plans from before IDs were unique) and no campaign
+                # code says which: reported, never guessed, and never reported as unknown.
+                ambiguous.append({"row": r.row, "line_id": r.line_id, "teams": sorted(t["team_id"] for t in by_line)})
+                continue
             if not targets:
                 unmatched.append(
                     {"row": r.row, "line_id": r.line_id, "campaign_code": r.campaign_code, "amount": money(r.cents)}
                 )
                 continue
-            if how == "line_id" and len(targets) > 1:
-                ambiguous.append({"row": r.row, "line_id": r.line_id, "teams": sorted(t["team_id"] for t in targets)})
-                continue
+            matched += 1
             shares = _spread(r, targets, schema)
             if len(targets) > 1:
                 spread.append({"row": r.row, "campaign_code": r.campaign_code, "lines": len(targets)})
@@ -200,7 +204,7 @@ def import_actuals(
             raw_sha256=hashlib.sha256(raw).hexdigest(),
             report={
                 "rows": len(rows),
-                "matched": len(rows) - len(unmatched) - len(ambiguous),
+                "matched": matched,
                 "unmatched": unmatched,
                 "ambiguous": ambiguous,
                 "spread": spread,
