@@ -49,6 +49,7 @@ class Rule(StrEnum):
     NEGATIVE = "cell.negative"
     TOO_LONG = "cell.too_long"
     FORMULA_TEXT = "cell.formula_text"
+    CONTROL_CHARACTER = "cell.control_character"
     DATE_OUTSIDE_YEAR = "cell.date_outside_fiscal_year"
     END_BEFORE_START = "line.end_before_start"
     SPEND_OUTSIDE_DATES = "line.spend_outside_dates"
