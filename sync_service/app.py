@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -47,8 +47,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["OVER_ALLOCATION"] = policy
     app.extensions[STORE] = Store(app.config["DATABASE_URL"])
     app.extensions[SCHEMA] = build_schema(load_config(app.config.get("ORG_CONFIG")))
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's defaults hold SESSION_COOKIE_SAMESITE=None, so a setdefault would leave it off: set it.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.session_interface = SharedKeySessions()
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    web.init_limits(app)
     problems.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
@@ -70,6 +73,13 @@ class SharedKeySessions(SecureCookieSessionInterface):
                 app.logger.warning("no session key: the database is not ready; run plansheet init")
                 return None
         return super().get_signing_serializer(app)
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """Secure over HTTPS, and always when SESSION_COOKIE_SECURE is set (behind a proxy that ends TLS)."""
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+    def get_cookie_httponly(self, app: Flask) -> bool:
+        return True  # no script of any page ever needs the session cookie
 
 
 def _shared_secret(store: Store, name: str) -> str:

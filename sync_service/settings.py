@@ -62,5 +62,22 @@ SETTINGS = (
         "Key that signs the dashboard's session cookies; default: a random key made once and kept in the "
         "database, so every worker on it shares it.",
     ),
+    Setting(
+        "LOGIN_LIMIT_ACCOUNT",
+        "5 per 15 minutes",
+        "Failed dashboard logins allowed for one user name (known or not) in a moving window; past it the "
+        "login answers 429 with Retry-After and checks no password until the window has room again.",
+    ),
+    Setting(
+        "LOGIN_LIMIT_ADDRESS",
+        "20 per 15 minutes",
+        "Failed dashboard logins allowed from one client address, whatever the names tried (same answer).",
+    ),
+    Setting(
+        "REDIS_URL",
+        None,
+        "Redis that keeps the failed-login counts (redis://host:6379/0), shared by every worker; default: "
+        "the memory of each process, enough for one process.",
+    ),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}

@@ -1,6 +1,7 @@
 """The dashboard: server-rendered pages for finance and marketing ops, with the API's users and roles.
 
-Session login with passwords hashed by werkzeug (scrypt), a CSRF token on every form,
+Session login with passwords hashed by werkzeug (scrypt), failed logins throttled per name and
+per address, a session record per login that logout ends, a CSRF token on every form,
 security headers on every page, and the same scoping as the API: a marketer sees their own
 teams only. Charts are SVG drawn on the server, so pages load no script from anywhere.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import math
 import secrets
 import tempfile
 import time
@@ -26,6 +28,7 @@ from flask import (
     current_app,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -34,6 +37,8 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -42,6 +47,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from addin.forecast import closed_months, elapsed_fraction, pacing
 from addin.rollup import rollup
 from sheet_templates.calendar import QUARTERS
+from sheet_templates.errors import ConfigError
 from sheet_templates.money import display_money
 from sync_service import master as master_model
 from sync_service import reports, workflow
@@ -49,7 +55,7 @@ from sync_service.allocations import allocation_of
 from sync_service.auth import can_see
 from sync_service.errors import ServiceError
 from sync_service.problems import status_of
-from sync_service.storage import Decision, Role, Store, Submission, Team, User
+from sync_service.storage import Decision, Role, Store, Submission, Team, User, WebSession, utcnow
 
 bp = Blueprint("web", __name__, template_folder="templates")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -101,9 +107,11 @@ def _load_user() -> None:
     if user_id is not None:
         with _store().reading() as s:
             user = s.get(User, user_id)
+            record = s.get(WebSession, session["sid"]) if isinstance(session.get("sid"), str) else None
+            live = record is not None and record.ended_at is None and record.user_id == user_id
             fresh = time.time() - session.get("at", 0) < SESSION_HOURS * 3600
-            if user is None or not fresh or session.get("pw") != _fingerprint(user):
-                session.clear()  # expired, or the password changed since this login
+            if user is None or not live or not fresh or session.get("pw") != _fingerprint(user):
+                session.clear()  # logged out, expired, or the password changed since this login
                 return
             user.teams  # noqa: B018 - loaded while the session is open
             g.web_user = user
@@ -149,19 +157,91 @@ def _error_page(error: HTTPException) -> ResponseReturnValue:
     return render_template("error.html", error=error), error.code or 500
 
 
+# --- login throttling ------------------------------------------------------------------------------
+# Failed logins are counted per user name (known or not, so the answer tells nothing about who
+# exists) and per client address. A login over either limit is answered 429 before its password
+# is read. Counts live in the memory of the process, or in Redis (REDIS_URL) for many workers;
+# the app factory points the limiter at its storage with `init_limits`.
+
+limiter = Limiter(
+    get_remote_address,
+    strategy="moving-window",  # "at most 5 in any 15 minutes", not 5 per clock-aligned window
+    fail_on_first_breach=False,  # every limit is looked at, so Retry-After is the latest of those over
+)
+
+
+def _login_name() -> str:
+    return request.form.get("name", "").strip()[:120]
+
+
+def _failed(response: Any) -> bool:
+    """Only a refused password counts; a login's own successes never lock it out."""
+    return response.status_code == 401
+
+
+_per_account = limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_ACCOUNT"],
+    key_func=lambda: f"account:{_login_name().casefold()}",
+    methods=["POST"],
+    deduct_when=_failed,
+)
+_per_address = limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_ADDRESS"],
+    key_func=lambda: f"address:{get_remote_address()}",
+    methods=["POST"],
+    deduct_when=_failed,
+)
+
+
+def init_limits(app: Any) -> None:
+    """Start the login limiter on `app` (storage from RATELIMIT_STORAGE_URI), refusing a limit it cannot read."""
+    limiter.init_app(app)
+    with app.app_context():
+        for name, limit in (("LOGIN_LIMIT_ACCOUNT", _per_account), ("LOGIN_LIMIT_ADDRESS", _per_address)):
+            try:
+                if not list(limit):
+                    raise ValueError("empty")
+            except ValueError:
+                raise ConfigError(f"{name} is {app.config[name]!r}; write a limit such as '5 per 15 minutes'") from None
+
+
+@bp.errorhandler(429)
+def _throttled(error: HTTPException) -> ResponseReturnValue:
+    """The page of a login over its limit: when to try again, in words and in Retry-After."""
+    if not isinstance(error, RateLimitExceeded):
+        return _error_page(error)
+    now = time.time()
+    resets = [lim.reset_at for lim in limiter.current_limits if lim.breached]
+    seconds = max(1, math.ceil(max(resets, default=now + 60) - now))
+    until = dt.datetime.fromtimestamp(now + seconds, dt.UTC)
+    wait = f"{math.ceil(seconds / 60)} minutes" if seconds > 90 else f"{seconds} seconds"
+    response = make_response(
+        render_template("login.html", throttled=f"Try again in {wait}, after {until:%H:%M:%S} UTC."), 429
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+# --- login and logout --------------------------------------------------------------------------------
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@_per_account
+@_per_address
 def login() -> ResponseReturnValue:
     error = None
     if request.method == "POST":
-        name, password = request.form.get("name", "").strip(), request.form.get("password", "")
+        name, password = _login_name(), request.form.get("password", "")
         with _store().reading() as s:
             user = s.scalar(select(User).where(User.name == name))
             stored = user.password_hash if user is not None else None
         # Checked even for an unknown user, so the answer takes as long either way.
         valid = check_password_hash(stored or _DUMMY_HASH, password) and stored is not None
         if valid:
+            sid = start_session(_store(), user.id, replacing=session.get("sid"))
             session.clear()  # a new session at login: nothing from before it carries over
             session["user_id"] = user.id
+            session["sid"] = sid
             session["pw"] = _fingerprint(user)
             session["at"] = int(time.time())
             session["csrf"] = secrets.token_urlsafe(32)
@@ -169,6 +249,29 @@ def login() -> ResponseReturnValue:
             return redirect(target if _local(target) else url_for("web.status"))  # never off this site
         error = "That name and password do not match a Plansheet user."
     return render_template("login.html", error=error), 401 if error else 200
+
+
+def start_session(store: Store, user_id: int, replacing: Any = None) -> str:
+    """Record a new login of `user_id` and return its id (for the signed cookie); end the one it replaces."""
+    sid = secrets.token_urlsafe(32)
+    with store.transaction() as s:
+        if isinstance(replacing, str):
+            _end(s, replacing)
+        s.add(WebSession(id=sid, user_id=user_id))
+    return sid
+
+
+def end_session(store: Store, sid: Any) -> None:
+    """End the login `sid` on the server, so its cookie, wherever it was copied, no longer logs anyone in."""
+    if isinstance(sid, str):
+        with store.transaction() as s:
+            _end(s, sid)
+
+
+def _end(s: Any, sid: str) -> None:
+    record = s.get(WebSession, sid)
+    if record is not None and record.ended_at is None:
+        record.ended_at = utcnow()
 
 
 _DUMMY_HASH = generate_password_hash("not a password")
@@ -190,6 +293,7 @@ def _fingerprint(user: User) -> str:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    end_session(_store(), session.get("sid"))
     session.clear()
     return redirect(url_for("web.login"))
 
