@@ -1,10 +1,17 @@
-"""API v1 (JSON): views parse the request, call the workflow, and serialise its answer."""
+"""API v1 (JSON): each view declares its contract, calls the domain, and serialises its answer.
+
+The `@operation` declarations (`sync_service.contracts`) authenticate, check the caller's role
+where no input is needed for it, validate the path, query and body against the request models,
+and generate the OpenAPI document; a view receives validated models only.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 import mimetypes
+import posixpath
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,14 +21,15 @@ from flask import Blueprint, current_app, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import safe_join
 
 from sheet_templates.schema import PlanSchema
 from sync_service import actuals, auth, functions_api, openapi, reports, sheets_sync, workflow
 from sync_service import allocations as allocation_rules
+from sync_service import contracts as c
 from sync_service import master as master_model
 from sync_service import periods as period_locks
 from sync_service.auth import user_for_token
+from sync_service.contracts import operation
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, TooLarge, Unauthorized, Unprocessable
 from sync_service.idempotency import Idempotency, replay
 from sync_service.storage import Role, Store, Team, User
@@ -76,12 +84,24 @@ def _refuse_oversized_bodies() -> None:
         raise TooLarge(f"the request is {request.content_length:,} bytes; this service accepts up to {limit:,}")
 
 
+def _finance(what: str) -> Any:
+    """A gate: 403 unless the caller is finance (decided before any input is read)."""
+    return lambda: auth.require_finance(current_user(), what)
+
+
+def _admin() -> None:
+    if current_user().role != Role.ADMIN:
+        raise Forbidden("only admins manage users and tokens")
+
+
 @bp.get("/api/v1/openapi.json")
+@operation("GET", "/api/v1/openapi.json", "This description (OpenAPI 3.1)", response=None, auth=False)
 def openapi_document() -> ResponseReturnValue:
     return jsonify(openapi.document())
 
 
 @bp.get("/health")
+@operation("GET", "/health", "Liveness: the service and its database answer", response=c.Health, auth=False)
 def health() -> ResponseReturnValue:
     with _store().reading() as session:
         session.execute(text("SELECT 1"))
@@ -119,9 +139,20 @@ def _idempotent(
 
 
 @bp.post("/api/v1/submissions")
-def create_submission() -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/api/v1/submissions",
+    "Submit a team's plan: an xlsx upload (multipart) or JSON lines or rows",
+    response=c.Submission,
+    status=201,
+    errors=(403, 404, 409, 422),
+    body=c.SubmissionJson,
+    form=c.SubmissionForm,
+    idempotent_key=True,
+)
+def create_submission(body: c.SubmissionJson | None, form: c.SubmissionForm | None) -> ResponseReturnValue:
     user = current_user()
-    incoming = _incoming()
+    incoming = _incoming(body, form)
     fingerprint = (incoming.team, incoming.source, incoming.raw)
     return _idempotent(
         user,
@@ -136,35 +167,56 @@ def _policy() -> str:
 
 
 @bp.get("/api/v1/submissions")
-def list_submissions() -> ResponseReturnValue:
-    user = current_user()
-    return jsonify({"submissions": workflow.list_submissions(_store(), user, request.args.get("team"))})
+@operation(
+    "GET",
+    "/api/v1/submissions",
+    "Submissions the caller may see",
+    response=c.Submissions,
+    errors=(403,),
+    query=c.SubmissionsQuery,
+)
+def list_submissions(query: c.SubmissionsQuery) -> ResponseReturnValue:
+    return jsonify({"submissions": workflow.list_submissions(_store(), current_user(), query.team)})
 
 
 @bp.get("/api/v1/submissions/<int:submission_id>")
+@operation(
+    "GET",
+    "/api/v1/submissions/<int:submission_id>",
+    "One submission with its report",
+    response=c.Submission,
+    errors=(403, 404),
+)
 def get_submission(submission_id: int) -> ResponseReturnValue:
     return jsonify(workflow.get_submission(_store(), current_user(), submission_id))
 
 
 @bp.post("/api/v1/submissions/<int:submission_id>/<any(approve, reject):action>")
-def decide(submission_id: int, action: str) -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/api/v1/submissions/<int:submission_id>/<action>",
+    "Approve (into a new master version) or reject a submission, with a comment",
+    response=c.Decided,
+    errors=(403, 404, 409),
+    body=c.DecisionBody,
+    body_required=False,
+    gate=_finance("approves or rejects plans"),
+    idempotent_key=True,
+    paths=("/api/v1/submissions/{submission_id}/approve", "/api/v1/submissions/{submission_id}/reject"),
+)
+def decide(submission_id: int, action: str, body: c.DecisionBody) -> ResponseReturnValue:
     user = current_user()
-    auth.require_finance(user, "approves or rejects plans")  # decided before the body is read
-    body = request.get_json(silent=True) or {}
-    comment = body.get("comment", "") if isinstance(body, dict) else ""
-    if not isinstance(comment, str):
-        raise ServiceError("'comment' must be text")
     verdict = "approved" if action == "approve" else "rejected"
     return _idempotent(
         user,
-        (str(submission_id), verdict, comment),
+        (str(submission_id), verdict, body.comment),
         lambda idem: workflow.decide(
             _store(),
             _schema(),
             user,
             submission_id,
             verdict,
-            comment,
+            body.comment,
             idem,
             over_allocation=_policy(),
             follow_ups=follow_ups(),
@@ -174,51 +226,65 @@ def decide(submission_id: int, action: str) -> ResponseReturnValue:
 
 
 @bp.get("/api/v1/master")
-def master() -> ResponseReturnValue:
+@operation(
+    "GET",
+    "/api/v1/master",
+    "The master budget: each team's approved plan (JSON, or ?format=xlsx)",
+    response=c.MasterAnswer,
+    errors=(403,),
+    query=c.MasterQuery,
+)
+def master(query: c.MasterQuery) -> ResponseReturnValue:
     """The current master as JSON, or with ?format=xlsx as the master workbook (?as_of= for what is closed)."""
     user = current_user()
-    form = request.args.get("format", "json")
-    if form == "json":
+    if query.format == "json":
         return jsonify(reports.master_json(_master(user)))
-    if form != "xlsx":
-        raise ServiceError("format must be json or xlsx")
-    as_of = _date_arg("as_of")
     with tempfile.TemporaryDirectory() as folder:
-        path = reports.master_workbook(_master(user), Path(folder) / "master.xlsx", as_of)
+        path = reports.master_workbook(_master(user), Path(folder) / "master.xlsx", query.as_of or dt.date.today())
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
 
 
-def _date_arg(name: str) -> dt.date:
-    text = request.args.get(name)
-    if not text:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ServiceError(f"{name} {text!r} is not a date; use YYYY-MM-DD") from None
-
-
 @bp.get("/api/v1/master/versions")
+@operation("GET", "/api/v1/master/versions", "Every master version, newest first", response=c.Versions, errors=(403,))
 def master_versions() -> ResponseReturnValue:
     return jsonify({"versions": workflow.master_versions(_store(), current_user())})
 
 
 @bp.get("/api/v1/master/versions/<int:old>/diff/<int:new>")
+@operation(
+    "GET",
+    "/api/v1/master/versions/<int:old>/diff/<int:new>",
+    "What changed between two master versions",
+    response=c.Diff,
+    errors=(403, 404),
+)
 def master_diff(old: int, new: int) -> ResponseReturnValue:
     return jsonify(workflow.master_diff(_store(), current_user(), old, new))
 
 
 @bp.get("/api/v1/audit")
-def audit_log() -> ResponseReturnValue:
-    user = current_user()
-    limit = request.args.get("limit", "200")
-    if not limit.isdigit() or not 1 <= int(limit) <= 5000:
-        raise ServiceError("limit must be a whole number from 1 to 5000")
-    return jsonify({"events": workflow.audit(_store(), user, int(limit))})
+@operation(
+    "GET",
+    "/api/v1/audit",
+    "The newest audit events (finance and admins)",
+    response=c.Audit,
+    errors=(403,),
+    query=c.AuditQuery,
+)
+def audit_log(query: c.AuditQuery) -> ResponseReturnValue:
+    return jsonify({"events": workflow.audit(_store(), current_user(), query.limit)})
 
 
 @bp.get("/api/v1/templates/<team>.xlsx")
+@operation(
+    "GET",
+    "/api/v1/templates/<team>.xlsx",
+    "The team's template, pre-filled with its approved plan",
+    response=None,
+    errors=(403, 404),
+    produces=XLSX,
+)
 def team_template(team: str) -> ResponseReturnValue:
     user = current_user()
     with tempfile.TemporaryDirectory() as folder:
@@ -228,44 +294,84 @@ def team_template(team: str) -> ResponseReturnValue:
 
 
 @bp.get("/api/v1/rollup")
-def rollup() -> ResponseReturnValue:
-    args = request.args
-    return jsonify(
-        reports.rollup_json(_master(current_user()), args.get("by"), args.get("period"), args.get("measure"))
-    )
+@operation(
+    "GET",
+    "/api/v1/rollup",
+    "Planned spend (or another measure) by any dimensions and period",
+    response=c.RollupAnswer,
+    errors=(403,),
+    query=c.RollupQuery,
+)
+def rollup(query: c.RollupQuery) -> ResponseReturnValue:
+    view = _master(current_user())
+    return jsonify(reports.rollup_json(view, query.by, query.period, query.measure))
 
 
 @bp.get("/api/v1/variance")
-def variance() -> ResponseReturnValue:
-    args = request.args
-    return jsonify(reports.variance_json(_master(current_user()), args.get("by"), args.get("as_of")))
+@operation(
+    "GET",
+    "/api/v1/variance",
+    "Plan to date against actual spend, with the allocation",
+    response=c.VarianceAnswer,
+    errors=(403,),
+    query=c.VarianceQuery,
+)
+def variance(query: c.VarianceQuery) -> ResponseReturnValue:
+    as_of = query.as_of.isoformat() if query.as_of else None
+    return jsonify(reports.variance_json(_master(current_user()), query.by, as_of))
 
 
 @bp.get("/api/v1/allocations")
+@operation(
+    "GET",
+    "/api/v1/allocations",
+    "The allocations in force (a marketer: their regions')",
+    response=c.Allocations,
+    errors=(403,),
+)
 def allocations() -> ResponseReturnValue:
     return jsonify(reports.allocations_json(_master(current_user())))
 
 
 @bp.put("/api/v1/allocations")
-def put_allocations() -> ResponseReturnValue:
+@operation(
+    "PUT",
+    "/api/v1/allocations",
+    "Replace the allocations in force (a new revision)",
+    response=c.Allocations,
+    errors=(403, 422),
+    body=c.AllocationsBody,
+    gate=_finance("sets allocations"),
+)
+def put_allocations(body: c.AllocationsBody) -> ResponseReturnValue:
     user = current_user()
-    body = request.get_json(silent=True)
-    allocation_rules.put_allocations(_store(), _schema(), user, body)
+    allocation_rules.put_allocations(_store(), _schema(), user, body.model_dump())
     return jsonify(reports.allocations_json(_master(user)))
 
 
 @bp.post("/api/v1/actuals")
-def import_actuals() -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/api/v1/actuals",
+    "Import the finance system's export of actual spend (CSV or xlsx; multipart field file, or the raw body)",
+    response=c.ActualsImport,
+    status=201,
+    errors=(403, 422),
+    query=c.ActualsQuery,
+    raw=("text/csv", XLSX, "multipart/form-data"),
+    gate=_finance("imports actuals"),
+    idempotent_key=True,
+)
+def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
     """The finance system's export as a multipart upload (field `file`) or as the raw CSV/xlsx body."""
     user = current_user()
-    auth.require_finance(user, "imports actuals")  # decided before the upload is read
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise ServiceError("upload the export in the multipart field 'file'")
-        raw, filename = upload.read(), upload.filename
+        raw, filename = upload.read(), _filename(upload.filename)
     else:
-        raw, filename = request.get_data(), request.args.get("filename")
+        raw, filename = request.get_data(), query.filename
     if not raw:
         raise ServiceError("the export is empty; upload a CSV or xlsx file")
     return _idempotent(
@@ -276,38 +382,73 @@ def import_actuals() -> ResponseReturnValue:
     )
 
 
+def _filename(name: str | None) -> str | None:
+    """An uploaded file's name as the client gave it, cut to 255 characters and without control characters."""
+    if not name:
+        return None
+    return "".join(ch for ch in name if ch.isprintable())[:255] or None
+
+
 @bp.get("/api/v1/periods")
+@operation("GET", "/api/v1/periods", "The fiscal months and which are locked", response=c.Periods)
 def periods() -> ResponseReturnValue:
-    current_user()
     return jsonify(period_locks.periods_view(_store(), _schema()))
 
 
 @bp.post("/api/v1/periods/<any(lock, unlock):action>")
-def lock_periods(action: str) -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/api/v1/periods/<action>",
+    "Lock or unlock fiscal months: no newly approved plan may change a locked month",
+    response=c.Periods,
+    errors=(403,),
+    body=c.PeriodsBody,
+    gate=_finance("locks and unlocks periods"),
+    paths=("/api/v1/periods/lock", "/api/v1/periods/unlock"),
+)
+def lock_periods(action: str, body: c.PeriodsBody) -> ResponseReturnValue:
     user = current_user()
-    body = request.get_json(silent=True)
-    return jsonify(period_locks.set_locks(_store(), _schema(), user, body, lock=action == "lock"))
+    data = body.model_dump(exclude_none=True)
+    return jsonify(period_locks.set_locks(_store(), _schema(), user, data, lock=action == "lock"))
 
 
 @bp.get("/api/v1/gsheets/teams")
+@operation("GET", "/api/v1/gsheets/teams", "The teams' Google plan sheets", response=c.Sheets, errors=(403,))
 def gsheets_teams() -> ResponseReturnValue:
     return jsonify({"sheets": sheets_sync.list_sheets(_store(), current_user())})
 
 
 @bp.post("/api/v1/gsheets/teams/<team>")
-def gsheets_create(team: str) -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/api/v1/gsheets/teams/<team>",
+    "Create the team's Google plan sheet and share it",
+    response=c.SheetCreated,
+    status=201,
+    errors=(403, 404, 409, 502, 503),
+    body=c.SheetCreateBody,
+    body_required=False,
+    gate=_finance("creates team plan sheets"),
+)
+def gsheets_create(team: str, body: c.SheetCreateBody) -> ResponseReturnValue:
     """Create the team's Google plan sheet (finance): {"editors": [emails], "replace": false}."""
     user = current_user()
-    body = request.get_json(silent=True) or {}
-    editors = body.get("editors", []) if isinstance(body, dict) else None
-    if not isinstance(editors, list) or not all(isinstance(e, str) and "@" in e for e in editors):
-        raise ServiceError("'editors' must be a list of e-mail addresses")
-    replace = bool(body.get("replace")) if isinstance(body, dict) else False
-    result = sheets_sync.create_for_team(_store(), _schema(), user, team, current_app.config, editors, replace=replace)
+    result = sheets_sync.create_for_team(
+        _store(), _schema(), user, team, current_app.config, body.editors, replace=body.replace
+    )
     return jsonify(result), 201
 
 
 @bp.post("/api/v1/gsheets/teams/<team>/pull")
+@operation(
+    "POST",
+    "/api/v1/gsheets/teams/<team>/pull",
+    "Submit the team's Google sheet as a plan",
+    response=c.Submission,
+    status=201,
+    errors=(403, 404, 409, 422, 502, 503),
+    idempotent_key=True,
+)
 def gsheets_pull(team: str) -> ResponseReturnValue:
     user = current_user()
     return _idempotent(
@@ -319,120 +460,172 @@ def gsheets_pull(team: str) -> ResponseReturnValue:
 
 
 @bp.post("/api/v1/gsheets/master/push")
-def gsheets_push() -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/api/v1/gsheets/master/push",
+    "Push the master, its rollup and variance to Google, atomically",
+    response=c.Pushed,
+    errors=(403, 502, 503),
+    body=c.PushBody,
+    body_required=False,
+    gate=_finance("pushes the master budget"),
+)
+def gsheets_push(body: c.PushBody) -> ResponseReturnValue:
     user = current_user()
-    body = request.get_json(silent=True) or {}
-    target = body.get("spreadsheet_id") if isinstance(body, dict) else None
-    return jsonify(sheets_sync.push_master(_store(), _schema(), user, current_app.config, target))
+    return jsonify(sheets_sync.push_master(_store(), _schema(), user, current_app.config, body.spreadsheet_id))
 
 
 @bp.get("/api/v1/functions")
+@operation(
+    "GET", "/api/v1/functions", "The function catalogue as Office.js custom-functions metadata", response=c.Catalogue
+)
 def functions_metadata() -> ResponseReturnValue:
     """The catalogue as Office.js custom-functions metadata (functions.json)."""
-    current_user()
     return jsonify(functions_api.CATALOG.metadata())
 
 
 @bp.post("/api/v1/functions:batch")
-def functions_batch() -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/api/v1/functions:batch",
+    "Evaluate many cells in one request, as Excel batches them",
+    response=c.BatchAnswer,
+    errors=(403,),
+    body=c.BatchBody,
+)
+def functions_batch(body: c.BatchBody) -> ResponseReturnValue:
     """Many calls in one request, as Excel batches custom functions: {"calls": [{"name", "args"}]}."""
-    user = current_user()
-    body = request.get_json(silent=True)
-    calls = body.get("calls") if isinstance(body, dict) else None
-    if not isinstance(calls, list):
-        raise ServiceError('send {"calls": [{"name": "PS_PLANNED", "args": [[["EMEA"]], [["Q1"]]]}, ...]}')
-    if len(calls) > functions_api.MAX_CALLS:
-        raise ServiceError(f"at most {functions_api.MAX_CALLS:,} calls per request")
-    return jsonify({"results": functions_api.evaluate(_store(), _schema(), user, calls)})
+    calls = [call.model_dump() for call in body.calls]
+    return jsonify({"results": functions_api.evaluate(_store(), _schema(), current_user(), calls)})
 
 
 @bp.post("/api/v1/functions/<name>")
-def function_call(name: str) -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/api/v1/functions/<name>",
+    "Evaluate one cell: arguments as 2-D arrays",
+    response=c.FunctionAnswer,
+    errors=(403,),
+    body=c.FunctionBody,
+    body_required=False,
+)
+def function_call(name: str, body: c.FunctionBody) -> ResponseReturnValue:
     """One call: {"args": [2-D array, ...]} -> {"result": 2-D array} or {"error": {"code", "message"}}."""
-    user = current_user()
-    body = request.get_json(silent=True)
-    args = body.get("args", []) if isinstance(body, dict) else None
-    if not isinstance(args, list):
-        raise ServiceError('send {"args": [[["EMEA"]], [["Q1"]]]}: each argument a 2-D array')
-    [answer] = functions_api.evaluate(_store(), _schema(), user, [{"name": name, "args": args}])
+    [answer] = functions_api.evaluate(_store(), _schema(), current_user(), [{"name": name, "args": body.args}])
     return jsonify(answer)
 
 
 ADDIN_ROOT = Path(__file__).resolve().parents[1] / "addin"
-ADDIN_SUFFIXES = {".js", ".html", ".css", ".png", ".gs", ".json"}
 ADDIN_FILES = {"officejs": ADDIN_ROOT / "officejs", "apps-script": ADDIN_ROOT / "apps_script"}
+# What a host loads, by area: nothing else beside them (tests, npm files, notes) is ever served.
+ADDIN_ALLOWED = {
+    "officejs": re.compile(r"^[A-Za-z0-9_-]+\.(js|html|css|png)$"),
+    "apps-script": re.compile(r"^[A-Za-z0-9_-]+\.(gs|js|html)$|^appsscript\.json$"),
+}
 
 
 @bp.get("/addin/functions.json")
+@operation("GET", "/addin/functions.json", "The Office.js custom-functions metadata", response=c.Catalogue, auth=False)
 def addin_functions_json() -> ResponseReturnValue:
     """The Office.js custom-functions metadata, generated from the catalogue (never a hand-edited file)."""
     return jsonify(functions_api.CATALOG.metadata())
 
 
 @bp.get("/addin/manifest.xml")
+@operation(
+    "GET",
+    "/addin/manifest.xml",
+    "The Office add-in manifest, pointing at this service",
+    response=None,
+    auth=False,
+    produces="application/xml",
+)
 def addin_manifest() -> ResponseReturnValue:
     """The Office add-in manifest, pointing at this service (PLANSHEET_PUBLIC_URL, else the address asked)."""
     base = (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
-    text = (ADDIN_FILES["officejs"] / "manifest.xml").read_text(encoding="utf-8").replace("{{BASE_URL}}", base)
-    return current_app.response_class(text, mimetype="application/xml")
+    text_ = (ADDIN_FILES["officejs"] / "manifest.xml").read_text(encoding="utf-8").replace("{{BASE_URL}}", base)
+    return current_app.response_class(text_, mimetype="application/xml")
 
 
 @bp.get("/addin/<any(officejs, 'apps-script'):action>/<path:name>")
+@operation(
+    "GET",
+    "/addin/<action>/<name>",
+    "The add-in's static files, for sideloading",
+    response=None,
+    errors=(404,),
+    auth=False,
+    produces="application/octet-stream",
+    paths=("/addin/officejs/{name}", "/addin/apps-script/{name}"),
+)
 def addin_file(action: str, name: str) -> ResponseReturnValue:
     """The add-in's static files (Office.js shims and task pane; the Apps Script project), for sideloading.
 
-    Only what a host loads is served: not the tests or the npm files beside them.
+    The name is normalised first (no `.`, `..` or empty parts), then matched against the area's
+    allow-list: a file at the top of the area with a name and type a host loads.
     """
-    if name.startswith("test/") or name.startswith("package") or Path(name).suffix not in ADDIN_SUFFIXES:
+    normal = posixpath.normpath("/" + name).lstrip("/")
+    if normal != name or "/" in normal or not ADDIN_ALLOWED[action].match(normal):
         raise NotFound(f"there is no add-in file {name}")
-    path = safe_join(str(ADDIN_FILES[action]), name)
-    if path is None or not Path(path).is_file():
+    path = ADDIN_FILES[action] / normal
+    if not path.is_file():
         raise NotFound(f"there is no add-in file {name}")
-    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = send_file(io.BytesIO(Path(path).read_bytes()), mimetype=mimetype, max_age=300)
-    return response
-
-
-def _require_admin(user: User) -> None:
-    if user.role != Role.ADMIN:
-        raise Forbidden("only admins manage users and tokens")
+    mimetype = mimetypes.guess_type(normal)[0] or "application/octet-stream"
+    return send_file(io.BytesIO(path.read_bytes()), mimetype=mimetype, max_age=300)
 
 
 @bp.get("/api/v1/users")
+@operation(
+    "GET",
+    "/api/v1/users",
+    "Every user with role, teams and tokens (admins)",
+    response=c.Users,
+    errors=(403,),
+    gate=_admin,
+)
 def users() -> ResponseReturnValue:
-    _require_admin(current_user())
     with _store().reading() as session:
         return jsonify({"users": auth.users_view(session)})
 
 
 @bp.post("/api/v1/tokens")
-def create_token() -> ResponseReturnValue:
+@operation(
+    "POST",
+    "/api/v1/tokens",
+    "Create a user's API token (admins); the token is in this answer only",
+    response=c.TokenCreated,
+    status=201,
+    errors=(403, 422),
+    body=c.TokenBody,
+    gate=_admin,
+)
+def create_token(body: c.TokenBody) -> ResponseReturnValue:
     """A new token (admin): {"name", "role", "teams"}; the token is in this answer only."""
     user = current_user()
-    _require_admin(user)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
+    name = body.name.strip()
+    if not name:
         raise ServiceError('send {"name": "maria@example.com", "role": "marketer", "teams": ["EMEA-ENTERPRISE"]}')
-    role, teams = body.get("role"), body.get("teams", [])
-    if role not in [r.value for r in Role]:
-        raise ServiceError(f"role must be one of {', '.join(r.value for r in Role)}")
-    if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
-        raise ServiceError("'teams' must be a list of team ids")
-    name = body["name"].strip()[:120]
     try:
         with _store().transaction() as session:
-            token = auth.create_token(session, name, role, teams, actor=user.id)
+            token = auth.create_token(session, name, body.role, body.teams, actor=user.id)
     except LookupError as exc:
         with _store().reading() as session:
             known = ", ".join(session.scalars(select(Team.id).order_by(Team.id)))
         raise Unprocessable(f"{exc.args[0]}; the teams are {known}") from None
-    return jsonify({"name": name, "role": role, "teams": teams, "token": token}), 201
+    return jsonify({"name": name, "role": body.role, "teams": body.teams, "token": token}), 201
 
 
 @bp.post("/api/v1/tokens/<token_id>/revoke")
+@operation(
+    "POST",
+    "/api/v1/tokens/<token_id>/revoke",
+    "Revoke a token (kept for the audit)",
+    response=c.Revoked,
+    errors=(403, 404),
+    gate=_admin,
+)
 def revoke_token(token_id: str) -> ResponseReturnValue:
     user = current_user()
-    _require_admin(user)
     with _store().transaction() as session:
         row = auth.revoke_token(session, token_id, user.id)
         if row is None:
@@ -440,70 +633,45 @@ def revoke_token(token_id: str) -> ResponseReturnValue:
         return jsonify({"id": row.id, "revoked_at": row.revoked_at.isoformat()})
 
 
-def _incoming() -> workflow.Incoming:
-    """A plan from a multipart upload (field `file`, plus `team`) or a JSON body {team, lines | rows}."""
-    if request.mimetype == "multipart/form-data":
+def _incoming(body: c.SubmissionJson | None, form: c.SubmissionForm | None) -> workflow.Incoming:
+    """A plan from a multipart upload (field `file`, plus `team`) or a validated JSON body {team, lines | rows}."""
+    if form is not None:
         upload = request.files.get("file")
-        team = request.form.get("team", "").strip()
         if upload is None:
             raise ServiceError("upload the plan in the multipart field 'file'")
-        if not team:
-            raise ServiceError("say which team the plan is for in the form field 'team'")
-        base = _base(request.form.get("based_on_submission"), request.form.get("based_on_version"))
-        return workflow.Incoming(team, "xlsx", upload.read(), filename=upload.filename, base=base)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ServiceError("send an xlsx file (multipart field 'file') or a JSON object with 'team' and 'lines'")
-    team = body.get("team")
-    if not isinstance(team, str) or not team.strip():
-        raise ServiceError("the JSON needs 'team', the id of the team the plan is for")
-    based_on = body.get("based_on")
-    if based_on is not None and not isinstance(based_on, dict):
-        raise ServiceError('\'based_on\' must be {"submission": N} (or null for none) or {"master_version": N}')
+        base = _base(form.based_on_submission, form.based_on_version)
+        return workflow.Incoming(
+            form.team.strip(), "xlsx", upload.read(), filename=_filename(upload.filename), base=base
+        )
+    assert body is not None
     base = None
-    if isinstance(based_on, dict):
-        if "master_version" in based_on:
-            base = _base(None, based_on["master_version"])
-        elif "submission" in based_on:
-            base = _base(based_on["submission"], None) or {"submission": None}
+    if body.based_on is not None:
+        if body.based_on.master_version is not None:
+            base = {"master_version": body.based_on.master_version}
         else:
-            raise ServiceError('\'based_on\' must be {"submission": N} (or null for none) or {"master_version": N}')
-    return workflow.Incoming(team.strip(), "json", request.get_data(), grid=_grid(body), base=base)
+            base = {"submission": body.based_on.submission or None}
+    elif "based_on" in body.model_fields_set:  # "based_on": null: the team had no approved plan
+        base = {"submission": None}
+    return workflow.Incoming(body.team.strip(), "json", request.get_data(), grid=_grid(body), base=base)
 
 
-def _base(submission: Any, version: Any) -> dict[str, int | None] | None:
-    """The plan's base from form fields or JSON: a submission number (0 or "none": the team had none) or a version."""
-    for name, value in (("submission", submission), ("master_version", version)):
-        if value is None or value == "":
-            continue
-        if isinstance(value, str) and value.strip().lower() in ("none", "0"):
-            value = 0
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ServiceError(f"based_on {name} must be a whole number of zero or more, not {value!r}")
-        return {name: value or None} if name == "submission" else {name: value}
+def _base(submission: str | None, version: str | None) -> dict[str, int | None] | None:
+    """The plan's base from form fields: a submission number (0 or "none": the team had none) or a version."""
+    if submission:
+        number = 0 if submission == "none" else int(submission)
+        return {"submission": number or None}
+    if version:
+        return {"master_version": int(version)}
     return None
 
 
-def _grid(body: dict[str, Any]) -> list[list[Any]]:
+def _grid(body: c.SubmissionJson) -> list[list[Any]]:
     """JSON lines ({"lines": [{column: value}]}) or rows ({"rows": [[header...], [...]]}) as a grid."""
-    schema = _schema()
-    if isinstance(body.get("rows"), list) and all(isinstance(r, list) for r in body["rows"]):
-        for n, row in enumerate(body["rows"]):
-            for j, value in enumerate(row):
-                if value is not None and not isinstance(value, str | int | float | bool):
-                    raise ServiceError(f"rows[{n}][{j}] must be text, a number or null, not {type(value).__name__}")
-        return body["rows"]
-    lines = body.get("lines")
-    if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
-        raise ServiceError("'lines' must be a list of objects keyed by column name (see /api/v1/schema)")
-    names = [c.name for c in schema.input_columns]
-    for n, line in enumerate(lines):
-        for key, value in line.items():
-            if value is not None and not isinstance(value, str | int | float | bool):
-                raise ServiceError(f"lines[{n}].{key} must be text, a number or null, not {type(value).__name__}")
+    if body.rows is not None:
+        return body.rows
+    names = [col.name for col in _schema().input_columns]
+    lines = body.lines or []
     unknown = sorted({k for line in lines for k in line} - set(names))
     if unknown:
-        raise ServiceError(f"unknown column(s) {', '.join(unknown)}; the columns are {', '.join(names)}")
+        raise ServiceError(f"unknown column(s) {', '.join(unknown[:20])}; the columns are {', '.join(names)}")
     return [names, *([line.get(n) for n in names] for line in lines)]

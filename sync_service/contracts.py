@@ -1,0 +1,580 @@
+"""The API's request and response models: they check every request before any work, and describe the API.
+
+Each route declares its operation with `@operation(...)`: the query, body and form models it
+takes, the model of its answer, its errors. The same declaration validates the request
+(lengths, counts, 64-bit integers, nesting, allowed characters: a request beyond them is
+refused with 400 naming the field before anything is read from the database) and generates
+the OpenAPI 3.1 document (`sync_service.openapi`), so the description cannot drift from the
+behaviour. Plan content (amounts, dates, lists) is checked by the validator, which names cells;
+the models check only the shape and bounds of what arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from flask import request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from sync_service.errors import NotFound, ServiceError
+from sync_service.request_body import read_json
+
+INT64 = 2**63 - 1
+MAX_TEXT_CELL = 32_767  # Excel's longest cell text
+MAX_ROW_WIDTH = 16_384  # Excel's widest sheet
+MAX_PLAN_LINES = 1_000_000  # the highest template.max_lines an organisation may configure
+
+Id = Annotated[int, Field(ge=0, le=INT64)]
+# One line of text a person typed (a comment, a name): no control characters. (Text with an unpaired
+# surrogate is not a valid string for the models at all, so it is refused before these patterns.)
+_SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+
+
+def text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> Any:
+    """A text field of at most `max_length` characters without control characters (newlines if `multiline`)."""
+    return Annotated[
+        str,
+        StringConstraints(
+            min_length=min_length, max_length=max_length, pattern=_MULTI_LINE if multiline else _SINGLE_LINE
+        ),
+    ]
+
+
+# A cell of a plan as a JSON client sends it: text, a finite number, a 64-bit whole number, true/false or null.
+Cell = (
+    Annotated[str, StringConstraints(max_length=MAX_TEXT_CELL)]
+    | Annotated[int, Field(ge=-INT64, le=INT64)]
+    | float
+    | bool
+    | None
+)
+
+
+class Model(BaseModel):
+    """Requests refuse fields they do not know; numbers must be finite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Answer(BaseModel):
+    """Answers may carry fields added after this description was written."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- requests ----------------------------------------------------------------------------------------
+
+
+class BasedOn(Model):
+    """The plan a submission was edited from: an approved submission (null or 0: none), or a master version."""
+
+    submission: Id | None = None
+    master_version: Id | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> BasedOn:
+        if self.master_version is not None and self.submission is not None:
+            raise ValueError("give submission or master_version, not both")
+        return self
+
+
+class SubmissionJson(Model):
+    """A plan as JSON: `lines` keyed by column name, or `rows` with a header row, as a sheet holds them."""
+
+    team: text(64, min_length=1)
+    lines: (
+        Annotated[list[Annotated[dict[text(64), Cell], Field(max_length=200)]], Field(max_length=MAX_PLAN_LINES)] | None
+    ) = None
+    rows: (
+        Annotated[list[Annotated[list[Cell], Field(max_length=MAX_ROW_WIDTH)]], Field(max_length=MAX_PLAN_LINES + 1)]
+        | None
+    ) = None
+    based_on: BasedOn | None = None  # null: the team had no approved plan; absent: not said
+
+    @model_validator(mode="after")
+    def _lines_or_rows(self) -> SubmissionJson:
+        if (self.lines is None) == (self.rows is None):
+            raise ValueError("send the plan as 'lines' (objects keyed by column name) or 'rows' (a header row first)")
+        return self
+
+
+class SubmissionForm(Model):
+    """The form fields of a workbook upload (multipart, with the file in `file`)."""
+
+    team: text(64, min_length=1)
+    based_on_submission: Annotated[str, StringConstraints(max_length=20, pattern=r"^(\d{1,19}|none|)$")] | None = None
+    based_on_version: Annotated[str, StringConstraints(max_length=20, pattern=r"^\d{0,19}$")] | None = None
+
+
+class DecisionBody(Model):
+    comment: text(2000, multiline=True) = ""
+
+
+class MasterQuery(Model):
+    format: Literal["json", "xlsx"] = "json"
+    as_of: dt.date | None = None
+
+
+class SubmissionsQuery(Model):
+    team: text(64) | None = None
+
+
+class AuditQuery(Model):
+    limit: Annotated[int, Field(ge=1, le=5000)] = 200
+
+
+class RollupQuery(Model):
+    by: text(300) | None = None
+    period: Literal["month", "quarter", "year"] | None = None
+    measure: text(64) | None = None
+
+
+class VarianceQuery(Model):
+    by: text(300) | None = None
+    as_of: dt.date | None = None
+
+
+class AllocationItem(Model):
+    region: text(40)
+    quarter: text(8)
+    channel: text(100) | None = None
+    amount: Annotated[str, StringConstraints(max_length=64)] | Annotated[int, Field(ge=-INT64, le=INT64)] | float
+
+
+class AllocationsBody(Model):
+    # A cell that is not an object is the domain's to report (422 with every cell at once), so it passes here.
+    allocations: Annotated[
+        list[AllocationItem | Annotated[str, StringConstraints(max_length=200)] | int | float | bool | None],
+        Field(max_length=10_000),
+    ]
+    comment: text(1000, multiline=True) = ""
+
+
+class ActualsQuery(Model):
+    filename: text(255) | None = None
+
+
+class PeriodsBody(Model):
+    """Fiscal months by name (m01..m12), quarter (Q1..Q4) or label (Feb 2026), or every month `through` one."""
+
+    months: Annotated[list[text(40, min_length=1)], Field(min_length=1, max_length=100)] | None = None
+    through: text(40, min_length=1) | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PeriodsBody:
+        if (self.months is None) == (self.through is None):
+            raise ValueError('send {"months": ["m01", "Q1", ...]} or {"through": "m03"}')
+        return self
+
+
+class SheetCreateBody(Model):
+    editors: Annotated[
+        list[Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+$")]],
+        Field(max_length=100),
+    ] = []
+    replace: bool = False
+
+
+class PushBody(Model):
+    spreadsheet_id: Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+
+
+Argument = (
+    Cell | Annotated[list[Annotated[list[Cell], Field(max_length=MAX_ROW_WIDTH)]], Field(max_length=MAX_PLAN_LINES + 1)]
+)
+
+
+class FunctionCall(Model):
+    name: text(64, min_length=1)
+    args: Annotated[list[Argument], Field(max_length=32)] = []
+
+
+class BatchBody(Model):
+    calls: Annotated[list[FunctionCall], Field(max_length=5000)]
+
+
+class FunctionBody(Model):
+    args: Annotated[list[Argument], Field(max_length=32)] = []
+
+
+class TokenBody(Model):
+    name: text(120, min_length=1)
+    role: Literal["marketer", "finance", "admin"]
+    teams: Annotated[list[text(64, min_length=1)], Field(max_length=200)] = []
+
+
+# --- answers -------------------------------------------------------------------------------------------
+
+
+class Health(Answer):
+    status: str
+    database: str
+
+
+class Report(Answer):
+    errors: int
+    warnings: int
+    issues: list[dict[str, Any]]
+
+
+class Submission(Answer):
+    id: int
+    team: str
+    status: Literal["submitted", "approved", "rejected", "superseded", "stale"]
+    submitted_by: str | None
+    submitted_at: str
+    source: str
+    filename: str | None
+    sha256: str
+    lines: int
+    report: Report
+
+
+class Decided(Submission):
+    master_version: int | None
+    over_allocation: list[dict[str, Any]]
+
+
+class Submissions(Answer):
+    submissions: list[Submission]
+
+
+class HeldPlan(Answer):
+    team: str
+    submission: int
+    version: int
+    approved_at: str
+
+
+class MasterAnswer(Answer):
+    version: int
+    master_version: int
+    actuals_import: int | None
+    allocation_revision: int
+    teams: list[HeldPlan]
+    lines: list[dict[str, Any]]
+
+
+class Version(Answer):
+    version: int
+    team: str
+    submission: int
+    approved_by: str
+    approved_at: str
+
+
+class Versions(Answer):
+    versions: list[Version]
+
+
+class TeamChanges(Answer):
+    team: str
+    from_submission: int | None
+    to_submission: int | None
+    added: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+    changed: list[dict[str, Any]]
+
+
+class Diff(Answer):
+    from_: int = Field(alias="from")
+    to: int
+    teams: list[TeamChanges]
+
+
+class Event(Answer):
+    at: str
+    user: str | None
+    action: str
+    target: str
+    detail: dict[str, Any] | None
+
+
+class Audit(Answer):
+    events: list[Event]
+
+
+class About(Answer):
+    master_version: int
+    actuals_import: int | None
+    allocation_revision: int
+
+
+class RollupAnswer(About):
+    by: list[str]
+    period: str
+    measure: str
+    currency: str | None
+    rows: list[dict[str, str | int | None]]
+
+
+class VarianceAnswer(About):
+    by: list[str]
+    as_of: str
+    closed_months: int
+    actual_source: Literal["finance import", "plans"]
+    currency: str
+    rows: list[dict[str, str | int | float | None]]
+
+
+class AllocationCell(Answer):
+    region: str
+    quarter: str
+    channel: str
+    amount: str
+    cents: int
+
+
+class Allocations(Answer):
+    revision: int
+    source: str
+    set_by: str | None
+    set_at: str | None
+    currency: str
+    allocations: list[AllocationCell]
+
+
+class ActualsImport(Answer):
+    id: int
+    filename: str | None
+    imported_at: str
+    rows: int
+    matched: int
+    unmatched: list[dict[str, Any]]
+    ambiguous: list[dict[str, Any]]
+    spread: list[dict[str, Any]]
+    lines: int
+    total: str
+    currency: str
+
+
+class Period(Answer):
+    month: str
+    label: str
+    quarter: str
+    locked: bool
+    locked_at: str | None
+
+
+class Periods(Answer):
+    periods: list[Period]
+
+
+class Sheet(Answer):
+    team: str
+    spreadsheet_id: str
+    url: str
+    created_at: str
+
+
+class Sheets(Answer):
+    sheets: list[Sheet]
+
+
+class SheetCreated(Sheet):
+    requests: int
+
+
+class Pushed(Answer):
+    spreadsheet_id: str
+    master_version: int
+    sheets: dict[str, int]
+    requests: int
+    bytes_sent: int
+
+
+class ExcelError(Answer):
+    code: str
+    message: str
+
+
+class FunctionAnswer(Answer):
+    result: list[list[Any]] | None = None
+    error: ExcelError | None = None
+
+
+class BatchAnswer(Answer):
+    results: list[FunctionAnswer]
+
+
+class Catalogue(Answer):
+    functions: list[dict[str, Any]]
+
+
+class TokenInfo(Answer):
+    id: str
+    created_at: str
+    revoked_at: str | None
+
+
+class UserInfo(Answer):
+    name: str
+    role: str
+    teams: list[str]
+    tokens: list[TokenInfo]
+
+
+class Users(Answer):
+    users: list[UserInfo]
+
+
+class TokenCreated(Answer):
+    name: str
+    role: str
+    teams: list[str]
+    token: str
+
+
+class Revoked(Answer):
+    id: str
+    revoked_at: str
+
+
+# --- the declaration -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Operation:
+    """One route as the API describes it."""
+
+    method: str
+    path: str  # OpenAPI form: /api/v1/submissions/{submission_id}
+    summary: str
+    response: type[BaseModel] | None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    form: type[BaseModel] | None = None
+    raw: tuple[str, ...] = ()  # media types of a raw request body (a CSV or xlsx file)
+    produces: str = "application/json"
+    auth: bool = True
+    path_params: dict[str, str] = field(default_factory=dict)  # name -> "integer" | "string"
+    idempotent_key: bool = False
+    body_required: bool = True
+    name: str = ""
+
+
+OPERATIONS: list[Operation] = []
+_PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+
+
+def operation(
+    method: str,
+    rule: str,
+    summary: str,
+    *,
+    response: type[BaseModel] | None,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    form: type[BaseModel] | None = None,
+    raw: tuple[str, ...] = (),
+    produces: str = "application/json",
+    auth: bool = True,
+    gate: Callable[[], None] | None = None,
+    idempotent_key: bool = False,
+    body_required: bool = True,
+    paths: tuple[str, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a route's contract; the view gets `query=`, `body=` and `form=` as validated models.
+
+    Order, as HTTP means it: authentication (401), then `gate` (403: a role check that needs no
+    input), then the path's ids, query and body (400 naming the field), then the view.
+    `paths` lists the OpenAPI paths when one Flask rule serves several (an `any(...)` part).
+    """
+
+    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+        kinds = {name: conv for conv, name in _PARAM.findall(rule)}
+        for path in paths or (_PARAM.sub(lambda m: "{" + m.group(2) + "}", rule),):
+            OPERATIONS.append(
+                Operation(
+                    method.upper(),
+                    path,
+                    summary,
+                    response,
+                    status,
+                    errors,
+                    query,
+                    body,
+                    form,
+                    raw,
+                    produces,
+                    auth,
+                    {n: "integer" if c == "int" else "string" for n, c in kinds.items() if "{" + n + "}" in path},
+                    idempotent_key,
+                    body_required,
+                    view.__name__,
+                )
+            )
+
+        @functools.wraps(view)
+        def checked(**kwargs: Any) -> Any:
+            if auth:
+                from sync_service.api import current_user
+
+                current_user()
+            if gate is not None:
+                gate()
+            for name, value in kwargs.items():
+                if isinstance(value, int) and not 0 <= value <= INT64:  # beyond any id the database can hold
+                    raise NotFound(f"there is no {name.replace('_', ' ')} {value}")
+            if query is not None:
+                kwargs["query"] = validated(query, request.args.to_dict(flat=True), "query")
+            if form is not None and request.mimetype == "multipart/form-data":
+                kwargs["form"] = validated(form, request.form.to_dict(flat=True), "form")
+                kwargs["body"] = None
+            elif body is not None:
+                data = read_json(request.get_data(cache=True), request.mimetype, required=body_required)
+                kwargs["body"] = validated(body, {} if data is None else data, "body")
+                if form is not None:
+                    kwargs["form"] = None
+            return view(**kwargs)
+
+        return checked
+
+    return wrap
+
+
+_UNION_MEMBER = re.compile(r"^(constrained-\w+|int|float|bool|str|none|function-\w+|json-or-python\[.*\]|.*\[.*\])$")
+
+
+def _location(where: str, loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a field path: body.lines[3].m01 (union member names left out)."""
+    out = where
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _UNION_MEMBER.match(str(part)) and part not in ("AllocationItem",):
+            out += f".{part}"
+    return out
+
+
+def validated(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    """`data` as `model`, or 400 listing every field that is wrong."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        issues: dict[str, dict[str, str]] = {}
+        for e in exc.errors(include_url=False):
+            at = _location(where, e["loc"])
+            if at in issues:  # the same field failing each member of a union: one issue is enough
+                continue
+            shown = e.get("input")
+            got = f" (got {shown!r})" if isinstance(shown, str | int | float) and len(repr(shown)) <= 60 else ""
+            issues[at] = {"at": at, "rule": f"request.{e['type']}", "message": e["msg"] + got}
+            if len(issues) == 50:
+                break
+        first = next(iter(issues.values()))
+        raise ServiceError(
+            f"the request's {where} is not valid: {first['at']}: {first['message']}", issues=list(issues.values())
+        ) from None
+    except RecursionError:
+        raise ServiceError(f"the request's {where} is nested too deeply") from None
