@@ -167,6 +167,7 @@ limiter = Limiter(
     get_remote_address,
     strategy="moving-window",  # "at most 5 in any 15 minutes", not 5 per clock-aligned window
     fail_on_first_breach=False,  # every limit is looked at, so Retry-After is the latest of those over
+    in_memory_fallback_enabled=True,  # Redis down: each worker counts alone rather than logins failing
 )
 
 

@@ -3,6 +3,7 @@ session on the server, and the session cookie's attributes, as a browser would s
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -222,3 +223,13 @@ def test_the_cookie_is_secure_when_the_environment_says_so(make_app, monkeypatch
 def test_a_limit_that_cannot_be_read_stops_the_start(make_app) -> None:
     with pytest.raises(ConfigError, match="LOGIN_LIMIT_ACCOUNT is 'five an hour'"):
         make_app(LOGIN_LIMIT_ACCOUNT="five an hour")
+
+
+def test_with_its_redis_down_the_login_still_works_and_is_still_throttled(make_app) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{port}/0", LOGIN_LIMIT_ACCOUNT="2 per minute")
+    client = app.test_client()
+    assert [login(client, "sam", WRONG).status_code for _ in range(3)] == [401, 401, 429]
+    assert login(client, "fiona").status_code == 302 and logged_in(client)
