@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sheet_templates.schema import PlanSchema
 from sync_service import errors, gsheets, master, reports, workflow
 from sync_service.auth import can_see, require_finance, require_plan_reader
-from sync_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency
 from sync_service.storage import AuditEvent, MasterVersion, Role, Store, Submission, Team, TeamSheet, User
 
@@ -48,7 +48,11 @@ def google(config: Mapping[str, Any]) -> tuple[gsheets.GoogleSettings, gspread.C
         raise NotConfigured("the Google service-account key could not be used (the key is not shown)") from None
 
 
-def _failed(exc: Exception, what: str) -> GoogleFailed:
+def _failed(exc: Exception, what: str) -> ServiceError:
+    if isinstance(exc, APIError) and exc.code == 404:  # the caller named a spreadsheet Google does not have
+        return NotFound(f"{what}: Google has no such spreadsheet, or it is not shared with the service account")
+    if isinstance(exc, APIError) and exc.code == 403:
+        return Unprocessable(f"{what}: the spreadsheet is not shared with the service account (Google answered 403)")
     if isinstance(exc, APIError):
         return GoogleFailed(f"{what}: Google answered {exc.code} ({exc.error.get('message', '')}) after retries")
     if isinstance(exc, requests.RequestException):
