@@ -8,6 +8,7 @@ by several lines is split over them by their planned spend (see docs/money.md).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from python_calamine import CalamineWorkbook
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from addin.fx import UnknownCurrency, convert_between, convert_cents
@@ -29,7 +30,7 @@ from addin.safety import FIRST_SHEET, inspect_package
 from sheet_templates.cells import column_letter
 from sheet_templates.money import money_text as money
 from sheet_templates.money import to_cents
-from sheet_templates.schema import PlanSchema
+from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.auth import require_finance
 from sync_service.errors import Unprocessable
 from sync_service.idempotency import Idempotency, remember
@@ -44,7 +45,7 @@ _HEADERS = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class ActualRow:
     row: int
     line_id: str
@@ -86,16 +87,30 @@ def _read_export(raw: bytes, filename: str | None) -> tuple[str, list[list[Any]]
             raise Unprocessable("the export is neither an xlsx workbook nor a UTF-8 or Windows-1252 CSV") from None
     if "\x00" in text:
         raise Unprocessable("the export is neither an xlsx workbook nor a text CSV file")
+    _allow_fields_up_to(len(text))
     sample = text[:4096]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    return "csv", [list(r) for r in csv.reader(io.StringIO(text), dialect)]
+    return "csv", list(csv.reader(io.StringIO(text), dialect))
+
+
+def _allow_fields_up_to(size: int) -> None:
+    """Let the CSV reader take a field as long as the whole upload, rather than answer 500 past 128 KiB.
+
+    A long field is read, not refused: a memo or description column may be long, and is never
+    used. A line ID or campaign code longer than a plan cell may hold (`MAX_TEXT`) cannot match
+    a line, and is refused with a 422 naming its cell. The limit is the csv module's, for the
+    whole process, so it is only ever raised, never put back: a concurrent import can never meet
+    a lower limit than it needs.
+    """
+    if csv.field_size_limit() < size:
+        csv.field_size_limit(size)
 
 
 def parse_actuals(raw: bytes, filename: str | None, schema: PlanSchema) -> list[ActualRow]:
-    """The export's rows; 422 naming the row and column of every amount or currency that is not one."""
+    """The export's rows; 422 naming the row and column of every amount, currency or line key that is not one."""
     sheet, grid = _read_export(raw, filename)
     header_row = next((i for i, r in enumerate(grid[:20]) if any(_norm(v) for v in r)), None)
     if header_row is None:
@@ -114,22 +129,42 @@ def parse_actuals(raw: bytes, filename: str | None, schema: PlanSchema) -> list[
     def cell(j: int, i: int) -> str:
         return f"{column_letter(j + 1)}{i + 1}"
 
-    currencies = set(schema.config.currencies)
+    currencies, reporting = set(schema.config.currencies), schema.config.reporting_currency
+    j_id, j_code, j_amount, j_currency = (columns.get(f) for f in ("line_id", "campaign_code", "amount", "currency"))
+    width = max(columns.values()) + 1
+    text_cells = sheet == "csv"  # every CSV cell is text already
+    amount_of: dict[str, int | None] = {}  # exports repeat amounts: each text is read once
     rows, problems = [], []
     for i in range(header_row + 1, len(grid)):
         record = grid[i]
-
-        def get(field: str, record: list[Any] = record) -> Any:
-            j = columns.get(field)
-            return record[j] if j is not None and j < len(record) else ""
-
-        if not any(str(v).strip() for v in record):
+        if not "".join(record if text_cells else map(str, record)).strip():  # a blank row
             continue
-        line_id, code = str(get("line_id")).strip(), str(get("campaign_code")).strip()
-        if isinstance(get("line_id"), float) and get("line_id").is_integer():
-            line_id = str(int(get("line_id")))
-        cents = to_cents(get("amount"))
-        currency = str(get("currency")).strip().upper() or schema.config.reporting_currency
+        if len(record) < width:
+            record = [*record, *[""] * (width - len(record))]
+        value = record[j_id] if j_id is not None else ""
+        line_id = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
+        code = str(record[j_code]).strip() if j_code is not None else ""
+        if len(line_id) > MAX_TEXT or len(code) > MAX_TEXT:
+            for j, key in ((j_id, line_id), (j_code, code)):
+                if j is not None and len(key) > MAX_TEXT:
+                    problems.append(
+                        {
+                            "sheet": sheet,
+                            "cell": cell(j, i),
+                            "rule": "actuals.too_long",
+                            "message": f"{len(key):,} characters, longer than any line ID or campaign code "
+                            f"({MAX_TEXT}); a quote left open in the export runs the rows after it into one cell",
+                        }
+                    )
+            continue
+        value = record[j_amount]
+        if type(value) is str:
+            if value not in amount_of:
+                amount_of[value] = to_cents(value)
+            cents = amount_of[value]
+        else:
+            cents = to_cents(value)
+        currency = (str(record[j_currency]).strip().upper() if j_currency is not None else "") or reporting
         if cents is None:
             problems.append(
                 {
@@ -158,90 +193,78 @@ def parse_actuals(raw: bytes, filename: str | None, schema: PlanSchema) -> list[
     return rows
 
 
-def import_actuals(
-    store: Store, schema: PlanSchema, user: User, raw: bytes, filename: str | None, idem: Idempotency | None = None
-) -> dict[str, Any]:
-    """Match the export's rows to master lines and store them as the actual spend in force."""
-    require_finance(user, "imports actuals")
-    rows = parse_actuals(raw, filename, schema)
-    config = schema.config
-    with store.transaction() as session:
-        lines = master_lines(session, current_submissions(session))
-        by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        by_code: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for line in lines:
-            by_id[line["line_id"].lower()].append(line)
-            if line.get("campaign_code"):
-                by_code[str(line["campaign_code"]).lower()].append(line)
-        amounts: dict[tuple[str, str], int] = defaultdict(int)
-        unmatched, ambiguous, spread = [], [], []
-        matched = 0  # counted as rows match, so each row is in exactly one of matched, unmatched, ambiguous
-        for r in rows:
-            by_line = by_id.get(r.line_id.lower(), []) if r.line_id else []
-            targets, how = by_line, "line_id"
-            if len(targets) != 1 and r.campaign_code:
-                targets, how = by_code.get(r.campaign_code.lower(), []), "campaign_code"
-            if len(by_line) > 1 and (how == "line_id" or not targets):
-                # Lines of several teams share the ID (plans from before IDs were unique) and no campaign
-                # code says which: reported, never guessed, and never reported as unknown.
-                ambiguous.append({"row": r.row, "line_id": r.line_id, "teams": sorted(t["team_id"] for t in by_line)})
-                continue
-            if not targets:
-                unmatched.append(
-                    {"row": r.row, "line_id": r.line_id, "campaign_code": r.campaign_code, "amount": money(r.cents)}
-                )
-                continue
-            matched += 1
-            shares = _spread(r, targets, schema)
-            if len(targets) > 1:
-                spread.append({"row": r.row, "campaign_code": r.campaign_code, "lines": len(targets)})
-            for line, cents in zip(targets, shares, strict=True):
-                amounts[(line["team_id"], line["line_id"])] += cents
-        record = ActualImport(
-            user_id=user.id,
-            filename=(filename or None) and filename[:255],
-            raw=raw,
-            raw_sha256=hashlib.sha256(raw).hexdigest(),
-            report={
-                "rows": len(rows),
-                "matched": matched,
-                "unmatched": unmatched,
-                "ambiguous": ambiguous,
-                "spread": spread,
-                "lines": len(amounts),
-            },
-            amounts=[ActualAmount(team_id=t, line_id=lid, cents=c) for (t, lid), c in amounts.items()],
-        )
-        session.add(record)
-        session.flush()
-        currency_of = {(line["team_id"], line["line_id"]): line["currency"] for line in lines}
-        total = convert_cents(
-            np.array(list(amounts.values()), dtype=np.int64),
-            np.array([currency_of[k] for k in amounts], dtype=object),
-            config.plan_rates,
-        ).sum()
-        session.add(
-            AuditEvent(
-                user_id=user.id,
-                action="actuals.import",
-                target=f"actuals:{record.id}",
-                detail={"file": filename, "rows": len(rows), "unmatched": len(unmatched), "total": money(int(total))},
+@dataclass
+class Matched:
+    """What an export's rows give the master's lines: the report and the actual spend per (team, line ID)."""
+
+    amounts: dict[tuple[str, str], int]
+    matched: int  # rows
+    unmatched: list[dict[str, Any]]
+    ambiguous: list[dict[str, Any]]
+    spread: list[dict[str, Any]]
+
+
+def match_actuals(rows: list[ActualRow], lines: list[dict[str, Any]], schema: PlanSchema) -> Matched:
+    """Match each row to its master line (by line ID, else campaign code) and sum it there, in the line's currency.
+
+    Pure, so it runs outside any transaction. Every row's part is converted and rounded on its own,
+    as one row at a time would be; the conversions are done in bulk per pair of currencies.
+    """
+    by_id: dict[str, list[int]] = defaultdict(list)
+    by_code: dict[str, list[int]] = defaultdict(list)
+    for k, line in enumerate(lines):
+        by_id[line["line_id"].lower()].append(k)
+        if line.get("campaign_code"):
+            by_code[str(line["campaign_code"]).lower()].append(k)
+    currency_of = [line.get("currency") for line in lines]
+    weights_of: dict[str, list[int]] = {}  # a shared campaign code's weights, worked out once
+    # Each (row, line) part, by (row currency, line currency): ([line index], [cents]), converted in bulk.
+    parts: dict[tuple[str, Any], tuple[list[int], list[int]]] = {}
+    unmatched, ambiguous, spread = [], [], []
+    matched = 0  # counted as rows match, so each row is in exactly one of matched, unmatched, ambiguous
+    for r in rows:
+        by_line = by_id.get(r.line_id.lower(), []) if r.line_id else []
+        targets, how = by_line, "line_id"
+        if len(targets) != 1 and r.campaign_code:
+            targets, how = by_code.get(r.campaign_code.lower(), []), "campaign_code"
+        if len(by_line) > 1 and (how == "line_id" or not targets):
+            # Lines of several teams share the ID (plans from before IDs were unique) and no campaign
+            # code says which: reported, never guessed, and never reported as unknown.
+            ambiguous.append(
+                {"row": r.row, "line_id": r.line_id, "teams": sorted(lines[k]["team_id"] for k in by_line)}
             )
-        )
-        result = {
-            "id": record.id,
-            "filename": filename,
-            "imported_at": record.created_at.isoformat(),
-            **record.report,
-            "total": money(int(total)),
-            "currency": config.reporting_currency,
-        }
-        remember(session, user, idem, 201, result)
-        return result
+            continue
+        if not targets:
+            unmatched.append(
+                {"row": r.row, "line_id": r.line_id, "campaign_code": r.campaign_code, "amount": money(r.cents)}
+            )
+            continue
+        matched += 1
+        if len(targets) == 1:  # the whole row goes to its line
+            shares = [r.cents]
+        else:
+            code = r.campaign_code.lower()
+            if code not in weights_of:
+                weights_of[code] = _weights([lines[k] for k in targets], schema)
+            spread.append({"row": r.row, "campaign_code": r.campaign_code, "lines": len(targets)})
+            shares = _split(r.cents, weights_of[code])
+        for k, share in zip(targets, shares, strict=True):
+            bucket = parts.get((r.currency, currency_of[k]))
+            if bucket is None:
+                bucket = parts[(r.currency, currency_of[k])] = ([], [])
+            bucket[0].append(k)
+            bucket[1].append(share)
+    totals: dict[int, int] = {}
+    for (source, target), (indexes, shares) in parts.items():
+        for k, cents in zip(indexes, _convert(shares, source, target, schema).tolist(), strict=True):
+            totals[k] = totals.get(k, 0) + cents
+    totals = dict(sorted(totals.items()))  # in master order, whatever the order of the rows
+    amounts = {(lines[k]["team_id"], lines[k]["line_id"]): cents for k, cents in totals.items()}
+    return Matched(amounts, matched, unmatched, ambiguous, spread)
 
 
-def _spread(r: ActualRow, targets: list[dict[str, Any]], schema: PlanSchema) -> list[int]:
-    """The row's amount in each target line's currency, split over several lines by their planned totals."""
+def _weights(targets: list[dict[str, Any]], schema: PlanSchema) -> list[int]:
+    """How a campaign code's amount is split over its lines: their planned totals, in one currency."""
     config = schema.config
     months = [c.name for c in schema.month_columns]
     planned = [sum(int(t.get(m) or 0) for m in months) for t in targets]
@@ -253,20 +276,132 @@ def _spread(r: ActualRow, targets: list[dict[str, Any]], schema: PlanSchema) -> 
         weights = planned
     if sum(weights) <= 0:
         weights = [1] * len(targets)
+    return weights
+
+
+def _split(cents: int, weights: list[int]) -> list[int]:
+    """`cents` split by `weights` by largest remainder, in exact integers, so the parts add up to it exactly."""
     total = sum(weights)
-    # Largest remainder in the export's currency, in exact integers, so the parts add up to the row exactly.
-    shares = [divmod(r.cents * w, total) for w in weights]  # floor division: 0 <= remainder < total
+    shares = [divmod(cents * w, total) for w in weights]  # floor division: 0 <= remainder < total
     parts = [share for share, _ in shares]
-    for k in sorted(range(len(parts)), key=lambda k: shares[k][1], reverse=True)[: r.cents - sum(parts)]:
+    for k in sorted(range(len(parts)), key=lambda k: shares[k][1], reverse=True)[: cents - sum(parts)]:
         parts[k] += 1
-    out = []
-    for t, part in zip(targets, parts, strict=True):
-        try:
-            converted = convert_between(np.array([part]), np.array([r.currency], dtype=object), t["currency"], config)
-            out.append(int(converted[0]))
-        except UnknownCurrency:
-            out.append(part)
-    return out
+    return parts
+
+
+def _convert(shares: list[int], source: str, target: Any, schema: PlanSchema) -> np.ndarray:
+    """Parts of rows in `source` as cents of their lines' `target` currency, each rounded on its own.
+
+    Left as they are when a rate is unknown, as a single row's conversion would leave it.
+    """
+    cents = np.array(shares, dtype=np.int64)
+    if source == target:
+        return cents
+    with contextlib.suppress(UnknownCurrency):
+        return convert_between(cents, np.full(len(cents), source, dtype=object), target, schema.config)
+    return cents
+
+
+def import_actuals(
+    store: Store, schema: PlanSchema, user: User, raw: bytes, filename: str | None, idem: Idempotency | None = None
+) -> dict[str, Any]:
+    """Match the export's rows to master lines and store them as the actual spend in force.
+
+    The file is parsed and matched against a read of the master outside any transaction; the
+    write transaction only checks that the master is still the one matched against and inserts
+    the import in bulk, so other writers wait a moment, not for the whole import. When a plan was
+    approved in between, the rows are matched again against the new master.
+    """
+    require_finance(user, "imports actuals")
+    rows = parse_actuals(raw, filename, schema)
+    sha256 = hashlib.sha256(raw).hexdigest()
+    for _ in range(_OPTIMISTIC_ATTEMPTS):
+        held, lines = _master_snapshot(store)
+        matched = match_actuals(rows, lines, schema)
+        with store.transaction() as session:
+            if current_submissions(session) == held:
+                return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem)
+    with store.transaction() as session:  # the master keeps changing under us: match inside the lock
+        lines = master_lines(session, current_submissions(session))
+        matched = match_actuals(rows, lines, schema)
+        return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem)
+
+
+_OPTIMISTIC_ATTEMPTS = 2  # matches against a read of the master before matching inside the write transaction
+
+
+def _master_snapshot(store: Store) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """({team: submission} the master holds now, their lines); submissions never change, so one names the other."""
+    with store.reading() as session:
+        held = current_submissions(session)
+        return held, master_lines(session, held)
+
+
+def _store_import(
+    session: Session,
+    schema: PlanSchema,
+    user: User,
+    raw: bytes,
+    sha256: str,
+    filename: str | None,
+    rows: list[ActualRow],
+    lines: list[dict[str, Any]],
+    matched: Matched,
+    idem: Idempotency | None,
+) -> dict[str, Any]:
+    """Write one matched import: the raw file, its report, its amounts in one bulk insert, the audit event."""
+    config = schema.config
+    amounts = matched.amounts
+    currency_of = {(line["team_id"], line["line_id"]): line["currency"] for line in lines}
+    total = convert_cents(
+        np.array(list(amounts.values()), dtype=np.int64),
+        np.array([currency_of[k] for k in amounts], dtype=object),
+        config.plan_rates,
+    ).sum()
+    record = ActualImport(
+        user_id=user.id,
+        filename=(filename or None) and filename[:255],
+        raw=raw,
+        raw_sha256=sha256,
+        report={
+            "rows": len(rows),
+            "matched": matched.matched,
+            "unmatched": matched.unmatched,
+            "ambiguous": matched.ambiguous,
+            "spread": matched.spread,
+            "lines": len(amounts),
+        },
+    )
+    session.add(record)
+    session.flush()
+    if amounts:
+        session.execute(
+            insert(ActualAmount),
+            [{"import_id": record.id, "team_id": t, "line_id": lid, "cents": c} for (t, lid), c in amounts.items()],
+        )
+    session.add(
+        AuditEvent(
+            user_id=user.id,
+            action="actuals.import",
+            target=f"actuals:{record.id}",
+            detail={
+                "file": filename,
+                "rows": len(rows),
+                "unmatched": len(matched.unmatched),
+                "total": money(int(total)),
+            },
+        )
+    )
+    result = {
+        "id": record.id,
+        "filename": filename,
+        "imported_at": record.created_at.isoformat(),
+        **record.report,
+        "total": money(int(total)),
+        "currency": config.reporting_currency,
+    }
+    remember(session, user, idem, 201, result)
+    return result
 
 
 def latest_actuals(session: Session) -> tuple[int | None, dict[tuple[str, str], int]]:

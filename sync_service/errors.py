@@ -52,6 +52,12 @@ class Unprocessable(ServiceError):
     title = "The plan is not valid"
 
 
+class Busy(ServiceError):
+    """The database is busy with another change beyond the wait allowed; the same request can simply be sent again."""
+
+    title = "Busy"
+
+
 class NotConfigured(ServiceError):
     """A part of the service the request needs is not set up (for example Google Sheets)."""
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from sync_service.errors import (
+    Busy,
     Conflict,
     Forbidden,
     NotConfigured,
@@ -36,6 +38,7 @@ STATUSES: tuple[tuple[type[ServiceError], int], ...] = (
     (TooLarge, 413),
     (Unprocessable, 422),
     (UpstreamFailed, 502),
+    (Busy, 503),
     (NotConfigured, 503),
     (ServiceError, 400),
 )
@@ -44,6 +47,26 @@ STATUSES: tuple[tuple[type[ServiceError], int], ...] = (
 def status_of(error: ServiceError) -> int:
     """The HTTP status that says what `error` means."""
     return next(status for kind, status in STATUSES if isinstance(error, kind))
+
+
+RETRY_AFTER_SECONDS = 5  # a write transaction lasts well under a second; a few seconds leave room for a queue
+BUSY = "the database is busy with another change; try again in a few seconds"
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # primary result codes (the low byte of an extended code)
+# PostgreSQL: lock_not_available (lock_timeout), serialization_failure, deadlock_detected.
+_POSTGRES_BUSY = frozenset({"55P03", "40001", "40P01"})
+
+
+def is_busy(error: OperationalError) -> bool:
+    """True when the database refused because another transaction holds what this one needs (worth a retry)."""
+    orig = error.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state is not None:
+        return state in _POSTGRES_BUSY
+    message = str(orig).lower()
+    return "database is locked" in message or "database table is locked" in message or "busy" in message
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
@@ -64,7 +87,17 @@ def init_app(app: Flask) -> None:
         response = problem(status, error.title, error.detail, **extra)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="plansheet"'
+        if isinstance(error, Busy):
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+    @app.errorhandler(OperationalError)
+    def _database_error(error: OperationalError) -> Response:
+        """Locked or busy beyond the wait allowed, on any route: 503 with Retry-After; anything else is a 500."""
+        if is_busy(error):
+            app.logger.warning("database busy: %s", error.orig)
+            return _service_error(Busy(BUSY))
+        return _unexpected(error)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
