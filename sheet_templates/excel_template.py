@@ -48,6 +48,7 @@ from sheet_templates.schema import (
     ColumnType,
     PlanSchema,
 )
+from sheet_templates.text import printable_value
 
 MONEY_FORMAT = "#,##0.00"
 COUNT_FORMAT = "#,##0"
@@ -94,12 +95,15 @@ def build_template(
     *,
     based_on: int | None = None,
     allocations: Mapping[str, int] | None = None,
+    team: str | None = None,
 ) -> Path:
     """Write the region's template to `path`, pre-filled with `lines` (dicts keyed by column name).
 
     The table always has at least `config.template_rows` rows, and `spare_rows` empty
     pre-numbered rows after the pre-filled lines. `allocations` is the region's allocation per
-    quarter ("Q1".."Q4") in reporting cents; None shows the organisation file's.
+    quarter ("Q1".."Q4") in reporting cents; None shows the organisation file's. Empty rows are
+    numbered for `team` when one is given (`EMEA-ENTERPRISE-0042`), so the IDs a team's template
+    hands out are not another team's of the region; else for the region (`EMEA-0042`).
     """
     _check_regions(schema, [region])
     lines = list(lines)
@@ -114,7 +118,7 @@ def build_template(
     lists = wb.create_sheet(LISTS_SHEET)
 
     rate_cells = _write_lists(wb, lists, schema)
-    _write_plan(wb, plan, schema, region, lines, n_rows)
+    _write_plan(wb, plan, schema, region, lines, n_rows, team or region)
     _write_summary(wb, summary, schema, region, _allocation_units(schema, region, allocations), rate_cells, n_rows)
     _write_instructions(instructions, schema, region)
     _write_metadata(wb, schema, region)
@@ -193,7 +197,13 @@ def _write_lists(wb: Workbook, ws: Any, schema: PlanSchema) -> dict[str, str]:
 
 
 def _write_plan(
-    wb: Workbook, ws: Any, schema: PlanSchema, region: str, lines: list[Mapping[str, Any]], n_rows: int
+    wb: Workbook,
+    ws: Any,
+    schema: PlanSchema,
+    region: str,
+    lines: list[Mapping[str, Any]],
+    n_rows: int,
+    id_prefix: str,
 ) -> None:
     last_row = HEADER_ROW + n_rows
     for col in schema.columns:
@@ -212,7 +222,7 @@ def _write_plan(
             if col.is_input:
                 value = line.get(col.name)
                 if value is None and col is key:
-                    value = f"{region}-{i + 1:04d}"
+                    value = f"{id_prefix}-{i + 1:04d}"
                 elif value is None and col is region_col:
                     value = region
                 cell.value = _excel_value(value)
@@ -469,7 +479,8 @@ def _protect(ws: Any) -> None:
 
 
 def _excel_value(value: Any) -> Any:
-    return float(value) if isinstance(value, Decimal) else value
+    # A stored plan may hold text from before the control-character rule; the workbook must still be written.
+    return float(value) if isinstance(value, Decimal) else printable_value(value)
 
 
 def _serial(day: dt.date) -> int:

@@ -22,6 +22,7 @@ from sheet_templates.cells import EXCEL_EPOCH, column_letter
 from sheet_templates.config import QUARTERS
 from sheet_templates.errors import PlansheetError
 from sheet_templates.schema import ColumnType, PlanSchema
+from sheet_templates.text import printable, printable_value
 from sheet_templates.xlsx_stream import Segment, deflate_segment, splice_sheet, xml_text
 
 LINES_SHEET = "Lines"
@@ -148,7 +149,8 @@ def _write_atomically(path: Path, content: MasterContent) -> Path:
 def _write_skeleton(path: Path, content: MasterContent) -> str:
     schema, cfg = content.schema, content.schema.config
     cur = cfg.reporting_currency
-    # User text is never turned into formulas or links, whatever it starts with.
+    # User text is never turned into formulas or links, whatever it starts with, and passes through
+    # `printable`: a stored plan from before the control-character rule must not break the workbook.
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
     money = wb.add_format({"num_format": "#,##0.00"})
     count = wb.add_format({"num_format": "#,##0"})
@@ -183,7 +185,7 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
     ws.write_row(2, 0, heads, head)
     r = 3
     for rec in content.rollup.itertuples(index=False):
-        ws.write_row(r, 0, [rec.region, rec.channel])
+        ws.write_row(r, 0, [printable(str(rec.region)), printable(str(rec.channel))])
         amounts = [getattr(rec, q) / 100 for q in QUARTERS]
         ws.write_row(r, 2, amounts, money)
         ws.write_formula(r, 6, f"=SUM(C{r + 1}:F{r + 1})", money, sum(amounts))
@@ -238,7 +240,7 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
         planned = [getattr(rec, q) / 100 for q in QUARTERS]
         plan_to_date, actual = rec.planned_to_date / 100, rec.actual / 100
         row = r + 1
-        ws.write(r, 0, rec.region)
+        ws.write(r, 0, printable(str(rec.region)))
         ws.write_row(r, 1, alloc, money)
         ws.write_row(r, 5, planned, money)
         ws.write_formula(r, 9, f"=SUM(B{row}:E{row})", money, sum(alloc))
@@ -307,15 +309,15 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
     )
     ws.write_row(3, 0, ["File", "Status", "Lines", "Errors", "Warnings"], head)
     for i, f in enumerate(content.files, start=4):
-        ws.write_row(i, 0, [f["file"], f["status"], f["lines"], f["errors"], f["warnings"]])
+        ws.write_row(i, 0, [printable_value(f[k]) for k in ("file", "status", "lines", "errors", "warnings")])
     ws.set_column(0, 0, 34)
     ws.set_column(1, 4, 12)
     ws = sheets["Issues"]
     heads = ["File", "Severity", "Rule", "Location", "Message"]
     ws.write_row(0, 0, heads, head)
     for i, issue in enumerate(content.issues, start=1):
-        ws.write_row(i, 0, [issue["file"] or "", issue["severity"], issue["rule"], issue["location"]])
-        ws.write_string(i, 4, str(issue["message"]))  # as text, whatever it starts with
+        ws.write_row(i, 0, [printable_value(issue[k] or "") for k in ("file", "severity", "rule", "location")])
+        ws.write_string(i, 4, printable(str(issue["message"])))  # as text, whatever it starts with
     ws.set_column(0, 0, 28)
     ws.set_column(1, 3, 18)
     ws.set_column(4, 4, 100)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sheet_templates.errors import PlansheetError
+from sheet_templates.text import printable
 
 LEVEL = 1  # fastest deflate; sheet XML is so repetitive that level 1 already shrinks it ~10x
 _ZIP32_MAX = 0xFFFFFFFF
@@ -46,7 +47,11 @@ def deflate_segment(xml: bytes, rows: int = 0) -> Segment:
 
 
 def xml_text(text: str) -> str:
-    """Escape text for a SpreadsheetML <t> element (XML specials and the characters XML 1.0 forbids)."""
+    """Escape text for a SpreadsheetML <t> element (XML specials and the characters XML 1.0 forbids).
+
+    Control characters are kept as Excel's `_x0001_` escapes; unpaired surrogates, which no
+    escape a reader decodes could make valid text, become U+FFFD (`printable`).
+    """
     if text.isprintable() and "&" not in text and "<" not in text and ">" not in text and "_x" not in text:
         return text  # the common case, decided in C
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -54,7 +59,7 @@ def xml_text(text: str) -> str:
         text = _ILLEGAL_XML.sub(
             lambda m: f"_x{ord(m.group()):04X}_" if len(m.group()) == 1 else "_x005F" + m.group(), text
         )
-    return text
+    return printable(text)
 
 
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:

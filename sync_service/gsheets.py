@@ -43,6 +43,7 @@ from sheet_templates.gsheets_template import (
     setup_requests,
 )
 from sheet_templates.schema import FIRST_DATA_ROW, ColumnType, PlanSchema
+from sheet_templates.text import printable, printable_value
 
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive")
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
@@ -213,7 +214,7 @@ def line_cells(schema: PlanSchema, lines: Sequence[Mapping[str, Any]]) -> dict[s
             elif c.type is ColumnType.DATE:
                 row.append({"userEnteredValue": {"numberValue": _serial(value)}})
             else:
-                row.append({"userEnteredValue": {"stringValue": str(value)}})  # text stays text
+                row.append({"userEnteredValue": {"stringValue": printable(str(value))}})  # text stays text
         values.append({"values": row})
     return {
         "updateCells": {
@@ -305,7 +306,7 @@ def master_sheets(
             formats[j] = "date"
     rows = []
     for line in lines:
-        row: list[Any] = [line["team_id"]]
+        row: list[Any] = [printable_value(line["team_id"])]
         for c in columns:
             value = line.get(c.name)
             if value is None:
@@ -315,7 +316,7 @@ def master_sheets(
             elif c.type is ColumnType.DATE:
                 row.append(_serial(value))
             else:
-                row.append(value)
+                row.append(printable_value(value))  # JSON carries any character, but no unpaired surrogate
         rows.append(row)
     sheets = [SheetData("Master", header, rows, formats)]
     for title, view in (("Rollup", rollup), ("Variance", variance)):
@@ -339,9 +340,9 @@ def _number(value: Any) -> Any:
     """Money the API writes as exact decimal text ("1250.50") becomes a number for the sheet."""
     if isinstance(value, str):
         try:
-            return float(value) if value.replace("-", "", 1).replace(".", "", 1).isdigit() else value
+            return float(value) if value.replace("-", "", 1).replace(".", "", 1).isdigit() else printable(value)
         except ValueError:
-            return value
+            return printable(value)
     return "" if value is None else value
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select, union
 from sqlalchemy.orm import Session
 
 from addin.issues import Severity, UnreadableWorkbook
@@ -145,6 +145,8 @@ def submit(
     # The stored report is read by the team's marketers: other teams' approved spend is not theirs to see.
     findings = [allocations.redacted(f) for f in findings]
     with store.transaction() as session:
+        # In the writing transaction, so a plan of another team stored just before is seen.
+        _check_line_ids(session, schema, team.id, rows, _sheet_of(incoming.source), read.letters, pending=True)
         submission = Submission(
             team_id=team.id,
             user_id=user.id,
@@ -268,6 +270,85 @@ def _check_locks(
     raise Unprocessable(f"the plan changes {len(issues)} amount(s) in locked months; nothing was stored", issues=issues)
 
 
+_ID_CHUNK = 5_000  # line IDs per query, far below every database's limit on parameters
+
+
+def _check_line_ids(
+    session: Session,
+    schema: PlanSchema,
+    team: str,
+    rows: Mapping[str, int | None],
+    sheet: str,
+    letters: Mapping[str, str] | None = None,
+    *,
+    pending: bool,
+) -> None:
+    """422 (with the cells) when a line ID of the plan is another team's, approved or (`pending`) awaiting a decision.
+
+    A line ID names one line in the whole master: the actuals import matches on it, ignoring case.
+    """
+    keys = list(dict.fromkeys(line_id.lower() for line_id in rows if line_id))
+    if not keys:
+        return
+    newest = select(func.max(MasterVersion.id)).group_by(MasterVersion.team_id)
+    current = select(MasterVersion.team_id, MasterVersion.submission_id).where(MasterVersion.id.in_(newest)).subquery()
+    held = select(current.c.submission_id).where(current.c.team_id != team)
+    candidates = held
+    if pending:  # submitted, not decided, and still based on its team's current plan (not stale)
+        waiting = (
+            select(Submission.id)
+            .outerjoin(current, current.c.team_id == Submission.team_id)
+            .where(
+                Submission.team_id != team,
+                ~exists().where(Decision.submission_id == Submission.id),
+                Submission.based_on_submission.is_not_distinct_from(current.c.submission_id),
+            )
+        )
+        candidates = union(held, waiting)
+    approved = set(session.scalars(held))
+    taken: dict[str, tuple[str, str, int]] = {}
+    for start in range(0, len(keys), _ID_CHUNK):
+        found = session.execute(
+            select(SubmissionLine.line_id, Submission.team_id, Submission.id)
+            .join(Submission, Submission.id == SubmissionLine.submission_id)
+            .where(
+                SubmissionLine.submission_id.in_(candidates),
+                func.lower(SubmissionLine.line_id).in_(keys[start : start + _ID_CHUNK]),
+            )
+            .order_by(Submission.team_id, Submission.id)
+        )
+        for line_id, other, submission in found:
+            taken.setdefault(line_id.lower(), (line_id, other, submission))
+    if not taken:
+        return
+    letter = (letters or {}).get("line_id") or schema["line_id"].letter
+    issues = []
+    for line_id, row in rows.items():
+        if not line_id or line_id.lower() not in taken:
+            continue
+        theirs, other, submission = taken[line_id.lower()]
+        plan = "approved plan" if submission in approved else "plan waiting for approval"
+        same = "" if theirs == line_id else f" (as {theirs})"
+        cell = f"{letter}{row}" if row else None
+        issues.append(
+            {
+                "severity": "error",
+                "rule": "line.id_of_another_team",
+                "sheet": sheet if cell else None,
+                "cell": cell,
+                "location": f"{sheet}!{cell}" if cell else None,
+                "column": "line_id",
+                "line_id": line_id,
+                "team": other,
+                "message": f"Line ID {line_id} is already used by team {other}'s {plan}{same}; "
+                "give this line an ID of its own (your team's template numbers new rows with your team's ID)",
+            }
+        )
+    raise Unprocessable(
+        f"{len(issues)} line ID(s) of the plan belong to other teams' plans; nothing was stored", issues=issues
+    )
+
+
 def _sheet_of(source: str) -> str:
     """Where a plan's cells are: the Plan sheet of a workbook or Google sheet, or the rows of a JSON plan."""
     return "Plan" if source in ("xlsx", "gsheets") else "lines"
@@ -387,6 +468,14 @@ def decide(
             except Unprocessable as exc:
                 raise Conflict(
                     f"submission {submission_id} changes months that were locked after it was submitted",
+                    issues=exc.issues,
+                ) from None
+            try:
+                _check_line_ids(session, schema, team.id, rows, _sheet_of(submission.source), pending=False)
+            except Unprocessable as exc:
+                raise Conflict(
+                    f"submission {submission_id} uses line IDs another team's plan was approved with since; "
+                    "reject it and ask for a plan with IDs of its own",
                     issues=exc.issues,
                 ) from None
             totals = {
@@ -614,5 +703,11 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
         lines.append(typed)
     in_force = region_allocations(view).get(region, {})
     return build_template(
-        schema, region, out, lines=lines, based_on=view.held_by(team_id) or 0, allocations=dict(in_force)
+        schema,
+        region,
+        out,
+        lines=lines,
+        based_on=view.held_by(team_id) or 0,
+        allocations=dict(in_force),
+        team=team_id,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,13 +23,24 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from addin.reader import plan_from_rows
 from sheet_templates.schema import NAME_BASED_ON
+from sync_service.allocations import plan_totals
 from sync_service.api import STORE
 from sync_service.app import create_app
 from sync_service.auth import create_token
 from sync_service.migrate import upgrade
-from sync_service.storage import ActualImport, Store, Submission
-from sync_service.workflow import sync_teams
+from sync_service.storage import (
+    ActualImport,
+    MasterVersion,
+    Store,
+    Submission,
+    SubmissionLine,
+    SubmissionTotal,
+    User,
+)
+from sync_service.workflow import _lines as workflow_lines
+from sync_service.workflow import current_submission, sync_teams
 from tests.sync_service.test_api import SCHEMA, auth, decide, problem
 
 RATES = SCHEMA.config.plan_rates
@@ -139,6 +151,45 @@ def approved_plan(service: Service, lines: list[dict[str, Any]], team: str = "EM
     approval = decide(service.client, service.tokens["finance"], sid, "approve", "ok")
     assert approval.status_code == 200, approval.get_data(as_text=True)
     return sid
+
+
+def stored_plan(
+    service: Service, lines: list[dict[str, Any]], team: str = "EMEA-ENTERPRISE", *, approve: bool = True
+) -> int:
+    """Store a plan straight in the database, past every check, as plans from before a rule was added are stored."""
+    grid = [
+        [c.name for c in SCHEMA.input_columns],
+        *([as_json(x).get(c.name) for c in SCHEMA.input_columns] for x in lines),
+    ]
+    read = plan_from_rows(grid, SCHEMA, sheet="lines", region=team.split("-")[0])
+    with service.store.transaction() as session:
+        user = session.scalar(select(User).where(User.name == "frank"))
+        current = current_submission(session, team)
+        submission = Submission(
+            team_id=team,
+            user_id=user.id,
+            source="json",
+            raw=b"{}",
+            raw_sha256=hashlib.sha256(b"{}").hexdigest(),
+            valid=True,
+            line_count=len(lines),
+            report=[],
+            based_on_submission=current,
+            base={"submission": current},
+            lines=[
+                SubmissionLine(position=n, line_id=values["line_id"], row=n + 2, values=values)
+                for n, values in enumerate(workflow_lines(read.table))
+            ],
+        )
+        session.add(submission)
+        session.flush()
+        totals = plan_totals(read.table, SCHEMA)
+        session.add_all(
+            SubmissionTotal(submission_id=submission.id, quarter=q, channel=c, cents=v) for (q, c), v in totals.items()
+        )
+        if approve:
+            session.add(MasterVersion(user_id=user.id, team_id=team, submission_id=submission.id))
+        return submission.id
 
 
 def cents(amount: Decimal | str) -> int:
@@ -513,7 +564,8 @@ def test_actuals_from_a_csv_match_by_line_id_and_campaign_code(service: Service)
         line("D1", code="DUP-A", m01="10"),
     ]
     approved_plan(service, plan)
-    approved_plan(service, [line("D1", team="EMEA-SMB", code="DUP-B", m01="10")], team="EMEA-SMB")  # same line ID
+    # The same line ID in another team's plan, stored before line IDs had to be unique across the master.
+    stored_plan(service, [line("D1", team="EMEA-SMB", code="DUP-B", m01="10")], team="EMEA-SMB")
     before, typed = actuals_by_line(service)
     assert before["actual_source"] == "plans" and typed["E1"] == 100 and typed["E8"] == 300
 

@@ -39,7 +39,7 @@ def test_approvals_survive_a_kill_whole_or_not_at_all(database_url: str) -> None
         current: dict[str, int | None] = dict.fromkeys(TEAMS)
         for n in range(200):
             team = TEAMS[n % len(TEAMS)]
-            lines = [as_json(line) for line in sample_lines(SCHEMA, team.split("-")[0], 5, seed=n)]
+            lines = [as_json(line) for line in sample_lines(SCHEMA, team.split("-")[0], 5, seed=n, id_prefix=team)]
             body = {"team": team, "lines": lines, "based_on": {"submission": current[team]}}
             try:
                 status, answer = call(base, marketer, "POST", "/api/v1/submissions", body)
