@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sheet_templates.schema import PlanSchema
 
 EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TRY_AGAIN = 75  # the database is busy with another change (EX_TEMPFAIL): run it again in a moment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,9 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _exit_codes() -> tuple[tuple[type[BaseException], int], ...]:
     """Each kind of domain error and its exit code, most specific first."""
-    from sync_service.errors import Conflict, ServiceError, Unprocessable  # the web layer: load only on an error
+    from sync_service.errors import Busy, Conflict, ServiceError, Unprocessable  # loaded only on an error
 
     return (
+        (Busy, EXIT_TRY_AGAIN),  # the database is busy with another change
         (Unprocessable, EXIT_ISSUES),  # the plan has issues: fix them and run again
         (Conflict, EXIT_ISSUES),  # the team's state refuses it (a sheet exists, a decision was taken)
         (ServiceError, EXIT_UNREADABLE),  # refused: not found, not allowed, Google not configured or failing
