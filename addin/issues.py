@@ -55,6 +55,7 @@ class Rule(StrEnum):
     SPEND_OUTSIDE_DATES = "line.spend_outside_dates"
     REGION_MISMATCH = "line.region_mismatch"
     DUPLICATE_ID = "line.duplicate_id"
+    ID_OF_ANOTHER_TEAM = "line.id_of_another_team"  # checked by the service, against the master and pending plans
     TOO_MANY_LINES = "plan.too_many_lines"
     OUTSIDE_TABLE = "plan.outside_table"  # a line below the template's table, which its Summary does not count
 

@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy import exists, func, select, union
 from sqlalchemy.orm import Session
 
-from addin.issues import Severity, UnreadableWorkbook
+from addin.issues import Rule, Severity, UnreadableWorkbook
 from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.excel_template import build_template
 from sheet_templates.money import money_text
@@ -333,7 +333,7 @@ def _check_line_ids(
         issues.append(
             {
                 "severity": "error",
-                "rule": "line.id_of_another_team",
+                "rule": str(Rule.ID_OF_ANOTHER_TEAM),
                 "sheet": sheet if cell else None,
                 "cell": cell,
                 "location": f"{sheet}!{cell}" if cell else None,
