@@ -6,8 +6,9 @@ They are declared here, with the pure functions, so every host binds them from o
 service over HTTP with the address and token from `PLANSHEET_SERVICE_URL` and
 `PLANSHEET_TOKEN`, or from the `[service]` table of `~/.plansheet.toml`.
 
-All are volatile: a host recalculates them on refresh, and the service answers repeated
-cells from a cache keyed by the master version, so an approval shows at once.
+All are volatile, so desktop Excel and Sheets recalculate them on refresh, and streaming in
+Office.js: the add-in re-evaluates every open live cell in one batch when the service's master
+version changes. The service answers repeated cells from a cache keyed by that version.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ AS_OF = Arg("as_of", "the date that decides which months are closed (default tod
 
 
 def _declare(name: str, help: str, *args: Arg, example: str) -> None:
-    LIVE.register(SheetFunction(name, help, args, _remote(name), Shape.SCALAR, volatile=True, example=example))
+    function = SheetFunction(name, help, args, _remote(name), Shape.SCALAR, volatile=True, example=example, stream=True)
+    LIVE.register(function)
 
 
 def service_settings() -> tuple[str | None, str | None]:

@@ -3,7 +3,8 @@
 Each `SheetFunction` records its Excel name (`PS_...`), arguments (type, whether a range,
 optional with which default), result shape, help and volatility. The xlwings bindings are
 generated from it, and so is the custom-functions metadata Office.js reads; the HTTP
-function service of a later issue calls the same entries.
+function service calls the same entries. A streaming function (`stream`) is one Office.js keeps
+open and updates when the service's data change; other hosts treat it by its `volatile` flag.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class SheetFunction:
     result: Shape = Shape.MATRIX
     volatile: bool = False
     example: str = ""
+    stream: bool = False  # Office.js: the cell keeps its call open and takes new results as the data change
 
     def call(self, *values: Any) -> Any:
         """Call with host values in argument order; missing optional arguments take their defaults."""
@@ -86,7 +88,8 @@ class SheetFunction:
                 for a in self.args
             ],
             "result": {"type": "any", "dimensionality": str(self.result)},
-            "options": {"volatile": self.volatile},
+            # Excel ignores volatile on a streaming function (Microsoft's metadata rules): say only stream.
+            "options": {"stream": True} if self.stream else {"volatile": self.volatile},
         }
 
 

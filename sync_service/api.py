@@ -251,6 +251,17 @@ def master_versions() -> ResponseReturnValue:
     return jsonify({"versions": workflow.master_versions(_store(), current_user())})
 
 
+@bp.get("/api/v1/master/version")
+@operation(
+    "GET",
+    "/api/v1/master/version",
+    "The current master version, allocation revision and actuals import (a cheap check for live cells)",
+    response=c.MasterKey,
+)
+def master_version() -> ResponseReturnValue:
+    return jsonify(master_model.current_key(_store()))  # any token: the ids say when, never what, changed
+
+
 @bp.get("/api/v1/master/versions/<int:old>/diff/<int:new>")
 @operation(
     "GET",

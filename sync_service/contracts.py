@@ -273,6 +273,14 @@ class Versions(Answer):
     versions: list[Version]
 
 
+class MasterKey(Answer):
+    """The ids the live answers are computed from; any change means the cells should ask again."""
+
+    master_version: int
+    allocation_revision: int
+    actuals_import: int
+
+
 class TeamChanges(Answer):
     team: str
     from_submission: int | None

@@ -177,14 +177,31 @@ def typed_lines(lines: list[dict[str, Any]], schema: PlanSchema) -> pd.DataFrame
     return pd.DataFrame(data)
 
 
+def _newest_ids(session: Session) -> tuple[int, int, int]:
+    """The newest master version, allocation revision and actuals import ids (0: none yet), in one query."""
+    row = session.execute(
+        select(
+            select(func.max(MasterVersion.id)).scalar_subquery(),
+            select(func.max(AllocationRevision.id)).scalar_subquery(),
+            select(func.max(ActualImport.id)).scalar_subquery(),
+        )
+    ).one()
+    return (row[0] or 0, row[1] or 0, row[2] or 0)
+
+
 def _key(session: Session, store: Store) -> tuple[Any, ...]:
-    return (
-        store.url,
-        session.scalar(select(func.max(MasterVersion.id))) or 0,
-        session.scalar(select(func.max(AllocationRevision.id))) or 0,
-        session.scalar(select(func.max(ActualImport.id))) or 0,
-        tuple(sorted(session.scalars(select(PeriodLock.month)))),
-    )
+    return (store.url, *_newest_ids(session), tuple(sorted(session.scalars(select(PeriodLock.month)))))
+
+
+def current_key(store: Store) -> dict[str, int]:
+    """What the live answers are computed from, as ids: a cheap check hosts poll to know when to ask again."""
+    with store.reading() as session:
+        master_version, allocation_revision, actuals_import = _newest_ids(session)
+    return {
+        "master_version": master_version,
+        "allocation_revision": allocation_revision,
+        "actuals_import": actuals_import,
+    }
 
 
 def load(store: Store, schema: PlanSchema, user: User | None = None) -> Master:

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * Plansheet custom functions for Excel (Office.js): =PLANSHEET.PS_PLANNED("EMEA","Q1") and the rest.
  *
@@ -9,6 +10,13 @@
  * are sent once. Each cell gets its own answer, or an Excel error with the service's message:
  * #N/A and #VALUE! as CustomFunctions.Error with the message; an unreachable service, a refused
  * token or no token at all as #N/A saying what to do.
+ *
+ * The live functions (PS_PLANNED, PS_BUDGET, ...) are streaming functions ("stream": true in the
+ * metadata): a cell keeps its call open and updates by itself. ONE version check serves every
+ * open live cell: GET /api/v1/master/version every `versionPollMs` (30 s), one request however
+ * many cells are open, none while no live cell is. When the master version, the allocations or
+ * the actuals change, every open live cell is evaluated again in one functions:batch request.
+ * A cell Excel cancels (deleted, or its formula changed) leaves the set and is not asked again.
  *
  * Loaded by taskpane.html (the shared runtime: the task pane and the functions share this
  * page, its localStorage and the settings below) and by functions.html. A plain script, no
@@ -22,6 +30,7 @@
     batchDelayMs: 15, // how long calls gather before the request goes (Excel hands over cells in bursts)
     maxCallsPerRequest: 2000, // the service takes up to 5,000 calls per request
     metadataRetries: 3,
+    versionPollMs: 30000, // one version check per interval for all live cells, whatever their number
   };
   // The service's Excel error codes -> CustomFunctions.ErrorCode members. Excel shows a custom
   // message only with #VALUE! and #N/A, and does not take #NAME? or #REF! as a function's result
@@ -39,7 +48,8 @@
   const WITH_MESSAGE = new Set(["notAvailable", "invalidValue"]);
   const SIGN_IN = "sign in in the Plansheet task pane (Home > Plansheet)";
 
-  const scriptUrl = root.document && root.document.currentScript ? root.document.currentScript.src : "";
+  const script = root.document ? /** @type {HTMLScriptElement | null} */ (root.document.currentScript) : null;
+  const scriptUrl = script ? script.src : "";
 
   // --- settings: shared with the task pane ---------------------------------------------------
 
@@ -118,7 +128,10 @@
     return (await readSetting(KEYS.token)) || "";
   }
 
-  /** Save the service URL and token (the task pane's Save); empty values clear them. */
+  /**
+   * Save the service URL and token (the task pane's Save); empty values clear them.
+   * @param {{url?: string, token?: string}} [settings]
+   */
   async function saveSettings({ url, token: newToken } = {}) {
     if (url !== undefined) await writeSetting(KEYS.url, cleanUrl(url) === cleanUrl(defaultServiceUrl()) ? "" : cleanUrl(url));
     if (newToken !== undefined) await writeSetting(KEYS.token, newToken);
@@ -126,7 +139,12 @@
 
   // --- errors -------------------------------------------------------------------------------------
 
-  /** An Excel error for a cell: CustomFunctions.Error with the message where Excel shows one. */
+  /**
+   * An Excel error for a cell: CustomFunctions.Error with the message where Excel shows one.
+   * @param {string} code the service's Excel error code ("#N/A", "#VALUE!", ...)
+   * @param {string} [message]
+   * @returns {CustomFunctions.Error | Error}
+   */
   function excelError(code, message) {
     const CF = root.CustomFunctions;
     const member = ERROR_CODES[code] || "notAvailable";
@@ -258,13 +276,150 @@
 
   const registered = new Map(); // id -> { meta, implementation }
 
-  /** The implementation Excel calls for one function: its declared arguments (Excel appends an invocation object). */
+  /**
+   * The implementation Excel calls for one function: its declared arguments, then the invocation
+   * object Excel appends (a StreamingInvocation for a streaming function).
+   */
   function implementationOf(meta) {
     const count = (meta.parameters || []).length;
     const scalarResult = !meta.result || meta.result.dimensionality !== "matrix";
-    const implementation = (...values) => call(meta.id, values.slice(0, count), scalarResult);
+    const streaming = !!(meta.options && meta.options.stream);
+    const implementation = (...values) => {
+      const args = values.slice(0, count);
+      const invocation = values[count];
+      if (streaming && invocation && typeof invocation.setResult === "function") {
+        openStream(meta.id, args, scalarResult, invocation);
+        return undefined; // a streaming function answers through invocation.setResult
+      }
+      return call(meta.id, args, scalarResult);
+    };
     Object.defineProperty(implementation, "name", { value: meta.id });
     return implementation;
+  }
+
+  // --- live cells: streaming, one version check for all of them ------------------------------------
+
+  /**
+   * @typedef {object} LiveCell
+   * @property {string} name
+   * @property {unknown[]} args
+   * @property {boolean} scalarResult
+   * @property {CustomFunctions.StreamingInvocation<any>} invocation
+   * @property {boolean} open false once Excel cancels the cell
+   */
+
+  /** @type {Set<LiveCell>} */
+  const liveCells = new Set();
+  const poll = {
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    timer: null,
+    /** @type {string | null} what the open cells were computed from (versions, service, token) */
+    seen: null,
+    stale: false, // the last check got no answer
+    running: false,
+    checks: 0,
+    refreshes: 0,
+  };
+
+  /**
+   * Start a live cell: evaluate it now (batched with the other cells Excel hands over), then keep
+   * it in the set the version check re-evaluates, until Excel cancels it.
+   * @param {string} name
+   * @param {unknown[]} args
+   * @param {boolean} scalarResult
+   * @param {CustomFunctions.StreamingInvocation<any>} invocation
+   */
+  function openStream(name, args, scalarResult, invocation) {
+    /** @type {LiveCell} */
+    const cell = { name, args, scalarResult, invocation, open: true };
+    liveCells.add(cell);
+    invocation.onCanceled = () => {
+      cell.open = false;
+      liveCells.delete(cell);
+      if (liveCells.size === 0) stopPolling();
+    };
+    evaluateCells([cell]);
+    if (poll.timer === null && !poll.running) {
+      poll.seen = null;
+      poll.stale = false;
+      schedulePoll(0); // learn the current version now; later checks compare with it
+    }
+  }
+
+  /**
+   * Evaluate cells and hand each its answer (value or Excel error); the calls go in one batch.
+   * @param {LiveCell[]} cells
+   */
+  function evaluateCells(cells) {
+    const answers = cells.map((cell) =>
+      call(cell.name, cell.args, cell.scalarResult).then(
+        (value) => cell.open && cell.invocation.setResult(value),
+        (error) => cell.open && cell.invocation.setResult(error),
+      ),
+    );
+    return Promise.all(answers);
+  }
+
+  /** @param {number} delay */
+  function schedulePoll(delay) {
+    if (poll.timer !== null) clearTimeout(poll.timer);
+    poll.timer = setTimeout(checkVersion, delay);
+  }
+
+  function stopPolling() {
+    if (poll.timer !== null) clearTimeout(poll.timer);
+    poll.timer = null;
+  }
+
+  /**
+   * The version check: one GET for all live cells. When what the cells were computed from has
+   * changed (an approval, an allocation revision, an actuals import; or another service or token),
+   * every open cell is evaluated again, in one functions:batch request. The next check is
+   * scheduled only after this one ends, so checks never overlap and never run faster than the interval.
+   */
+  async function checkVersion() {
+    poll.timer = null;
+    if (liveCells.size === 0 || poll.running) return;
+    poll.running = true;
+    poll.checks++;
+    try {
+      await compareVersion();
+    } finally {
+      poll.running = false;
+      if (liveCells.size > 0) schedulePoll(Math.max(options.versionPollMs, 0));
+    }
+  }
+
+  async function compareVersion() {
+    const base = await serviceUrl();
+    const key = await token();
+    let seen = null;
+    if (base && key) {
+      try {
+        const response = await root.fetch(`${base}/api/v1/master/version`, {
+          headers: { Authorization: `Bearer ${key}`, Accept: "application/json" },
+        });
+        if (response.ok) {
+          const body = await response.json();
+          seen = JSON.stringify([base, key, body.master_version, body.allocation_revision, body.actuals_import]);
+        }
+      } catch (_) {
+        seen = null; // unreachable: the cells say so already; ask again when it answers
+      }
+    }
+    if (seen === null) {
+      poll.stale = true; // no answer: once the service answers again, every cell asks again
+    } else {
+      const changed = (poll.seen !== null && seen !== poll.seen) || poll.stale;
+      poll.seen = seen;
+      poll.stale = false;
+      if (changed) {
+        poll.refreshes++;
+        const done = evaluateCells([...liveCells]);
+        flush(); // now, not after batchDelayMs: every cell is queued already
+        await done;
+      }
+    }
   }
 
   /** Associate every function of a functions.json document; returns the ids. */
@@ -331,6 +486,9 @@
     ready,
     registered,
     options,
+    liveCells,
+    poll,
+    checkVersion,
     keys: KEYS,
     call,
     flush,

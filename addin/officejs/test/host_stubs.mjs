@@ -1,5 +1,5 @@
 // Office's globals as Excel's shared runtime provides them, stubbed for Node: CustomFunctions
-// (associate, Error, ErrorCode), Excel.run over a fake workbook (load/sync semantics), Office
+// (associate, Error, ErrorCode, StreamingInvocation for streaming functions), Excel.run over a fake workbook (load/sync semantics), Office
 // (onReady, document settings), OfficeRuntime.storage and localStorage. The add-in's scripts
 // are then loaded unchanged into this context; network calls are real (Node's fetch).
 import { readFileSync } from "node:fs";
@@ -249,34 +249,111 @@ export function recordFetch() {
   return { requests, original, restore: () => (globalThis.fetch = original) };
 }
 
+/** A cell's value as the tests compare it: the value, or {error: code, message} for an Excel error. */
+function shown(value) {
+  if (value instanceof CustomFunctionsError) return { error: value.code, message: value.message ?? "" };
+  if (value instanceof Error) return { error: ErrorCode.invalidValue, message: String(value.message || value) };
+  return value;
+}
+
 /**
- * Call the associated functions as Excel does for a sheet's cells: all at once, each with its
- * declared arguments (null for omitted optional ones) and an invocation object last; then wait
- * for them all. Each answer is the value, or {error: code, message} for an Excel error.
+ * CustomFunctions.StreamingInvocation as Excel hands it to a streaming function: setResult
+ * shows a value (or an Error) in the cell, any number of times; Excel calls onCanceled when the
+ * cell is deleted or its formula changes, and ignores setResult after that.
  */
-export async function invokeAll(associations, metadata, calls) {
+export class StreamingInvocation {
+  constructor(functionName, address) {
+    this.functionName = functionName;
+    this.address = address;
+    this.onCanceled = undefined;
+    this.canceled = false;
+    this.results = []; // every value the cell showed, in order
+    this.waiters = [];
+  }
+  setResult(value) {
+    if (this.canceled) return; // Excel drops results for a cancelled cell
+    this.results.push(shown(value));
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+  /** The cell's current value (undefined before the first setResult). */
+  get value() {
+    return this.results[this.results.length - 1];
+  }
+  /** Resolve when the cell has shown `count` results in all (rejects after `timeoutMs`). */
+  until(count, timeoutMs = 10000) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${this.address}: ${this.results.length} results, waited for ${count}`)),
+        timeoutMs,
+      );
+      const check = () => {
+        if (this.results.length >= count) {
+          clearTimeout(timer);
+          resolve(this.value);
+        } else this.waiters.push(check);
+      };
+      check();
+    });
+  }
+  /** What Excel does when the cell is deleted or its formula replaced. */
+  cancel() {
+    if (this.canceled) return;
+    this.canceled = true;
+    if (typeof this.onCanceled === "function") this.onCanceled();
+  }
+}
+
+function streaming(meta) {
+  return !!(meta.options && meta.options.stream);
+}
+
+/**
+ * Enter formulas as Excel does for a sheet's cells: every implementation called at once, with its
+ * declared arguments (null for omitted optional ones) and an invocation object last (a
+ * StreamingInvocation for a streaming function). Returns one cell per call: {invocation, first}
+ * where `first` settles with the cell's first value.
+ */
+export function enterFormulas(associations, metadata, calls) {
   const byId = new Map(metadata.functions.map((f) => [f.id, f]));
-  const pending = calls.map((c, i) => {
+  return calls.map((c, i) => {
     const meta = byId.get(String(c.name).toUpperCase());
     const implementation = meta && associations.get(meta.id);
+    const address = `Sheet1!A${i + 1}`;
     if (!implementation) {
       // Excel's own answer for a name no add-in defines.
-      return Promise.resolve({ error: ErrorCode.invalidName, message: `${c.name} is not a PLANSHEET function` });
+      return { invocation: null, first: Promise.resolve({ error: ErrorCode.invalidName, message: `${c.name} is not a PLANSHEET function` }) };
     }
     const args = [...(c.args || [])];
     while (args.length < meta.parameters.length) args.push(null);
-    const invocation = { functionName: meta.id, address: `Sheet1!A${i + 1}` };
-    return Promise.resolve()
+    if (streaming(meta)) {
+      const invocation = new StreamingInvocation(meta.id, address);
+      const first = Promise.resolve()
+        .then(() => implementation(...args, invocation))
+        .then(() => invocation.until(1));
+      return { invocation, first };
+    }
+    const invocation = { functionName: meta.id, address };
+    const first = Promise.resolve()
       .then(() => implementation(...args, invocation))
-      .then(
-        (value) => value,
-        (error) =>
-          error instanceof CustomFunctionsError
-            ? { error: error.code, message: error.message ?? "" }
-            : { error: ErrorCode.invalidValue, message: String((error && error.message) || error) },
-      );
+      .then((value) => value, shown);
+    return { invocation, first };
   });
-  return Promise.all(pending);
+}
+
+/**
+ * Call the associated functions as Excel does for a sheet's cells and wait for each cell's first
+ * value; streaming cells are then cancelled (as if the formulas were deleted), so nothing keeps
+ * running. Each answer is the value, or {error: code, message} for an Excel error.
+ */
+export async function invokeAll(associations, metadata, calls) {
+  const cells = enterFormulas(associations, metadata, calls);
+  try {
+    return await Promise.all(cells.map((cell) => cell.first));
+  } finally {
+    for (const cell of cells) if (cell.invocation instanceof StreamingInvocation) cell.invocation.cancel();
+  }
 }
 
 /** The service and tokens the Python test started (null when run on its own, e.g. `npm test`). */
