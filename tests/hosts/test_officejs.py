@@ -221,9 +221,20 @@ def test_the_addins_node_tests_pass_against_the_service(service: dict[str, Any],
         "other_team": OTHER_TEAM,
         "based_on": service["approved"][TEAM],
         "rows": plan_rows(TEAM),
+        # New plans the streaming test approves during its run (the other team's, so the
+        # task pane's tests keep their team's approved plan).
+        "other_based_on": service["approved"][OTHER_TEAM],
+        "other_plans": [
+            [
+                as_json(x)
+                for x in sample_lines(SCHEMA, OTHER_TEAM.split("-")[0], 6 + n, seed=11 + n, id_prefix="NA-ENTER")
+            ]
+            for n in range(2)
+        ],
     }
     result = subprocess.run(
-        [node, "--test", "--test-reporter=spec", *tests],
+        # One file at a time: the streaming test changes the master while it runs.
+        [node, "--test", "--test-concurrency=1", "--test-reporter=spec", *tests],
         cwd=ADDIN,
         env=_node_env(service, fixture),
         capture_output=True,
