@@ -40,7 +40,7 @@ from sheet_templates.excel_template import build_template
 from sync_service.api import STORE
 from sync_service.app import create_app
 from sync_service.sheets_fake import SheetsFake
-from sync_service.storage import User
+from sync_service.storage import User, WebSession
 from tests.addin.xlwings_harness import MISSING, call_like_excel, udfs, xlwings_windows  # noqa: F401
 from tests.libreoffice import recalculate, sheet_values
 from tests.sheet_templates.test_template_summary import insert_rows_in_libreoffice
@@ -420,11 +420,12 @@ def test_each_team_template_summary_equals_the_oracle(scenario: dict[str, Any], 
 def dashboard(scenario: dict[str, Any]) -> Any:
     app = create_app({"DATABASE_URL": f"sqlite:///{scenario['database']}", "TESTING": True, "SECRET_KEY": "oracle"})
     client = app.test_client()
-    with app.extensions[STORE].reading() as session:
+    with app.extensions[STORE].transaction() as session:
         user = session.query(User).filter_by(name="fiona").one()
         user_id = user.id
+        session.add(WebSession(id="oracle-session", user_id=user_id))  # the record a login writes
     with client.session_transaction() as sess:
-        sess["user_id"], sess["at"] = user_id, int(time.time())
+        sess["user_id"], sess["at"], sess["sid"] = user_id, int(time.time()), "oracle-session"
         sess["pw"] = __import__("hashlib").sha256(b"").hexdigest()[:16]
     return client
 

@@ -22,7 +22,7 @@ from sync_service.auth import create_token
 from sync_service.gsheets import GoogleSettings, client
 from sync_service.migrate import upgrade
 from sync_service.sheets_fake import SheetsFake
-from sync_service.storage import User
+from sync_service.storage import User, WebSession
 from sync_service.workflow import sync_teams
 from tests.sync_service.live_server import as_json
 
@@ -72,12 +72,13 @@ def submit(app: Any, token: str, seed: int) -> int:
 def logged_in(app: Any, name: str) -> Any:
     """A dashboard client with `name`'s session (as after a login)."""
     web = app.test_client()
-    with app.extensions[STORE].reading() as session:
+    with app.extensions[STORE].transaction() as session:
         user_id = session.query(User).filter_by(name=name).one().id
+        session.add(WebSession(id=f"test-{name}", user_id=user_id))  # the record a login writes
     page = web.get("/login")
     assert page.status_code == 200
     with web.session_transaction() as sess:
-        sess["user_id"], sess["at"] = user_id, int(time.time())
+        sess["user_id"], sess["at"], sess["sid"] = user_id, int(time.time()), f"test-{name}"
         sess["pw"] = __import__("hashlib").sha256(b"").hexdigest()[:16]
     return web
 

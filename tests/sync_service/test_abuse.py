@@ -57,7 +57,8 @@ def raw(
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.loads(answer.read() or b"null")
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+        with error:
+            return error.code, json.loads(error.read() or b"null")
 
 
 def peak_memory(pid: int) -> int:
@@ -149,6 +150,7 @@ def test_add_in_file_names_are_normalised_before_the_allow_list(server: dict[str
         request = urllib.request.Request(f"{server['base']}/addin/officejs/{name}")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
+        refused.value.close()
         assert refused.value.code == 404, name
     with urllib.request.urlopen(f"{server['base']}/addin/officejs/functions.js", timeout=10) as served:
         assert served.status == 200
