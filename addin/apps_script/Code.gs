@@ -1,6 +1,7 @@
+// @ts-check
 /**
  * Plansheet for Google Sheets: the PS_ custom functions, answered by the Plansheet sync service,
- * and the Plansheet menu (Submit plan, Refresh master, Settings).
+ * and the Plansheet menu (Submit plan, Refresh master, automatic refresh on and off, Settings).
  *
  * Every function sends its arguments to POST /api/v1/functions/NAME as 2-D arrays (Sheets passes
  * a range as rows and a single cell as a value) and shows the service's answer: a value, rows
@@ -13,6 +14,10 @@
  * spreadsheet owner's user properties, so on a spreadsheet you do not own the formulas use the
  * script properties (Settings offers to store the sign-in there); the menu uses your own.
  *
+ * Automatic refresh (Plansheet → Turn on automatic refresh) is a time-driven trigger: every
+ * AUTO_REFRESH_MINUTES_ it asks the service for its master version (one small request) and, only
+ * when that changed since the last run, recalculates the live cells as Refresh master does.
+ *
  * Install: Extensions > Apps Script, paste this file and appsscript.json (Project Settings >
  * Show "appsscript.json"), save, reload the spreadsheet. See docs/google-sheets.md.
  */
@@ -22,6 +27,11 @@ var TOKEN_PROPERTY_ = "PLANSHEET_TOKEN";
 // Part of every cache key: Refresh master and Settings change it, so no cached answer is reused.
 var GENERATION_PROPERTY_ = "PLANSHEET_CACHE_GENERATION";
 var META_SHEET_ = "_plansheet";
+// Automatic refresh: the trigger's interval (everyMinutes takes 1, 5, 10, 15 or 30), the function it
+// runs, and the document property holding the master version the cells were last refreshed at.
+var AUTO_REFRESH_MINUTES_ = 5;
+var AUTO_REFRESH_HANDLER_ = "autoRefresh";
+var SEEN_VERSION_PROPERTY_ = "PLANSHEET_SEEN_VERSION";
 
 // How long an answer is reused, in seconds. Live functions read the master budget, which changes
 // when finance approves a plan: one minute, and Refresh master forgets them at once. Volatile pure
@@ -254,6 +264,8 @@ function onOpen(e) {
     .createMenu("Plansheet")
     .addItem("Submit plan", "submitPlan")
     .addItem("Refresh master", "refreshMaster")
+    .addItem("Turn on automatic refresh", "turnOnAutoRefresh")
+    .addItem("Turn off automatic refresh", "turnOffAutoRefresh")
     .addSeparator()
     .addItem("Settings", "showSettings")
     .addToUi();
@@ -333,6 +345,84 @@ function refreshMaster() {
       : "This spreadsheet has no live Plansheet cells to recalculate."
   );
   ui.alert("Plansheet: refresh master", lines.join("\n\n"), ui.ButtonSet.OK);
+}
+
+/**
+ * Plansheet → Turn on automatic refresh: a time-driven trigger (yours, for this spreadsheet) that
+ * runs autoRefresh every AUTO_REFRESH_MINUTES_ minutes. Turning it on twice keeps one trigger.
+ */
+function turnOnAutoRefresh() {
+  var ui = SpreadsheetApp.getUi();
+  var title = "Plansheet: automatic refresh";
+  var config = config_();
+  if (!config.url || !config.token) {
+    ui.alert(title, "Sign in first: Plansheet → Settings.", ui.ButtonSet.OK);
+    return;
+  }
+  if (!autoRefreshTriggers_().length) {
+    ScriptApp.newTrigger(AUTO_REFRESH_HANDLER_).timeBased().everyMinutes(AUTO_REFRESH_MINUTES_).create();
+  }
+  PropertiesService.getDocumentProperties().deleteProperty(SEEN_VERSION_PROPERTY_);
+  ui.alert(
+    title,
+    "Automatic refresh is on: every " + AUTO_REFRESH_MINUTES_ + " minutes Plansheet checks the master version " +
+      "and, when finance has approved a plan, changed an allocation or imported actuals, recalculates this " +
+      "spreadsheet's live Plansheet cells. Turn it off from the Plansheet menu.",
+    ui.ButtonSet.OK
+  );
+}
+
+/** Plansheet → Turn off automatic refresh: deletes your automatic-refresh trigger(s). */
+function turnOffAutoRefresh() {
+  var triggers = autoRefreshTriggers_();
+  triggers.forEach(function (trigger) {
+    ScriptApp.deleteTrigger(trigger);
+  });
+  SpreadsheetApp.getUi().alert(
+    "Plansheet: automatic refresh",
+    triggers.length
+      ? "Automatic refresh is off. Plansheet → Refresh master still recalculates the live cells."
+      : "Automatic refresh was not on.",
+    SpreadsheetApp.getUi().ButtonSet.OK
+  );
+}
+
+/**
+ * The time-driven trigger's function: one GET /api/v1/master/version; when the master version,
+ * the allocations or the actuals changed since the last run, the live cells are recalculated.
+ * Returns the number of cells recalculated (0 when nothing changed or the service did not answer).
+ *
+ * @param {GoogleAppsScript.Events.TimeDriven} [e] the trigger's event
+ * @return {number}
+ */
+function autoRefresh(e) {
+  var config = config_();
+  if (!config.url || !config.token) return 0;
+  var answer;
+  try {
+    answer = fetchJson_(config, "get", "/api/v1/master/version");
+  } catch (err) {
+    console.warn("Plansheet automatic refresh: " + messageOf_(err));
+    return 0; // unreachable now: the next run asks again
+  }
+  if (answer.status !== 200 || !answer.body) {
+    console.warn("Plansheet automatic refresh: the service answered " + answer.status + ": " + detailOf_(answer));
+    return 0;
+  }
+  var body = answer.body;
+  var seen = [config.url, body.master_version, body.allocation_revision, body.actuals_import].join(" ");
+  var properties = PropertiesService.getDocumentProperties();
+  var before = properties.getProperty(SEEN_VERSION_PROPERTY_);
+  properties.setProperty(SEEN_VERSION_PROPERTY_, seen);
+  if (before === seen) return 0; // nothing changed: the cells stay as they are (the first run refreshes)
+  return refreshLiveCells_();
+}
+
+/** @return {GoogleAppsScript.Script.Trigger[]} this project's automatic-refresh triggers (the user's own) */
+function autoRefreshTriggers_() {
+  return ScriptApp.getProjectTriggers().filter(function (trigger) {
+    return trigger.getHandlerFunction() === AUTO_REFRESH_HANDLER_;
+  });
 }
 
 /**
@@ -460,7 +550,13 @@ function config_() {
   return { url: null, token: null };
 }
 
+/**
+ * @param {string} url the service's address
+ * @param {string} token the API token
+ * @return {Object<string, string>}
+ */
 function propertiesOf_(url, token) {
+  /** @type {Object<string, string>} */
   var out = {};
   out[URL_PROPERTY_] = url;
   out[TOKEN_PROPERTY_] = token;

@@ -58,6 +58,7 @@ class World:
     sheets: dict[str, dict[str, Any]]
     master_id: str
     fake: SheetsFake
+    plan: dict[str, Any]
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -71,12 +72,17 @@ def _serve(app: Any) -> tuple[Any, str]:
     return server, f"http://127.0.0.1:{server.server_port}"
 
 
-def _approve(base: str, tokens: dict[str, str], team: str, seed: int) -> None:
-    lines = [as_json(x) for x in sample_lines(SCHEMA, team.split("-")[0], 15, seed=seed, id_prefix=team[:8])]
-    status, body = call(base, tokens[team], "POST", "/api/v1/submissions", {"team": team, "lines": lines})
+def _lines(team: str, seed: int, count: int = 15) -> list[dict[str, Any]]:
+    return [as_json(x) for x in sample_lines(SCHEMA, team.split("-")[0], count, seed=seed, id_prefix=team[:8])]
+
+
+def _approve(base: str, tokens: dict[str, str], team: str, seed: int) -> int:
+    status, body = call(base, tokens[team], "POST", "/api/v1/submissions", {"team": team, "lines": _lines(team, seed)})
     assert status == 201, body
-    status, body = call(base, tokens["finance"], "POST", f"/api/v1/submissions/{body['id']}/approve", {})
+    submission = body["id"]
+    status, body = call(base, tokens["finance"], "POST", f"/api/v1/submissions/{submission}/approve", {})
     assert status == 200, body
+    return submission
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +112,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         server, base = _serve(app)
         try:
             _approve(base, tokens, TEAM, seed=1)
-            _approve(base, tokens, OTHER, seed=2)
+            other = _approve(base, tokens, OTHER, seed=2)
             sheets = {}
             for key, team, region in (("good", GOOD, "APAC"), ("bad", BAD, "LATAM")):
                 status, created = call(
@@ -123,7 +129,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     "lines": len(lines),
                     "cell": f"Plan!{SCHEMA['channel'].letter}12",
                 }
-            yield World(base, tokens, sheets, master.id, fake)
+            # The plan the automatic-refresh test approves while it runs (another team's, so the
+            # other tests' figures hold).
+            plan = {"team": OTHER, "token": tokens[OTHER], "lines": _lines(OTHER, 9, 11), "based_on": other}
+            yield World(base, tokens, sheets, master.id, fake, plan)
         finally:
             server.shutdown()
             server.server_close()
@@ -139,6 +148,7 @@ def _node_env(world: World) -> dict[str, str]:
         "PLANSHEET_TEST_LIVE": json.dumps([f.name for f in LIVE]),
         "PLANSHEET_TEST_DEAD_URL": f"http://127.0.0.1:{free_port()}",
         "PLANSHEET_TEST_SHEETS": json.dumps(world.sheets),
+        "PLANSHEET_TEST_PLAN": json.dumps(world.plan),
     }
 
 
@@ -147,7 +157,8 @@ def test_the_node_tests_pass_against_the_service_and_the_sheets_fake(world: Worl
     assert {Path(t).name for t in tests} >= {"catalogue.test.js", "functions.test.js", "menu.test.js"}
     started = time.monotonic()
     done = subprocess.run(
-        ["node", "--test", "--test-reporter=spec", *tests],
+        # One file at a time: the automatic-refresh test approves a plan while it runs.
+        ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", *tests],
         cwd=ROOT,
         env=_node_env(world),
         capture_output=True,

@@ -456,6 +456,71 @@ class Menu {
   }
 }
 
+/** ScriptApp's installable triggers: newTrigger(name).timeBased().everyMinutes(n).create(), as Google checks them. */
+class Trigger {
+  constructor(id, handler, minutes) {
+    this.id = id;
+    this.handler = handler;
+    this.minutes = minutes;
+  }
+  getUniqueId() {
+    return this.id;
+  }
+  getHandlerFunction() {
+    return this.handler;
+  }
+  getEventType() {
+    return "CLOCK";
+  }
+}
+
+function makeScriptApp(runtime) {
+  const EVERY_MINUTES = new Set([1, 5, 10, 15, 30]); // what ClockTriggerBuilder.everyMinutes accepts
+  return {
+    EventType: { CLOCK: "CLOCK" },
+    newTrigger(handler) {
+      if (typeof handler !== "string" || !handler) throw new Error("newTrigger(functionName)");
+      return {
+        timeBased() {
+          let minutes = null;
+          const builder = {
+            everyMinutes(n) {
+              if (!EVERY_MINUTES.has(n)) throw new Error(`everyMinutes takes 1, 5, 10, 15 or 30, not ${n}`);
+              minutes = n;
+              return builder;
+            },
+            create() {
+              if (minutes === null) throw new Error("stub: a time-based trigger needs its interval");
+              if (typeof runtime.context[handler] !== "function") throw new Error(`Code.gs has no function ${handler}`);
+              if (runtime.triggers.length >= 20) throw new Error("This script has too many triggers.");
+              const trigger = new Trigger(`trigger-${++runtime.triggerIds}`, handler, minutes);
+              runtime.triggers.push(trigger);
+              return trigger;
+            },
+          };
+          return builder;
+        },
+      };
+    },
+    getProjectTriggers() {
+      return [...runtime.triggers];
+    },
+    deleteTrigger(trigger) {
+      runtime.triggers = runtime.triggers.filter((t) => t.getUniqueId() !== trigger.getUniqueId());
+    },
+  };
+}
+
+/** Let one interval pass: every time-driven trigger runs once, as Google runs it; returns what each returned. */
+function runTriggers(runtime) {
+  const results = [];
+  for (const trigger of [...runtime.triggers]) {
+    results.push(runtime.call(trigger.getHandlerFunction(), { triggerUid: trigger.getUniqueId(), authMode: "FULL" }));
+  }
+  runtime.clock.advance(Math.max(...runtime.triggers.map((t) => t.minutes), 1) * 60);
+  return results;
+}
+
 function makeUi(runtime) {
   const ui = runtime.ui;
   const nextAnswer = (what, text) => {
@@ -510,6 +575,8 @@ function createRuntime(options) {
     flushes: 0,
     logs: [],
     ui: { menus: [], alerts: [], prompts: [] },
+    triggers: [],
+    triggerIds: 0,
     userProperties: new Properties(options.userProperties),
     scriptProperties: new Properties(options.scriptProperties),
     documentProperties: new Properties(options.documentProperties),
@@ -538,6 +605,7 @@ function createRuntime(options) {
         runtime.flushes += 1;
       },
     },
+    ScriptApp: makeScriptApp(runtime),
     Utilities: makeUtilities(),
     Session: { getScriptTimeZone: () => options.scriptTimeZone || "Etc/UTC" },
     Logger: { log },
@@ -580,4 +648,4 @@ function sheetDate(isoDay, timeZone) {
   return new Date(guess - offset);
 }
 
-module.exports = { createRuntime, plain, sheetDate, CODE_PATH, BUTTON, BUTTON_SET };
+module.exports = { createRuntime, plain, sheetDate, runTriggers, CODE_PATH, BUTTON, BUTTON_SET };

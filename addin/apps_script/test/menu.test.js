@@ -22,7 +22,7 @@ function lastAlert(runtime) {
   return alerts[alerts.length - 1];
 }
 
-test("onOpen adds the Plansheet menu: Submit plan, Refresh master, Settings", () => {
+test("onOpen adds the Plansheet menu: Submit plan, Refresh master, automatic refresh on and off, Settings", () => {
   const runtime = createRuntime();
   runtime.call("onOpen", { authMode: "LIMITED" });
   assert.equal(runtime.ui.menus.length, 1);
@@ -34,6 +34,8 @@ test("onOpen adds the Plansheet menu: Submit plan, Refresh master, Settings", ()
     [
       ["Submit plan", "submitPlan"],
       ["Refresh master", "refreshMaster"],
+      ["Turn on automatic refresh", "turnOnAutoRefresh"],
+      ["Turn off automatic refresh", "turnOffAutoRefresh"],
       ["Settings", "showSettings"],
     ]
   );
