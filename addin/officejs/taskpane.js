@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * The Plansheet task pane: sign in (service address, API token, team id), Submit plan, Refresh.
  *
