@@ -45,13 +45,14 @@ function documentedFunctions(code) {
   return out;
 }
 
-test("the manifest: V8, Stackdriver logging, and exactly the three scopes the script needs", () => {
+test("the manifest: V8, Stackdriver logging, and exactly the four scopes the script needs", () => {
   assert.equal(MANIFEST.runtimeVersion, "V8");
   assert.equal(MANIFEST.exceptionLogging, "STACKDRIVER");
   assert.equal(typeof MANIFEST.timeZone, "string");
   assert.deepEqual([...MANIFEST.oauthScopes].sort(), [
     "https://www.googleapis.com/auth/script.container.ui", // the menu and its dialogs
     "https://www.googleapis.com/auth/script.external_request", // UrlFetchApp
+    "https://www.googleapis.com/auth/script.scriptapp", // the time-driven refresh trigger
     "https://www.googleapis.com/auth/spreadsheets.currentonly", // this spreadsheet only
   ]);
 });
