@@ -17,10 +17,11 @@ from typing import Any
 from flask import Flask, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
-from sync_service import api, problems, web
+from sync_service import api, cors, problems, web
 from sync_service.api import SCHEMA, STORE
 from sync_service.settings import DEFAULTS
 from sync_service.storage import ServiceSecret, Store
@@ -53,9 +54,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     web.init_limits(app)
     problems.init_app(app)
+    cors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    hops = _proxy_hops(app.config.get("PROXY_HOPS"))
+    if hops:  # trust exactly that many proxies' X-Forwarded-For/-Proto/-Host/-Port, never a client's
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
     return app
+
+
+def _proxy_hops(value: Any) -> int:
+    try:
+        hops = int(value or 0)
+    except (TypeError, ValueError):
+        hops = -1
+    if hops < 0 or isinstance(value, float):
+        raise ConfigError(f"PROXY_HOPS is {value!r}; write the number of proxies in front of the service (0: none)")
+    return hops
 
 
 class SharedKeySessions(SecureCookieSessionInterface):

@@ -55,6 +55,19 @@ SETTINGS = (
         "The address users reach the service at (https://plansheet.acme.com), written into the Office add-in "
         "manifest; default the address of the request.",
     ),
+    Setting(
+        "ALLOWED_ORIGINS",
+        None,
+        "Origins (scheme://host[:port], comma-separated) whose pages may call the function endpoints and "
+        "read /addin/ across origins (CORS), such as a task pane served from another Plansheet address; "
+        "default none.",
+    ),
+    Setting(
+        "PROXY_HOPS",
+        0,
+        "How many reverse proxies stand in front of the service; their X-Forwarded-For/-Proto/-Host/-Port "
+        "headers are then trusted, so URLs are https:// and the client's address is known. Default 0: ignored.",
+    ),
     Setting("PLAN_DEADLINE", None, "The date plans are due (YYYY-MM-DD), counted down on the dashboard."),
     Setting(
         "SECRET_KEY",

@@ -49,8 +49,8 @@ from addin.rollup import rollup
 from sheet_templates.calendar import QUARTERS
 from sheet_templates.errors import ConfigError
 from sheet_templates.money import display_money
+from sync_service import headers, reports, workflow
 from sync_service import master as master_model
-from sync_service import reports, workflow
 from sync_service.allocations import allocation_of
 from sync_service.auth import can_see
 from sync_service.errors import ServiceError
@@ -59,13 +59,6 @@ from sync_service.storage import Decision, Role, Store, Submission, Team, User, 
 
 bp = Blueprint("web", __name__, template_folder="templates")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
 
 
 def _store() -> Store:
@@ -134,10 +127,7 @@ def _template_globals() -> dict[str, Any]:
 
 @bp.after_app_request
 def _security_headers(response: Any) -> Any:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    if response.mimetype == "text/html":
-        response.headers.update(SECURITY_HEADERS)
-    return response
+    return headers.apply(response, request.path)
 
 
 def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
