@@ -428,7 +428,9 @@ def serve(options: _Options, host: str, port: int | None, threads: int) -> int:
     port = port or int(os.environ.get("PLANSHEET_PORT", "8050"))
     app = options.app()
     click.echo(f"Plansheet sync service on http://{host}:{port}/ (Ctrl+C stops it)")
-    serve_wsgi(app, host=host, port=port, threads=threads)
+    # Behind a proxy (PROXY_HOPS > 0) the app's ProxyFix reads X-Forwarded-*; waitress must pass them on.
+    proxied = int(app.config.get("PROXY_HOPS") or 0) > 0
+    serve_wsgi(app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=not proxied)
     return EXIT_OK
 
 

@@ -282,6 +282,8 @@ MATRIX = [
     # The master budget and its views: marketers see their own teams' lines only.
     row("GET",  f"{V1}/master",                               401, 401,   200, 200,  200,    403,
         shows=teams_of_master),
+    # The ids of what is current say when something changed, never what: any token may ask.
+    row("GET",  f"{V1}/master/version",                       401, 401,   200, 200,  200,    200),
     row("GET",  f"{V1}/master/versions",                      401, 401,   200, 200,  200,    403,
         shows=teams_of_versions),
     row("GET",  f"{V1}/master/versions/0/diff/{{latest}}",    401, 401,   200, 200,  200,    403,
