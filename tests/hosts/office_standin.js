@@ -220,5 +220,39 @@
     });
   };
 
+  /**
+   * A live cell as Excel keeps it: the function is called once with a StreamingInvocation, and every
+   * setResult it makes afterwards is the cell's new value (kept in order in `cells[handle].results`,
+   * each {value} or {error, message}). `cancel(handle)` is Excel deleting the cell: onCanceled runs.
+   */
+  standin.cells = [];
+  standin.stream = function stream(id, args, parameterCount) {
+    const implementation = standin.associated[id];
+    if (!implementation) throw new Error(`${id} is not registered`);
+    const padded = [...args];
+    while (padded.length < parameterCount) padded.push(null);
+    const cell = { id, results: [], canceled: false };
+    const invocation = {
+      address: `Sheet1!A${standin.cells.length + 1}`,
+      functionName: id,
+      onCanceled: null,
+      setResult(value) {
+        if (cell.canceled) throw new Error("setResult after the cell was canceled");
+        if (value instanceof Error) cell.results.push({ error: value.code || "#VALUE!", message: value.message });
+        else cell.results.push({ value });
+      },
+    };
+    cell.invocation = invocation;
+    standin.cells.push(cell);
+    const returned = implementation(...padded, invocation);
+    if (returned !== undefined) throw new Error(`${id} is streaming: it must answer through setResult, not return`);
+    return standin.cells.length - 1;
+  };
+  standin.cancel = function cancel(handle) {
+    const cell = standin.cells[handle];
+    cell.canceled = true;
+    if (typeof cell.invocation.onCanceled === "function") cell.invocation.onCanceled();
+  };
+
   root.OfficeStandin = standin;
 })(window);

@@ -37,8 +37,10 @@ pytestmark = pytest.mark.chromium
 class Services:
     """`pane`: serves the add-in (no CORS configured); `api`: the service the pane is pointed at."""
 
-    def __init__(self, pane: str, api: str, finance: str, team: str) -> None:
+    def __init__(self, pane: str, api: str, finance: str, team: str, marketers: dict[str, str]) -> None:
         self.pane, self.api, self.finance, self.team = pane, api, finance, team
+        self.marketers = marketers  # team -> a marketer's token
+        self.approved: dict[str, int] = {}  # team -> its approved submission
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +52,20 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     finance = token(env, "finance", "finance")
     pane_process, pane = start(env)
     api_process = None
+    marketers: dict[str, str] = {}
+    approved: dict[str, int] = {}
     try:
         for n, team in enumerate(TEAMS):
-            marketer = token(env, f"m{n}", "marketer", team)
+            marketer = marketers[team] = token(env, f"m{n}", "marketer", team)
             lines = [as_json(x) for x in sample_lines(SCHEMA, team.split("-")[0], 9, seed=n, id_prefix=team[:8])]
             status, body = call(pane, marketer, "POST", "/api/v1/submissions", {"team": team, "lines": lines})
             assert status == 201, body
             assert call(pane, finance, "POST", f"/api/v1/submissions/{body['id']}/approve", {})[0] == 200
+            approved[team] = body["id"]
         api_process, api = start({**env, "PLANSHEET_ALLOWED_ORIGINS": f"{pane},{EXCEL}"})
-        yield Services(pane, api, finance, TEAMS[0])
+        services = Services(pane, api, finance, TEAMS[0], marketers)
+        services.approved.update(approved)
+        yield services
     finally:
         stop(pane_process)
         if api_process is not None:
@@ -200,6 +207,53 @@ def test_the_functions_page_registers_and_evaluates_in_the_shared_runtime(
         assert answer == {"value": pytest.approx(float(master_figure(services, "NA")), abs=0.005)}, answer
         variance = evaluate(frame, catalogue, "PS_VARIANCE", [[100.0], [50.0]], [[90.0], [60.0]])
         assert variance == {"value": [[10.0], [-10.0]]}, variance
+        assert excel.csp_errors() == [], excel.console
+    finally:
+        excel.close()
+
+
+def test_an_approval_shows_in_an_open_live_cell_by_itself(
+    services: Services, browser: Any, catalogue: list[dict[str, Any]]
+) -> None:
+    """A streaming PS_PLANNED cell in the framed pane: it answers, then, with nobody recalculating,
+    an approval at the service shows in it after the next version check; a cancelled cell stops."""
+    excel = Excel(browser, f"{services.pane}/addin/officejs/functions.html")
+    try:
+        frame = excel.open()
+        registered(frame)
+        frame.evaluate(
+            "([url, key]) => { window.PlansheetFunctions.options.versionPollMs = 300;"
+            " return window.PlansheetFunctions.saveSettings({url, token: key}); }",
+            [services.api, services.finance],
+        )
+        count = len(next(f for f in catalogue if f["id"] == "PS_PLANNED")["parameters"])
+        assert next(f for f in catalogue if f["id"] == "PS_PLANNED")["options"] == {"stream": True}
+        cell = frame.evaluate("([n]) => window.OfficeStandin.stream('PS_PLANNED', ['EMEA'], n)", [count])
+        results = f"window.OfficeStandin.cells[{cell}].results"
+        frame.wait_for_function(f"() => {results}.length >= 1")
+        before = master_figure(services, "EMEA")
+        assert frame.evaluate(f"() => {results}") == [{"value": pytest.approx(float(before), abs=0.005)}]
+        frame.wait_for_function("() => window.PlansheetFunctions.poll.checks >= 2")  # unchanged: no new value
+        assert frame.evaluate(f"() => {results}.length") == 1
+
+        team = services.team
+        lines = [as_json(x) for x in sample_lines(SCHEMA, "EMEA", 4, seed=99, id_prefix=team[:8])]
+        plan = {"team": team, "lines": lines, "based_on": {"submission": services.approved[team]}}
+        status, body = call(services.api, services.marketers[team], "POST", "/api/v1/submissions", plan)
+        assert status == 201, body
+        assert call(services.api, services.finance, "POST", f"/api/v1/submissions/{body['id']}/approve", {})[0] == 200
+        after = master_figure(services, "EMEA")
+        assert after != before
+
+        frame.wait_for_function(f"() => {results}.length >= 2", timeout=10_000)
+        assert frame.evaluate(f"() => {results}")[1:] == [{"value": pytest.approx(float(after), abs=0.005)}]
+        assert frame.evaluate("() => window.PlansheetFunctions.poll.refreshes") == 1
+
+        frame.evaluate(f"() => window.OfficeStandin.cancel({cell})")
+        assert frame.evaluate("() => window.PlansheetFunctions.liveCells.size") == 0
+        checks = frame.evaluate("() => window.PlansheetFunctions.poll.checks")
+        frame.wait_for_timeout(1000)
+        assert frame.evaluate("() => window.PlansheetFunctions.poll.checks") == checks  # no cell open, no checks
         assert excel.csp_errors() == [], excel.console
     finally:
         excel.close()
