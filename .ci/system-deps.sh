@@ -12,11 +12,40 @@ DEPENDENCIES=(
     "pg_ctlcluster|postgresql"
     "node|nodejs"
     "chromium|chromium"
+    "redis-server|redis-server"
 )
 
 # Services that must be running once installed; called on every run, so keep it cheap.
 # PostgreSQL: the tests connect to 127.0.0.1:5432 as postgres and create their own databases.
+# Redis: the tests start private servers with the redis-server program; the machine's own on
+# 127.0.0.1:6379 is started too, for the demo and a developer's PLANSHEET_REDIS_URL.
 ensure_running() {
+    ensure_redis
+    ensure_postgres
+}
+
+ensure_redis() {
+    if ! command -v redis-server >/dev/null 2>&1; then
+        return 0
+    fi
+    if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "system-deps: Redis is not running on 127.0.0.1:6379; start it (as root: bash .ci/system-deps.sh)" >&2
+        return 0
+    fi
+    echo "system-deps: starting Redis on 127.0.0.1:6379"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    for _ in $(seq 1 30); do
+        redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    echo "system-deps: Redis did not start" >&2
+    return 1
+}
+
+ensure_postgres() {
     if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; then
         return 0
     fi

@@ -20,8 +20,9 @@ from sheet_templates.config import CONFIG_ENV
 from sheet_templates.excel_template import build_template, template_filename
 
 SETUP_HINT = "or run: bash .ci/system-deps.sh"
-# marker -> (program that must be on PATH, how to install it). Later: browser, postgres, redis.
+# marker -> (program that must be on PATH, how to install it).
 SYSTEM_DEPENDENCIES: dict[str, tuple[str, str]] = {
+    "redis": ("redis-server", f"sudo apt-get install --no-install-recommends redis-server ({SETUP_HINT})"),
     "libreoffice": ("soffice", f"sudo apt-get install --no-install-recommends libreoffice-calc-nogui ({SETUP_HINT})"),
     "node": ("node", f"sudo apt-get install --no-install-recommends nodejs ({SETUP_HINT})"),
     "chromium": ("chromium", f"sudo apt-get install --no-install-recommends chromium ({SETUP_HINT})"),
@@ -119,4 +120,55 @@ def scratch_postgres() -> Iterator[str]:
 def postgres_url() -> Iterator[str]:
     """A scratch PostgreSQL database for one test."""
     with scratch_postgres() as url:
+        yield url
+
+
+@contextmanager
+def private_redis(folder: Path) -> Iterator[str]:
+    """A real Redis server of this test's own on a free loopback port (nothing kept on disk), stopped afterwards.
+
+    Its own server, not the machine's on 6379, so tests running at once never share queues or
+    keys, and a test may kill it or flush it freely.
+    """
+    import socket
+    import subprocess
+    import time
+
+    program = require_binary(*SYSTEM_DEPENDENCIES["redis"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of a private, real Redis server for one test (skips, or fails under CI, without redis-server)."""
+    with private_redis(tmp_path / "redis") as url:
         yield url
