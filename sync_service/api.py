@@ -108,6 +108,20 @@ def health() -> ResponseReturnValue:
     return jsonify({"status": "ok", "database": "ok"})
 
 
+@bp.get("/ready")
+@operation(
+    "GET",
+    "/ready",
+    "Readiness: this process can serve (database at the newest schema; Redis answers when configured); 503 if not",
+    response=c.Ready,
+    auth=False,
+)
+def ready() -> ResponseReturnValue:
+    from sync_service import readiness
+
+    return jsonify(readiness.check(current_app, _store()))
+
+
 def _idempotent(
     user: User, fingerprint: tuple[bytes | str, ...], run: Callable[[Idempotency | None], dict[str, Any]], status: int
 ) -> ResponseReturnValue:

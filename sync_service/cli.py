@@ -417,20 +417,34 @@ def password(options: _Options, name: str) -> int:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", type=int, default=None, help="Default $PLANSHEET_PORT or 8050.")
-@click.option("--threads", type=int, default=8, show_default=True, help="Worker threads.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes. 1: waitress. More: gunicorn (Linux, macOS), with PostgreSQL and PLANSHEET_REDIS_URL.",
+)
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True, help="Threads per process.")
 @pass_options
-def serve(options: _Options, host: str, port: int | None, threads: int) -> int:
-    """Run the sync service on waitress, a production WSGI server."""
+def serve(options: _Options, host: str, port: int | None, workers: int, threads: int) -> int:
+    """Run the sync service: one waitress process, or gunicorn's workers with --workers N.
+
+    With several workers, SIGHUP replaces them gracefully (configuration read again) and SIGTERM
+    drains and stops; a worker that dies is replaced. GET /health says a process answers and
+    GET /ready that it can serve (database at the newest schema, Redis reachable when configured).
+    """
     import os
 
-    from waitress import serve as serve_wsgi
+    from sync_service import server
 
     port = port or int(os.environ.get("PLANSHEET_PORT", "8050"))
-    app = options.app()
-    click.echo(f"Plansheet sync service on http://{host}:{port}/ (Ctrl+C stops it)")
-    # Behind a proxy (PROXY_HOPS > 0) the app's ProxyFix reads X-Forwarded-*; waitress must pass them on.
-    proxied = int(app.config.get("PROXY_HOPS") or 0) > 0
-    serve_wsgi(app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=not proxied)
+    if workers == 1:
+        app = options.app()
+        click.echo(f"Plansheet sync service on http://{host}:{port}/ (Ctrl+C stops it)")
+        server.serve_one(app, host, port, threads)
+    else:
+        click.echo(f"Plansheet sync service on http://{host}:{port}/, {workers} workers (Ctrl+C stops it)")
+        server.serve_many(options.app, host, port, workers, threads)
     return EXIT_OK
 
 

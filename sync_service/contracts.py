@@ -217,6 +217,13 @@ class Health(Answer):
     database: str
 
 
+class Ready(Answer):
+    status: str
+    database: str
+    schema_revision: str
+    redis: str
+
+
 class Report(Answer):
     errors: int
     warnings: int

@@ -58,6 +58,12 @@ class Busy(ServiceError):
     title = "Busy"
 
 
+class NotReady(ServiceError):
+    """The process runs but cannot serve yet (database unreachable or behind the newest schema, Redis down)."""
+
+    title = "Not ready"
+
+
 class NotConfigured(ServiceError):
     """A part of the service the request needs is not set up (for example Google Sheets)."""
 

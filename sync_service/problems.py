@@ -19,6 +19,7 @@ from sync_service.errors import (
     Forbidden,
     NotConfigured,
     NotFound,
+    NotReady,
     ServiceError,
     TooLarge,
     Unauthorized,
@@ -39,6 +40,7 @@ STATUSES: tuple[tuple[type[ServiceError], int], ...] = (
     (Unprocessable, 422),
     (UpstreamFailed, 502),
     (Busy, 503),
+    (NotReady, 503),
     (NotConfigured, 503),
     (ServiceError, 400),
 )
