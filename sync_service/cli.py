@@ -427,7 +427,7 @@ def password(options: _Options, name: str) -> int:
 @click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True, help="Threads per process.")
 @pass_options
 def serve(options: _Options, host: str, port: int | None, workers: int, threads: int) -> int:
-    """Run the sync service: one waitress process, or gunicorn's workers with --workers N.
+    """Run the sync service: waitress, or gunicorn workers with --workers N.
 
     With several workers, SIGHUP replaces them gracefully (configuration read again) and SIGTERM
     drains and stops; a worker that dies is replaced. GET /health says a process answers and
