@@ -257,6 +257,7 @@ V1 = "/api/v1"
 MATRIX = [
     #   method  path                                          anon badtok mine other finance admin
     row("GET",  "/health",                                    200, 200,   200, 200,  200,    200),
+    row("GET",  "/ready",                                     200, 200,   200, 200,  200,    200),
     row("GET",  f"{V1}/openapi.json",                         200, 200,   200, 200,  200,    200),
     # Submitting: marketers for their own teams only; finance may too; admins never.
     row("POST", f"{V1}/submissions",                          401, 401,   201, 403,  201,    403,
