@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from alembic.runtime.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,22 +35,14 @@ def newest_schema() -> str:
     return heads[0]
 
 
-def database_schema(store: Store) -> str | None:
-    """The schema revision the database is at (None: never initialised)."""
-    from alembic.runtime.migration import MigrationContext
-
-    with store.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
-
-
 def check(app: Flask, store: Store) -> dict[str, Any]:
     """Every check's outcome; raises NotReady naming each check that failed and what to do."""
     checks: dict[str, str] = {}
     problems: list[str] = []
     try:
-        with store.engine.connect() as connection:
+        with store.engine.connect() as connection:  # one connection: it answers, and it says its schema
             connection.execute(text("SELECT 1"))
-        current = database_schema(store)
+            current = MigrationContext.configure(connection).get_current_revision()
         expected = newest_schema()
         checks["database"] = "ok"
         checks["schema_revision"] = current or "none"

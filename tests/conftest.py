@@ -130,41 +130,38 @@ def private_redis(folder: Path) -> Iterator[str]:
     Its own server, not the machine's on 6379, so tests running at once never share queues or
     keys, and a test may kill it or flush it freely.
     """
-    import socket
     import subprocess
     import time
 
+    import redis
+
+    from tests.sync_service.live_server import free_port, stop
+
     program = require_binary(*SYSTEM_DEPENDENCIES["redis"])
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    url = f"redis://127.0.0.1:{port}/0"
     try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         deadline = time.monotonic() + 20
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
-                    connection.sendall(b"PING\r\n")
-                    if connection.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start on port {port}")
             time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        client.close()
+        yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.fixture

@@ -192,6 +192,13 @@
     },
   };
 
+  /** A cell's arguments as Excel passes them: every declared parameter, the omitted ones null. */
+  function declared(args, parameterCount) {
+    const padded = [...args];
+    while (padded.length < parameterCount) padded.push(null);
+    return padded;
+  }
+
   /**
    * Evaluate a cell as Excel does: the declared arguments (omitted ones null), then an invocation
    * object; a streaming function answers through invocation.setResult, the others by promise.
@@ -200,8 +207,7 @@
   standin.evaluate = function evaluate(id, args, parameterCount) {
     const implementation = standin.associated[id];
     if (!implementation) return Promise.resolve({ error: "#NAME?", message: `${id} is not registered` });
-    const padded = [...args];
-    while (padded.length < parameterCount) padded.push(null);
+    const padded = declared(args, parameterCount);
     return new Promise((resolve) => {
       const answer = (value) => {
         if (value instanceof Error) resolve({ error: value.code || "#VALUE!", message: value.message });
@@ -229,8 +235,7 @@
   standin.stream = function stream(id, args, parameterCount) {
     const implementation = standin.associated[id];
     if (!implementation) throw new Error(`${id} is not registered`);
-    const padded = [...args];
-    while (padded.length < parameterCount) padded.push(null);
+    const padded = declared(args, parameterCount);
     const cell = { id, results: [], canceled: false };
     const invocation = {
       address: `Sheet1!A${standin.cells.length + 1}`,

@@ -37,10 +37,12 @@ pytestmark = pytest.mark.chromium
 class Services:
     """`pane`: serves the add-in (no CORS configured); `api`: the service the pane is pointed at."""
 
-    def __init__(self, pane: str, api: str, finance: str, team: str, marketers: dict[str, str]) -> None:
+    def __init__(
+        self, pane: str, api: str, finance: str, team: str, marketers: dict[str, str], approved: dict[str, int]
+    ) -> None:
         self.pane, self.api, self.finance, self.team = pane, api, finance, team
         self.marketers = marketers  # team -> a marketer's token
-        self.approved: dict[str, int] = {}  # team -> its approved submission
+        self.approved = approved  # team -> its approved submission
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +65,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             assert call(pane, finance, "POST", f"/api/v1/submissions/{body['id']}/approve", {})[0] == 200
             approved[team] = body["id"]
         api_process, api = start({**env, "PLANSHEET_ALLOWED_ORIGINS": f"{pane},{EXCEL}"})
-        services = Services(pane, api, finance, TEAMS[0], marketers)
-        services.approved.update(approved)
-        yield services
+        yield Services(pane, api, finance, TEAMS[0], marketers, approved)
     finally:
         stop(pane_process)
         if api_process is not None:

@@ -43,20 +43,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(env: dict[str, str], threads: int = 8) -> tuple[subprocess.Popen[bytes], str]:
-    """`plansheet serve` on a free port; returns once /health answers."""
+def start(
+    env: dict[str, str], threads: int = 8, *options: str, ready: str = "/health", timeout: float = 30
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`plansheet serve` (with any further `options`) on a free port; returns once `ready` answers 200."""
     port = free_port()
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--threads", str(threads)],
+        [*CLI, "serve", "--port", str(port), "--threads", str(threads), *options],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while True:
         try:
-            urllib.request.urlopen(f"{base}/health", timeout=2).close()
+            urllib.request.urlopen(f"{base}{ready}", timeout=2).close()
             return process, base
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
@@ -65,9 +67,14 @@ def start(env: dict[str, str], threads: int = 8) -> tuple[subprocess.Popen[bytes
             time.sleep(0.2)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Ask `process` to stop; kill it when it has not within `timeout` seconds."""
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def call(base: str, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:

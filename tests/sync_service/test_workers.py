@@ -8,13 +8,10 @@ worker state of its own is refused before any starts, naming the setting.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,17 +21,9 @@ from sheet_templates.errors import ConfigError
 from sync_service.readiness import newest_schema as ready_schema
 from sync_service.server import several_workers_allowed
 from tests.conftest import private_redis
-from tests.sync_service.live_server import CLI, call, free_port, init, service_env, token
+from tests.sync_service.live_server import CLI, call, free_port, init, service_env, start, stop, token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-
-def _get(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
 
 
 def _worker_pids(master: int) -> set[int]:
@@ -47,35 +36,22 @@ def workers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Pope
     with private_redis(tmp_path / "redis") as redis_url:
         env = {**service_env(postgres_url), "PLANSHEET_REDIS_URL": redis_url}
         init(env)
-        port = free_port()
-        process = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--workers", "2", "--threads", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(f"{base}/ready")[0] == 200 and len(_worker_pids(process.pid)) == 2:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
+        process, base = start(env, 2, "--workers", "2", ready="/ready", timeout=60)
         try:
+            deadline = time.monotonic() + 60
+            while len(_worker_pids(process.pid)) < 2:  # /ready answers once the first worker is up
+                assert time.monotonic() < deadline, "gunicorn did not start both workers"
+                time.sleep(0.1)
             yield process, base, env
         finally:
-            process.terminate()
-            process.wait(timeout=60)
+            stop(process, timeout=60)
 
 
 def test_workers_share_everything_and_survive_kill_and_reload(
     workers: tuple[subprocess.Popen[bytes], str, dict[str, str]],
 ) -> None:
     process, base, env = workers
-    status, ready = _get(f"{base}/ready")
+    status, ready = call(base, "", "GET", "/ready")
     assert status == 200 and ready["status"] == "ready" and ready["redis"] == "ok", ready
     assert ready["schema_revision"] == ready_schema()
     finance = token(env, "finance", "finance")
