@@ -23,7 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
-from sync_service import actuals, auth, functions_api, openapi, reports, sheets_sync, workflow
+from sync_service import actuals, auth, functions_api, jobs, openapi, reports, sheets_sync, workflow
 from sync_service import allocations as allocation_rules
 from sync_service import contracts as c
 from sync_service import master as master_model
@@ -50,9 +50,9 @@ def _schema() -> PlanSchema:
     return current_app.extensions[SCHEMA]
 
 
-def follow_ups() -> dict[str, workflow.FollowUp]:
+def follow_ups() -> dict[str, Any]:
     """What runs after every decision, from the configuration as it is now (the dashboard asks here too)."""
-    return sheets_sync.follow_ups_for(_store(), _schema(), current_app.config)
+    return sheets_sync.follow_ups_for(current_app)
 
 
 def _master(user: User) -> master_model.Master:
@@ -496,8 +496,91 @@ def gsheets_pull(team: str) -> ResponseReturnValue:
     gate=_finance("pushes the master budget"),
 )
 def gsheets_push(body: c.PushBody) -> ResponseReturnValue:
+    """A push job (202, its address in Location); `Prefer: wait=N` waits up to N seconds for it to finish."""
     user = current_user()
-    return jsonify(sheets_sync.push_master(_store(), _schema(), user, current_app.config, body.spreadsheet_id))
+    return _job_answer(user, sheets_sync.request_push(current_app, user, body.spreadsheet_id))
+
+
+def _job_answer(user: User, job_id: str) -> ResponseReturnValue:
+    """A job just queued: 202 with where to follow it, or 200 once finished when the client asked to wait."""
+    seconds = _preferred_wait()
+    answer = jobs.wait(_store(), user, job_id, seconds) if seconds else jobs.get(_store(), user, job_id)
+    status = 200 if answer["status"] in jobs.TERMINAL else 202
+    headers = {"Location": f"/api/v1/jobs/{job_id}"}
+    if seconds:
+        headers["Preference-Applied"] = f"wait={seconds:g}"
+    return jsonify(answer), status, headers
+
+
+def _preferred_wait() -> float:
+    """The seconds of an RFC 7240 `Prefer: wait=N` header (0: none; at most jobs.WAIT_LIMIT)."""
+    for part in request.headers.get("Prefer", "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "wait":
+            try:
+                return min(max(float(value.strip().strip('"')), 0.0), jobs.WAIT_LIMIT)
+            except ValueError:
+                raise ServiceError(f"Prefer: wait={value.strip()!r} is not a number of seconds") from None
+    return 0.0
+
+
+@bp.get("/api/v1/jobs")
+@operation(
+    "GET",
+    "/api/v1/jobs",
+    "Background jobs, newest first (finance: all; others: their own)",
+    response=c.JobList,
+    query=c.JobsQuery,
+)
+def job_list(query: c.JobsQuery) -> ResponseReturnValue:
+    return jsonify({"jobs": jobs.listing(_store(), current_user(), query.limit)})
+
+
+@bp.get("/api/v1/jobs/<string(length=32):job_id>")
+@operation(
+    "GET",
+    "/api/v1/jobs/<job_id>",
+    "One background job; Prefer: wait=N waits up to N s for it to finish",
+    response=c.JobAnswer,
+    errors=(404,),
+)
+def job(job_id: str) -> ResponseReturnValue:
+    user = current_user()
+    seconds = _preferred_wait()
+    answer = jobs.wait(_store(), user, job_id, seconds) if seconds else jobs.get(_store(), user, job_id)
+    return jsonify(answer)
+
+
+@bp.get("/api/v1/jobs/<string(length=32):job_id>/file")
+@operation(
+    "GET",
+    "/api/v1/jobs/<job_id>/file",
+    "The file a job made (the master workbook it built)",
+    response=None,
+    errors=(404,),
+    produces=XLSX,
+)
+def job_file(job_id: str) -> ResponseReturnValue:
+    row = jobs.file_of(_store(), current_user(), job_id)
+    return send_file(io.BytesIO(row.data), mimetype=row.media_type, as_attachment=True, download_name=row.filename)
+
+
+@bp.post("/api/v1/master/workbook")
+@operation(
+    "POST",
+    "/api/v1/master/workbook",
+    "Build the master workbook as a background job (202; its file when done)",
+    response=c.JobAnswer,
+    status=202,
+    errors=(403,),
+    body=c.WorkbookJobBody,
+    body_required=False,
+)
+def master_workbook_job(body: c.WorkbookJobBody) -> ResponseReturnValue:
+    user = current_user()
+    auth.require_plan_reader(user)
+    as_of = (body.as_of or dt.date.today()).isoformat()
+    return _job_answer(user, jobs.enqueue(current_app, "master.workbook", {"as_of": as_of}, user))
 
 
 @bp.get("/api/v1/functions")

@@ -21,7 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
-from sync_service import api, cors, problems, web
+from sync_service import api, cors, jobs, problems, web
 from sync_service.api import SCHEMA, STORE
 from sync_service.settings import DEFAULTS
 from sync_service.storage import ServiceSecret, Store
@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["OVER_ALLOCATION"] = policy
     app.extensions[STORE] = Store(app.config["DATABASE_URL"])
     app.extensions[SCHEMA] = build_schema(load_config(app.config.get("ORG_CONFIG")))
+    app.extensions[jobs.EXTENSION] = jobs.make_backend(app.config)
     # Flask's defaults hold SESSION_COOKIE_SAMESITE=None, so a setdefault would leave it off: set it.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.session_interface = SharedKeySessions()

@@ -435,11 +435,13 @@ def serve(options: _Options, host: str, port: int | None, workers: int, threads:
     """
     import os
 
-    from sync_service import server
+    from sync_service import jobs, server
 
     port = port or int(os.environ.get("PLANSHEET_PORT", "8050"))
     if workers == 1:
         app = options.app()
+        if isinstance(jobs.backend(app), jobs.InlineJobs):  # jobs run here: take up what the last process left
+            jobs.recover(app, grace=0.0)
         click.echo(f"Plansheet sync service on http://{host}:{port}/ (Ctrl+C stops it)")
         server.serve_one(app, host, port, threads)
     else:
@@ -535,8 +537,34 @@ def gsheets_push(options: _Options, spreadsheet: str | None, user_name: str) -> 
     return _as_finance(
         options,
         user_name,
-        lambda store, schema, user, config: sheets_sync.push_master(store, schema, user, config, spreadsheet),
+        lambda store, schema, user, config: sheets_sync.push_now(store, schema, user, config, spreadsheet),
     )
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty instead of waiting for more.")
+@click.option(
+    "--recover-every",
+    type=click.FloatRange(0.1, 3600),
+    default=5.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds between looks for jobs whose worker died, and for retries that are due.",
+)
+@pass_options
+def worker(options: _Options, burst: bool, recover_every: float) -> int:
+    """Run background jobs (Google pushes, workbook builds) from the Redis queue; needs PLANSHEET_REDIS_URL.
+
+    Run as many as needed, on any machine that reaches the database and Redis. SIGTERM finishes
+    the job in hand, then stops; a worker killed mid-job loses nothing: another worker, or this
+    one restarted, runs the job again, and each job's effect happens once.
+    """
+    from sync_service import jobs
+
+    app = options.app()
+    click.echo(f"Plansheet job worker on {_safe_url(app.config['REDIS_URL'] or '')} (Ctrl+C stops it)")
+    jobs.work(app, burst=burst, recover_every=recover_every)
+    return EXIT_OK
 
 
 # --- the demo ---------------------------------------------------------------------------------------------

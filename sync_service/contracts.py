@@ -402,6 +402,44 @@ class Pushed(Answer):
     sheets: dict[str, int]
     requests: int
     bytes_sent: int
+    already_pushed: bool = False
+
+
+class JobStep(Answer):
+    state: Literal["queued", "started", "retrying", "succeeded", "failed"]
+    attempt: int
+    at: str
+    worker: str | None = None
+
+
+class JobAnswer(Answer):
+    """A background job: its state, attempts, and its result, error or file."""
+
+    id: str
+    kind: str
+    title: str
+    status: Literal["queued", "started", "retrying", "succeeded", "failed"]
+    attempts: int
+    requested_by: str | None = None
+    created_at: str
+    updated_at: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    next_attempt_at: str | None = None
+    file: str | None = None
+    history: list[JobStep]
+
+
+class JobList(Answer):
+    jobs: list[JobAnswer]
+
+
+class JobsQuery(Model):
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+
+
+class WorkbookJobBody(Model):
+    as_of: dt.date | None = None
 
 
 class ExcelError(Answer):

@@ -43,8 +43,12 @@ class Client:
     def __init__(self, base: str, token: str) -> None:
         self.base, self.token = base, token
 
-    def send(self, method: str, path: str, body: bytes | None = None, content_type: str = "") -> tuple[int, Any]:
+    def send(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = "", wait: float = 0
+    ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.token}"}
+        if wait:  # RFC 7240: answer once the job this starts has finished, within `wait` seconds
+            headers["Prefer"] = f"wait={wait:g}"
         if content_type:
             headers["Content-Type"] = content_type
         request = urllib.request.Request(f"{self.base}{path}", data=body, method=method, headers=headers)
@@ -317,9 +321,10 @@ def _google_story(schema: PlanSchema, base: str, tokens: dict[str, str], team: s
     status, body = finance.json("POST", f"/api/v1/submissions/{submission['id']}/approve", {"comment": "demo"})
     if status != 200:
         raise RuntimeError(f"approving the Google plan failed: {body}")
-    status, pushed = finance.json("POST", "/api/v1/gsheets/master/push", {})
-    if status != 200:
-        raise RuntimeError(f"the push failed: {pushed}")
+    status, job = finance.send("POST", "/api/v1/gsheets/master/push", b"{}", "application/json", wait=60)
+    if status != 200 or job["status"] != "succeeded":
+        raise RuntimeError(f"the push failed: {job}")
+    pushed = job["result"]
     _, master = finance.json("GET", "/api/v1/master")
     grid = google.fake.grid(google.master_id, f"Master!A1:B{len(master['lines']) + 5}")
     p(

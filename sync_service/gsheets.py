@@ -288,6 +288,7 @@ class PushResult:
     sheets: dict[str, int]  # title -> rows written
     requests: int
     bytes_sent: int
+    already_pushed: bool = False  # the push had landed before (its mark was on the sheet): nothing sent
 
 
 def master_sheets(
@@ -353,14 +354,34 @@ NUMBER_FORMATS = {
 }
 
 
+PUSH_MARK = "plansheet.push"  # developer metadata on a pushed sheet: the push (job) that swapped it in
+
+
 def push_master(
-    gc: gspread.Client, spreadsheet_id: str, sheets: Sequence[SheetData], settings: GoogleSettings
+    gc: gspread.Client,
+    spreadsheet_id: str,
+    sheets: Sequence[SheetData],
+    settings: GoogleSettings,
+    mark: str | None = None,
 ) -> PushResult:
-    """Replace the master sheets atomically: stage hidden copies, fill them in chunks, swap them in one batchUpdate."""
+    """Replace the master sheets atomically: stage hidden copies, fill them in chunks, swap them in one batchUpdate.
+
+    With `mark` (a job id) the swap also marks the first sheet with it, in the same batchUpdate; a
+    push whose mark is already there has landed (its worker died before recording it) and is not
+    sent again: its result says `already_pushed`.
+    """
     http = gc.http_client
     calls, sent = 0, 0
-    meta = http.fetch_sheet_metadata(spreadsheet_id, params={"fields": "sheets.properties"})
+    meta = http.fetch_sheet_metadata(spreadsheet_id, params={"fields": "sheets(properties,developerMetadata)"})
     calls += 1
+    marks = {
+        m.get("metadataValue")
+        for s in meta.get("sheets", [])
+        for m in s.get("developerMetadata", [])
+        if m.get("metadataKey") == PUSH_MARK
+    }
+    if mark is not None and mark in marks:
+        return PushResult(spreadsheet_id, {s.title: len(s.rows) for s in sheets}, calls, sent, already_pushed=True)
     existing = {s["properties"]["title"]: s["properties"]["sheetId"] for s in meta.get("sheets", [])}
     taken = set(existing.values())
     staged: dict[str, int] = {}
@@ -440,6 +461,19 @@ def push_master(
                         "index": index,
                     },
                     "fields": "title,hidden,index",
+                }
+            }
+        )
+    if mark is not None and sheets:
+        swap.append(
+            {
+                "createDeveloperMetadata": {
+                    "developerMetadata": {
+                        "metadataKey": PUSH_MARK,
+                        "metadataValue": mark,
+                        "location": {"sheetId": staged[sheets[0].title]},
+                        "visibility": "DOCUMENT",
+                    }
                 }
             }
         )

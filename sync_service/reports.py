@@ -27,6 +27,8 @@ from sync_service.allocations import allocation_of
 from sync_service.errors import ServiceError
 from sync_service.master import Master, typed_lines
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 
 def master_json(m: Master) -> dict[str, Any]:
     """The master as the API answers it: each team's approved plan and its lines (actual spend as in force)."""
@@ -194,3 +196,19 @@ def master_workbook(m: Master, out: Path, as_of: dt.date) -> Path:
     allocations = {r: q for r, q in region_allocations(m).items() if r in regions}
     write_master_of(whole, segments, schema, out, as_of=as_of, files=files, issues=[], allocations=allocations)
     return out
+
+
+def workbook_job(run: Any) -> dict[str, Any]:
+    """The job `master.workbook`: the master workbook as the job's owner may see it, kept with the job."""
+    import tempfile
+
+    from sync_service import master as master_model
+
+    view = master_model.load(run.store, run.app.extensions["plansheet.schema"], run.user)
+    with tempfile.TemporaryDirectory() as folder:
+        path = master_workbook(view, Path(folder) / "master.xlsx", dt.date.fromisoformat(run.job.args["as_of"]))
+        data = path.read_bytes()
+    result = {"master_version": view.version, "as_of": run.job.args["as_of"], "bytes": len(data)}
+    with run.store.transaction() as session:
+        run.succeed(session, result, (f"master-v{view.version}.xlsx", XLSX_TYPE, data))
+    return result

@@ -89,8 +89,15 @@ SETTINGS = (
     Setting(
         "REDIS_URL",
         None,
-        "Redis that keeps the failed-login counts (redis://host:6379/0), shared by every worker; default: "
-        "the memory of each process, enough for one process.",
+        "Redis (redis://host:6379/0) shared by every worker: the failed-login counts, the job queue served by "
+        "`plansheet worker` and the cache of master read models; default: each process's memory, and jobs run "
+        "on threads of the service itself, enough for one process.",
     ),
+    Setting(
+        "JOB_ATTEMPTS", 4, "Attempts of a background job that failed for a passing reason (Google, a busy database)."
+    ),
+    Setting("JOB_BACKOFF", 10.0, "Seconds before a job's first retry, doubling each time."),
+    Setting("JOB_TIMEOUT", 1800, "Seconds a job worker gives one job before stopping it."),
+    Setting("JOB_THREADS", 2, "Threads that run jobs inside the service when there is no REDIS_URL."),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}

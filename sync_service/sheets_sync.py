@@ -19,11 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sheet_templates.schema import PlanSchema
-from sync_service import errors, gsheets, master, reports, workflow
+from sync_service import errors, gsheets, jobs, master, reports, workflow
 from sync_service.auth import can_see, require_finance, require_plan_reader
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency
 from sync_service.storage import AuditEvent, MasterVersion, Role, Store, Submission, Team, TeamSheet, User
+
+SCHEMA_KEY = "plansheet.schema"
 
 
 class NotConfigured(errors.NotConfigured):
@@ -187,14 +189,32 @@ def _sheet_base(session: Session, sheet: TeamSheet) -> int | None:
     return pulled if pulled is not None else sheet.based_on
 
 
-def push_master(
-    store: Store, schema: PlanSchema, user: User, config: Mapping[str, Any], spreadsheet_id: str | None = None
-) -> dict[str, Any]:
-    """Write the current master, its rollup and its variance to the finance master spreadsheet, atomically."""
-    require_finance(user, "pushes the master budget")
+def push_target(config: Mapping[str, Any], spreadsheet_id: str | None = None) -> str:
+    """The spreadsheet a push writes to, refusing at once (503) when Google Sheets is not set up."""
     target = spreadsheet_id or config.get("GOOGLE_MASTER_SPREADSHEET_ID")
     if not target:
         raise NotConfigured("no master spreadsheet: set PLANSHEET_GOOGLE_MASTER_SPREADSHEET_ID or send spreadsheet_id")
+    try:
+        gsheets.settings_from(config)
+    except gsheets.GoogleSheetsError as exc:
+        raise NotConfigured(str(exc)) from None
+    return target
+
+
+def push_master(
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    config: Mapping[str, Any],
+    spreadsheet_id: str | None = None,
+    mark: str | None = None,
+) -> dict[str, Any]:
+    """Write the current master, its rollup and its variance to the finance master spreadsheet, atomically.
+
+    `mark` is the job doing it: a push that already landed under that mark is not sent again.
+    """
+    require_finance(user, "pushes the master budget")
+    target = push_target(config, spreadsheet_id)
     settings, gc = google(config)
     # One push at a time per database, reading the master once it holds the lock: two pushes never mix
     # their sheets, and the last one to finish shows the newest master.
@@ -204,41 +224,85 @@ def push_master(
         variance = reports.variance_json(view, "region,channel", None)
         sheets = gsheets.master_sheets(schema, list(view.lines), rollup, variance)
         try:
-            result = gsheets.push_master(gc, target, sheets, settings)
+            result = gsheets.push_master(gc, target, sheets, settings, mark=mark)
         except GOOGLE_ERRORS as exc:
             raise _failed(exc, "pushing the master (the master sheet still shows the previous push)") from None
-    with store.transaction() as session:
-        session.add(
-            AuditEvent(
-                user_id=user.id,
-                action="gsheets.push",
-                target=f"spreadsheet:{target}",
-                detail={"version": view.version, "sheets": result.sheets, "requests": result.requests},
-            )
-        )
-    return {
+    answer = {
         "spreadsheet_id": target,
         "master_version": view.version,
         "sheets": result.sheets,
         "requests": result.requests,
         "bytes_sent": result.bytes_sent,
+        "already_pushed": result.already_pushed,
     }
+    audit = AuditEvent(
+        user_id=user.id,
+        action="gsheets.push",
+        target=f"spreadsheet:{target}",
+        detail={"version": view.version, "sheets": result.sheets, "requests": result.requests, "job": mark},
+    )
+    return {"answer": answer, "audit": audit}
 
 
-def push_after_approval(store: Store, schema: PlanSchema, config: Mapping[str, Any]) -> workflow.FollowUp:
-    """The follow-up that pushes the master to Google after each approval (PLANSHEET_GOOGLE_PUSH_ON_APPROVAL)."""
+def push_now(
+    store: Store, schema: PlanSchema, user: User, config: Mapping[str, Any], spreadsheet_id: str | None = None
+) -> dict[str, Any]:
+    """A push done here and now (the command line), recorded in the audit log."""
+    done = push_master(store, schema, user, config, spreadsheet_id)
+    with store.transaction() as session:
+        session.add(done["audit"])
+    return done["answer"]
 
-    def follow_up(user: User, decision: dict[str, Any]) -> dict[str, Any] | None:
+
+def push_job(run: jobs.Run) -> dict[str, Any]:
+    """The job `gsheets.push`: the push, marked with the job's id, and its audit entry with the job's success."""
+    done = push_master(
+        run.store,
+        run.app.extensions[SCHEMA_KEY],
+        run.user,
+        run.app.config,
+        run.job.args.get("spreadsheet_id"),
+        run.job.id,
+    )
+    with run.store.transaction() as session:
+        if not done["answer"]["already_pushed"]:
+            session.add(done["audit"])
+        run.succeed(session, done["answer"])
+    return done["answer"]
+
+
+def request_push(app: Any, user: User, spreadsheet_id: str | None = None) -> str:
+    """Queue a push of the master (refused at once when Google Sheets is not set up); the job's id."""
+    require_finance(user, "pushes the master budget")
+    target = push_target(app.config, spreadsheet_id)
+    return jobs.enqueue(app, "gsheets.push", {"spreadsheet_id": target}, user)
+
+
+class PushAfterApproval(workflow.QueuedFollowUp):
+    """After each approval, a push job written in the approval's own transaction: an approval never loses its push."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def stage(self, session: Session, user: User, decision: dict[str, Any]) -> Any:
         if decision.get("status") != "approved":
             return None
-        return push_master(store, schema, user, config)
+        try:
+            target = push_target(self.app.config)
+        except ServiceError as exc:  # the approval stands; the answer says why nothing was pushed
+            return {"error": exc.detail}
+        return jobs.create(session, "gsheets.push", {"spreadsheet_id": target}, user).id
 
-    return follow_up
+    def after(self, staged: Any) -> dict[str, Any] | None:
+        if not isinstance(staged, str):
+            return staged
+        jobs.dispatch(self.app, staged)
+        return {"job": staged, "status": "queued", "href": f"/api/v1/jobs/{staged}"}
 
 
-def follow_ups_for(store: Store, schema: PlanSchema, config: Mapping[str, Any]) -> dict[str, workflow.FollowUp]:
-    """What runs after every decision, however it was made (API, dashboard, command line), as configured."""
-    out: dict[str, workflow.FollowUp] = {}
-    if config.get("GOOGLE_PUSH_ON_APPROVAL"):
-        out["master_sheet"] = push_after_approval(store, schema, config)
+def follow_ups_for(app: Any) -> dict[str, workflow.FollowUp | workflow.QueuedFollowUp]:
+    """What follows every decision, however it was made (API, dashboard, command line), as configured."""
+    out: dict[str, workflow.FollowUp | workflow.QueuedFollowUp] = {}
+    if app.config.get("GOOGLE_PUSH_ON_APPROVAL"):
+        out["master_sheet"] = PushAfterApproval(app)
     return out

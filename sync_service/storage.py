@@ -263,6 +263,43 @@ class WebSession(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class Job(Base):
+    """Work done in the background (a Google push, a workbook build): what, with what, for whom; never changed.
+
+    What happened to it is appended as `JobEvent` rows, so its history of attempts is kept.
+    """
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex, unguessable
+    kind: Mapped[str] = mapped_column(String(40))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobEvent(Base):
+    """One step of a job: queued, started (an attempt), retrying, succeeded or failed; the newest is its state."""
+
+    __tablename__ = "job_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str] = mapped_column(String(120), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class JobFile(Base):
+    """A file a job made (the master workbook it built), kept with the job for its owner to download."""
+
+    __tablename__ = "job_files"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -346,6 +383,32 @@ class Store:
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
                 connection.commit()
+
+    @contextmanager
+    def exclusive_or_skip(self, name: str) -> Iterator[bool]:
+        """Like `exclusive`, without waiting: yields False at once when another holder has `name`.
+
+        A PostgreSQL session lock dies with its connection, so a holder killed with SIGKILL frees it.
+        """
+        if self.url.startswith("sqlite"):
+            with _LOCKS_GUARD:
+                lock = _LOCKS.setdefault((self.url, name), threading.Lock())
+            got = lock.acquire(blocking=False)
+            try:
+                yield got
+            finally:
+                if got:
+                    lock.release()
+            return
+        with self.engine.connect() as connection:
+            got = bool(connection.scalar(text("SELECT pg_try_advisory_lock(hashtext(:name))"), {"name": name}))
+            connection.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    connection.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
+                    connection.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -362,6 +362,8 @@ def decide(submission_id: int) -> ResponseReturnValue:
         for name, outcome in result.items() if isinstance(result, dict) else ():
             if name in follow_ups() and isinstance(outcome, dict) and "error" in outcome:
                 flash(f"The decision stands, but {name.replace('_', ' ')} failed: {outcome['error']}", "error")
+            elif name in follow_ups() and isinstance(outcome, dict) and "job" in outcome:
+                flash(f"The {name.replace('_', ' ')} push is queued as job {outcome['job'][:8]}; see Jobs.", "ok")
     except ServiceError as exc:
         flash(exc.detail, "error")
     return redirect(url_for("web.submission", submission_id=submission_id))
@@ -541,6 +543,15 @@ def team(team: str) -> ResponseReturnValue:
         money=display_money,
         currency=_schema().config.reporting_currency,
     )
+
+
+@bp.get("/jobs")
+@login_required
+def job_list() -> ResponseReturnValue:
+    """Background jobs (pushes, workbook builds): finance sees every one, others their own."""
+    from sync_service import jobs
+
+    return render_template("jobs.html", jobs=jobs.listing(_store(), g.web_user, 100))
 
 
 @bp.get("/versions")

@@ -419,7 +419,7 @@ def decide(
     idem: Idempotency | None = None,
     *,
     over_allocation: str = "flag",
-    follow_ups: Mapping[str, FollowUp] | None = None,
+    follow_ups: Mapping[str, FollowUp | QueuedFollowUp] | None = None,
 ) -> dict[str, Any]:
     """Approve (merging the plan into a new master version) or reject a submission, in one transaction.
 
@@ -511,14 +511,33 @@ def decide(
         session.flush()
         result = {**describe(session, submission), "master_version": version, "over_allocation": findings}
         remember(session, user, idem, 200, result)
+        # A queued follow-up (the Google push) is written with the decision: it is never lost after it.
+        staged = {
+            name: f.stage(session, user, result)
+            for name, f in (follow_ups or {}).items()
+            if isinstance(f, QueuedFollowUp)
+        }
     # Committed: what follows a decision runs now, whoever made it and however; it never undoes the decision.
     for name, follow_up in (follow_ups or {}).items():
-        result[name] = run_follow_up(name, follow_up, user, result)
+        if isinstance(follow_up, QueuedFollowUp):
+            result[name] = follow_up.after(staged[name])
+        else:
+            result[name] = run_follow_up(name, follow_up, user, result)
     return result
 
 
 FollowUp = Callable[[User, dict[str, Any]], dict[str, Any] | None]
 log = logging.getLogger(__name__)
+
+
+class QueuedFollowUp:
+    """A follow-up done as a background job: `stage` writes it in the decision's transaction, `after` queues it."""
+
+    def stage(self, session: Session, user: User, decision: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def after(self, staged: Any) -> dict[str, Any] | None:
+        raise NotImplementedError
 
 
 def run_follow_up(name: str, follow_up: FollowUp, user: User, result: dict[str, Any]) -> dict[str, Any] | None:

@@ -463,8 +463,8 @@ def test_the_dashboard_pages_equal_the_oracle(scenario: dict[str, Any]) -> None:
 
 
 def test_the_google_master_sheet_equals_the_oracle(scenario: dict[str, Any]) -> None:
-    status, body = call(scenario["base"], scenario["finance"], "POST", "/api/v1/gsheets/master/push", {})
-    assert status == 200, body
+    status, body = call(scenario["base"], scenario["finance"], "POST", "/api/v1/gsheets/master/push", {}, wait=30)
+    assert status == 200 and body["status"] == "succeeded", body
     book = scenario["gc"].open_by_key(scenario["master_sheet"])
     rollup = book.worksheet("Rollup").get_all_records(value_render_option=gspread.utils.ValueRenderOption.unformatted)
     got: dict[tuple[str, str], int] = defaultdict(int)

@@ -48,6 +48,8 @@ def service(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str], SheetsFake, s
                 "GOOGLE_RETRIES": 1,
                 "GOOGLE_MASTER_SPREADSHEET_ID": master.id,
                 "GOOGLE_PUSH_ON_APPROVAL": True,
+                "JOB_ATTEMPTS": 2,
+                "JOB_BACKOFF": 0.05,
             }
         )
         with app.extensions[STORE].transaction() as session:
@@ -88,6 +90,15 @@ def pushes(fake: SheetsFake) -> int:
     return sum(1 for r in fake.log if r.method == "POST" and r.path.endswith(":batchUpdate"))
 
 
+def finished(app: Any, token: str, job: str) -> dict[str, Any]:
+    """The job once it has finished (the API waits up to 20 s for it)."""
+    answer = app.test_client().get(
+        f"/api/v1/jobs/{job}", headers={"Authorization": f"Bearer {token}", "Prefer": "wait=20"}
+    )
+    assert answer.status_code == 200
+    return answer.get_json()
+
+
 def csrf(web: Any, path: str) -> str:
     page = web.get(path).get_data(as_text=True)
     return page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
@@ -101,7 +112,11 @@ def test_an_approval_on_the_dashboard_pushes_the_master_as_one_through_the_api_d
         f"/api/v1/submissions/{first}/approve", headers={"Authorization": f"Bearer {tokens['fiona']}"}, json={}
     )
     assert answer.status_code == 200
-    assert answer.get_json()["master_sheet"]["master_version"] == 1
+    queued = answer.get_json()["master_sheet"]
+    assert queued["status"] == "queued"
+    done = finished(app, tokens["fiona"], queued["job"])
+    assert done["status"] == "succeeded", done
+    assert done["result"]["master_version"] == 1
     through_api = pushes(fake) - before
     assert through_api >= 1
 
@@ -121,6 +136,9 @@ def test_an_approval_on_the_dashboard_pushes_the_master_as_one_through_the_api_d
         data={"action": "approve", "comment": "", "csrf_token": csrf(web, f"/submissions/{second}")},
     )
     assert page.status_code == 302
+    newest = app.test_client().get("/api/v1/jobs", headers={"Authorization": f"Bearer {tokens['fiona']}"})
+    done = finished(app, tokens["fiona"], newest.get_json()["jobs"][0]["id"])
+    assert done["result"]["master_version"] == 2
     assert pushes(fake) - before == through_api  # the same push as the API's
     book = client(
         GoogleSettings(credentials_info=fake.service_account_info(), api_base=fake.base_url, backoff=0.01)
@@ -139,4 +157,11 @@ def test_when_google_fails_a_dashboard_approval_stands_and_says_so(service) -> N
     assert page.status_code == 302
     shown = web.get(f"/submissions/{sid}").get_data(as_text=True)
     assert "approved" in shown
-    assert "The decision stands, but master sheet failed" in shown
+    assert "master sheet push is queued" in shown
+    newest = app.test_client().get("/api/v1/jobs", headers={"Authorization": f"Bearer {tokens['fiona']}"})
+    done = finished(app, tokens["fiona"], newest.get_json()["jobs"][0]["id"])
+    assert done["status"] == "failed"
+    assert done["attempts"] == 2  # tried again once, then given up
+    listing = web.get("/jobs").get_data(as_text=True)
+    assert "Push the master to Google Sheets" in listing
+    assert "Google answered 500" in listing and "gave up after 2 attempts" in listing

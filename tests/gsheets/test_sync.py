@@ -64,6 +64,7 @@ def service(fake: SheetsFake, database_url: str):
             "GOOGLE_API_BASE": fake.base_url,
             "GOOGLE_BACKOFF": 0.01,
             "GOOGLE_MASTER_SPREADSHEET_ID": master.id,
+            "JOB_ATTEMPTS": 1,  # a failed push is reported at once (retries have their own test)
         }
     )
     store = app.extensions[STORE]
@@ -140,9 +141,9 @@ def test_create_fill_pull_approve_push_and_read_back_to_the_cent(service, fake: 
     assert approved.status_code == 200
 
     fake.clear_log()
-    pushed = api.post("/api/v1/gsheets/master/push", headers=auth(tokens["finance"]), json={})
-    assert pushed.status_code == 200, pushed.get_json()
-    assert pushed.get_json()["requests"] == len(api_calls(fake)) <= 5
+    pushed = push(api, tokens["finance"])
+    assert pushed["status"] == "succeeded", pushed
+    assert pushed["result"]["requests"] == len(api_calls(fake)) <= 5
     assert all(
         json.loads(r.body)["valueInputOption"] == "RAW" for r in api_calls(fake) if "values:batchUpdate" in r.path
     )
@@ -175,8 +176,8 @@ def test_quota_answers_are_retried_and_a_failed_push_leaves_the_previous_master(
     assert pulled.status_code == 201, pulled.get_json()
     assert [r.status for r in api_calls(fake)] == [429, 429, 200]
     api.post(f"/api/v1/submissions/{pulled.get_json()['id']}/approve", headers=auth(tokens["finance"]), json={})
-    first = api.post("/api/v1/gsheets/master/push", headers=auth(tokens["finance"]), json={})
-    assert first.status_code == 200
+    first = push(api, tokens["finance"])
+    assert first["status"] == "succeeded"
     before = fake.grid(master_id, "Master!A1:C20")
 
     # A new plan is approved, but the push fails in the middle (after the staging sheets were added).
@@ -184,16 +185,16 @@ def test_quota_answers_are_retried_and_a_failed_push_leaves_the_previous_master(
     second = api.post(f"/api/v1/gsheets/teams/{TEAM}/pull", headers=auth(tokens["maria"])).get_json()
     api.post(f"/api/v1/submissions/{second['id']}/approve", headers=auth(tokens["finance"]), json={})
     fake.inject(method="POST", path=r"values:batchUpdate", status=500, times=10)
-    failed = api.post("/api/v1/gsheets/master/push", headers=auth(tokens["finance"]), json={})
-    assert failed.status_code == 502 and "previous push" in failed.get_json()["detail"]
+    failed = push(api, tokens["finance"])
+    assert failed["status"] == "failed" and "previous push" in failed["error"]
     assert fake.grid(master_id, "Master!A1:C20") == before  # readers still see the whole previous master
 
     # The next push replaces it whole and clears what the failed one left behind.
     fake.clear_injections()
-    again = api.post("/api/v1/gsheets/master/push", headers=auth(tokens["finance"]), json={})
-    assert again.status_code == 200, again.get_json()
+    again = push(api, tokens["finance"])
+    assert again["status"] == "succeeded", again
     after = fake.grid(master_id, "Master!A1:C40")
-    assert len(after) - 1 == again.get_json()["sheets"]["Master"] == 3  # the new plan replaced the old one
+    assert len(after) - 1 == again["result"]["sheets"]["Master"] == 3  # the new plan replaced the old one
     assert {row[1] for row in after[1:]} == {
         line["line_id"] for line in sample_lines(SCHEMA, "EMEA", 3, seed=2, id_prefix="NEW")
     }
@@ -264,13 +265,9 @@ def test_two_pushes_at_once_publish_one_whole_master(service, fake: SheetsFake) 
     api.post(f"/api/v1/submissions/{sid.get_json()['id']}/approve", headers=auth(tokens["finance"]), json={})
     fake.inject(method="POST", path=r"values:batchUpdate", delay=0.5, times=2)
 
-    def push() -> int:
-        return (
-            app.test_client().post("/api/v1/gsheets/master/push", headers=auth(tokens["finance"]), json={}).status_code
-        )
-
     with ThreadPoolExecutor(2) as pool:
-        assert list(pool.map(lambda _: push(), range(2))) == [200, 200]
+        done = list(pool.map(lambda _: push(app.test_client(), tokens["finance"])["status"], range(2)))
+    assert done == ["succeeded", "succeeded"]
     rows = fake.grid(master_id, "Master!A1:B100")[1:]
     assert sorted(r[1] for r in rows) == sorted(line["line_id"] for line in lines)
     titles = [s["properties"]["title"] for s in gc.http_client.fetch_sheet_metadata(master_id)["sheets"]]
@@ -286,10 +283,21 @@ def test_an_approval_stands_when_the_push_after_it_cannot_reach_google(service, 
     sid = api.post("/api/v1/submissions", headers=auth(tokens["maria"]), json={"team": TEAM, "lines": lines})
     approved = api.post(f"/api/v1/submissions/{sid.get_json()['id']}/approve", headers=auth(tokens["finance"]), json={})
     assert approved.status_code == 200 and approved.get_json()["status"] == "approved"
-    assert "error" in approved.get_json()["master_sheet"]
-    pushed = api.post("/api/v1/gsheets/master/push", headers=auth(tokens["finance"]), json={})
-    assert pushed.status_code == 502 and "sign-in" in pushed.get_json()["detail"]
+    job = approved.get_json()["master_sheet"]["job"]
+    after_approval = api.get(f"/api/v1/jobs/{job}", headers={**auth(tokens["finance"]), "Prefer": "wait=20"})
+    assert after_approval.get_json()["status"] == "failed" and "sign-in" in after_approval.get_json()["error"]
+    pushed = api.post("/api/v1/gsheets/master/push", headers={**auth(tokens["finance"]), "Prefer": "wait=20"}, json={})
+    assert pushed.status_code == 200 and "sign-in" in pushed.get_json()["error"]
     assert "private_key" not in pushed.get_data(as_text=True)
+    assert "private_key" not in after_approval.get_data(as_text=True)
+
+
+def push(api: Any, token: str) -> dict[str, Any]:
+    """Ask for a push and wait for it: the job as it finished (202 queued, then 200 once it is done)."""
+    answer = api.post("/api/v1/gsheets/master/push", headers={**auth(token), "Prefer": "wait=20"}, json={})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.headers["Location"] == f"/api/v1/jobs/{answer.get_json()['id']}"
+    return answer.get_json()
 
 
 def _json(line: dict[str, Any]) -> dict[str, Any]:

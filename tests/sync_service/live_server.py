@@ -77,15 +77,16 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
         process.wait()
 
 
-def call(base: str, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """A JSON request with a bearer token: (status, decoded body), for error answers too."""
+def call(base: str, token: str, method: str, path: str, body: Any = None, wait: float = 0) -> tuple[int, Any]:
+    """A JSON request with a bearer token: (status, decoded body), for error answers too.
+
+    `wait` asks the service to wait that many seconds for the job the request starts (Prefer: wait).
+    """
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{base}{path}",
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if wait:
+        headers["Prefer"] = f"wait={wait:g}"
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.load(response)

@@ -252,6 +252,7 @@ def allocations(_: World) -> dict[str, Any]:
 
 ACTUALS_CSV = (f"Line ID,Amount\n{plan_lines(MINE)[0]['line_id']},1250.00\n".encode(), "text/csv")
 V1 = "/api/v1"
+NO_JOB = "0" * 32
 
 # fmt: off
 MATRIX = [
@@ -316,6 +317,12 @@ MATRIX = [
         json=lambda _: {"editors": ["maria@example.com"]}),
     row("POST", f"{V1}/gsheets/teams/{{team}}/pull",          401, 401,   404, 403,  404,    403),
     row("POST", f"{V1}/gsheets/master/push",                  401, 401,   403, 403,  503,    403),
+    # Background jobs: anyone who may read plans may build the workbook; each sees their own jobs.
+    row("POST", f"{V1}/master/workbook",                      401, 401,   202, 202,  202,    403,
+        json=lambda _: {}),
+    row("GET",  f"{V1}/jobs",                                 401, 401,   200, 200,  200,    200),
+    row("GET",  f"{V1}/jobs/{NO_JOB}",                        401, 401,   404, 404,  404,    404),
+    row("GET",  f"{V1}/jobs/{NO_JOB}/file",                   401, 401,   404, 404,  404,    404),
     # Users and tokens: admins only.
     row("GET",  f"{V1}/users",                                401, 401,   403, 403,  403,    200),
     row("POST", f"{V1}/tokens",                               401, 401,   403, 403,  403,    201,
