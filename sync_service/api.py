@@ -536,7 +536,7 @@ def job_list(query: c.JobsQuery) -> ResponseReturnValue:
     return jsonify({"jobs": jobs.listing(_store(), current_user(), query.limit)})
 
 
-@bp.get("/api/v1/jobs/<string(length=32):job_id>")
+@bp.get("/api/v1/jobs/<job_id>")
 @operation(
     "GET",
     "/api/v1/jobs/<job_id>",
@@ -551,7 +551,7 @@ def job(job_id: str) -> ResponseReturnValue:
     return jsonify(answer)
 
 
-@bp.get("/api/v1/jobs/<string(length=32):job_id>/file")
+@bp.get("/api/v1/jobs/<job_id>/file")
 @operation(
     "GET",
     "/api/v1/jobs/<job_id>/file",

@@ -23,6 +23,7 @@ from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
 from sync_service import api, cors, jobs, problems, web
 from sync_service.api import SCHEMA, STORE
+from sync_service.cache import SharedCache
 from sync_service.settings import DEFAULTS
 from sync_service.storage import ServiceSecret, Store
 from sync_service.workflow import OVER_ALLOCATION_POLICIES
@@ -49,6 +50,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[STORE] = Store(app.config["DATABASE_URL"])
     app.extensions[SCHEMA] = build_schema(load_config(app.config.get("ORG_CONFIG")))
     app.extensions[jobs.EXTENSION] = jobs.make_backend(app.config)
+    if app.config.get("REDIS_URL"):
+        store = app.extensions[STORE]
+        store.shared = SharedCache(
+            app.config["REDIS_URL"],
+            lambda: _shared_secret(store, "cache"),
+            ttl=int(app.config.get("CACHE_TTL", 3600)),
+            max_bytes=int(app.config.get("CACHE_MAX_BYTES", 64 * 2**20)),
+        )
     # Flask's defaults hold SESSION_COOKIE_SAMESITE=None, so a setdefault would leave it off: set it.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.session_interface = SharedKeySessions()

@@ -553,7 +553,7 @@ def gsheets_push(options: _Options, spreadsheet: str | None, user_name: str) -> 
 )
 @pass_options
 def worker(options: _Options, burst: bool, recover_every: float) -> int:
-    """Run background jobs (Google pushes, workbook builds) from the Redis queue; needs PLANSHEET_REDIS_URL.
+    """Run background jobs (Google pushes, workbook builds) from the Redis queue.
 
     Run as many as needed, on any machine that reaches the database and Redis. SIGTERM finishes
     the job in hand, then stops; a worker killed mid-job loses nothing: another worker, or this
@@ -562,7 +562,8 @@ def worker(options: _Options, burst: bool, recover_every: float) -> int:
     from sync_service import jobs
 
     app = options.app()
-    click.echo(f"Plansheet job worker on {_safe_url(app.config['REDIS_URL'] or '')} (Ctrl+C stops it)")
+    jobs.require_queue(app)
+    click.echo(f"Plansheet job worker on {_safe_url(app.config['REDIS_URL'])} (Ctrl+C stops it)")
     jobs.work(app, burst=burst, recover_every=recover_every)
     return EXIT_OK
 

@@ -426,12 +426,18 @@ def perform(job_id: str) -> None:
     run(_WORKER_APP, job_id, worker)
 
 
+def require_queue(app: Flask) -> RedisJobs:
+    """The Redis queue, or a configuration error naming the setting (without it the service runs its own jobs)."""
+    queue = backend(app)
+    if not isinstance(queue, RedisJobs):
+        raise ConfigError("plansheet worker needs PLANSHEET_REDIS_URL; without it the service runs its jobs itself")
+    return queue
+
+
 def work(app: Flask, *, burst: bool = False, recover_every: float = 5.0) -> None:
     """Serve the queue until stopped (SIGTERM finishes the job in hand first); `burst`: until it is empty."""
     global _WORKER_APP
-    queue = backend(app)
-    if not isinstance(queue, RedisJobs):
-        raise ConfigError("plansheet worker needs REDIS_URL; without it the service runs its jobs itself")
+    queue = require_queue(app)
     from rq import SimpleWorker
 
     _WORKER_APP = app

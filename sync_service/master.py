@@ -205,10 +205,21 @@ def current_key(store: Store) -> dict[str, int]:
 
 
 def load(store: Store, schema: PlanSchema, user: User | None = None) -> Master:
-    """The current master (scoped to `user` when given), from the cache when its inputs have not changed."""
+    """The current master (scoped to `user` when given), from the cache when its inputs have not changed.
+
+    This process's few masters first, then the cache every worker shares (`store.shared`, on Redis
+    when configured), then the database.
+    """
     with store.reading() as session:
         key = _key(session, store)
-        whole = CACHE.get(key, lambda: _load(session, schema, version=key[1]))
+
+        def loaded() -> Master:
+            if store.shared is None:
+                return _load(session, schema, version=key[1])
+            name = store.shared.name("master", schema.version, repr(schema.config), *key)
+            return store.shared.through(name, lambda: _load(session, schema, version=key[1]))
+
+        whole = CACHE.get(key, loaded)
         if user is None:
             return whole
         return whole.scoped(session.merge(user))

@@ -342,7 +342,12 @@ def _dumps(value: Any) -> str:
 
 
 class Store:
-    """Sessions on one database; `transaction()` is the only way to write."""
+    """Sessions on one database; `transaction()` is the only way to write.
+
+    `shared` is the cache every worker on this database shares (`sync_service.cache`), when one is set.
+    """
+
+    shared: Any = None
 
     def __init__(self, url: str) -> None:
         self.url = url
