@@ -159,7 +159,7 @@ def test_many_users_lose_nothing_when_a_web_worker_and_the_job_worker_are_killed
     workers and a job worker; one web worker and the job worker are killed with SIGKILL midway."""
     env = {**queue_world["env"], "PLANSHEET_GOOGLE_PUSH_ON_APPROVAL": "true"}
     fake, master_id = queue_world["fake"], queue_world["master_id"]
-    fake.inject(method="POST", path=r"values:batchUpdate$", delay=0.3, times=None)  # pushes take a while
+    fake.inject(method="POST", path=r"values:batchUpdate$", delay=0.15, times=None)  # pushes take a while
     process, base = start(env, 4, "--workers", "2", ready="/ready", timeout=60)
     worker = start_worker(env)
     sam, fiona = token(env, "sam", "finance"), token(env, "fiona", "finance")
