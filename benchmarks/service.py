@@ -128,14 +128,14 @@ class Service:
             args += ["--team", team]
         return self.cli(*args)
 
-    def start(self, threads: int = 8) -> str:
+    def start(self, threads: int = 8, workers: int = 1) -> str:
         """Start a server on a free loopback port; its base URL once /health answers."""
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         with self.log.open("ab") as log:
             process = subprocess.Popen(
-                [*CLI, "serve", "--port", str(port), "--threads", str(threads)],
+                [*CLI, "serve", "--port", str(port), "--threads", str(threads), "--workers", str(workers)],
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
@@ -281,6 +281,8 @@ def run_database(kind: str, url: str, folder: Path, args: argparse.Namespace, lo
     plans = Plans(config)
     env = {**os.environ, "PLANSHEET_DATABASE_URL": url, "PLANSHEET_CONFIG": str(config)}
     env.pop("DATABASE_URL", None)
+    if args.redis:
+        env["PLANSHEET_REDIS_URL"] = args.redis
     service = Service(env, folder / f"server-{kind}.log")
     try:
         service.cli("init")
@@ -288,7 +290,7 @@ def run_database(kind: str, url: str, folder: Path, args: argparse.Namespace, lo
         marketer_tokens = [service.token(f"bench-marketer-{team}", "marketer", team) for team in writers]
         planner = service.token("bench-planner", "marketer", *order)
         finance = service.token("bench-finance", "finance")
-        base = service.start(threads=args.threads)
+        base = service.start(threads=args.threads, workers=args.workers)
 
         # 1. throughput: the same plans for one client alone, then for all clients at once
         log(f"{kind}: generating {args.clients * args.per_client} plans of {args.lines:,} lines")
@@ -424,13 +426,17 @@ def main() -> None:
         choices=["sqlite", "postgres"],
         help="sqlite and/or postgres (repeatable; default both)",
     )
+    p.add_argument("--workers", type=int, default=1, help="server processes (more than 1: gunicorn, PostgreSQL only)")
     p.add_argument("--quick", action="store_true", help="a small smoke run")
     args = p.parse_args()
+    args.redis = None
     if args.quick:
         args.lines, args.per_client, args.teams, args.repeat, args.small = 100, 2, [4, 12], 1, 5
     if min(args.teams) < 1 or args.clients > max(args.teams):
         p.error("--teams must be positive and its largest at least --clients")
-    kinds = args.database or ["sqlite", "postgres"]
+    kinds = args.database or (["sqlite", "postgres"] if args.workers == 1 else ["postgres"])
+    if args.workers > 1 and "sqlite" in kinds:
+        p.error("several workers need PostgreSQL (SQLite serves one process): use --database postgres")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on `kill` too
     started = time.perf_counter()
@@ -440,23 +446,44 @@ def main() -> None:
         print(f"[{time.perf_counter() - started:6.0f} s] {message}", file=sys.stderr, flush=True)
 
     results = {}
-    for kind in kinds:
-        with tempfile.TemporaryDirectory(prefix=f"plansheet-bench-{kind}-") as tmp, database(kind, Path(tmp)) as url:
-            if url is None:
-                continue
-            results[kind] = run_database(kind, url, Path(tmp), args, log)
+    redis_server = None
+    if args.workers > 1:  # the workers share login limits, the queue and the cache: a Redis of this run's own
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            redis_port = sock.getsockname()[1]
+        redis_server = subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        args.redis = f"redis://127.0.0.1:{redis_port}/0"
+        time.sleep(0.5)
+    try:
+        run_all(kinds, args, log, results)
+    finally:
+        if redis_server is not None:
+            redis_server.terminate()
+            redis_server.wait()
 
     cores = os.cpu_count() or 1
     print(
         f"machine: {cpu_model()}, {cores} cores, {platform.machine()}, Python {platform.python_version()}, "
         f"{platform.system()}; load average {load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
     )
+    server = "waitress, one process" if args.workers == 1 else f"gunicorn, {args.workers} workers, Redis"
     print(
-        f"server: plansheet serve --threads {args.threads} (waitress, one process) on 127.0.0.1; "
+        f"server: plansheet serve --threads {args.threads} --workers {args.workers} ({server}) on 127.0.0.1; "
         f"{args.clients} clients x {args.per_client} plans; run took {time.perf_counter() - started:.0f} s"
     )
     for kind, result in results.items():
         report(kind, result, args)
+
+
+def run_all(kinds: list[str], args: argparse.Namespace, log: Callable[[str], None], results: dict) -> None:
+    for kind in kinds:
+        with tempfile.TemporaryDirectory(prefix=f"plansheet-bench-{kind}-") as tmp, database(kind, Path(tmp)) as url:
+            if url is None:
+                continue
+            results[kind] = run_database(kind, url, Path(tmp), args, log)
 
 
 if __name__ == "__main__":
