@@ -318,14 +318,20 @@ function refreshMaster() {
   var config = config_();
   if (config.url && config.token) {
     try {
-      var answer = fetchJson_(config, "post", "/api/v1/gsheets/master/push", {});
+      // The push is a background job: wait up to 25 s for it (RFC 7240 Prefer: wait), else say it is on its way.
+      var answer = fetchJson_(config, "post", "/api/v1/gsheets/master/push", {}, { Prefer: "wait=25" });
       var body = answer.body || {};
-      if (answer.status === 200) {
-        var master = body.sheets && body.sheets.Master;
+      if (answer.status === 200 && body.status === "succeeded") {
+        var result = body.result || {};
+        var master = result.sheets && result.sheets.Master;
         lines.push(
-          "The finance master spreadsheet now shows master version " + body.master_version +
+          "The finance master spreadsheet now shows master version " + result.master_version +
             (master === undefined ? "" : " (" + master + " lines)") + "."
         );
+      } else if (answer.status === 200 && body.status === "failed") {
+        lines.push("The finance master spreadsheet was not updated: " + body.error);
+      } else if (answer.status === 202) {
+        lines.push("The push to the finance master spreadsheet is queued; it will show the new master shortly.");
       } else if (answer.status === 401) {
         lines.push(signInMessage_(answer));
       } else if (answer.status !== 403) {
@@ -512,11 +518,13 @@ function plansheet_(name, passed) {
  * A request to the service: {status, body (parsed JSON or null), text}. Throws (with a message for
  * a cell or an alert) only when the service cannot be reached.
  */
-function fetchJson_(config, method, path, payload) {
+function fetchJson_(config, method, path, payload, extraHeaders) {
+  var headers = { Authorization: "Bearer " + config.token, Accept: "application/json" };
+  for (var name in extraHeaders || {}) headers[name] = extraHeaders[name];
   var options = {
     method: method,
     contentType: "application/json",
-    headers: { Authorization: "Bearer " + config.token, Accept: "application/json" },
+    headers: headers,
     muteHttpExceptions: true,
     followRedirects: false,
   };
