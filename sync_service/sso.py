@@ -247,7 +247,8 @@ def callback() -> ResponseReturnValue:
     client = _client()
     try:
         token = client.authorize_access_token()
-    except requests.RequestException:
+    except requests.RequestException as exc:
+        current_app.logger.warning("single sign-on: the provider failed: %s", exc)
         abort(502, f"{config.provider_name} could not be reached; try again in a moment")
     except (AuthlibBaseError, JoseError) as exc:
         current_app.logger.warning("single sign-on refused: %s", exc)
@@ -293,7 +294,8 @@ def _with_userinfo(client: Any, token: Mapping[str, Any], claims: dict[str, Any]
     """
     try:
         extra = client.userinfo(token=token)
-    except requests.RequestException:
+    except requests.RequestException as exc:
+        current_app.logger.warning("single sign-on: the userinfo endpoint failed: %s", exc)
         abort(502, "The provider's userinfo endpoint could not be reached; try again in a moment")
     if extra.get("sub") != claims["sub"]:
         abort(400, "The provider's userinfo is about another subject than the ID token; nothing was changed.")
