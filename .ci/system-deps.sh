@@ -11,6 +11,7 @@ DEPENDENCIES=(
     "soffice|libreoffice-calc-nogui"
     "pg_ctlcluster|postgresql"
     "node|nodejs"
+    "npm|npm"  # npm ci of the pinned test packages: the add-in tooling, the OpenID provider of the sign-on tests
     "chromium|chromium"
     "redis-server|redis-server"
 )

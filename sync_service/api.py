@@ -28,11 +28,11 @@ from sync_service import allocations as allocation_rules
 from sync_service import contracts as c
 from sync_service import master as master_model
 from sync_service import periods as period_locks
-from sync_service.auth import user_for_token
+from sync_service.auth import resolve_token
 from sync_service.contracts import operation
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, TooLarge, Unauthorized, Unprocessable
 from sync_service.idempotency import Idempotency, replay
-from sync_service.storage import Role, Store, Team, User
+from sync_service.storage import Role, Store, Team, TokenScope, User
 
 bp = Blueprint("api", __name__)
 
@@ -60,17 +60,22 @@ def _master(user: User) -> master_model.Master:
     return master_model.load(_store(), _schema(), user)
 
 
-def current_user() -> User:
-    """The user of the request's bearer token; 401 without a valid one."""
+# What a read-only add-in token may call: the spreadsheet functions and the reads of the master.
+ADDIN_SCOPES = (TokenScope.FULL.value, TokenScope.FUNCTIONS.value)
+
+
+def current_user(accepts: tuple[str, ...] = (TokenScope.FULL.value,), what: str = "this request") -> User:
+    """The user of the request's bearer token; 401 without a valid one, 403 when its scope is not in `accepts`.
+
+    The operation's declaration calls it first, with its scopes; later calls in the view reuse the answer.
+    """
     if "user" not in g:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("send your API token as 'Authorization: Bearer <token>'")
         with _store().reading() as session:
-            user = user_for_token(session, token.strip())
-            if user is None:
-                raise Unauthorized("the API token is not valid (unknown, revoked or mistyped)")
+            user = resolve_token(session, token.strip(), tuple(TokenScope(a) for a in accepts), what)
             user.teams  # noqa: B018 - load the teams while the session is open
             g.user = user
     return g.user
@@ -247,6 +252,7 @@ def decide(submission_id: int, action: str, body: c.DecisionBody) -> ResponseRet
     response=c.MasterAnswer,
     errors=(403,),
     query=c.MasterQuery,
+    scopes=ADDIN_SCOPES,
 )
 def master(query: c.MasterQuery) -> ResponseReturnValue:
     """The current master as JSON, or with ?format=xlsx as the master workbook (?as_of= for what is closed)."""
@@ -260,7 +266,14 @@ def master(query: c.MasterQuery) -> ResponseReturnValue:
 
 
 @bp.get("/api/v1/master/versions")
-@operation("GET", "/api/v1/master/versions", "Every master version, newest first", response=c.Versions, errors=(403,))
+@operation(
+    "GET",
+    "/api/v1/master/versions",
+    "Every master version, newest first",
+    response=c.Versions,
+    errors=(403,),
+    scopes=ADDIN_SCOPES,
+)
 def master_versions() -> ResponseReturnValue:
     return jsonify({"versions": workflow.master_versions(_store(), current_user())})
 
@@ -271,6 +284,7 @@ def master_versions() -> ResponseReturnValue:
     "/api/v1/master/version",
     "The current master version, allocation revision and actuals import (a cheap check for live cells)",
     response=c.MasterKey,
+    scopes=ADDIN_SCOPES,
 )
 def master_version() -> ResponseReturnValue:
     return jsonify(master_model.current_key(_store()))  # any token: the ids say when, never what, changed
@@ -283,6 +297,7 @@ def master_version() -> ResponseReturnValue:
     "What changed between two master versions",
     response=c.Diff,
     errors=(403, 404),
+    scopes=ADDIN_SCOPES,
 )
 def master_diff(old: int, new: int) -> ResponseReturnValue:
     return jsonify(workflow.master_diff(_store(), current_user(), old, new))
@@ -326,6 +341,7 @@ def team_template(team: str) -> ResponseReturnValue:
     response=c.RollupAnswer,
     errors=(403,),
     query=c.RollupQuery,
+    scopes=ADDIN_SCOPES,
 )
 def rollup(query: c.RollupQuery) -> ResponseReturnValue:
     view = _master(current_user())
@@ -340,6 +356,7 @@ def rollup(query: c.RollupQuery) -> ResponseReturnValue:
     response=c.VarianceAnswer,
     errors=(403,),
     query=c.VarianceQuery,
+    scopes=ADDIN_SCOPES,
 )
 def variance(query: c.VarianceQuery) -> ResponseReturnValue:
     as_of = query.as_of.isoformat() if query.as_of else None
@@ -353,6 +370,7 @@ def variance(query: c.VarianceQuery) -> ResponseReturnValue:
     "The allocations in force (a marketer: their regions')",
     response=c.Allocations,
     errors=(403,),
+    scopes=ADDIN_SCOPES,
 )
 def allocations() -> ResponseReturnValue:
     return jsonify(reports.allocations_json(_master(current_user())))
@@ -415,7 +433,7 @@ def _filename(name: str | None) -> str | None:
 
 
 @bp.get("/api/v1/periods")
-@operation("GET", "/api/v1/periods", "The fiscal months and which are locked", response=c.Periods)
+@operation("GET", "/api/v1/periods", "The fiscal months and which are locked", response=c.Periods, scopes=ADDIN_SCOPES)
 def periods() -> ResponseReturnValue:
     return jsonify(period_locks.periods_view(_store(), _schema()))
 
@@ -585,7 +603,11 @@ def master_workbook_job(body: c.WorkbookJobBody) -> ResponseReturnValue:
 
 @bp.get("/api/v1/functions")
 @operation(
-    "GET", "/api/v1/functions", "The function catalogue as Office.js custom-functions metadata", response=c.Catalogue
+    "GET",
+    "/api/v1/functions",
+    "The function catalogue as Office.js custom-functions metadata",
+    response=c.Catalogue,
+    scopes=ADDIN_SCOPES,
 )
 def functions_metadata() -> ResponseReturnValue:
     """The catalogue as Office.js custom-functions metadata (functions.json)."""
@@ -600,6 +622,7 @@ def functions_metadata() -> ResponseReturnValue:
     response=c.BatchAnswer,
     errors=(403,),
     body=c.BatchBody,
+    scopes=ADDIN_SCOPES,
 )
 def functions_batch(body: c.BatchBody) -> ResponseReturnValue:
     """Many calls in one request, as Excel batches custom functions: {"calls": [{"name", "args"}]}."""
@@ -616,6 +639,7 @@ def functions_batch(body: c.BatchBody) -> ResponseReturnValue:
     errors=(403,),
     body=c.FunctionBody,
     body_required=False,
+    scopes=ADDIN_SCOPES,
 )
 def function_call(name: str, body: c.FunctionBody) -> ResponseReturnValue:
     """One call: {"args": [2-D array, ...]} -> {"result": 2-D array} or {"error": {"code", "message"}}."""

@@ -21,7 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
-from sync_service import api, cors, jobs, problems, web
+from sync_service import api, cors, jobs, problems, sso, web
 from sync_service.api import SCHEMA, STORE
 from sync_service.cache import SharedCache
 from sync_service.settings import DEFAULTS
@@ -67,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    sso.init_app(app, app.extensions[SCHEMA])
     hops = _proxy_hops(app.config.get("PROXY_HOPS"))
     if hops:  # trust exactly that many proxies' X-Forwarded-For/-Proto/-Host/-Port, never a client's
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -10,8 +11,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync_service.errors import Forbidden
-from sync_service.storage import ApiToken, AuditEvent, Role, Team, User, utcnow
+from sync_service.errors import Forbidden, Unauthorized
+from sync_service.storage import ApiToken, AuditEvent, Role, Team, TokenScope, User, aware, utcnow
 
 PREFIX = "ps_"
 
@@ -52,16 +53,73 @@ def create_token(session: Session, name: str, role: Role | str, teams: list[str]
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    """The user a bearer token belongs to, or None (unknown, malformed, revoked or wrong secret)."""
-    if not token.startswith(PREFIX) or token.count("_") < 2:
+    """The user a bearer token belongs to, or None (unknown, malformed, revoked, expired or wrong secret)."""
+    try:
+        return resolve_token(session, token, accepts=tuple(TokenScope))
+    except Unauthorized:
         return None
+
+
+def resolve_token(session: Session, token: str, accepts: tuple[TokenScope, ...], what: str = "this") -> User:
+    """The user of a bearer token, if the token may be used for an operation that `accepts` its scope.
+
+    The one place a token is checked: 401 when it is not valid (naming why when it expired), 403
+    naming its scope when it is valid but scoped to less than the operation (`what`) needs.
+    """
+    if not token.startswith(PREFIX) or token.count("_") < 2:
+        raise Unauthorized(INVALID)
     token_id, _, secret = token[len(PREFIX) :].partition("_")
     row = session.get(ApiToken, token_id)
     expected = row.secret_hash if row is not None else _hash("")
     valid = hmac.compare_digest(expected, _hash(secret))  # compared even when the id is unknown
     if row is None or not valid or row.revoked_at is not None:
-        return None
+        raise Unauthorized(INVALID)
+    if row.expires_at is not None and aware(row.expires_at) <= utcnow():
+        raise Unauthorized(
+            f"the API token expired at {aware(row.expires_at):%Y-%m-%d %H:%M} UTC; "
+            "get a new one on the dashboard's page 'Token for the add-ins'"
+        )
+    if row.scope not in accepts:
+        raise Forbidden(
+            f"this token has the scope '{row.scope}' ({SCOPE_MEANS.get(row.scope, row.scope)}), "
+            f"which does not allow {what}; use a token of your own with the scope 'full'"
+        )
     return row.user
+
+
+INVALID = "the API token is not valid (unknown, revoked or mistyped)"
+SCOPE_MEANS = {
+    TokenScope.FULL: "everything the user's role allows",
+    TokenScope.FUNCTIONS: "the spreadsheet functions and reading the master only",
+}
+
+
+def create_addin_token(session: Session, user: User, lifetime: dt.timedelta) -> tuple[str, dt.datetime]:
+    """A new token of `user` for the add-ins: read-only (functions and the master), expiring after `lifetime`.
+
+    Read-only so that a token pasted into a workbook, which travels with it, cannot submit,
+    approve or administer; expiring so that one forgotten in a shared file stops working.
+    """
+    token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    expires_at = utcnow() + lifetime
+    session.add(
+        ApiToken(
+            id=token_id,
+            user_id=user.id,
+            secret_hash=_hash(secret),
+            scope=TokenScope.FUNCTIONS.value,
+            expires_at=expires_at,
+        )
+    )
+    session.add(
+        AuditEvent(
+            user_id=user.id,
+            action="token.create",
+            target=f"user:{user.name}",
+            detail={"token": token_id, "scope": TokenScope.FUNCTIONS.value, "expires_at": expires_at.isoformat()},
+        )
+    )
+    return f"{PREFIX}{token_id}_{secret}", expires_at
 
 
 def can_see(user: User, team: str) -> bool:
@@ -124,6 +182,8 @@ def users_view(session: Session) -> list[dict[str, object]]:
                 "id": t.id,
                 "created_at": t.created_at.isoformat(),
                 "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+                "scope": t.scope,
+                "expires_at": aware(t.expires_at).isoformat() if t.expires_at else None,
             }
         )
     return [

@@ -512,6 +512,7 @@ class Operation:
     idempotent_key: bool = False
     body_required: bool = True
     name: str = ""
+    scopes: tuple[str, ...] = ("full",)  # the token scopes that may call it (`sync_service.storage.TokenScope`)
 
 
 OPERATIONS: list[Operation] = []
@@ -536,12 +537,15 @@ def operation(
     idempotent_key: bool = False,
     body_required: bool = True,
     paths: tuple[str, ...] = (),
+    scopes: tuple[str, ...] = ("full",),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a route's contract; the view gets `query=`, `body=` and `form=` as validated models.
 
     Order, as HTTP means it: authentication (401), then `gate` (403: a role check that needs no
     input), then the path's ids, query and body (400 naming the field), then the view.
     `paths` lists the OpenAPI paths when one Flask rule serves several (an `any(...)` part).
+    `scopes` are the token scopes it accepts: a read-only add-in token (`functions`) reaches only the
+    operations that name it, and is refused (403, naming its scope) by every other one.
     """
 
     def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -565,6 +569,7 @@ def operation(
                     idempotent_key,
                     body_required,
                     view.__name__,
+                    scopes,
                 )
             )
 
@@ -573,7 +578,7 @@ def operation(
             if auth:
                 from sync_service.api import current_user
 
-                current_user()
+                current_user(scopes, f"{method.upper()} {rule}")
             if gate is not None:
                 gate()
             for name, value in kwargs.items():

@@ -81,6 +81,8 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"summary": op.summary, "operationId": f"{op.name}_{op.method.lower()}"}
     if not op.auth:
         out["security"] = []
+    else:
+        out["x-token-scopes"] = list(op.scopes)
     params = [
         {"name": name, "in": "path", "required": True, "schema": _path_schema(kind)}
         for name, kind in op.path_params.items()

@@ -99,5 +99,46 @@ SETTINGS = (
     Setting("JOB_BACKOFF", 10.0, "Seconds before a job's first retry, doubling each time."),
     Setting("JOB_TIMEOUT", 1800, "Seconds a job worker gives one job before stopping it."),
     Setting("JOB_THREADS", 2, "Threads that run jobs inside the service when there is no REDIS_URL."),
+    Setting(
+        "OIDC_ISSUER",
+        None,
+        "The OpenID Connect provider for single sign-on on the dashboard (https://login.acme.com/realms/staff); "
+        "its discovery document is read from <issuer>/.well-known/openid-configuration. Default none: "
+        "password login only.",
+    ),
+    Setting("OIDC_CLIENT_ID", None, "The client id Plansheet is registered under at the provider."),
+    Setting("OIDC_CLIENT_SECRET", None, "The client's secret at the provider; never logged."),
+    Setting("OIDC_PROVIDER_NAME", "single sign-on", "What the login page's button names: 'Sign in with <name>'."),
+    Setting(
+        "OIDC_SCOPES",
+        "openid email profile",
+        "Scopes asked for at sign-in (space-separated; must include openid); add the one that releases "
+        "the role claim if the provider needs it (often 'groups').",
+    ),
+    Setting(
+        "OIDC_ROLE_CLAIM",
+        "groups",
+        "The claim (in the ID token, else from the userinfo endpoint) whose values OIDC_GROUPS maps to "
+        "roles and teams: a list of groups, or one text value.",
+    ),
+    Setting(
+        "OIDC_NAME_CLAIM",
+        "email",
+        "The claim that gives a new user's Plansheet name (shown on the dashboard and in the audit log).",
+    ),
+    Setting(
+        "OIDC_GROUPS",
+        None,
+        'Values of the role claim and what each grants: {"plansheet-finance": {"role": "finance"}, '
+        '"emea-marketing": {"role": "marketer", "regions": ["EMEA"]}, "na-smb": {"role": '
+        '"marketer", "teams": ["NA-SMB"]}} (JSON in the environment). Read again at every login; '
+        "finance outranks marketer, marketer outranks admin; a user whose values match none is refused.",
+    ),
+    Setting(
+        "ADDIN_TOKEN_DAYS",
+        7,
+        "Days a token from the dashboard's 'Token for the add-ins' page works (read-only: the spreadsheet "
+        "functions and reading the master).",
+    ),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}

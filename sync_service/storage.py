@@ -84,6 +84,9 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     user: Mapped[User] = relationship()
+    # Scoped tokens (single sign-on block below, migration 0010): what the token may do, and until when.
+    scope: Mapped[str] = mapped_column(String(20), default="full", server_default="full")
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Submission(Base):
@@ -308,6 +311,39 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(60))
     target: Mapped[str] = mapped_column(String(120), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- single sign-on (migration 0010) -------------------------------------------------------------------
+
+
+class TokenScope(StrEnum):
+    """What an API token may do: everything its user's role allows, or only read for the add-ins."""
+
+    FULL = "full"
+    FUNCTIONS = "functions"  # the spreadsheet functions and reading the master: no submission, decision or admin
+
+
+class UserIdentity(Base):
+    """A user's account at an OpenID provider: matched by issuer and subject, never by name or e-mail.
+
+    Names and e-mail addresses change and can be reused; the provider's subject for a person does not.
+    """
+
+    __tablename__ = "user_identities"
+    issuer: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user: Mapped[User] = relationship()
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """`moment` in UTC with its zone: SQLite hands back stored times without one."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+# --- the engine ----------------------------------------------------------------------------------------
 
 
 def make_engine(url: str) -> Engine:

@@ -52,7 +52,7 @@ from sheet_templates.money import display_money
 from sync_service import headers, reports, workflow
 from sync_service import master as master_model
 from sync_service.allocations import allocation_of
-from sync_service.auth import can_see
+from sync_service.auth import can_see, create_addin_token
 from sync_service.errors import ServiceError
 from sync_service.problems import status_of
 from sync_service.storage import Decision, Role, Store, Submission, Team, User, WebSession, utcnow
@@ -122,7 +122,13 @@ def _check_csrf() -> None:
 def _template_globals() -> dict[str, Any]:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
-    return {"user": g.get("web_user"), "csrf_token": session["csrf"], "Role": Role}
+    sso = current_app.extensions.get("plansheet.sso")
+    return {
+        "user": g.get("web_user"),
+        "csrf_token": session["csrf"],
+        "Role": Role,
+        "sso_name": sso.provider_name if sso is not None else None,
+    }
 
 
 @bp.after_app_request
@@ -143,7 +149,8 @@ def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., Re
 
 
 @bp.errorhandler(HTTPException)
-def _error_page(error: HTTPException) -> ResponseReturnValue:
+def error_page(error: HTTPException) -> ResponseReturnValue:
+    """The dashboard's one error page (the single sign-on's pages use it too)."""
     return render_template("error.html", error=error), error.code or 500
 
 
@@ -200,7 +207,7 @@ def init_limits(app: Any) -> None:
 def _throttled(error: HTTPException) -> ResponseReturnValue:
     """The page of a login over its limit: when to try again, in words and in Retry-After."""
     if not isinstance(error, RateLimitExceeded):
-        return _error_page(error)
+        return error_page(error)
     now = time.time()
     resets = [lim.reset_at for lim in limiter.current_limits if lim.breached]
     seconds = max(1, math.ceil(max(resets, default=now + 60) - now))
@@ -229,17 +236,21 @@ def login() -> ResponseReturnValue:
         # Checked even for an unknown user, so the answer takes as long either way.
         valid = check_password_hash(stored or _DUMMY_HASH, password) and stored is not None
         if valid:
-            sid = start_session(_store(), user.id, replacing=session.get("sid"))
-            session.clear()  # a new session at login: nothing from before it carries over
-            session["user_id"] = user.id
-            session["sid"] = sid
-            session["pw"] = _fingerprint(user)
-            session["at"] = int(time.time())
-            session["csrf"] = secrets.token_urlsafe(32)
-            target = request.args.get("next", "")
-            return redirect(target if _local(target) else url_for("web.status"))  # never off this site
+            return sign_in(user, request.args.get("next", ""))
         error = "That name and password do not match a Plansheet user."
     return render_template("login.html", error=error), 401 if error else 200
+
+
+def sign_in(user: User, target: str) -> ResponseReturnValue:
+    """Begin a dashboard session of `user` (a checked password or a single sign-on) and go on to `target`."""
+    sid = start_session(_store(), user.id, replacing=session.get("sid"))
+    session.clear()  # a new session at login: nothing from before it carries over
+    session["user_id"] = user.id
+    session["sid"] = sid
+    session["pw"] = _fingerprint(user)
+    session["at"] = int(time.time())
+    session["csrf"] = secrets.token_urlsafe(32)
+    return redirect(target if _local(target) else url_for("web.status"))  # never off this site
 
 
 def start_session(store: Store, user_id: int, replacing: Any = None) -> str:
@@ -598,3 +609,22 @@ def download_template(team: str) -> ResponseReturnValue:
             abort(status_of(exc), exc.detail)
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")
+
+
+@bp.route("/addin-token", methods=["GET", "POST"])
+@login_required
+def addin_token() -> ResponseReturnValue:
+    """A read-only, expiring API token for the add-ins, made for the signed-in user and shown once.
+
+    So a person who signs in with single sign-on, and has no token from an admin, can still use
+    the live functions in Excel or Google Sheets, with a token that can do nothing else.
+    """
+    token = expires_at = None
+    days = current_app.config["ADDIN_TOKEN_DAYS"]
+    if request.method == "POST":
+        with _store().transaction() as s:
+            user = s.get(User, g.web_user.id)
+            token, expires_at = create_addin_token(s, user, dt.timedelta(days=float(days)))
+    response = make_response(render_template("addin_token.html", token=token, expires_at=expires_at, days=days))
+    response.headers["Cache-Control"] = "no-store"  # the token is on this page only once
+    return response
