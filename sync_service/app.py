@@ -26,6 +26,7 @@ from sync_service.api import SCHEMA, STORE
 from sync_service.cache import SharedCache
 from sync_service.settings import DEFAULTS
 from sync_service.storage import ServiceSecret, Store
+from sync_service.timing import ServerTiming
 from sync_service.workflow import OVER_ALLOCATION_POLICIES
 
 
@@ -68,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     sso.init_app(app, app.extensions[SCHEMA])
+    app.wsgi_app = ServerTiming(app.wsgi_app)  # type: ignore[method-assign]
     hops = _proxy_hops(app.config.get("PROXY_HOPS"))
     if hops:  # trust exactly that many proxies' X-Forwarded-For/-Proto/-Host/-Port, never a client's
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]

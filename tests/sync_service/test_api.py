@@ -105,6 +105,20 @@ def test_health(service) -> None:
     assert response.status_code == 200 and response.get_json() == {"status": "ok", "database": "ok"}
 
 
+def test_every_answer_says_the_service_time_it_took(service, tmp_path) -> None:
+    """Server-Timing carries the service's own milliseconds, refusals included: clients tell it from the network."""
+    app, tokens, _ = service
+    client = app.test_client()
+    for response in (
+        client.get("/health"),
+        upload(client, tokens["emea"], plan_bytes(tmp_path, n=40)),
+        client.get("/api/v1/master", headers=auth("ps_nope_nope")),
+    ):
+        name, _, duration = response.headers["Server-Timing"].partition(";dur=")
+        assert name == "app" and float(duration) > 0
+    assert response.status_code == 401
+
+
 @pytest.mark.parametrize("header", [None, "Bearer", "Basic dXNlcjpwYXNz", "Bearer ps_nope_nope", "Bearer garbage"])
 def test_without_a_valid_token_the_answer_is_401(service, header) -> None:
     app, _, _ = service
