@@ -144,6 +144,11 @@ def date(value: Any, name: str, default: dt.date | None = None) -> dt.date:
         return v
     if isinstance(v, int | float) and not isinstance(v, bool) and 1 <= v < 2_958_466:
         return _EPOCH + dt.timedelta(days=int(v))
+    if isinstance(v, str) and len(v) == 10 and v[4] == v[7] == "-":  # ISO, as hosts send dates: read in C
+        try:
+            return dt.date.fromisoformat(v)
+        except ValueError:
+            pass
     if isinstance(v, str) and (day := parse_date_text(v.strip())) is not None:
         return day
     raise HostValueError(f'{name}: "{v}" is not a date (use a date cell or 2026-03-31)')

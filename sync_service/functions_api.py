@@ -10,13 +10,17 @@ by the same rule as the API, with its money at the one grain.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import json
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from addin import hostvalues as hv
 from addin.forecast import closed_months
@@ -26,9 +30,10 @@ from addin.registry import Registry, Shape
 from sheet_templates.calendar import MONTH_KEYS, QUARTERS, period_months
 from sheet_templates.money import units
 from sheet_templates.schema import PlanSchema
-from sync_service import master
+from sync_service import master, master_index
 from sync_service.allocations import allocation_of
 from sync_service.auth import require_plan_reader
+from sync_service.master_index import LiveIndex
 from sync_service.storage import Store, User
 
 MAX_CALLS = 5000
@@ -37,35 +42,16 @@ CATALOG: Registry = catalog()
 
 @dataclass(frozen=True)
 class LiveData:
-    """The caller's view of the master (the read model, scoped), as arrays ready to mask and sum."""
+    """What a batch's live calls read: the caller's index of the master, and what a batch shares."""
 
-    lines: pd.DataFrame  # team_id, region, channel, campaign, campaign_code (case-folded)
-    months: np.ndarray  # reporting cents per line and fiscal month: the read model's, the one grain
-    committed: np.ndarray
-    actual: np.ndarray
-    allocations: dict[tuple[str, str, str], int]
-    regions: tuple[str, ...]  # the regions whose allocations the caller may read
-    teams: dict[str, str]  # team id -> region, of the teams the caller may see
+    index: LiveIndex
     schema: PlanSchema
+    closed: dict[dt.date, int]  # fiscal months closed by a day, worked out once per batch
 
 
 def live_data(store: Store, schema: PlanSchema, user: User) -> LiveData:
     """The master read model as `user` may see it, indexed for the live functions."""
-    view = master.load(store, schema, user)
-    table = view.table
-    lines = pd.DataFrame(
-        {
-            "team_id": table["team_id"],
-            "region": table["region"],
-            "channel": table["channel"].astype(str).str.casefold(),
-            "campaign": table["campaign"].astype(str).str.casefold(),
-            "campaign_code": table["campaign_code"].astype(str).str.casefold(),
-        }
-    )
-    teams = {t: r for t, r in view.regions.items() if view.visible is None or t in view.visible}
-    return LiveData(
-        lines, view.months, view.committed, view.actual, dict(view.allocations), view.allocation_regions, teams, schema
-    )
+    return LiveData(master.derived(store, schema, user, "live-index", master_index.build).value, schema, {})
 
 
 # --- the live functions ------------------------------------------------------------------------------
@@ -75,57 +61,60 @@ def _err(code: str, message: str) -> hv.HostValueError:
     return hv.HostValueError(message, code)
 
 
-def _scope(data: LiveData, scope: Any) -> tuple[str, np.ndarray]:
-    """(region, mask of lines) for a region or a team the caller may see."""
-    name = hv.text(scope, "scope").strip()
-    regions = {r.casefold(): r for r in data.schema.config.regions}
-    teams = {t.casefold(): t for t in data.teams}
-    lines = data.lines
-    if name.casefold() in teams:
-        team = teams[name.casefold()]
-        return data.teams[team], (lines["team_id"] == team).to_numpy()
-    if name.casefold() in regions:
-        region = regions[name.casefold()]
-        if region not in data.regions:  # the same rule as the API: a marketer reads their own regions only
-            raise _err("#N/A", f"{region} is not one of your regions; you may see {', '.join(data.regions) or 'none'}")
-        return region, (lines["region"] == region).to_numpy()
-    raise _err("#N/A", f"scope {name!r} is not a region or one of your teams")
+def _scope(data: LiveData, scope: Any) -> tuple[str, str]:
+    """(region, scope key) for a region or a team the caller may see."""
+    name = hv.text(scope, "scope").strip().casefold()
+    index = data.index
+    team = index.teams.get(name)
+    if team is not None:
+        return index.team_region[team], master_index.TEAM + team
+    region = index.regions.get(name)
+    if region is not None:
+        if region not in index.readable:  # the same rule as the API: a marketer reads their own regions only
+            raise _err("#N/A", f"{region} is not one of your regions; you may see {index.readable_text}")
+        return region, master_index.REGION + region
+    raise _err("#N/A", f"scope {hv.text(scope, 'scope').strip()!r} is not a region or one of your teams")
 
 
-def _filter(data: LiveData, mask: np.ndarray, channel: Any, campaign: Any) -> np.ndarray:
-    lines = data.lines
+def _key(data: LiveData, scope: Any, channel: Any, campaign: Any = "") -> tuple[str, tuple[str, str, str]]:
+    """(region, index key) of a scope, a channel and a campaign (name or code; blank: all)."""
+    region, where = _scope(data, scope)
     channel = hv.text(channel, "channel").strip().casefold()
     campaign = hv.text(campaign, "campaign").strip().casefold()
-    if channel:
-        mask = mask & (lines["channel"] == channel).to_numpy()
-    if campaign:
-        mask = mask & ((lines["campaign"] == campaign) | (lines["campaign_code"] == campaign)).to_numpy()
-    return mask
+    return region, (where, channel, campaign)
 
 
-def _months(data: LiveData, period: Any) -> list[int]:
-    """The fiscal months (as column indexes of `months`) a period names."""
-    text = hv.text(period, "period", "FY").strip()
+@functools.lru_cache(maxsize=64)
+def _span(text: str) -> tuple[int, int] | None:
+    """The fiscal months a period names, as [first, end) column indexes: every period is a run of months."""
     keys = period_months(text)
     if keys is None:
+        return None
+    first = MONTH_KEYS.index(keys[0])
+    return first, first + len(keys)
+
+
+def _months(period: Any) -> tuple[int, int]:
+    text = hv.text(period, "period", "FY").strip()
+    span = _span(text)
+    if span is None:
         raise _err("#VALUE!", f"period {text!r}: use FY, Q1..Q4 or m01..m12")
-    return [MONTH_KEYS.index(k) for k in keys]
+    return span
 
 
 def ps_planned(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "", campaign: Any = "") -> float:
-    _, mask = _scope(data, scope)
-    mask = _filter(data, mask, channel, campaign)
-    return units(int(data.months[mask][:, _months(data, period)].sum()))
+    _, key = _key(data, scope, channel, campaign)
+    return units(data.index.planned_cents(key, *_months(period)))
 
 
 def ps_actual(data: LiveData, scope: Any, channel: Any = "", campaign: Any = "") -> float:
-    _, mask = _scope(data, scope)
-    return units(int(data.actual[_filter(data, mask, channel, campaign)].sum()))
+    _, key = _key(data, scope, channel, campaign)
+    return units(data.index.spent_cents(key, master_index.ACTUAL))
 
 
 def _allocation(data: LiveData, region: str, quarters: tuple[str, ...], channel: Any) -> int:
     channel = hv.text(channel, "channel").strip()
-    found = allocation_of(data.allocations, region, quarters, channel or None)
+    found = allocation_of(data.index.allocations, region, quarters, channel or None)
     if found is None:
         raise _err("#N/A", f"no allocation is set for {region} {' '.join(quarters)} {channel}".strip())
     return found
@@ -144,18 +133,19 @@ def ps_budget(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "")
 
 
 def ps_live_variance(data: LiveData, scope: Any, as_of: Any = None, channel: Any = "", campaign: Any = "") -> float:
-    _, mask = _scope(data, scope)
-    mask = _filter(data, mask, channel, campaign)
+    _, key = _key(data, scope, channel, campaign)
     day = hv.date(as_of, "as_of", dt.date.today())
-    closed = closed_months(data.schema.calendar, day)
-    planned = int(data.months[mask][:, :closed].sum())
-    return units(planned - int(data.actual[mask].sum()))
+    closed = data.closed.get(day)
+    if closed is None:
+        closed = data.closed[day] = closed_months(data.schema.calendar, day)
+    index = data.index
+    return units(index.planned_cents(key, 0, closed) - index.spent_cents(key, master_index.ACTUAL))
 
 
 def ps_remaining_live(data: LiveData, scope: Any, channel: Any = "") -> float:
-    region, mask = _scope(data, scope)
-    mask = _filter(data, mask, channel, "")
-    spent = int(data.committed[mask].sum()) + int(data.actual[mask].sum())
+    region, key = _key(data, scope, channel)
+    index = data.index
+    spent = index.spent_cents(key, master_index.COMMITTED) + index.spent_cents(key, master_index.ACTUAL)
     return units(_allocation(data, region, QUARTERS, channel) - spent)
 
 
@@ -172,20 +162,50 @@ assert set(LIVE_IMPLS) == {f.name for f in LIVE}, "every declared live function 
 # --- evaluation --------------------------------------------------------------------------------------
 
 
-def evaluate(store: Store, schema: PlanSchema, user: User, calls: list[Any]) -> list[dict[str, Any]]:
-    """Each call ({"name", "args"}) as {"result": 2-D array} or {"error": {"code", "message"}}, in order."""
+ANSWERS_KEPT = 64  # batches of answers a process keeps when there is no shared cache
+_ANSWERS: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+_ANSWERS_LOCK = threading.Lock()
+
+
+def evaluate(
+    store: Store, schema: PlanSchema, user: User, calls: list[Any], fingerprint: bytes | None = None
+) -> list[dict[str, Any]]:
+    """Each call ({"name", "args"}) as {"result": 2-D array} or {"error": {"code", "message"}}, in order.
+
+    A batch with live calls is answered from the answer cache when the same calls were answered for
+    the same view of the same master today: a workbook recalculated again, or by a colleague with the
+    same scope, costs a look-up. The key is the master's key (its newest version, allocation revision,
+    import and locks: an approval makes a new one, so nothing stale is served), the caller's scope,
+    today's date (the default as-of day), the schema and `fingerprint` (the calls as sent; by default
+    their canonical JSON). The cache is Redis's, shared by every worker, when the service has one.
+    """
     require_plan_reader(user)
-    data: LiveData | None = None
+    if not any(_is_live(call) for call in calls):
+        return _evaluate(calls, None)
+    derived = master.derived(store, schema, user, "live-index", master_index.build)
+    digest = hashlib.sha256(fingerprint if fingerprint is not None else _canonical(calls)).hexdigest()
+    key = repr(("live-answers", _schema_digest(schema), derived.key, derived.scope, dt.date.today(), digest))
+    found = _cached(store, key)
+    if found is not None:
+        return found
+    out = _evaluate(calls, LiveData(derived.value, schema, {}))
+    _keep(store, key, out)
+    return out
+
+
+def _evaluate(calls: list[Any], data: LiveData | None) -> list[dict[str, Any]]:
     out = []
     for call in calls:
         try:
             name, args = _parse(call)
-            function = CATALOG[name]
+            function = CATALOG.functions.get(name)
+            if function is None:
+                raise _err("#NAME?", f"there is no function {call['name']!r}")
             values = [_unwrap(a, arg.shape) for a, arg in zip(args, function.args, strict=False)]
             if len(args) > len(function.args):
                 raise _err("#VALUE!", f"{name} takes at most {len(function.args)} arguments")
             if name in LIVE_IMPLS:
-                data = data or live_data(store, schema, user)
+                assert data is not None, "a batch with live calls has the live data"
                 filled = values + [a.default for a in function.args[len(values) :]]
                 filled = [
                     a.default if v is None and a.optional else v for a, v in zip(function.args, filled, strict=True)
@@ -196,9 +216,49 @@ def evaluate(store: Store, schema: PlanSchema, user: User, calls: list[Any]) -> 
             out.append(_answer(result))
         except hv.HostValueError as exc:
             out.append(_answer(exc.as_error()))
-        except KeyError:
-            out.append(_answer(ExcelError("#NAME?", f"there is no function {call.get('name')!r}")))
     return out
+
+
+def _is_live(call: Any) -> bool:
+    return isinstance(call, dict) and isinstance(call.get("name"), str) and call["name"].upper() in LIVE_IMPLS
+
+
+def _canonical(calls: list[Any]) -> bytes:
+    return json.dumps(calls, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+_SCHEMA_DIGESTS: dict[int, tuple[PlanSchema, str]] = {}
+
+
+def _schema_digest(schema: PlanSchema) -> str:
+    """The schema's version and configuration as a short digest, worked out once per schema object."""
+    kept = _SCHEMA_DIGESTS.get(id(schema))
+    if kept is None or kept[0] is not schema:
+        kept = _SCHEMA_DIGESTS[id(schema)] = (
+            schema,
+            hashlib.sha256(repr((schema.version, schema.config)).encode()).hexdigest(),
+        )
+    return kept[1]
+
+
+def _cached(store: Store, key: str) -> list[dict[str, Any]] | None:
+    if store.shared is not None:
+        return store.shared.get(store.shared.name(key))
+    with _ANSWERS_LOCK:
+        found = _ANSWERS.get(key)
+        if found is not None:
+            _ANSWERS.move_to_end(key)
+        return found
+
+
+def _keep(store: Store, key: str, answers: list[dict[str, Any]]) -> None:
+    if store.shared is not None:
+        store.shared.put(store.shared.name(key), answers)
+        return
+    with _ANSWERS_LOCK:
+        _ANSWERS[key] = answers
+        while len(_ANSWERS) > ANSWERS_KEPT:
+            _ANSWERS.popitem(last=False)
 
 
 def _parse(call: Any) -> tuple[str, list[Any]]:

@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,8 @@ class Master:
     regions: Mapping[str, str]  # team id -> region, every team
     visible: frozenset[str] | None = None  # teams in this view; None: every team (finance)
     allocation_regions: tuple[str, ...] = field(default=())  # regions whose allocations this view shows
+    # What was computed from this master by scope (the live functions' index): never part of a view.
+    derived: OrderedDict[Any, Any] = field(default_factory=OrderedDict, init=False, compare=False, repr=False)
 
     @property
     def about(self) -> dict[str, Any]:
@@ -211,18 +213,60 @@ def load(store: Store, schema: PlanSchema, user: User | None = None) -> Master:
     when configured), then the database.
     """
     with store.reading() as session:
-        key = _key(session, store)
-
-        def loaded() -> Master:
-            if store.shared is None:
-                return _load(session, schema, version=key[1])
-            name = store.shared.name("master", schema.version, repr(schema.config), *key)
-            return store.shared.through(name, lambda: _load(session, schema, version=key[1]))
-
-        whole = CACHE.get(key, loaded)
+        whole = _current(session, store, schema)
         if user is None:
             return whole
         return whole.scoped(session.merge(user))
+
+
+T = TypeVar("T")
+DERIVED_PER_MASTER = 64  # scopes kept per master: a few hundred marketers' indexes stay small
+_DERIVED_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Derived(Generic[T]):
+    """A value made from one user's view of one master, with what it was made from."""
+
+    key: tuple[Any, ...]  # the master's: newest master version, allocation revision, import, locks
+    scope: tuple[Any, ...]  # the view's: (name, teams or None for all, readable regions)
+    value: T
+
+
+def derived(store: Store, schema: PlanSchema, user: User, name: str, make: Callable[[Master], T]) -> Derived[T]:
+    """`make(user's view of the current master)`, made once per master and scope.
+
+    The key and scope say what the value was computed from, so a cache of answers built on the
+    value can be keyed by them too. The value is kept beside the master in this process, so it
+    goes when the master does.
+    """
+    with store.reading() as session:
+        key = _key(session, store)
+        whole = CACHE.get(key, lambda: _loaded(session, store, schema, key))
+        user = session.merge(user)
+        scope = (name, visible_teams(user), visible_regions(user, schema.config.regions))
+        with _DERIVED_LOCK:
+            if scope in whole.derived:
+                whole.derived.move_to_end(scope)
+                return Derived(key, scope, whole.derived[scope])
+        value = make(whole.scoped(user))
+    with _DERIVED_LOCK:
+        whole.derived[scope] = value
+        while len(whole.derived) > DERIVED_PER_MASTER:
+            whole.derived.popitem(last=False)
+    return Derived(key, scope, value)
+
+
+def _current(session: Session, store: Store, schema: PlanSchema) -> Master:
+    key = _key(session, store)
+    return CACHE.get(key, lambda: _loaded(session, store, schema, key))
+
+
+def _loaded(session: Session, store: Store, schema: PlanSchema, key: tuple[Any, ...]) -> Master:
+    if store.shared is None:
+        return _load(session, schema, version=key[1])
+    name = store.shared.name("master", schema.version, repr(schema.config), *key)
+    return store.shared.through(name, lambda: _load(session, schema, version=key[1]))
 
 
 def _load(session: Session, schema: PlanSchema, version: int) -> Master:
