@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
-from sync_service import master
+from sync_service import functions_api, master
 from sync_service.api import STORE
 from sync_service.app import create_app
 from sync_service.auth import create_token
@@ -123,3 +123,35 @@ def test_without_redis_the_service_answers_from_the_database(two_workers) -> Non
     master.CACHE.clear()
     answer = one.test_client().get("/api/v1/master", headers={"Authorization": f"Bearer {tokens['fiona']}"})
     assert answer.status_code == 200 and len(answer.get_json()["lines"]) == 5
+
+
+def test_live_answers_one_worker_computed_are_served_by_another_until_the_master_changes(
+    two_workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, two, tokens = two_workers
+    first = approve(one, tokens, seed=5)
+    evaluated: list[int] = []
+    real = functions_api._evaluate
+    monkeypatch.setattr(
+        functions_api, "_evaluate", lambda calls, data: evaluated.append(len(calls)) or real(calls, data)
+    )
+    body = {"calls": [{"name": "PS_PLANNED", "args": [[["EMEA"]], [[q]]]} for q in ("Q1", "Q2", "Q3", "Q4", "FY")]}
+    finance = {"Authorization": f"Bearer {tokens['fiona']}"}
+
+    def ask(app: Any) -> list[dict[str, Any]]:
+        response = app.test_client().post("/api/v1/functions:batch", headers=finance, json=body)
+        assert response.status_code == 200
+        return response.get_json()["results"]
+
+    answers = ask(one)
+    master.CACHE.clear()  # the other worker holds nothing in memory
+    sent = statements(two)
+    assert ask(two) == answers and evaluated == [5]  # computed once, by the first worker
+    assert not any("submission_lines" in s for s in sent), sent
+    assert sum(a["result"][0][0] for a in answers[:4]) == pytest.approx(answers[4]["result"][0][0])
+
+    approve(one, tokens, seed=6, based_on=first)  # a new master version: new answers on every worker
+    newer = ask(two)
+    assert evaluated == [5, 5] and newer != answers
+    year = master.load(two.extensions[STORE], SCHEMA).months.sum()  # the new master's year, every line
+    assert round(newer[4]["result"][0][0] * 100) == int(year)
