@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,10 +303,23 @@ def _convert(shares: list[int], source: str, target: Any, schema: PlanSchema) ->
     return cents
 
 
+Stored = Callable[[Session, dict[str, Any]], None]
+
+
 def import_actuals(
-    store: Store, schema: PlanSchema, user: User, raw: bytes, filename: str | None, idem: Idempotency | None = None
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    raw: bytes,
+    filename: str | None,
+    idem: Idempotency | None = None,
+    stored: Stored | None = None,
 ) -> dict[str, Any]:
     """Match the export's rows to master lines and store them as the actual spend in force.
+
+    `stored(session, answer)` runs inside the import's own transaction: a background job records
+    its success there, so the import and the job's "succeeded" land together or not at all, and a
+    job worker killed in between imports nothing twice.
 
     The file is parsed and matched against a read of the master outside any transaction; the
     write transaction only checks that the master is still the one matched against and inserts
@@ -320,11 +334,11 @@ def import_actuals(
         matched = match_actuals(rows, lines, schema)
         with store.transaction() as session:
             if current_submissions(session) == held:
-                return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem)
+                return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem, stored)
     with store.transaction() as session:  # the master keeps changing under us: match inside the lock
         lines = master_lines(session, current_submissions(session))
         matched = match_actuals(rows, lines, schema)
-        return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem)
+        return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem, stored)
 
 
 _OPTIMISTIC_ATTEMPTS = 2  # matches against a read of the master before matching inside the write transaction
@@ -348,6 +362,7 @@ def _store_import(
     lines: list[dict[str, Any]],
     matched: Matched,
     idem: Idempotency | None,
+    stored: Stored | None,
 ) -> dict[str, Any]:
     """Write one matched import: the raw file, its report, its amounts in one bulk insert, the audit event."""
     config = schema.config
@@ -401,7 +416,20 @@ def _store_import(
         "currency": config.reporting_currency,
     }
     remember(session, user, idem, 201, result)
+    if stored is not None:
+        stored(session, result)
     return result
+
+
+def import_job(run: Any) -> dict[str, Any]:
+    """The job `actuals.import`: the export written with the job, imported as the synchronous route does."""
+    from sync_service.storage import JobInput
+
+    with run.store.reading() as session:
+        given = session.get(JobInput, run.job.id)
+        raw, filename = given.data, given.filename
+    schema = run.app.extensions["plansheet.schema"]
+    return import_actuals(run.store, schema, run.user, raw, filename, stored=run.succeed)
 
 
 def latest_actuals(session: Session) -> tuple[int | None, dict[tuple[str, str], int]]:

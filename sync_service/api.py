@@ -404,9 +404,15 @@ def put_allocations(body: c.AllocationsBody) -> ResponseReturnValue:
     raw=("text/csv", XLSX, "multipart/form-data"),
     gate=_finance("imports actuals"),
     idempotent_key=True,
+    accepted=c.JobAnswer,
 )
 def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
-    """The finance system's export as a multipart upload (field `file`) or as the raw CSV/xlsx body."""
+    """The finance system's export as a multipart upload (field `file`) or as the raw CSV/xlsx body.
+
+    With `Prefer: respond-async` (RFC 7240) a large export is imported by a background job: the
+    answer is 202 with the job at once (its Location to follow; `wait=N` as well waits up to N
+    seconds), and the job's result is the import's answer, or its issues when the file is refused.
+    """
     user = current_user()
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
@@ -417,6 +423,8 @@ def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
         raw, filename = request.get_data(), query.filename
     if not raw:
         raise ServiceError("the export is empty; upload a CSV or xlsx file")
+    if _prefers("respond-async"):
+        return _job_answer(user, jobs.enqueue(current_app, "actuals.import", {}, user, (raw, filename)))
     return _idempotent(
         user,
         (raw,),
@@ -528,6 +536,13 @@ def _job_answer(user: User, job_id: str) -> ResponseReturnValue:
     if seconds:
         headers["Preference-Applied"] = f"wait={seconds:g}"
     return jsonify(answer), status, headers
+
+
+def _prefers(token: str) -> bool:
+    """Whether the request's RFC 7240 `Prefer` header names `token` (respond-async, say)."""
+    return any(
+        part.strip().partition("=")[0].strip().lower() == token for part in request.headers.get("Prefer", "").split(",")
+    )
 
 
 def _preferred_wait() -> float:

@@ -426,6 +426,7 @@ class JobAnswer(Answer):
     result: dict[str, Any] | None = None
     error: str | None = None
     next_attempt_at: str | None = None
+    issues: list[dict[str, Any]] | None = None  # a refused input's problems (cell, rule, message)
     file: str | None = None
     history: list[JobStep]
 
@@ -513,6 +514,7 @@ class Operation:
     body_required: bool = True
     name: str = ""
     scopes: tuple[str, ...] = ("full",)  # the token scopes that may call it (`sync_service.storage.TokenScope`)
+    accepted: type[BaseModel] | None = None  # the 202 answer when the client sends Prefer: respond-async
 
 
 OPERATIONS: list[Operation] = []
@@ -538,6 +540,7 @@ def operation(
     body_required: bool = True,
     paths: tuple[str, ...] = (),
     scopes: tuple[str, ...] = ("full",),
+    accepted: type[BaseModel] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a route's contract; the view gets `query=`, `body=` and `form=` as validated models.
 
@@ -570,6 +573,7 @@ def operation(
                     body_required,
                     view.__name__,
                     scopes,
+                    accepted,
                 )
             )
 

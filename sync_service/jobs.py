@@ -1,4 +1,4 @@
-"""Background jobs: Google pushes and master workbook builds, off the request that asked for them.
+"""Background jobs: Google pushes, master workbook builds and large imports, off the request that asked.
 
 The database is the record and Redis only the transport. A job is a `Job` row written in the
 transaction of whatever asked for it (an approval writes its push job with the new master
@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from sheet_templates.errors import ConfigError
 from sync_service import errors
 from sync_service.errors import NotFound, ServiceError
-from sync_service.storage import Job, JobEvent, JobFile, Role, Store, User, utcnow
+from sync_service.storage import Job, JobEvent, JobFile, JobInput, Role, Store, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,14 @@ class Run:
 
 
 def _kinds() -> dict[str, Kind]:
-    from sync_service import reports, sheets_sync
+    from sync_service import actuals, reports, sheets_sync
 
     return {
         k.name: k
         for k in (
             Kind("gsheets.push", "Push the master to Google Sheets", sheets_sync.push_job),
             Kind("master.workbook", "Build the master workbook", reports.workbook_job),
+            Kind("actuals.import", "Import actual spend", actuals.import_job),
         )
     }
 
@@ -100,20 +101,30 @@ def _kinds() -> dict[str, Kind]:
 # Asking for a job
 
 
-def create(session: Session, kind: str, args: Mapping[str, Any], user: User) -> Job:
-    """Write a job in the caller's transaction; `dispatch` it once that has committed."""
+def create(
+    session: Session, kind: str, args: Mapping[str, Any], user: User, given: tuple[bytes, str | None] | None = None
+) -> Job:
+    """Write a job in the caller's transaction; `dispatch` it once that has committed.
+
+    `given` is the (data, filename) it works on (an export to import), written in the same transaction.
+    """
     if kind not in _kinds():
         raise ValueError(f"unknown job kind {kind!r}")
     job = Job(id=secrets.token_hex(16), kind=kind, args=dict(args), user_id=user.id)
     session.add(job)
+    session.flush()  # the job's row before its input's and events' (their foreign keys)
+    if given is not None:
+        session.add(JobInput(job_id=job.id, data=given[0], filename=given[1]))
     session.add(JobEvent(job_id=job.id, state="queued", attempt=0))
     return job
 
 
-def enqueue(app: Flask, kind: str, args: Mapping[str, Any], user: User) -> str:
-    """Write a job and queue it; its id."""
+def enqueue(
+    app: Flask, kind: str, args: Mapping[str, Any], user: User, given: tuple[bytes, str | None] | None = None
+) -> str:
+    """Write a job (with the file it works on, if any) and queue it; its id."""
     with _store(app).transaction() as session:
-        job_id = create(session, kind, args, user).id
+        job_id = create(session, kind, args, user, given).id
     dispatch(app, job_id)
     return job_id
 
@@ -158,8 +169,11 @@ def _run(app: Flask, job_id: str, worker: str) -> None:
             message = exc.detail if isinstance(exc, ServiceError) else f"the database failed ({type(exc).__name__})"
             _retry_or_fail(app, job_id, attempt, message)
             return
-        except ServiceError as exc:  # a refusal (not configured, forbidden): trying again would not help
-            _record(store, job_id, "failed", attempt, {"error": exc.detail, "status": _status(exc)})
+        except ServiceError as exc:  # a refusal (not configured, forbidden, invalid): trying again would not help
+            detail: dict[str, Any] = {"error": exc.detail, "status": _status(exc)}
+            if exc.issues:
+                detail["issues"] = exc.issues[:200]  # what a refused file got wrong, cell by cell
+            _record(store, job_id, "failed", attempt, detail)
             return
         except Exception:
             log.exception("job %s (%s) failed", job_id, job.kind)
@@ -268,6 +282,7 @@ def view(session: Session, job: Job) -> dict[str, Any]:
         "result": last.detail.get("result") if last.state == "succeeded" else None,
         "error": last.detail.get("error") if last.state in ("failed", "retrying") else None,
         "next_attempt_at": last.detail.get("next_attempt_at") if last.state == "retrying" else None,
+        "issues": last.detail.get("issues") if last.state == "failed" else None,
         "file": f"/api/v1/jobs/{job.id}/file" if has_file else None,
         "history": [
             {"state": e.state, "attempt": e.attempt, "at": _aware(e.at).isoformat(), "worker": e.worker or None}

@@ -100,6 +100,16 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
                 "description": "a retry with the same key gets the first answer and creates nothing new",
             }
         )
+    if op.accepted is not None:
+        params.append(
+            {
+                "name": "Prefer",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+                "description": "respond-async: run it as a background job and answer 202 with the job at once",
+            }
+        )
     if params:
         out["parameters"] = params
     content: dict[str, Any] = {}
@@ -131,6 +141,11 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         responses[str(op.status)] = {
             "description": "success",
             "content": {op.produces: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    if op.accepted is not None:
+        responses["202"] = {
+            "description": "accepted: a background job (Prefer: respond-async); follow it at its Location",
+            "content": {"application/json": {"schema": _ref(refs, op.accepted, "serialization")}},
         }
     errors = sorted({*op.errors, *ALWAYS, *((401,) if op.auth else ())})
     for code in errors:

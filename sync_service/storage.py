@@ -303,6 +303,15 @@ class JobFile(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class JobInput(Base):
+    """A file a job works on (a finance export to import), written with the job; never changed (migration 0011)."""
+
+    __tablename__ = "job_inputs"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -256,6 +256,60 @@ def test_many_users_lose_nothing_when_a_web_worker_and_the_job_worker_are_killed
 
 
 @pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_an_import_whose_worker_is_killed_mid_import_is_imported_once_by_the_next_worker(queue_world) -> None:
+    import urllib.request
+
+    env = queue_world["env"]
+    process, base = start(env, 2)
+    worker = start_worker(env)
+    try:
+        sam, fiona = token(env, "sam", "finance"), token(env, "fiona", "finance")
+        lines = [{**line, "currency": "USD"} for line in plan(TEAMS[0], 4, n=5)]  # the export's currency
+        status, sub = call(base, sam, "POST", "/api/v1/submissions", {"team": TEAMS[0], "lines": lines})
+        assert status == 201, sub
+        assert call(base, fiona, "POST", f"/api/v1/submissions/{sub['id']}/approve", {})[0] == 200
+        # A year of postings: big enough that parsing it takes the worker a while.
+        rows = 120_000
+        export = "Line ID,Amount,Posting date\n" + "".join(
+            f"{lines[i % 5]['line_id']},{1 + i % 97}.{i % 100:02d},2026-03-31\n" for i in range(rows)
+        )
+        cents = sum((1 + i % 97) * 100 + i % 100 for i in range(rows))
+        request = urllib.request.Request(
+            f"{base}/api/v1/actuals?filename=year.csv",
+            data=export.encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {fiona}", "Content-Type": "text/csv", "Prefer": "respond-async"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 202
+            job = json.load(response)
+        deadline = time.monotonic() + 30
+        while call(base, fiona, "GET", f"/api/v1/jobs/{job['id']}")[1]["status"] != "started":
+            assert time.monotonic() < deadline, "the import never started"
+            time.sleep(0.02)
+        worker.send_signal(signal.SIGKILL)  # in the middle of reading the file
+        worker.wait()
+        assert call(base, fiona, "GET", "/api/v1/master/version")[1]["actuals_import"] == 0  # nothing half-done
+
+        worker = start_worker(env)
+        done = wait_for(base, fiona, job["id"])
+        assert done["status"] == "succeeded", done
+        assert [h["state"] for h in done["history"]] == ["queued", "started", "started", "succeeded"]
+        assert done["result"]["rows"] == rows and done["result"]["matched"] == rows
+        _, version = call(base, fiona, "GET", "/api/v1/master/version")
+        assert version["actuals_import"] == done["result"]["id"]
+        _, audit = call(base, fiona, "GET", "/api/v1/audit?limit=50")
+        assert len([e for e in audit["events"] if e["action"] == "actuals.import"]) == 1  # imported once
+        _, master = call(base, fiona, "GET", "/api/v1/master")
+        booked = sum(line["actual"] for line in master["lines"])  # stored cents
+        assert done["result"]["lines"] == 5 and booked == cents  # every posting, once
+    finally:
+        stop(worker)
+        stop(process)
+
+
 def test_a_job_written_but_never_queued_is_queued_by_recovery(tmp_path: Path) -> None:
     """The hand-over to Redis is lost (the process died, Redis restarted empty): the job is not."""
     with private_redis(tmp_path / "redis") as redis_url:
@@ -390,3 +444,49 @@ def test_a_worker_without_redis_says_what_to_set(tmp_path: Path) -> None:
     env.pop("PLANSHEET_REDIS_URL", None)
     done = subprocess.run([*CLI, "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "REDIS_URL" in done.stderr
+
+
+def test_a_large_import_runs_as_a_job_with_the_answer_of_the_route_and_a_refused_file_imports_nothing(inline) -> None:
+    app, tokens, _, _ = inline
+    api = app.test_client()
+    lines = plan(TEAMS[0], 3, n=6)
+    sub = api.post("/api/v1/submissions", headers=bearer(tokens["sam"]), json={"team": TEAMS[0], "lines": lines})
+    assert api.post(f"/api/v1/submissions/{sub.get_json()['id']}/approve", headers=bearer(tokens["fiona"]), json={})
+    rows = [["Line ID", "Amount", "Posting date"]] + [
+        [line["line_id"], f"{100 + 7.25 * i:.2f}", "2026-03-31"] for i, line in enumerate(lines)
+    ]
+    export = ("\n".join(",".join(r) for r in rows) + "\n").encode()
+
+    def send(data: bytes, **headers: str) -> Any:
+        return api.post(
+            "/api/v1/actuals?filename=gl.csv",
+            headers=bearer(tokens["fiona"], **headers),
+            data=data,
+            content_type="text/csv",
+        )
+
+    now = send(export)
+    assert now.status_code == 201, now.get_json()
+    queued = send(export, Prefer="respond-async")
+    assert queued.status_code == 202 and queued.headers["Location"] == f"/api/v1/jobs/{queued.get_json()['id']}"
+    done = api.get(queued.headers["Location"], headers=bearer(tokens["fiona"], Prefer="wait=20")).get_json()
+    assert done["status"] == "succeeded" and done["kind"] == "actuals.import", done
+    same = {k: v for k, v in now.get_json().items() if k not in ("id", "imported_at")}
+    assert {k: v for k, v in done["result"].items() if k not in ("id", "imported_at")} == same
+    assert done["result"]["id"] == now.get_json()["id"] + 1  # imported once, as a new import
+    assert (
+        api.get("/api/v1/master/version", headers=bearer(tokens["fiona"])).get_json()["actuals_import"]
+        == (done["result"]["id"])
+    )
+
+    refused = send(b"Line ID,Cost\nX-1,5\n", Prefer="respond-async, wait=20")
+    assert refused.status_code == 200 and refused.headers["Preference-Applied"] == "wait=20"
+    failed = refused.get_json()
+    assert failed["status"] == "failed" and failed["attempts"] == 1 and "amount column" in failed["error"], failed
+    version = api.get("/api/v1/master/version", headers=bearer(tokens["fiona"])).get_json()
+    assert version["actuals_import"] == done["result"]["id"]  # the refused file changed nothing
+    assert send(export, Prefer="respond-async").status_code == 202
+    assert (
+        api.post("/api/v1/actuals", headers=bearer(tokens["maria"], Prefer="respond-async"), data=export).status_code
+        == 403
+    )
