@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import multiprocessing.context
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -142,6 +145,24 @@ def _work(path: Path, name: str) -> FileOutcome:
     return process_file(path, name, _WORKER_SCHEMA)
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    """How to start the workers: fork when it is safe, else a fork server, else spawn (Windows).
+
+    Forking copies the parent, imports done, in milliseconds; but forking a process that runs
+    other threads can copy a lock some thread holds, so only a single-threaded process on Linux
+    (the command line) forks. Elsewhere a fork server imports this module once and forks the
+    workers from it; where there is none (Windows), each worker starts afresh.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["addin.consolidate"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def consolidate(
     paths: Sequence[str | os.PathLike[str]],
     schema: PlanSchema,
@@ -168,12 +189,7 @@ def consolidate(
             if progress:
                 progress(i + 1, len(files), outcomes[i])
     else:
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["addin.consolidate"])
-        else:  # Windows
-            ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(schema,)) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=_context(), initializer=_init_worker, initargs=(schema,)) as pool:
             futures = {pool.submit(_work, path, name): i for i, (path, name) in enumerate(files)}
             for done, future in enumerate(as_completed(futures), start=1):
                 outcome = future.result()
