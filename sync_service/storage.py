@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    insert,
     text,
 )
 from sqlalchemy.engine import Engine
@@ -134,6 +135,38 @@ class SubmissionTotal(Base):
     quarter: Mapped[str] = mapped_column(String(2), primary_key=True)
     channel: Mapped[str] = mapped_column(String(60), primary_key=True)
     cents: Mapped[int] = mapped_column(BigInteger)
+
+
+def add_submission_lines(
+    session: Session,
+    submission_id: int,
+    lines: Sequence[Mapping[str, Any]],
+    rows: Sequence[int | None],
+    totals: Mapping[tuple[str, str], int],
+) -> None:
+    """Append a stored submission's lines (in plan order, with their sheet rows) and its quarter x channel totals.
+
+    One multi-row insert per table, not an ORM object per line: a 1,000-line plan made that many
+    objects, whose bookkeeping cost several times what the database spent storing the rows.
+    """
+    if len(lines) != len(rows):
+        raise ValueError(f"{len(lines)} lines but {len(rows)} rows")
+    if lines:
+        session.execute(
+            insert(SubmissionLine.__table__),
+            [
+                {"submission_id": submission_id, "position": n, "line_id": line["line_id"], "row": row, "values": line}
+                for n, (line, row) in enumerate(zip(lines, rows, strict=True))
+            ],
+        )
+    if totals:
+        session.execute(
+            insert(SubmissionTotal.__table__),
+            [
+                {"submission_id": submission_id, "quarter": quarter, "channel": channel, "cents": cents}
+                for (quarter, channel), cents in totals.items()
+            ],
+        )
 
 
 class Decision(Base):
