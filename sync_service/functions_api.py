@@ -4,7 +4,9 @@ Arguments arrive as 2-D arrays (a single value as `[[v]]`), as Office.js and App
 pass ranges; each result is a 2-D array, or an Excel error with a message. The pure
 functions run as in the cell; the live ones read the master read model (`sync_service.master`,
 cached by the versions it was loaded at, so an approval shows at once), scoped to the caller
-by the same rule as the API, with its money at the one grain.
+by the same rule as the API, with its money at the one grain, through an index of that view
+(`sync_service.master_index`) that makes each cell a look-up. A batch's answers are kept by
+what they were computed from, so a recalculation asked again is answered without evaluating.
 """
 
 from __future__ import annotations
@@ -47,11 +49,6 @@ class LiveData:
     index: LiveIndex
     schema: PlanSchema
     closed: dict[dt.date, int]  # fiscal months closed by a day, worked out once per batch
-
-
-def live_data(store: Store, schema: PlanSchema, user: User) -> LiveData:
-    """The master read model as `user` may see it, indexed for the live functions."""
-    return LiveData(master.derived(store, schema, user, "live-index", master_index.build).value, schema, {})
 
 
 # --- the live functions ------------------------------------------------------------------------------
