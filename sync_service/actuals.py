@@ -9,34 +9,28 @@ by several lines is split over them by their planned spend (see docs/money.md).
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
-import io
-import os
-import re
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import numpy as np
-from python_calamine import CalamineWorkbook
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from addin.fx import UnknownCurrency, convert_between, convert_cents
-from addin.issues import UnreadableWorkbook
-from addin.safety import FIRST_SHEET, inspect_package
 from sheet_templates.cells import column_letter
 from sheet_templates.money import money_text as money
 from sheet_templates.money import to_cents
 from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.auth import require_finance
 from sync_service.errors import Unprocessable
+from sync_service.exports import MONTH_HEADERS, cell_name, day_order, fiscal_month, norm, read_export
 from sync_service.idempotency import Idempotency, remember
 from sync_service.master import current_submissions, master_lines
-from sync_service.storage import ActualAmount, ActualImport, AuditEvent, Store, User
+from sync_service.storage import ActualAmount, ActualImport, ActualMonth, AuditEvent, Store, User
 
 _HEADERS = {
     "line_id": ("line id", "line_id", "plan line", "plansheet line id", "plan line id"),
@@ -53,85 +47,44 @@ class ActualRow:
     campaign_code: str
     cents: int
     currency: str
+    month: str = ""  # m01..m12 when the export has a month (or posting date) column
 
 
-def _norm(text: Any) -> str:
-    return re.sub(r"\s+", " ", str(text or "").strip().lower().replace("_", " "))
+def parse_actuals(
+    raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None
+) -> list[ActualRow]:
+    """The export's rows; 422 naming the row and column of every amount, currency, month or line key that is not one.
 
-
-def _read_export(raw: bytes, filename: str | None) -> tuple[str, list[list[Any]]]:
-    """The export's first sheet (xlsx) or its CSV rows, as (sheet name, grid)."""
-    if raw[:4] == b"PK\x03\x04":
-        fd, path = tempfile.mkstemp(suffix=".xlsx")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(raw)
-            package = inspect_package(path, plan_sheet=FIRST_SHEET, display_name=filename or "actuals.xlsx")
-            sheet = package.sheet_names[0]
-            workbook = CalamineWorkbook.from_path(path)
-            try:
-                return sheet, workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-            finally:
-                workbook.close()
-        except UnreadableWorkbook as exc:
-            raise Unprocessable(exc.message, issues=[exc.as_issue().to_dict()]) from None
-        except Exception as exc:  # the Rust reader's errors have no stable Python type
-            raise Unprocessable(f"{filename or 'the file'} could not be read as a workbook ({exc})") from None
-        finally:
-            os.unlink(path)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")
-        except UnicodeDecodeError:
-            raise Unprocessable("the export is neither an xlsx workbook nor a UTF-8 or Windows-1252 CSV") from None
-    if "\x00" in text:
-        raise Unprocessable("the export is neither an xlsx workbook nor a text CSV file")
-    _allow_fields_up_to(len(text))
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    return "csv", list(csv.reader(io.StringIO(text), dialect))
-
-
-def _allow_fields_up_to(size: int) -> None:
-    """Let the CSV reader take a field as long as the whole upload, rather than answer 500 past 128 KiB.
-
-    A long field is read, not refused: a memo or description column may be long, and is never
-    used. A line ID or campaign code longer than a plan cell may hold (`MAX_TEXT`) cannot match
-    a line, and is refused with a 422 naming its cell. The limit is the csv module's, for the
-    whole process, so it is only ever raised, never put back: a concurrent import can never meet
-    a lower limit than it needs.
+    A month (or posting date) column is optional: with one, each row's spend is kept by fiscal
+    month too, which is what quarterly unit costs need; every row must then name its month.
     """
-    if csv.field_size_limit() < size:
-        csv.field_size_limit(size)
-
-
-def parse_actuals(raw: bytes, filename: str | None, schema: PlanSchema) -> list[ActualRow]:
-    """The export's rows; 422 naming the row and column of every amount, currency or line key that is not one."""
-    sheet, grid = _read_export(raw, filename)
-    header_row = next((i for i, r in enumerate(grid[:20]) if any(_norm(v) for v in r)), None)
+    sheet, grid = read_export(raw, filename)
+    header_row = next((i for i, r in enumerate(grid[:20]) if any(norm(v) for v in r)), None)
     if header_row is None:
         raise Unprocessable("the export is empty")
     columns: dict[str, int] = {}
     for j, value in enumerate(grid[header_row]):
         for field, names in _HEADERS.items():
-            if _norm(value) in names and field not in columns:
+            if norm(value) in names and field not in columns:
                 columns[field] = j
+        if norm(value) in MONTH_HEADERS and "month" not in columns:
+            columns["month"] = j
     if "amount" not in columns or not ({"line_id", "campaign_code"} & columns.keys()):
         raise Unprocessable(
             "the export needs an amount column ('Amount' or 'Actual') and a 'Line ID' or 'Campaign code' column "
             f"in its first row; found {', '.join(str(v) for v in grid[header_row] if str(v).strip()) or 'nothing'}"
         )
 
-    def cell(j: int, i: int) -> str:
-        return f"{column_letter(j + 1)}{i + 1}"
+    cell = cell_name
 
     currencies, reporting = set(schema.config.currencies), schema.config.reporting_currency
     j_id, j_code, j_amount, j_currency = (columns.get(f) for f in ("line_id", "campaign_code", "amount", "currency"))
+    j_month = columns.get("month")
+    order = None
+    if j_month is not None:
+        where = f"{sheet} column {column_letter(j_month + 1)}"
+        order = day_order((r[j_month] for r in grid[header_row + 1 :] if len(r) > j_month), where, date_order)
+    month_of: dict[Any, str] = {}
     width = max(columns.values()) + 1
     text_cells = sheet == "csv"  # every CSV cell is text already
     amount_of: dict[str, int | None] = {}  # exports repeat amounts: each text is read once
@@ -186,7 +139,26 @@ def parse_actuals(raw: bytes, filename: str | None, schema: PlanSchema) -> list[
                 }
             )
             continue
-        rows.append(ActualRow(i + 1, line_id, code, cents, currency))
+        month = ""
+        if j_month is not None:
+            value = record[j_month]
+            month = month_of.get(value, "") if isinstance(value, str | int | float) else ""
+            if not month:
+                if value is None or str(value).strip() == "":
+                    problems.append(
+                        {"sheet": sheet, "cell": cell(j_month, i), "rule": "actuals.month", "message": "no month"}
+                    )
+                    continue
+                try:
+                    month = fiscal_month(value, schema.calendar, order)
+                except ValueError as exc:
+                    problems.append(
+                        {"sheet": sheet, "cell": cell(j_month, i), "rule": "actuals.month", "message": str(exc)}
+                    )
+                    continue
+                if isinstance(value, str | int | float):
+                    month_of[value] = month
+        rows.append(ActualRow(i + 1, line_id, code, cents, currency, month))
     if problems:
         raise Unprocessable(
             f"{len(problems)} row(s) of the export are not valid; nothing was imported", issues=problems
@@ -203,6 +175,7 @@ class Matched:
     unmatched: list[dict[str, Any]]
     ambiguous: list[dict[str, Any]]
     spread: list[dict[str, Any]]
+    months: dict[tuple[str, str, str], int] = dataclass_field(default_factory=dict)  # (team, line ID, month) -> cents
 
 
 def match_actuals(rows: list[ActualRow], lines: list[dict[str, Any]], schema: PlanSchema) -> Matched:
@@ -220,7 +193,7 @@ def match_actuals(rows: list[ActualRow], lines: list[dict[str, Any]], schema: Pl
     currency_of = [line.get("currency") for line in lines]
     weights_of: dict[str, list[int]] = {}  # a shared campaign code's weights, worked out once
     # Each (row, line) part, by (row currency, line currency): ([line index], [cents]), converted in bulk.
-    parts: dict[tuple[str, Any], tuple[list[int], list[int]]] = {}
+    parts: dict[tuple[str, Any], tuple[list[int], list[int], list[str]]] = {}
     unmatched, ambiguous, spread = [], [], []
     matched = 0  # counted as rows match, so each row is in exactly one of matched, unmatched, ambiguous
     for r in rows:
@@ -252,16 +225,24 @@ def match_actuals(rows: list[ActualRow], lines: list[dict[str, Any]], schema: Pl
         for k, share in zip(targets, shares, strict=True):
             bucket = parts.get((r.currency, currency_of[k]))
             if bucket is None:
-                bucket = parts[(r.currency, currency_of[k])] = ([], [])
+                bucket = parts[(r.currency, currency_of[k])] = ([], [], [])
             bucket[0].append(k)
             bucket[1].append(share)
+            bucket[2].append(r.month)
     totals: dict[int, int] = {}
-    for (source, target), (indexes, shares) in parts.items():
-        for k, cents in zip(indexes, _convert(shares, source, target, schema).tolist(), strict=True):
+    by_month: dict[tuple[int, str], int] = {}
+    for (source, target), (indexes, shares, months) in parts.items():
+        converted = _convert(shares, source, target, schema).tolist()
+        for k, cents, month in zip(indexes, converted, months, strict=True):
             totals[k] = totals.get(k, 0) + cents
+            if month:
+                by_month[k, month] = by_month.get((k, month), 0) + cents
     totals = dict(sorted(totals.items()))  # in master order, whatever the order of the rows
     amounts = {(lines[k]["team_id"], lines[k]["line_id"]): cents for k, cents in totals.items()}
-    return Matched(amounts, matched, unmatched, ambiguous, spread)
+    month_amounts = {
+        (lines[k]["team_id"], lines[k]["line_id"], month): cents for (k, month), cents in sorted(by_month.items())
+    }
+    return Matched(amounts, matched, unmatched, ambiguous, spread, month_amounts)
 
 
 def _weights(targets: list[dict[str, Any]], schema: PlanSchema) -> list[int]:
@@ -314,6 +295,7 @@ def import_actuals(
     filename: str | None,
     idem: Idempotency | None = None,
     stored: Stored | None = None,
+    date_order: str | None = None,
 ) -> dict[str, Any]:
     """Match the export's rows to master lines and store them as the actual spend in force.
 
@@ -327,7 +309,7 @@ def import_actuals(
     approved in between, the rows are matched again against the new master.
     """
     require_finance(user, "imports actuals")
-    rows = parse_actuals(raw, filename, schema)
+    rows = parse_actuals(raw, filename, schema, date_order)
     sha256 = hashlib.sha256(raw).hexdigest()
     for _ in range(_OPTIMISTIC_ATTEMPTS):
         held, lines = _master_snapshot(store)
@@ -385,6 +367,7 @@ def _store_import(
             "ambiguous": matched.ambiguous,
             "spread": matched.spread,
             "lines": len(amounts),
+            "by_month": bool(matched.months),
         },
     )
     session.add(record)
@@ -393,6 +376,14 @@ def _store_import(
         session.execute(
             insert(ActualAmount),
             [{"import_id": record.id, "team_id": t, "line_id": lid, "cents": c} for (t, lid), c in amounts.items()],
+        )
+    if matched.months:
+        session.execute(
+            insert(ActualMonth),
+            [
+                {"import_id": record.id, "team_id": t, "line_id": lid, "month": m, "cents": c}
+                for (t, lid, m), c in matched.months.items()
+            ],
         )
     session.add(
         AuditEvent(
@@ -429,7 +420,8 @@ def import_job(run: Any) -> dict[str, Any]:
         given = session.get(JobInput, run.job.id)
         raw, filename = given.data, given.filename
     schema = run.app.extensions["plansheet.schema"]
-    return import_actuals(run.store, schema, run.user, raw, filename, stored=run.succeed)
+    order = (run.job.args or {}).get("date_order")
+    return import_actuals(run.store, schema, run.user, raw, filename, stored=run.succeed, date_order=order)
 
 
 def latest_actuals(session: Session) -> tuple[int | None, dict[tuple[str, str], int]]:
@@ -441,3 +433,18 @@ def latest_actuals(session: Session) -> tuple[int | None, dict[tuple[str, str], 
         select(ActualAmount.team_id, ActualAmount.line_id, ActualAmount.cents).where(ActualAmount.import_id == newest)
     )
     return newest, {(t, lid): c for t, lid, c in rows}
+
+
+def actual_months(session: Session, import_id: int | None) -> dict[tuple[str, str], dict[str, int]]:
+    """{(team, line ID): {month: cents in the line's currency}} of an import with months; {} for one without."""
+    if import_id is None:
+        return {}
+    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(ActualMonth.team_id, ActualMonth.line_id, ActualMonth.month, ActualMonth.cents).where(
+            ActualMonth.import_id == import_id
+        )
+    )
+    for team, line_id, month, cents in rows:
+        out[team, line_id][month] = cents
+    return dict(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import mimetypes
 import posixpath
 import re
@@ -23,7 +24,18 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
-from sync_service import actuals, auth, functions_api, jobs, openapi, reports, sheets_sync, workflow
+from sync_service import (
+    actuals,
+    auth,
+    functions_api,
+    jobs,
+    openapi,
+    outcomes,
+    performance,
+    reports,
+    sheets_sync,
+    workflow,
+)
 from sync_service import allocations as allocation_rules
 from sync_service import contracts as c
 from sync_service import master as master_model
@@ -128,13 +140,22 @@ def ready() -> ResponseReturnValue:
 
 
 def _idempotent(
-    user: User, fingerprint: tuple[bytes | str, ...], run: Callable[[Idempotency | None], dict[str, Any]], status: int
+    user: User, fingerprint: tuple[bytes | str, ...], run: Callable[[Idempotency | None], Any], status: int = 200
 ) -> ResponseReturnValue:
-    """Run `run` once per Idempotency-Key: a retry gets the stored first answer, marked as replayed."""
+    """Run `run` once per Idempotency-Key: a retry gets the stored first answer, marked as replayed.
+
+    `run` answers a body (sent with `status`) or (status, body).
+    """
+
+    def answered(result: Any) -> ResponseReturnValue:
+        if isinstance(result, tuple):
+            return jsonify(result[1]), result[0]
+        return jsonify(result), status
+
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
         try:
-            return jsonify(run(None)), status
+            return answered(run(None))
         except IntegrityError:  # a concurrent request changed the same thing first
             raise Conflict("another request changed this at the same moment; reload and try again") from None
     idem = Idempotency.of(key, request.method, request.path, *fingerprint)
@@ -146,7 +167,7 @@ def _idempotent(
             response.headers["Idempotent-Replayed"] = "true"
             return response
         try:
-            return jsonify(run(idem)), status
+            return answered(run(idem))
         except IntegrityError:  # a concurrent request with the same key won the race: replay its answer
             continue
         except ServiceError:  # e.g. "already approved" by this very request's first try, committed meanwhile
@@ -424,13 +445,125 @@ def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
     if not raw:
         raise ServiceError("the export is empty; upload a CSV or xlsx file")
     if _prefers("respond-async"):
-        return _job_answer(user, jobs.enqueue(current_app, "actuals.import", {}, user, (raw, filename)))
+        given = {"date_order": query.date_order} if query.date_order else {}
+        return _job_answer(user, jobs.enqueue(current_app, "actuals.import", given, user, (raw, filename)))
     return _idempotent(
         user,
-        (raw,),
-        lambda idem: actuals.import_actuals(_store(), _schema(), user, raw, filename, idem),
+        (raw, query.date_order or ""),
+        lambda idem: actuals.import_actuals(
+            _store(), _schema(), user, raw, filename, idem, date_order=query.date_order
+        ),
         201,
     )
+
+
+@bp.post("/api/v1/outcomes")
+@operation(
+    "POST",
+    "/api/v1/outcomes",
+    "Import results from the CRM or marketing automation (a Salesforce, HubSpot or Marketo export, or any with a "
+    "column mapping; CSV or xlsx, multipart field file or the raw body)",
+    response=c.OutcomesImport,
+    status=201,
+    errors=(403, 422),
+    query=c.OutcomesQuery,
+    raw=("text/csv", XLSX, "multipart/form-data"),
+    gate=_finance("imports results"),
+    idempotent_key=True,
+    accepted=c.JobAnswer,
+)
+def import_outcomes(query: c.OutcomesQuery) -> ResponseReturnValue:
+    """An export of results: 201 with the import and its report, 200 when the same export is already in force.
+
+    With `Prefer: respond-async` a large export is imported by a background job (202), as actual spend is.
+    """
+    user = current_user()
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ServiceError("upload the export in the multipart field 'file'")
+        raw, filename = upload.read(), _filename(upload.filename)
+    else:
+        raw, filename = request.get_data(), query.filename
+    if not raw:
+        raise ServiceError("the export is empty; upload a CSV or xlsx file")
+    mapping = outcomes.read_mapping(query.mapping)
+    if _prefers("respond-async"):
+        args = {
+            "preset": query.preset,
+            "source": query.source,
+            "mapping": mapping,
+            "month": query.month,
+            "date_order": query.date_order,
+        }
+        return _job_answer(user, jobs.enqueue(current_app, "outcomes.import", args, user, (raw, filename)))
+
+    def run(idem: Idempotency | None) -> tuple[int, dict[str, Any]]:
+        preset, parsed = outcomes.parse_file(
+            raw, filename, _schema(), query.preset, mapping, query.month, query.date_order
+        )
+        return outcomes.import_outcomes(
+            _store(), _schema(), user, parsed, raw, query.source or preset, preset, filename, idem
+        )
+
+    return _idempotent(user, (raw, query.model_dump_json()), run)
+
+
+@bp.post("/api/v1/outcomes:push")
+@operation(
+    "POST",
+    "/api/v1/outcomes:push",
+    "Push results from an integration as JSON rows (one source; each row a line ID, campaign code or name, "
+    "a month, and its results)",
+    response=c.OutcomesImport,
+    status=201,
+    errors=(403, 422),
+    body=c.OutcomesPush,
+    gate=_finance("imports results"),
+    idempotent_key=True,
+)
+def push_outcomes(body: c.OutcomesPush) -> ResponseReturnValue:
+    user = current_user()
+    rows = [r.model_dump(exclude_none=True) for r in body.rows]
+    for row in rows:
+        if isinstance(row.get("month"), dt.date):
+            row["month"] = row["month"].isoformat()
+    raw = json.dumps({"source": body.source, "month": body.month, "rows": rows}, sort_keys=True, default=str).encode()
+
+    def run(idem: Idempotency | None) -> tuple[int, dict[str, Any]]:
+        parsed = outcomes.parse_json_rows(rows, _schema(), body.month)
+        return outcomes.import_outcomes(_store(), _schema(), user, parsed, raw, body.source, "json", None, idem)
+
+    return _idempotent(user, (raw,), run)
+
+
+@bp.get("/api/v1/outcomes")
+@operation(
+    "GET",
+    "/api/v1/outcomes",
+    "Every results import, newest first, with who imported it and the months it is in force for",
+    response=c.OutcomesImports,
+    errors=(403,),
+    gate=_finance("reads the results imports"),
+)
+def list_outcomes() -> ResponseReturnValue:
+    with _store().reading() as session:
+        return jsonify({"imports": outcomes.imports_json(session)})
+
+
+@bp.get("/api/v1/performance")
+@operation(
+    "GET",
+    "/api/v1/performance",
+    "What the spend bought: results, unit costs, ROI and funnel conversion against plan and targets",
+    response=c.PerformanceAnswer,
+    errors=(403,),
+    query=c.PerformanceQuery,
+    scopes=ADDIN_SCOPES,
+)
+def performance_view(query: c.PerformanceQuery) -> ResponseReturnValue:
+    view, per_line = performance.for_user(_store(), _schema(), current_user())
+    return jsonify(performance.performance_json(view, per_line, query.by, query.period))
 
 
 def _filename(name: str | None) -> str | None:

@@ -156,8 +156,83 @@ class AllocationsBody(Model):
     comment: text(1000, multiline=True) = ""
 
 
+DateOrder = Literal["dmy", "mdy"]
+
+
 class ActualsQuery(Model):
     filename: text(255) | None = None
+    date_order: DateOrder | None = None  # how 04/05/2026 reads when no day above 12 says
+
+
+Preset = Literal["salesforce", "hubspot", "marketo", "plansheet"]
+SOURCE = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,59}$"
+
+
+class OutcomesQuery(Model):
+    """How to read a results export: its preset (found from the header when not given), its source, a mapping."""
+
+    preset: Preset | None = None
+    source: Annotated[str, StringConstraints(pattern=SOURCE)] | None = None  # default: the preset's name
+    mapping: text(4000) | None = None  # JSON: {"leads": "Net new names", "campaign_code": "Code", ...}
+    month: text(40) | None = None  # the fiscal month of every row, for an export without a month column
+    date_order: DateOrder | None = None
+    filename: text(255) | None = None
+
+
+Count = Annotated[float, Field(allow_inf_nan=False)] | Annotated[str, StringConstraints(max_length=64)]
+
+
+class OutcomeRowIn(Model):
+    line_id: text(255) | None = None
+    campaign_code: text(255) | None = None
+    campaign: text(255) | None = None
+    month: text(40) | dt.date | None = None
+    currency: text(3) | None = None
+    leads: Count | None = None
+    mqls: Count | None = None
+    sals: Count | None = None
+    opportunities: Count | None = None
+    won: Count | None = None
+    pipeline: Count | None = None
+    revenue: Count | None = None
+
+
+class OutcomesPush(Model):
+    """Results an integration pushes: one source, rows keyed by line ID, campaign code or campaign name."""
+
+    source: Annotated[str, StringConstraints(pattern=SOURCE)]
+    month: text(40) | None = None
+    rows: Annotated[list[OutcomeRowIn], Field(min_length=1, max_length=200_000)]
+
+
+class OutcomesImport(Answer):
+    id: int
+    source: str
+    preset: str
+    filename: str | None
+    imported_at: str
+    months: list[str]
+    metrics: list[str]
+    rows: int
+    matched: int
+    unmatched: list[dict[str, Any]]
+    unmatched_rows: int
+    ambiguous: list[dict[str, Any]]
+    spread: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    skipped_rows: int
+    lines: int
+    replaces: list[dict[str, Any]]
+    unchanged: bool
+
+
+class OutcomesImports(Answer):
+    imports: list[dict[str, Any]]
+
+
+class PerformanceQuery(Model):
+    by: text(300) | None = None
+    period: Literal["year", "quarter", "month"] | None = None
 
 
 class PeriodsBody(Model):
@@ -286,6 +361,7 @@ class MasterKey(Answer):
     master_version: int
     allocation_revision: int
     actuals_import: int
+    outcomes_import: int
 
 
 class TeamChanges(Answer):
@@ -319,6 +395,16 @@ class About(Answer):
     master_version: int
     actuals_import: int | None
     allocation_revision: int
+    outcomes_import: int | None = None
+
+
+class PerformanceAnswer(About):
+    by: list[str]
+    period: str
+    currency: str
+    actual_spend_by_month: bool
+    measures: list[dict[str, str]]
+    rows: list[dict[str, Any]]
 
 
 class RollupAnswer(About):

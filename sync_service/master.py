@@ -26,12 +26,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from addin import reporting as grain
+from addin.fx import convert_cents
 from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.auth import visible_regions, visible_teams
 from sync_service.storage import (
     ActualImport,
     AllocationRevision,
     MasterVersion,
+    OutcomeImport,
     PeriodLock,
     Store,
     SubmissionLine,
@@ -68,6 +70,10 @@ class Master:
     allocations: Mapping[tuple[str, str, str], int]  # (region, quarter, channel or "*") -> reporting cents
     actuals_import: int | None
     locked: frozenset[str]
+    actual_months: np.ndarray | None  # per line and fiscal month, reporting cents; None: the import has no months
+    outcomes: np.ndarray  # int64, lines x METRICS x 12: results in force (counts in hundredths, money in cents)
+    outcome_cover: np.ndarray  # bool, METRICS x 12: which results some import in force covers
+    outcomes_import: int | None  # the newest results import (None: none yet)
     regions: Mapping[str, str]  # team id -> region, every team
     visible: frozenset[str] | None = None  # teams in this view; None: every team (finance)
     allocation_regions: tuple[str, ...] = field(default=())  # regions whose allocations this view shows
@@ -81,6 +87,7 @@ class Master:
             "master_version": self.version,
             "actuals_import": self.actuals_import,
             "allocation_revision": self.allocation_revision,
+            "outcomes_import": self.outcomes_import,
         }
 
     def scoped(self, user: User) -> Master:
@@ -98,6 +105,8 @@ class Master:
             months=self.months[keep],
             committed=self.committed[keep],
             actual=self.actual[keep],
+            actual_months=None if self.actual_months is None else self.actual_months[keep],
+            outcomes=self.outcomes[keep],
             allocations={k: v for k, v in self.allocations.items() if k[0] in regions},
             visible=teams,
             allocation_regions=regions,
@@ -179,16 +188,17 @@ def typed_lines(lines: list[dict[str, Any]], schema: PlanSchema) -> pd.DataFrame
     return pd.DataFrame(data)
 
 
-def _newest_ids(session: Session) -> tuple[int, int, int]:
-    """The newest master version, allocation revision and actuals import ids (0: none yet), in one query."""
+def _newest_ids(session: Session) -> tuple[int, int, int, int]:
+    """The newest master version, allocation revision, actuals and results import ids (0: none yet), in one query."""
     row = session.execute(
         select(
             select(func.max(MasterVersion.id)).scalar_subquery(),
             select(func.max(AllocationRevision.id)).scalar_subquery(),
             select(func.max(ActualImport.id)).scalar_subquery(),
+            select(func.max(OutcomeImport.id)).scalar_subquery(),
         )
     ).one()
-    return (row[0] or 0, row[1] or 0, row[2] or 0)
+    return (row[0] or 0, row[1] or 0, row[2] or 0, row[3] or 0)
 
 
 def _key(session: Session, store: Store) -> tuple[Any, ...]:
@@ -198,11 +208,12 @@ def _key(session: Session, store: Store) -> tuple[Any, ...]:
 def current_key(store: Store) -> dict[str, int]:
     """What the live answers are computed from, as ids: a cheap check hosts poll to know when to ask again."""
     with store.reading() as session:
-        master_version, allocation_revision, actuals_import = _newest_ids(session)
+        master_version, allocation_revision, actuals_import, outcomes_import = _newest_ids(session)
     return {
         "master_version": master_version,
         "allocation_revision": allocation_revision,
         "actuals_import": actuals_import,
+        "outcomes_import": outcomes_import,
     }
 
 
@@ -270,8 +281,9 @@ def _loaded(session: Session, store: Store, schema: PlanSchema, key: tuple[Any, 
 
 
 def _load(session: Session, schema: PlanSchema, version: int) -> Master:
-    from sync_service.actuals import latest_actuals
+    from sync_service.actuals import actual_months, latest_actuals
     from sync_service.allocations import current_allocations
+    from sync_service.outcomes import in_force
 
     regions = {t.id: t.region for t in session.scalars(select(Team))}
     newest = (
@@ -292,6 +304,14 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
         for line in lines:
             line["actual"] = actuals.get((line["team_id"], line["line_id"]), 0)
     table = typed_lines(lines, schema)
+    month_names = tuple(c.name for c in schema.month_columns)
+    by_month = actual_months(session, actual_import)
+    results = in_force(session, month_names)
+    outcomes = np.zeros((len(lines), *results.cover.shape), dtype=np.int64)
+    for k, line in enumerate(lines):
+        found = results.amounts.get((line["team_id"], line["line_id"]))
+        if found is not None:
+            outcomes[k] = found
     revision, cells = current_allocations(session, schema)
     info: dict[str, Any] = {"source": "organisation configuration", "set_by": None, "set_at": None}
     if revision:
@@ -307,6 +327,10 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
         months=grain.month_cents(table, schema),
         committed=grain.line_cents(table, schema, "committed"),
         actual=grain.line_cents(table, schema, "actual"),
+        actual_months=_actual_months(lines, table, schema, by_month) if by_month else None,
+        outcomes=outcomes,
+        outcome_cover=results.cover,
+        outcomes_import=results.newest,
         allocation_revision=revision,
         allocation_info=info,
         allocations=cells,
@@ -315,3 +339,34 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
         regions=regions,
         allocation_regions=tuple(schema.config.regions),
     )
+
+
+def _actual_months(
+    lines: list[dict[str, Any]],
+    table: pd.DataFrame,
+    schema: PlanSchema,
+    by_month: Mapping[tuple[str, str], Mapping[str, int]],
+) -> np.ndarray:
+    """Actual spend per line and fiscal month in reporting cents, adding up to each line's converted total exactly.
+
+    A line's months are converted cumulatively (the spend to the end of each month, at the plan
+    rate, rounded once) and each month is the difference: so the months of a line sum to the
+    line's actual spend as every other view converts it, and each month is within a cent of its
+    own conversion.
+    """
+    names = [c.name for c in schema.month_columns]
+    grid = np.zeros((len(lines), len(names)), dtype=np.int64)
+    for k, line in enumerate(lines):
+        months = by_month.get((line["team_id"], line["line_id"]))
+        if months:
+            grid[k] = [months.get(m, 0) for m in names]
+    cumulative = np.cumsum(grid, axis=1)
+    currencies = table["currency"].to_numpy(dtype=object) if len(lines) else np.zeros(0, dtype=object)
+    converted = (
+        np.column_stack(
+            [convert_cents(cumulative[:, j], currencies, schema.config.plan_rates) for j in range(len(names))]
+        )
+        if len(lines)
+        else cumulative
+    )
+    return np.diff(converted, axis=1, prepend=0)

@@ -60,15 +60,25 @@ class LiveIndex:
         return 0 if row is None else int(self.spent[row, which - COMMITTED])
 
 
-def build(view: Master) -> LiveIndex:
-    """The index of `view` (the master as one user may see it): one pass over its lines."""
+@dataclass(frozen=True)
+class Keys:
+    """Which keys each line answers to: line `line[i]` adds to key `group[i]`; `rows` names the keys."""
+
+    rows: dict[tuple[str, str, str], int]
+    line: np.ndarray
+    group: np.ndarray
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per key, the sum of its lines' `values` (lines x ...)."""
+        out = np.zeros((len(self.rows), *values.shape[1:]), dtype=values.dtype)
+        np.add.at(out, self.group, values[self.line])
+        return out
+
+
+def keys(view: Master) -> Keys:
+    """Every (scope, channel, campaign) key the lines of `view` answer to, in one vectorised pass."""
     table = view.table
     n = len(table)
-    money = np.zeros((n, 14), dtype=np.int64)
-    if n:
-        money[:, PLANNED] = view.months
-        money[:, COMMITTED] = view.committed
-        money[:, ACTUAL] = view.actual
     teams = table["team_id"].to_numpy(dtype=object) if n else np.zeros(0, dtype=object)
     regions = table["region"].to_numpy(dtype=object) if n else np.zeros(0, dtype=object)
     channel = _folded(table, "channel", n)
@@ -95,8 +105,6 @@ def build(view: Master) -> LiveIndex:
     sizes = [max(len(n), 1) for n in names]
     combined = (codes[0].astype(np.int64) * sizes[1] + codes[1]) * sizes[2] + codes[2]
     found, group = np.unique(combined, return_inverse=True)
-    sums = np.zeros((len(found), 14), dtype=np.int64)
-    np.add.at(sums, group, money[which])
     scope_code, rest = np.divmod(found, sizes[1] * sizes[2])
     channel_code, campaign_code = np.divmod(rest, sizes[2])
     uniques = list(
@@ -107,11 +115,24 @@ def build(view: Master) -> LiveIndex:
             strict=True,
         )
     )
-    planned = np.zeros((len(uniques), 13), dtype=np.int64)
+    return Keys({key: i for i, key in enumerate(uniques)}, which, group.reshape(-1))
+
+
+def build(view: Master) -> LiveIndex:
+    """The index of `view` (the master as one user may see it): one pass over its lines."""
+    n = len(view.table)
+    money = np.zeros((n, 14), dtype=np.int64)
+    if n:
+        money[:, PLANNED] = view.months
+        money[:, COMMITTED] = view.committed
+        money[:, ACTUAL] = view.actual
+    found = keys(view)
+    sums = found.sums(money)
+    planned = np.zeros((len(found.rows), 13), dtype=np.int64)
     np.cumsum(sums[:, PLANNED], axis=1, out=planned[:, 1:])
     visible = {t: r for t, r in view.regions.items() if view.visible is None or t in view.visible}
     return LiveIndex(
-        rows={key: i for i, key in enumerate(uniques)},
+        rows=found.rows,
         planned=planned,
         spent=sums[:, COMMITTED:].copy(),
         teams={t.casefold(): t for t in visible},

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -257,6 +258,63 @@ class ActualAmount(Base):
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
     line_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class ActualMonth(Base):
+    """An import's actual spend of one master line in one fiscal month (line currency, cents).
+
+    Written only when the export has a month (or posting date) column; the line's `ActualAmount`
+    is then the sum of its months. Quarterly unit costs need the spend of the quarter.
+    """
+
+    __tablename__ = "actual_months"
+    import_id: Mapped[int] = mapped_column(ForeignKey("actual_imports.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    line_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    month: Mapped[str] = mapped_column(String(3), primary_key=True)
+    cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutcomeImport(Base):
+    """Results from the CRM or marketing automation (one export or one push): raw input, report, who, when.
+
+    Immutable. For each (source, fiscal month) the newest import covering that month is in force;
+    `months` and `metrics` say what this one covers.
+    """
+
+    __tablename__ = "outcome_imports"
+    __table_args__ = (Index("ix_outcome_imports_source", "source", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str] = mapped_column(String(60))
+    preset: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    months: Mapped[list[Any]] = mapped_column(JSON)
+    metrics: Mapped[list[Any]] = mapped_column(JSON)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class OutcomeAmount(Base):
+    """What one import credits one master line with in one fiscal month.
+
+    Counts are in hundredths (attribution gives fractions of a lead), money in reporting cents.
+    """
+
+    __tablename__ = "outcome_amounts"
+    import_id: Mapped[int] = mapped_column(ForeignKey("outcome_imports.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    line_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    month: Mapped[str] = mapped_column(String(3), primary_key=True)
+    leads: Mapped[int] = mapped_column(BigInteger, default=0)
+    mqls: Mapped[int] = mapped_column(BigInteger, default=0)
+    sals: Mapped[int] = mapped_column(BigInteger, default=0)
+    opportunities: Mapped[int] = mapped_column(BigInteger, default=0)
+    won: Mapped[int] = mapped_column(BigInteger, default=0)
+    pipeline: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class PeriodLock(Base):
