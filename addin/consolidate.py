@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -227,6 +228,7 @@ def write_master_of(
     files: list[dict[str, object]],
     issues: list[dict[str, object]],
     allocations: Mapping[str, Mapping[str, int]] | None = None,
+    extra: Sequence[Any] = (),
 ) -> pd.DataFrame:
     """Write the master workbook of `table` (lines already rendered as `segments`); return its rollup.
 
@@ -252,6 +254,7 @@ def write_master_of(
         closed_months=len(closed),
         issues=issues,
         allocations=allocations,
+        extra=tuple(extra),
     )
     write_master(out, content)
     return rollup

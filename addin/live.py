@@ -135,6 +135,46 @@ _declare(
 )
 
 
+MEASURE = Arg(
+    "measure",
+    "leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, "
+    "revenue_roi, lead_to_mql, mql_to_opportunity or opportunity_to_won",
+    ArgType.TEXT,
+    Shape.SCALAR,
+)
+_declare(
+    "PS_RESULT",
+    "What the spend bought, from the results imported from the CRM: a result, a unit cost, ROI or a conversion "
+    "(#N/A when no results cover the period)",
+    MEASURE,
+    SCOPE,
+    PERIOD,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_RESULT("cost_per_lead", "EMEA", "Q2", "Events")',
+)
+_declare(
+    "PS_EXPECTED",
+    "What the approved plan expects of a measure: expected leads, MQLs, pipeline, revenue, planned spend, "
+    "and the unit costs and ratios they give",
+    MEASURE,
+    SCOPE,
+    PERIOD,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_EXPECTED("pipeline", "EMEA", "Q2")',
+)
+_declare(
+    "PS_TARGET",
+    "The target shared with sales for a region and quarter (or the year): leads, MQLs, pipeline, revenue, "
+    "the allocation as spend, and the unit costs and conversions they give",
+    MEASURE,
+    SCOPE,
+    QUARTER,
+    example='=PS_TARGET("leads", "EMEA", "Q2")',
+)
+
+
 def catalog() -> Registry:
     """Every function a host binds: the pure ones, then the live ones."""
     from addin.sheet_functions import REGISTRY

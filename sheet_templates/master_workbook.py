@@ -34,6 +34,25 @@ STYLE_DATE, STYLE_MONEY, STYLE_COUNT = 3, 4, 5
 
 
 @dataclass(frozen=True, slots=True)
+class Table:
+    """A table of values for a sheet of its own: a title, a header and rows, each column's kind."""
+
+    title: str
+    header: Sequence[str]
+    kinds: Sequence[str]  # per column: "text", "money" (cents), "count" (hundredths) or "ratio"
+    rows: Sequence[Sequence[object]]  # None is a blank cell: no data, never zero
+
+
+@dataclass(frozen=True, slots=True)
+class ValuesSheet:
+    """A sheet of tables computed elsewhere (the performance figures), written after the others."""
+
+    name: str
+    note: str
+    tables: Sequence[Table]
+
+
+@dataclass(frozen=True, slots=True)
 class LineColumn:
     """A column of the Lines sheet: its header, the table column it shows and how."""
 
@@ -102,6 +121,7 @@ class MasterContent:
     closed_months: int = 0  # fiscal months closed by `as_of`: what "to date" covers
     # region -> quarter -> reporting cents in force; None: the organisation file's allocations
     allocations: Mapping[str, Mapping[str, int]] | None = None
+    extra: Sequence[ValuesSheet] = ()  # sheets after Issues (the service's Performance sheet)
 
     def allocation(self, region: str, quarter: str) -> int:
         """The region's allocation for a quarter in reporting cents (0 when none is set)."""
@@ -322,6 +342,30 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
     ws.set_column(1, 3, 18)
     ws.set_column(4, 4, 100)
     ws.autofilter(0, 0, max(len(content.issues), 1), len(heads) - 1)
+    ratio = wb.add_format({"num_format": "0.0000"})
+    units = {"money": money, "count": wb.add_format({"num_format": "#,##0.##"}), "ratio": ratio}
+    for extra in content.extra:
+        ws = wb.add_worksheet(extra.name)
+        ws.write(0, 0, extra.note)
+        r = 2
+        for table in extra.tables:
+            ws.write(r, 0, printable(table.title), title)
+            ws.write_row(r + 1, 0, list(table.header), head)
+            for values in table.rows:
+                r_out = r + 2
+                for c, (value, kind) in enumerate(zip(values, table.kinds, strict=True)):
+                    if value is None:
+                        continue
+                    if kind == "text":
+                        ws.write_string(r_out, c, printable(str(value)))
+                    elif kind in ("money", "count"):
+                        ws.write_number(r_out, c, int(value) / 100, units[kind])
+                    else:
+                        ws.write_number(r_out, c, float(value), ratio)
+                r += 1
+            r += 4
+        ws.set_column(0, 1, 16)
+        ws.set_column(2, 40, 13)
     wb.close()
     if (money.xf_index, count.xf_index, date.xf_index) != (STYLE_MONEY, STYLE_COUNT, STYLE_DATE):
         raise RuntimeError(

@@ -42,13 +42,22 @@ MAX_CALLS = 5000
 CATALOG: Registry = catalog()
 
 
-@dataclass(frozen=True)
+@dataclass
 class LiveData:
     """What a batch's live calls read: the caller's index of the master, and what a batch shares."""
 
     index: LiveIndex
     schema: PlanSchema
     closed: dict[dt.date, int]  # fiscal months closed by a day, worked out once per batch
+    load_performance: Callable[[], Any] | None = None  # the performance index, made when a cell first asks
+    _performance: Any = None
+
+    @property
+    def performance(self) -> Any:
+        if self._performance is None:
+            assert self.load_performance is not None, "a batch with performance calls can load their index"
+            self._performance = self.load_performance()
+        return self._performance
 
 
 # --- the live functions ------------------------------------------------------------------------------
@@ -146,7 +155,68 @@ def ps_remaining_live(data: LiveData, scope: Any, channel: Any = "") -> float:
     return units(_allocation(data, region, QUARTERS, channel) - spent)
 
 
+def _measure(text: Any) -> Any:
+    from sync_service import performance
+
+    name = hv.text(text, "measure").strip().casefold()
+    found = performance.BY_NAME.get(name)
+    if found is None:
+        raise _err("#VALUE!", f"measure {name!r}: use {', '.join(m.name for m in performance.MEASURES)}")
+    return found
+
+
+def _performance_figure(data: LiveData, measure: Any, scope: Any, period: Any, channel: Any, campaign: Any) -> Any:
+    from sync_service import performance
+    from sync_service.errors import ServiceError
+
+    which = _measure(measure)
+    region, key = _key(data, scope, channel, campaign)
+    index = data.performance
+    try:
+        span = performance.period_named(index.view, hv.text(period, "period", "FY"))
+    except ServiceError as exc:
+        raise _err("#VALUE!", str(exc)) from None
+    whole = key[0].startswith(master_index.REGION) and not key[1] and not key[2]
+    if whole:
+        target_scope = performance.TargetScope(region, whole_region=index.view.visible is None)
+    else:
+        target_scope = performance.TargetScope(
+            None, reason="targets are per region: ask for the region, without a channel or campaign"
+        )
+    return which, index.figure(key, span, which, target_scope)
+
+
+def _shown(measure: Any, value: Any, fig: Any) -> float:
+    from sync_service import performance
+
+    if value is None:
+        raise _err("#N/A", "; ".join(fig.notes) or "no data")
+    return performance.units(measure, value)
+
+
+def ps_result(
+    data: LiveData, measure: Any, scope: Any, period: Any = "FY", channel: Any = "", campaign: Any = ""
+) -> float:
+    which, fig = _performance_figure(data, measure, scope, period, channel, campaign)
+    return _shown(which, fig.actual, fig)
+
+
+def ps_expected(
+    data: LiveData, measure: Any, scope: Any, period: Any = "FY", channel: Any = "", campaign: Any = ""
+) -> float:
+    which, fig = _performance_figure(data, measure, scope, period, channel, campaign)
+    return _shown(which, fig.expected, fig)
+
+
+def ps_target(data: LiveData, measure: Any, scope: Any, period: Any = "FY") -> float:
+    which, fig = _performance_figure(data, measure, scope, period, "", "")
+    return _shown(which, fig.target, fig)
+
+
 LIVE_IMPLS: dict[str, Callable[..., Any]] = {
+    "PS_RESULT": ps_result,
+    "PS_EXPECTED": ps_expected,
+    "PS_TARGET": ps_target,
     "PS_BUDGET": ps_budget,
     "PS_PLANNED": ps_planned,
     "PS_ACTUAL": ps_actual,
@@ -185,7 +255,12 @@ def evaluate(
     found = _cached(store, key)
     if found is not None:
         return found
-    out = _evaluate(calls, LiveData(derived.value, schema, {}))
+    from sync_service import performance
+
+    def load_performance() -> Any:
+        return master.derived(store, schema, user, "performance-index", performance.build_index).value
+
+    out = _evaluate(calls, LiveData(derived.value, schema, {}, load_performance))
     _keep(store, key, out)
     return out
 

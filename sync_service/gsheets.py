@@ -292,9 +292,13 @@ class PushResult:
 
 
 def master_sheets(
-    schema: PlanSchema, lines: list[dict[str, Any]], rollup: dict[str, Any], variance: dict[str, Any]
+    schema: PlanSchema,
+    lines: list[dict[str, Any]],
+    rollup: dict[str, Any],
+    variance: dict[str, Any],
+    performance: list[tuple[str, tuple[list[str], list[str], list[list[Any]]]]] = (),
 ) -> list[SheetData]:
-    """The master (every line, money in units), its rollup and its variance as sheet data."""
+    """The master (every line, money in units), its rollup, its variance and its performance tables as sheet data."""
     columns = [c for c in schema.input_columns]
     header = ["Team", *(c.label for c in columns)]
     formats = {}
@@ -327,6 +331,16 @@ def master_sheets(
             j for j, k in enumerate(keys) if k not in view.get("by", []) and k not in ("period", "flag", "variance_pct")
         }
         sheets.append(SheetData(title, keys, data, dict.fromkeys(money, "money")))
+    for title, (head, kinds, values) in performance:
+        data = [
+            [
+                "" if v is None else (printable_value(v) if k == "text" else (v / 100 if k != "ratio" else float(v)))
+                for v, k in zip(row, kinds, strict=True)
+            ]
+            for row in values
+        ]
+        kept = {j: k for j, k in enumerate(kinds) if k in ("money", "count")}
+        sheets.append(SheetData(title, head, data, kept))
     return sheets
 
 

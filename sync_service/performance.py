@@ -474,3 +474,80 @@ def build_index(view: Master) -> PerformanceIndex:
         Sums.by_keys(per_line, found),
         Sums.of(per_line, none[:0], 1, none[:0]),
     )
+
+
+# --- as a table (the master workbook's Performance sheet, the Google push) ------------------------------------
+
+# (measure, which figure, header); every column is one figure of one measure.
+TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("spend", "actual", "Actual spend"),
+    ("spend", "expected", "Planned spend"),
+    ("spend", "target", "Allocation"),
+    ("leads", "actual", "Leads"),
+    ("leads", "expected", "Expected leads"),
+    ("leads", "target", "Target leads"),
+    ("mqls", "actual", "MQLs"),
+    ("mqls", "expected", "Expected MQLs"),
+    ("mqls", "target", "Target MQLs"),
+    ("sals", "actual", "Sales-accepted leads"),
+    ("opportunities", "actual", "Opportunities"),
+    ("won", "actual", "Won"),
+    ("pipeline", "actual", "Pipeline"),
+    ("pipeline", "expected", "Expected pipeline"),
+    ("pipeline", "target", "Target pipeline"),
+    ("revenue", "actual", "Revenue"),
+    ("revenue", "expected", "Expected revenue"),
+    ("revenue", "target", "Target revenue"),
+    ("cost_per_lead", "actual", "Cost per lead"),
+    ("cost_per_lead", "expected", "Expected cost per lead"),
+    ("cost_per_lead", "target", "Target cost per lead"),
+    ("cost_per_mql", "actual", "Cost per MQL"),
+    ("cost_per_mql", "target", "Target cost per MQL"),
+    ("pipeline_roi", "actual", "Pipeline per unit of spend"),
+    ("pipeline_roi", "expected", "Expected pipeline per unit of spend"),
+    ("revenue_roi", "actual", "Revenue per unit of spend"),
+    ("lead_to_mql", "actual", "Lead to MQL"),
+    ("mql_to_opportunity", "actual", "MQL to opportunity"),
+    ("opportunity_to_won", "actual", "Opportunity to won"),
+)
+
+
+def _kind(measure: Measure) -> str:
+    return {CENTS: "money", PER_UNIT: "money", COUNT: "count", RATIO: "ratio"}[measure.unit]
+
+
+def table(view: Master, per_line: Lines, dims: list[str]) -> tuple[list[str], list[str], list[list[Any]]]:
+    """(header, kinds, rows) of every group by `dims`, each quarter then the year; None where there is no data."""
+    names, codes = groups(view, dims)
+    sums = Sums.of(per_line, codes, len(names))
+    spans = [*periods(view, "quarter"), *periods(view, "year")]
+    header = [view.schema[d].label if d in view.schema else d for d in dims] + ["Period"]
+    header += [h for _, _, h in TABLE_COLUMNS]
+    kinds = ["text"] * (len(dims) + 1) + [_kind(BY_NAME[m]) for m, _, _ in TABLE_COLUMNS]
+    rows = []
+    for g, key in enumerate(names):
+        scope = target_scope(view, dims, key)
+        for span in spans:
+            figures = {
+                m: figure(view, sums, g, span, BY_NAME[m], scope) for m in dict.fromkeys(x for x, _, _ in TABLE_COLUMNS)
+            }
+            row: list[Any] = [*key, span.label]
+            row += [getattr(figures[m], which) for m, which, _ in TABLE_COLUMNS]
+            rows.append(row)
+    return header, kinds, rows
+
+
+def sheet(view: Master, per_line: Lines) -> Any:
+    """The master workbook's Performance sheet: by region, then by channel."""
+    from sheet_templates.master_workbook import Table, ValuesSheet
+
+    cur = view.schema.config.reporting_currency
+    tables = []
+    for dims, title in ((["region"], "By region"), (["channel"], "By channel")):
+        header, kinds, rows = table(view, per_line, dims)
+        tables.append(Table(title, header, kinds, rows))
+    note = (
+        f"What the spend bought ({cur}; results from the CRM imports in force, blank where none covers the period; "
+        "unit costs and ratios over the months the results cover)"
+    )
+    return ValuesSheet("Performance", note, tables)

@@ -194,7 +194,12 @@ def master_workbook(m: Master, out: Path, as_of: dt.date) -> Path:
     )
     regions = m.allocation_regions
     allocations = {r: q for r, q in region_allocations(m).items() if r in regions}
-    write_master_of(whole, segments, schema, out, as_of=as_of, files=files, issues=[], allocations=allocations)
+    from sync_service import performance
+
+    extra = [performance.sheet(m, performance.lines(m))]
+    write_master_of(
+        whole, segments, schema, out, as_of=as_of, files=files, issues=[], allocations=allocations, extra=extra
+    )
     return out
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sheet_templates.schema import PlanSchema
-from sync_service import errors, gsheets, jobs, master, reports, workflow
+from sync_service import errors, gsheets, jobs, master, performance, reports, workflow
 from sync_service.auth import can_see, require_finance, require_plan_reader
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency
@@ -222,7 +222,12 @@ def push_master(
         view = master.load(store, schema, user)
         rollup = reports.rollup_json(view, "region,channel", "quarter", "planned")
         variance = reports.variance_json(view, "region,channel", None)
-        sheets = gsheets.master_sheets(schema, list(view.lines), rollup, variance)
+        per_line = performance.lines(view)
+        tables = [
+            ("Performance", performance.table(view, per_line, ["region"])),
+            ("Performance by channel", performance.table(view, per_line, ["channel"])),
+        ]
+        sheets = gsheets.master_sheets(schema, list(view.lines), rollup, variance, tables)
         try:
             result = gsheets.push_master(gc, target, sheets, settings, mark=mark)
         except GOOGLE_ERRORS as exc:

@@ -58,6 +58,9 @@ var FUNCTIONS_ = {
   PS_ACTUAL: { kind: "live", result: "scalar" },
   PS_LIVE_VARIANCE: { kind: "live", result: "scalar" },
   PS_REMAINING_LIVE: { kind: "live", result: "scalar" },
+  PS_RESULT: { kind: "live", result: "scalar" },
+  PS_EXPECTED: { kind: "live", result: "scalar" },
+  PS_TARGET: { kind: "live", result: "scalar" },
 };
 
 // ----------------------------------------------------------------------------------------------
@@ -252,6 +255,49 @@ function PS_LIVE_VARIANCE(scope, as_of, channel, campaign) {
  */
 function PS_REMAINING_LIVE(scope, channel) {
   return plansheet_("PS_REMAINING_LIVE", arguments);
+}
+
+/**
+ * What the spend bought, from the results imported from the CRM: a result, a unit cost, ROI or a conversion
+ *
+ * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
+ * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
+ * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
+ * @param {string} channel (optional) only this channel (default: all)
+ * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @return {number} the figure, from the service
+ * @customfunction
+ */
+function PS_RESULT(measure, scope, period, channel, campaign) {
+  return plansheet_("PS_RESULT", arguments);
+}
+
+/**
+ * What the approved plan expects of a measure: expected leads, MQLs, pipeline, revenue, planned spend, and their ratios
+ *
+ * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
+ * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
+ * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
+ * @param {string} channel (optional) only this channel (default: all)
+ * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @return {number} the figure, from the service
+ * @customfunction
+ */
+function PS_EXPECTED(measure, scope, period, channel, campaign) {
+  return plansheet_("PS_EXPECTED", arguments);
+}
+
+/**
+ * The target shared with sales for a region and quarter (or the year), and the unit costs and conversions it gives
+ *
+ * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
+ * @param {string} scope a region (EMEA)
+ * @param {string} period (optional) FY (default) or Q1..Q4
+ * @return {number} the figure, from the service
+ * @customfunction
+ */
+function PS_TARGET(measure, scope, period) {
+  return plansheet_("PS_TARGET", arguments);
 }
 
 // ----------------------------------------------------------------------------------------------

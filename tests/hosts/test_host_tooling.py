@@ -202,5 +202,14 @@ def test_the_served_functions_json_is_what_microsofts_generator_makes(tooling: P
     for mine, microsofts in zip(served["functions"], generated["functions"], strict=True):
         assert with_defaults(mine) == with_defaults(microsofts), mine["id"]
     live = [f for f in served["functions"] if f["options"].get("stream")]
-    assert {f["id"] for f in live} == {"PS_PLANNED", "PS_ACTUAL", "PS_LIVE_VARIANCE", "PS_BUDGET", "PS_REMAINING_LIVE"}
+    assert {f["id"] for f in live} == {
+        "PS_PLANNED",
+        "PS_ACTUAL",
+        "PS_LIVE_VARIANCE",
+        "PS_BUDGET",
+        "PS_REMAINING_LIVE",
+        "PS_RESULT",
+        "PS_EXPECTED",
+        "PS_TARGET",
+    }
     assert all("volatile" not in f["options"] for f in live), "Excel ignores volatile on a streaming function"
