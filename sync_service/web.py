@@ -49,7 +49,7 @@ from addin.rollup import rollup
 from sheet_templates.calendar import QUARTERS
 from sheet_templates.errors import ConfigError
 from sheet_templates.money import display_money
-from sync_service import headers, reports, workflow
+from sync_service import headers, performance, reports, workflow
 from sync_service import master as master_model
 from sync_service.allocations import allocation_of
 from sync_service.auth import can_see, create_addin_token
@@ -529,6 +529,76 @@ def actuals() -> ResponseReturnValue:
         source="the finance system's import" if view.actuals_import else "the plans",
         money=display_money,
     )
+
+
+@bp.get("/performance")
+@login_required
+def performance_page() -> ResponseReturnValue:
+    """What the spend bought: spend against pipeline by channel, cost per lead against target by region, a table."""
+    user, schema = g.web_user, _schema()
+    period = request.args.get("period", "FY")
+    view, per_line = performance.for_user(_store(), schema, user)
+    try:
+        span = performance.period_named(view, period)
+    except ServiceError as exc:
+        abort(400, str(exc))
+    names = ("spend", "leads", "mqls", "opportunities", "won", "pipeline", "revenue", "cost_per_lead", "pipeline_roi")
+    measures = [performance.BY_NAME[n] for n in names]
+    tables = {}
+    for by in ("region", "channel"):
+        keys, codes = performance.groups(view, [by])
+        sums = performance.Sums.of(per_line, codes, len(keys))
+        rows = []
+        for g_, key in enumerate(keys):
+            scope = performance.target_scope(view, [by], key)
+            figures = {m.name: performance.figure(view, sums, g_, span, m, scope) for m in measures}
+            rows.append({"key": key[0], "figures": figures})
+        tables[by] = rows
+    cur = schema.config.reporting_currency
+    by_channel = tables["channel"]
+    spend_chart = _bars(
+        [r["key"] for r in by_channel],
+        [
+            ("Actual spend", "#1f6fb2", [r["figures"]["spend"].actual or 0 for r in by_channel]),
+            ("Pipeline", "#2e8b57", [r["figures"]["pipeline"].actual or 0 for r in by_channel]),
+        ],
+        f"Spend against pipeline by channel, {span.label} ({cur})",
+    )
+    by_region = tables["region"]
+    cpl_chart = _bars(
+        [r["key"] for r in by_region],
+        [
+            ("Cost per lead", "#1f6fb2", [r["figures"]["cost_per_lead"].actual or 0 for r in by_region]),
+            ("Target", "#9aa9b9", [r["figures"]["cost_per_lead"].target or 0 for r in by_region]),
+        ],
+        f"Cost per lead against target by region, {span.label} ({cur})",
+    )
+    return render_template(
+        "performance.html",
+        tables=tables,
+        measures=measures,
+        period=span.label,
+        periods=["FY", *QUARTERS],
+        spend_chart=spend_chart,
+        cpl_chart=cpl_chart,
+        shown=_shown_figure,
+        currency=cur,
+        results=view.outcomes_import is not None,
+    )
+
+
+def _shown_figure(figure: Any, which: str = "actual") -> str:
+    """A figure as the page shows it: money to the cent, counts, ratios to two decimals; blank for no data."""
+    value = getattr(figure, which)
+    if value is None:
+        return ""
+    unit = figure.measure.unit
+    if unit == performance.RATIO:
+        return f"{float(value):,.2f}"
+    if unit == performance.COUNT:
+        units = performance.units(figure.measure, value)
+        return f"{units:,.0f}" if float(units).is_integer() else f"{units:,.2f}"
+    return display_money(int(value))
 
 
 @bp.get("/teams/<team>")

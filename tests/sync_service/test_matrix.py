@@ -44,6 +44,7 @@ from sync_service.storage import (
     AuditEvent,
     Decision,
     MasterVersion,
+    OutcomeImport,
     PeriodLock,
     Store,
     Submission,
@@ -121,6 +122,7 @@ class World:
                 "master": session.scalar(select(func.max(MasterVersion.id))),
                 "allocations": session.scalar(select(func.max(AllocationRevision.id))),
                 "actuals": session.scalar(select(func.count()).select_from(ActualImport)),
+                "outcomes": session.scalar(select(func.count()).select_from(OutcomeImport)),
                 "locks": sorted(session.scalars(select(PeriodLock.month))),
                 "audit": session.scalar(select(func.count()).select_from(AuditEvent)),
             }
@@ -251,6 +253,7 @@ def allocations(_: World) -> dict[str, Any]:
 
 
 ACTUALS_CSV = (f"Line ID,Amount\n{plan_lines(MINE)[0]['line_id']},1250.00\n".encode(), "text/csv")
+OUTCOMES_CSV = (f"Line ID,Month,Leads,Pipeline\n{plan_lines(MINE)[0]['line_id']},m01,12,5000\n".encode(), "text/csv")
 V1 = "/api/v1"
 NO_JOB = "0" * 32
 
@@ -302,6 +305,15 @@ MATRIX = [
         json=allocations, writes=("allocations", "audit")),
     row("POST", f"{V1}/actuals",                              401, 401,   403, 403,  201,    403,
         data=ACTUALS_CSV, writes=("actuals", "audit")),
+    # Results from the CRM: finance imports them; everyone who reads plans reads the performance of their teams.
+    row("POST", f"{V1}/outcomes",                             401, 401,   403, 403,  201,    403,
+        data=OUTCOMES_CSV, writes=("outcomes", "audit")),
+    row("POST", f"{V1}/outcomes:push",                        401, 401,   403, 403,  201,    403,
+        json=lambda _: {"source": "crm", "rows": [{"line_id": plan_lines(MINE)[0]["line_id"], "month": "m02",
+                                                   "leads": 3}]},
+        writes=("outcomes", "audit")),
+    row("GET",  f"{V1}/outcomes",                             401, 401,   403, 403,  200,    403),
+    row("GET",  f"{V1}/performance",                          401, 401,   200, 200,  200,    403),
     row("GET",  f"{V1}/periods",                              401, 401,   200, 200,  200,    200),
     row("POST", f"{V1}/periods/lock",                         401, 401,   403, 403,  200,    403,
         json=lambda _: {"months": ["m12"]}, prepare=unlocked_m12, writes=("locks", "audit")),
