@@ -27,7 +27,16 @@ from sheet_templates.money import to_cents
 from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.auth import require_finance
 from sync_service.errors import Unprocessable
-from sync_service.exports import MONTH_HEADERS, cell_name, day_order, fiscal_month, norm, read_export
+from sync_service.exports import (
+    MONTH_HEADERS,
+    TO_DATE,
+    cell_name,
+    day_order,
+    fiscal_month,
+    norm,
+    read_export,
+    to_date_only,
+)
 from sync_service.idempotency import Idempotency, remember
 from sync_service.master import current_submissions, master_lines
 from sync_service.storage import ActualAmount, ActualImport, ActualMonth, AuditEvent, Store, User
@@ -80,6 +89,8 @@ def parse_actuals(
     currencies, reporting = set(schema.config.currencies), schema.config.reporting_currency
     j_id, j_code, j_amount, j_currency = (columns.get(f) for f in ("line_id", "campaign_code", "amount", "currency"))
     j_month = columns.get("month")
+    if j_month is not None and to_date_only(r[j_month] for r in grid[header_row + 1 :] if len(r) > j_month):
+        j_month = None  # a Period column reading YTD throughout: spend to date, no months
     order = None
     if j_month is not None:
         where = f"{sheet} column {column_letter(j_month + 1)}"
@@ -147,6 +158,17 @@ def parse_actuals(
                 if value is None or str(value).strip() == "":
                     problems.append(
                         {"sheet": sheet, "cell": cell(j_month, i), "rule": "actuals.month", "message": "no month"}
+                    )
+                    continue
+                if norm(value) in TO_DATE:
+                    problems.append(
+                        {
+                            "sheet": sheet,
+                            "cell": cell(j_month, i),
+                            "rule": "actuals.month",
+                            "message": f"{str(value).strip()!r} is a to-date total among rows by month; "
+                            "export either every row by month or every row to date",
+                        }
                     )
                     continue
                 try:

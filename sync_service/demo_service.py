@@ -119,29 +119,133 @@ def serving(database_url: str, schema: PlanSchema, extra: dict[str, str] | None 
 
 
 def actuals_csv(master: dict[str, Any], schema: PlanSchema, closed: int, seed: int = 7) -> bytes:
-    """An export as a finance system gives it: spend to date per line ID or campaign code, and rows it can't place."""
+    """A finance system's export: spend per posting month by line ID or campaign code, and rows it can't place."""
     rng = random.Random(seed)
-    months = [c.name for c in schema.month_columns][:closed]
+    months = list(schema.calendar.months)[:closed]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["Posting period", "Line ID", "Campaign code", "Amount", "Currency"])
+    writer.writerow(["Posting date", "Line ID", "Campaign code", "Amount", "Currency"])
     for n, line in enumerate(master["lines"]):
-        planned = sum(line.get(m) or 0 for m in months)
-        if planned <= 0:
+        if sum(line.get(m.name) or 0 for m in months) <= 0:
             continue
-        cents = int(planned * rng.uniform(0.75, 1.2))
+        drift = rng.uniform(0.75, 1.2)
         by_code = n % 5 == 0 and line.get("campaign_code")
-        writer.writerow(
-            [
-                "YTD",
-                "" if by_code else line["line_id"],
-                line.get("campaign_code") or "" if by_code else "",
-                f"{cents / 100:.2f}",
-                line["currency"],
-            ]
+        for m in months:
+            planned = line.get(m.name) or 0
+            if planned <= 0:
+                continue
+            cents = int(planned * drift * rng.uniform(0.9, 1.1))
+            writer.writerow(
+                [
+                    dt.date(m.year, m.month, 28).isoformat(),
+                    "" if by_code else line["line_id"],
+                    line.get("campaign_code") or "" if by_code else "",
+                    f"{cents / 100:.2f}",
+                    line["currency"],
+                ]
+            )
+    last = months[-1] if months else schema.calendar.months[0]
+    day = dt.date(last.year, last.month, 28).isoformat()
+    writer.writerow([day, "", "UNKNOWN-CODE-1", "1250.00", schema.config.reporting_currency])
+    writer.writerow([day, "XX-9999", "", "310.40", schema.config.reporting_currency])
+    return out.getvalue().encode()
+
+
+# How far each channel's results in the demo's CRM export run from what its plans expected.
+CHANNEL_YIELD = {
+    "Events": 0.7,
+    "Paid Search": 1.15,
+    "Paid Social": 0.8,
+    "Content": 1.0,
+    "Webinars": 1.35,
+    "Partners": 1.05,
+    "Email": 1.2,
+    "ABM": 0.9,
+}
+_SYMBOL = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def crm_export(master: dict[str, Any], schema: PlanSchema, closed: int, seed: int = 11) -> bytes:
+    """A Salesforce campaign report by month, with the mess a real one has, for the demo's plans.
+
+    One row per campaign and closed month, as the CRM keys results by campaign: a title above
+    the header, money with currency symbols and thousands separators, a blank row, a grand
+    total, and a campaign the plans do not have. Each channel's results run from its plans'
+    expectations by CHANNEL_YIELD, with noise, so the channels differ as they do in life.
+    """
+    rng = random.Random(seed)
+    months = list(schema.calendar.months)[:closed]
+    campaigns: dict[str, dict[str, Any]] = {}
+    for line in master["lines"]:
+        code = line.get("campaign_code")
+        total = sum(line.get(m.name) or 0 for m in schema.calendar.months)
+        if not code or total <= 0:
+            continue
+        c = campaigns.setdefault(
+            code, {"name": line.get("campaign") or code, "currency": line["currency"], "by_month": {}}
         )
-    writer.writerow(["YTD", "", "UNKNOWN-CODE-1", "1250.00", schema.config.reporting_currency])
-    writer.writerow(["YTD", "XX-9999", "", "310.40", schema.config.reporting_currency])
+        factor = CHANNEL_YIELD.get(line["channel"], 1.0)
+        for m in months:
+            share = (line.get(m.name) or 0) / total
+            if share <= 0:
+                continue
+            got = c["by_month"].setdefault(m.label, [0.0] * 4)
+            got[0] += (line.get("leads") or 0) * share * factor
+            got[1] += (line.get("mqls") or 0) * share * factor
+            got[2] += (line.get("pipeline") or 0) * share * factor  # cents in the line's currency
+            got[3] += (line.get("revenue") or 0) * share * factor
+
+    def money(cents: float, currency: str) -> str:
+        return f"{_SYMBOL.get(currency, '')}{cents / 100:,.2f}"
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([f"Campaign ROI by month - {schema.config.org_name} - {schema.calendar.label}"])
+    writer.writerow([])
+    writer.writerow(
+        [
+            "Campaign Name",
+            "Campaign ID",
+            "Month",
+            "Campaign Currency",
+            "Leads in Campaign",
+            "MQLs in Campaign",
+            "Converted Leads in Campaign",
+            "Opportunities in Campaign",
+            "Won Opportunities in Campaign",
+            "Value Opportunities in Campaign",
+            "Value Won Opportunities in Campaign",
+        ]
+    )
+    total_leads = 0
+    for code, c in sorted(campaigns.items()):
+        for label, (leads, mqls, pipeline, revenue) in c["by_month"].items():
+            noise = rng.uniform(0.85, 1.15)
+            n_leads = round(leads * noise)
+            n_mqls = min(n_leads, round(mqls * noise))
+            sals = round(n_mqls * rng.uniform(0.5, 0.7))
+            opportunities = round(sals * rng.uniform(0.4, 0.6))
+            won = round(opportunities * rng.uniform(0.15, 0.35))
+            total_leads += n_leads
+            writer.writerow(
+                [
+                    c["name"],
+                    code,
+                    label,
+                    c["currency"],
+                    f"{n_leads:,}",
+                    f"{n_mqls:,}",
+                    f"{sals:,}",
+                    f"{opportunities:,}",
+                    f"{won:,}",
+                    money(pipeline * noise, c["currency"]),
+                    money(revenue * noise * rng.uniform(0.6, 1.0), c["currency"]),
+                ]
+            )
+    if months:
+        writer.writerow(["Partner summit (not planned)", "NOPLAN-01", months[-1].label, "USD", "40", "12", "", "", ""])
+    writer.writerow([])
+    writer.writerow(["Grand Total", "", "", "", f"{total_leads:,}"])
     return out.getvalue().encode()
 
 
@@ -242,6 +346,8 @@ def _service_story(
     for row in report["unmatched"]:
         p(f"  row {row['row']}: no plan line {row['line_id'] or row['campaign_code']} ({row['amount']})")
 
+    _crm_story(schema, out, finance, master, closed, p)
+
     cur = schema.config.reporting_currency
     _, rollup = finance.json("GET", "/api/v1/rollup?by=region&period=quarter")
     p(f"\nGET /api/v1/rollup?by=region&period=quarter ({cur}; planned / allocation):")
@@ -261,6 +367,50 @@ def _service_story(
             f"  {row['region']:<6} {_amount(row['planned_to_date']):>14} {_amount(row['actual']):>14} "
             f"{_amount(row['variance']):>14}  {row['flag']}"
         )
+
+
+def _crm_story(schema: PlanSchema, out: Path, finance: Client, master: dict[str, Any], closed: int, p: Any) -> None:
+    """Results from the CRM: a Salesforce campaign report imported, then what each channel's spend bought."""
+    export = crm_export(master, schema, closed)
+    (out / "crm-campaigns.csv").write_bytes(export)
+    query = "preset=salesforce&source=salesforce&filename=crm-campaigns.csv"
+    status, report = finance.send("POST", f"/api/v1/outcomes?{query}", export, "text/csv")
+    if status != 201:
+        raise RuntimeError(f"the CRM import failed: {report}")
+    p(
+        f"\nFinance imported the CRM's campaign report {out / 'crm-campaigns.csv'} (Salesforce preset): "
+        f"{report['rows']} rows for {len(report['months'])} months, {report['lines']} plan lines matched, "
+        f"{report['unmatched_rows']} row(s) unmatched"
+    )
+    for row in report["skipped"][:3]:
+        p(f"  row {row['row']}: skipped, {row['reason']}")
+    for row in report["unmatched"][:3]:
+        p(f"  row {row['row']}: no plan line or campaign {row.get('campaign_code') or row.get('campaign')}")
+    status, again = finance.send("POST", f"/api/v1/outcomes?{query}", export, "text/csv")
+    p(f"  the same file sent again: {status}, {'unchanged' if again.get('unchanged') else 'imported again'}")
+
+    cur = schema.config.reporting_currency
+    _, perf = finance.json("GET", "/api/v1/performance?by=channel&period=year")
+    p(f"\nGET /api/v1/performance?by=channel&period=year ({cur}; results against the plan's expectation):")
+    p(f"  {'channel':<12} {'spend':>14} {'pipeline':>15} {'per 1 spent':>11} {'expected':>9} {'cost/lead':>10}")
+    ranked = []
+    for row in perf["rows"]:
+        m = row["measures"]
+        roi = m["pipeline_roi"]
+        if roi["actual"] is not None:
+            ranked.append((roi["actual"], row["channel"]))
+        p(
+            f"  {row['channel']:<12} {_amount(m['spend']['actual'] or '0'):>14} "
+            f"{_amount(m['pipeline']['actual'] or '0'):>15} {_ratio(roi['actual']):>11} {_ratio(roi['expected']):>9} "
+            f"{_amount(m['cost_per_lead']['actual']) if m['cost_per_lead']['actual'] else 'no data':>10}"
+        )
+    if ranked:
+        best, channel = max(ranked)
+        p(f"  {channel} buys pipeline cheapest: {best:,.2f} of pipeline for every 1 spent ({1 / best:,.4f} a unit)")
+
+
+def _ratio(value: float | None) -> str:
+    return "no data" if value is None else f"{value:,.2f}"
 
 
 @dataclass

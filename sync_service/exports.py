@@ -38,6 +38,27 @@ MONTH_HEADERS = (
 )
 
 
+TO_DATE = frozenset({"ytd", "fytd", "year to date", "fiscal year to date", "to date", "itd", "total"})
+"""What a period cell says when the row is a to-date total rather than a month's amount."""
+
+
+def to_date_only(values: Iterable[Any]) -> bool:
+    """True when a period column says only "YTD" (or is blank): the export is to date, not by month.
+
+    Finance systems often export a Period column that reads YTD on every row; such a column
+    carries no month, so the export is read as one without a month column rather than refused.
+    """
+    seen = False
+    for value in values:
+        key = norm(value)
+        if not key:
+            continue
+        if key not in TO_DATE:
+            return False
+        seen = True
+    return seen
+
+
 def norm(text: Any) -> str:
     """A header as it is compared: lower case, underscores as spaces, runs of spaces as one."""
     return re.sub(r"\s+", " ", str(text or "").strip().lower().replace("_", " "))

@@ -37,7 +37,7 @@ from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.actuals import _OPTIMISTIC_ATTEMPTS, _master_snapshot, _split, _weights
 from sync_service.auth import require_finance
 from sync_service.errors import ServiceError, Unprocessable
-from sync_service.exports import MONTH_HEADERS, cell_name, day_order, fiscal_month, norm, read_export
+from sync_service.exports import MONTH_HEADERS, cell_name, day_order, fiscal_month, norm, read_export, to_date_only
 from sync_service.idempotency import Idempotency, remember
 from sync_service.master import current_submissions, master_lines
 from sync_service.storage import AuditEvent, OutcomeAmount, OutcomeImport, Store, User
@@ -238,9 +238,12 @@ def parse_grid(
         except ValueError as exc:
             raise ServiceError(f"month: {exc}") from None
     j_month = columns.get("month")
+    if j_month is not None and to_date_only(r[j_month] for r in grid[header_row + 1 :] if len(r) > j_month):
+        j_month = None  # a Period column reading YTD throughout says no month
     if j_month is None and default_month is None:
         raise Unprocessable(
-            "the export has no month column (Month, Period, Date...) and no month was given; "
+            "the export has no month column (Month, Period, Date...; a Period of YTD is not a month) "
+            "and no month was given; "
             "send month=m03 (or Apr 2026) for an export of one month"
         )
     order = None

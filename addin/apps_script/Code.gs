@@ -258,7 +258,7 @@ function PS_REMAINING_LIVE(scope, channel) {
 }
 
 /**
- * What the spend bought, from the results imported from the CRM: a result, a unit cost, ROI or a conversion
+ * What the spend bought, from the results imported from the CRM: a result, a unit cost, ROI or a conversion (#N/A when no results cover the period)
  *
  * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
@@ -273,7 +273,7 @@ function PS_RESULT(measure, scope, period, channel, campaign) {
 }
 
 /**
- * What the approved plan expects of a measure: expected leads, MQLs, pipeline, revenue, planned spend, and their ratios
+ * What the approved plan expects of a measure: expected leads, MQLs, pipeline, revenue, planned spend, and the unit costs and ratios they give
  *
  * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
@@ -288,11 +288,11 @@ function PS_EXPECTED(measure, scope, period, channel, campaign) {
 }
 
 /**
- * The target shared with sales for a region and quarter (or the year), and the unit costs and conversions it gives
+ * The target shared with sales for a region and quarter (or the year): leads, MQLs, pipeline, revenue, the allocation as spend, and the unit costs and conversions they give
  *
  * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
- * @param {string} scope a region (EMEA)
- * @param {string} period (optional) FY (default) or Q1..Q4
+ * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
+ * @param {string} period (optional) FY (default) or Q1..Q4: allocations are by quarter
  * @return {number} the figure, from the service
  * @customfunction
  */
@@ -462,7 +462,12 @@ function autoRefresh(e) {
     return 0;
   }
   var body = answer.body;
-  var seen = [config.url, body.master_version, body.allocation_revision, body.actuals_import].join(" ");
+  // Every id the service answers (master, allocations, actuals, results...): any change refreshes.
+  var seen = [config.url].concat(
+    Object.keys(body).sort().map(function (k) {
+      return k + "=" + body[k];
+    })
+  ).join(" ");
   var properties = PropertiesService.getDocumentProperties();
   var before = properties.getProperty(SEEN_VERSION_PROPERTY_);
   properties.setProperty(SEEN_VERSION_PROPERTY_, seen);

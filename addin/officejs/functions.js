@@ -401,7 +401,8 @@
         });
         if (response.ok) {
           const body = await response.json();
-          seen = JSON.stringify([base, key, body.master_version, body.allocation_revision, body.actuals_import]);
+          // Every id the service answers (master, allocations, actuals, results...): any change re-evaluates.
+          seen = JSON.stringify([base, key, Object.keys(body).sort().map((k) => [k, body[k]])]);
         }
       } catch (_) {
         seen = null; // unreachable: the cells say so already; ask again when it answers

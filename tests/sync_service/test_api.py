@@ -426,7 +426,7 @@ def test_the_master_downloads_as_the_master_workbook_to_the_cent(service, tmp_pa
     response = client.get("/api/v1/master?format=xlsx&as_of=2026-11-01", headers=auth(tokens["finance"]))
     assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
     book = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True)
-    assert book.sheetnames == ["Summary", "Lines", "Rollup", "Variance", "Chart", "Issues"]
+    assert book.sheetnames == ["Summary", "Lines", "Rollup", "Variance", "Chart", "Issues", "Performance"]
     rows = list(book["Lines"].values)
     header, body = rows[0], rows[1:]
     assert len(body) == 15 and {r[0] for r in body} == {f"EMEA-ENTERPRISE #{sid}"}

@@ -322,6 +322,20 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
         assert db.execute("SELECT count(*) FROM submissions WHERE source = 'gsheets'").fetchone()[0] == 1
         imported = db.execute("SELECT count(*) FROM actual_amounts").fetchone()[0]
     assert imported > 0 and "2 unmatched" in service
+    # Results from the CRM: imported, the same file again changes nothing, and the cheapest pipeline named.
+    crm = service.split("imported the CRM's campaign report")[1].split("GET /api/v1/rollup")[0]
+    assert "Salesforce preset" in crm and "no plan line or campaign NOPLAN-01" in crm
+    assert "the same file sent again: 200, unchanged" in crm
+    table = crm.split("cost/lead\n")[1].split("\n  ")[:-1]
+    per_one = {}
+    for row in table:
+        channel, cells = row.strip()[:12].strip(), row.strip()[12:].split()
+        spend, pipeline, ratio = (float(c.replace(",", "")) for c in cells[:3])
+        assert ratio == pytest.approx(pipeline / spend, abs=0.006)  # the ratio is the row's own figures
+        per_one[channel] = ratio
+    assert set(per_one) == set(SCHEMA.config.channels)  # the demo plans every channel
+    cheapest = max(per_one, key=per_one.get)
+    assert f"  {cheapest} buys pipeline cheapest: {per_one[cheapest]:,.2f} of pipeline" in crm
     variance = service.split("GET /api/v1/variance")[1]
     assert all(f"\n  {region} " in variance for region in regions)
     google_team = f"{regions[0]}-{SCHEMA.config.business_units[-1].replace('-', '').upper()}"

@@ -288,3 +288,33 @@ def test_targets_apply_by_region_and_a_marketer_sees_their_teams_only(service: S
 def test_a_marketer_cannot_import_results(service: Service) -> None:
     answer = post(service, csv_bytes(SALESFORCE), who="na")
     assert answer.status_code == 403
+
+
+def test_a_period_column_reading_ytd_is_spend_to_date_and_ytd_among_months_is_refused(service: Service) -> None:
+    plan(service)
+    to_date = csv_bytes([["Posting period", "Line ID", "Amount", "Currency"], ["YTD", "E-3", "400", "USD"]])
+    answer = post_actuals(service, to_date)
+    assert answer.status_code == 201, answer.get_json()
+    year = performance(service, by="channel", period="year")
+    assert year["Paid Search", "FY2027"]["spend"]["actual"] == "400.00"
+    assert get(service, "/api/v1/performance?by=region")["actual_spend_by_month"] is False
+
+    mixed = csv_bytes(
+        [
+            ["Posting period", "Line ID", "Amount", "Currency"],
+            ["Apr 2026", "E-3", "100", "USD"],
+            ["YTD", "E-3", "1", "USD"],
+        ]
+    )
+    answer = post_actuals(service, mixed)
+    assert answer.status_code == 422
+    (issue,) = answer.get_json()["issues"]
+    assert (issue["cell"], issue["rule"]) == ("A3", "actuals.month") and "to-date" in issue["message"]
+    assert performance(service, by="channel", period="year")["Paid Search", "FY2027"]["spend"]["actual"] == "400.00"
+
+    # Results with a Period of YTD throughout carry no month: the export must say which one it is.
+    results = csv_bytes([["Campaign ID", "Period", "Leads in Campaign"], ["701E3", "YTD", "10"]])
+    answer = post(service, results, "preset=salesforce")
+    assert answer.status_code == 422 and "YTD is not a month" in answer.get_json()["detail"]
+    assert post(service, results, "preset=salesforce&month=m03").status_code == 201
+    assert performance(service, by="channel", period="year")["Paid Search", "FY2027"]["leads"]["actual"] == 10.0

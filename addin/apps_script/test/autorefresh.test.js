@@ -72,6 +72,13 @@ test("each run costs one version check; an approval made meanwhile recalculates 
   const after = runtime.call("PS_PLANNED", region); // Sheets evaluates the rewritten cell: a fresh answer
   assert.notEqual(after, before, "the recalculated cell shows the approved plan");
   assert.deepEqual(runTriggers(runtime), [0]);
+
+  // Results the CRM pushes change no master version, and are seen at the next run all the same.
+  const rows = [{ line_id: plan.lines[0].line_id, leads: 12 }];
+  const pushed = await request("POST", "/api/v1/outcomes:push", service.tokens.finance, { source: "autorefresh-test", month: "m01", rows });
+  assert.equal(pushed.status, 201, JSON.stringify(pushed.body));
+  assert.deepEqual(runTriggers(runtime), [2], "a results import is seen at the next run");
+  assert.deepEqual(runTriggers(runtime), [0]);
 });
 
 test("a run while the service is unreachable changes nothing and is retried by the next run", { skip: SKIP }, () => {

@@ -86,7 +86,7 @@ async function planned(scope) {
 test("the version route answers the ids the live answers come from", { skip }, async () => {
   const { status, body } = await call(service.tokens.marketer, "GET", "/api/v1/master/version");
   assert.equal(status, 200);
-  assert.deepEqual(Object.keys(body).sort(), ["actuals_import", "allocation_revision", "master_version"]);
+  assert.deepEqual(Object.keys(body).sort(), ["actuals_import", "allocation_revision", "master_version", "outcomes_import"]);
   assert.ok(body.master_version >= 2, "two approvals made by the fixture");
   assert.equal((await call("ps_not-a-token", "GET", "/api/v1/master/version")).status, 401);
 });
@@ -125,6 +125,31 @@ test("an approval made meanwhile shows in every open live cell, re-evaluated in 
   assert.equal(reevaluated[0].body.calls.length, calls.length);
   assert.equal(cells[3].invocation.value, first[3], "another region's number is unchanged");
   assert.equal(host.workbook.calculations.length, 0, "no recalculation was requested");
+  closeAll();
+});
+
+/** Push `leads` for one of the other team's approved lines as the CRM's figure for m01 (replacing the last push). */
+async function pushLeads(leads) {
+  const { other_team: team } = service.fixture;
+  const master = await call(service.tokens.finance, "GET", "/api/v1/master");
+  const line = master.body.lines.find((l) => l.team_id === team);
+  const pushed = await call(service.tokens.finance, "POST", "/api/v1/outcomes:push", {
+    source: "streaming-test",
+    month: "m01",
+    rows: [{ line_id: line.line_id, leads }],
+  });
+  assert.equal(pushed.status, 201, JSON.stringify(pushed.body));
+}
+
+test("a results import made meanwhile shows in an open PS_RESULT cell, with no refresh", { skip }, async () => {
+  const { other_team: team } = service.fixture;
+  await pushLeads(10);
+  const [cell] = enter([{ name: "PS_RESULT", args: ["leads", team, "m01", null, null] }]);
+  assert.equal(await cell.first, 10);
+  recorder.requests.length = 0;
+  await pushLeads(25); // the CRM's newer figure for the same month replaces the older
+  assert.equal(await cell.invocation.until(2, POLL_MS * 20), 25);
+  assert.equal(requests("/api/v1/functions:batch").length, 1);
   closeAll();
 });
 
