@@ -268,16 +268,22 @@ def match_actuals(rows: list[ActualRow], lines: list[dict[str, Any]], schema: Pl
 
 
 def _weights(targets: list[dict[str, Any]], schema: PlanSchema) -> list[int]:
-    """How a campaign code's amount is split over its lines: their planned totals, in one currency."""
+    """How a shared campaign code's amount is split over its lines: their planned spend for the year.
+
+    In reporting cents as every surface shows a line's planned spend: each month converted at the
+    plan rate and rounded to the cent, then summed (not the year converted once, which can differ
+    by a cent or two), so lines of one code planned in different currencies weigh alike.
+    """
     config = schema.config
     months = [c.name for c in schema.month_columns]
-    planned = [sum(int(t.get(m) or 0) for m in months) for t in targets]
-    # Lines of one campaign code may be planned in different currencies: weigh them in one currency.
+    grid = np.array([[int(t.get(m) or 0) for m in months] for t in targets], dtype=np.int64)
     try:
         currencies = np.array([t.get("currency") for t in targets], dtype=object)
-        weights = [int(w) for w in convert_cents(np.array(planned, dtype=np.int64), currencies, config.plan_rates)]
+        weights = [
+            int(w) for w in sum(convert_cents(grid[:, j], currencies, config.plan_rates) for j in range(len(months)))
+        ]
     except UnknownCurrency:
-        weights = planned
+        weights = [int(w) for w in grid.sum(axis=1)]
     if sum(weights) <= 0:
         weights = [1] * len(targets)
     return weights

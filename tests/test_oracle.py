@@ -80,24 +80,70 @@ D = Decimal
 EMEA_ENT = [
     line("EE-1", "EMEA", "Enterprise", "Events", "EUR", m01=D("999.99"), m02=D("999.99"), m07=D("1234.565")),
     line("EE-2", "EMEA", "Enterprise", "Paid Search", "GBP", m03=D("333.33"), m04=D("333.33"), committed=D("100")),
-    line("EE-3", "EMEA", "Enterprise", "Content", "USD", m05=D("10000"), m12=D("0.10"), campaign_code="EE3-CODE"),
+    line(
+        "EE-3",
+        "EMEA",
+        "Enterprise",
+        "Content",
+        "USD",
+        m05=D("10000"),
+        m12=D("0.10"),
+        campaign_code="EE3-CODE",
+        leads=1000,
+        mqls=300,
+        pipeline=D("40000"),
+        revenue=D("8000"),
+    ),
 ]
 EMEA_ENT_INSERTED = [  # typed into rows LibreOffice inserted inside the table
     line("EE-4", "EMEA", "Enterprise", "Events", "GBP", m01=D("1000.50"), m06=D("0.01")),
     line("EE-5", "EMEA", "Enterprise", "Webinars", "EUR", m09=D("77.77"), m11=D("12.345")),
 ]
 EMEA_SMB = [
-    line("ES-1", "EMEA", "SMB", "Email", "EUR", m02=D("5000.05"), m08=D("45.55"), campaign_code="SHARED-1"),
+    line(
+        "ES-1",
+        "EMEA",
+        "SMB",
+        "Email",
+        "EUR",
+        m02=D("5000.05"),
+        m08=D("45.55"),
+        campaign_code="SHARED-1",
+        leads=80,
+        pipeline=D("9000.99"),
+    ),
     line("ES-2", "EMEA", "SMB", "Events", "GBP", m01=D("12.34"), m10=D("2000")),
 ]
 NA_V1 = [line("NA-1", "NA", "Enterprise", "ABM", "USD", m01=D("1000"), m02=D("1000"), campaign_code="SHARED-1")]
 NA_V2 = [
-    line("NA-1", "NA", "Enterprise", "ABM", "USD", m01=D("1000"), m02=D("1500.25"), campaign_code="SHARED-1"),
+    line(
+        "NA-1",
+        "NA",
+        "Enterprise",
+        "ABM",
+        "USD",
+        m01=D("1000"),
+        m02=D("1500.25"),
+        campaign_code="SHARED-1",
+        leads=120,
+        mqls=50,
+    ),
     line("NA-2", "NA", "Enterprise", "Paid Social", "USD", m04=D("777.77"), m05=D("0.99"), committed=D("250.50")),
 ]
 NA_STALE = [line("NA-1", "NA", "Enterprise", "ABM", "USD", m01=D("999999"))]  # edited from v1: stays stale
 APAC = [
-    line("AP-1", "APAC", "Mid-Market", "Partners", "JPY", m03=D(123457), m04=D(99), m11=D(1000001)),
+    line(
+        "AP-1",
+        "APAC",
+        "Mid-Market",
+        "Partners",
+        "JPY",
+        m03=D(123457),
+        m04=D(99),
+        m11=D(1000001),
+        leads=33,
+        pipeline=D(5000000),
+    ),
     line("AP-2", "APAC", "Mid-Market", "Events", "USD", m06=D("4321.09")),
 ]
 LATAM_BAD = [line("LA-1", "LATAM", "SMB", "Events", "BRL", m01=D("100"))]  # rejected
@@ -119,14 +165,84 @@ ALLOCATIONS += [
     {"region": "EMEA", "quarter": "Q2", "channel": "Events", "amount": "5000.55"},
 ]
 # The finance system's export: by line ID, by campaign code (shared by an EMEA-SMB and an NA line), other currencies.
+# Each row has its posting month (dates, some as text): unit costs use the spend of the months results cover.
 ACTUALS = [
-    ("EE-1", "", "1500.10", "EUR"),
-    ("EE-2", "", "400.00", "EUR"),  # booked in EUR against a GBP line
-    ("", "EE3-CODE", "9999.99", "USD"),
-    ("", "SHARED-1", "3000.01", "EUR"),
-    ("AP-1", "", "100000", "JPY"),
-    ("LA-1", "", "50.5", "BRL"),
+    ("EE-1", "", "1000.05", "EUR", "2026-02-14"),
+    ("EE-1", "", "500.05", "EUR", "Mar 2026"),
+    ("EE-2", "", "400.00", "EUR", "30/04/2026"),  # booked in EUR against a GBP line
+    ("", "EE3-CODE", "9999.99", "USD", "2026-03-31"),
+    ("", "SHARED-1", "3000.01", "EUR", "2026-02-27"),
+    ("AP-1", "", "100000", "JPY", "2026-04-02"),
+    ("LA-1", "", "50.5", "BRL", "Feb 2026"),
 ]
+SALESFORCE_HEADER = [
+    "Campaign Name",
+    "Campaign ID",
+    "Month",
+    "Campaign Currency",
+    "Leads in Campaign",
+    "MQLs in Campaign",
+    "Opportunities in Campaign",
+    "Won Opportunities in Campaign",
+    "Value Opportunities in Campaign",
+    "Value Won Opportunities in Campaign",
+]
+# The CRM's campaign report for Feb and Mar, the usual mess: a title, symbols, separators, a blank and a totals row.
+RESULTS_A = [
+    ["Campaign results FY2027 (Salesforce report)"],
+    [],
+    SALESFORCE_HEADER,
+    ["Shared one", "SHARED-1", "2026-02-20", "USD", "1,001", "40", "7", "2", "$12,345.67", "$1,000.01"],
+    ["Content", "EE3-CODE", "March 2026", "EUR", "1,234", "300", "20", "5", "€50,000.00", "€0.00"],
+    ["Campaign AP-1", "", "Mar 2026", "JPY", "55", "10", "1", "0", "¥1,000,000", ""],
+    [],
+    ["Nobody's", "NOPE-9", "2026-03-01", "USD", "5", "", "", "", "", ""],
+    ["Grand Total", "", "", "", "2,295", "350", "28", "7", "", ""],
+]
+# A newer report for March alone replaces the first one's March (AP-1's March results go with it).
+RESULTS_B = [
+    SALESFORCE_HEADER,
+    ["Content", "EE3-CODE", "Mar 2026", "EUR", "1,300", "310", "21", "6", "€51,000.00", "€2,500.50"],
+    ["Shared one", "SHARED-1", "15/03/2026", "USD", "3", "1", "0", "0", "$0.00", "$0.00"],
+]
+# Marketing automation for April, matched by program name; no currency column (the reporting currency).
+RESULTS_C = [
+    ["Program Name", "New Names", "Success", "Opportunities Created", "Pipeline Created"],
+    ["Campaign EE-2", "10", "4", "1", "2,500"],
+    ["Campaign LA-1", "7", "2", "0", "0"],
+]
+# What each import's rows hold, as the independent computation reads them: source, month, row key, figures.
+RESULT_METRICS = ("leads", "mqls", "sals", "opportunities", "won", "pipeline", "revenue")
+IN_FORCE = {  # (source, month) -> the rows in force: (line ID, code, campaign, currency, {metric: text})
+    ("salesforce", "m01"): [
+        (
+            "",
+            "SHARED-1",
+            "",
+            "USD",
+            dict(leads=1001, mqls=40, opportunities=7, won=2, pipeline="12345.67", revenue="1000.01"),
+        )
+    ],
+    ("salesforce", "m02"): [
+        (
+            "",
+            "EE3-CODE",
+            "",
+            "EUR",
+            dict(leads=1300, mqls=310, opportunities=21, won=6, pipeline="51000", revenue="2500.50"),
+        ),
+        ("", "SHARED-1", "", "USD", dict(leads=3, mqls=1, opportunities=0, won=0, pipeline="0", revenue="0")),
+    ],
+    ("marketo", "m03"): [
+        ("", "", "Campaign EE-2", "USD", dict(leads=10, mqls=4, opportunities=1, pipeline="2500")),
+        ("", "", "Campaign LA-1", "USD", dict(leads=7, mqls=2, opportunities=0, pipeline="0")),
+    ],
+}
+COVERED = {  # month -> the results some import in force has a column for
+    "m01": {"leads", "mqls", "opportunities", "won", "pipeline", "revenue"},
+    "m02": {"leads", "mqls", "opportunities", "won", "pipeline", "revenue"},
+    "m03": {"leads", "mqls", "opportunities", "pipeline"},
+}
 
 
 # --- the independent computation -------------------------------------------------------------------------
@@ -136,6 +252,17 @@ def half_up(value: Fraction | Decimal) -> int:
     """A cent amount rounded half away from zero (amounts here are never negative)."""
     value = Fraction(value)
     return int(value + Fraction(1, 2)) if value >= 0 else -int(-value + Fraction(1, 2))
+
+
+def month_of(text: str) -> int:
+    """The fiscal month (0-based) of a posting date or month label, read here as a person reads it."""
+    for fmt in ("%Y-%m-%d", "%b %Y", "%B %Y", "%d/%m/%Y"):
+        try:
+            day = dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+        return (day.year - 2026) * 12 + day.month - 2  # FY2027 starts in February 2026
+    raise AssertionError(text)
 
 
 def cents(amount: Any) -> int:
@@ -157,6 +284,7 @@ class Expected:
         self.team_of = {ln["line_id"]: team for team, ln in self.lines}
         self.by_id = {ln["line_id"]: ln for _, ln in self.lines}
         self.actual_line = self._actuals()  # line currency cents
+        self.outcomes = self._outcomes()
         self.actual = {i: to_reporting(c, self.by_id[i]["currency"]) for i, c in self.actual_line.items()}
         self.committed = {i: to_reporting(cents(ln.get("committed")), ln["currency"]) for i, ln in self.by_id.items()}
         self.alloc = defaultdict(int)  # (region, quarter) -> cents, all channels
@@ -165,21 +293,153 @@ class Expected:
                 self.alloc[a["region"], a["quarter"]] += cents(a["amount"])
         # A quarter with only channel cells counts their sum (EMEA Q2 has a * cell from the file: it wins).
 
+    def split(self, amount: int, targets: list[str]) -> list[int]:
+        """`amount` over `targets` by their planned spend for the year in reporting cents, largest remainder."""
+        weights = [sum(self.month[t]) for t in targets]
+        total = sum(weights)
+        shares = [Fraction(amount * w, total) for w in weights]
+        parts = [int(s) for s in shares]
+        for k in sorted(range(len(parts)), key=lambda k: shares[k] - parts[k], reverse=True)[: amount - sum(parts)]:
+            parts[k] += 1
+        return parts
+
     def _actuals(self) -> dict[str, int]:
         out = dict.fromkeys(self.by_id, 0)
-        for line_id, code, amount, currency in ACTUALS:
+        self.actual_month_line = {i: [0] * 12 for i in self.by_id}  # line currency cents by posting month
+        for line_id, code, amount, currency, posted in ACTUALS:
             targets = [line_id] if line_id else [i for i, ln in self.by_id.items() if ln.get("campaign_code") == code]
-            row = cents(amount)
-            weights = [sum(self.month[t]) for t in targets]  # planned spend in reporting cents, the year
-            total = sum(weights)
-            shares = [Fraction(row * w, total) for w in weights]
-            parts = [int(s) for s in shares]
-            for k in sorted(range(len(parts)), key=lambda k: shares[k] - parts[k], reverse=True)[: row - sum(parts)]:
-                parts[k] += 1
-            for t, part in zip(targets, parts, strict=True):
+            month = month_of(posted)
+            for t, part in zip(targets, self.split(cents(amount), targets), strict=True):
                 target_currency = self.by_id[t]["currency"]
-                out[t] += half_up(Fraction(part) * Fraction(RATES[currency]) / Fraction(RATES[target_currency]))
+                converted = half_up(Fraction(part) * Fraction(RATES[currency]) / Fraction(RATES[target_currency]))
+                out[t] += converted
+                self.actual_month_line[t][month] += converted
         return out
+
+    def actual_months(self, line_id: str) -> list[int]:
+        """A line's actual spend by month in reporting cents: the cumulative spend converted, month by month."""
+        currency, running, before, out = self.by_id[line_id]["currency"], 0, 0, []
+        for value in self.actual_month_line[line_id]:
+            running += value
+            now = to_reporting(running, currency)
+            out.append(now - before)
+            before = now
+        return out
+
+    def _outcomes(self) -> dict[str, dict[str, list[int]]]:
+        """Results in force per line, metric and month: counts in hundredths, money in reporting cents."""
+        out = {i: {m: [0] * 12 for m in RESULT_METRICS} for i in self.by_id}
+        for (_, month), rows in IN_FORCE.items():
+            k = MONTHS.index(month)
+            for line_id, code, campaign, currency, figures in rows:
+                key, value = (
+                    ("line_id", line_id) if line_id else ("campaign_code", code) if code else ("campaign", campaign)
+                )
+                targets = [i for i, ln in self.by_id.items() if ln.get(key) == value]
+                assert targets, value
+                for metric, figure in figures.items():
+                    if metric in ("pipeline", "revenue"):
+                        parts = [to_reporting(p, currency) for p in self.split(cents(figure), targets)]
+                    else:
+                        parts = self.split(int(figure) * 100, targets)
+                    for t, part in zip(targets, parts, strict=True):
+                        out[t][metric][k] += part
+        return out
+
+    def expected_result(self, line_id: str, metric: str, period: str) -> int:
+        """A line's expected leads (hundredths) or pipeline (reporting cents) in a period, spread by planned spend."""
+        ln = self.by_id[line_id]
+        if metric in ("leads", "mqls"):
+            total = int(ln.get(metric) or 0) * 100
+        else:
+            total = to_reporting(cents(ln.get(metric)), ln["currency"])
+        if period.startswith("FY"):
+            return total
+        q = int(period[1]) - 1
+        weights = [sum(self.month[line_id][3 * j : 3 * j + 3]) for j in range(4)]
+        if not sum(weights):
+            weights = [1, 1, 1, 1]
+        shares = [Fraction(total * w, sum(weights)) for w in weights]
+        parts = [int(x) for x in shares]
+        for j in sorted(range(4), key=lambda j: shares[j] - parts[j], reverse=True)[: total - sum(parts)]:
+            parts[j] += 1
+        return parts[q]
+
+    def performance(self, by: str, period: str, teams: set[str] | None = None) -> dict[str, dict[str, Any]]:
+        """{group: {measure: (actual, expected, target)}} over the lines of `teams` (all when None).
+
+        Money and unit costs in cents, counts in hundredths, ratios as Fractions; None is no data.
+        """
+        groups: dict[str, list[str]] = defaultdict(list)
+        for team, ln in self.lines:
+            if teams is None or team in teams:
+                groups[ln[by]].append(ln["line_id"])
+        return {key: self._figures(by, key, ids, period) for key, ids in groups.items()}
+
+    def _figures(self, by: str, key: str, ids: list[str], period: str) -> dict[str, Any]:
+        if period.startswith("FY"):
+            months, quarters = list(range(12)), list(QUARTER_MONTHS)
+        else:
+            months, quarters = [MONTHS.index(m) for m in QUARTER_MONTHS[period]], [period]
+
+        def covered(*metrics: str) -> list[int]:
+            return [k for k in months if all(x in COVERED.get(MONTHS[k], ()) for x in metrics)]
+
+        def result(metric: str, over: list[int]) -> int:
+            return sum(self.outcomes[i][metric][k] for i in ids for k in over)
+
+        def spend(over: list[int]) -> int:
+            return sum(self.actual_months(i)[k] for i in ids for k in over)
+
+        planned = sum(self.month[i][k] for i in ids for k in months)
+
+        def target(metric: str) -> int | None:  # targets are per region (a marketer sees their region's)
+            if by != "region":
+                return None
+            if metric == "spend":  # the allocations set for these quarters; none set: no target
+                found = [self.alloc.get((key, q), 0) for q in quarters]
+                return sum(found) if any(found) else None
+            found = [CFG.target(key, q, metric) for q in quarters]
+            return None if None in found else sum(int(v * 100) for v in found)
+
+        def per_unit(num: int | None, den: int | None) -> int | None:
+            return None if num is None or not den else half_up(Fraction(num * 100, den))
+
+        def ratio(num: int | None, den: int | None) -> Fraction | None:
+            return None if num is None or not den else Fraction(num, den)
+
+        figures: dict[str, Any] = {"spend": (spend(months), planned, target("spend"))}
+        for metric in RESULT_METRICS:
+            over = covered(metric)
+            expected = (
+                sum(self.expected_result(i, metric, period) for i in ids)
+                if metric in ("leads", "mqls", "pipeline", "revenue")
+                else None
+            )
+            figures[metric] = (
+                result(metric, over) if over else None,
+                expected,
+                target(metric) if expected is not None else None,
+            )
+        over = covered("leads")
+        figures["cost_per_lead"] = (
+            per_unit(spend(over), result("leads", over)) if over else None,
+            per_unit(planned, figures["leads"][1]),
+            per_unit(target("spend"), target("leads")),
+        )
+        over = covered("pipeline")
+        figures["pipeline_roi"] = (
+            ratio(result("pipeline", over), spend(over)) if over else None,
+            ratio(figures["pipeline"][1], planned),
+            ratio(target("pipeline"), target("spend")),
+        )
+        over = covered("opportunities", "won")
+        figures["opportunity_to_won"] = (
+            ratio(result("won", over), result("opportunities", over)) if over else None,
+            None,
+            None,
+        )
+        return figures
 
     def planned(self, by: str, period: str) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = defaultdict(int)
@@ -275,11 +535,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         assert status == 200, answer
         export = io.StringIO()
         writer = csv.writer(export)
-        writer.writerow(["Line ID", "Campaign code", "Amount", "Currency"])
+        writer.writerow(["Line ID", "Campaign code", "Amount", "Currency", "Posting date"])
         writer.writerows(ACTUALS)
         status, answer = upload(base, finance, "/api/v1/actuals", export.getvalue().encode(), filename="actuals.csv")
         assert status == 201, answer
         assert answer["unmatched"] == [] and answer["spread"], answer
+        imports = import_results(base, finance)
         assert call(base, finance, "POST", "/api/v1/periods/lock", {"months": ["m01"]})[0] == 200
         status, answer = call(base, finance, "GET", f"/api/v1/submissions/{stale}")
         assert answer["status"] == "stale", answer
@@ -293,10 +554,37 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             "gc": gc,
             "master_sheet": master_sheet.id,
             "plan_xlsx": plan_xlsx,
+            "imports": imports,
         }
     finally:
         stop(process)
         fake_server.__exit__(None, None, None)
+
+
+def csv_of(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode()
+
+
+def import_results(base: str, finance: str) -> list[dict[str, Any]]:
+    """The CRM's report, a newer one for March, marketing automation's April (sent twice): the answers."""
+    answers = []
+    for rows, query in (
+        (RESULTS_A, "preset=salesforce&source=salesforce"),
+        (RESULTS_B, "preset=salesforce&source=salesforce"),
+        (RESULTS_C, "preset=marketo&source=marketo&month=Apr%202026"),
+        (RESULTS_C, "preset=marketo&source=marketo&month=Apr%202026"),
+    ):
+        status, answer = upload(base, finance, f"/api/v1/outcomes?{query}", csv_of(rows))
+        assert status in (200, 201), answer
+        answers.append((status, answer))
+    (_, a), (_, b), (_, c), (again, same) = answers
+    assert [r["campaign_code"] for r in a["unmatched"]] == ["NOPE-9"] and a["rows"] == 4, a
+    assert [s["row"] for s in a["skipped"]] == [9], a  # the totals row (blank rows are not rows)
+    assert b["replaces"] == [{"import": a["id"], "months": ["m02"]}], b
+    assert (again, same["id"], same["unchanged"]) == (200, c["id"], True), same
+    return [a, b, c]
 
 
 def get(scenario: dict[str, Any], path: str) -> Any:
@@ -423,9 +711,10 @@ def dashboard(scenario: dict[str, Any]) -> Any:
     with app.extensions[STORE].transaction() as session:
         user = session.query(User).filter_by(name="fiona").one()
         user_id = user.id
-        session.add(WebSession(id="oracle-session", user_id=user_id))  # the record a login writes
+        sid = f"oracle-{time.monotonic_ns()}"
+        session.add(WebSession(id=sid, user_id=user_id))  # the record a login writes
     with client.session_transaction() as sess:
-        sess["user_id"], sess["at"], sess["sid"] = user_id, int(time.time()), "oracle-session"
+        sess["user_id"], sess["at"], sess["sid"] = user_id, int(time.time()), sid
         sess["pw"] = __import__("hashlib").sha256(b"").hexdigest()[:16]
     return client
 
@@ -506,6 +795,19 @@ def live_calls() -> list[tuple[str, list[Any], int]]:
             left = sum(EXPECTED.alloc[region, q] for q in QUARTER_MONTHS)
             left -= EXPECTED.region_sum(EXPECTED.committed, region) + EXPECTED.region_sum(EXPECTED.actual, region)
             out.append(("PS_REMAINING_LIVE", [region], left))
+    # What the spend bought: results, unit costs and ROI against the plan and the targets (where there are any).
+    for period, arg in (("Q1", "Q1"), ("FY2027", "FY")):
+        figures = EXPECTED.performance("region", period)
+        for region, f in figures.items():
+            for measure in ("leads", "pipeline", "cost_per_lead", "pipeline_roi"):
+                for name, j in (("PS_RESULT", 0), ("PS_EXPECTED", 1), ("PS_TARGET", 2)):
+                    value = f[measure][j]
+                    if value is not None:
+                        cell = round(float(value) * 100) if KINDS[measure] == "ratio" else value
+                        out.append((name, [measure, region, arg], cell))
+    team = "EMEA-SMB"  # a team's own results, the shared campaign code's share
+    mine = EXPECTED.performance("region", "Q1", teams={team})["EMEA"]
+    out.append(("PS_RESULT", ["leads", team, "Q1"], mine["leads"][0]))
     return out
 
 
@@ -515,6 +817,11 @@ def test_live_functions_over_http_equal_the_oracle(scenario: dict[str, Any]) -> 
     status, answer = call(scenario["base"], scenario["finance"], "POST", "/api/v1/functions:batch", body)
     assert status == 200, answer
     assert [money_cell(r["result"][0][0]) for r in answer["results"]] == [c for _, _, c in calls]
+    # No results cover Q2 for won deals: no data is #N/A, never 0.
+    body = {"calls": [{"name": "PS_RESULT", "args": [[["won"]], [["EMEA"]], [["Q2"]]]}]}
+    status, answer = call(scenario["base"], scenario["finance"], "POST", "/api/v1/functions:batch", body)
+    assert status == 200 and "result" not in answer["results"][0], answer
+    assert "#N/A" in json.dumps(answer["results"][0]), answer
 
 
 def test_live_functions_through_xlwings_equal_the_oracle(
@@ -548,3 +855,165 @@ def test_live_functions_in_office_js_and_apps_script_equal_the_oracle(scenario: 
     answers = json.loads(done.stdout)
     cells = [a if not isinstance(a, list) else a[0][0] for a in answers]
     assert [money_cell(c) for c in cells] == [c for _, _, c in live_calls()]
+
+
+# --- performance: results from the CRM against spend, plan and targets ------------------------------------------
+
+KINDS = {
+    "spend": "cents",
+    "leads": "count",
+    "mqls": "count",
+    "sals": "count",
+    "opportunities": "count",
+    "won": "count",
+    "pipeline": "cents",
+    "revenue": "cents",
+    "cost_per_lead": "cents",
+    "pipeline_roi": "ratio",
+    "opportunity_to_won": "ratio",
+}
+WHICH = ("actual", "expected", "target")
+PERIODS = ("Q1", "Q2", "FY2027")
+# The Performance sheet's columns, as a reader of the workbook or the Google sheet knows them.
+SHEET_COLUMNS = {
+    "Actual spend": ("spend", "actual"),
+    "Planned spend": ("spend", "expected"),
+    "Allocation": ("spend", "target"),
+    "Leads": ("leads", "actual"),
+    "Expected leads": ("leads", "expected"),
+    "Target leads": ("leads", "target"),
+    "Opportunities": ("opportunities", "actual"),
+    "Won": ("won", "actual"),
+    "Pipeline": ("pipeline", "actual"),
+    "Expected pipeline": ("pipeline", "expected"),
+    "Target pipeline": ("pipeline", "target"),
+    "Revenue": ("revenue", "actual"),
+    "Cost per lead": ("cost_per_lead", "actual"),
+    "Expected cost per lead": ("cost_per_lead", "expected"),
+    "Target cost per lead": ("cost_per_lead", "target"),
+    "Pipeline per unit of spend": ("pipeline_roi", "actual"),
+    "Expected pipeline per unit of spend": ("pipeline_roi", "expected"),
+    "Opportunity to won": ("opportunity_to_won", "actual"),
+}
+
+
+def check(got: Any, want: Any, kind: str, where: str) -> None:
+    """`got` (cents, hundredths or a float ratio; None for no data) is the oracle's `want`."""
+    if want is None or got is None:
+        assert got is None and want is None, f"{where}: {got!r} != {want!r}"
+    elif kind == "ratio":
+        assert got == pytest.approx(float(want), abs=1e-6), where
+    else:
+        assert got == want, where
+
+
+def from_units(value: Any, kind: str) -> Any:
+    """A cell's value (units, a ratio or blank) in the oracle's terms."""
+    if value in ("", None):
+        return None
+    assert isinstance(value, int | float), value
+    return float(value) if kind == "ratio" else round(value * 100)
+
+
+def test_the_oracle_scenario_has_results_zeros_and_no_data() -> None:
+    q1 = EXPECTED.performance("region", "Q1")
+    assert q1["EMEA"]["leads"][0] > 0 and q1["NA"]["leads"][0] > 0
+    assert q1["LATAM"]["pipeline"][0] == 0  # results imported for LATAM: zero pipeline
+    assert EXPECTED.performance("region", "Q2")["EMEA"]["won"][0] is None  # no results cover Q2: no data
+    assert q1["EMEA"]["cost_per_lead"][0] is not None and q1["EMEA"]["leads"][2] is not None
+
+
+def test_api_performance_equals_the_oracle(scenario: dict[str, Any]) -> None:
+    for by in ("region", "channel"):
+        for kind in ("quarter", "year"):
+            body = get(scenario, f"/api/v1/performance?by={by}&period={kind}")
+            rows = {(r[by], r["period"]): r["measures"] for r in body["rows"]}
+            for period in (p for p in PERIODS if (kind == "year") == p.startswith("FY")):
+                want = EXPECTED.performance(by, period)
+                assert {k for k, p in rows if p == period} == set(want), (by, period)
+                for key, figures in want.items():
+                    got = rows[key, period]
+                    for measure, kind_of in KINDS.items():
+                        for j, which in enumerate(WHICH):
+                            value = got[measure]["cents"][which] if kind_of == "cents" else got[measure][which]
+                            value = round(value * 100) if kind_of == "count" and value is not None else value
+                            check(value, figures[measure][j], kind_of, f"{by}={key} {period} {measure} {which}")
+    assert body["actual_spend_by_month"] is True
+    # A marketer's view is their team's results, against their region's targets.
+    status, mine = call(scenario["base"], scenario["marketers"]["EMEA-SMB"], "GET", "/api/v1/performance?period=year")
+    assert status == 200, mine
+    want = EXPECTED.performance("region", "FY2027", teams={"EMEA-SMB"})
+    assert {r["region"] for r in mine["rows"]} == set(want) == {"EMEA"}
+    for measure, kind_of in KINDS.items():
+        got = mine["rows"][0]["measures"][measure]
+        value = got["cents"]["actual"] if kind_of == "cents" else got["actual"]
+        value = round(value * 100) if kind_of == "count" and value is not None else value
+        check(value, want["EMEA"][measure][0], kind_of, f"EMEA-SMB {measure}")
+
+
+def performance_table(grid: list[list[Any]], title: str | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """The rows of a Performance table (after `title` when the sheet holds several) by (group, period)."""
+    start = 0 if title is None else next(i for i, r in enumerate(grid) if r and r[0] == title) + 1
+    header = list(grid[start])
+    assert set(SHEET_COLUMNS) <= set(header), header
+    out = {}
+    for row in grid[start + 1 :]:
+        if not row or row[0] in ("", None):
+            break
+        out[row[0], row[1]] = dict(zip(header, row, strict=False))
+    return out
+
+
+def check_performance_table(table: dict[tuple[str, str], dict[str, Any]], by: str, where: str) -> None:
+    for period in PERIODS:
+        want = EXPECTED.performance(by, period)
+        assert {k for k, p in table if p == period} == set(want), (where, period)
+        for key, figures in want.items():
+            for label, (measure, which) in SHEET_COLUMNS.items():
+                got = from_units(table[key, period][label], KINDS[measure])
+                check(got, figures[measure][WHICH.index(which)], KINDS[measure], f"{where} {key} {period} {label}")
+
+
+@pytest.mark.libreoffice
+def test_the_master_workbook_performance_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
+    path = download(scenario, "/api/v1/master?format=xlsx", "master-performance.xlsx")
+    done = recalculate(path, scenario["folder"] / "recalculated-performance")
+    grid = sheet_values(done, "Performance")
+    check_performance_table(performance_table(grid, "By region"), "region", "workbook by region")
+    check_performance_table(performance_table(grid, "By channel"), "channel", "workbook by channel")
+
+
+def test_the_google_performance_sheets_equal_the_oracle(scenario: dict[str, Any]) -> None:
+    status, body = call(scenario["base"], scenario["finance"], "POST", "/api/v1/gsheets/master/push", {}, wait=30)
+    assert status == 200 and body["status"] == "succeeded", body
+    book = scenario["gc"].open_by_key(scenario["master_sheet"])
+    unformatted = gspread.utils.ValueRenderOption.unformatted
+    for name, by in (("Performance", "region"), ("Performance by channel", "channel")):
+        grid = book.worksheet(name).get_all_values(value_render_option=unformatted)
+        check_performance_table(performance_table(grid, None), by, f"Google {name}")
+
+
+def test_the_dashboard_performance_page_equals_the_oracle(scenario: dict[str, Any]) -> None:
+    client = dashboard(scenario)
+    shown = {
+        "pipeline-expected": ("pipeline", 1),
+        "cost_per_lead-target": ("cost_per_lead", 2),
+        "leads-target": ("leads", 2),
+    }
+    for period, query in (("Q1", "Q1"), ("Q2", "Q2"), ("FY2027", "FY")):
+        page = client.get(f"/performance?period={query}").get_data(as_text=True)
+        for by in ("region", "channel"):
+            table = re.search(rf'<table id="performance-{by}">(.*?)</table>', page, re.S).group(1)
+            want = EXPECTED.performance(by, period)
+            assert set(re.findall(r'<tr data-key="([^"]+)">', table)) == set(want), (by, period)
+            for key, figures in want.items():
+                row = re.search(rf'<tr data-key="{re.escape(key)}">(.*?)</tr>', table, re.S).group(1)
+                cells = dict(re.findall(r'<td data-measure="([^"]+)"[^>]*>([^<]*)</td>', row))
+                for name, text in cells.items():
+                    measure, j = shown.get(name, (name, 0))
+                    kind, value = KINDS[measure], figures[measure][j]
+                    where = f"dashboard {by}={key} {period} {name}"
+                    if kind == "ratio":
+                        assert text == ("" if value is None else f"{float(value):,.2f}"), where
+                    else:
+                        check(None if text == "" else round(float(text.replace(",", "")) * 100), value, kind, where)
