@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/gsheets.py
 	$(BIN)/python benchmarks/functions_http.py
+	$(BIN)/python benchmarks/actuals_import.py
+	$(BIN)/python benchmarks/outcomes_import.py
 
 clean:
 	rm -rf build .pytest_cache

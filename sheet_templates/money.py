@@ -19,6 +19,8 @@ MAX_CENTS = MAX_AMOUNT * 100
 CURRENCY_SYMBOLS = "$€£¥"
 _NUMBER_TEXT = re.compile(r"^[$€£¥]?\s*(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?$")
 _MAX_TEXT = 64  # longer text is not an amount: it is refused before any arithmetic
+# The usual text of an export ("1,234,567.50", "300", "12.5"): read as cents by integer arithmetic alone.
+_PLAIN = re.compile(r"(\d{1,3}(?:,\d{3})+|\d{1,13})(?:\.(\d{1,2}))?")
 
 
 def parse_amount_text(text: str) -> Decimal | None:
@@ -43,6 +45,12 @@ def to_cents(value: Any) -> int | None:
     Rounded half away from zero. Floats are taken at their shortest decimal form (1234.565 is
     the half it was typed as), the way Excel and LibreOffice show and round them.
     """
+    if type(value) is str:
+        plain = _PLAIN.fullmatch(value)
+        if plain is not None:  # the usual export text: the same cents as the Decimal path below, far faster
+            whole, fraction = plain.groups()
+            cents = int(whole.replace(",", "")) * 100 + (int(fraction.ljust(2, "0")) if fraction else 0)
+            return cents if cents <= MAX_CENTS else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):

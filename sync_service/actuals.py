@@ -31,6 +31,7 @@ from sync_service.exports import (
     MONTH_HEADERS,
     TO_DATE,
     cell_name,
+    collector_paused,
     day_order,
     fiscal_month,
     norm,
@@ -59,6 +60,7 @@ class ActualRow:
     month: str = ""  # m01..m12 when the export has a month (or posting date) column
 
 
+@collector_paused()
 def parse_actuals(
     raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None
 ) -> list[ActualRow]:
@@ -200,6 +202,7 @@ class Matched:
     months: dict[tuple[str, str, str], int] = dataclass_field(default_factory=dict)  # (team, line ID, month) -> cents
 
 
+@collector_paused()
 def match_actuals(rows: list[ActualRow], lines: list[dict[str, Any]], schema: PlanSchema) -> Matched:
     """Match each row to its master line (by line ID, else campaign code) and sum it there, in the line's currency.
 

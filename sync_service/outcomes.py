@@ -37,7 +37,16 @@ from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.actuals import _OPTIMISTIC_ATTEMPTS, _master_snapshot, _split, _weights
 from sync_service.auth import require_finance
 from sync_service.errors import ServiceError, Unprocessable
-from sync_service.exports import MONTH_HEADERS, cell_name, day_order, fiscal_month, norm, read_export, to_date_only
+from sync_service.exports import (
+    MONTH_HEADERS,
+    cell_name,
+    collector_paused,
+    day_order,
+    fiscal_month,
+    norm,
+    read_export,
+    to_date_only,
+)
 from sync_service.idempotency import Idempotency, remember
 from sync_service.master import current_submissions, master_lines
 from sync_service.storage import AuditEvent, OutcomeAmount, OutcomeImport, Store, User
@@ -56,6 +65,7 @@ LABELS = {
 KEYS = ("line_id", "campaign_code", "campaign")
 MAX_LISTED = 1000  # unmatched rows listed in an answer; the count is always whole
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
+_UNREAD = object()
 _TOTAL = re.compile(r"^(grand\s+)?(sub)?totals?\b", re.I)
 
 _COMMON = {
@@ -255,7 +265,9 @@ def parse_grid(
         )
     width = max(columns.values()) + 1
     j_keys = [(name, columns.get(name)) for name in KEYS]
-    j_metrics = [(m, columns[m]) for m in metrics]
+    j_metrics = [(m, columns[m], METRICS.index(m), m in MONEY) for m in metrics]
+    j_values = [j for _, j, _, _ in j_metrics]
+    is_total: dict[str, bool] = {}
     j_currency = columns.get("currency")
     number_of: dict[str, int | None] = {}
     month_of: dict[Any, str] = {}
@@ -273,35 +285,46 @@ def parse_grid(
         keys = {}
         for name, j in j_keys:
             value = record[j] if j is not None else ""
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            keys[name] = "" if value is None else str(value).strip()
-        raw_values = [record[j] for _, j in j_metrics]
+            if type(value) is not str:  # an xlsx cell: a number, a date, empty
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                value = "" if value is None else str(value)
+            keys[name] = value.strip()
+        raw_values = [record[j] for j in j_values]
         if all(v is None or (type(v) is str and not v.strip()) for v in raw_values):
             if any(keys.values()) or any(str(v).strip() for v in record if v is not None):
                 skipped.append({"row": i + 1, "reason": "no figures"})
             continue
-        label = next((k for k in keys.values() if k), "")
-        if not label or _TOTAL.match(label):
+        label = keys["line_id"] or keys["campaign_code"] or keys["campaign"]
+        total = is_total.get(label)
+        if total is None:
+            total = bool(_TOTAL.match(label))
+            if len(is_total) < 100_000:  # labels repeat (a campaign per month); the cache is bounded
+                is_total[label] = total
+        if not label or total:
             skipped.append({"row": i + 1, "reason": "a totals row" if label else "no campaign, line ID or code"})
             continue
-        too_long = [name for name, key in keys.items() if len(key) > MAX_TEXT]
-        if too_long:
+        if max(len(keys["line_id"]), len(keys["campaign_code"]), len(keys["campaign"])) > MAX_TEXT:
+            too_long = [name for name, key in keys.items() if len(key) > MAX_TEXT]
             for name in too_long:
                 problem(name, i, "too_long", f"{len(keys[name]):,} characters, longer than any plan cell ({MAX_TEXT})")
             continue
         currency = str(record[j_currency]).strip().upper() if j_currency is not None and record[j_currency] else ""
         values: list[int | None] = [None] * len(METRICS)
         bad = False
-        for (metric, _), value in zip(j_metrics, raw_values, strict=True):
-            if value is None or (type(value) is str and not value.strip()):
+        for (metric, _, at, money), value in zip(j_metrics, raw_values, strict=True):
+            if value is None:
                 continue
             if type(value) is str:
                 text = value.strip()
-                if text not in number_of:
-                    number_of[text] = to_cents(text)
-                cents = number_of[text]
-                if metric in MONEY and text[:1] in _SYMBOLS:
+                if not text:
+                    continue
+                cents = number_of.get(text, _UNREAD)
+                if cents is _UNREAD:
+                    cents = to_cents(text)
+                    if len(number_of) < 100_000:  # counts repeat; money mostly does not
+                        number_of[text] = cents
+                if money and text[:1] in _SYMBOLS:
                     symbol = _SYMBOLS[text[:1]]
                     if currency and currency != symbol:
                         problem(metric, i, "currency", f"{text!r} is in {symbol}, but the row's currency is {currency}")
@@ -314,11 +337,11 @@ def parse_grid(
                 problem(metric, i, "number", f"{value!r} is not a number")
                 bad = True
                 continue
-            if metric not in MONEY and cents < 0:
+            if not money and cents < 0:
                 problem(metric, i, "negative", f"{LABELS[metric].lower()} cannot be negative")
                 bad = True
                 continue
-            values[METRICS.index(metric)] = cents
+            values[at] = cents
         currency = currency or reporting
         if currency not in currencies:
             if j_currency is not None:
@@ -372,11 +395,12 @@ def parse_file(
     date_order: str | None = None,
 ) -> tuple[str, Parsed]:
     """(the preset used, the export's rows); the preset is found from the header when not given."""
-    sheet, grid = read_export(raw, filename)
-    if not any(any(norm(v) for v in r) for r in grid[:20]):
-        raise Unprocessable("the export is empty")
-    preset = preset or detect_preset(grid)
-    return preset, parse_grid(sheet, grid, schema, preset, mapping, month, date_order)
+    with collector_paused():
+        sheet, grid = read_export(raw, filename)
+        if not any(any(norm(v) for v in r) for r in grid[:20]):
+            raise Unprocessable("the export is empty")
+        preset = preset or detect_preset(grid)
+        return preset, parse_grid(sheet, grid, schema, preset, mapping, month, date_order)
 
 
 def parse_json_rows(rows: list[dict[str, Any]], schema: PlanSchema, month: str | None) -> Parsed:
@@ -432,16 +456,24 @@ def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: 
     unmatched_count = matched = 0
     money_at = [j for j, m in enumerate(METRICS) if m in MONEY]
     count_at = [j for j, m in enumerate(METRICS) if m not in MONEY]
+    resolved: dict[tuple[str, str, str], tuple[list[int], list[int], str]] = {}
     for r in rows:
-        by_line = index["line_id"].get(r.line_id.casefold(), []) if r.line_id else []
-        targets, how = by_line, "line_id"
-        for key, value in (("campaign_code", r.campaign_code), ("campaign", r.campaign)):
-            if len(targets) == 1 or not value:
-                continue
-            found = index[key].get(value.casefold(), [])
-            if found:
-                targets, how = found, key
-                break
+        row_keys = (r.line_id, r.campaign_code, r.campaign)
+        known = resolved.get(row_keys)
+        if known is None:
+            by_line = index["line_id"].get(r.line_id.casefold(), []) if r.line_id else []
+            targets, how = by_line, "line_id"
+            for key, value in (("campaign_code", r.campaign_code), ("campaign", r.campaign)):
+                if len(targets) == 1 or not value:
+                    continue
+                found = index[key].get(value.casefold(), [])
+                if found:
+                    targets, how = found, key
+                    break
+            if len(resolved) < 100_000:  # rows repeat their campaign (one a month); the cache is bounded
+                resolved[row_keys] = (by_line, targets, how)
+        else:
+            by_line, targets, how = known
         if len(by_line) > 1 and how == "line_id":
             ambiguous.append(
                 {"row": r.row, "line_id": r.line_id, "teams": sorted(lines[k]["team_id"] for k in by_line)}
@@ -461,18 +493,32 @@ def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: 
                 )
             continue
         matched += 1
-        if len(targets) == 1:
-            split: Callable[[int], list[int]] = lambda v: [v]  # noqa: E731
-        else:
-            value = r.campaign_code if how == "campaign_code" else r.campaign
-            wkey = (how, value.casefold())
-            if wkey not in weights_of:
-                weights_of[wkey] = _weights([lines[k] for k in targets], schema)
-                spread.append({"row": r.row, how: value, "lines": len(targets)})
-            w = weights_of[wkey]
+        values = r.values
+        if len(targets) == 1:  # the usual row: one line, nothing to split
+            k = targets[0]
+            slot = counts.get((k, r.month))
+            if slot is None:
+                slot = counts[k, r.month] = [0] * len(METRICS)
+            for j in count_at:
+                if values[j]:
+                    slot[j] += values[j]
+            for j in money_at:
+                if values[j]:
+                    bucket = parts.get(r.currency)
+                    if bucket is None:
+                        bucket = parts[r.currency] = ([], [])
+                    bucket[0].append((k, r.month, j))
+                    bucket[1].append(values[j])
+            continue
+        value = r.campaign_code if how == "campaign_code" else r.campaign
+        wkey = (how, value.casefold())
+        if wkey not in weights_of:
+            weights_of[wkey] = _weights([lines[k] for k in targets], schema)
+            spread.append({"row": r.row, how: value, "lines": len(targets)})
+        w = weights_of[wkey]
 
-            def split(v: int, w: list[int] = w) -> list[int]:
-                return _split(v, w) if v >= 0 else [-p for p in _split(-v, w)]
+        def split(v: int, w: list[int] = w) -> list[int]:
+            return _split(v, w) if v >= 0 else [-p for p in _split(-v, w)]
 
         for j in count_at:
             v = r.values[j]
@@ -534,7 +580,8 @@ def import_outcomes(
     for attempt in range(_OPTIMISTIC_ATTEMPTS + 1):
         if attempt < _OPTIMISTIC_ATTEMPTS:
             held, lines = _master_snapshot(store)
-            matched = match_outcomes(parsed.rows, lines, schema)
+            with collector_paused():
+                matched = match_outcomes(parsed.rows, lines, schema)
         with store.transaction() as session:
             if attempt == _OPTIMISTIC_ATTEMPTS:  # the master keeps changing: match inside the lock
                 lines = master_lines(session, current_submissions(session))

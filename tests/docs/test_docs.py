@@ -37,3 +37,37 @@ def test_every_service_setting_is_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for setting in SETTINGS:
         assert f"| `{setting.name}` |" in readme, setting.name
+
+
+def test_performance_docs_name_every_rule_measure_and_preset():
+    """docs/performance.md lists every refusal rule of a results import, every measure and every preset."""
+    from sync_service import outcomes
+    from sync_service.performance import MEASURES
+
+    text = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    source = (ROOT / "sync_service" / "outcomes.py").read_text(encoding="utf-8")
+    rules = set(re.findall(r'problem\("?\w+"?, i, "([a-z_]+)"', source))
+    rules |= set(re.findall(r'"rule": "outcomes\.([a-z_]+)"', source))
+    assert rules, "no rules found in sync_service/outcomes.py"
+    documented = set(re.findall(r"`outcomes\.([a-z_]+)`", text))
+    assert documented == rules
+    for measure in MEASURES:
+        assert f"`{measure.name}`" in text, measure.name
+    for preset in outcomes.PRESETS:
+        assert f"(`{preset}`)" in text, preset
+
+
+def test_each_documented_sample_header_is_read_by_its_preset():
+    """The sample header shown for each preset is detected as that preset, with a key, a month and its results."""
+    from sync_service import outcomes
+
+    text = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    samples = re.findall(r"\(`([a-z]+)`\)[^`]*?```text\n([^\n]+)\n```", text, flags=re.S)
+    assert {name for name, _ in samples} == set(outcomes.PRESETS)
+    for name, header in samples:
+        cells = header.split(",")
+        assert outcomes.detect_preset([cells]) == name, name
+        columns = outcomes.columns_of(cells, name, None)
+        assert "month" in columns and set(outcomes.KEYS) & columns.keys(), name
+        named = {h.strip() for h in cells} - {"Currency", "Campaign Currency"}
+        assert len(columns) == len(cells), (name, sorted(named))
