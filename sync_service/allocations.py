@@ -27,21 +27,27 @@ from sync_service.storage import AllocationCell, AllocationRevision, AuditEvent,
 
 ALL_CHANNELS = "*"
 MAX_ALLOCATION_CELLS = 10_000
+ALLOCATIONS_LOCK = "plansheet.allocations"  # held by every writer of a new revision (`Store.serialise`)
 Cells = Mapping[tuple[str, str, str], int]  # (region, quarter, channel or "*") -> reporting cents
 
 
 def current_allocations(session: Session, schema: PlanSchema) -> tuple[int, dict[tuple[str, str, str], int]]:
     """(revision, {(region, quarter, channel): cents}); revision 0 is the organisation file's allocations."""
     revision = session.scalar(select(func.max(AllocationRevision.id)))
-    if revision is None:
+    return revision or 0, allocations_at(session, schema, revision or 0)
+
+
+def allocations_at(session: Session, schema: PlanSchema, revision: int) -> dict[tuple[str, str, str], int]:
+    """The cells of allocation revision `revision` (0: the organisation file's)."""
+    if not revision:
         cells = {
             (region, quarter, ALL_CHANNELS): int(amount * 100)
             for region, quarters in schema.config.allocations.items()
             for quarter, amount in quarters.items()
         }
-        return 0, cells
+        return cells
     rows = session.scalars(select(AllocationCell).where(AllocationCell.revision_id == revision))
-    return revision, {(c.region, c.quarter, c.channel): c.cents for c in rows}
+    return {(c.region, c.quarter, c.channel): c.cents for c in rows}
 
 
 def allocation_of(cells: Cells, region: str, quarters: str | Iterable[str], channel: str | None = None) -> int | None:
@@ -65,6 +71,28 @@ def allocation_of(cells: Cells, region: str, quarters: str | Iterable[str], chan
     return total if found else None
 
 
+def cell_key(
+    schema: PlanSchema, item: Mapping[str, Any], where: str, problems: list[dict[str, str]]
+) -> tuple[str, ...]:
+    """(region, quarter, channel) of an allocation cell as a request names it; each bad part added to `problems`.
+
+    The channel is stored as the list spells it; none (or "*") is all channels.
+    """
+    channels = {c.casefold(): c for c in schema["channel"].choices}
+    region, quarter = item.get("region"), item.get("quarter")
+    channel = item.get("channel") or ALL_CHANNELS
+    if isinstance(channel, str) and channel.casefold() in channels:
+        channel = channels[channel.casefold()]
+    if not isinstance(region, str) or region not in schema.config.regions:
+        problems.append({"at": f"{where}.region", "message": f"use one of {', '.join(schema.config.regions)}"})
+    if not isinstance(quarter, str) or quarter not in QUARTERS:
+        problems.append({"at": f"{where}.quarter", "message": "use Q1, Q2, Q3 or Q4"})
+    if channel != ALL_CHANNELS and channel not in channels.values():
+        listed = ", ".join(sorted(channels.values()))
+        problems.append({"at": f"{where}.channel", "message": f"use one of {listed}, or * for all"})
+    return (str(region), str(quarter), str(channel))
+
+
 def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any) -> int:
     """Replace the allocations in force with `body["allocations"]`: a new revision, all cells checked first."""
     require_finance(user, "sets allocations")
@@ -73,28 +101,17 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any) -> 
     items = body["allocations"]
     if len(items) > MAX_ALLOCATION_CELLS:
         raise ServiceError(f"at most {MAX_ALLOCATION_CELLS:,} allocation cells at once")
-    channels = {c.casefold(): c for c in schema["channel"].choices}
     problems, cells = [], {}
     for n, item in enumerate(items):
         where = f"allocations[{n}]"
         if not isinstance(item, dict):
             problems.append({"at": where, "message": "must be an object with region, quarter, channel and amount"})
             continue
-        region, quarter = item.get("region"), item.get("quarter")
-        channel = item.get("channel") or ALL_CHANNELS
-        if isinstance(channel, str) and channel.casefold() in channels:
-            channel = channels[channel.casefold()]  # stored as the list spells it
+        key = cell_key(schema, item, where, problems)
+        region, quarter, channel = key
         cents = to_cents(item.get("amount"))
-        if not isinstance(region, str) or region not in schema.config.regions:
-            problems.append({"at": f"{where}.region", "message": f"use one of {', '.join(schema.config.regions)}"})
-        if not isinstance(quarter, str) or quarter not in QUARTERS:
-            problems.append({"at": f"{where}.quarter", "message": "use Q1, Q2, Q3 or Q4"})
-        if channel != ALL_CHANNELS and channel not in channels.values():
-            listed = ", ".join(sorted(channels.values()))
-            problems.append({"at": f"{where}.channel", "message": f"use one of {listed}, or * for all"})
         if cents is None or cents < 0:
             problems.append({"at": f"{where}.amount", "message": "must be an amount of zero or more"})
-        key = (str(region), str(quarter), str(channel))
         if key in cells:
             problems.append({"at": where, "message": f"{region} {quarter} {channel} is given twice"})
         cells[key] = cents
@@ -102,6 +119,7 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any) -> 
         raise Unprocessable(f"{len(problems)} allocation cell(s) are not valid; nothing was changed", issues=problems)
     comment = body.get("comment", "")
     with store.transaction() as session:
+        store.serialise(session, ALLOCATIONS_LOCK)  # a transfer reads the cells it changes: never over this write
         revision = AllocationRevision(
             user_id=user.id,
             comment=comment[:1000] if isinstance(comment, str) else "",
@@ -128,23 +146,39 @@ def allocation_findings(
     `totals` is the candidate plan's {(quarter, channel): reporting cents}; the other teams of the
     region count with their approved plans, read from their stored totals, not their lines.
     """
+    _, cells = current_allocations(session, schema)
+    planned = _region_planned(session, team.region, exclude=team.id)
+    for key, cents in totals.items():
+        planned[key] += cents
+    return over_allocation(schema, {k: v for k, v in cells.items() if k[0] == team.region}, planned)
+
+
+def region_findings(session: Session, schema: PlanSchema, region: str, cells: Cells) -> list[dict[str, Any]]:
+    """Cells of `region` in `cells` (a candidate revision) that the region's approved plans exceed."""
+    mine = {k: v for k, v in cells.items() if k[0] == region}
+    return over_allocation(schema, mine, _region_planned(session, region)) if mine else []
+
+
+def _region_planned(session: Session, region: str, exclude: str | None = None) -> defaultdict[tuple[str, str], int]:
+    """{(quarter, channel): reporting cents} of the approved plans of `region`'s teams (but `exclude`)."""
     from sync_service.master import current_submissions  # the read model's own query of who holds what
 
-    _, cells = current_allocations(session, schema)
-    cells = {k: v for k, v in cells.items() if k[0] == team.region}
-    if not cells:
-        return []
-    planned: dict[tuple[str, str], int] = defaultdict(int, totals)
-    region_teams = set(session.scalars(select(Team.id).where(Team.region == team.region, Team.id != team.id)))
-    others = [sid for tid, sid in current_submissions(session).items() if tid in region_teams]
-    if others:
+    planned: defaultdict[tuple[str, str], int] = defaultdict(int)
+    region_teams = set(session.scalars(select(Team.id).where(Team.region == region, Team.id != (exclude or ""))))
+    held = [sid for tid, sid in current_submissions(session).items() if tid in region_teams]
+    if held:
         rows = session.execute(
             select(SubmissionTotal.quarter, SubmissionTotal.channel, func.sum(SubmissionTotal.cents))
-            .where(SubmissionTotal.submission_id.in_(others))
+            .where(SubmissionTotal.submission_id.in_(held))
             .group_by(SubmissionTotal.quarter, SubmissionTotal.channel)
         )
         for quarter, channel, cents in rows:
             planned[(quarter, channel)] += int(cents)
+    return planned
+
+
+def over_allocation(schema: PlanSchema, cells: Cells, planned: Mapping[tuple[str, str], int]) -> list[dict[str, Any]]:
+    """Each of `cells` that `planned` ({(quarter, channel): cents}, one region's) exceeds, as a finding."""
     findings = []
     for (region, quarter, channel), allocated in sorted(cells.items()):
         total = sum(

@@ -27,6 +27,7 @@ from sheet_templates.schema import PlanSchema
 from sync_service import (
     actuals,
     auth,
+    baselines,
     functions_api,
     jobs,
     openapi,
@@ -34,6 +35,7 @@ from sync_service import (
     performance,
     reports,
     sheets_sync,
+    transfers,
     workflow,
 )
 from sync_service import allocations as allocation_rules
@@ -564,6 +566,129 @@ def list_outcomes() -> ResponseReturnValue:
 def performance_view(query: c.PerformanceQuery) -> ResponseReturnValue:
     view, per_line = performance.for_user(_store(), _schema(), current_user())
     return jsonify(performance.performance_json(view, per_line, query.by, query.period))
+
+
+def _planner() -> None:
+    """A gate: finance and marketers, who plan and move budget; admins manage users, not money."""
+    if current_user().role == Role.ADMIN:
+        raise Forbidden("admins manage users and tokens; finance and marketers read and move budgets")
+
+
+def _finance_limit() -> int:
+    from sheet_templates.money import to_cents
+
+    cents = to_cents(current_app.config["TRANSFER_FINANCE_LIMIT"])
+    return cents if cents is not None and cents >= 0 else 0
+
+
+@bp.post("/api/v1/baselines")
+@operation(
+    "POST",
+    "/api/v1/baselines",
+    "Lock the master and allocations in force as the year's budget (a named, immutable baseline; a re-baseline "
+    "is a new one)",
+    response=c.BaselineAnswer,
+    status=201,
+    errors=(403, 409),
+    body=c.BaselineBody,
+    gate=_finance("locks the budget baseline"),
+)
+def lock_baseline(body: c.BaselineBody) -> ResponseReturnValue:
+    return jsonify(baselines.lock_baseline(_store(), _schema(), current_user(), body.name, body.comment)), 201
+
+
+@bp.get("/api/v1/baselines")
+@operation(
+    "GET",
+    "/api/v1/baselines",
+    "Every budget baseline, newest first",
+    response=c.Baselines,
+    errors=(403,),
+    gate=_planner,
+)
+def list_baselines() -> ResponseReturnValue:
+    with _store().reading() as session:
+        return jsonify({"baselines": baselines.baselines_json(session)})
+
+
+@bp.get("/api/v1/budget")
+@operation(
+    "GET",
+    "/api/v1/budget",
+    "The budget (a baseline, default the newest) against the current plan, the allocations and actual spend",
+    response=c.BudgetAnswer,
+    errors=(403, 404),
+    query=c.BudgetQuery,
+    gate=_planner,
+)
+def budget_view(query: c.BudgetQuery) -> ResponseReturnValue:
+    answer = baselines.budget_json(_store(), _schema(), current_user(), query.baseline, query.by, query.period)
+    return jsonify(answer)
+
+
+@bp.post("/api/v1/transfers")
+@operation(
+    "POST",
+    "/api/v1/transfers",
+    "Ask to move an amount of allocation from one (region, quarter, channel) to another, saying why",
+    response=c.TransferAnswer,
+    status=201,
+    errors=(403, 409, 422),
+    body=c.TransferBody,
+    gate=_planner,
+)
+def request_transfer(body: c.TransferBody) -> ResponseReturnValue:
+    data = body.model_dump(by_alias=True)
+    answer = transfers.request_transfer(_store(), _schema(), current_user(), data, _finance_limit(), _policy())
+    return jsonify(answer), 201
+
+
+@bp.get("/api/v1/transfers")
+@operation(
+    "GET",
+    "/api/v1/transfers",
+    "Budget transfers the caller may read, newest first, with who asked, approved and why",
+    response=c.Transfers,
+    errors=(403,),
+    gate=_planner,
+)
+def list_transfers() -> ResponseReturnValue:
+    with _store().reading() as session:
+        return jsonify({"transfers": transfers.transfers_json(session, session.merge(current_user()))})
+
+
+@bp.get("/api/v1/transfers/<int:transfer_id>")
+@operation(
+    "GET",
+    "/api/v1/transfers/<int:transfer_id>",
+    "One budget transfer and its approvals",
+    response=c.TransferAnswer,
+    errors=(403, 404),
+    gate=_planner,
+)
+def get_transfer(transfer_id: int) -> ResponseReturnValue:
+    with _store().reading() as session:
+        return jsonify(transfers.transfer_json(session, session.merge(current_user()), transfer_id))
+
+
+@bp.post("/api/v1/transfers/<int:transfer_id>/<any(approve, reject):action>")
+@operation(
+    "POST",
+    "/api/v1/transfers/<int:transfer_id>/<action>",
+    "Approve or reject a budget transfer at the caller's step; the last approval moves the allocation",
+    response=c.TransferAnswer,
+    errors=(403, 404, 409),
+    body=c.DecisionBody,
+    body_required=False,
+    gate=_planner,
+    paths=("/api/v1/transfers/{transfer_id}/approve", "/api/v1/transfers/{transfer_id}/reject"),
+)
+def decide_transfer(transfer_id: int, action: str, body: c.DecisionBody) -> ResponseReturnValue:
+    verdict = "approved" if action == "approve" else "rejected"
+    answer = transfers.decide_transfer(
+        _store(), _schema(), current_user(), transfer_id, verdict, body.comment, _policy()
+    )
+    return jsonify(answer)
 
 
 def _filename(name: str | None) -> str | None:

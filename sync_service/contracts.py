@@ -116,6 +116,34 @@ class DecisionBody(Model):
     comment: text(2000, multiline=True) = ""
 
 
+class TransferSide(Model):
+    region: text(40)
+    quarter: text(8)
+    channel: text(100) | None = None  # "*" or none: all channels
+
+
+class TransferBody(Model):
+    """Move `amount` (reporting currency) of allocation from one (region, quarter, channel) to another, and why."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+    source: TransferSide = Field(alias="from")
+    to: TransferSide
+    amount: Annotated[str, StringConstraints(max_length=64)] | Annotated[int, Field(ge=-INT64, le=INT64)] | float
+    reason: text(2000, multiline=True)
+
+
+class BaselineBody(Model):
+    name: text(120, min_length=1)
+    comment: text(2000, multiline=True) = ""
+
+
+class BudgetQuery(Model):
+    baseline: Annotated[int, Field(ge=1, le=INT64)] | None = None  # default: the newest
+    by: text(300) | None = None
+    period: Literal["year", "quarter", "month"] | None = None
+
+
 class MasterQuery(Model):
     format: Literal["json", "xlsx"] = "json"
     as_of: dt.date | None = None
@@ -391,11 +419,51 @@ class Audit(Answer):
     events: list[Event]
 
 
+class TransferAnswer(Answer):
+    id: int
+    status: Literal["requested", "approved", "rejected"]
+    amount: str
+    reason: str
+    asked_by: str | None
+    asked_at: str
+    steps: list[Literal["giving", "finance"]]
+    waiting_for: list[str]
+    decisions: list[dict[str, Any]]
+    allocation_revision: int | None
+
+
+class Transfers(Answer):
+    transfers: list[TransferAnswer]
+
+
+class BaselineAnswer(Answer):
+    id: int
+    name: str
+    locked_by: str | None
+    locked_at: str
+    master_version: int
+    allocation_revision: int
+    comment: str
+
+
+class Baselines(Answer):
+    baselines: list[BaselineAnswer]
+
+
 class About(Answer):
     master_version: int
     actuals_import: int | None
     allocation_revision: int
     outcomes_import: int | None = None
+
+
+class BudgetAnswer(About):
+    baseline: BaselineAnswer
+    by: list[str]
+    period: str
+    currency: str
+    actual_spend_by_month: bool
+    rows: list[dict[str, Any]]
 
 
 class PerformanceAnswer(About):

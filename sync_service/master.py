@@ -268,6 +268,18 @@ def derived(store: Store, schema: PlanSchema, user: User, name: str, make: Calla
     return Derived(key, scope, value)
 
 
+def at_version(store: Store, schema: PlanSchema, version: int, user: User) -> Master:
+    """`user`'s view of the master as it was at `version` (the plans approved then), read as the current one is.
+
+    Actuals, results and allocations are today's (a baseline keeps its own allocation revision).
+    Cached like the current master, by the ids it was loaded from.
+    """
+    with store.reading() as session:
+        key = (store.url, "at", version, *_newest_ids(session)[1:])
+        whole = CACHE.get(key, lambda: _load(session, schema, version))
+        return whole.scoped(session.merge(user))
+
+
 def _current(session: Session, store: Store, schema: PlanSchema) -> Master:
     key = _key(session, store)
     return CACHE.get(key, lambda: _loaded(session, store, schema, key))

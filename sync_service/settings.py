@@ -68,6 +68,12 @@ SETTINGS = (
         "How many reverse proxies stand in front of the service; their X-Forwarded-For/-Proto/-Host/-Port "
         "headers are then trusted, so URLs are https:// and the client's address is known. Default 0: ignored.",
     ),
+    Setting(
+        "TRANSFER_FINANCE_LIMIT",
+        "10000",
+        "Largest budget transfer (reporting currency) finance approves alone; above it a marketer of the "
+        "giving region approves too. 0: the giving side approves every transfer.",
+    ),
     Setting("PLAN_DEADLINE", None, "The date plans are due (YYYY-MM-DD), counted down on the dashboard."),
     Setting(
         "SECRET_KEY",

@@ -26,6 +26,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
     insert,
@@ -326,6 +327,59 @@ class PeriodLock(Base):
     locked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Baseline(Base):
+    """The year's budget as finance locked it: the master version and allocation revision in force then. Never updated.
+
+    Both are immutable, so the baseline holds their numbers, not a copy; a re-baseline is a new row.
+    """
+
+    __tablename__ = "baselines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    master_version: Mapped[int] = mapped_column(ForeignKey("master_versions.id"))
+    allocation_revision: Mapped[int] = mapped_column(Integer)  # 0: the organisation file's allocations
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class Transfer(Base):
+    """A request to move an amount of allocation from one (region, quarter, channel) cell to another. Never updated.
+
+    `steps` are the approvals it needs ("giving": the giving region's marketing, "finance"); its
+    state is read from its decisions.
+    """
+
+    __tablename__ = "transfers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    from_region: Mapped[str] = mapped_column(String(40))
+    from_quarter: Mapped[str] = mapped_column(String(2))
+    from_channel: Mapped[str] = mapped_column(String(60))
+    to_region: Mapped[str] = mapped_column(String(40))
+    to_quarter: Mapped[str] = mapped_column(String(2))
+    to_channel: Mapped[str] = mapped_column(String(60))
+    cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    steps: Mapped[list[str]] = mapped_column(JSON)
+
+
+class TransferDecision(Base):
+    """One approval or rejection of a transfer at one step; the last approval names the allocation revision it made."""
+
+    __tablename__ = "transfer_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"), index=True)
+    step: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(20))  # approved, rejected
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    allocation_revision: Mapped[int | None] = mapped_column(ForeignKey("allocation_revisions.id"), nullable=True)
+    __table_args__ = (UniqueConstraint("transfer_id", "step"),)
+
+
 class TeamSheet(Base):
     """The Google spreadsheet a team plans in (created by Plansheet from the schema)."""
 
@@ -497,6 +551,15 @@ class Store:
         """One atomic unit of work: everything in it is committed together, or nothing is."""
         with self.writers.begin() as session:
             yield session
+
+    def serialise(self, session: Session, name: str) -> None:
+        """Hold `name` until `session`'s transaction ends, so writers of the same thing go one after another.
+
+        PostgreSQL: a transaction advisory lock (freed by commit, rollback or a dead connection).
+        SQLite needs none: its write transactions begin IMMEDIATE, one at a time.
+        """
+        if not self.url.startswith("sqlite"):
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

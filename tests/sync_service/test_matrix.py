@@ -23,6 +23,7 @@ and leaves the seeded plans in place.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,12 +43,15 @@ from sync_service.storage import (
     ActualImport,
     AllocationRevision,
     AuditEvent,
+    Baseline,
     Decision,
     MasterVersion,
     OutcomeImport,
     PeriodLock,
     Store,
     Submission,
+    Transfer,
+    TransferDecision,
 )
 from sync_service.workflow import sync_teams
 from tests.conftest import scratch_postgres
@@ -124,6 +128,9 @@ class World:
                 "actuals": session.scalar(select(func.count()).select_from(ActualImport)),
                 "outcomes": session.scalar(select(func.count()).select_from(OutcomeImport)),
                 "locks": sorted(session.scalars(select(PeriodLock.month))),
+                "baselines": session.scalar(select(func.count()).select_from(Baseline)),
+                "transfers": session.scalar(select(func.count()).select_from(Transfer)),
+                "transfer_decisions": session.scalar(select(func.count()).select_from(TransferDecision)),
                 "audit": session.scalar(select(func.count()).select_from(AuditEvent)),
             }
 
@@ -252,6 +259,31 @@ def allocations(_: World) -> dict[str, Any]:
     return {"allocations": cells, "comment": "same as the organisation file"}
 
 
+def a_baseline(world: World) -> dict[str, Any]:
+    """A budget baseline exists (the budget view needs one)."""
+    with world.store.reading() as session:
+        if session.scalar(select(func.count()).select_from(Baseline)):
+            return {}
+    response = world.call("POST", "/api/v1/baselines", "finance", json={"name": f"budget {uuid.uuid4().hex[:8]}"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return {}
+
+
+TRANSFER = {  # above the finance limit (10,000 by default): the giving side (EMEA) and finance approve
+    "from": {"region": "EMEA", "quarter": "Q1", "channel": "*"},
+    "to": {"region": "EMEA", "quarter": "Q2", "channel": "*"},
+    "amount": "20000",
+    "reason": "the spring event moved",
+}
+
+
+def asked(world: World) -> dict[str, Any]:
+    """A transfer my marketer asked for (and so consented to as the giving side): finance's approval is next."""
+    response = world.call("POST", "/api/v1/transfers", "mine", json=TRANSFER)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return {"transfer": response.get_json()["id"]}
+
+
 ACTUALS_CSV = (f"Line ID,Amount\n{plan_lines(MINE)[0]['line_id']},1250.00\n".encode(), "text/csv")
 OUTCOMES_CSV = (f"Line ID,Month,Leads,Pipeline\n{plan_lines(MINE)[0]['line_id']},m01,12,5000\n".encode(), "text/csv")
 V1 = "/api/v1"
@@ -314,6 +346,25 @@ MATRIX = [
         writes=("outcomes", "audit")),
     row("GET",  f"{V1}/outcomes",                             401, 401,   403, 403,  200,    403),
     row("GET",  f"{V1}/performance",                          401, 401,   200, 200,  200,    403),
+    # The budget baseline: finance locks it; everyone who plans reads it (their own teams' figures).
+    row("POST", f"{V1}/baselines",                            401, 401,   403, 403,  201,    403,
+        json=lambda _: {"name": f"budget {uuid.uuid4().hex[:8]}"}, writes=("baselines", "audit")),
+    row("GET",  f"{V1}/baselines",                            401, 401,   200, 200,  200,    403),
+    row("GET",  f"{V1}/budget?by=team",                       401, 401,   200, 200,  200,    403,
+        prepare=a_baseline),
+    # Budget transfers: marketers ask for their regions and approve as the giving side; finance approves.
+    row("POST", f"{V1}/transfers",                            401, 401,   201, 403,  201,    403,
+        json=lambda _: TRANSFER, writes=("transfers", "transfer_decisions", "audit")),
+    row("GET",  f"{V1}/transfers",                            401, 401,   200, 200,  200,    403),
+    row("GET",  f"{V1}/transfers/{{transfer}}",               401, 401,   200, 403,  200,    403,
+        prepare=asked),
+    row("GET",  f"{V1}/transfers/{MISSING}",                  401, 401,   404, 404,  404,    403),
+    row("POST", f"{V1}/transfers/{{transfer}}/approve",       401, 401,   403, 403,  200,    403,
+        json=lambda _: {}, prepare=asked, writes=("transfer_decisions", "allocations", "audit")),
+    row("POST", f"{V1}/transfers/{{transfer}}/reject",        401, 401,   403, 403,  200,    403,
+        json=lambda _: {"comment": "not this quarter"}, prepare=asked, writes=("transfer_decisions", "audit")),
+    row("POST", f"{V1}/transfers/{MISSING}/approve",          401, 401,   404, 404,  404,    403,
+        json=lambda _: {}),
     row("GET",  f"{V1}/periods",                              401, 401,   200, 200,  200,    200),
     row("POST", f"{V1}/periods/lock",                         401, 401,   403, 403,  200,    403,
         json=lambda _: {"months": ["m12"]}, prepare=unlocked_m12, writes=("locks", "audit")),
@@ -434,7 +485,7 @@ def test_the_matrix_has_a_row_for_every_route(tmp_path: Path) -> None:
         dummy = {"team": MINE, "sibling": SIBLING, "mine_submission": 1, "sibling_submission": 2, "latest": 1}
         covered = set()
         for r in MATRIX:
-            path = url_of(r, {**dummy, "pending": 3}).split("?")[0]
+            path = url_of(r, {**dummy, "pending": 3, "transfer": 4}).split("?")[0]
             rule, args = adapter.match(path, method=r.method, return_rule=True)
             covered.add((rule.rule, r.method, args.get("action")))
         assert served - covered == set(), "routes without a row in MATRIX"
