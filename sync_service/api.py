@@ -30,6 +30,7 @@ from sync_service import (
     baselines,
     functions_api,
     jobs,
+    notifications,
     openapi,
     outcomes,
     performance,
@@ -579,6 +580,40 @@ def _finance_limit() -> int:
 
     cents = to_cents(current_app.config["TRANSFER_FINANCE_LIMIT"])
     return cents if cents is not None and cents >= 0 else 0
+
+
+def _notifications_of(user: User) -> dict[str, Any]:
+    return {
+        "email": user.email,
+        "address": notifications.address_of(user) if user.notify else None,
+        "enabled": user.notify,
+    }
+
+
+@bp.get("/api/v1/me/notifications")
+@operation("GET", "/api/v1/me/notifications", "The caller's notification settings", response=c.NotificationsAnswer)
+def my_notifications() -> ResponseReturnValue:
+    with _store().reading() as session:
+        return jsonify(_notifications_of(session.get(User, current_user().id)))
+
+
+@bp.put("/api/v1/me/notifications")
+@operation(
+    "PUT",
+    "/api/v1/me/notifications",
+    "Set where the caller's notification emails go, or turn them off or on",
+    response=c.NotificationsAnswer,
+    body=c.NotificationsBody,
+)
+def set_my_notifications(body: c.NotificationsBody) -> ResponseReturnValue:
+    sent = body.model_dump(exclude_unset=True)
+    with _store().transaction() as session:
+        me = session.get(User, current_user().id, with_for_update=True)
+        if "email" in sent:
+            me.email = sent["email"]
+        if sent.get("enabled") is not None:
+            me.notify = sent["enabled"]
+        return jsonify(_notifications_of(me))
 
 
 @bp.post("/api/v1/baselines")

@@ -21,7 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
-from sync_service import api, cors, jobs, problems, sso, web
+from sync_service import api, cors, jobs, notifications, problems, sso, web
 from sync_service.api import SCHEMA, STORE
 from sync_service.cache import SharedCache
 from sync_service.settings import DEFAULTS
@@ -66,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     web.init_limits(app)
     problems.init_app(app)
     cors.init_app(app)
+    app.teardown_appcontext(notifications.dispatch_pending)  # notices staged by an action, once it has ended
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     sso.init_app(app, app.extensions[SCHEMA])

@@ -415,6 +415,37 @@ def password(options: _Options, name: str) -> int:
 
 
 @cli.command()
+@click.option("--as", "as_user", required=True, help="The finance user the reminders are sent for (audited).")
+@click.option("--today", type=ISO_DATE, default=None, help="The day to remind for; default today.")
+@pass_options
+def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
+    """Remind teams without a plan submitted of PLAN_DEADLINE (run daily; at most one reminder a team a day)."""
+    from sqlalchemy import select
+
+    from sync_service import notifications
+    from sync_service.api import STORE
+    from sync_service.storage import User
+
+    app = options.app()
+    store = app.extensions[STORE]
+    with store.reading() as session:
+        actor = session.scalars(select(User).where(User.name == as_user)).first()
+    if actor is None or actor.role != "finance":
+        raise PlansheetError(f"{as_user} is not a finance user; reminders are sent in finance's name")
+    if not notifications.configured(app.config):
+        raise PlansheetError("neither SMTP_HOST nor CHAT_WEBHOOK_URL is set: there is nowhere to send reminders")
+    with app.app_context():
+        day = (today or dt.datetime.now()).date()
+        result = notifications.remind(store, app.config, day, actor)
+    teams = result["reminded"]
+    click.echo(
+        f"plans are due on {result['deadline']} ({result['days_left']} day(s) left): "
+        + (f"reminded {', '.join(teams)}" if teams else "no team to remind today")
+    )
+    return EXIT_OK
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", type=int, default=None, help="Default $PLANSHEET_PORT or 8050.")
 @click.option(

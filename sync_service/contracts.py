@@ -133,6 +133,15 @@ class TransferBody(Model):
     reason: text(2000, multiline=True)
 
 
+class NotificationsBody(Model):
+    """The caller's own notification settings: where their email goes (null: their name, if an address), on or off."""
+
+    email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+$")] | None = (
+        None
+    )
+    enabled: bool | None = None
+
+
 class BaselineBody(Model):
     name: text(120, min_length=1)
     comment: text(2000, multiline=True) = ""
@@ -444,6 +453,12 @@ class BaselineAnswer(Answer):
     master_version: int
     allocation_revision: int
     comment: str
+
+
+class NotificationsAnswer(Answer):
+    email: str | None
+    address: str | None
+    enabled: bool
 
 
 class Baselines(Answer):

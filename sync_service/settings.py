@@ -74,6 +74,35 @@ SETTINGS = (
         "Largest budget transfer (reporting currency) finance approves alone; above it a marketer of the "
         "giving region approves too. 0: the giving side approves every transfer.",
     ),
+    Setting(
+        "SMTP_HOST",
+        None,
+        "The mail server notifications are sent through (none: no email). Notices are sent by background jobs.",
+    ),
+    Setting("SMTP_PORT", None, "Its port; default 587 (STARTTLS) or 465 (SMTP_SECURITY=ssl)."),
+    Setting(
+        "SMTP_SECURITY",
+        "starttls",
+        "'starttls' (upgrade the connection, the usual on 587), 'ssl' (TLS from the start, 465) or 'none' "
+        "(a relay on the same machine only); certificates are always verified.",
+    ),
+    Setting("SMTP_USER", None, "The login at the mail server, if it needs one."),
+    Setting("SMTP_PASSWORD", None, "Its password; never logged."),
+    Setting("SMTP_CA_FILE", None, "A CA bundle to verify the mail server's certificate with; default the system's."),
+    Setting("SMTP_TIMEOUT", 30, "Seconds to wait for the mail server or the chat webhook."),
+    Setting("MAIL_FROM", "plansheet@localhost", "The sender address of notification emails."),
+    Setting(
+        "CHAT_WEBHOOK_URL",
+        None,
+        "A chat incoming webhook that hears every notice (Slack or Microsoft Teams); none: no chat.",
+    ),
+    Setting("CHAT_WEBHOOK_FORMAT", "slack", "The webhook's message format: 'slack' or 'teams' (a MessageCard)."),
+    Setting(
+        "REMINDER_DAYS",
+        3,
+        "plansheet remind sends reminders this many days before PLAN_DEADLINE (and on each day up to it) to "
+        "teams without a plan submitted.",
+    ),
     Setting("PLAN_DEADLINE", None, "The date plans are due (YYYY-MM-DD), counted down on the dashboard."),
     Setting(
         "SECRET_KEY",

@@ -31,6 +31,7 @@ from sqlalchemy import (
     event,
     insert,
     text,
+    true,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -68,6 +69,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # For the dashboard's login: a salted, slow hash (werkzeug's scrypt); None: API tokens only.
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # None: the name, when it is an address
+    notify: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # email notices on
     teams: Mapped[list[Team]] = relationship(secondary="user_teams")
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import PlanSchema
+from sync_service import notifications
 from sync_service.allocations import (
     ALL_CHANNELS,
     ALLOCATIONS_LOCK,
@@ -135,7 +136,10 @@ def request_transfer(
         own = [s for s in steps if _can_decide(user, transfer, s)]
         for step in own:  # the asker's consent for the step their role is
             _decide(store, session, schema, user, transfer, step, APPROVED, "asked for it", over_policy)
-        return describe(session, transfer)
+        answer = describe(session, transfer)
+        if answer["status"] == REQUESTED:  # made at once (finance within its limit): nobody else to tell
+            notifications.stage(session, "transfer.requested", user, transfer=transfer.id)
+        return answer
 
 
 def decide_transfer(
@@ -169,7 +173,10 @@ def decide_transfer(
             if any(d["user_id"] == user.id for d in state["decisions"]):
                 raise Forbidden(f"you have already decided transfer {transfer_id}; another approver must decide it")
             _decide(store, session, schema, user, transfer, mine[0], action, comment.strip(), over_policy)
-            return describe(session, transfer)
+            answer = describe(session, transfer)
+            if answer["status"] != REQUESTED:  # decided: whoever asked hears it
+                notifications.stage(session, f"transfer.{answer['status']}", user, transfer=transfer.id)
+            return answer
     except IntegrityError:  # another approver of the same step committed first
         raise Conflict(f"transfer {transfer_id} was decided at this step by someone else just now") from None
 

@@ -30,7 +30,7 @@ from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.excel_template import build_template
 from sheet_templates.money import money_text
 from sheet_templates.schema import PlanSchema
-from sync_service import allocations, master, periods
+from sync_service import allocations, master, notifications, periods
 from sync_service.auth import can_see, require_finance, require_plan_reader, visible_teams
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency, remember
@@ -173,6 +173,7 @@ def submit(
                 detail={"team": team.id, "lines": len(lines), "source": incoming.source, "based_on": based_on},
             )
         )
+        notifications.stage(session, "submission.submitted", user, submission=submission.id)
         result = describe(session, submission, user_name=user.name)
         remember(session, user, idem, 201, result)
         return result
@@ -523,6 +524,7 @@ def decide(
             )
         )
         session.flush()
+        notifications.stage(session, f"submission.{action}", user, submission=submission.id)
         result = {**describe(session, submission), "master_version": version, "over_allocation": findings}
         remember(session, user, idem, 200, result)
         # A queued follow-up (the Google push) is written with the decision: it is never lost after it.

@@ -524,6 +524,9 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         approve(submit("EMEA-SMB", EMEA_SMB))
         first = submit("NA-ENTERPRISE", NA_V1)
         approve(first)
+        # The budget is locked here (the organisation file's allocations); the plans move on after it.
+        status, answer = call(base, finance, "POST", "/api/v1/baselines", {"name": "FY2027 budget"})
+        assert status == 201, answer
         second = submit("NA-ENTERPRISE", NA_V2, based_on=first)
         stale = submit("NA-ENTERPRISE", NA_STALE, based_on=first)  # overtaken when the second is approved
         approve(second)
@@ -624,6 +627,38 @@ def test_api_variance_and_allocations_equal_the_oracle(scenario: dict[str, Any])
     }
     assert allocations["EMEA", "Q1", "*"] == 12_345_678
     assert allocations["EMEA", "Q2", "Events"] == 500_055
+
+
+BASELINE = {"EMEA-ENTERPRISE": FINAL["EMEA-ENTERPRISE"], "EMEA-SMB": EMEA_SMB, "NA-ENTERPRISE": NA_V1}
+
+
+@pytest.mark.parametrize("period", ["quarter", "year"])
+def test_api_budget_against_plan_and_actual_equals_the_oracle(scenario: dict[str, Any], period: str) -> None:
+    """The baseline locked after NA's first plan keeps that budget; the plan, allocations and actuals are today's."""
+    body = get(scenario, f"/api/v1/budget?by=region&period={period}")
+    assert body["baseline"]["name"] == "FY2027 budget" and body["actual_spend_by_month"]
+    budget: dict[tuple[str, str], int] = defaultdict(int)
+    for lines in BASELINE.values():
+        for ln in lines:
+            for j, m in enumerate(MONTHS):
+                label = f"Q{j // 3 + 1}" if period == "quarter" else "FY2027"
+                budget[ln["region"], label] += to_reporting(cents(ln.get(m)), ln["currency"])
+    actual: dict[tuple[str, str], int] = defaultdict(int)
+    for line_id in EXPECTED.by_id:
+        for j, value in enumerate(EXPECTED.actual_months(line_id)):
+            label = f"Q{j // 3 + 1}" if period == "quarter" else "FY2027"
+            actual[EXPECTED.by_id[line_id]["region"], label] += value
+    plan = EXPECTED.planned("region", period)
+    rows = {(r["region"], r["period"]): r for r in body["rows"]}
+    assert set(rows) == {k for k in set(budget) | set(plan)}
+    for key, row in rows.items():
+        assert row["cents"] == {"budget": budget.get(key, 0), "plan": plan.get(key, 0), "actual": actual[key]}, key
+        region, label = key
+        quarters = [label] if period == "quarter" else list(QUARTER_MONTHS)
+        org = SCHEMA.config.allocations.get(region, {})
+        then = sum(int(org[q] * 100) for q in quarters) if all(q in org for q in quarters) else None
+        assert (cents(row["budget_allocation"]) if row["budget_allocation"] else None) == then, key
+        assert cents(row["allocation"]) == sum(EXPECTED.alloc[region, q] for q in quarters), key
 
 
 # --- workbooks, recalculated by LibreOffice -------------------------------------------------------------------

@@ -346,6 +346,10 @@ MATRIX = [
         writes=("outcomes", "audit")),
     row("GET",  f"{V1}/outcomes",                             401, 401,   403, 403,  200,    403),
     row("GET",  f"{V1}/performance",                          401, 401,   200, 200,  200,    403),
+    # Each caller's own notification settings: anyone with a token, for themselves alone.
+    row("GET",  f"{V1}/me/notifications",                     401, 401,   200, 200,  200,    200),
+    row("PUT",  f"{V1}/me/notifications",                     401, 401,   200, 200,  200,    200,
+        json=lambda _: {"enabled": True}),
     # The budget baseline: finance locks it; everyone who plans reads it (their own teams' figures).
     row("POST", f"{V1}/baselines",                            401, 401,   403, 403,  201,    403,
         json=lambda _: {"name": f"budget {uuid.uuid4().hex[:8]}"}, writes=("baselines", "audit")),

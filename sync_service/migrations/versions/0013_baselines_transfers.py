@@ -1,4 +1,4 @@
-"""the budget baseline; budget transfers and their approvals
+"""the budget baseline; budget transfers and their approvals; each user's notification address and choice
 
 Revision ID: 0013
 Revises: 0012
@@ -17,6 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("email", sa.String(length=254), nullable=True))
+        batch.add_column(sa.Column("notify", sa.Boolean(), server_default=sa.true(), nullable=False))
     op.create_table(
         "baselines",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -72,3 +75,6 @@ def downgrade() -> None:
     op.drop_table("transfer_decisions")
     op.drop_table("transfers")
     op.drop_table("baselines")
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("notify")
+        batch.drop_column("email")
