@@ -439,6 +439,7 @@ class TransferAnswer(Answer):
     waiting_for: list[str]
     decisions: list[dict[str, Any]]
     allocation_revision: int | None
+    over_allocation: list[str] = []  # when this answer's approval moved it: what it leaves over allocation
 
 
 class Transfers(Answer):

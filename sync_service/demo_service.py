@@ -347,6 +347,8 @@ def _service_story(
         p(f"  row {row['row']}: no plan line {row['line_id'] or row['campaign_code']} ({row['amount']})")
 
     _crm_story(schema, out, finance, master, closed, p)
+    region = "EMEA" if "EMEA" in regions else regions[0]
+    _budget_story(schema, finance, Client(base, tokens[region]), region, p)
 
     cur = schema.config.reporting_currency
     _, rollup = finance.json("GET", "/api/v1/rollup?by=region&period=quarter")
@@ -367,6 +369,50 @@ def _service_story(
             f"  {row['region']:<6} {_amount(row['planned_to_date']):>14} {_amount(row['actual']):>14} "
             f"{_amount(row['variance']):>14}  {row['flag']}"
         )
+
+
+TRANSFER = "25000.00"  # above the default TRANSFER_FINANCE_LIMIT: the giving side and finance approve
+
+
+def _budget_story(schema: PlanSchema, finance: Client, marketer: Client, region: str, p: Any) -> None:
+    """The approved master locked as the budget; budget moved from Q1 to Q2 by a transfer; budget against plan."""
+    name = f"{schema.calendar.label} budget"
+    status, baseline = finance.json("POST", "/api/v1/baselines", {"name": name, "comment": "demo: the agreed plans"})
+    if status != 201:
+        raise RuntimeError(f"locking the budget failed: {baseline}")
+    p(
+        f"\nFinance locked the master as the budget: baseline {baseline['id']} {name!r} "
+        f"(master version {baseline['master_version']}, allocation revision {baseline['allocation_revision']})"
+    )
+    body = {
+        "from": {"region": region, "quarter": "Q1", "channel": "*"},
+        "to": {"region": region, "quarter": "Q2", "channel": "*"},
+        "amount": TRANSFER,
+        "reason": "demo: the spring summit moved to April",
+    }
+    status, transfer = marketer.json("POST", "/api/v1/transfers", body)
+    if status != 201:
+        raise RuntimeError(f"asking for the transfer failed: {transfer}")
+    p(
+        f"  {region}'s marketer asked to move {_amount(TRANSFER)} from {region} Q1 to Q2 (transfer {transfer['id']}): "
+        f"their consent given, waiting for {' and '.join(transfer['waiting_for'])}"
+    )
+    status, transfer = finance.json("POST", f"/api/v1/transfers/{transfer['id']}/approve", {"comment": "demo: fine"})
+    if status != 200:
+        raise RuntimeError(f"approving the transfer failed: {transfer}")
+    p(f"  finance approved it: allocation revision {transfer['allocation_revision']}")
+    for message in transfer["over_allocation"]:
+        p(f"  flagged: {message}")
+    _, view = finance.json("GET", "/api/v1/budget?by=region&period=quarter")
+    cur = schema.config.reporting_currency
+    p(f"\nGET /api/v1/budget?by=region&period=quarter ({cur}; {region}):")
+    p(f"  {'quarter':<7} {'budget':>14} {'plan':>14} {'allocation then':>16} {'allocation now':>15}")
+    for row in view["rows"]:
+        if row["region"] == region:
+            p(
+                f"  {row['period']:<7} {_amount(row['budget']):>14} {_amount(row['plan']):>14} "
+                f"{_amount(row.get('budget_allocation') or '0'):>16} {_amount(row.get('allocation') or '0'):>15}"
+            )
 
 
 def _crm_story(schema: PlanSchema, out: Path, finance: Client, master: dict[str, Any], closed: int, p: Any) -> None:

@@ -134,9 +134,10 @@ def request_transfer(
             )
         )
         own = [s for s in steps if _can_decide(user, transfer, s)]
+        findings = []
         for step in own:  # the asker's consent for the step their role is
-            _decide(store, session, schema, user, transfer, step, APPROVED, "asked for it", over_policy)
-        answer = describe(session, transfer)
+            findings += _decide(store, session, schema, user, transfer, step, APPROVED, "asked for it", over_policy)
+        answer = describe(session, transfer) | {"over_allocation": [f["message"] for f in findings]}
         if answer["status"] == REQUESTED:  # made at once (finance within its limit): nobody else to tell
             notifications.stage(session, "transfer.requested", user, transfer=transfer.id)
         return answer
@@ -172,8 +173,8 @@ def decide_transfer(
                 raise Conflict(f"transfer {transfer_id} was already decided at your step by {by}")
             if any(d["user_id"] == user.id for d in state["decisions"]):
                 raise Forbidden(f"you have already decided transfer {transfer_id}; another approver must decide it")
-            _decide(store, session, schema, user, transfer, mine[0], action, comment.strip(), over_policy)
-            answer = describe(session, transfer)
+            findings = _decide(store, session, schema, user, transfer, mine[0], action, comment.strip(), over_policy)
+            answer = describe(session, transfer) | {"over_allocation": [f["message"] for f in findings]}
             if answer["status"] != REQUESTED:  # decided: whoever asked hears it
                 notifications.stage(session, f"transfer.{answer['status']}", user, transfer=transfer.id)
             return answer
@@ -191,12 +192,14 @@ def _decide(
     action: str,
     comment: str,
     over_policy: str,
-) -> None:
+) -> list[dict[str, Any]]:
+    """Record one step's decision; when it is the last approval, move the allocation. The over-allocation findings."""
     decision = TransferDecision(transfer_id=transfer.id, step=step, action=action, user_id=user.id, comment=comment)
     session.add(decision)
     session.flush()  # the unique (transfer, step) makes a second decision of the step fail here
     decided = {d.step for d in _decisions(session, transfer.id) if d.action == APPROVED}
     detail: dict[str, Any] = {"step": step, "comment": comment}
+    findings: list[dict[str, Any]] = []
     if action == APPROVED and set(transfer.steps) <= decided:
         store.serialise(session, ALLOCATIONS_LOCK)
         revision, findings = _move(session, schema, user, transfer, over_policy)
@@ -206,6 +209,7 @@ def _decide(
         AuditEvent(user_id=user.id, action=f"transfer.{action}", target=f"transfer:{transfer.id}", detail=detail)
     )
     session.flush()
+    return findings
 
 
 def _move(

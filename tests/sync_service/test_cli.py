@@ -17,7 +17,7 @@ from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.config import default_config_path
 from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
-from sync_service import demo
+from sync_service import demo, demo_service
 from sync_service.cli import cli, main
 from tests.libreoffice import sheet_values
 
@@ -323,7 +323,7 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
         imported = db.execute("SELECT count(*) FROM actual_amounts").fetchone()[0]
     assert imported > 0 and "2 unmatched" in service
     # Results from the CRM: imported, the same file again changes nothing, and the cheapest pipeline named.
-    crm = service.split("imported the CRM's campaign report")[1].split("GET /api/v1/rollup")[0]
+    crm = service.split("imported the CRM's campaign report")[1].split("Finance locked the master as the budget")[0]
     assert "Salesforce preset" in crm and "no plan line or campaign NOPLAN-01" in crm
     assert "the same file sent again: 200, unchanged" in crm
     table = crm.split("cost/lead\n")[1].split("\n  ")[:-1]
@@ -336,6 +336,19 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     assert set(per_one) == set(SCHEMA.config.channels)  # the demo plans every channel
     cheapest = max(per_one, key=per_one.get)
     assert f"  {cheapest} buys pipeline cheapest: {per_one[cheapest]:,.2f} of pipeline" in crm
+    # The budget locked, then budget moved from Q1 to Q2 by a transfer both sides approved.
+    budget = service.split("Finance locked the master as the budget")[1].split("GET /api/v1/rollup")[0]
+    assert "waiting for finance" in budget and "finance approved it: allocation revision 1" in budget
+    quarters = {}
+    for row in budget.split("allocation now\n")[1].strip().splitlines():
+        q, *amounts = row.split()
+        quarters[q] = [float(a.replace(",", "")) for a in amounts]
+    assert set(quarters) == {"Q1", "Q2", "Q3", "Q4"}
+    assert all(b == p for b, p, _, _ in quarters.values())  # nothing approved since the budget was locked
+    moved = float(demo_service.TRANSFER)
+    assert quarters["Q1"][3] == pytest.approx(quarters["Q1"][2] - moved)
+    assert quarters["Q2"][3] == pytest.approx(quarters["Q2"][2] + moved)
+    assert quarters["Q3"][3] == quarters["Q3"][2] and quarters["Q4"][3] == quarters["Q4"][2]
     variance = service.split("GET /api/v1/variance")[1]
     assert all(f"\n  {region} " in variance for region in regions)
     google_team = f"{regions[0]}-{SCHEMA.config.business_units[-1].replace('-', '').upper()}"

@@ -222,6 +222,9 @@ def test_a_transfer_leaving_a_region_over_its_allocation_is_flagged_or_refused(s
         refusing.extensions[STORE].dispose()
     flagged = ask(service, "finance", ("EMEA", "Q1", "Events"), ("EMEA", "Q2", "Events"), "5000")
     assert flagged.status_code == 201 and flagged.get_json()["status"] == "approved"
+    assert flagged.get_json()["over_allocation"] == [
+        "EMEA Q1 Events: planned 198000.00 USD is over the allocation of 195000.00 by 3000.00"
+    ]
     with service.store.reading() as session:
         event = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "transfer.approved").order_by(AuditEvent.id.desc())
