@@ -48,7 +48,7 @@ from addin.forecast import closed_months, elapsed_fraction, pacing
 from addin.rollup import rollup
 from sheet_templates.calendar import QUARTERS
 from sheet_templates.errors import ConfigError
-from sheet_templates.money import display_money
+from sheet_templates.money import display_money, to_cents
 from sync_service import headers, performance, reports, workflow
 from sync_service import master as master_model
 from sync_service.allocations import allocation_of
@@ -624,6 +624,106 @@ def team(team: str) -> ResponseReturnValue:
         money=display_money,
         currency=_schema().config.reporting_currency,
     )
+
+
+@bp.get("/transfers")
+@login_required
+def transfers_page() -> ResponseReturnValue:
+    """Budget transfers: ask for one, and each the caller may read, with the approvals still open."""
+    from sync_service import transfers
+
+    user = g.web_user
+    if user.role == Role.ADMIN:
+        abort(403, "admins manage users and tokens; finance and marketers move budgets")
+    with _store().reading() as session:
+        me = session.merge(user)
+        items = transfers.transfers_json(session, me)
+        mine = {t.region for t in me.teams}
+        for item in items:
+            item["can_decide"] = (
+                item["status"] == "requested"
+                and item["asked_by"] != me.name
+                and any(
+                    s == "finance" if me.role == Role.FINANCE else (s == "giving" and item["from"]["region"] in mine)
+                    for s in item["waiting_for"]
+                )
+            )
+    schema = _schema()
+    regions = list(schema.config.regions) if user.role == Role.FINANCE else sorted(mine)
+    return render_template(
+        "transfers.html",
+        transfers=items,
+        regions=regions,
+        all_regions=list(schema.config.regions),
+        channels=list(schema["channel"].choices),
+        currency=schema.config.reporting_currency,
+    )
+
+
+@bp.post("/transfers")
+@login_required
+def ask_transfer() -> ResponseReturnValue:
+    from sync_service import transfers
+
+    form = request.form
+    body = {
+        "from": {
+            "region": form.get("from_region"),
+            "quarter": form.get("from_quarter"),
+            "channel": form.get("from_channel") or "*",
+        },
+        "to": {
+            "region": form.get("to_region"),
+            "quarter": form.get("to_quarter"),
+            "channel": form.get("to_channel") or "*",
+        },
+        "amount": form.get("amount", ""),
+        "reason": form.get("reason", ""),
+    }
+    limit = to_cents(current_app.config["TRANSFER_FINANCE_LIMIT"]) or 0
+    try:
+        answer = transfers.request_transfer(
+            _store(), _schema(), g.web_user, body, limit, current_app.config["OVER_ALLOCATION"]
+        )
+        state = (
+            "made"
+            if answer["status"] == "approved"
+            else f"asked for; it waits for {' and '.join(answer['waiting_for'])}"
+        )
+        flash(f"Transfer {answer['id']} {state}.", "ok")
+        for message in answer["over_allocation"]:
+            flash(f"Flagged: {message}", "error")
+    except ServiceError as exc:
+        flash(exc.detail + "".join(f" {i['at']}: {i['message']}." for i in exc.issues or []), "error")
+    return redirect(url_for("web.transfers_page"))
+
+
+@bp.post("/transfers/<int:transfer_id>/decide")
+@login_required
+def decide_transfer(transfer_id: int) -> ResponseReturnValue:
+    from sync_service import transfers
+
+    verdict = {"approve": "approved", "reject": "rejected"}.get(request.form.get("action", ""))
+    if verdict is None:
+        abort(400, "approve or reject")
+    try:
+        answer = transfers.decide_transfer(
+            _store(),
+            _schema(),
+            g.web_user,
+            transfer_id,
+            verdict,
+            request.form.get("comment", ""),
+            current_app.config["OVER_ALLOCATION"],
+        )
+        flash(
+            f"Transfer {transfer_id} {verdict if answer['status'] != 'requested' else 'approved at your step'}.", "ok"
+        )
+        for message in answer["over_allocation"]:
+            flash(f"Flagged: {message}", "error")
+    except ServiceError as exc:
+        flash(exc.detail, "error")
+    return redirect(url_for("web.transfers_page"))
 
 
 @bp.get("/jobs")

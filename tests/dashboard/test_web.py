@@ -192,3 +192,40 @@ def test_each_master_version_shows_what_it_changed(dashboard) -> None:
     assert "0 lines added, 1 removed" in page
     assert "5 lines added" in client.get("/versions/1").get_data(as_text=True)
     assert client.get("/versions/9").status_code == 404
+
+
+def test_a_marketer_asks_for_a_transfer_and_finance_approves_it_on_the_transfers_page(dashboard) -> None:
+    app, tokens = dashboard
+    maria, fiona = app.test_client(), app.test_client()
+    assert login(maria, "maria").status_code == 302 and login(fiona, "fiona").status_code == 302
+    page = maria.get("/transfers").get_data(as_text=True)
+    form = {
+        "csrf_token": csrf(page),
+        "from_region": "EMEA",
+        "from_quarter": "Q1",
+        "from_channel": "*",
+        "to_region": "EMEA",
+        "to_quarter": "Q2",
+        "to_channel": "*",
+        "amount": "20,000.00",
+        "reason": "the summit moved to April",
+    }
+    assert maria.post("/transfers", data={**form, "csrf_token": "forged"}).status_code == 400
+    done = maria.post("/transfers", data=form, follow_redirects=True).get_data(as_text=True)
+    assert "Transfer 1 asked for; it waits for finance." in done
+    assert 'id="transfer-1"' in done and "giving: approved by maria" in done
+    assert 'action="/transfers/1/decide"' not in done  # maria asked: she cannot approve it
+    queue = fiona.get("/transfers").get_data(as_text=True)
+    assert 'action="/transfers/1/decide"' in queue
+    decided = fiona.post(
+        "/transfers/1/decide",
+        data={"csrf_token": csrf(queue), "action": "approve", "comment": "ok"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Transfer 1 approved." in decided and "allocation revision 1" in decided
+    cells = app.test_client().get("/api/v1/allocations", headers={"Authorization": f"Bearer {tokens['fiona']}"})
+    by_key = {(c["region"], c["quarter"], c["channel"]): c["cents"] for c in cells.get_json()["allocations"]}
+    org = SCHEMA.config.allocations["EMEA"]
+    assert by_key["EMEA", "Q1", "*"] == int(org["Q1"] * 100) - 2_000_000
+    assert by_key["EMEA", "Q2", "*"] == int(org["Q2"] * 100) + 2_000_000
+    assert "EMEA Q1" not in app.test_client().get("/transfers").get_data(as_text=True)  # a login is needed
