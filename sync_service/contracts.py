@@ -29,7 +29,8 @@ MAX_TEXT_CELL = 32_767  # Excel's longest cell text
 MAX_ROW_WIDTH = 16_384  # Excel's widest sheet
 MAX_PLAN_LINES = 1_000_000  # the highest template.max_lines an organisation may configure
 
-Id = Annotated[int, Field(ge=0, le=INT64)]
+ID_MAX = 2**31 - 1  # ids are INTEGER columns: 32 bits on PostgreSQL, so a larger one names nothing
+Id = Annotated[int, Field(ge=0, le=ID_MAX)]
 # One line of text a person typed (a comment, a name): no control characters. (Text with an unpaired
 # surrogate is not a valid string for the models at all, so it is refused before these patterns.)
 _SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
@@ -148,7 +149,7 @@ class BaselineBody(Model):
 
 
 class BudgetQuery(Model):
-    baseline: Annotated[int, Field(ge=1, le=INT64)] | None = None  # default: the newest
+    baseline: Annotated[int, Field(ge=1, le=ID_MAX)] | None = None  # default: the newest
     by: text(300) | None = None
     period: Literal["year", "quarter", "month"] | None = None
 
@@ -756,7 +757,7 @@ def operation(
             if gate is not None:
                 gate()
             for name, value in kwargs.items():
-                if isinstance(value, int) and not 0 <= value <= INT64:  # beyond any id the database can hold
+                if isinstance(value, int) and not 0 <= value <= ID_MAX:  # beyond any id the database can hold
                     raise NotFound(f"there is no {name.replace('_', ' ')} {value}")
             if query is not None:
                 kwargs["query"] = validated(query, request.args.to_dict(flat=True), "query")

@@ -421,3 +421,17 @@ def test_a_transfer_killed_during_its_approval_is_moved_whole_or_not_at_all(data
             assert call(base, finance, "POST", f"/api/v1/transfers/{tid}/approve", {})[0] == 200
     finally:
         stop(server)
+
+
+def test_ids_beyond_the_databases_integers_name_nothing(service: Service) -> None:
+    """On PostgreSQL ids are 32-bit: a larger one is 404 (or 400 in a body), never the database's error."""
+    finance = auth(service.tokens["finance"])
+    for path in ("/api/v1/transfers/2147483648", "/api/v1/submissions/2147483648", "/api/v1/transfers/99999999999"):
+        problem(service.client.get(path, headers=finance), 404)
+    problem(service.client.post("/api/v1/transfers/2147483648/approve", headers=finance, json={}), 404)
+    problem(service.client.get("/api/v1/budget?baseline=2147483648", headers=finance), 400)
+    body = {"team": "EMEA-ENTERPRISE", "lines": [], "based_on": {"submission": 2**31}}
+    assert (
+        "based_on.submission"
+        in problem(service.client.post("/api/v1/submissions", headers=finance, json=body), 400)["detail"]
+    )
