@@ -284,7 +284,10 @@ def master(query: c.MasterQuery) -> ResponseReturnValue:
     if query.format == "json":
         return jsonify(reports.master_json(_master(user)))
     with tempfile.TemporaryDirectory() as folder:
-        path = reports.master_workbook(_master(user), Path(folder) / "master.xlsx", query.as_of or dt.date.today())
+        more = baselines.sheets(_store(), _schema(), user)
+        path = reports.master_workbook(
+            _master(user), Path(folder) / "master.xlsx", query.as_of or dt.date.today(), more
+        )
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
 

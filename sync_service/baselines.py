@@ -161,3 +161,53 @@ def budget_json(
         "actual_spend_by_month": now.actual_months is not None,
         "rows": rows,
     }
+
+
+BUDGET_COLUMNS = (
+    ("budget", "Budget"),
+    ("plan", "Plan"),
+    ("plan_vs_budget", "Plan vs budget"),
+    ("actual", "Actual"),
+    ("actual_vs_budget", "Actual vs budget"),
+    ("budget_allocation", "Allocation then"),
+    ("allocation", "Allocation now"),
+)
+
+
+def sheets(store: Store, schema: PlanSchema, user: User) -> list[Any]:
+    """The master workbook's Budget sheet (by region, each quarter then the year), when a baseline is locked."""
+    from sheet_templates.master_workbook import Table, ValuesSheet
+
+    with store.reading() as session:
+        if session.scalar(select(func.count()).select_from(Baseline)) == 0:
+            return []
+    rows: list[list[Any]] = []
+    answers = [budget_json(store, schema, user, None, "region", kind) for kind in ("quarter", "year")]
+    by_region: dict[str, list[dict[str, Any]]] = {}
+    for answer in answers:
+        for row in answer["rows"]:
+            by_region.setdefault(row["region"], []).append(row)
+    for region in sorted(by_region):
+        for row in by_region[region]:
+            cells: list[Any] = [region, row["period"]]
+            for key, _ in BUDGET_COLUMNS:
+                value = row.get(key)
+                cells.append(None if value is None else _cents(value))
+            rows.append(cells)
+    baseline = answers[0]["baseline"]
+    header = ["Region", "Period", *(label for _, label in BUDGET_COLUMNS)]
+    kinds = ["text", "text", *("money" for _ in BUDGET_COLUMNS)]
+    note = (
+        f"The budget: baseline {baseline['id']} {baseline['name']!r}, locked {baseline['locked_at'][:10]} by "
+        f"{baseline['locked_by']}, against the current plan and actual spend ({schema.config.reporting_currency}; "
+        "blank where there is no figure)"
+    )
+    return [ValuesSheet("Budget", note, [Table("By region", header, kinds, rows)])]
+
+
+def _cents(text: str) -> int:
+    from sheet_templates.money import to_cents
+
+    cents = to_cents(text)
+    assert cents is not None, text
+    return cents

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +175,11 @@ def variance_json(m: Master, by: str | None, as_of: str | None) -> dict[str, Any
     }
 
 
-def master_workbook(m: Master, out: Path, as_of: dt.date) -> Path:
-    """The master workbook (Summary, Lines, Rollup, Variance, Chart) of the master, allocations in force."""
+def master_workbook(m: Master, out: Path, as_of: dt.date, more: Sequence[Any] = ()) -> Path:
+    """The master workbook (Summary, Lines, Rollup, Variance, Chart) of the master, allocations in force.
+
+    `more`: further sheets of values (the Budget sheet, `baselines.sheets`), after Performance.
+    """
     schema = m.schema
     held = {h.team: h.submission for h in m.held}
     tables, segments, files = [], [], []
@@ -196,7 +200,7 @@ def master_workbook(m: Master, out: Path, as_of: dt.date) -> Path:
     allocations = {r: q for r, q in region_allocations(m).items() if r in regions}
     from sync_service import performance
 
-    extra = [performance.sheet(m, performance.lines(m))]
+    extra = [performance.sheet(m, performance.lines(m)), *more]
     write_master_of(
         whole, segments, schema, out, as_of=as_of, files=files, issues=[], allocations=allocations, extra=extra
     )
@@ -207,11 +211,14 @@ def workbook_job(run: Any) -> dict[str, Any]:
     """The job `master.workbook`: the master workbook as the job's owner may see it, kept with the job."""
     import tempfile
 
+    from sync_service import baselines
     from sync_service import master as master_model
 
-    view = master_model.load(run.store, run.app.extensions["plansheet.schema"], run.user)
+    schema = run.app.extensions["plansheet.schema"]
+    view = master_model.load(run.store, schema, run.user)
+    more = baselines.sheets(run.store, schema, run.user)
     with tempfile.TemporaryDirectory() as folder:
-        path = master_workbook(view, Path(folder) / "master.xlsx", dt.date.fromisoformat(run.job.args["as_of"]))
+        path = master_workbook(view, Path(folder) / "master.xlsx", dt.date.fromisoformat(run.job.args["as_of"]), more)
         data = path.read_bytes()
     result = {"master_version": view.version, "as_of": run.job.args["as_of"], "bytes": len(data)}
     with run.store.transaction() as session:

@@ -49,7 +49,7 @@ from addin.rollup import rollup
 from sheet_templates.calendar import QUARTERS
 from sheet_templates.errors import ConfigError
 from sheet_templates.money import display_money, to_cents
-from sync_service import headers, performance, reports, workflow
+from sync_service import baselines, headers, performance, reports, workflow
 from sync_service import master as master_model
 from sync_service.allocations import allocation_of
 from sync_service.auth import can_see, create_addin_token
@@ -762,7 +762,8 @@ def version_diff(version: int) -> ResponseReturnValue:
 def download_master() -> ResponseReturnValue:
     with tempfile.TemporaryDirectory() as folder:
         view = master_model.load(_store(), _schema(), g.web_user)
-        path = reports.master_workbook(view, Path(folder) / "master.xlsx", dt.date.today())
+        more = baselines.sheets(_store(), _schema(), g.web_user)
+        path = reports.master_workbook(view, Path(folder) / "master.xlsx", dt.date.today(), more)
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
 

@@ -632,11 +632,8 @@ def test_api_variance_and_allocations_equal_the_oracle(scenario: dict[str, Any])
 BASELINE = {"EMEA-ENTERPRISE": FINAL["EMEA-ENTERPRISE"], "EMEA-SMB": EMEA_SMB, "NA-ENTERPRISE": NA_V1}
 
 
-@pytest.mark.parametrize("period", ["quarter", "year"])
-def test_api_budget_against_plan_and_actual_equals_the_oracle(scenario: dict[str, Any], period: str) -> None:
-    """The baseline locked after NA's first plan keeps that budget; the plan, allocations and actuals are today's."""
-    body = get(scenario, f"/api/v1/budget?by=region&period={period}")
-    assert body["baseline"]["name"] == "FY2027 budget" and body["actual_spend_by_month"]
+def expected_budget(period: str) -> dict[tuple[str, str], dict[str, int | None]]:
+    """By (region, period): budget, plan, actual, and the allocation then and now, in reporting cents."""
     budget: dict[tuple[str, str], int] = defaultdict(int)
     for lines in BASELINE.values():
         for ln in lines:
@@ -649,16 +646,63 @@ def test_api_budget_against_plan_and_actual_equals_the_oracle(scenario: dict[str
             label = f"Q{j // 3 + 1}" if period == "quarter" else "FY2027"
             actual[EXPECTED.by_id[line_id]["region"], label] += value
     plan = EXPECTED.planned("region", period)
-    rows = {(r["region"], r["period"]): r for r in body["rows"]}
-    assert set(rows) == {k for k in set(budget) | set(plan)}
-    for key, row in rows.items():
-        assert row["cents"] == {"budget": budget.get(key, 0), "plan": plan.get(key, 0), "actual": actual[key]}, key
+    set_cells = {(a["region"], a["quarter"]) for a in ALLOCATIONS}
+    out: dict[tuple[str, str], dict[str, int | None]] = {}
+    for key in set(budget) | set(plan):
         region, label = key
         quarters = [label] if period == "quarter" else list(QUARTER_MONTHS)
         org = SCHEMA.config.allocations.get(region, {})
-        then = sum(int(org[q] * 100) for q in quarters) if all(q in org for q in quarters) else None
-        assert (cents(row["budget_allocation"]) if row["budget_allocation"] else None) == then, key
-        assert cents(row["allocation"]) == sum(EXPECTED.alloc[region, q] for q in quarters), key
+        out[key] = {
+            "budget": budget.get(key, 0),
+            "plan": plan.get(key, 0),
+            "actual": actual[key],
+            "budget_allocation": sum(int(org[q] * 100) for q in quarters) if all(q in org for q in quarters) else None,
+            "allocation": sum(EXPECTED.alloc[region, q] for q in quarters)
+            if any((region, q) in set_cells for q in quarters)
+            else None,  # no allocation set is not an allocation of zero
+        }
+    return out
+
+
+@pytest.mark.parametrize("period", ["quarter", "year"])
+def test_api_budget_against_plan_and_actual_equals_the_oracle(scenario: dict[str, Any], period: str) -> None:
+    """The baseline locked after NA's first plan keeps that budget; the plan, allocations and actuals are today's."""
+    body = get(scenario, f"/api/v1/budget?by=region&period={period}")
+    assert body["baseline"]["name"] == "FY2027 budget" and body["actual_spend_by_month"]
+    want = expected_budget(period)
+    rows = {(r["region"], r["period"]): r for r in body["rows"]}
+    assert set(rows) == set(want)
+    for key, row in rows.items():
+        w = want[key]
+        assert row["cents"] == {"budget": w["budget"], "plan": w["plan"], "actual": w["actual"]}, key
+        assert (cents(row["budget_allocation"]) if row["budget_allocation"] else None) == w["budget_allocation"], key
+        assert (cents(row["allocation"]) if row["allocation"] else None) == w["allocation"], key
+
+
+@pytest.mark.libreoffice
+def test_the_master_workbook_budget_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
+    path = download(scenario, "/api/v1/master?format=xlsx", "master-budget.xlsx")
+    done = recalculate(path, scenario["folder"] / "recalculated-budget")
+    grid = sheet_values(done, "Budget")
+    start = next(i for i, r in enumerate(grid) if r and r[0] == "By region") + 1
+    header = list(grid[start])
+    got = {}
+    for row in grid[start + 1 :]:
+        if not row or row[0] in ("", None):
+            break
+        got[row[0], row[1]] = dict(zip(header, row, strict=False))
+    want = {**expected_budget("quarter"), **expected_budget("year")}
+    assert set(got) == set(want)
+    for key, w in want.items():
+        for label, name in (
+            ("Budget", "budget"),
+            ("Plan", "plan"),
+            ("Actual", "actual"),
+            ("Allocation then", "budget_allocation"),
+            ("Allocation now", "allocation"),
+        ):
+            assert from_units(got[key][label], "money") == w[name], (key, label)
+        assert from_units(got[key]["Plan vs budget"], "money") == w["plan"] - w["budget"], key
 
 
 # --- workbooks, recalculated by LibreOffice -------------------------------------------------------------------
