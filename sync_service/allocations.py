@@ -120,22 +120,31 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any) -> 
     comment = body.get("comment", "")
     with store.transaction() as session:
         store.serialise(session, ALLOCATIONS_LOCK)  # a transfer reads the cells it changes: never over this write
-        revision = AllocationRevision(
-            user_id=user.id,
-            comment=comment[:1000] if isinstance(comment, str) else "",
-            cells=[AllocationCell(region=r, quarter=q, channel=c, cents=v) for (r, q, c), v in cells.items()],
-        )
-        session.add(revision)
-        session.flush()
+        revision = write_revision(session, user, cells, comment if isinstance(comment, str) else "")
         session.add(
             AuditEvent(
                 user_id=user.id,
                 action="allocations.set",
-                target=f"allocations:{revision.id}",
+                target=f"allocations:{revision}",
                 detail={"cells": len(cells), "total": money_text(sum(cells.values()))},
             )
         )
-        return revision.id
+        return revision
+
+
+def write_revision(session: Session, user: User, cells: Cells, comment: str) -> int:
+    """Store `cells` as a new allocation revision (the one in force from now on); its id.
+
+    The caller holds ALLOCATIONS_LOCK (`Store.serialise`) and writes the audit event.
+    """
+    revision = AllocationRevision(
+        user_id=user.id,
+        comment=comment[:1000],
+        cells=[AllocationCell(region=r, quarter=q, channel=c, cents=v) for (r, q, c), v in sorted(cells.items())],
+    )
+    session.add(revision)
+    session.flush()
+    return revision.id
 
 
 def allocation_findings(

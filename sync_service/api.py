@@ -578,19 +578,8 @@ def _planner() -> None:
         raise Forbidden("admins manage users and tokens; finance and marketers read and move budgets")
 
 
-def _finance_limit() -> int:
-    from sheet_templates.money import to_cents
-
-    cents = to_cents(current_app.config["TRANSFER_FINANCE_LIMIT"])
-    return cents if cents is not None and cents >= 0 else 0
-
-
 def _notifications_of(user: User) -> dict[str, Any]:
-    return {
-        "email": user.email,
-        "address": notifications.address_of(user) if user.notify else None,
-        "enabled": user.notify,
-    }
+    return {"email": user.email, "address": notifications.address_of(user), "enabled": user.notify}
 
 
 @bp.get("/api/v1/me/notifications")
@@ -677,7 +666,9 @@ def budget_view(query: c.BudgetQuery) -> ResponseReturnValue:
 )
 def request_transfer(body: c.TransferBody) -> ResponseReturnValue:
     data = body.model_dump(by_alias=True)
-    answer = transfers.request_transfer(_store(), _schema(), current_user(), data, _finance_limit(), _policy())
+    answer = transfers.request_transfer(
+        _store(), _schema(), current_user(), data, transfers.finance_limit(current_app.config), _policy()
+    )
     return jsonify(answer), 201
 
 

@@ -385,6 +385,7 @@ def parse_grid(
     return Parsed(rows, metrics, skipped)
 
 
+@collector_paused()
 def parse_file(
     raw: bytes,
     filename: str | None,
@@ -395,12 +396,11 @@ def parse_file(
     date_order: str | None = None,
 ) -> tuple[str, Parsed]:
     """(the preset used, the export's rows); the preset is found from the header when not given."""
-    with collector_paused():
-        sheet, grid = read_export(raw, filename)
-        if not any(any(norm(v) for v in r) for r in grid[:20]):
-            raise Unprocessable("the export is empty")
-        preset = preset or detect_preset(grid)
-        return preset, parse_grid(sheet, grid, schema, preset, mapping, month, date_order)
+    sheet, grid = read_export(raw, filename)
+    if not any(any(norm(v) for v in r) for r in grid[:20]):
+        raise Unprocessable("the export is empty")
+    preset = preset or detect_preset(grid)
+    return preset, parse_grid(sheet, grid, schema, preset, mapping, month, date_order)
 
 
 def parse_json_rows(rows: list[dict[str, Any]], schema: PlanSchema, month: str | None) -> Parsed:
@@ -432,6 +432,7 @@ class MatchedOutcomes:
     spread: list[dict[str, Any]] = field(default_factory=list)
 
 
+@collector_paused()
 def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: PlanSchema) -> MatchedOutcomes:
     """Each row to its master line(s), by line ID, else campaign code, else campaign name; shared keys split.
 
@@ -580,8 +581,7 @@ def import_outcomes(
     for attempt in range(_OPTIMISTIC_ATTEMPTS + 1):
         if attempt < _OPTIMISTIC_ATTEMPTS:
             held, lines = _master_snapshot(store)
-            with collector_paused():
-                matched = match_outcomes(parsed.rows, lines, schema)
+            matched = match_outcomes(parsed.rows, lines, schema)
         with store.transaction() as session:
             if attempt == _OPTIMISTIC_ATTEMPTS:  # the master keeps changing: match inside the lock
                 lines = master_lines(session, current_submissions(session))

@@ -35,11 +35,10 @@ from sync_service.allocations import (
     cell_key,
     current_allocations,
     region_findings,
+    write_revision,
 )
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.storage import (
-    AllocationCell,
-    AllocationRevision,
     AuditEvent,
     Role,
     Store,
@@ -67,9 +66,24 @@ def _regions_of(user: User) -> set[str]:
     return {t.region for t in user.teams}
 
 
+def finance_limit(config: Mapping[str, Any]) -> int:
+    """TRANSFER_FINANCE_LIMIT in reporting cents (0 when unset or not an amount of zero or more)."""
+    cents = to_cents(config.get("TRANSFER_FINANCE_LIMIT"))
+    return cents if cents is not None and cents >= 0 else 0
+
+
 def steps_for(cents: int, finance_limit: int) -> list[str]:
     """The approvals a transfer of `cents` needs: finance alone within its limit, else the giving side too."""
     return [FINANCE] if cents <= finance_limit else [GIVING, FINANCE]
+
+
+def open_steps_for(user: User, transfer: Transfer, state: Mapping[str, Any]) -> list[str]:
+    """The steps of `transfer` (in its `state_of`) that `user` may decide now: none for whoever asked or decided."""
+    if state["status"] != REQUESTED or transfer.user_id == user.id:
+        return []
+    if any(d["user_id"] == user.id for d in state["decisions"]):
+        return []
+    return [s for s in transfer.steps if s not in state["decided"] and _can_decide(user, transfer, s)]
 
 
 def _can_decide(user: User, transfer: Transfer, step: str) -> bool:
@@ -151,7 +165,6 @@ def decide_transfer(
         raise ServiceError("say why the transfer is rejected in 'comment'; whoever asked will read it")
     try:
         with store.transaction() as session:
-            store.serialise(session, ALLOCATIONS_LOCK)
             user = session.merge(user)
             transfer = session.get(Transfer, transfer_id, with_for_update=True, populate_existing=True)
             if transfer is None:
@@ -201,8 +214,7 @@ def _decide(
     detail: dict[str, Any] = {"step": step, "comment": comment}
     findings: list[dict[str, Any]] = []
     if action == APPROVED and set(transfer.steps) <= decided:
-        store.serialise(session, ALLOCATIONS_LOCK)
-        revision, findings = _move(session, schema, user, transfer, over_policy)
+        revision, findings = _move(store, session, schema, user, transfer, over_policy)
         decision.allocation_revision = revision
         detail |= {"allocation_revision": revision, "over_allocation": [f["message"] for f in findings]}
     session.add(
@@ -213,9 +225,10 @@ def _decide(
 
 
 def _move(
-    session: Session, schema: PlanSchema, user: User, transfer: Transfer, over_policy: str
+    store: Store, session: Session, schema: PlanSchema, user: User, transfer: Transfer, over_policy: str
 ) -> tuple[int, list[dict[str, Any]]]:
     """Write the allocations in force with the amount moved, as a new revision; (its id, over-allocation findings)."""
+    store.serialise(session, ALLOCATIONS_LOCK)  # read the revision in force as no other writer is changing it
     _, cells = current_allocations(session, schema)
     cells = moved(cells, transfer)
     source = (transfer.from_region, transfer.from_quarter, transfer.from_channel)
@@ -226,14 +239,7 @@ def _move(
             f"transfer {transfer.id} would leave {source[0]} over its allocation",
             issues=[{"at": f"{f['region']} {f['quarter']} {f['channel']}", "message": f["message"]} for f in findings],
         )
-    revision = AllocationRevision(
-        user_id=user.id,
-        comment=f"transfer {transfer.id}: {transfer.reason}"[:1000],
-        cells=[AllocationCell(region=r, quarter=q, channel=c, cents=v) for (r, q, c), v in sorted(cells.items())],
-    )
-    session.add(revision)
-    session.flush()
-    return revision.id, findings
+    return write_revision(session, user, cells, f"transfer {transfer.id}: {transfer.reason}"), findings
 
 
 def moved(cells: Mapping[tuple[str, str, str], int], transfer: Transfer) -> dict[tuple[str, str, str], int]:
@@ -302,7 +308,8 @@ def state_of(session: Session, transfer: Transfer) -> dict[str, Any]:
     }
 
 
-def describe(session: Session, transfer: Transfer) -> dict[str, Any]:
+def describe(session: Session, transfer: Transfer, reader: User | None = None) -> dict[str, Any]:
+    """A transfer as the API answers it; with `reader`, whether they may decide it now (`can_decide`)."""
     state = state_of(session, transfer)
     asker = session.get(User, transfer.user_id)
     revision = next((d["allocation_revision"] for d in state["decisions"] if d["allocation_revision"]), None)
@@ -319,6 +326,7 @@ def describe(session: Session, transfer: Transfer) -> dict[str, Any]:
         "waiting_for": [s for s in transfer.steps if s not in state["decided"]] if state["status"] == REQUESTED else [],
         "decisions": [{k: v for k, v in d.items() if k != "user_id"} for d in state["decisions"]],
         "allocation_revision": revision,
+        **({"can_decide": bool(open_steps_for(reader, transfer, state))} if reader is not None else {}),
     }
 
 
@@ -328,7 +336,7 @@ def transfers_json(session: Session, user: User) -> list[dict[str, Any]]:
     if user.role != Role.FINANCE:
         regions = _regions_of(user)
         query = query.where(Transfer.from_region.in_(regions) | Transfer.to_region.in_(regions))
-    return [describe(session, t) for t in session.scalars(query.limit(1000))]
+    return [describe(session, t, user) for t in session.scalars(query.limit(1000))]
 
 
 def transfer_json(session: Session, user: User, transfer_id: int) -> dict[str, Any]:

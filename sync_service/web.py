@@ -48,7 +48,7 @@ from addin.forecast import closed_months, elapsed_fraction, pacing
 from addin.rollup import rollup
 from sheet_templates.calendar import QUARTERS
 from sheet_templates.errors import ConfigError
-from sheet_templates.money import display_money, to_cents
+from sheet_templates.money import display_money
 from sync_service import baselines, headers, performance, reports, workflow
 from sync_service import master as master_model
 from sync_service.allocations import allocation_of
@@ -639,15 +639,6 @@ def transfers_page() -> ResponseReturnValue:
         me = session.merge(user)
         items = transfers.transfers_json(session, me)
         mine = {t.region for t in me.teams}
-        for item in items:
-            item["can_decide"] = (
-                item["status"] == "requested"
-                and item["asked_by"] != me.name
-                and any(
-                    s == "finance" if me.role == Role.FINANCE else (s == "giving" and item["from"]["region"] in mine)
-                    for s in item["waiting_for"]
-                )
-            )
     schema = _schema()
     regions = list(schema.config.regions) if user.role == Role.FINANCE else sorted(mine)
     return render_template(
@@ -680,7 +671,7 @@ def ask_transfer() -> ResponseReturnValue:
         "amount": form.get("amount", ""),
         "reason": form.get("reason", ""),
     }
-    limit = to_cents(current_app.config["TRANSFER_FINANCE_LIMIT"]) or 0
+    limit = transfers.finance_limit(current_app.config)
     try:
         answer = transfers.request_transfer(
             _store(), _schema(), g.web_user, body, limit, current_app.config["OVER_ALLOCATION"]
