@@ -23,7 +23,7 @@ from addin.issues import Issue, Rule, Severity, UnreadableWorkbook, has_errors
 from addin.safety import Limits, inspect_package
 from addin.validate import check_meta, validate_lines
 from sheet_templates.cells import column_letter
-from sheet_templates.excel_template import NAME_PLAN_ROWS
+from sheet_templates.excel_template import NAME_CLOSED, NAME_CYCLE, NAME_PLAN_ROWS
 from sheet_templates.schema import (
     HEADER_ROW,
     NAME_BASED_ON,
@@ -47,6 +47,8 @@ class PlanRead:
     issues: list[Issue] = field(default_factory=list)
     letters: dict[str, str] = field(default_factory=dict)
     based_on: int | None = None  # the approved submission a service-made template was filled from (0: none)
+    closed: tuple[str, ...] = ()  # a reforecast template's closed months: shown, never read as plan
+    cycle: int | None = None  # the reforecast cycle a template was made for
 
     @property
     def ok(self) -> bool:
@@ -93,7 +95,17 @@ def read_plan(
         table_rows=table_rows_from_names(package.defined_names),
     )
     read.based_on = based_on_from_names(package.defined_names)
+    read.closed, read.cycle = reforecast_from_names(package.defined_names, schema)
     return read
+
+
+def reforecast_from_names(names: dict[str, str], schema: PlanSchema) -> tuple[tuple[str, ...], int | None]:
+    """A reforecast template's closed months (PS_CLOSED) and cycle (PS_CYCLE); ((), None) for a plan template."""
+    raw = names.get(NAME_CLOSED, "").strip().removeprefix("=").strip('"')
+    keys = [c.name for c in schema.month_columns]
+    closed = tuple(m for m in keys if m in {part.strip().lower() for part in raw.split(",")})
+    cycle = names.get(NAME_CYCLE, "").strip().removeprefix("=").strip('"')
+    return closed, int(cycle) if cycle.isdigit() else None
 
 
 def based_on_from_names(names: dict[str, str]) -> int | None:

@@ -59,10 +59,15 @@ ALLOCATION_NAME = "ps_allocation_total"
 # The Plan rows the table numbered (Plan!$A$2:$A$<last>). Excel and LibreOffice grow it when rows are
 # inserted inside it; the reader refuses lines outside it because the Summary does not count them.
 NAME_PLAN_ROWS = "PS_PLAN_ROWS"
+# A reforecast template's closed months ("m01,m02,m03"): their cells show actual spend, locked, and are
+# never read back as plan. And the reforecast cycle it was made for.
+NAME_CLOSED = "PS_CLOSED"
+NAME_CYCLE = "PS_CYCLE"
 
 _HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _FORMULA_FILL = PatternFill("solid", fgColor="EDEDED")
+_CLOSED_FILL = PatternFill("solid", fgColor="DDEBF7")  # a closed month: actual spend, shown and locked
 _RED = PatternFill("solid", fgColor="F8CBAD")
 _GREEN = PatternFill("solid", fgColor="C6EFCE")
 _UNLOCKED = Protection(locked=False)
@@ -96,8 +101,14 @@ def build_template(
     based_on: int | None = None,
     allocations: Mapping[str, int] | None = None,
     team: str | None = None,
+    closed: Iterable[str] = (),
+    cycle: tuple[int, str] | None = None,
 ) -> Path:
     """Write the region's template to `path`, pre-filled with `lines` (dicts keyed by column name).
+
+    A reforecast template names its `closed` months (m01..) and its `cycle` (id, name): those
+    months' cells hold what `lines` gives for them (the actual spend) in locked, tinted cells, and
+    the reader never takes them as plan.
 
     The table always has at least `config.template_rows` rows, and `spare_rows` empty
     pre-numbered rows after the pre-filled lines. `allocations` is the region's allocation per
@@ -107,6 +118,7 @@ def build_template(
     """
     _check_regions(schema, [region])
     lines = list(lines)
+    closed = [m for m in (c.name for c in schema.month_columns) if m in set(closed)]
     spare = schema.config.template_rows if spare_rows is None else spare_rows
     n_rows = max(schema.config.template_rows, len(lines) + spare) if spare_rows is None else len(lines) + spare
     n_rows = max(n_rows, 1)
@@ -118,12 +130,16 @@ def build_template(
     lists = wb.create_sheet(LISTS_SHEET)
 
     rate_cells = _write_lists(wb, lists, schema)
-    _write_plan(wb, plan, schema, region, lines, n_rows, team or region)
+    _write_plan(wb, plan, schema, region, lines, n_rows, team or region, closed)
     _write_summary(wb, summary, schema, region, _allocation_units(schema, region, allocations), rate_cells, n_rows)
-    _write_instructions(instructions, schema, region)
+    _write_instructions(instructions, schema, region, closed, cycle)
     _write_metadata(wb, schema, region)
     if based_on is not None:
         wb.defined_names[NAME_BASED_ON] = DefinedName(NAME_BASED_ON, attr_text=str(int(based_on)))
+    if closed:
+        wb.defined_names[NAME_CLOSED] = DefinedName(NAME_CLOSED, attr_text=f'"{",".join(closed)}"')
+    if cycle is not None:
+        wb.defined_names[NAME_CYCLE] = DefinedName(NAME_CYCLE, attr_text=str(int(cycle[0])))
 
     wb.active = wb.sheetnames.index(PLAN_SHEET)
     wb.properties.title = f"{schema.config.org_name} marketing plan {region} {schema.calendar.label}"
@@ -204,8 +220,10 @@ def _write_plan(
     lines: list[Mapping[str, Any]],
     n_rows: int,
     id_prefix: str,
+    closed: list[str] | None = None,
 ) -> None:
     last_row = HEADER_ROW + n_rows
+    shut = set(closed or ())
     for col in schema.columns:
         cell = ws.cell(HEADER_ROW, col.index, col.label)
         cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
@@ -228,7 +246,10 @@ def _write_plan(
                 cell.value = _excel_value(value)
                 if isinstance(value, str) and value.startswith("="):
                     cell.data_type = "s"  # text that looks like a formula stays text
-                cell.protection = _UNLOCKED
+                if col.name in shut:
+                    cell.fill = _CLOSED_FILL  # locked: the sheet's protection keeps it as shown
+                else:
+                    cell.protection = _UNLOCKED
             else:
                 cell.value = col.formula.format(row=row)
                 cell.fill = _FORMULA_FILL
@@ -417,13 +438,29 @@ def _write_summary(
     ws.protection.sheet = True
 
 
-def _write_instructions(ws: Any, schema: PlanSchema, region: str) -> None:
+def _write_instructions(
+    ws: Any, schema: PlanSchema, region: str, closed: list[str] | None = None, cycle: tuple[int, str] | None = None
+) -> None:
     cal, cfg = schema.calendar, schema.config
     meta = schema.meta_for(region)
     text = [
         (f"{cfg.org_name} marketing plan: {region}, {cal.label}", True),
         (f"The fiscal year runs from {cal.start:%d %B %Y} to {cal.end:%d %B %Y}.", False),
         ("", False),
+    ]
+    if closed:
+        labels = ", ".join(schema[m].label for m in closed)
+        text += [
+            (f"Reforecast{f': {cycle[1]}' if cycle else ''}", True),
+            (
+                f"The closed months ({labels}) show the actual spend booked, in tinted, locked cells: they are not"
+                " read back. Forecast the open months: change their amounts, add lines, or set a line's open"
+                " months to zero. Each line's planned spend total is then its latest estimate.",
+                False,
+            ),
+            ("", False),
+        ]
+    text += [
         ("How to fill in this plan", True),
         ("1. Go to the Plan sheet. Each row is one plan line; its Line ID is already filled in - keep it.", False),
         (

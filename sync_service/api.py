@@ -28,6 +28,7 @@ from sync_service import (
     actuals,
     auth,
     baselines,
+    cycles,
     functions_api,
     jobs,
     notifications,
@@ -651,6 +652,63 @@ def list_baselines() -> ResponseReturnValue:
 def budget_view(query: c.BudgetQuery) -> ResponseReturnValue:
     answer = baselines.budget_json(_store(), _schema(), current_user(), query.baseline, query.by, query.period)
     return jsonify(answer)
+
+
+@bp.post("/api/v1/cycles")
+@operation(
+    "POST",
+    "/api/v1/cycles",
+    "Open a reforecast cycle: lock its closed months (m01 through `through`) and set its deadline",
+    response=c.CycleAnswer,
+    status=201,
+    errors=(403, 409),
+    body=c.CycleBody,
+    gate=_finance("opens reforecast cycles"),
+)
+def open_cycle(body: c.CycleBody) -> ResponseReturnValue:
+    answer = cycles.open_cycle(
+        _store(), _schema(), current_user(), body.name, body.through, body.deadline, body.comment
+    )
+    return jsonify(answer), 201
+
+
+@bp.get("/api/v1/cycles")
+@operation(
+    "GET",
+    "/api/v1/cycles",
+    "Every reforecast cycle, newest first, with each of the caller's teams' reforecast status",
+    response=c.Cycles,
+    errors=(403,),
+    gate=_planner,
+)
+def list_cycles() -> ResponseReturnValue:
+    return jsonify({"cycles": cycles.cycles_json(_store(), _schema(), current_user())})
+
+
+@bp.get("/api/v1/cycles/<int:cycle_id>")
+@operation(
+    "GET",
+    "/api/v1/cycles/<int:cycle_id>",
+    "One reforecast cycle and its teams' reforecast status",
+    response=c.CycleAnswer,
+    errors=(403, 404),
+    gate=_planner,
+)
+def get_cycle(cycle_id: int) -> ResponseReturnValue:
+    return jsonify(cycles.get_cycle(_store(), _schema(), current_user(), cycle_id))
+
+
+@bp.post("/api/v1/cycles/<int:cycle_id>/close")
+@operation(
+    "POST",
+    "/api/v1/cycles/<int:cycle_id>/close",
+    "Close a reforecast cycle (its closed months stay locked)",
+    response=c.CycleAnswer,
+    errors=(403, 404, 409),
+    gate=_finance("closes reforecast cycles"),
+)
+def close_cycle(cycle_id: int) -> ResponseReturnValue:
+    return jsonify(cycles.close_cycle(_store(), _schema(), current_user(), cycle_id))
 
 
 @bp.post("/api/v1/transfers")

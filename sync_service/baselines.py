@@ -24,7 +24,7 @@ from sync_service import master as master_model
 from sync_service.allocations import allocation_of, allocations_at, current_allocations
 from sync_service.auth import require_finance
 from sync_service.errors import Conflict, NotFound, ServiceError
-from sync_service.master import Master
+from sync_service.master import Estimate, Master
 from sync_service.performance import groups, periods
 from sync_service.storage import AuditEvent, Baseline, MasterVersion, Store, User, aware
 
@@ -92,22 +92,27 @@ def _baseline(session: Session, baseline_id: int | None) -> Baseline:
     return row
 
 
-def _sums(view: Master, dims: list[str], kind: str, per_month: np.ndarray | None) -> dict[tuple[Any, ...], int | None]:
+def _sums(
+    view: Master, dims: list[str], kind: str, per_month: np.ndarray | Estimate | None
+) -> dict[tuple[Any, ...], int | None]:
     """{(group..., period label): reporting cents} of `per_month` (lines x 12), summed as integers.
 
     `per_month` None (actual spend from an export without months): the year is `view.actual`, a
-    quarter or month is None.
+    quarter or month is None. An `Estimate` gives each period's estimate, None where it is unknown.
     """
     names, codes = groups(view, dims)
     out: dict[tuple[Any, ...], int | None] = {}
     for span in periods(view, kind):
-        if per_month is not None:
-            per_line = per_month[:, list(span.months)].sum(axis=1) if len(view.table) else np.zeros(0, np.int64)
-        elif span.kind == "year":
-            per_line = view.actual
+        if isinstance(per_month, Estimate):
+            found = per_month.per_line(span.months)
+        elif per_month is not None:
+            found = per_month[:, list(span.months)].sum(axis=1)
         else:
+            found = view.actual if span.kind == "year" else None
+        if found is None:
             out.update({(*key, span.label): None for key in names})
             continue
+        per_line = found
         sums = np.zeros(len(names), dtype=np.int64)
         np.add.at(sums, codes, per_line.astype(np.int64))
         out.update({(*key, span.label): int(sums[g]) for g, key in enumerate(names)})
@@ -133,6 +138,7 @@ def budget_json(
     budget = _sums(then, dims, kind, then.months)
     plan = _sums(now, dims, kind, now.months)
     actual = _sums(now, dims, kind, now.actual_months)
+    estimate = _sums(now, dims, kind, now.estimate())
     regions = set(now.allocation_regions)
     with_allocation = kind != "month" and "region" in dims and set(dims) <= {"region", "channel"}
     spans = {span.label: span for span in periods(now, kind)}
@@ -140,9 +146,11 @@ def budget_json(
     rows = []
     for key in sorted(set(budget) | set(plan), key=lambda k: (tuple(map(str, k[:-1])), order[k[-1]])):
         group, label = dict(zip(dims, key[:-1], strict=True)), key[-1]
-        b, p, a = budget.get(key) or 0, plan.get(key) or 0, actual.get(key)
+        b, p, a, e = budget.get(key) or 0, plan.get(key) or 0, actual.get(key), estimate.get(key)
         item: dict[str, Any] = {**group, "period": label}
         item |= {"budget": money_text(b), "plan": money_text(p), "plan_vs_budget": money_text(p - b)}
+        item["estimate"] = None if e is None else money_text(e)
+        item["estimate_vs_budget"] = None if e is None else money_text(e - b)
         item["actual"] = None if a is None else money_text(a)
         item["actual_vs_budget"] = None if a is None else money_text(a - b)
         if with_allocation and group["region"] in regions:
@@ -150,7 +158,7 @@ def budget_json(
             for name, cells in (("budget_allocation", budget_cells), ("allocation", now.allocations)):
                 found = allocation_of(cells, group["region"], quarters, group.get("channel"))
                 item[name] = None if found is None else money_text(found)
-        item["cents"] = {"budget": b, "plan": p, "actual": a}
+        item["cents"] = {"budget": b, "plan": p, "estimate": e, "actual": a}
         rows.append(item)
     return {
         **now.about,
@@ -159,6 +167,7 @@ def budget_json(
         "period": kind,
         "currency": schema.config.reporting_currency,
         "actual_spend_by_month": now.actual_months is not None,
+        "closed_months": sorted(now.locked),
         "rows": rows,
     }
 
@@ -167,6 +176,8 @@ BUDGET_COLUMNS = (
     ("budget", "Budget"),
     ("plan", "Plan"),
     ("plan_vs_budget", "Plan vs budget"),
+    ("estimate", "Latest estimate"),
+    ("estimate_vs_budget", "Estimate vs budget"),
     ("actual", "Actual"),
     ("actual_vs_budget", "Actual vs budget"),
     ("budget_allocation", "Allocation then"),
@@ -199,7 +210,8 @@ def sheets(store: Store, schema: PlanSchema, user: User) -> list[Any]:
     kinds = ["text", "text", *("money" for _ in BUDGET_COLUMNS)]
     note = (
         f"The budget: baseline {baseline['id']} {baseline['name']!r}, locked {baseline['locked_at'][:10]} by "
-        f"{baseline['locked_by']}, against the current plan and actual spend ({schema.config.reporting_currency}; "
+        f"{baseline['locked_by']}, against the current plan, the latest estimate (actual spend of the closed "
+        f"months, the plan of the open ones) and actual spend ({schema.config.reporting_currency}; "
         "blank where there is no figure)"
     )
     return [ValuesSheet("Budget", note, [Table("By region", header, kinds, rows)])]

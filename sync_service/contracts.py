@@ -148,6 +148,15 @@ class BaselineBody(Model):
     comment: text(2000, multiline=True) = ""
 
 
+class CycleBody(Model):
+    """Open a reforecast cycle: its name, the last closed month (m01..m12, a month label) and the deadline."""
+
+    name: text(120, min_length=1)
+    through: text(20, min_length=1)
+    deadline: dt.date
+    comment: text(2000, multiline=True) = ""
+
+
 class BudgetQuery(Model):
     baseline: Annotated[int, Field(ge=1, le=ID_MAX)] | None = None  # default: the newest
     by: text(300) | None = None
@@ -353,6 +362,7 @@ class Submission(Answer):
     filename: str | None
     sha256: str
     lines: int
+    cycle: int | None = None  # the reforecast cycle open when it was submitted
     report: Report
 
 
@@ -463,6 +473,31 @@ class NotificationsAnswer(Answer):
     enabled: bool
 
 
+class CycleTeam(Answer):
+    team: str
+    status: str
+    submission: int | None
+    submitted_at: str | None
+
+
+class CycleAnswer(Answer):
+    id: int
+    name: str
+    status: Literal["open", "closed"]
+    closed_through: str
+    closed_months: list[str]
+    deadline: str
+    opened_by: str | None
+    opened_at: str
+    closed_at: str | None
+    comment: str
+    teams: list[CycleTeam]
+
+
+class Cycles(Answer):
+    cycles: list[CycleAnswer]
+
+
 class Baselines(Answer):
     baselines: list[BaselineAnswer]
 
@@ -480,6 +515,7 @@ class BudgetAnswer(About):
     period: str
     currency: str
     actual_spend_by_month: bool
+    closed_months: list[str]
     rows: list[dict[str, Any]]
 
 

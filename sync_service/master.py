@@ -75,6 +75,8 @@ class Master:
     outcome_cover: np.ndarray  # bool, METRICS x 12: which results some import in force covers
     outcomes_import: int | None  # the newest results import (None: none yet)
     regions: Mapping[str, str]  # team id -> region, every team
+    # (team, line ID) -> {month: cents in the line's currency}: the import's spend by month ({} without months)
+    actual_by_month: Mapping[tuple[str, str], Mapping[str, int]] = field(default_factory=dict)
     visible: frozenset[str] | None = None  # teams in this view; None: every team (finance)
     allocation_regions: tuple[str, ...] = field(default=())  # regions whose allocations this view shows
     # What was computed from this master by scope (the live functions' index): never part of a view.
@@ -107,10 +109,19 @@ class Master:
             actual=self.actual[keep],
             actual_months=None if self.actual_months is None else self.actual_months[keep],
             outcomes=self.outcomes[keep],
+            actual_by_month={k: v for k, v in self.actual_by_month.items() if k[0] in teams},
             allocations={k: v for k, v in self.allocations.items() if k[0] in regions},
             visible=teams,
             allocation_regions=regions,
         )
+
+    def estimate(self) -> Estimate:
+        """The latest estimate: actual spend in the closed (locked) months, the current plan in the open ones."""
+        closed = tuple(k for k, c in enumerate(self.schema.month_columns) if c.name in self.locked)
+        months = self.months.copy()
+        if closed:
+            months[:, list(closed)] = self.actual_months[:, list(closed)] if self.actual_months is not None else 0
+        return Estimate(months, closed, self.actual_months is not None, self.actual)
 
     def team_lines(self, team: str) -> list[dict[str, Any]]:
         """A team's approved lines in the master, in plan order."""
@@ -119,6 +130,33 @@ class Master:
     def held_by(self, team: str) -> int | None:
         """The submission the master holds for `team` (None: no approved plan)."""
         return next((h.submission for h in self.held if h.team == team), None)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The latest estimate of a view's lines: what the money will have been by the year's end, as known now.
+
+    A closed month's estimate is the actual spend booked in it, an open month's the current
+    (approved) plan: the forecast of what is left. When the finance export has no months, the
+    closed months' spend is known only as the year to date (`actual`), so only a period that
+    covers every closed month, the year, has an estimate, and one that covers some has none.
+    """
+
+    months: np.ndarray  # int64, lines x 12: actuals in closed months (0 when unknown by month), plan in open ones
+    closed: tuple[int, ...]  # the closed months' indexes
+    by_month: bool  # whether the closed months' actuals are known month by month
+    actual: np.ndarray  # per line, the actual spend to date (reporting cents)
+
+    def per_line(self, months: tuple[int, ...] | list[int]) -> np.ndarray | None:
+        """Each line's estimate over `months` (indexes); None when it needs a closed month's unknown actual."""
+        span = list(months)
+        inside = set(span) & set(self.closed)
+        total = self.months[:, span].sum(axis=1)
+        if self.by_month or not inside:
+            return total
+        if inside == set(self.closed) and len(span) == self.months.shape[1]:  # the year: to date, then the plan
+            return total + self.actual
+        return None
 
 
 class _Cache:
@@ -350,6 +388,7 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
         locked=frozenset(session.scalars(select(PeriodLock.month))),
         regions=regions,
         allocation_regions=tuple(schema.config.regions),
+        actual_by_month=by_month,
     )
 
 

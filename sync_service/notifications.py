@@ -7,8 +7,10 @@ What is told, and to whom:
 - a budget transfer asked for: finance, and while the giving side's approval is open, the giving
   region's marketers (never whoever asked);
 - a transfer approved or rejected: whoever asked, with the comment;
-- a reminder before the plan deadline (`plansheet remind`): the marketers of each team without a
-  plan submitted or approved.
+- a reforecast cycle opened: every marketer;
+- a reminder before the deadline (`plansheet remind`): the open reforecast cycle's, else
+  PLAN_DEADLINE; the marketers of each team the cycle still waits for (nothing submitted in it,
+  or its reforecast rejected), or without a plan submitted.
 
 A notice is written as a job in the same transaction as the action (`stage`), so it is never
 lost once the action has committed and never exists when it did not; it is handed to the job
@@ -39,7 +41,17 @@ from sqlalchemy.orm import Session
 
 from sheet_templates.money import money_text
 from sync_service.errors import ServiceError, UpstreamFailed
-from sync_service.storage import Decision, Role, Submission, Team, Transfer, TransferDecision, User, UserTeam
+from sync_service.storage import (
+    Cycle,
+    Decision,
+    Role,
+    Submission,
+    Team,
+    Transfer,
+    TransferDecision,
+    User,
+    UserTeam,
+)
 
 PENDING = "plansheet_notices"  # flask.g: the notice jobs staged during this request or command
 SECURITY = ("starttls", "ssl", "none")
@@ -148,10 +160,22 @@ def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[l
         if last and last.comment:
             text += f"\n\nComment: {last.comment}"
         return [asker], f"Your budget transfer {transfer.id} was {verdict}", text
+    if event == "cycle.opened":
+        cycle = session.get(Cycle, args["cycle"])
+        everyone = list(session.scalars(select(Team.id)))
+        subject = f"{cycle.name}: reforecast your plan by {cycle.deadline.isoformat()}"
+        text = (
+            f"Finance opened the {cycle.name}. The months through {cycle.closed_through} are closed and show the "
+            f"actual spend booked; forecast the open months and submit by {cycle.deadline.isoformat()}.\n"
+            "Download your team's template from the dashboard (or use your team's Google sheet): it is your reforecast."
+        )
+        if cycle.comment:
+            text += f"\n\n{cycle.comment}"
+        return _marketers(session, everyone), subject, text
     if event == "reminder":
-        team, deadline = args["team"], args["deadline"]
-        subject = f"Reminder: the plan for {team} is due on {deadline}"
-        text = f"No plan for {team} has been submitted yet. Plans are due on {deadline}."
+        team, deadline, what = args["team"], args["deadline"], args.get("cycle") or "plan"
+        subject = f"Reminder: the {what} for {team} is due on {deadline}"
+        text = f"No {what} for {team} has been submitted yet (or it was sent back). It is due on {deadline}."
         return _marketers(session, [team]), subject, text
     raise ServiceError(f"unknown notice {event!r}")
 
@@ -241,23 +265,34 @@ def remind(store: Any, config: Mapping[str, Any], today: dt.date, actor: User) -
 
     Run once a day (cron, a systemd timer); a team is reminded at most once a day, however often it runs.
     """
+    from sync_service.cycles import open_cycle_row, waiting_teams
     from sync_service.storage import AuditEvent
 
+    with store.reading() as session:
+        cycle = open_cycle_row(session)
+        deadline, name = (cycle.deadline, cycle.name) if cycle else (None, None)
     text = config.get("PLAN_DEADLINE")
-    if not text:
-        raise ServiceError("PLAN_DEADLINE is not set: there is no deadline to remind of")
-    try:
-        deadline = dt.date.fromisoformat(str(text))
-    except ValueError:
-        raise ServiceError(f"PLAN_DEADLINE is {text!r}; write it as YYYY-MM-DD") from None
+    if cycle is None and not text:
+        raise ServiceError("PLAN_DEADLINE is not set and no reforecast cycle is open: there is no deadline to remind")
+    if cycle is None:
+        try:
+            deadline = dt.date.fromisoformat(str(text))
+        except ValueError:
+            raise ServiceError(f"PLAN_DEADLINE is {text!r}; write it as YYYY-MM-DD") from None
+    assert deadline is not None
     days = int(config.get("REMINDER_DAYS") or 0)
     left = (deadline - today).days
+    about = {"deadline": deadline.isoformat(), "days_left": left, "cycle": name}
     if not 0 <= left <= days:
-        return {"deadline": deadline.isoformat(), "days_left": left, "reminded": []}
+        return {**about, "reminded": []}
     reminded = []
     with store.transaction() as session:
-        rejected = select(Decision.submission_id).where(Decision.action == "rejected")
-        submitted = set(session.scalars(select(Submission.team_id).where(Submission.id.not_in(rejected))))
+        if cycle is not None:
+            waiting = set(waiting_teams(session, session.merge(cycle)))
+            submitted = {t for t in session.scalars(select(Team.id)) if t not in waiting}
+        else:
+            rejected = select(Decision.submission_id).where(Decision.action == "rejected")
+            submitted = set(session.scalars(select(Submission.team_id).where(Submission.id.not_in(rejected))))
         done = set(
             session.scalars(
                 select(AuditEvent.target).where(
@@ -269,7 +304,7 @@ def remind(store: Any, config: Mapping[str, Any], today: dt.date, actor: User) -
             target = f"team:{team}@{today.isoformat()}"
             if team in submitted or target in done:
                 continue
-            stage(session, "reminder", actor, team=team, deadline=deadline.isoformat())
+            stage(session, "reminder", actor, team=team, deadline=deadline.isoformat(), cycle=name)
             session.add(AuditEvent(user_id=actor.id, action="reminder.sent", target=target, detail={"days_left": left}))
             reminded.append(team)
-    return {"deadline": deadline.isoformat(), "days_left": left, "reminded": reminded}
+    return {**about, "reminded": reminded}

@@ -19,6 +19,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -114,6 +115,8 @@ class Submission(Base):
     # submitter named it (`base`: {"submission": N} or {"master_version": N}, or None when unnamed).
     based_on_submission: Mapped[int | None] = mapped_column(Integer, nullable=True)
     base: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The reforecast cycle open when it was submitted (None: none was open).
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id"), nullable=True, index=True)
     lines: Mapped[list[SubmissionLine]] = relationship(order_by="SubmissionLine.position", cascade="all")
 
 
@@ -344,6 +347,31 @@ class Baseline(Base):
     master_version: Mapped[int] = mapped_column(ForeignKey("master_versions.id"))
     allocation_revision: Mapped[int] = mapped_column(Integer)  # 0: the organisation file's allocations
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class Cycle(Base):
+    """A reforecast cycle finance opened: its closed months (m01..`closed_through`) and its deadline. Never updated.
+
+    Opening it locks the closed months; it is open until a `CycleClose` row names it.
+    """
+
+    __tablename__ = "cycles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    closed_through: Mapped[str] = mapped_column(String(3))  # the last fiscal month whose actuals are in
+    deadline: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class CycleClose(Base):
+    """Finance closing a reforecast cycle: no submission counts for it after this."""
+
+    __tablename__ = "cycle_closes"
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Transfer(Base):

@@ -30,7 +30,7 @@ from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.excel_template import build_template
 from sheet_templates.money import money_text
 from sheet_templates.schema import PlanSchema
-from sync_service import allocations, master, notifications, periods
+from sync_service import allocations, cycles, master, notifications, periods
 from sync_service.auth import can_see, require_finance, require_plan_reader, visible_teams
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency, remember
@@ -76,6 +76,8 @@ class Incoming:
     filename: str | None = None
     grid: Sequence[Sequence[Any]] | None = None
     base: dict[str, int | None] | None = None  # {"submission": N | None} or {"master_version": N}; None: unnamed
+    closed: tuple[str, ...] = ()  # a reforecast sheet's closed months (shown, never read); an xlsx names its own
+    cycle: int | None = None  # the reforecast cycle the sheet or file was made for
 
 
 OVER_ALLOCATION_POLICIES = ("flag", "refuse")
@@ -128,8 +130,20 @@ def submit(
         if user.role == Role.ADMIN or not can_see(session.merge(user), team.id):
             raise Forbidden(f"you may not submit plans for team {team.id}")
     read = read_incoming(incoming, schema, team)
-    lines = _lines(read.table)
     base = incoming.base if incoming.base is not None else _base_of_template(read)
+    with store.reading() as session:
+        cycle = cycles.open_cycle_row(session)
+        made_for = read.cycle or incoming.cycle
+        if made_for is not None and (cycle is None or cycle.id != made_for):
+            raise Conflict(
+                f"this reforecast was made for cycle {made_for}, which is closed"
+                + (f"; the open cycle is {cycle.name!r}" if cycle else "")
+                + ": download the team's template again and copy your forecast into it",
+                open_cycle=cycle.id if cycle else None,
+            )
+        cycle_id = cycle.id if cycle else None
+        closed_notes = _carry_closed(store, schema, user, session, team, read, read.closed or incoming.closed)
+    lines = _lines(read.table)
     totals = allocations.plan_totals(read.table, schema)
     with store.reading() as session:
         based_on = _resolve_base(session, team, base)
@@ -158,9 +172,10 @@ def submit(
             raw_sha256=hashlib.sha256(incoming.raw).hexdigest(),
             valid=True,
             line_count=len(lines),
-            report=[i.to_dict() for i in read.issues] + [_allocation_issue(f) for f in findings],
+            report=[i.to_dict() for i in read.issues] + closed_notes + [_allocation_issue(f) for f in findings],
             based_on_submission=based_on,
             base=base,
+            cycle_id=cycle_id,
         )
         session.add(submission)
         session.flush()
@@ -177,6 +192,31 @@ def submit(
         result = describe(session, submission, user_name=user.name)
         remember(session, user, idem, 201, result)
         return result
+
+
+def _carry_closed(
+    store: Store, schema: PlanSchema, user: User, session: Session, team: Team, read: PlanRead, closed: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Give a reforecast's closed months the approved plan's amounts; a warning for each cell not as shown.
+
+    The closed cells of a reforecast show actual spend and are never read as plan, so a reforecast
+    cannot change a closed month however its file was edited.
+    """
+    closed = [m for m in (c.name for c in schema.month_columns) if m in set(closed)]
+    if not closed:
+        return []
+    approved = _lines_of(session, current_submission(session, team.id))
+    shown = cycles.shown_closed(master.load(store, schema, user), team.id, closed)
+    rows = read.table["_row"].tolist()
+    ids = read.table["line_id"].tolist()
+    sheet = "Plan"
+    notes = []
+    for k, month, held, expected, kept in cycles.carried(read.table, closed, approved, shown):
+        letter = read.letters.get(month) or schema[month].letter
+        notes.append(
+            cycles.closed_issue(sheet, f"{letter}{rows[k]}", ids[k], schema[month].label, kept, held, expected)
+        )
+    return notes
 
 
 def _base_of_template(read: PlanRead) -> dict[str, int | None] | None:
@@ -583,6 +623,7 @@ def describe(session: Session, submission: Submission, user_name: str | None = N
         "filename": submission.filename,
         "sha256": submission.raw_sha256,
         "lines": submission.line_count,
+        "cycle": submission.cycle_id,
         "report": {"errors": errors, "warnings": len(submission.report) - errors, "issues": submission.report},
     }
 
@@ -709,6 +750,9 @@ def audit(store: Store, user: User, limit: int = 200) -> list[dict[str, Any]]:
 def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, out: Path) -> Path:
     """The team's regional template, pre-filled with its approved lines and showing the allocation in force.
 
+    While a reforecast cycle is open it is the team's reforecast: the cycle's closed months show
+    the actual spend booked, locked (`sync_service.cycles`).
+
     Lines, actual spend and allocations come from the master read model, so the template's Summary
     shows what the API, the master workbook and the dashboard show for the team.
     """
@@ -721,10 +765,15 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
         if not can_see(user, team.id):
             raise Forbidden(f"team {team.id} is not one of yours")
         region = team.region
+        cycle = cycles.open_cycle_row(session)
+        closed = cycles.closed_months_of(schema, cycle) if cycle else []
+        made_for = (cycle.id, cycle.name) if cycle else None
     view = master.load(store, schema, user)
+    shown = cycles.shown_closed(view, team_id, closed)
     lines = []
     for line in view.team_lines(team_id):
         typed: dict[str, Any] = {}
+        line = {**line, **shown.get(line["line_id"], {})}  # a reforecast's closed months show the actual spend
         for name, value in line.items():
             if name not in schema or value is None:
                 continue
@@ -745,4 +794,6 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
         based_on=view.held_by(team_id) or 0,
         allocations=dict(in_force),
         team=team_id,
+        closed=closed,
+        cycle=made_for,
     )

@@ -44,6 +44,8 @@ from sync_service.storage import (
     AllocationRevision,
     AuditEvent,
     Baseline,
+    Cycle,
+    CycleClose,
     Decision,
     MasterVersion,
     OutcomeImport,
@@ -131,6 +133,8 @@ class World:
                 "baselines": session.scalar(select(func.count()).select_from(Baseline)),
                 "transfers": session.scalar(select(func.count()).select_from(Transfer)),
                 "transfer_decisions": session.scalar(select(func.count()).select_from(TransferDecision)),
+                "cycles": session.scalar(select(func.count()).select_from(Cycle)),
+                "cycle_closes": session.scalar(select(func.count()).select_from(CycleClose)),
                 "audit": session.scalar(select(func.count()).select_from(AuditEvent)),
             }
 
@@ -284,6 +288,26 @@ def asked(world: World) -> dict[str, Any]:
     return {"transfer": response.get_json()["id"]}
 
 
+def no_open_cycle(world: World) -> dict[str, Any]:
+    """No reforecast cycle is open, and m01 (the one the row's cycle closes) is locked already."""
+    world.periods("lock", ["m01"])
+    with world.store.reading() as session:
+        open_ids = [c.id for c in session.scalars(select(Cycle)) if session.get(CycleClose, c.id) is None]
+    for cycle in open_ids:
+        response = world.call("POST", f"/api/v1/cycles/{cycle}/close", "finance")
+        assert response.status_code == 200, response.get_data(as_text=True)
+    return {}
+
+
+def an_open_cycle(world: World) -> dict[str, Any]:
+    """A reforecast cycle is open: its id."""
+    no_open_cycle(world)
+    body = {"name": f"reforecast {uuid.uuid4().hex[:8]}", "through": "m01", "deadline": "2027-06-20"}
+    response = world.call("POST", "/api/v1/cycles", "finance", json=body)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return {"cycle": response.get_json()["id"]}
+
+
 ACTUALS_CSV = (f"Line ID,Amount\n{plan_lines(MINE)[0]['line_id']},1250.00\n".encode(), "text/csv")
 OUTCOMES_CSV = (f"Line ID,Month,Leads,Pipeline\n{plan_lines(MINE)[0]['line_id']},m01,12,5000\n".encode(), "text/csv")
 V1 = "/api/v1"
@@ -369,6 +393,16 @@ MATRIX = [
         json=lambda _: {"comment": "not this quarter"}, prepare=asked, writes=("transfer_decisions", "audit")),
     row("POST", f"{V1}/transfers/{MISSING}/approve",          401, 401,   404, 404,  404,    403,
         json=lambda _: {}),
+    # Reforecast cycles: finance opens and closes them; everyone who plans reads them (their own teams' status).
+    row("POST", f"{V1}/cycles",                               401, 401,   403, 403,  201,    403,
+        json=lambda _: {"name": f"reforecast {uuid.uuid4().hex[:8]}", "through": "m01", "deadline": "2027-06-20"},
+        prepare=no_open_cycle, writes=("cycles", "audit")),
+    row("GET",  f"{V1}/cycles",                               401, 401,   200, 200,  200,    403),
+    row("GET",  f"{V1}/cycles/{{cycle}}",                     401, 401,   200, 200,  200,    403,
+        prepare=an_open_cycle),
+    row("GET",  f"{V1}/cycles/{MISSING}",                     401, 401,   404, 404,  404,    403),
+    row("POST", f"{V1}/cycles/{{cycle}}/close",               401, 401,   403, 403,  200,    403,
+        prepare=an_open_cycle, writes=("cycle_closes", "audit")),
     row("GET",  f"{V1}/periods",                              401, 401,   200, 200,  200,    200),
     row("POST", f"{V1}/periods/lock",                         401, 401,   403, 403,  200,    403,
         json=lambda _: {"months": ["m12"]}, prepare=unlocked_m12, writes=("locks", "audit")),
@@ -489,7 +523,7 @@ def test_the_matrix_has_a_row_for_every_route(tmp_path: Path) -> None:
         dummy = {"team": MINE, "sibling": SIBLING, "mine_submission": 1, "sibling_submission": 2, "latest": 1}
         covered = set()
         for r in MATRIX:
-            path = url_of(r, {**dummy, "pending": 3, "transfer": 4}).split("?")[0]
+            path = url_of(r, {**dummy, "pending": 3, "transfer": 4, "cycle": 5}).split("?")[0]
             rule, args = adapter.match(path, method=r.method, return_rule=True)
             covered.add((rule.rule, r.method, args.get("action")))
         assert served - covered == set(), "routes without a row in MATRIX"
