@@ -10,7 +10,7 @@ edit, and as developer metadata.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sheet_templates.cells import column_letter
@@ -19,7 +19,9 @@ from sheet_templates.schema import FIRST_DATA_ROW, HEADER_ROW, LISTS_SHEET, PLAN
 META_SHEET = "_plansheet"
 PLAN_ID, LISTS_ID, META_ID = 1, 2, 3  # fixed sheet ids: requests can name them before the sheets exist
 FX_RATES_NAME = "ps_fx_rates"
-META_KEYS = ("template_id", "template_version", "region", "team", "fiscal_year")
+# "cycle" and "closed": a reforecast sheet's cycle and closed months ("m01,m02,m03"; blank in a plan sheet).
+META_KEYS = ("template_id", "template_version", "region", "team", "fiscal_year", "cycle", "closed")
+CLOSED_COLOUR = {"red": 0.867, "green": 0.922, "blue": 0.969}  # a closed month: actual spend, shown and protected
 HEADER_COLOUR = {"red": 0.85, "green": 0.89, "blue": 0.95}
 FORMULA_COLOUR = {"red": 0.93, "green": 0.93, "blue": 0.93}
 NUMBER_FORMATS = {
@@ -38,7 +40,9 @@ def meta_range() -> str:
     return f"{META_SHEET}!A1:B{len(META_KEYS)}"
 
 
-def meta_values(schema: PlanSchema, region: str, team: str) -> dict[str, str]:
+def meta_values(
+    schema: PlanSchema, region: str, team: str, cycle: int | None = None, closed: Sequence[str] = ()
+) -> dict[str, str]:
     meta = schema.meta_for(region)
     return {
         "template_id": meta.template_id,
@@ -46,7 +50,17 @@ def meta_values(schema: PlanSchema, region: str, team: str) -> dict[str, str]:
         "region": meta.region,
         "team": team,
         "fiscal_year": str(meta.fiscal_year),
+        "cycle": "" if cycle is None else str(int(cycle)),
+        "closed": ",".join(closed),
     }
+
+
+def reforecast_from_meta(meta: Mapping[str, str], schema: PlanSchema) -> tuple[tuple[str, ...], int | None]:
+    """A reforecast sheet's closed months and cycle, as its metadata sheet holds them; ((), None) for a plan sheet."""
+    named = {part.strip().lower() for part in str(meta.get("closed", "")).split(",")}
+    closed = tuple(c.name for c in schema.month_columns if c.name in named)
+    cycle = str(meta.get("cycle", "")).strip()
+    return closed, int(cycle) if cycle.isdigit() else None
 
 
 def create_body(schema: PlanSchema, title: str, rows: int) -> dict[str, Any]:
@@ -101,13 +115,22 @@ def _grid_range(sheet_id: int, row0: int, row1: int, col0: int, col1: int) -> di
 
 
 def setup_requests(
-    schema: PlanSchema, region: str, team: str, rows: int, owner_email: str, editors: Sequence[str] = ()
+    schema: PlanSchema,
+    region: str,
+    team: str,
+    rows: int,
+    owner_email: str,
+    editors: Sequence[str] = (),
+    *,
+    cycle: int | None = None,
+    closed: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The one `batchUpdate` that makes an empty spreadsheet a plan template (constant size in API calls).
 
     Header, lists, metadata and formulas as cell data; dropdown and number validation; number
     formats; column widths; protected header, formula columns, Lists and metadata sheets (only
-    `owner_email`, the service account, may edit them).
+    `owner_email`, the service account, may edit them). A reforecast sheet (`closed` months of
+    `cycle`) also has its closed months' cells tinted and protected: they show actual spend.
     """
     requests: list[dict[str, Any]] = []
     cols = schema.columns
@@ -143,7 +166,7 @@ def setup_requests(
             }
         }
     )
-    meta = meta_values(schema, region, team)
+    meta = meta_values(schema, region, team, cycle, closed)
     requests.append(_values(META_ID, [[k, meta[k]] for k in META_KEYS]))
     # Formulas in every line row (the Excel template's, which Sheets understands as they are).
     formulas = [c for c in cols if c.formula]
@@ -189,7 +212,24 @@ def setup_requests(
     protected = [
         ("the header row", _grid_range(PLAN_ID, 0, HEADER_ROW, 0, len(cols))),
         *((f"{c.label} (a formula)", _grid_range(PLAN_ID, first, last, c.index - 1, c.index)) for c in formulas),
+        *(
+            (
+                f"{schema[m].label} (closed: actual spend)",
+                _grid_range(PLAN_ID, first, last, schema[m].index - 1, schema[m].index),
+            )
+            for m in closed
+        ),
     ]
+    for m in closed:
+        requests.append(
+            {
+                "repeatCell": {
+                    "range": _grid_range(PLAN_ID, first, last, schema[m].index - 1, schema[m].index),
+                    "cell": {"userEnteredFormat": {"backgroundColor": CLOSED_COLOUR}},
+                    "fields": "userEnteredFormat.backgroundColor",
+                }
+            }
+        )
     for description, target in protected:
         requests.append(
             {
@@ -216,7 +256,7 @@ def setup_requests(
                 }
             }
         )
-    for key in META_KEYS:
+    for key in (k for k in META_KEYS if meta[k]):
         requests.append(
             {
                 "createDeveloperMetadata": {

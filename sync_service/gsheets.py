@@ -175,10 +175,15 @@ def create_team_sheet(
     editors: Sequence[str] = (),
     rows: int | None = None,
     lines: Sequence[Mapping[str, Any]] = (),
+    *,
+    cycle: int | None = None,
+    closed: Sequence[str] = (),
 ) -> CreatedSheet:
     """A new plan spreadsheet for `team`, shared with `editors` (writer): 2 API calls, plus one per editor.
 
-    It is filled with `lines` (the team's approved plan, in stored form: cents, ISO dates).
+    It is filled with `lines` (the team's approved plan, in stored form: cents, ISO dates). A
+    reforecast sheet names its `cycle` and `closed` months, whose cells (holding what `lines`
+    gives: the actual spend) are protected.
     """
     rows = max(rows or schema.config.template_rows, len(lines) + 50)
     title = f"{schema.config.org_name} marketing plan {team} {schema.calendar.label}"
@@ -188,7 +193,7 @@ def create_team_sheet(
     )
     body = created.json()
     sid = body["spreadsheetId"]
-    requests_ = setup_requests(schema, region, team, rows, settings.service_email)
+    requests_ = setup_requests(schema, region, team, rows, settings.service_email, cycle=cycle, closed=closed)
     if lines:
         requests_.append(line_cells(schema, lines))
     http.batch_update(sid, {"requests": requests_})

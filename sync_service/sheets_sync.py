@@ -18,8 +18,9 @@ from gspread.exceptions import APIError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sheet_templates.gsheets_template import reforecast_from_meta
 from sheet_templates.schema import PlanSchema
-from sync_service import errors, gsheets, jobs, master, performance, reports, workflow
+from sync_service import cycles, errors, gsheets, jobs, master, performance, reports, workflow
 from sync_service.auth import can_see, require_finance, require_plan_reader
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency
@@ -98,9 +99,24 @@ def create_for_team(
         region = team.region
         current = workflow.current_submission(session, team_id)
         lines = workflow.lines_of(session, current)
+        cycle = cycles.open_cycle_row(session)
+        closed = cycles.closed_months_of(schema, cycle) if cycle else []
+    if closed:  # a reforecast sheet: the closed months show the actual spend booked
+        shown = cycles.shown_closed(master.load(store, schema, user), team_id, closed)
+        lines = [{**line, **shown.get(line["line_id"], {})} for line in lines]
     settings, gc = google(config)
     try:
-        created = gsheets.create_team_sheet(gc, schema, region, team_id, settings, editors, lines=lines)
+        created = gsheets.create_team_sheet(
+            gc,
+            schema,
+            region,
+            team_id,
+            settings,
+            editors,
+            lines=lines,
+            cycle=cycle.id if cycle else None,
+            closed=closed,
+        )
     except GOOGLE_ERRORS as exc:
         raise _failed(exc, f"creating the plan sheet of {team_id}") from None
     with store.transaction() as session:
@@ -166,7 +182,10 @@ def pull_for_team(
             ],
         )
     raw = json.dumps(pulled.grid, separators=(",", ":"), default=str).encode()
-    incoming = workflow.Incoming(team_id, "gsheets", raw, filename=url, grid=pulled.grid, base={"submission": base})
+    closed, cycle = reforecast_from_meta(pulled.meta, schema)
+    incoming = workflow.Incoming(
+        team_id, "gsheets", raw, filename=url, grid=pulled.grid, base={"submission": base}, closed=closed, cycle=cycle
+    )
     return workflow.submit(store, schema, user, incoming, idem, over_allocation=over_allocation)
 
 

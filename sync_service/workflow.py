@@ -138,7 +138,8 @@ def submit(
             raise Conflict(
                 f"this reforecast was made for cycle {made_for}, which is closed"
                 + (f"; the open cycle is {cycle.name!r}" if cycle else "")
-                + ": download the team's template again and copy your forecast into it",
+                + ": copy your forecast into the team's current template (download it again, or ask finance for a "
+                "new Google sheet)",
                 open_cycle=cycle.id if cycle else None,
             )
         cycle_id = cycle.id if cycle else None

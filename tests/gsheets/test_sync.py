@@ -319,3 +319,62 @@ def test_a_slow_answer_is_waited_for_then_given_up_and_the_read_retried(service,
     assert slow.fired == 1 and pulled.get_json()["lines"] == 5
     submissions = api.get("/api/v1/submissions", headers=auth(tokens["finance"])).get_json()["submissions"]
     assert len(submissions) == 1  # the slow first read did not submit anything twice
+
+
+def test_a_reforecast_sheet_shows_actuals_in_protected_closed_months_that_are_never_read(
+    service, fake: SheetsFake
+) -> None:
+    app, tokens, gc, _ = service
+    api = app.test_client()
+    finance = auth(tokens["finance"])
+    lines = sample_lines(SCHEMA, "EMEA", 4, seed=7)
+    first = api.post("/api/v1/submissions", headers=auth(tokens["maria"]), json={"team": TEAM, "lines": [
+        _json(line) for line in lines]})  # fmt: skip
+    assert (
+        api.post(f"/api/v1/submissions/{first.get_json()['id']}/approve", headers=finance, json={}).status_code == 200
+    )
+    booked = {(0, "m01"): "111.11", (1, "m02"): "222.22", (1, "m03"): "5"}
+    export = "Line ID,Month,Amount,Currency\n" + "".join(
+        f"{lines[k]['line_id']},{m},{amount},{lines[k]['currency']}\n" for (k, m), amount in booked.items()
+    )
+    imported = api.post(
+        "/api/v1/actuals?filename=gl.csv", headers=finance, data=export.encode(), content_type="text/csv"
+    )
+    assert imported.status_code == 201, imported.get_json()
+    cycle = api.post(
+        "/api/v1/cycles", headers=finance, json={"name": "Q1 reforecast", "through": "m03", "deadline": "2027-04-20"}
+    ).get_json()
+    sheet = api.post(f"/api/v1/gsheets/teams/{TEAM}", headers=finance, json={}).get_json()
+    sid = sheet["spreadsheet_id"]
+    closed = ["m01", "m02", "m03"]
+    grid = fake.grid(sid, f"Plan!A2:{column_letter(len(INPUTS))}{len(lines) + 1}")
+    for k, line in enumerate(lines):
+        for m in closed:  # the booked spend, in the line's currency
+            shown = grid[k][SCHEMA[m].index - 1]
+            assert Decimal(str(shown or 0)) == Decimal(booked.get((k, m), "0")), (k, m)
+        assert Decimal(str(grid[k][SCHEMA["m04"].index - 1] or 0)) == (line["m04"] or 0)
+    plan_sheet = next(
+        s for s in gc.http_client.fetch_sheet_metadata(sid)["sheets"] if s["properties"]["title"] == "Plan"
+    )
+    columns = {
+        p["range"]["startColumnIndex"] for p in plan_sheet.get("protectedRanges", []) if "closed" in p["description"]
+    }
+    assert columns == {SCHEMA[m].index - 1 for m in closed}
+    # The marketer forecasts an open month and (as the sheet's owner could) types over a closed one.
+    plan = gc.open_by_key(sid).worksheet("Plan")
+    plan.update_acell(f"{SCHEMA['m04'].letter}2", 4321)
+    plan.update_acell(f"{SCHEMA['m02'].letter}3", 99)
+    pulled = api.post(f"/api/v1/gsheets/teams/{TEAM}/pull", headers=auth(tokens["maria"]))
+    assert pulled.status_code == 201, pulled.get_json()
+    assert pulled.get_json()["cycle"] == cycle["id"]
+    notes = [i for i in pulled.get_json()["report"]["issues"] if i["rule"] == "period.closed"]
+    assert [i["location"] for i in notes] == [f"Plan!{SCHEMA['m02'].letter}3"]
+    stored = api.get("/api/v1/master", headers=finance).get_json()
+    assert stored["master_version"] == 1  # not approved yet: the master still holds the first plan
+    approved = api.post(f"/api/v1/submissions/{pulled.get_json()['id']}/approve", headers=finance, json={})
+    assert approved.status_code == 200, approved.get_json()
+    by_id = {x["line_id"]: x for x in api.get("/api/v1/master", headers=finance).get_json()["lines"]}
+    for line in lines:
+        for m in closed:  # the approved plan's amounts stay in the closed months
+            assert Decimal(by_id[line["line_id"]][m] or 0) == (line[m] or 0) * 100, (line["line_id"], m)
+    assert by_id[lines[0]["line_id"]]["m04"] == 432100

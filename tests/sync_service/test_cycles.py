@@ -223,5 +223,5 @@ def test_a_reforecast_made_for_a_closed_cycle_is_refused(service: Service) -> No
     assert service.client.post(f"/api/v1/cycles/{cycle['id']}/close", headers=finance).status_code == 200
     before = service.client.get("/api/v1/submissions", headers=finance).get_json()
     refused = problem(upload(service.client, emea, old), 409)
-    assert "closed" in refused["detail"] and "download" in refused["detail"]
+    assert "closed" in refused["detail"] and "current template" in refused["detail"]
     assert service.client.get("/api/v1/submissions", headers=finance).get_json() == before
