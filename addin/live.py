@@ -110,6 +110,25 @@ _declare(
     example='=PS_PLANNED("EMEA", "Q2", "Events")',
 )
 _declare(
+    "PS_ESTIMATE",
+    "The latest estimate: actual spend of the closed months plus the current plan of the open ones, in the "
+    "reporting currency (#N/A for a period with closed months when the finance export has no months)",
+    SCOPE,
+    PERIOD,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_ESTIMATE("EMEA", "FY")',
+)
+_declare(
+    "PS_BASELINE",
+    "Planned spend in the locked budget (the newest baseline), in the reporting currency",
+    SCOPE,
+    PERIOD,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_BASELINE("EMEA", "Q2", "Events")',
+)
+_declare(
     "PS_ACTUAL",
     "Actual spend to date (the finance system's import, else the plans'), in the reporting currency",
     SCOPE,

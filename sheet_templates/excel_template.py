@@ -118,7 +118,10 @@ def build_template(
     """
     _check_regions(schema, [region])
     lines = list(lines)
-    closed = [m for m in (c.name for c in schema.month_columns) if m in set(closed)]
+    keys = [c.name for c in schema.month_columns]
+    closed = [m for m in keys if m in set(closed)]
+    if closed != keys[: len(closed)]:
+        raise ValueError(f"a reforecast closes the year's first months (m01 on), not {', '.join(closed)}")
     spare = schema.config.template_rows if spare_rows is None else spare_rows
     n_rows = max(schema.config.template_rows, len(lines) + spare) if spare_rows is None else len(lines) + spare
     n_rows = max(n_rows, 1)
@@ -131,7 +134,8 @@ def build_template(
 
     rate_cells = _write_lists(wb, lists, schema)
     _write_plan(wb, plan, schema, region, lines, n_rows, team or region, closed)
-    _write_summary(wb, summary, schema, region, _allocation_units(schema, region, allocations), rate_cells, n_rows)
+    units = _allocation_units(schema, region, allocations)
+    _write_summary(wb, summary, schema, region, units, rate_cells, n_rows, closed)
     _write_instructions(instructions, schema, region, closed, cycle)
     _write_metadata(wb, schema, region)
     if based_on is not None:
@@ -346,23 +350,46 @@ def _validation_for(col: Column, schema: PlanSchema) -> DataValidation | None:
     return None
 
 
-def _planned_formula(schema: PlanSchema, rate_cells: Mapping[str, str], last: int, quarter: int, channel: str) -> str:
+def _planned_formula(
+    schema: PlanSchema,
+    rate_cells: Mapping[str, str],
+    last: int,
+    quarter: int,
+    channel: str,
+    closed: list[str] | None = None,
+) -> str:
     """Planned spend of one quarter in reporting units, from the input cells of the table's rows.
 
     For each currency, the lines in it (and in `channel`, a cell, unless empty) contribute each
     month of the quarter at its plan rate rounded to the cent: the money grain of
     `addin.reporting`. SUMPRODUCT over plain ranges computes the same in Excel and LibreOffice,
     and the ranges grow with rows inserted inside the table.
+
+    A reforecast's `closed` months (m01 on, holding actual spend) are converted as the read model
+    converts actual spend by month: the spend to the end of a month converted and rounded once,
+    each month the difference. So the Summary's latest estimate is the service's to the cent.
     """
 
     def rows(letter: str) -> str:
         return f"{PLAN_SHEET}!${letter}${FIRST_DATA_ROW}:${letter}${last}"
 
-    months = [c.letter for c in schema.month_columns if c.quarter == quarter]
+    columns = list(schema.month_columns)
+    shut = set(closed or ())
+    months = [c for c in columns if c.quarter == quarter]
+    open_months = [c.letter for c in months if c.name not in shut]
+    closed_here = [c for c in months if c.name in shut]
     chosen = f"({rows(schema['channel'].letter)}={channel})*" if channel else ""
     terms = []
     for code, rate in rate_cells.items():
-        converted = "+".join(f"ROUND({rows(m)}*{rate},2)" for m in months)
+        parts = [f"ROUND({rows(m)}*{rate},2)" for m in open_months]
+        if closed_here:
+            first, end = columns.index(closed_here[0]), columns.index(closed_here[-1]) + 1
+            through = "+".join(rows(c.letter) for c in columns[:end])
+            parts.append(f"ROUND(({through})*{rate},2)")
+            if first:
+                before = "+".join(rows(c.letter) for c in columns[:first])
+                parts.append(f"-ROUND(({before})*{rate},2)")
+        converted = "+".join(parts).replace("+-", "-")
         terms.append(f'SUMPRODUCT({chosen}({rows(schema["currency"].letter)}="{code}")*({converted}))')
     return "=" + "+".join(terms)
 
@@ -375,14 +402,23 @@ def _write_summary(
     allocation: list[Decimal],
     rate_cells: Mapping[str, str],
     n_rows: int,
+    closed: list[str] | None = None,
 ) -> None:
-    """Planned spend by channel x fiscal quarter, computed from the Plan's input cells, against the allocation."""
+    """Planned spend by channel x fiscal quarter, computed from the Plan's input cells, against the allocation.
+
+    In a reforecast (`closed` months) it is the latest estimate: the closed months' actual spend, then the plan.
+    """
     cfg = schema.config
     cur = cfg.reporting_currency
     last = HEADER_ROW + n_rows
     ws["A1"] = f"{cfg.org_name}: {region} plan summary, {schema.calendar.label}"
     ws["A1"].font = Font(bold=True, size=14)
     ws["A2"] = f"Planned spend by channel and fiscal quarter, in {cur} at plan rates."
+    if closed:
+        ws["A2"] = (
+            f"Latest estimate by channel and fiscal quarter, in {cur} at plan rates: the actual spend of the closed "
+            f"months ({', '.join(schema[m].label for m in closed)}), then the plan of the open ones."
+        )
     header_row = 4
     heads = ["Channel", *QUARTERS, "Total"]
     for i, text in enumerate(heads, start=1):
@@ -393,14 +429,14 @@ def _write_summary(
     for name in cfg.channels:
         ws.cell(row, 1, name)
         for q in range(1, 5):
-            ws.cell(row, 1 + q, _planned_formula(schema, rate_cells, last, q, f"$A{row}"))
+            ws.cell(row, 1 + q, _planned_formula(schema, rate_cells, last, q, f"$A{row}", closed))
         ws.cell(row, 6, f"=SUM(B{row}:E{row})")
         row += 1
     last_channel_row = row - 1
     ws.cell(row, 1, "No listed channel")
     for q in range(1, 5):
         letter = column_letter(1 + q)
-        everything = _planned_formula(schema, rate_cells, last, q, "")
+        everything = _planned_formula(schema, rate_cells, last, q, "", closed)
         ws.cell(row, 1 + q, f"{everything}-SUM({letter}{first_channel_row}:{letter}{last_channel_row})")
     ws.cell(row, 6, f"=SUM(B{row}:E{row})")
     unassigned_row = row

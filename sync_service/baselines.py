@@ -185,13 +185,17 @@ BUDGET_COLUMNS = (
 )
 
 
-def sheets(store: Store, schema: PlanSchema, user: User) -> list[Any]:
-    """The master workbook's Budget sheet (by region, each quarter then the year), when a baseline is locked."""
-    from sheet_templates.master_workbook import Table, ValuesSheet
+def budget_table(
+    store: Store, schema: PlanSchema, user: User
+) -> tuple[dict[str, Any], tuple[list[str], list[str], list[list[Any]]]] | None:
+    """(the baseline, (header, kinds, rows)) by region, each quarter then the year; None before any baseline.
 
+    Money in reporting cents, None where there is no figure: the master workbook's Budget sheet and
+    the Google push's show the same table.
+    """
     with store.reading() as session:
         if session.scalar(select(func.count()).select_from(Baseline)) == 0:
-            return []
+            return None
     rows: list[list[Any]] = []
     answers = [budget_json(store, schema, user, None, "region", kind) for kind in ("quarter", "year")]
     by_region: dict[str, list[dict[str, Any]]] = {}
@@ -205,9 +209,19 @@ def sheets(store: Store, schema: PlanSchema, user: User) -> list[Any]:
                 value = row.get(key)
                 cells.append(None if value is None else _cents(value))
             rows.append(cells)
-    baseline = answers[0]["baseline"]
     header = ["Region", "Period", *(label for _, label in BUDGET_COLUMNS)]
     kinds = ["text", "text", *("money" for _ in BUDGET_COLUMNS)]
+    return answers[0]["baseline"], (header, kinds, rows)
+
+
+def sheets(store: Store, schema: PlanSchema, user: User) -> list[Any]:
+    """The master workbook's Budget sheet (by region, each quarter then the year), when a baseline is locked."""
+    from sheet_templates.master_workbook import Table, ValuesSheet
+
+    found = budget_table(store, schema, user)
+    if found is None:
+        return []
+    baseline, (header, kinds, rows) = found
     note = (
         f"The budget: baseline {baseline['id']} {baseline['name']!r}, locked {baseline['locked_at'][:10]} by "
         f"{baseline['locked_by']}, against the current plan, the latest estimate (actual spend of the closed "

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from addin import hostvalues as hv
 from addin.forecast import closed_months
@@ -51,6 +52,8 @@ class LiveData:
     closed: dict[dt.date, int]  # fiscal months closed by a day, worked out once per batch
     load_performance: Callable[[], Any] | None = None  # the performance index, made when a cell first asks
     _performance: Any = None
+    load_baseline: Callable[[], LiveIndex | None] | None = None  # the budget baseline's index (None: no baseline)
+    _baseline: Any = False
 
     @property
     def performance(self) -> Any:
@@ -58,6 +61,13 @@ class LiveData:
             assert self.load_performance is not None, "a batch with performance calls can load their index"
             self._performance = self.load_performance()
         return self._performance
+
+    @property
+    def baseline(self) -> LiveIndex | None:
+        if self._baseline is False:
+            assert self.load_baseline is not None, "a batch with baseline calls can load its index"
+            self._baseline = self.load_baseline()
+        return self._baseline
 
 
 # --- the live functions ------------------------------------------------------------------------------
@@ -136,6 +146,26 @@ def ps_budget(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "")
     else:
         raise _err("#VALUE!", f"period {text!r}: allocations are by quarter; use FY or Q1..Q4")
     return units(_allocation(data, region, quarters, channel))
+
+
+def ps_estimate(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "", campaign: Any = "") -> float:
+    _, key = _key(data, scope, channel, campaign)
+    found = data.index.estimate_cents(key, *_months(period))
+    if found is None:
+        raise _err(
+            "#N/A",
+            "the finance export has no months, so the closed months' spend is known as the year to date only: "
+            "ask for FY, or for a period of open months",
+        )
+    return units(found)
+
+
+def ps_baseline(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "", campaign: Any = "") -> float:
+    _, key = _key(data, scope, channel, campaign)  # the scope as today's master knows it, for the caller
+    baseline = data.baseline
+    if baseline is None:
+        raise _err("#N/A", "no budget baseline is locked yet; finance locks one (POST /api/v1/baselines)")
+    return units(baseline.planned_cents(key, *_months(period)))
 
 
 def ps_live_variance(data: LiveData, scope: Any, as_of: Any = None, channel: Any = "", campaign: Any = "") -> float:
@@ -219,6 +249,8 @@ LIVE_IMPLS: dict[str, Callable[..., Any]] = {
     "PS_TARGET": ps_target,
     "PS_BUDGET": ps_budget,
     "PS_PLANNED": ps_planned,
+    "PS_ESTIMATE": ps_estimate,
+    "PS_BASELINE": ps_baseline,
     "PS_ACTUAL": ps_actual,
     "PS_LIVE_VARIANCE": ps_live_variance,
     "PS_REMAINING_LIVE": ps_remaining_live,
@@ -260,7 +292,16 @@ def evaluate(
     def load_performance() -> Any:
         return master.derived(store, schema, user, "performance-index", performance.build_index).value
 
-    out = _evaluate(calls, LiveData(derived.value, schema, {}, load_performance))
+    def load_baseline() -> LiveIndex | None:
+        from sync_service.storage import Baseline
+
+        with store.reading() as session:
+            version = session.scalar(select(Baseline.master_version).order_by(Baseline.id.desc()).limit(1))
+        if version is None:
+            return None
+        return master_index.build(master.at_version(store, schema, version, user))
+
+    out = _evaluate(calls, LiveData(derived.value, schema, {}, load_performance, load_baseline=load_baseline))
     _keep(store, key, out)
     return out
 

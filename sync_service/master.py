@@ -32,6 +32,7 @@ from sync_service.auth import visible_regions, visible_teams
 from sync_service.storage import (
     ActualImport,
     AllocationRevision,
+    Baseline,
     MasterVersion,
     OutcomeImport,
     PeriodLock,
@@ -226,17 +227,21 @@ def typed_lines(lines: list[dict[str, Any]], schema: PlanSchema) -> pd.DataFrame
     return pd.DataFrame(data)
 
 
-def _newest_ids(session: Session) -> tuple[int, int, int, int]:
-    """The newest master version, allocation revision, actuals and results import ids (0: none yet), in one query."""
+def _newest_ids(session: Session) -> tuple[int, int, int, int, int]:
+    """The newest master version, allocation revision, actuals and results import and baseline ids (0: none yet).
+
+    In one query. The baseline is part of it because live cells show the budget baseline too.
+    """
     row = session.execute(
         select(
             select(func.max(MasterVersion.id)).scalar_subquery(),
             select(func.max(AllocationRevision.id)).scalar_subquery(),
             select(func.max(ActualImport.id)).scalar_subquery(),
             select(func.max(OutcomeImport.id)).scalar_subquery(),
+            select(func.max(Baseline.id)).scalar_subquery(),
         )
     ).one()
-    return (row[0] or 0, row[1] or 0, row[2] or 0, row[3] or 0)
+    return (row[0] or 0, row[1] or 0, row[2] or 0, row[3] or 0, row[4] or 0)
 
 
 def _key(session: Session, store: Store) -> tuple[Any, ...]:
@@ -246,12 +251,13 @@ def _key(session: Session, store: Store) -> tuple[Any, ...]:
 def current_key(store: Store) -> dict[str, int]:
     """What the live answers are computed from, as ids: a cheap check hosts poll to know when to ask again."""
     with store.reading() as session:
-        master_version, allocation_revision, actuals_import, outcomes_import = _newest_ids(session)
+        master_version, allocation_revision, actuals_import, outcomes_import, baseline = _newest_ids(session)
     return {
         "master_version": master_version,
         "allocation_revision": allocation_revision,
         "actuals_import": actuals_import,
         "outcomes_import": outcomes_import,
+        "baseline": baseline,
     }
 
 

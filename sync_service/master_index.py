@@ -32,7 +32,7 @@ from sync_service.master import Master
 
 ALL = ""  # the key part that means "every channel" or "every campaign"
 TEAM, REGION = "team\x1f", "region\x1f"  # scope prefixes: a team named like a region stays apart
-PLANNED, COMMITTED, ACTUAL = slice(0, 12), 12, 13
+PLANNED, COMMITTED, ACTUAL, ESTIMATE = slice(0, 12), 12, 13, slice(14, 26)
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,29 @@ class LiveIndex:
     readable: frozenset[str]  # the regions this view may name as a scope
     readable_text: str  # those, for a refusal
     allocations: Mapping[tuple[str, str, str], int]  # the view's allocations, (region, quarter, channel) -> cents
+    # The latest estimate (`Master.estimate`), as `planned` is kept: of the first k fiscal months in column k.
+    estimate: np.ndarray | None = None
+    closed: tuple[int, ...] = ()  # the closed months' indexes
+    estimate_by_month: bool = True  # False: the closed months' actuals are known as the year to date only
 
     def planned_cents(self, key: tuple[str, str, str], first: int, end: int) -> int:
         """Planned spend of fiscal months first..end-1 (0-based) of a key's lines; 0 when no line answers."""
         row = self.rows.get(key)
         return 0 if row is None else int(self.planned[row, end] - self.planned[row, first])
+
+    def estimate_cents(self, key: tuple[str, str, str], first: int, end: int) -> int | None:
+        """The latest estimate of fiscal months first..end-1 of a key's lines; None when it is not known.
+
+        Not known: a period with some closed months but not all of the year's, when the finance
+        export has no months (the rule of `Master.estimate`).
+        """
+        row = self.rows.get(key)
+        inside = {m for m in self.closed if first <= m < end}
+        if not self.estimate_by_month and inside:
+            if first != 0 or end != 12:
+                return None
+            return 0 if row is None else int(self.estimate[row, 12] + self.spent[row, ACTUAL - COMMITTED])
+        return 0 if row is None else int(self.estimate[row, end] - self.estimate[row, first])
 
     def spent_cents(self, key: tuple[str, str, str], which: int) -> int:
         """Committed (COMMITTED) or actual (ACTUAL) spend of a key's lines; 0 when no line answers."""
@@ -121,26 +139,33 @@ def keys(view: Master) -> Keys:
 def build(view: Master) -> LiveIndex:
     """The index of `view` (the master as one user may see it): one pass over its lines."""
     n = len(view.table)
-    money = np.zeros((n, 14), dtype=np.int64)
+    estimate = view.estimate()
+    money = np.zeros((n, 26), dtype=np.int64)
     if n:
         money[:, PLANNED] = view.months
         money[:, COMMITTED] = view.committed
         money[:, ACTUAL] = view.actual
+        money[:, ESTIMATE] = estimate.months
     found = keys(view)
     sums = found.sums(money)
     planned = np.zeros((len(found.rows), 13), dtype=np.int64)
     np.cumsum(sums[:, PLANNED], axis=1, out=planned[:, 1:])
+    estimated = np.zeros((len(found.rows), 13), dtype=np.int64)
+    np.cumsum(sums[:, ESTIMATE], axis=1, out=estimated[:, 1:])
     visible = {t: r for t, r in view.regions.items() if view.visible is None or t in view.visible}
     return LiveIndex(
         rows=found.rows,
         planned=planned,
-        spent=sums[:, COMMITTED:].copy(),
+        spent=sums[:, COMMITTED : ACTUAL + 1].copy(),
         teams={t.casefold(): t for t in visible},
         team_region=visible,
         regions={r.casefold(): r for r in view.schema.config.regions},
         readable=frozenset(view.allocation_regions),
         readable_text=", ".join(view.allocation_regions) or "none",
         allocations=dict(view.allocations),
+        estimate=estimated,
+        closed=estimate.closed,
+        estimate_by_month=estimate.by_month,
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from sheet_templates.gsheets_template import reforecast_from_meta
 from sheet_templates.schema import PlanSchema
-from sync_service import cycles, errors, gsheets, jobs, master, performance, reports, workflow
+from sync_service import baselines, cycles, errors, gsheets, jobs, master, performance, reports, workflow
 from sync_service.auth import can_see, require_finance, require_plan_reader
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency
@@ -246,6 +246,9 @@ def push_master(
             ("Performance", performance.table(view, per_line, ["region"])),
             ("Performance by channel", performance.table(view, per_line, ["channel"])),
         ]
+        budget = baselines.budget_table(store, schema, user)
+        if budget is not None:  # the budget against the plan, the latest estimate and actuals, once one is locked
+            tables.append(("Budget", budget[1]))
         sheets = gsheets.master_sheets(schema, list(view.lines), rollup, variance, tables)
         try:
             result = gsheets.push_master(gc, target, sheets, settings, mark=mark)

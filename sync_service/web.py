@@ -53,7 +53,7 @@ from sync_service import baselines, headers, performance, reports, workflow
 from sync_service import master as master_model
 from sync_service.allocations import allocation_of
 from sync_service.auth import can_see, create_addin_token
-from sync_service.errors import ServiceError
+from sync_service.errors import NotFound, ServiceError
 from sync_service.problems import status_of
 from sync_service.storage import Decision, Role, Store, Submission, Team, User, WebSession, utcnow
 
@@ -715,6 +715,74 @@ def decide_transfer(transfer_id: int) -> ResponseReturnValue:
     except ServiceError as exc:
         flash(exc.detail, "error")
     return redirect(url_for("web.transfers_page"))
+
+
+@bp.get("/budget")
+@login_required
+def budget_page() -> ResponseReturnValue:
+    """The budget cycle: the reforecast cycle and each team's reforecast; budget against plan, estimate and actual."""
+    from sync_service import baselines, cycles
+
+    user = g.web_user
+    if user.role == Role.ADMIN:
+        abort(403, "admins manage users and tokens; finance and marketers plan budgets")
+    schema = _schema()
+    every = cycles.cycles_json(_store(), schema, user)
+    current = next((c for c in every if c["status"] == "open"), None)
+    by = request.args.get("by", "region")
+    period = request.args.get("period", "quarter")
+    try:
+        view = baselines.budget_json(_store(), schema, user, None, by, period)
+    except NotFound:
+        view = None  # no baseline locked yet: the page says so
+    except ServiceError as exc:
+        abort(400, exc.detail)
+    months = [{"name": c.name, "label": c.label} for c in schema.month_columns[:-1]]
+    return render_template(
+        "budget.html",
+        cycle=current,
+        cycles=every,
+        view=view,
+        by=by,
+        period=period,
+        months=months,
+        currency=schema.config.reporting_currency,
+    )
+
+
+@bp.post("/cycles")
+@login_required
+def open_cycle() -> ResponseReturnValue:
+    from sync_service import cycles
+
+    form = request.form
+    try:
+        deadline = dt.date.fromisoformat(form.get("deadline", ""))
+    except ValueError:
+        flash("Give the deadline as a date (YYYY-MM-DD).", "error")
+        return redirect(url_for("web.budget_page"))
+    try:
+        answer = cycles.open_cycle(
+            _store(), _schema(), g.web_user, form.get("name", ""), form.get("through", ""), deadline,
+            form.get("comment", ""),
+        )  # fmt: skip
+        flash(f"{answer['name']} is open: the months through {answer['closed_through']} are closed.", "ok")
+    except ServiceError as exc:
+        flash(exc.detail, "error")
+    return redirect(url_for("web.budget_page"))
+
+
+@bp.post("/cycles/<int:cycle_id>/close")
+@login_required
+def close_cycle(cycle_id: int) -> ResponseReturnValue:
+    from sync_service import cycles
+
+    try:
+        answer = cycles.close_cycle(_store(), _schema(), g.web_user, cycle_id)
+        flash(f"{answer['name']} is closed.", "ok")
+    except ServiceError as exc:
+        flash(exc.detail, "error")
+    return redirect(url_for("web.budget_page"))
 
 
 @bp.get("/jobs")

@@ -54,6 +54,7 @@ MONTHS = [f"m{i:02d}" for i in range(1, 13)]
 QUARTER_MONTHS = {f"Q{q}": MONTHS[3 * (q - 1) : 3 * q] for q in range(1, 5)}
 AS_OF = dt.date(2026, 7, 15)  # FY2027 starts in February 2026: Feb..Jun (5 months) are closed
 CLOSED = 5
+REFORECAST_THROUGH = 2  # the Q1 reforecast closes m01 and m02: their estimate is what was booked
 HOSTS = Path(__file__).resolve().parent / "hosts"
 # The last day of each fiscal month of FY2027 (February 2026 to January 2027).
 MONTH_ENDS = [dt.date(2026 + (k + 1) // 12, (k + 1) % 12 + 1, 1) - dt.timedelta(days=1) for k in range(1, 13)]
@@ -460,6 +461,18 @@ class Expected:
         ids = [ln["line_id"] for ln in FINAL[team]]
         return [sum(sum(self.month[i][3 * q : 3 * q + 3]) for i in ids) for q in range(4)]
 
+    def estimate(self, line_id: str) -> list[int]:
+        """A line's latest estimate by month: the booked spend of the closed months, then the plan."""
+        closed = REFORECAST_THROUGH
+        return self.actual_months(line_id)[:closed] + self.month[line_id][closed:]
+
+    def team_estimate_quarters(self, team: str) -> list[int]:
+        ids = [ln["line_id"] for ln in FINAL[team]]
+        return [sum(sum(self.estimate(i)[3 * q : 3 * q + 3]) for i in ids) for q in range(4)]
+
+    def region_estimate(self, region: str, months: list[int]) -> int:
+        return sum(sum(self.estimate(i)[j] for j in months) for i in self.by_id if self.by_id[i]["region"] == region)
+
 
 EXPECTED = Expected()
 
@@ -544,7 +557,10 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         assert status == 201, answer
         assert answer["unmatched"] == [] and answer["spread"], answer
         imports = import_results(base, finance)
-        assert call(base, finance, "POST", "/api/v1/periods/lock", {"months": ["m01"]})[0] == 200
+        # The Q1 reforecast: finance opens it, which closes (locks) its months; every team's template is its reforecast.
+        through = MONTHS[REFORECAST_THROUGH - 1]
+        cycle = {"name": "Q1 reforecast", "through": through, "deadline": "2026-04-20"}
+        assert call(base, finance, "POST", "/api/v1/cycles", cycle)[0] == 201
         status, answer = call(base, finance, "GET", f"/api/v1/submissions/{stale}")
         assert answer["status"] == "stale", answer
         yield {
@@ -646,6 +662,11 @@ def expected_budget(period: str) -> dict[tuple[str, str], dict[str, int | None]]
             label = f"Q{j // 3 + 1}" if period == "quarter" else "FY2027"
             actual[EXPECTED.by_id[line_id]["region"], label] += value
     plan = EXPECTED.planned("region", period)
+    estimate: dict[tuple[str, str], int] = defaultdict(int)
+    for line_id in EXPECTED.by_id:
+        for j, value in enumerate(EXPECTED.estimate(line_id)):
+            label = f"Q{j // 3 + 1}" if period == "quarter" else "FY2027"
+            estimate[EXPECTED.by_id[line_id]["region"], label] += value
     set_cells = {(a["region"], a["quarter"]) for a in ALLOCATIONS}
     out: dict[tuple[str, str], dict[str, int | None]] = {}
     for key in set(budget) | set(plan):
@@ -655,6 +676,7 @@ def expected_budget(period: str) -> dict[tuple[str, str], dict[str, int | None]]
         out[key] = {
             "budget": budget.get(key, 0),
             "plan": plan.get(key, 0),
+            "estimate": estimate[key],
             "actual": actual[key],
             "budget_allocation": sum(int(org[q] * 100) for q in quarters) if all(q in org for q in quarters) else None,
             "allocation": sum(EXPECTED.alloc[region, q] for q in quarters)
@@ -669,12 +691,13 @@ def test_api_budget_against_plan_and_actual_equals_the_oracle(scenario: dict[str
     """The baseline locked after NA's first plan keeps that budget; the plan, allocations and actuals are today's."""
     body = get(scenario, f"/api/v1/budget?by=region&period={period}")
     assert body["baseline"]["name"] == "FY2027 budget" and body["actual_spend_by_month"]
+    assert body["closed_months"] == MONTHS[:REFORECAST_THROUGH]
     want = expected_budget(period)
     rows = {(r["region"], r["period"]): r for r in body["rows"]}
     assert set(rows) == set(want)
     for key, row in rows.items():
         w = want[key]
-        assert row["cents"] == {"budget": w["budget"], "plan": w["plan"], "actual": w["actual"]}, key
+        assert row["cents"] == {k: w[k] for k in ("budget", "plan", "estimate", "actual")}, key
         assert (cents(row["budget_allocation"]) if row["budget_allocation"] else None) == w["budget_allocation"], key
         assert (cents(row["allocation"]) if row["allocation"] else None) == w["allocation"], key
 
@@ -697,12 +720,14 @@ def test_the_master_workbook_budget_sheet_equals_the_oracle(scenario: dict[str, 
         for label, name in (
             ("Budget", "budget"),
             ("Plan", "plan"),
+            ("Latest estimate", "estimate"),
             ("Actual", "actual"),
             ("Allocation then", "budget_allocation"),
             ("Allocation now", "allocation"),
         ):
             assert from_units(got[key][label], "money") == w[name], (key, label)
         assert from_units(got[key]["Plan vs budget"], "money") == w["plan"] - w["budget"], key
+        assert from_units(got[key]["Estimate vs budget"], "money") == w["estimate"] - w["budget"], key
 
 
 # --- workbooks, recalculated by LibreOffice -------------------------------------------------------------------
@@ -775,7 +800,8 @@ def test_each_team_template_summary_equals_the_oracle(scenario: dict[str, Any], 
         path = download(scenario, f"/api/v1/templates/{team}.xlsx", f"plan-{team}.xlsx")
         done = recalculate(path, scenario["folder"] / "templates")
         summary = {row[0]: row[1:6] for row in sheet_values(done, "Summary") if row and row[0]}
-        assert [money_cell(v) for v in summary["Total planned"][:4]] == EXPECTED.team_quarters(team), team
+        # A cycle is open: the template is the team's reforecast, whose Summary is its latest estimate.
+        assert [money_cell(v) for v in summary["Total planned"][:4]] == EXPECTED.team_estimate_quarters(team), team
         assert [money_cell(v) for v in summary["Allocation"][:4]] == [
             EXPECTED.alloc[region, q] for q in QUARTER_MONTHS
         ], team
@@ -884,6 +910,18 @@ def live_calls() -> list[tuple[str, list[Any], int]]:
                     if value is not None:
                         cell = round(float(value) * 100) if KINDS[measure] == "ratio" else value
                         out.append((name, [measure, region, arg], cell))
+    # The latest estimate and the budget baseline.
+    baseline: dict[str, list[int]] = defaultdict(lambda: [0] * 12)
+    for lines in BASELINE.values():
+        for ln in lines:
+            for j, m in enumerate(MONTHS):
+                baseline[ln["region"]][j] += to_reporting(cents(ln.get(m)), ln["currency"])
+    for region in CFG.regions:
+        out.append(("PS_ESTIMATE", [region], EXPECTED.region_estimate(region, list(range(12)))))
+        out.append(("PS_ESTIMATE", [region, "Q1"], EXPECTED.region_estimate(region, [0, 1, 2])))
+        out.append(("PS_ESTIMATE", [region, "m02"], EXPECTED.region_estimate(region, [1])))
+        out.append(("PS_BASELINE", [region], sum(baseline[region])))
+        out.append(("PS_BASELINE", [region, "Q2"], sum(baseline[region][3:6])))
     team = "EMEA-SMB"  # a team's own results, the shared campaign code's share
     mine = EXPECTED.performance("region", "Q1", teams={team})["EMEA"]
     out.append(("PS_RESULT", ["leads", team, "Q1"], mine["leads"][0]))
@@ -1096,3 +1134,35 @@ def test_the_dashboard_performance_page_equals_the_oracle(scenario: dict[str, An
                         assert text == ("" if value is None else f"{float(value):,.2f}"), where
                     else:
                         check(None if text == "" else round(float(text.replace(",", "")) * 100), value, kind, where)
+
+
+# --- the budget against the latest estimate on every other surface ----------------------------------------------
+
+
+def test_the_google_budget_sheet_equals_the_oracle(scenario: dict[str, Any]) -> None:
+    status, body = call(scenario["base"], scenario["finance"], "POST", "/api/v1/gsheets/master/push", {}, wait=30)
+    assert status == 200 and body["status"] == "succeeded", body
+    book = scenario["gc"].open_by_key(scenario["master_sheet"])
+    header, *grid = book.worksheet("Budget").get_all_values(
+        value_render_option=gspread.utils.ValueRenderOption.unformatted
+    )
+    got = {(r[0], r[1]): dict(zip(header, r, strict=False)) for r in grid if r and r[0]}
+    want = {**expected_budget("quarter"), **expected_budget("year")}
+    assert set(got) == set(want)
+    for key, w in want.items():
+        for label, name in (
+            ("Budget", "budget"),
+            ("Plan", "plan"),
+            ("Latest estimate", "estimate"),
+            ("Actual", "actual"),
+        ):
+            assert from_units(got[key][label], "money") == w[name], (key, label)
+
+
+def test_the_dashboard_budget_page_equals_the_oracle(scenario: dict[str, Any]) -> None:
+    page = dashboard(scenario).get("/budget?by=region&period=quarter").get_data(as_text=True)
+    assert "Q1 reforecast: due 2026-04-20" in page
+    for (region, quarter), w in expected_budget("quarter").items():
+        cells = re.search(rf'<tr data-key="{region}\|{quarter}">(.*?)</tr>', page, re.S).group(1)
+        shown = [int(v) for v in re.findall(r'data-cents="(-?\d+)"', cells)]
+        assert shown == [w["budget"], w["plan"], w["estimate"], w["actual"]], (region, quarter)

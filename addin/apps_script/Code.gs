@@ -55,6 +55,8 @@ var FUNCTIONS_ = {
   PS_REMAINING: { kind: "pure", result: "matrix" },
   PS_BUDGET: { kind: "live", result: "scalar" },
   PS_PLANNED: { kind: "live", result: "scalar" },
+  PS_ESTIMATE: { kind: "live", result: "scalar" },
+  PS_BASELINE: { kind: "live", result: "scalar" },
   PS_ACTUAL: { kind: "live", result: "scalar" },
   PS_LIVE_VARIANCE: { kind: "live", result: "scalar" },
   PS_REMAINING_LIVE: { kind: "live", result: "scalar" },
@@ -255,6 +257,34 @@ function PS_LIVE_VARIANCE(scope, as_of, channel, campaign) {
  */
 function PS_REMAINING_LIVE(scope, channel) {
   return plansheet_("PS_REMAINING_LIVE", arguments);
+}
+
+/**
+ * The latest estimate: actual spend of the closed months plus the current plan of the open ones, in the reporting currency (#N/A for a period with closed months when the finance export has no months)
+ *
+ * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
+ * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
+ * @param {string} channel (optional) only this channel (default: all)
+ * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @return {number} the figure, from the service
+ * @customfunction
+ */
+function PS_ESTIMATE(scope, period, channel, campaign) {
+  return plansheet_("PS_ESTIMATE", arguments);
+}
+
+/**
+ * Planned spend in the locked budget (the newest baseline), in the reporting currency
+ *
+ * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
+ * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
+ * @param {string} channel (optional) only this channel (default: all)
+ * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @return {number} the figure, from the service
+ * @customfunction
+ */
+function PS_BASELINE(scope, period, channel, campaign) {
+  return plansheet_("PS_BASELINE", arguments);
 }
 
 /**

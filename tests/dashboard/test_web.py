@@ -229,3 +229,47 @@ def test_a_marketer_asks_for_a_transfer_and_finance_approves_it_on_the_transfers
     assert by_key["EMEA", "Q1", "*"] == int(org["Q1"] * 100) - 2_000_000
     assert by_key["EMEA", "Q2", "*"] == int(org["Q2"] * 100) + 2_000_000
     assert "EMEA Q1" not in app.test_client().get("/transfers").get_data(as_text=True)  # a login is needed
+
+
+def test_finance_runs_a_reforecast_cycle_on_the_budget_page(dashboard) -> None:
+    app, tokens = dashboard
+    maria, fiona = app.test_client(), app.test_client()
+    assert login(maria, "maria").status_code == 302 and login(fiona, "fiona").status_code == 302
+    api = app.test_client()
+    finance = {"Authorization": f"Bearer {tokens['fiona']}"}
+    sid = submit(app, tokens["maria"], "EMEA-ENTERPRISE")
+    assert api.post(f"/api/v1/submissions/{sid}/approve", headers=finance, json={}).status_code == 200
+    page = maria.get("/budget").get_data(as_text=True)
+    assert "No reforecast cycle is open." in page and "No budget baseline is locked yet" in page
+    assert 'id="open-cycle"' not in page  # marketers do not open cycles
+    assert api.post("/api/v1/baselines", headers=finance, json={"name": "FY budget"}).status_code == 201
+    page = fiona.get("/budget").get_data(as_text=True)
+    form = {"csrf_token": csrf(page), "name": "Q1 reforecast", "through": "m03", "deadline": "2027-04-20"}
+    assert fiona.post("/cycles", data={**form, "csrf_token": "forged"}).status_code == 400
+    refused = fiona.post("/cycles", data={**form, "deadline": "soon"}, follow_redirects=True).get_data(as_text=True)
+    assert "Give the deadline as a date (YYYY-MM-DD)." in refused and 'id="open-cycle"' in refused
+    opened = fiona.post("/cycles", data=form, follow_redirects=True).get_data(as_text=True)
+    assert "Q1 reforecast is open: the months through m03 are closed." in opened
+    assert '<tr data-team="EMEA-ENTERPRISE" class="reforecast-not-submitted">' in opened
+    assert "plansheet remind --as fiona" in opened
+    # The budget table agrees with the API's answer cell for cell (the API's figures are checked in the oracle test).
+    answer = api.get("/api/v1/budget?by=region&period=quarter", headers=finance).get_json()
+    for row in answer["rows"]:
+        cells = re.search(rf'<tr data-key="{row["region"]}\|{row["period"]}">(.*?)</tr>', opened, re.S).group(1)
+        shown = re.findall(r'data-cents="(-?\d*)"', cells)
+        want = [row["cents"][k] for k in ("budget", "plan", "estimate", "actual")]
+        assert shown == ["" if v is None else str(v) for v in want], row
+    # No monthly actuals yet: Q1 (closed) has no estimate, the open quarters' is the plan.
+    q1 = re.search(r'<tr data-key="EMEA\|Q1">(.*?)</tr>', opened, re.S).group(1)
+    assert "not known" in q1
+    mine = maria.get("/budget").get_data(as_text=True)
+    assert '<tr data-team="EMEA-ENTERPRISE"' in mine and 'data-team="NA-ENTERPRISE"' not in mine
+    assert "Close Q1 reforecast" not in mine
+    cycle = api.get("/api/v1/cycles", headers=finance).get_json()["cycles"][0]["id"]
+    assert (
+        maria.post(f"/cycles/{cycle}/close", data={"csrf_token": csrf(mine)}, follow_redirects=True).status_code == 200
+    )
+    assert api.get("/api/v1/cycles", headers=finance).get_json()["cycles"][0]["status"] == "open"  # maria may not
+    closed = fiona.post(f"/cycles/{cycle}/close", data={"csrf_token": csrf(opened)}, follow_redirects=True)
+    assert "Q1 reforecast is closed." in closed.get_data(as_text=True)
+    assert 'id="open-cycle"' in closed.get_data(as_text=True)

@@ -204,6 +204,8 @@ def test_the_served_functions_json_is_what_microsofts_generator_makes(tooling: P
     live = [f for f in served["functions"] if f["options"].get("stream")]
     assert {f["id"] for f in live} == {
         "PS_PLANNED",
+        "PS_ESTIMATE",
+        "PS_BASELINE",
         "PS_ACTUAL",
         "PS_LIVE_VARIANCE",
         "PS_BUDGET",
