@@ -419,7 +419,7 @@ def password(options: _Options, name: str) -> int:
 @click.option("--today", type=ISO_DATE, default=None, help="The day to remind for; default today.")
 @pass_options
 def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
-    """Remind teams without a plan of PLAN_DEADLINE (run daily: once a team a day)."""
+    """Remind teams of the open reforecast's deadline, else PLAN_DEADLINE (run daily: once a team a day)."""
     from sqlalchemy import select
 
     from sync_service import notifications
@@ -438,8 +438,9 @@ def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
         day = (today or dt.datetime.now()).date()
         result = notifications.remind(store, app.config, day, actor)
     teams = result["reminded"]
+    what = f"the {result['cycle']} is" if result.get("cycle") else "plans are"
     click.echo(
-        f"plans are due on {result['deadline']} ({result['days_left']} day(s) left): "
+        f"{what} due on {result['deadline']} ({result['days_left']} day(s) left): "
         + (f"reminded {', '.join(teams)}" if teams else "no team to remind today")
     )
     return EXIT_OK

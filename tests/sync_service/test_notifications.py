@@ -325,3 +325,46 @@ def test_reminders_go_to_teams_without_a_plan_once_a_day(service, mail) -> None:
     with app.app_context():
         again = remind(store, app.config, dt.date(2026, 3, 8), fiona)
     assert again["reminded"] == []  # not twice on one day
+
+
+def test_a_cycle_is_announced_to_marketers_and_its_deadline_reminds_the_teams_it_waits_for(service, mail) -> None:
+    inbox, _, _ = mail
+    app = service.app
+    app.config["PLAN_DEADLINE"] = "2026-03-10"  # the open cycle's deadline wins over it
+    app.config["REMINDER_DAYS"] = 3
+    sid = submit(service.client, service.tokens["emea"], [line("EMEA-0001", m01="100")]).get_json()["id"]
+    approve(service, "finance", sid)
+    settled(service)
+    inbox.messages.clear()
+    body = {"name": "June reforecast", "through": "m04", "deadline": "2026-06-20", "comment": "Events moved"}
+    opened = service.client.post("/api/v1/cycles", headers=auth(service.tokens["finance"]), json=body)
+    assert opened.status_code == 201, opened.get_data(as_text=True)
+    settled(service)
+    told = sorted(a for rcpt, _, _ in inbox.messages for a in rcpt)
+    assert told == ["erik@acme.example", "maria@acme.example"]  # every marketer with an address; finance opened it
+    message = inbox.to("maria@acme.example")[0]
+    assert message["Subject"] == "[Plansheet] June reforecast: reforecast your plan by 2026-06-20"
+    assert "months through m04 are closed" in message.get_content() and "Events moved" in message.get_content()
+    inbox.messages.clear()
+    # EMEA-ENTERPRISE's approved plan is from before the cycle: the cycle still waits for its reforecast.
+    changed = [line("EMEA-0001", m01="100", m06="50")]
+    sent = submit(service.client, service.tokens["emea"], changed, based_on={"submission": sid})
+    assert sent.status_code == 201 and sent.get_json()["cycle"] == opened.get_json()["id"]
+    settled(service)
+    inbox.messages.clear()
+    store = app.extensions[STORE]
+    with store.reading() as session:
+        fiona = session.scalars(select(User).where(User.name == "fiona@acme.example")).one()
+    with app.app_context():
+        first = remind(store, app.config, dt.date(2026, 6, 18), fiona)
+    assert first["cycle"] == "June reforecast" and first["deadline"] == "2026-06-20"
+    assert "EMEA-ENTERPRISE" not in first["reminded"] and {"EMEA-SMB", "NA-ENTERPRISE"} <= set(first["reminded"])
+    settled(service)
+    subject = " ".join(inbox.to("erik@acme.example")[0]["Subject"].split())  # a long subject is folded
+    assert subject == "[Plansheet] Reminder: the June reforecast for EMEA-SMB is due on 2026-06-20"
+    # A rejected reforecast is waited for again.
+    approve(service, "finance", sent.get_json()["id"], "reject", "Q3 is too light")
+    with app.app_context():
+        later = remind(store, app.config, dt.date(2026, 6, 19), fiona)
+    assert "EMEA-ENTERPRISE" in later["reminded"]
+    settled(service)  # the notices of the rejection and the reminders are sent before the service stops
