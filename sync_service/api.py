@@ -36,6 +36,7 @@ from sync_service import (
     outcomes,
     performance,
     reports,
+    scenarios,
     sheets_sync,
     transfers,
     workflow,
@@ -709,6 +710,150 @@ def get_cycle(cycle_id: int) -> ResponseReturnValue:
 )
 def close_cycle(cycle_id: int) -> ResponseReturnValue:
     return jsonify(cycles.close_cycle(_store(), _schema(), current_user(), cycle_id))
+
+
+_SCENARIOS = "tries what-if scenarios"
+
+
+@bp.post("/api/v1/scenarios")
+@operation(
+    "POST",
+    "/api/v1/scenarios",
+    "Make a what-if scenario from the approved master or the latest estimate (never the master until promoted)",
+    response=c.ScenarioAnswer,
+    status=201,
+    errors=(403, 409),
+    body=c.ScenarioBody,
+    gate=_finance(_SCENARIOS),
+)
+def make_scenario(body: c.ScenarioBody) -> ResponseReturnValue:
+    answer = scenarios.create(_store(), _schema(), current_user(), body.name, body.origin, body.comment)
+    return jsonify(answer), 201
+
+
+@bp.get("/api/v1/scenarios")
+@operation(
+    "GET", "/api/v1/scenarios", "Every what-if scenario, newest first", response=c.Scenarios, errors=(403,),
+    gate=_finance(_SCENARIOS),
+)  # fmt: skip
+def list_scenarios() -> ResponseReturnValue:
+    return jsonify({"scenarios": scenarios.list_json(_store(), current_user())})
+
+
+@bp.get("/api/v1/scenarios/<int:scenario_id>")
+@operation(
+    "GET", "/api/v1/scenarios/<int:scenario_id>", "One what-if scenario", response=c.ScenarioAnswer,
+    errors=(403, 404), gate=_finance(_SCENARIOS),
+)  # fmt: skip
+def get_scenario(scenario_id: int) -> ResponseReturnValue:
+    return jsonify(scenarios.get_json(_store(), current_user(), scenario_id))
+
+
+@bp.post("/api/v1/scenarios/<int:scenario_id>/changes")
+@operation(
+    "POST",
+    "/api/v1/scenarios/<int:scenario_id>/changes",
+    "Change a scenario (scale a channel, region or team in a period; move an amount of a line; drop lines): "
+    "a new revision, all changes or none",
+    response=c.ScenarioAnswer,
+    errors=(403, 404, 409, 422),
+    body=c.ScenarioChanges,
+    gate=_finance(_SCENARIOS),
+)
+def change_scenario(scenario_id: int, body: c.ScenarioChanges) -> ResponseReturnValue:
+    answer = scenarios.change(_store(), _schema(), current_user(), scenario_id, body.model_dump())
+    return jsonify(answer)
+
+
+@bp.get("/api/v1/scenarios/<int:scenario_id>.xlsx")
+@operation(
+    "GET",
+    "/api/v1/scenarios/<int:scenario_id>.xlsx",
+    "The scenario's lines as a workbook to edit and upload again (PUT .../lines)",
+    response=None,
+    errors=(403, 404),
+    produces=XLSX,
+    gate=_finance(_SCENARIOS),
+)
+def scenario_workbook(scenario_id: int) -> ResponseReturnValue:
+    name = f"scenario-{scenario_id}.xlsx"
+    with tempfile.TemporaryDirectory() as folder:
+        path = scenarios.workbook(_store(), _schema(), current_user(), scenario_id, Path(folder) / name)
+        data = path.read_bytes()
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=name)
+
+
+@bp.put("/api/v1/scenarios/<int:scenario_id>/lines")
+@operation(
+    "PUT",
+    "/api/v1/scenarios/<int:scenario_id>/lines",
+    "The scenario's lines as an edited workbook holds them (multipart field file, or the raw body): a new "
+    "revision; 409 when the scenario changed since the workbook was downloaded",
+    response=c.ScenarioAnswer,
+    errors=(403, 404, 409, 422),
+    query=c.ScenarioUploadQuery,
+    raw=(XLSX, "multipart/form-data"),
+    gate=_finance(_SCENARIOS),
+)
+def upload_scenario(scenario_id: int, query: c.ScenarioUploadQuery) -> ResponseReturnValue:
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ServiceError("upload the workbook in the multipart field 'file'")
+        raw, filename = upload.read(), _filename(upload.filename)
+    else:
+        raw, filename = request.get_data(), query.filename
+    if not raw:
+        raise ServiceError("the workbook is empty; upload the scenario's xlsx")
+    name = filename or f"scenario-{scenario_id}.xlsx"
+    return jsonify(scenarios.upload(_store(), _schema(), current_user(), scenario_id, raw, name))
+
+
+@bp.get("/api/v1/scenarios/<int:scenario_id>/compare")
+@operation(
+    "GET",
+    "/api/v1/scenarios/<int:scenario_id>/compare",
+    "A scenario against its origin: planned spend by group and period, and each line added, dropped or changed",
+    response=c.ScenarioComparison,
+    errors=(403, 404),
+    query=c.CompareQuery,
+    gate=_finance(_SCENARIOS),
+)
+def compare_scenario(scenario_id: int, query: c.CompareQuery) -> ResponseReturnValue:
+    answer = scenarios.compare(_store(), _schema(), current_user(), scenario_id, query.by, query.period)
+    return jsonify(answer)
+
+
+@bp.post("/api/v1/scenarios/<int:scenario_id>/promote")
+@operation(
+    "POST",
+    "/api/v1/scenarios/<int:scenario_id>/promote",
+    "Promote a scenario: to the master (a new approved plan per changed team) or to the allocations",
+    response=c.ScenarioAnswer,
+    errors=(403, 404, 409),
+    body=c.ScenarioPromotion,
+    gate=_finance("promotes what-if scenarios"),
+)
+def promote_scenario(scenario_id: int, body: c.ScenarioPromotion) -> ResponseReturnValue:
+    answer = scenarios.promote(
+        _store(), _schema(), current_user(), scenario_id, body.target, body.comment, over_allocation=_policy()
+    )
+    return jsonify(answer)
+
+
+@bp.post("/api/v1/scenarios/<int:scenario_id>/discard")
+@operation(
+    "POST",
+    "/api/v1/scenarios/<int:scenario_id>/discard",
+    "Discard a scenario: it changes no more, and nothing of it reaches the master",
+    response=c.ScenarioAnswer,
+    errors=(403, 404, 409),
+    body=c.DecisionBody,
+    body_required=False,
+    gate=_finance(_SCENARIOS),
+)
+def discard_scenario(scenario_id: int, body: c.DecisionBody) -> ResponseReturnValue:
+    return jsonify(scenarios.discard(_store(), current_user(), scenario_id, body.comment))
 
 
 @bp.post("/api/v1/transfers")

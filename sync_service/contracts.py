@@ -157,6 +157,39 @@ class CycleBody(Model):
     comment: text(2000, multiline=True) = ""
 
 
+class ScenarioBody(Model):
+    """A what-if scenario: its name and where it starts (the approved master, or the latest estimate)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: text(120, min_length=1)
+    origin: Literal["master", "estimate"] = Field("master", alias="from")
+    comment: text(2000, multiline=True) = ""
+
+
+class ScenarioChanges(Model):
+    """Changes to a scenario's newest lines (scale, move, drop), all or none; `revision`: the one they were made on."""
+
+    revision: Annotated[int, Field(ge=1, le=ID_MAX)] | None = None
+    changes: Annotated[list[dict[text(40), Any]], Field(min_length=1, max_length=200)]
+
+
+class ScenarioPromotion(Model):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    target: Literal["master", "allocations"] = Field(alias="as")
+    comment: text(2000, multiline=True) = ""
+
+
+class ScenarioUploadQuery(Model):
+    filename: text(255) | None = None
+
+
+class CompareQuery(Model):
+    by: text(300) | None = None
+    period: Literal["year", "quarter", "month"] | None = None
+
+
 class BudgetQuery(Model):
     baseline: Annotated[int, Field(ge=1, le=ID_MAX)] | None = None  # default: the newest
     by: text(300) | None = None
@@ -496,6 +529,34 @@ class CycleAnswer(Answer):
 
 class Cycles(Answer):
     cycles: list[CycleAnswer]
+
+
+class ScenarioAnswer(Answer):
+    id: int
+    name: str
+    origin: str
+    master_version: int
+    status: Literal["open", "promoted", "discarded"]
+    revision: int
+    lines: int
+    made_by: str | None
+    made_at: str
+    comment: str
+    ended: dict[str, Any] | None
+
+
+class Scenarios(Answer):
+    scenarios: list[ScenarioAnswer]
+
+
+class ScenarioComparison(Answer):
+    scenario: ScenarioAnswer
+    by: list[str]
+    period: str
+    currency: str
+    total: dict[str, str]
+    rows: list[dict[str, Any]]
+    lines: dict[str, list[dict[str, Any]]]
 
 
 class Baselines(Answer):

@@ -374,6 +374,48 @@ class CycleClose(Base):
     closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Scenario(Base):
+    """A what-if finance tries on a copy of the master (or the latest estimate): never the master until promoted.
+
+    Its lines are its revisions' (`ScenarioRevision`, appended, never changed); revision 1 is its
+    origin, what it is compared with. A `ScenarioEnd` row says it was promoted or discarded.
+    """
+
+    __tablename__ = "scenarios"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    origin: Mapped[str] = mapped_column(String(20))  # master, estimate
+    master_version: Mapped[int] = mapped_column(Integer)  # the master it was made from (0: none approved yet)
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class ScenarioRevision(Base):
+    """One state of a scenario's lines (stored form, with team_id) and the change that made it."""
+
+    __tablename__ = "scenario_revisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1: the origin
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    change: Mapped[dict[str, Any]] = mapped_column(JSON)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    __table_args__ = (UniqueConstraint("scenario_id", "number"),)
+
+
+class ScenarioEnd(Base):
+    """A scenario promoted (to a master version or an allocation revision) or discarded: it changes no more."""
+
+    __tablename__ = "scenario_ends"
+    scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id"), primary_key=True)
+    action: Mapped[str] = mapped_column(String(20))  # promoted, discarded
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class Transfer(Base):
     """A request to move an amount of allocation from one (region, quarter, channel) cell to another. Never updated.
 

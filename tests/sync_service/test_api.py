@@ -348,6 +348,7 @@ def test_the_openapi_document_describes_every_route(service) -> None:
         path = path.replace("<int:new>", "{new}").replace("<team>", "{team}").replace("<token_id>", "{token_id}")
         path = path.replace("<name>", "{name}").replace("<path:name>", "{name}").replace("<job_id>", "{job_id}")
         path = path.replace("<int:transfer_id>", "{transfer_id}").replace("<int:cycle_id>", "{cycle_id}")
+        path = path.replace("<int:scenario_id>", "{scenario_id}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             for choice in (
                 "<any(approve, reject):action>",

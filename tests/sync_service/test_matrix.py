@@ -50,6 +50,9 @@ from sync_service.storage import (
     MasterVersion,
     OutcomeImport,
     PeriodLock,
+    Scenario,
+    ScenarioEnd,
+    ScenarioRevision,
     Store,
     Submission,
     Transfer,
@@ -93,6 +96,7 @@ class World:
     store: Store
     headers: dict[str, dict[str, str]]  # role -> request headers
     approved: dict[str, int] = field(default_factory=dict)  # team -> the submission seeded and approved
+    scenario_book: bytes = b""  # the workbook of the scenario a row prepared
 
     def call(self, method: str, path: str, role: str, **kwargs: Any) -> Any:
         return self.app.test_client().open(path, method=method, headers=self.headers[role], **kwargs)
@@ -135,6 +139,9 @@ class World:
                 "transfer_decisions": session.scalar(select(func.count()).select_from(TransferDecision)),
                 "cycles": session.scalar(select(func.count()).select_from(Cycle)),
                 "cycle_closes": session.scalar(select(func.count()).select_from(CycleClose)),
+                "scenarios": session.scalar(select(func.count()).select_from(Scenario)),
+                "scenario_revisions": session.scalar(select(func.count()).select_from(ScenarioRevision)),
+                "scenario_ends": session.scalar(select(func.count()).select_from(ScenarioEnd)),
                 "audit": session.scalar(select(func.count()).select_from(AuditEvent)),
             }
 
@@ -224,6 +231,7 @@ class Row:
     statuses: tuple[int, int, int, int, int, int]  # in ROLES order
     json: Callable[[World], Any] | None = None  # the JSON body, made when the case runs
     data: tuple[bytes, str] | None = None  # or a raw body and its content type
+    raw: Callable[[World], tuple[bytes, str]] | None = None  # or one made after `prepare`
     prepare: Callable[[World], dict[str, Any]] | None = None  # runs before the state is counted
     writes: frozenset[str] = frozenset()  # the parts of World.state() a successful call changes
     shows: Callable[[Any], set[str]] | None = None  # which teams (or regions) a 200 answer shows
@@ -307,6 +315,31 @@ def an_open_cycle(world: World) -> dict[str, Any]:
     assert response.status_code == 201, response.get_data(as_text=True)
     return {"cycle": response.get_json()["id"]}
 
+
+def a_scenario(world: World) -> dict[str, Any]:
+    """An open what-if scenario of today's master, and its workbook as downloaded."""
+    response = world.call("POST", "/api/v1/scenarios", "finance", json={"name": f"what-if {uuid.uuid4().hex[:8]}"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    scenario = response.get_json()["id"]
+    book = world.call("GET", f"/api/v1/scenarios/{scenario}.xlsx", "finance")
+    assert book.status_code == 200
+    world.scenario_book = book.data
+    return {"scenario": scenario}
+
+
+def a_changed_scenario(world: World) -> dict[str, Any]:
+    """An open scenario that differs from the master: a team's planned spend halved."""
+    found = a_scenario(world)
+    changes = [{"op": "scale", "team": MINE, "factor": "0.5"}]
+    response = world.call(
+        "POST", f"/api/v1/scenarios/{found['scenario']}/changes", "finance", json={"changes": changes}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return found
+
+
+SCENARIO_CHANGE = {"changes": [{"op": "scale", "team": MINE, "period": "Q2", "factor": "0.9"}]}
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 ACTUALS_CSV = (f"Line ID,Amount\n{plan_lines(MINE)[0]['line_id']},1250.00\n".encode(), "text/csv")
 OUTCOMES_CSV = (f"Line ID,Month,Leads,Pipeline\n{plan_lines(MINE)[0]['line_id']},m01,12,5000\n".encode(), "text/csv")
@@ -403,6 +436,24 @@ MATRIX = [
     row("GET",  f"{V1}/cycles/{MISSING}",                     401, 401,   404, 404,  404,    403),
     row("POST", f"{V1}/cycles/{{cycle}}/close",               401, 401,   403, 403,  200,    403,
         prepare=an_open_cycle, writes=("cycle_closes", "audit")),
+    # What-if scenarios: finance's alone, and never the master until promoted.
+    row("POST", f"{V1}/scenarios",                            401, 401,   403, 403,  201,    403,
+        json=lambda _: {"name": f"what-if {uuid.uuid4().hex[:8]}"}, writes=("scenarios", "scenario_revisions", "audit")),
+    row("GET",  f"{V1}/scenarios",                            401, 401,   403, 403,  200,    403),
+    row("GET",  f"{V1}/scenarios/{{scenario}}",               401, 401,   403, 403,  200,    403, prepare=a_scenario),
+    row("GET",  f"{V1}/scenarios/{MISSING}",                  401, 401,   403, 403,  404,    403),
+    row("POST", f"{V1}/scenarios/{{scenario}}/changes",       401, 401,   403, 403,  200,    403,
+        json=lambda _: SCENARIO_CHANGE, prepare=a_scenario, writes=("scenario_revisions", "audit")),
+    row("GET",  f"{V1}/scenarios/{{scenario}}.xlsx",          401, 401,   403, 403,  200,    403, prepare=a_scenario),
+    row("PUT",  f"{V1}/scenarios/{{scenario}}/lines",         401, 401,   403, 403,  200,    403,
+        raw=lambda w: (w.scenario_book, XLSX_TYPE), prepare=a_scenario,
+        writes=("scenario_revisions", "audit")),
+    row("GET",  f"{V1}/scenarios/{{scenario}}/compare",       401, 401,   403, 403,  200,    403, prepare=a_scenario),
+    row("POST", f"{V1}/scenarios/{{scenario}}/promote",       401, 401,   403, 403,  200,    403,
+        json=lambda _: {"as": "allocations"}, prepare=a_changed_scenario,
+        writes=("scenario_ends", "allocations", "audit")),
+    row("POST", f"{V1}/scenarios/{{scenario}}/discard",       401, 401,   403, 403,  200,    403,
+        json=lambda _: {}, prepare=a_scenario, writes=("scenario_ends", "audit")),
     row("GET",  f"{V1}/periods",                              401, 401,   200, 200,  200,    200),
     row("POST", f"{V1}/periods/lock",                         401, 401,   403, 403,  200,    403,
         json=lambda _: {"months": ["m12"]}, prepare=unlocked_m12, writes=("locks", "audit")),
@@ -478,6 +529,8 @@ def test_who_gets_what(world: World, row: Row, role: str) -> None:
         kwargs["json"] = row.json(world)
     if row.data is not None:
         kwargs["data"], kwargs["content_type"] = row.data
+    if row.raw is not None:
+        kwargs["data"], kwargs["content_type"] = row.raw(world)
     before = world.state()
 
     response = world.call(row.method, url_of(row, values), role, **kwargs)
@@ -523,7 +576,7 @@ def test_the_matrix_has_a_row_for_every_route(tmp_path: Path) -> None:
         dummy = {"team": MINE, "sibling": SIBLING, "mine_submission": 1, "sibling_submission": 2, "latest": 1}
         covered = set()
         for r in MATRIX:
-            path = url_of(r, {**dummy, "pending": 3, "transfer": 4, "cycle": 5}).split("?")[0]
+            path = url_of(r, {**dummy, "pending": 3, "transfer": 4, "cycle": 5, "scenario": 6}).split("?")[0]
             rule, args = adapter.match(path, method=r.method, return_rule=True)
             covered.add((rule.rule, r.method, args.get("action")))
         assert served - covered == set(), "routes without a row in MATRIX"
