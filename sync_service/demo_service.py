@@ -284,6 +284,8 @@ def run_service_demo(
         _service_story(schema, out, base, tokens, teams, plans, fixed, bad_region, closed, as_of, p)
         if google is not None:
             _google_story(schema, base, tokens, google_team, google, p)
+        region = "EMEA" if "EMEA" in regions else regions[0]
+        _reforecast_story(schema, out, base, tokens, region, teams[region], closed, as_of, p)
     p(
         f"\nServe it yourself: PLANSHEET_DATABASE_URL={url} plansheet serve   "
         f"(tokens in {out / 'tokens.json'}; try GET /api/v1/master)"
@@ -413,6 +415,91 @@ def _budget_story(schema: PlanSchema, finance: Client, marketer: Client, region:
                 f"  {row['period']:<7} {_amount(row['budget']):>14} {_amount(row['plan']):>14} "
                 f"{_amount(row.get('budget_allocation') or '0'):>16} {_amount(row.get('allocation') or '0'):>15}"
             )
+
+
+def _reforecast_story(
+    schema: PlanSchema,
+    out: Path,
+    base: str,
+    tokens: dict[str, str],
+    region: str,
+    team: str,
+    closed: int,
+    as_of: str,
+    p: Any,
+) -> None:
+    """Finance opens a reforecast; a team reforecasts in its template; budget against the latest estimate; a what-if."""
+    from openpyxl import load_workbook
+
+    finance, marketer = Client(base, tokens["finance"]), Client(base, tokens[region])
+    months = list(schema.month_columns)
+    closed = min(max(closed, 1), len(months) - 1)  # a reforecast has a closed month and an open one
+    last = months[closed - 1]
+    deadline = (dt.date.fromisoformat(as_of) + dt.timedelta(days=10)).isoformat()
+    body = {"name": f"{last.label} reforecast", "through": last.name, "deadline": deadline,
+            "comment": "demo: forecast what is left of the year"}  # fmt: skip
+    status, cycle = finance.json("POST", "/api/v1/cycles", body)
+    if status != 201:
+        raise RuntimeError(f"opening the reforecast failed: {cycle}")
+    p(
+        f"\nThe reforecast: finance opened {cycle['name']!r} (cycle {cycle['id']}), due {cycle['deadline']}: "
+        f"{months[0].label} to {last.label} are closed and locked"
+    )
+    request = urllib.request.Request(
+        f"{base}/api/v1/templates/{team}.xlsx", headers={"Authorization": f"Bearer {tokens[region]}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        path = out / f"reforecast-{team}.xlsx"
+        path.write_bytes(response.read())
+    book = load_workbook(path)
+    sheet = book["Plan"]
+    target = months[closed]  # the first open month
+    cell = sheet.cell(2, target.index)
+    before = float(cell.value or 0)
+    cell.value = before + 5000
+    book.save(path)
+    p(
+        f"  {team}'s marketer downloaded {path.name} (the closed months show the spend booked, locked) and raised "
+        f"line {sheet.cell(2, 1).value}'s {target.label} from {before:,.2f} to {before + 5000:,.2f}"
+    )
+    status, sent = marketer.upload("/api/v1/submissions", path, team=team)
+    if status != 201:
+        raise RuntimeError(f"the reforecast was refused: {sent}")
+    status, approved = finance.json("POST", f"/api/v1/submissions/{sent['id']}/approve", {"comment": "demo: ok"})
+    if status != 200:
+        raise RuntimeError(f"approving the reforecast failed: {approved}")
+    p(
+        f"  reforecast submission {sent['id']} (cycle {sent['cycle']}) approved: "
+        f"master version {approved['master_version']}"
+    )
+    _, state = finance.json("GET", f"/api/v1/cycles/{cycle['id']}")
+    waiting = [t["team"] for t in state["teams"] if t["status"] in ("not submitted", "rejected", "stale")]
+    p(f"  the cycle waits for {len(waiting)} more team(s); `plansheet remind` tells them as the deadline nears")
+    _, view = finance.json("GET", "/api/v1/budget?by=region&period=quarter")
+    cur = schema.config.reporting_currency
+    p(f"\nBudget against the latest estimate, GET /api/v1/budget?by=region&period=quarter ({cur}; {region}):")
+    p(f"  {'quarter':<7} {'budget':>14} {'plan':>14} {'estimate':>14} {'actual':>14}")
+    for row in view["rows"]:
+        if row["region"] == region:
+            p(
+                f"  {row['period']:<7} {_amount(row['budget']):>14} {_amount(row['plan']):>14} "
+                f"{_amount(row['estimate'] or '0'):>14} {_amount(row['actual'] or '0'):>14}"
+            )
+    body = {"name": "Events down a tenth in Q4", "from": "estimate"}
+    status, scenario = finance.json("POST", "/api/v1/scenarios", body)
+    if status != 201:
+        raise RuntimeError(f"making the scenario failed: {scenario}")
+    changes = [{"op": "scale", "channel": "Events", "period": "Q4", "factor": "0.9"}]
+    status, changed = finance.json("POST", f"/api/v1/scenarios/{scenario['id']}/changes", {"changes": changes})
+    if status != 200:
+        raise RuntimeError(f"changing the scenario failed: {changed}")
+    _, compared = finance.json("GET", f"/api/v1/scenarios/{scenario['id']}/compare?by=channel&period=year")
+    total = compared["total"]
+    p(
+        f"\nA what-if: scenario {scenario['id']} {body['name']!r} from the latest estimate, Events scaled by 0.9 "
+        f"in Q4: {_amount(total['origin'])} -> {_amount(total['scenario'])} ({_amount(total['change'])}); "
+        f"{len(compared['lines']['changed'])} line(s) changed, the master untouched until it is promoted"
+    )
 
 
 def _crm_story(schema: PlanSchema, out: Path, finance: Client, master: dict[str, Any], closed: int, p: Any) -> None:

@@ -1166,3 +1166,16 @@ def test_the_dashboard_budget_page_equals_the_oracle(scenario: dict[str, Any]) -
         cells = re.search(rf'<tr data-key="{region}\|{quarter}">(.*?)</tr>', page, re.S).group(1)
         shown = [int(v) for v in re.findall(r'data-cents="(-?\d+)"', cells)]
         assert shown == [w["budget"], w["plan"], w["estimate"], w["actual"]], (region, quarter)
+
+
+def test_a_scenario_of_the_master_starts_as_the_master_to_the_cent(scenario: dict[str, Any]) -> None:
+    name = f"oracle what-if {time.monotonic_ns()}"
+    status, made = call(scenario["base"], scenario["finance"], "POST", "/api/v1/scenarios", {"name": name})
+    assert status == 201, made
+    path = f"/api/v1/scenarios/{made['id']}"
+    body = get(scenario, f"{path}/compare?by=region&period=quarter")
+    want = EXPECTED.planned("region", "quarter")
+    got = {(r["region"], r["period"]): r["cents"] for r in body["rows"]}
+    assert {k: v["origin"] for k, v in got.items() if v["origin"]} == {k: v for k, v in want.items() if v}
+    assert all(v["origin"] == v["scenario"] for v in got.values())
+    assert call(scenario["base"], scenario["finance"], "POST", f"{path}/discard", {})[0] == 200

@@ -317,8 +317,10 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     assert "-ENTERPRISE   refused (422)" in service and "corrected and sent again" in service
     with sqlite3.connect(tmp_path / "service.db") as db:
         # one approved plan per region's uploaded team, and one for the team planning in Google Sheets
-        assert db.execute("SELECT count(*) FROM master_versions").fetchone()[0] == len(regions) + 1
-        assert db.execute("SELECT count(*) FROM decisions WHERE action = 'approved'").fetchone()[0] == len(regions) + 1
+        # ... and the reforecast one team made
+        assert db.execute("SELECT count(*) FROM master_versions").fetchone()[0] == len(regions) + 2
+        assert db.execute("SELECT count(*) FROM decisions WHERE action = 'approved'").fetchone()[0] == len(regions) + 2
+        assert db.execute("SELECT count(*) FROM submissions WHERE cycle_id IS NOT NULL").fetchone()[0] == 1
         assert db.execute("SELECT count(*) FROM submissions WHERE source = 'gsheets'").fetchone()[0] == 1
         imported = db.execute("SELECT count(*) FROM actual_amounts").fetchone()[0]
     assert imported > 0 and "2 unmatched" in service
@@ -349,6 +351,22 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     assert quarters["Q1"][3] == pytest.approx(quarters["Q1"][2] - moved)
     assert quarters["Q2"][3] == pytest.approx(quarters["Q2"][2] + moved)
     assert quarters["Q3"][3] == quarters["Q3"][2] and quarters["Q4"][3] == quarters["Q4"][2]
+    # The reforecast: closed quarters' estimate is what was booked; the raised open month moves plan and estimate.
+    reforecast = service.split("The reforecast: finance opened")[1]
+    first, last = reforecast.split(": ")[1].split(" are closed")[0].split(" to ")
+    labels = [m.label for m in SCHEMA.month_columns]
+    closed = labels.index(last) + 1
+    assert first == labels[0] and "reforecast submission" in reforecast and "(cycle 1) approved" in reforecast
+    rows = {}
+    for row in reforecast.split("estimate         actual\n")[1].split("\n\n")[0].strip().splitlines():
+        q, *amounts = row.split()
+        rows[q] = [float(a.replace(",", "")) for a in amounts]
+    raised = f"Q{closed // 3 + 1}"  # the quarter of the first open month
+    for q, (budget_, plan, estimate, actual) in rows.items():
+        if int(q[1]) * 3 <= closed:
+            assert estimate == actual, q  # every month of it is closed
+        assert (plan != budget_) == (q == raised), q
+    assert "the master untouched until it is promoted" in reforecast
     variance = service.split("GET /api/v1/variance")[1]
     assert all(f"\n  {region} " in variance for region in regions)
     google_team = f"{regions[0]}-{SCHEMA.config.business_units[-1].replace('-', '').upper()}"

@@ -438,7 +438,8 @@ MATRIX = [
         prepare=an_open_cycle, writes=("cycle_closes", "audit")),
     # What-if scenarios: finance's alone, and never the master until promoted.
     row("POST", f"{V1}/scenarios",                            401, 401,   403, 403,  201,    403,
-        json=lambda _: {"name": f"what-if {uuid.uuid4().hex[:8]}"}, writes=("scenarios", "scenario_revisions", "audit")),
+        json=lambda _: {"name": f"what-if {uuid.uuid4().hex[:8]}"},
+        writes=("scenarios", "scenario_revisions", "audit")),
     row("GET",  f"{V1}/scenarios",                            401, 401,   403, 403,  200,    403),
     row("GET",  f"{V1}/scenarios/{{scenario}}",               401, 401,   403, 403,  200,    403, prepare=a_scenario),
     row("GET",  f"{V1}/scenarios/{MISSING}",                  401, 401,   403, 403,  404,    403),
