@@ -103,12 +103,14 @@ def build_template(
     team: str | None = None,
     closed: Iterable[str] = (),
     cycle: tuple[int, str] | None = None,
+    booked: bool = True,
 ) -> Path:
     """Write the region's template to `path`, pre-filled with `lines` (dicts keyed by column name).
 
     A reforecast template names its `closed` months (m01..) and its `cycle` (id, name): those
     months' cells hold what `lines` gives for them (the actual spend) in locked, tinted cells, and
-    the reader never takes them as plan.
+    the reader never takes them as plan. `booked` False: the finance export has no months, so the
+    closed cells show the approved plan and the Summary stays planned spend, not an estimate.
 
     The table always has at least `config.template_rows` rows, and `spare_rows` empty
     pre-numbered rows after the pre-filled lines. `allocations` is the region's allocation per
@@ -135,8 +137,8 @@ def build_template(
     rate_cells = _write_lists(wb, lists, schema)
     _write_plan(wb, plan, schema, region, lines, n_rows, team or region, closed)
     units = _allocation_units(schema, region, allocations)
-    _write_summary(wb, summary, schema, region, units, rate_cells, n_rows, closed)
-    _write_instructions(instructions, schema, region, closed, cycle)
+    _write_summary(wb, summary, schema, region, units, rate_cells, n_rows, closed if booked else None)
+    _write_instructions(instructions, schema, region, closed, cycle, booked)
     _write_metadata(wb, schema, region)
     if based_on is not None:
         wb.defined_names[NAME_BASED_ON] = DefinedName(NAME_BASED_ON, attr_text=str(int(based_on)))
@@ -475,7 +477,12 @@ def _write_summary(
 
 
 def _write_instructions(
-    ws: Any, schema: PlanSchema, region: str, closed: list[str] | None = None, cycle: tuple[int, str] | None = None
+    ws: Any,
+    schema: PlanSchema,
+    region: str,
+    closed: list[str] | None = None,
+    cycle: tuple[int, str] | None = None,
+    booked: bool = True,
 ) -> None:
     cal, cfg = schema.calendar, schema.config
     meta = schema.meta_for(region)
@@ -489,9 +496,16 @@ def _write_instructions(
         text += [
             (f"Reforecast{f': {cycle[1]}' if cycle else ''}", True),
             (
-                f"The closed months ({labels}) show the actual spend booked, in tinted, locked cells: they are not"
-                " read back. Forecast the open months: change their amounts, add lines, or set a line's open"
-                " months to zero. Each line's planned spend total is then its latest estimate.",
+                (
+                    f"The closed months ({labels}) show the actual spend booked, in tinted, locked cells: they are"
+                    " not read back. Forecast the open months: change their amounts, add lines, or set a line's"
+                    " open months to zero. Each line's planned spend total is then its latest estimate."
+                )
+                if booked
+                else (
+                    f"The closed months ({labels}) are locked and show the approved plan (the finance export has"
+                    " no months to show); they are not read back. Forecast the open months."
+                ),
                 False,
             ),
             ("", False),

@@ -61,7 +61,7 @@ def open_cycle(
             f"through: {through!r} closes every month of the year; a reforecast needs an open month to forecast"
         )
     with store.transaction() as session:
-        session.scalars(select(Team.id).with_for_update()).all()  # one cycle opens at a time
+        session.scalars(select(Team.id).order_by(Team.id).with_for_update()).all()  # one cycle opens at a time
         current = open_cycle_row(session)
         if current is not None:
             raise Conflict(
@@ -99,7 +99,7 @@ def close_cycle(store: Store, schema: PlanSchema, user: User, cycle_id: int) -> 
         row = session.get(Cycle, cycle_id)
         if row is None:
             raise NotFound(f"there is no cycle {cycle_id}")
-        session.scalars(select(Team.id).with_for_update()).all()
+        session.scalars(select(Team.id).order_by(Team.id).with_for_update()).all()
         if session.get(CycleClose, cycle_id) is not None:
             raise Conflict(f"the cycle {row.name!r} is closed already")
         session.add(CycleClose(cycle_id=cycle_id, user_id=user.id))
@@ -174,6 +174,16 @@ def cycle_json(session: Session, schema: PlanSchema, user: User, row: Cycle) -> 
         "comment": row.comment,
         "teams": teams,
     }
+
+
+def reforecast_months(session: Session, view: Master) -> tuple[Cycle | None, list[str]]:
+    """The open cycle and the months a reforecast shows as booked now (none when no cycle is open).
+
+    The master's closed months (`Master.closed_months`), the same months the latest estimate takes
+    as booked: opening the cycle locked its months, and finance may have closed more since.
+    """
+    cycle = open_cycle_row(session)
+    return cycle, (view.closed_months if cycle is not None else [])
 
 
 def shown_closed(view: Master, team: str, months: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -116,9 +116,14 @@ class Master:
             allocation_regions=regions,
         )
 
+    @property
+    def closed_months(self) -> list[str]:
+        """The closed months: m01 up to the first month not locked (what a reforecast shows as booked)."""
+        return closed_prefix(self.schema, self.locked)
+
     def estimate(self) -> Estimate:
-        """The latest estimate: actual spend in the closed (locked) months, the current plan in the open ones."""
-        closed = tuple(k for k, c in enumerate(self.schema.month_columns) if c.name in self.locked)
+        """The latest estimate: actual spend in the closed months (`closed_months`), the plan in the open ones."""
+        closed = tuple(range(len(self.closed_months)))
         months = self.months.copy()
         if closed:
             months[:, list(closed)] = self.actual_months[:, list(closed)] if self.actual_months is not None else 0
@@ -131,6 +136,20 @@ class Master:
     def held_by(self, team: str) -> int | None:
         """The submission the master holds for `team` (None: no approved plan)."""
         return next((h.submission for h in self.held if h.team == team), None)
+
+
+def closed_prefix(schema: PlanSchema, locked: frozenset[str] | set[str]) -> list[str]:
+    """m01 up to the first fiscal month not locked: the months whose spend is booked, not planned.
+
+    A locked month after an open one (finance locked m03 but not m02) is not closed for the
+    estimate: spend is booked month after month, so the estimate's closed months are a prefix.
+    """
+    out = []
+    for column in schema.month_columns:
+        if column.name not in locked:
+            break
+        out.append(column.name)
+    return out
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service import allocations, master, periods
 from sync_service.auth import require_finance
-from sync_service.errors import Conflict, NotFound, ServiceError, Unprocessable
+from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.storage import (
     AuditEvent,
     Decision,
@@ -285,17 +285,21 @@ def _apply(schema: PlanSchema, lines: list[dict[str, Any]], changes: Any) -> tup
             if not ids and not chosen:
                 problems.append({"at": where, "message": "say which lines: line_ids, or region, channel, team, ..."})
                 continue
+            if ids and chosen:
+                problems.append(
+                    {"at": where, "message": "give line_ids or a selection (region, channel, ...), not both"}
+                )
+                continue
             unknown = [i for i in ids or () if i not in by_id]
             if unknown:
                 problems.append({"at": f"{where}.line_ids", "message": f"not lines of the scenario: {unknown[:5]}"})
                 continue
-            drop = {
-                line["line_id"]
-                for line in out
-                if (ids and line["line_id"] in ids) or (chosen and _selected(line, chosen))
-            }
-            out = [line for line in out if line["line_id"] not in drop]
-            by_id = {line["line_id"]: line for line in out}
+            drop = {x["line_id"] for x in out if (ids and x["line_id"] in ids) or (chosen and _selected(x, chosen))}
+            if not drop:
+                problems.append({"at": where, "message": "no line of the scenario is selected by it"})
+                continue
+            out = [x for x in out if x["line_id"] not in drop]
+            by_id = {x["line_id"]: x for x in out}
             done.append(f"dropped {len(drop)} line(s)")
         else:
             problems.append({"at": f"{where}.op", "message": "must be scale, move or drop"})
@@ -434,19 +438,22 @@ def upload(store: Store, schema: PlanSchema, user: User, scenario_id: int, raw: 
     from sync_service.workflow import _lines, team_id
 
     lines = _lines(read.table)
+    letters = read.letters
     with store.transaction() as session:
         teams = set(session.scalars(select(Team.id)))
+        # A line keeps the team it had in the scenario; a new line's team is its region and business unit.
+        had = {x["line_id"]: x["team_id"] for x in _revision(session, scenario_id).lines}
         problems = []
         seen: set[str] = set()
         for line, sheet_row in zip(lines, read.table["_row"].tolist(), strict=True):
-            line["team_id"] = team_id(line["region"], line["business_unit"])
+            line["team_id"] = had.get(line["line_id"]) or team_id(line["region"], line["business_unit"])
             if line["team_id"] not in teams:
-                problems.append({"severity": "error", "rule": "scenario.team", "sheet": SHEET,
-                                 "cell": f"{schema['business_unit'].letter}{sheet_row}",
+                cell = f"{letters.get('business_unit', schema['business_unit'].letter)}{sheet_row}"
+                problems.append({"severity": "error", "rule": "scenario.team", "sheet": SHEET, "cell": cell,
                                  "message": f"no team plans {line['region']} {line['business_unit']}"})  # fmt: skip
             if line["line_id"].casefold() in seen:
-                problems.append({"severity": "error", "rule": "line_id.duplicate", "sheet": SHEET,
-                                 "cell": f"{schema['line_id'].letter}{sheet_row}",
+                cell = f"{letters.get('line_id', schema['line_id'].letter)}{sheet_row}"
+                problems.append({"severity": "error", "rule": "line_id.duplicate", "sheet": SHEET, "cell": cell,
                                  "message": f"Line ID {line['line_id']} is on two rows"})  # fmt: skip
             seen.add(line["line_id"].casefold())
         if problems:
@@ -595,9 +602,15 @@ def promote(
         session.scalars(select(Team.id).order_by(Team.id).with_for_update()).all()  # approvals wait for this one
         row = _scenario(session, scenario_id, lock=True)
         _open(session, row)
-        lines = _revision(session, scenario_id).lines
+        newest = _revision(session, scenario_id)
+        lines = newest.lines
+        if target == "master" and newest.user_id == user.id:
+            raise Forbidden(
+                f"you made scenario {scenario_id}'s lines as they are (revision {newest.number}); another finance "
+                "user must promote it to the master, as another approves a plan"
+            )
         if target == "allocations":
-            detail = _to_allocations(session, store, schema, user, row, lines)
+            detail = _to_allocations(session, store, schema, user, row, lines, over_allocation)
         else:
             detail = _to_master(session, schema, user, row, lines, comment, over_allocation)
         detail["comment"] = comment
@@ -611,19 +624,43 @@ def promote(
 
 
 def _to_allocations(
-    session: Session, store: Store, schema: PlanSchema, user: User, row: Scenario, lines: list[dict[str, Any]]
+    session: Session,
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    row: Scenario,
+    lines: list[dict[str, Any]],
+    over_allocation: str,
 ) -> dict[str, Any]:
-    """A new allocation revision: the scenario's planned spend per region, quarter and channel, and per quarter."""
+    """A new allocation revision: each region of the scenario gets its planned spend by quarter and channel.
+
+    Its cells replace the region's (and each quarter's all-channels cell is the quarter's total);
+    the regions without a line in the scenario keep theirs. Checked against the approved plans as
+    a transfer is: flagged, or refused under OVER_ALLOCATION=refuse.
+    """
+    from sync_service.workflow import _allocation_issue
+
     table, months = _money(lines, schema)
     quarters = grain.quarter_cents(months)
-    cells: dict[tuple[str, str, str], int] = defaultdict(int)
+    store.serialise(session, allocations.ALLOCATIONS_LOCK)  # read the cells in force under the writers' lock
+    _, in_force = allocations.current_allocations(session, schema)
+    regions = sorted(set(table["region"].tolist())) if len(table) else []
+    cells: dict[tuple[str, str, str], int] = {k: v for k, v in in_force.items() if k[0] not in regions}
+    for region in regions:
+        for quarter in QUARTERS:
+            cells[region, quarter, "*"] = 0
     for k, (region, channel) in enumerate(zip(table["region"].tolist(), table["channel"].tolist(), strict=True)):
         for q, quarter in enumerate(QUARTERS):
-            cells[region, quarter, channel] += int(quarters[k, q])
+            cells[region, quarter, channel] = cells.get((region, quarter, channel), 0) + int(quarters[k, q])
             cells[region, quarter, "*"] += int(quarters[k, q])
-    store.serialise(session, allocations.ALLOCATIONS_LOCK)
-    revision = allocations.write_revision(session, user, dict(cells), f"promoted from scenario {row.id} {row.name!r}")
-    return {"allocation_revision": revision, "cells": len(cells)}
+    findings = [f for region in regions for f in allocations.region_findings(session, schema, region, cells)]
+    if findings and over_allocation == "refuse":
+        raise Conflict(
+            f"promoting scenario {row.id} to the allocations would leave approved plans over them",
+            issues=[_allocation_issue(f) for f in findings],
+        )
+    revision = allocations.write_revision(session, user, cells, f"promoted from scenario {row.id} {row.name!r}")
+    return {"allocation_revision": revision, "regions": regions, "over_allocation": [f["message"] for f in findings]}
 
 
 def _to_master(
@@ -635,35 +672,40 @@ def _to_master(
     comment: str,
     over_allocation: str,
 ) -> dict[str, Any]:
-    from sync_service.cycles import open_cycle_row
     from sync_service.workflow import _allocation_issue, _check_line_ids, _lines_of, current_submission
 
     made_from = master.current_submissions(session, row.master_version) if row.master_version else {}
-    now = master.current_submissions(session)
+    origin: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for line in _revision(session, row.id, 1).lines:
+        origin[line["team_id"]].append(line)
     by_team: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for line in lines:
         by_team[line["team_id"]].append(line)
-    teams = sorted(set(by_team) | set(now))
-    cycle = open_cycle_row(session)
+    locked = periods.locked_months(session)
     versions, issues = {}, []
-    for team in teams:
+    for team in sorted(set(by_team) | set(origin)):
+        if by_team.get(team, []) == origin.get(team, []):
+            continue  # the scenario leaves this team's lines as they were
         current = current_submission(session, team)
-        held = _lines_of(session, current)
-        mine = [{k: v for k, v in line.items() if k != "team_id"} for line in by_team.get(team, [])]
-        if list(held.values()) == mine:
-            continue  # the scenario leaves this team's plan as it is
         if current != made_from.get(team):
             raise Conflict(
                 f"team {team}'s approved plan changed since scenario {row.id} was made (submission "
                 f"{made_from.get(team) or 'none'}; now {current}): make a new scenario from today's master",
                 team=team,
             )
-        for line_, month, old, new in periods.locked_changes(schema, periods.locked_months(session), held, mine):
+        held = _lines_of(session, current)
+        mine = [{k: v for k, v in line.items() if k != "team_id"} for line in by_team.get(team, [])]
+        if row.origin == "estimate":  # its closed months show what was booked: the plan keeps its own there
+            for line in mine:
+                before = held.get(line["line_id"], {})
+                line.update({m: before.get(m) for m in locked})
+        for line_, month, old, new in periods.locked_changes(schema, locked, held, mine):
             issues.append({"severity": "error", "rule": "period.locked", "team": team, "line_id": line_["line_id"],
                            "column": month, "message": f"{schema[month].label} is closed: line {line_['line_id']} "
                            f"must keep {money_text(old)} (the scenario has {money_text(new)})"})  # fmt: skip
         if issues:
             continue
+        _validated(schema, session.get(Team, team), mine)
         rows_ = {line["line_id"]: None for line in mine}
         try:
             _check_line_ids(session, schema, team, rows_, SHEET, pending=False)
@@ -690,7 +732,7 @@ def _to_master(
             report=[_allocation_issue(allocations.redacted(f)) for f in findings],
             based_on_submission=current,
             base={"submission": current},
-            cycle_id=cycle.id if cycle else None,
+            cycle_id=None,  # a promotion is finance's, not the team's reforecast
         )
         session.add(submission)
         session.flush()
@@ -701,9 +743,39 @@ def _to_master(
         session.add(version)
         session.flush()
         versions[team] = version.id
+        session.add(
+            AuditEvent(
+                user_id=user.id,
+                action="submission.approve",
+                target=f"submission:{submission.id}",
+                detail={"team": team, "comment": note, "version": version.id, "scenario": row.id,
+                        "over_allocation": [f["message"] for f in findings]},
+            )
+        )  # fmt: skip
     if issues:
         raise Conflict(f"scenario {row.id} changes {len(issues)} amount(s) in closed months", issues=issues)
     if not versions:
         raise Conflict(f"scenario {row.id} changes no team's plan: there is nothing to promote to the master")
     newest = session.scalar(select(func.max(MasterVersion.id)))
     return {"master_version": newest, "teams": versions}
+
+
+def _validated(schema: PlanSchema, team: Team, lines: list[dict[str, Any]]) -> None:
+    """409 with every issue when a team's lines from a scenario are not a valid plan (as a JSON plan is checked)."""
+    columns = [c.name for c in schema.input_columns]
+    grid = [columns, *([_cell(c, line.get(c.name)) for c in schema.input_columns] for line in lines)]
+    read = plan_from_rows(grid, schema, sheet="lines", region=team.region)
+    if not read.ok:
+        raise Conflict(
+            f"the scenario's lines for team {team.id} are not a valid plan; nothing was promoted",
+            issues=[i.to_dict() for i in read.errors],
+        )
+
+
+def _cell(column: Any, value: Any) -> Any:
+    """A stored value as a JSON plan's cell: money in units, dates as ISO text."""
+    if value is None:
+        return ""
+    if column.type is ColumnType.MONEY:
+        return str(Decimal(int(value)) / 100)
+    return value

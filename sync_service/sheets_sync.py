@@ -99,10 +99,10 @@ def create_for_team(
         region = team.region
         current = workflow.current_submission(session, team_id)
         lines = workflow.lines_of(session, current)
-        cycle = cycles.open_cycle_row(session)
-        closed = cycles.closed_months_of(schema, cycle) if cycle else []
+        view = master.load(store, schema, user)
+        cycle, closed = cycles.reforecast_months(session, view)
     if closed:  # a reforecast sheet: the closed months show the actual spend booked
-        shown = cycles.shown_closed(master.load(store, schema, user), team_id, closed)
+        shown = cycles.shown_closed(view, team_id, closed)
         lines = [{**line, **shown.get(line["line_id"], {})} for line in lines]
     settings, gc = google(config)
     try:

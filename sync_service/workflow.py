@@ -131,19 +131,15 @@ def submit(
             raise Forbidden(f"you may not submit plans for team {team.id}")
     read = read_incoming(incoming, schema, team)
     base = incoming.base if incoming.base is not None else _base_of_template(read)
+    made_for = read.cycle or incoming.cycle
     with store.reading() as session:
-        cycle = cycles.open_cycle_row(session)
-        made_for = read.cycle or incoming.cycle
-        if made_for is not None and (cycle is None or cycle.id != made_for):
-            raise Conflict(
-                f"this reforecast was made for cycle {made_for}, which is closed"
-                + (f"; the open cycle is {cycle.name!r}" if cycle else "")
-                + ": copy your forecast into the team's current template (download it again, or ask finance for a "
-                "new Google sheet)",
-                open_cycle=cycle.id if cycle else None,
-            )
-        cycle_id = cycle.id if cycle else None
-        closed_notes = _carry_closed(store, schema, user, session, team, read, read.closed or incoming.closed)
+        _check_cycle(session, made_for)
+        claimed = set(read.closed or incoming.closed)
+        closed_notes: list[dict[str, Any]] = []
+        if claimed or made_for is not None:  # a reforecast: what the file shows as booked, and what is closed now
+            view = master.load(store, schema, user)
+            closed = [c.name for c in schema.month_columns if c.name in claimed | set(view.closed_months)]
+            closed_notes = _carry_closed(session, schema, view, team, read, closed)
     lines = _lines(read.table)
     totals = allocations.plan_totals(read.table, schema)
     with store.reading() as session:
@@ -164,6 +160,9 @@ def submit(
     with store.transaction() as session:
         # In the writing transaction, so a plan of another team stored just before is seen.
         _check_line_ids(session, schema, team.id, rows, _sheet_of(incoming.source), read.letters, pending=True)
+        _check_cycle(session, made_for)  # and a cycle closed just before
+        now_open = cycles.open_cycle_row(session)
+        cycle_id = now_open.id if now_open else None
         submission = Submission(
             team_id=team.id,
             user_id=user.id,
@@ -195,19 +194,34 @@ def submit(
         return result
 
 
+def _check_cycle(session: Session, made_for: int | None) -> None:
+    """409 when a reforecast was made for a cycle that is not the open one."""
+    if made_for is None:
+        return
+    cycle = cycles.open_cycle_row(session)
+    if cycle is None or cycle.id != made_for:
+        raise Conflict(
+            f"this reforecast was made for cycle {made_for}, which is closed"
+            + (f"; the open cycle is {cycle.name!r}" if cycle else "")
+            + ": copy your forecast into the team's current template (download it again, or ask finance for a "
+            "new Google sheet)",
+            open_cycle=cycle.id if cycle else None,
+        )
+
+
 def _carry_closed(
-    store: Store, schema: PlanSchema, user: User, session: Session, team: Team, read: PlanRead, closed: Sequence[str]
+    session: Session, schema: PlanSchema, view: master.Master, team: Team, read: PlanRead, closed: Sequence[str]
 ) -> list[dict[str, Any]]:
     """Give a reforecast's closed months the approved plan's amounts; a warning for each cell not as shown.
 
     The closed cells of a reforecast show actual spend and are never read as plan, so a reforecast
-    cannot change a closed month however its file was edited.
+    cannot change a closed month however its file was edited. `closed`: the months the file shows
+    as booked and those closed now.
     """
-    closed = [m for m in (c.name for c in schema.month_columns) if m in set(closed)]
     if not closed:
         return []
     approved = _lines_of(session, current_submission(session, team.id))
-    shown = cycles.shown_closed(master.load(store, schema, user), team.id, closed)
+    shown = cycles.shown_closed(view, team.id, closed)
     rows = read.table["_row"].tolist()
     ids = read.table["line_id"].tolist()
     sheet = "Plan"
@@ -766,10 +780,9 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
         if not can_see(user, team.id):
             raise Forbidden(f"team {team.id} is not one of yours")
         region = team.region
-        cycle = cycles.open_cycle_row(session)
-        closed = cycles.closed_months_of(schema, cycle) if cycle else []
+        view = master.load(store, schema, user)
+        cycle, closed = cycles.reforecast_months(session, view)
         made_for = (cycle.id, cycle.name) if cycle else None
-    view = master.load(store, schema, user)
     shown = cycles.shown_closed(view, team_id, closed)
     lines = []
     for line in view.team_lines(team_id):
@@ -797,4 +810,5 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
         team=team_id,
         closed=closed,
         cycle=made_for,
+        booked=view.actual_months is not None,
     )

@@ -176,7 +176,9 @@ def test_promoting_to_the_master_makes_each_changed_team_a_new_approved_plan(ser
     changes = [{"op": "scale", "team": "NA-ENTERPRISE", "factor": "0.5"}]
     assert post(service, f"{path}/changes", {"changes": changes}).status_code == 200
     before = master_key(service)["master_version"]
-    promoted = post(service, f"{path}/promote", {"as": "master", "comment": "the board's cut"})
+    # Whoever made the lines as they are does not promote them to the master alone, as nobody approves their own plan.
+    problem(post(service, f"{path}/promote", {"as": "master"}), 403)
+    promoted = post(service, f"{path}/promote", {"as": "master", "comment": "the board's cut"}, who="finance2")
     assert promoted.status_code == 200, promoted.get_data(as_text=True)
     assert promoted.get_json()["status"] == "promoted"
     assert master_key(service)["master_version"] == before + 1  # one team changed: one new version
@@ -188,7 +190,7 @@ def test_promoting_to_the_master_makes_each_changed_team_a_new_approved_plan(ser
             assert (by_id[x["line_id"]][m] or 0) == half, (x["line_id"], m)
     for x in EMEA:
         assert (by_id[x["line_id"]]["m04"] or 0) == cents(x.get("m04", "0"))
-    problem(post(service, f"{path}/promote", {"as": "master"}), 409)  # promoted: it changes no more
+    problem(post(service, f"{path}/promote", {"as": "master"}, who="finance2"), 409)  # promoted: it changes no more
     problem(post(service, f"{path}/changes", {"changes": changes}), 409)
     audit = service.client.get("/api/v1/audit", headers=auth(service.tokens["finance"])).get_json()["events"]
     assert any(e["action"] == "scenario.promoted" and e["detail"]["as"] == "master" for e in audit)
@@ -202,10 +204,10 @@ def test_a_scenario_whose_team_changed_since_is_not_promoted_and_one_discarded_e
                      based_on={"master_version": master_key(service)["master_version"]})  # fmt: skip
     assert post(service, f"/api/v1/submissions/{current.get_json()['id']}/approve").status_code == 200
     before = master_key(service)
-    conflict = problem(post(service, f"{path}/promote", {"as": "master"}), 409)
+    conflict = problem(post(service, f"{path}/promote", {"as": "master"}, who="finance2"), 409)
     assert "NA-ENTERPRISE" in conflict["detail"] and master_key(service) == before
     assert post(service, f"{path}/discard", {"comment": "overtaken"}).get_json()["status"] == "discarded"
-    problem(post(service, f"{path}/promote", {"as": "master"}), 409)
+    problem(post(service, f"{path}/promote", {"as": "master"}, who="finance2"), 409)
     problem(post(service, "/api/v1/scenarios/999999/discard"), 404)
 
 
@@ -223,4 +225,28 @@ def test_promoting_to_the_allocations_sets_them_to_the_scenarios_planned_spend(s
             want["EMEA", QUARTER_OF[m], x["channel"]] += reporting(x[m], x["currency"])
             want["EMEA", QUARTER_OF[m], "*"] += reporting(x[m], x["currency"])
     assert {k: v for k, v in got.items() if k[0] == "EMEA"} == dict(want)
-    assert not [k for k in got if k[0] == "NA"]  # NA's lines were dropped: no cell for it
+    org = SCHEMA.config.allocations["NA"]  # NA has no line in the scenario: it keeps the allocation in force
+    assert {k: v for k, v in got.items() if k[0] == "NA"} == {("NA", q, "*"): int(org[q] * 100) for q in org}
+
+
+def test_a_scenario_of_the_estimate_shows_what_was_booked_and_promotes_the_plan_of_the_closed_months(
+    service: Service,
+) -> None:
+    export = b"Line ID,Month,Amount,Currency\nEMEA-0001,m01,900,USD\n"
+    imported = service.client.post(
+        "/api/v1/actuals?filename=gl.csv", headers=auth(service.tokens["finance"]), data=export, content_type="text/csv"
+    )
+    assert imported.status_code == 201, imported.get_data(as_text=True)
+    assert post(service, "/api/v1/periods/lock", {"months": ["m01"]}).status_code == 200
+    scenario = post(service, "/api/v1/scenarios", {"name": "From the estimate", "from": "estimate"}).get_json()
+    path = f"/api/v1/scenarios/{scenario['id']}"
+    assert post(service, f"{path}/changes", {"changes": [{"op": "scale", "team": "EMEA-ENTERPRISE", "period": "Q2",
+                                                         "factor": "2"}]}).status_code == 200  # fmt: skip
+    compared = service.client.get(f"{path}/compare?by=region&period=quarter", headers=auth(service.tokens["finance"]))
+    q1 = next(r for r in compared.get_json()["rows"] if (r["region"], r["period"]) == ("EMEA", "Q1"))
+    assert q1["cents"]["origin"] == 90000 + cents("800")  # booked m01 (900, not the plan's 1000), then m02's plan
+    assert post(service, f"{path}/promote", {"as": "master"}, who="finance2").status_code == 200
+    lines = service.client.get("/api/v1/master", headers=auth(service.tokens["finance"])).get_json()["lines"]
+    first = next(x for x in lines if x["line_id"] == "EMEA-0001")
+    assert first["m01"] == cents("1000")  # the closed month keeps the approved plan
+    assert first["m04"] == 2 * cents("2000")
