@@ -419,7 +419,7 @@ def password(options: _Options, name: str) -> int:
 @click.option("--today", type=ISO_DATE, default=None, help="The day to remind for; default today.")
 @pass_options
 def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
-    """Remind teams of the open reforecast's deadline, else PLAN_DEADLINE (run daily)."""
+    """Remind teams of the open reforecast's deadline, or PLAN_DEADLINE."""
     from sqlalchemy import select
 
     from sync_service import notifications
