@@ -443,6 +443,7 @@ class MasterKey(Answer):
     allocation_revision: int
     actuals_import: int
     outcomes_import: int
+    baseline: int  # the newest budget baseline (PS_BASELINE's answers)
 
 
 class TeamChanges(Answer):
