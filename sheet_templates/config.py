@@ -36,6 +36,27 @@ class KpiSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Accounting:
+    """Where the month-end accrual is booked: the GL accounts and cost centres finance loads it into.
+
+    The expense side is debited on the line's channel's account (else `expense_account`) and its
+    region's cost centre (else `cost_centre`); the accrued liability is credited on `accrual_account`.
+    """
+
+    accrual_account: str = ""
+    expense_account: str = ""
+    expense_accounts: dict[str, str] = field(default_factory=dict)  # channel -> GL account
+    cost_centre: str = ""
+    cost_centres: dict[str, str] = field(default_factory=dict)  # region -> cost centre
+
+    def expense_for(self, channel: str) -> str:
+        return self.expense_accounts.get(channel, self.expense_account)
+
+    def cost_centre_for(self, region: str) -> str:
+        return self.cost_centres.get(region, self.cost_centre)
+
+
+@dataclass(frozen=True, slots=True)
 class OrgConfig:
     """Everything an organisation configures about its plans."""
 
@@ -58,6 +79,7 @@ class OrgConfig:
     targets: dict[str, dict[str, dict[str, Decimal]]] = field(default_factory=dict)
     # currency -> fiscal month name (m01..m12) -> rate; months without one use the plan rate
     period_rates: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    accounting: Accounting = field(default_factory=Accounting)
     source: str = "<default>"
 
     @property
@@ -123,6 +145,7 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> OrgConfig:
     allocations = get.allocations(regions)
     targets = get.targets(regions)
     period_rates = get.period_rates(rates)
+    accounting = get.accounting(regions, channels)
 
     if problems:
         raise ConfigError(f"configuration {source} has problems", details=problems)
@@ -144,6 +167,7 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> OrgConfig:
         allocations=allocations,
         targets=targets,
         period_rates=period_rates,
+        accounting=accounting,
         source=source,
     )
 
@@ -329,6 +353,47 @@ class _Getter:
                 else:
                     out[code][month] = number
         return out
+
+    def accounting(self, regions: tuple[str, ...], channels: tuple[str, ...]) -> Accounting:
+        value = self.raw.get("accounting", {})
+        if not isinstance(value, dict):
+            self.problems.append("[accounting] must be a table")
+            return Accounting()
+        known = {"accrual_account", "expense_account", "expense_accounts", "cost_centre", "cost_centres"}
+        for key in value:
+            if key not in known:
+                self.problems.append(f"accounting.{key}: use {', '.join(sorted(known))}")
+        single = {}
+        for key in ("accrual_account", "expense_account", "cost_centre"):
+            code = value.get(key, "")
+            if not isinstance(code, str) or len(code) > 40 or (code and (code != code.strip() or code[0] in "=+-@")):
+                self.problems.append(
+                    f"accounting.{key} must be an account or cost centre code of at most 40 characters"
+                )
+                code = ""
+            single[key] = code
+        maps = {}
+        for key, names, what in (
+            ("expense_accounts", channels, "lists.channels"),
+            ("cost_centres", regions, "lists.regions"),
+        ):
+            table = value.get(key, {})
+            if not isinstance(table, dict):
+                self.problems.append(f"accounting.{key} must be a table")
+                table = {}
+            for name, code in table.items():
+                if names and name not in names:
+                    self.problems.append(f"accounting.{key}.{name}: {name!r} is not one of {what}")
+                elif not isinstance(code, str) or not code.strip() or len(code) > 40 or code[0] in "=+-@":
+                    self.problems.append(f"accounting.{key}.{name} must be a code of at most 40 characters")
+            maps[key] = {k: v for k, v in table.items() if isinstance(v, str)}
+        return Accounting(
+            accrual_account=single["accrual_account"],
+            expense_account=single["expense_account"],
+            expense_accounts=maps["expense_accounts"],
+            cost_centre=single["cost_centre"],
+            cost_centres=maps["cost_centres"],
+        )
 
 
 def _decimal(value: Any) -> Decimal | None:

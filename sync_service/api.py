@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
 from sync_service import (
+    accruals,
     actuals,
     auth,
     baselines,
@@ -38,6 +39,8 @@ from sync_service import (
     reports,
     scenarios,
     sheets_sync,
+    spend,
+    spend_report,
     transfers,
     workflow,
 )
@@ -109,6 +112,12 @@ def _refuse_oversized_bodies() -> None:
 def _finance(what: str) -> Any:
     """A gate: 403 unless the caller is finance (decided before any input is read)."""
     return lambda: auth.require_finance(current_user(), what)
+
+
+def _planner() -> None:
+    """A gate: finance and marketers, who plan and move budget; admins manage users, not money."""
+    if current_user().role == Role.ADMIN:
+        raise Forbidden("admins manage users and tokens; finance and marketers read and move budgets")
 
 
 def _admin() -> None:
@@ -443,15 +452,7 @@ def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
     seconds), and the job's result is the import's answer, or its issues when the file is refused.
     """
     user = current_user()
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            raise ServiceError("upload the export in the multipart field 'file'")
-        raw, filename = upload.read(), _filename(upload.filename)
-    else:
-        raw, filename = request.get_data(), query.filename
-    if not raw:
-        raise ServiceError("the export is empty; upload a CSV or xlsx file")
+    raw, filename = _export_upload(query.filename)
     if _prefers("respond-async"):
         given = {"date_order": query.date_order} if query.date_order else {}
         return _job_answer(user, jobs.enqueue(current_app, "actuals.import", given, user, (raw, filename)))
@@ -463,6 +464,155 @@ def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
         ),
         201,
     )
+
+
+def _export_upload(named: str | None) -> tuple[bytes, str | None]:
+    """An export as a multipart upload (field `file`) or as the raw CSV/xlsx body named by `?filename=`."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ServiceError("upload the export in the multipart field 'file'")
+        raw, filename = upload.read(), _filename(upload.filename)
+    else:
+        raw, filename = request.get_data(), named
+    if not raw:
+        raise ServiceError("the export is empty; upload a CSV or xlsx file")
+    return raw, filename
+
+
+@bp.post("/api/v1/purchase-orders")
+@operation(
+    "POST",
+    "/api/v1/purchase-orders",
+    "Import purchase orders from the procurement or ERP system (CSV or xlsx): new and changed POs are stored",
+    response=c.SpendImportAnswer,
+    status=201,
+    errors=(403, 422),
+    query=c.ActualsQuery,
+    raw=("text/csv", XLSX, "multipart/form-data"),
+    gate=_finance("imports purchase orders"),
+    idempotent_key=True,
+)
+def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
+    """201 with the report when some PO was new or changed, 200 when the export held nothing new."""
+    user = current_user()
+    raw, filename = _export_upload(query.filename)
+    return _idempotent(
+        user,
+        (raw, query.date_order or ""),
+        lambda idem: spend.import_purchase_orders(
+            _store(), _schema(), user, raw, filename, _policy(), idem, date_order=query.date_order
+        ),
+    )
+
+
+@bp.post("/api/v1/invoices")
+@operation(
+    "POST",
+    "/api/v1/invoices",
+    "Import vendor invoices against purchase orders (CSV or xlsx), matched by PO number",
+    response=c.SpendImportAnswer,
+    status=201,
+    errors=(403, 422),
+    query=c.ActualsQuery,
+    raw=("text/csv", XLSX, "multipart/form-data"),
+    gate=_finance("imports invoices"),
+    idempotent_key=True,
+)
+def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
+    """201 with the report when some invoice was new or changed, 200 when the export held nothing new."""
+    user = current_user()
+    raw, filename = _export_upload(query.filename)
+    return _idempotent(
+        user,
+        (raw, query.date_order or ""),
+        lambda idem: spend.import_invoices(_store(), _schema(), user, raw, filename, idem, date_order=query.date_order),
+    )
+
+
+@bp.get("/api/v1/purchase-orders")
+@operation(
+    "GET",
+    "/api/v1/purchase-orders",
+    "The purchase orders in force the caller may see, each with its line, invoices, open balance and accruals",
+    response=c.PurchaseOrders,
+    errors=(403,),
+    query=c.PurchaseOrdersQuery,
+    gate=_planner,
+)
+def list_purchase_orders(query: c.PurchaseOrdersQuery) -> ResponseReturnValue:
+    return jsonify(spend_report.purchase_orders_json(_master(current_user()), query.status))
+
+
+@bp.get("/api/v1/spend")
+@operation(
+    "GET",
+    "/api/v1/spend",
+    "Plan, committed (open PO), invoiced, accrued and remaining by line, team or region",
+    response=c.SpendAnswer,
+    errors=(403, 404),
+    query=c.SpendQuery,
+    gate=_planner,
+)
+def spend_view(query: c.SpendQuery) -> ResponseReturnValue:
+    return jsonify(spend_report.spend_json(_master(current_user()), query.by, query.month))
+
+
+@bp.get("/api/v1/accruals")
+@operation(
+    "GET",
+    "/api/v1/accruals",
+    "Which months' accruals are closed, and the month being closed",
+    response=c.AccrualMonths,
+    errors=(403,),
+    gate=_planner,
+)
+def accrual_months() -> ResponseReturnValue:
+    view = _master(current_user())
+    return jsonify({"month": accruals.default_month(view), "closed": accruals.closes_json(_store())})
+
+
+@bp.get("/api/v1/accruals/<month>")
+@operation(
+    "GET",
+    "/api/v1/accruals/<month>",
+    "A fiscal month's accrual: each PO's, and totals by team and region (a closed month's as it was closed)",
+    response=c.AccrualAnswer,
+    errors=(403, 404),
+    gate=_planner,
+)
+def accrual_report(month: str) -> ResponseReturnValue:
+    return jsonify(accruals.report(_store(), _master(current_user()), month))
+
+
+@bp.get("/api/v1/accruals/<month>/journal.csv")
+@operation(
+    "GET",
+    "/api/v1/accruals/<month>/journal.csv",
+    "The month's accrual as a journal for the general ledger (CSV), with its reversal on the next month's first day",
+    response=None,
+    errors=(403, 404, 409),
+    query=c.JournalQuery,
+    produces="text/csv",
+    gate=_finance("exports the accrual journal"),
+)
+def accrual_journal(month: str, query: c.JournalQuery) -> ResponseReturnValue:
+    text = accruals.journal_csv(_store(), _master(current_user()), month, query.entries)
+    name = f"accrual-{_schema().calendar.label}-{month.strip().lower()}.csv"
+    return send_file(io.BytesIO(text.encode()), mimetype="text/csv", as_attachment=True, download_name=name)
+
+
+@bp.post("/api/v1/accruals/<month>/close")
+@operation(
+    "POST",
+    "/api/v1/accruals/<month>/close",
+    "Close a month's accrual: its entries are kept as they are now and never change (months close in order)",
+    response=c.AccrualAnswer,
+    errors=(403, 404, 409),
+    gate=_finance("closes the month-end accrual"),
+)
+def close_accrual(month: str) -> ResponseReturnValue:
+    return jsonify(accruals.close(_store(), _schema(), current_user(), month))
 
 
 @bp.post("/api/v1/outcomes")
@@ -572,12 +722,6 @@ def list_outcomes() -> ResponseReturnValue:
 def performance_view(query: c.PerformanceQuery) -> ResponseReturnValue:
     view, per_line = performance.for_user(_store(), _schema(), current_user())
     return jsonify(performance.performance_json(view, per_line, query.by, query.period))
-
-
-def _planner() -> None:
-    """A gate: finance and marketers, who plan and move budget; admins manage users, not money."""
-    if current_user().role == Role.ADMIN:
-        raise Forbidden("admins manage users and tokens; finance and marketers read and move budgets")
 
 
 def _notifications_of(user: User) -> dict[str, Any]:

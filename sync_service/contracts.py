@@ -244,6 +244,22 @@ class ActualsQuery(Model):
     date_order: DateOrder | None = None  # how 04/05/2026 reads when no day above 12 says
 
 
+FiscalMonthName = Annotated[str, StringConstraints(pattern=r"^m(0[1-9]|1[0-2])$")]
+
+
+class SpendQuery(Model):
+    by: Literal["line", "team", "region"] = "team"
+    month: FiscalMonthName | None = None  # the accrual at this month's end (default: the month being closed)
+
+
+class PurchaseOrdersQuery(Model):
+    status: Literal["open", "closed"] | None = None
+
+
+class JournalQuery(Model):
+    entries: Literal["both", "accrual", "reversal"] = "both"
+
+
 Preset = Literal["salesforce", "hubspot", "marketo", "plansheet"]
 SOURCE = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,59}$"
 
@@ -444,6 +460,8 @@ class MasterKey(Answer):
     actuals_import: int
     outcomes_import: int
     baseline: int  # the newest budget baseline (PS_BASELINE's answers)
+    spend_import: int  # the newest purchase order or invoice import (PS_COMMITTED, PS_INVOICED, PS_ACCRUED)
+    accruals_closed: int  # how many fiscal months' accruals are closed
 
 
 class TeamChanges(Answer):
@@ -569,6 +587,7 @@ class About(Answer):
     actuals_import: int | None
     allocation_revision: int
     outcomes_import: int | None = None
+    spend_import: int | None = None
 
 
 class BudgetAnswer(About):
@@ -636,6 +655,55 @@ class ActualsImport(Answer):
     lines: int
     total: str
     currency: str
+
+
+class SpendImportAnswer(Answer):
+    """What an import of POs or invoices found: new, changed and unchanged rows, and the rows it could not match."""
+
+    id: int | None  # None: nothing was new, nothing was stored
+    kind: Literal["purchase_orders", "invoices"]
+    filename: str | None
+    rows: int
+    new: int
+    changed: int
+    unchanged: int
+    matched: int
+    unmatched: list[dict[str, Any]]
+
+
+class SpendAnswer(About):
+    by: Literal["line", "team", "region"]
+    month: str
+    currency: str
+    purchase_orders_tracked: bool
+    rows: list[dict[str, Any]]
+    totals: dict[str, str]
+    over_plan: list[dict[str, Any]]
+    over_po: list[dict[str, Any]]
+    unmatched_purchase_orders: list[dict[str, Any]]
+    unmatched_invoices: list[dict[str, Any]]
+
+
+class PurchaseOrders(About):
+    purchase_orders: list[dict[str, Any]]
+
+
+class AccrualAnswer(About):
+    month: str
+    label: str
+    month_end: str
+    closed: bool
+    closed_at: str | None
+    currency: str
+    entries: list[dict[str, Any]]
+    by_team: list[dict[str, Any]]
+    by_region: list[dict[str, Any]]
+    total: str
+
+
+class AccrualMonths(Answer):
+    month: str  # the month being closed
+    closed: list[dict[str, Any]]
 
 
 class Period(Answer):

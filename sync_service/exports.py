@@ -202,37 +202,44 @@ def fiscal_month(value: Any, calendar: FiscalCalendar, order: str | None) -> str
     Takes the fiscal month's name (m03), its label (Apr 2026), a date (a cell or text:
     2026-04-15, 15/04/2026 in the column's day order, April 2026, Apr-26) or a datetime.
     """
-    day: dt.date | None = None
-    if isinstance(value, dt.datetime):
-        day = value.date()
-    elif isinstance(value, dt.date):
-        day = value
-    else:
-        text = str(value).strip()
-        key = text.casefold()
+    if not isinstance(value, dt.date):
+        key = str(value).strip().casefold()
         for m in calendar.months:
             if key in (m.name, m.label.casefold()):
                 return m.name
-        match = _SLASHED.match(text)
-        if match:
-            a, b, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
-            year += 2000 if year < 100 else 0
-            d, m = (a, b) if order == "dmy" else (b, a)
-            try:
-                day = dt.date(year, m, d)
-            except ValueError:
-                raise ValueError(f"{text!r} is not a date") from None
-        else:
-            head = text.split("T")[0].split(" ")[0] if re.match(r"^\d{4}-\d", text) else text
-            for fmt in _TEXT_FORMATS:
-                try:
-                    day = dt.datetime.strptime(head, fmt).date()
-                    break
-                except ValueError:
-                    continue
+    day = calendar_day(value, order)
     if day is None:
         raise ValueError(f"{str(value)!r} is not a month or a date (use 2026-04-15, Apr 2026 or m03)")
     index = calendar.month_of(day)
     if index is None:
         raise ValueError(f"{day.isoformat()} is outside {calendar.label} ({calendar.start} to {calendar.end})")
     return f"m{index:02d}"
+
+
+def calendar_day(value: Any, order: str | None) -> dt.date | None:
+    """A date cell (a datetime, a date, or text such as 2026-04-15, 15/04/2026 in `order`, Apr 2026) as a date.
+
+    None when it is not a date; ValueError for a slashed date that names no day (31/02/2026).
+    A month without a day (Apr 2026) is its first day.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    match = _SLASHED.match(text)
+    if match:
+        a, b, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
+        year += 2000 if year < 100 else 0
+        d, m = (a, b) if order == "dmy" else (b, a)
+        try:
+            return dt.date(year, m, d)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date") from None
+    head = text.split("T")[0].split(" ")[0] if re.match(r"^\d{4}-\d", text) else text
+    for fmt in _TEXT_FORMATS:
+        try:
+            return dt.datetime.strptime(head, fmt).date()
+        except ValueError:
+            continue
+    return None

@@ -30,12 +30,14 @@ from addin.fx import convert_cents
 from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.auth import visible_regions, visible_teams
 from sync_service.storage import (
+    AccrualClose,
     ActualImport,
     AllocationRevision,
     Baseline,
     MasterVersion,
     OutcomeImport,
     PeriodLock,
+    SpendImport,
     Store,
     SubmissionLine,
     Team,
@@ -78,6 +80,16 @@ class Master:
     regions: Mapping[str, str]  # team id -> region, every team
     # (team, line ID) -> {month: cents in the line's currency}: the import's spend by month ({} without months)
     actual_by_month: Mapping[tuple[str, str], Mapping[str, int]] = field(default_factory=dict)
+    # Spend control (`sync_service.spend`): per line in reporting cents, and the POs themselves.
+    po_tracked: bool = False  # some PO was imported: `committed` is the open PO balance
+    po_amount: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # the POs' amounts per line
+    invoiced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per line
+    accrued: np.ndarray = field(default_factory=lambda: np.zeros((0, 12), dtype=np.int64))  # per line x month end
+    purchase_orders: tuple[dict[str, Any], ...] = ()  # each PO in force, its match and figures (PO currency)
+    unmatched_invoices: tuple[dict[str, Any], ...] = ()  # invoices whose PO number no PO in force has
+    over_plan: tuple[dict[str, Any], ...] = ()  # lines whose POs add up to more than their planned spend
+    accrual_closed: tuple[str, ...] = ()  # the fiscal months whose accrual finance closed
+    spend_import: int | None = None  # the newest PO or invoice import
     visible: frozenset[str] | None = None  # teams in this view; None: every team (finance)
     allocation_regions: tuple[str, ...] = field(default=())  # regions whose allocations this view shows
     # What was computed from this master by scope (the live functions' index): never part of a view.
@@ -91,6 +103,7 @@ class Master:
             "actuals_import": self.actuals_import,
             "allocation_revision": self.allocation_revision,
             "outcomes_import": self.outcomes_import,
+            "spend_import": self.spend_import,
         }
 
     def scoped(self, user: User) -> Master:
@@ -111,6 +124,12 @@ class Master:
             actual_months=None if self.actual_months is None else self.actual_months[keep],
             outcomes=self.outcomes[keep],
             actual_by_month={k: v for k, v in self.actual_by_month.items() if k[0] in teams},
+            po_amount=self.po_amount[keep],
+            invoiced=self.invoiced[keep],
+            accrued=self.accrued[keep],
+            purchase_orders=tuple(p for p in self.purchase_orders if p["team_id"] in teams),
+            unmatched_invoices=(),
+            over_plan=tuple(o for o in self.over_plan if o["team_id"] in teams),
             allocations={k: v for k, v in self.allocations.items() if k[0] in regions},
             visible=teams,
             allocation_regions=regions,
@@ -246,10 +265,11 @@ def typed_lines(lines: list[dict[str, Any]], schema: PlanSchema) -> pd.DataFrame
     return pd.DataFrame(data)
 
 
-def _newest_ids(session: Session) -> tuple[int, int, int, int, int]:
-    """The newest master version, allocation revision, actuals and results import and baseline ids (0: none yet).
+def _newest_ids(session: Session) -> tuple[int, ...]:
+    """The ids of the newest master version, allocation revision, imports and baseline (0: none yet).
 
-    In one query. The baseline is part of it because live cells show the budget baseline too.
+    The imports are the actuals, results and PO or invoice imports; then the number of closed
+    accrual months. In one query. The baseline is part of it because live cells show the budget baseline too.
     """
     row = session.execute(
         select(
@@ -258,9 +278,11 @@ def _newest_ids(session: Session) -> tuple[int, int, int, int, int]:
             select(func.max(ActualImport.id)).scalar_subquery(),
             select(func.max(OutcomeImport.id)).scalar_subquery(),
             select(func.max(Baseline.id)).scalar_subquery(),
+            select(func.max(SpendImport.id)).scalar_subquery(),
+            select(func.count(AccrualClose.month)).scalar_subquery(),
         )
     ).one()
-    return (row[0] or 0, row[1] or 0, row[2] or 0, row[3] or 0, row[4] or 0)
+    return tuple(v or 0 for v in row)
 
 
 def _key(session: Session, store: Store) -> tuple[Any, ...]:
@@ -270,13 +292,17 @@ def _key(session: Session, store: Store) -> tuple[Any, ...]:
 def current_key(store: Store) -> dict[str, int]:
     """What the live answers are computed from, as ids: a cheap check hosts poll to know when to ask again."""
     with store.reading() as session:
-        master_version, allocation_revision, actuals_import, outcomes_import, baseline = _newest_ids(session)
+        master_version, allocation_revision, actuals_import, outcomes_import, baseline, spend, closes = _newest_ids(
+            session
+        )
     return {
         "master_version": master_version,
         "allocation_revision": allocation_revision,
         "actuals_import": actuals_import,
         "outcomes_import": outcomes_import,
         "baseline": baseline,
+        "spend_import": spend,
+        "accruals_closed": closes,
     }
 
 
@@ -359,6 +385,8 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
     from sync_service.actuals import actual_months, latest_actuals
     from sync_service.allocations import current_allocations
     from sync_service.outcomes import in_force
+    from sync_service.spend import book, closed_accruals, invoices_in_force, over_plan, purchase_orders_in_force
+    from sync_service.spend import reporting as in_reporting
 
     regions = {t.id: t.region for t in session.scalars(select(Team))}
     newest = (
@@ -378,6 +406,12 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
     if actual_import is not None:  # the finance system's year to date replaces what the plans typed
         for line in lines:
             line["actual"] = actuals.get((line["team_id"], line["line_id"]), 0)
+    ledger = book(
+        schema, lines, purchase_orders_in_force(session), invoices_in_force(session), closed_accruals(session)
+    )
+    if ledger.tracked:  # the open PO balance replaces the committed spend the plans typed
+        for line, cents in zip(lines, ledger.committed.tolist(), strict=True):
+            line["committed"] = cents
     table = typed_lines(lines, schema)
     month_names = tuple(c.name for c in schema.month_columns)
     by_month = actual_months(session, actual_import)
@@ -414,6 +448,15 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
         regions=regions,
         allocation_regions=tuple(schema.config.regions),
         actual_by_month=by_month,
+        po_tracked=ledger.tracked,
+        po_amount=in_reporting(ledger.po_amount, lines, schema),
+        invoiced=in_reporting(ledger.invoiced, lines, schema),
+        accrued=in_reporting(ledger.accrued, lines, schema),
+        purchase_orders=ledger.orders,
+        unmatched_invoices=ledger.unmatched_invoices,
+        over_plan=tuple(over_plan(lines, schema, ledger.po_amount)),
+        accrual_closed=ledger.closed_months,
+        spend_import=session.scalar(select(func.max(SpendImport.id))),
     )
 
 

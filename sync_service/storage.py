@@ -416,6 +416,65 @@ class ScenarioEnd(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class SpendImport(Base):
+    """An export of purchase orders or invoices from the procurement or ERP system: the raw file and its report.
+
+    Only its new and changed rows are stored (`PurchaseOrder`, `Invoice`); a row's newest version
+    by its number is the one in force, so importing the same export again changes nothing.
+    """
+
+    __tablename__ = "spend_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # purchase_orders, invoices
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class PurchaseOrder(Base):
+    """One version of a purchase order (amount in its own currency, cents), as an import gave it. Never updated."""
+
+    __tablename__ = "purchase_orders"
+    import_id: Mapped[int] = mapped_column(ForeignKey("spend_imports.id"), primary_key=True)
+    po_number: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    row: Mapped[int] = mapped_column(Integer)
+    vendor: Mapped[str] = mapped_column(String(255))
+    line_id: Mapped[str] = mapped_column(String(255))
+    campaign_code: Mapped[str] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    cents: Mapped[int] = mapped_column(BigInteger)
+    service_start: Mapped[dt.date] = mapped_column(Date)
+    service_end: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))  # open, closed
+    method: Mapped[str] = mapped_column(String(20))  # how it accrues: straight-line, plan, invoice
+
+
+class Invoice(Base):
+    """One version of a vendor invoice against a purchase order (its own currency, cents). Never updated."""
+
+    __tablename__ = "invoices"
+    import_id: Mapped[int] = mapped_column(ForeignKey("spend_imports.id"), primary_key=True)
+    po_number: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    invoice_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    row: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    cents: Mapped[int] = mapped_column(BigInteger)
+    invoice_date: Mapped[dt.date] = mapped_column(Date)
+
+
+class AccrualClose(Base):
+    """A fiscal month's accrual as finance closed it: its entries, kept as they were. Never updated."""
+
+    __tablename__ = "accrual_closes"
+    month: Mapped[str] = mapped_column(String(3), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    entries: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
 class Transfer(Base):
     """A request to move an amount of allocation from one (region, quarter, channel) cell to another. Never updated.
 

@@ -1,0 +1,382 @@
+"""Spend control through the API: POs and invoices against plan lines, the accrual, its journal and close.
+
+On SQLite and PostgreSQL. Every expected figure is worked out here from the rows the test sent
+(straight-line over the service period's days, plan rates from the organisation file, rounded
+half away from zero), never read back from the service's own answer.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sync_service.storage import Invoice, PurchaseOrder, SpendImport
+from tests.sync_service.test_api import SCHEMA, auth, problem
+from tests.sync_service.test_budget import Service, approved_plan, csv_bytes, line, xlsx_bytes
+from tests.sync_service.test_transfers import make_service
+
+RATES = SCHEMA.config.plan_rates
+MONTHS = SCHEMA.calendar.months
+NAMES = [m.name for m in MONTHS]
+TEAM = "EMEA-ENTERPRISE"
+PLAN = [
+    line("EMEA-0001", **{m: "10000" for m in NAMES[:6]}),
+    line("EMEA-0002", channel="Webinars", currency="EUR", m02="5000", m03="5000"),
+    line("EMEA-0003", channel="Content", code="CC-DUP", m04="3000"),
+    line("EMEA-0004", channel="Content", code="CC-DUP", m05="3000"),
+]
+PO_HEADER = ["PO number", "Vendor", "Amount", "Currency", "Service start", "Service end", "Line ID", "Campaign code",
+             "Status", "Accrual method"]  # fmt: skip
+POS = [
+    ["PO-1001", "Hall & Stand Ltd", "30000", "USD", "2026-02-01", "2026-04-30", "EMEA-0001", "", "Open", ""],
+    ["PO-1002", "Webinar Co", "8000", "EUR", "2026-03-01", "2026-03-31", "", "CC-EMEA-0002", "Open", "plan"],
+    ["PO-1003", "Nobody's line", "500", "USD", "2026-02-01", "2026-02-28", "NOPE-1", "", "Open", ""],
+    ["PO-1004", "Shared code", "1000", "USD", "2026-02-01", "2026-02-28", "", "CC-DUP", "Open", ""],
+    ["PO-1005", "Cancelled Inc", "2000", "USD", "2026-02-01", "2026-03-31", "EMEA-0001", "", "Cancelled", ""],
+    ["PO-1006", "@Pounds plc", "1000", "GBP", "2026-02-15", "2026-05-14", "EMEA-0002", "", "Open", ""],
+]
+INVOICE_HEADER = ["Invoice number", "PO number", "Amount", "Currency", "Invoice date"]
+INVOICES = [
+    ["INV-1", "PO-1001", "10000", "USD", "2026-02-27"],
+    ["INV-2", "PO-1001", "5000", "", "2026-03-20"],
+    ["INV-3", "PO-1002", "9000", "EUR", "2026-04-02"],
+    ["INV-4", "PO-9999", "100", "USD", "2026-03-01"],
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'plansheet.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def service(database_url: str) -> Iterator[Service]:
+    s = make_service(database_url)
+    approved_plan(s, PLAN)
+    yield s
+    s.store.dispose()
+
+
+# --- the independent computation --------------------------------------------------------------------
+
+
+def half_up(value: Fraction) -> int:
+    sign = -1 if value < 0 else 1
+    return sign * int((abs(Decimal(value.numerator) / Decimal(value.denominator))).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def cents(text: str) -> int:
+    return int(Decimal(text) * 100)
+
+
+def convert(amount: int, source: str, target: str) -> int:
+    if source == target:
+        return amount
+    return half_up(amount * Fraction(RATES[source]) / Fraction(RATES[target]))
+
+
+def day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def plan_of(line_id: str) -> dict[str, Any]:
+    return next(x for x in PLAN if x["line_id"] == line_id)
+
+
+def line_for(po: list[str]) -> str | None:
+    """The plan line a PO row names: its line ID, else a campaign code only one line has."""
+    if any(x["line_id"] == po[6] for x in PLAN):
+        return po[6]
+    coded = [x["line_id"] for x in PLAN if x["campaign_code"] == po[7]]
+    return coded[0] if len(coded) == 1 else None
+
+
+def invoiced_by(po: str, through: dt.date | None = None) -> int:
+    currency = next(p[3] for p in POS if p[0] == po)
+    return sum(
+        convert(cents(i[2]), i[3] or currency, currency)
+        for i in INVOICES
+        if i[1] == po and (through is None or day(i[4]) <= through)
+    )
+
+
+def accrual(po: list[str], month: int) -> int:
+    """What the PO accrues at fiscal month `month`'s end (0-based), in its currency."""
+    if po[8] == "Cancelled":
+        return 0
+    end, start, stop, amount = MONTHS[month].last_day, day(po[4]), day(po[5]), cents(po[2])
+    if end < start:
+        return 0
+    if po[9] == "plan":
+        planned = [Decimal(plan_of(line_for(po)).get(m, 0)) for m in NAMES]
+        delivered = half_up(amount * Fraction(sum(planned[: month + 1])) / Fraction(sum(planned)))
+    elif end >= stop:
+        delivered = amount
+    else:
+        delivered = half_up(amount * Fraction((end - start).days + 1, (stop - start).days + 1))
+    return max(delivered - invoiced_by(po[0], end), 0)
+
+
+def line_figures(line_id: str, month: int) -> dict[str, int]:
+    """A line's plan, committed, invoiced, accrued and remaining in reporting cents: each PO to the line's
+    currency on its own, the line's sum to the reporting currency."""
+    x = plan_of(line_id)
+    currency = x["currency"]
+    open_, invoiced, accrued = 0, 0, 0
+    for po in POS:
+        if line_for(po) != line_id:
+            continue
+        billed = invoiced_by(po[0])
+        open_ += convert(0 if po[8] == "Cancelled" else max(cents(po[2]) - billed, 0), po[3], currency)
+        invoiced += convert(billed, po[3], currency)
+        accrued += convert(accrual(po, month), po[3], currency)
+    plan = sum(convert(cents(str(x.get(m, 0))), currency, "USD") for m in NAMES)
+    out = {
+        "plan": plan,
+        "committed": convert(open_, currency, "USD"),
+        "invoiced": convert(invoiced, currency, "USD"),
+        "accrued": convert(accrued, currency, "USD"),
+    }
+    out["remaining"] = out["plan"] - out["committed"] - out["invoiced"]
+    return out
+
+
+def money(value: str) -> int:
+    return cents(value.replace(",", ""))
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def post(s: Service, path: str, data: bytes, token: str = "finance", name: str = "export.csv") -> Any:
+    return s.client.post(
+        f"{path}?filename={name}", headers=auth(s.tokens[token]), data=data, content_type="application/octet-stream"
+    )
+
+
+def imported(s: Service) -> None:
+    answer = post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *POS]))
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    answer = post(s, "/api/v1/invoices", csv_bytes([INVOICE_HEADER, *INVOICES]))
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+
+
+def stored_rows(s: Service) -> tuple[int, int, int]:
+    with s.store.reading() as session:
+        return (
+            session.query(SpendImport).count(),
+            session.query(PurchaseOrder).count(),
+            session.query(Invoice).count(),
+        )
+
+
+# --- tests -------------------------------------------------------------------------------------------
+
+
+def test_imports_report_every_unmatched_row_and_are_idempotent(service: Service) -> None:
+    first = post(service, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *POS]))
+    assert first.status_code == 201, first.get_data(as_text=True)
+    report = first.get_json()
+    assert (report["rows"], report["new"], report["changed"], report["unchanged"]) == (len(POS), len(POS), 0, 0)
+    assert [u["po_number"] for u in report["unmatched"]] == ["PO-1003"]
+    assert report["unmatched"][0]["row"] == 4  # the CSV's row
+    assert [(a["po_number"], a["teams"]) for a in report["ambiguous"]] == [("PO-1004", [TEAM])]
+    again = post(service, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *POS]))
+    assert again.status_code == 200 and again.get_json()["id"] is None
+    assert (again.get_json()["new"], again.get_json()["unchanged"]) == (0, len(POS))
+    assert stored_rows(service) == (1, len(POS), 0)
+
+    bills = post(service, "/api/v1/invoices", csv_bytes([INVOICE_HEADER, *INVOICES]))
+    assert bills.status_code == 201
+    assert [(u["invoice_number"], u["po_number"], u["row"]) for u in bills.get_json()["unmatched"]] == [
+        ("INV-4", "PO-9999", 5)
+    ]
+    over = bills.get_json()["over_po"]
+    assert [(o["po_number"], money(o["over_by"])) for o in over] == [
+        ("PO-1002", invoiced_by("PO-1002") - cents("8000"))
+    ]
+    assert post(service, "/api/v1/invoices", csv_bytes([INVOICE_HEADER, *INVOICES])).status_code == 200
+    assert stored_rows(service) == (2, len(POS), len(INVOICES))
+
+    # A change order: only the changed PO is stored again, and it is the one in force.
+    changed = [list(p) for p in POS]
+    changed[0][2] = "32000"
+    answer = post(service, "/api/v1/purchase-orders", xlsx_bytes([PO_HEADER, *changed], sheet="POs"), name="po.xlsx")
+    assert answer.status_code == 201 and (answer.get_json()["changed"], answer.get_json()["unchanged"]) == (1, 5)
+    assert stored_rows(service) == (3, len(POS) + 1, len(INVOICES))
+    orders = service.client.get("/api/v1/purchase-orders", headers=auth(service.tokens["finance"])).get_json()
+    first_po = next(p for p in orders["purchase_orders"] if p["po_number"] == "PO-1001")
+    assert money(first_po["amount"]) == cents("32000")
+    assert money(first_po["open"]) == cents("32000") - invoiced_by("PO-1001")
+
+
+def test_a_refused_import_names_each_cell_and_changes_nothing(service: Service) -> None:
+    imported(service)
+    before = stored_rows(service)
+    spend_before = service.client.get("/api/v1/spend?by=line", headers=auth(service.tokens["finance"])).get_json()
+    bad = [list(p) for p in POS]
+    bad[0][2] = "lots"  # C2
+    bad[1][3] = "XYZ"  # D3
+    bad[2][5] = "2026-01-01"  # F4: ends before it starts
+    bad[3][8] = "Maybe"  # I5
+    bad.append(list(POS[4]))  # A8: PO-1005 twice
+    answer = post(service, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *bad]))
+    body = problem(answer, 422)
+    found = {(i["cell"], i["rule"]) for i in body["issues"]}
+    assert found == {
+        ("C2", "po.amount"),
+        ("D3", "po.currency"),
+        ("F4", "po.service_period"),
+        ("I5", "po.status"),
+        ("A8", "po.duplicate"),
+    }
+    assert all(i["sheet"] == "csv" and i["message"] for i in body["issues"])
+    bills = post(
+        service, "/api/v1/invoices", csv_bytes([INVOICE_HEADER, ["INV-9", "PO-1001", "10", "USD", "31/02/2026"]])
+    )
+    assert {(i["cell"], i["rule"]) for i in problem(bills, 422)["issues"]} == {("E2", "invoice.date")}
+    missing = post(service, "/api/v1/invoices", csv_bytes([["Invoice", "Amount"], ["INV-9", "10"]]))
+    assert "PO number" in problem(missing, 422)["detail"]
+    assert stored_rows(service) == before
+    after = service.client.get("/api/v1/spend?by=line", headers=auth(service.tokens["finance"])).get_json()
+    assert after["rows"] == spend_before["rows"]
+
+
+@pytest.mark.parametrize("policy", ["flag", "refuse"])
+def test_a_po_over_its_lines_plan_is_flagged_or_refused(database_url: str, policy: str) -> None:
+    over = [["PO-2001", "Big", "70000", "USD", "2026-02-01", "2026-07-31", "EMEA-0001", "", "Open", ""]]
+    s = make_service(database_url, OVER_ALLOCATION=policy)
+    try:
+        approved_plan(s, PLAN)
+        answer = post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *over]))
+        if policy == "flag":
+            assert answer.status_code == 201
+            (flag,) = answer.get_json()["over_plan"]
+            assert (flag["line_id"], money(flag["over_by"])) == ("EMEA-0001", cents("70000") - cents("60000"))
+            view = s.client.get("/api/v1/spend", headers=auth(s.tokens["finance"])).get_json()
+            assert [o["line_id"] for o in view["over_plan"]] == ["EMEA-0001"]
+        else:
+            body = problem(answer, 422)
+            assert [(i["cell"], i["rule"]) for i in body["issues"]] == [("C2", "po.over_plan")]
+            assert [o["line_id"] for o in body["over_plan"]] == ["EMEA-0001"]
+            assert stored_rows(s) == (0, 0, 0)
+    finally:
+        s.store.dispose()
+
+
+@pytest.mark.parametrize("by", ["line", "team", "region"])
+def test_the_spend_view_is_plan_committed_invoiced_accrued_and_remaining(service: Service, by: str) -> None:
+    imported(service)
+    for month in (0, 1, 3):
+        body = service.client.get(
+            f"/api/v1/spend?by={by}&month={NAMES[month]}", headers=auth(service.tokens["finance"])
+        ).get_json()
+        assert body["purchase_orders_tracked"] is True
+        expected: dict[str, dict[str, int]] = {}
+        for x in PLAN:
+            key = {"line": x["line_id"], "team": TEAM, "region": "EMEA"}[by]
+            for name, value in line_figures(x["line_id"], month).items():
+                expected.setdefault(key, {}).setdefault(name, 0)
+                expected[key][name] += value
+        shown = {r.get("line_id") or r.get(by): {n: money(r[n]) for n in expected[TEAM if by == "team" else
+                 ("EMEA" if by == "region" else r.get("line_id"))]} for r in body["rows"]}  # fmt: skip
+        assert shown == expected
+    assert [p["po_number"] for p in body["unmatched_purchase_orders"]] == ["PO-1003", "PO-1004"]
+    assert [i["invoice_number"] for i in body["unmatched_invoices"]] == ["INV-4"]
+    assert [p["po_number"] for p in body["over_po"]] == ["PO-1002"]
+
+
+def test_a_marketer_sees_their_own_teams_pos_only(service: Service) -> None:
+    imported(service)
+    other = service.client.get("/api/v1/purchase-orders", headers=auth(service.tokens["na"])).get_json()
+    assert other["purchase_orders"] == []
+    mine = service.client.get("/api/v1/purchase-orders", headers=auth(service.tokens["emea"])).get_json()
+    assert {p["po_number"] for p in mine["purchase_orders"]} == {"PO-1001", "PO-1002", "PO-1005", "PO-1006"}
+    view = service.client.get("/api/v1/spend", headers=auth(service.tokens["emea"])).get_json()
+    assert view["unmatched_purchase_orders"] == [] and view["unmatched_invoices"] == []
+    assert problem(service.client.post("/api/v1/invoices", headers=auth(service.tokens["emea"]), data=b"x"), 403)
+
+
+def journal(s: Service, month: str, entries: str = "both") -> list[dict[str, str]]:
+    answer = s.client.get(f"/api/v1/accruals/{month}/journal.csv?entries={entries}", headers=auth(s.tokens["finance"]))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.mimetype == "text/csv"
+    return list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+
+
+def test_a_month_closes_from_pos_and_invoices_to_the_journal(service: Service) -> None:
+    imported(service)
+    finance = auth(service.tokens["finance"])
+    assert service.client.get("/api/v1/accruals", headers=finance).get_json()["month"] == "m01"
+    for month in (0, 1):
+        name = NAMES[month]
+        report = service.client.get(f"/api/v1/accruals/{name}", headers=finance).get_json()
+        expected = {p[0]: accrual(p, month) for p in POS if accrual(p, month)}
+        assert {e["po_number"]: money(e["accrued"]) for e in report["entries"]} == expected
+        by_line = sum(line_figures(x["line_id"], month)["accrued"] for x in PLAN)
+        unmatched = sum(convert(c, p[3], "USD") for p in POS for c in [expected.get(p[0], 0)] if not line_for(p))
+        assert money(report["total"]) == by_line + unmatched
+        rows = journal(service, name)
+        accrual_rows = [r for r in rows if not r["Journal"].endswith("-REV")]
+        reversal_rows = [r for r in rows if r["Journal"].endswith("-REV")]
+        assert {r["Date"] for r in accrual_rows} == {MONTHS[month].last_day.isoformat()}
+        assert {r["Date"] for r in reversal_rows} == {MONTHS[month + 1].first_day.isoformat()}
+        for part in (accrual_rows, reversal_rows):
+            for currency in {r["Currency"] for r in part}:  # each journal balances in each currency
+                mine = [r for r in part if r["Currency"] == currency]
+                assert sum(money(r["Debit"] or "0") for r in mine) == sum(money(r["Credit"] or "0") for r in mine)
+        debits = {r["Reference"]: money(r["Debit"]) for r in accrual_rows if r["Debit"]}
+        assert debits == expected
+        on_line = next(r for r in accrual_rows if r["Reference"] == "PO-1006" and r["Debit"])
+        assert (on_line["Account"], on_line["Cost centre"], on_line["Currency"]) == ("6140", "CC-200", "GBP")
+        liability = next(r for r in accrual_rows if r["Reference"] == "PO-1006" and r["Credit"])
+        assert liability["Account"] == "2150"
+        assert all(r["Description"].startswith(("Accrual", "Reversal")) for r in rows)
+        assert len(journal(service, name, "reversal")) == len(reversal_rows)
+
+    assert "m01 first" in problem(service.client.post("/api/v1/accruals/m02/close", headers=finance), 409)["detail"]
+    closed = service.client.post("/api/v1/accruals/m01/close", headers=finance)
+    assert closed.status_code == 200 and closed.get_json()["closed"] is True
+    assert problem(service.client.post("/api/v1/accruals/m01/close", headers=finance), 409)
+    assert problem(service.client.post("/api/v1/accruals/m01/close", headers=auth(service.tokens["emea"])), 403)
+    assert problem(service.client.get("/api/v1/accruals/m13", headers=finance), 404)
+    frozen = journal(service, "m01")
+
+    # Invoices dated in the closed month arrive late: the closed month keeps its accrual, the next one moves.
+    late = [["INV-5", "PO-1006", "300", "GBP", "2026-02-20"]]
+    assert post(service, "/api/v1/invoices", csv_bytes([INVOICE_HEADER, *late])).status_code == 201
+    INVOICES.extend(late)
+    try:
+        assert journal(service, "m01") == frozen
+        report = service.client.get("/api/v1/accruals/m02", headers=finance).get_json()
+        assert report["closed"] is False
+        assert {e["po_number"]: money(e["accrued"]) for e in report["entries"]} == {
+            p[0]: accrual(p, 1) for p in POS if accrual(p, 1)
+        }
+        assert service.client.get("/api/v1/accruals", headers=finance).get_json()["month"] == "m02"
+    finally:
+        INVOICES.remove(late[0])
+
+
+def test_committed_is_the_open_po_balance_once_pos_are_imported(service: Service) -> None:
+    """The plans typed no committed spend; once POs are in, every view's committed is their open balance."""
+    finance = auth(service.tokens["finance"])
+    before = service.client.get("/api/v1/spend", headers=finance).get_json()
+    assert before["purchase_orders_tracked"] is False and money(before["totals"]["committed"]) == 0
+    imported(service)
+    committed = sum(line_figures(x["line_id"], 0)["committed"] for x in PLAN)
+    assert committed > 0
+    rollup = service.client.get("/api/v1/rollup?by=region&measure=committed&period=year", headers=finance)
+    assert rollup.status_code == 200, rollup.get_data(as_text=True)
+    assert sum(r["cents"] for r in rollup.get_json()["rows"]) == committed
+    assert money(service.client.get("/api/v1/spend", headers=finance).get_json()["totals"]["committed"]) == committed
