@@ -137,6 +137,40 @@ _declare(
     example='=PS_ACTUAL("EMEA-ENTERPRISE")',
 )
 _declare(
+    "PS_COMMITTED",
+    "Committed spend: the open purchase order balance once POs are imported (else what the plans typed), in the "
+    "reporting currency",
+    SCOPE,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_COMMITTED("EMEA")',
+)
+_declare(
+    "PS_INVOICED",
+    "Invoiced against the purchase orders of the scope's lines, in the reporting currency",
+    SCOPE,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_INVOICED("EMEA-ENTERPRISE")',
+)
+ACCRUAL_MONTH = Arg(
+    "month",
+    "the fiscal month m01..m12 whose month-end accrual (default: the month being closed)",
+    ArgType.TEXT,
+    Shape.SCALAR,
+    True,
+    "",
+)
+_declare(
+    "PS_ACCRUED",
+    "The month-end accrual: delivered but not yet invoiced on the scope's purchase orders, in the reporting currency",
+    SCOPE,
+    ACCRUAL_MONTH,
+    CHANNEL,
+    CAMPAIGN,
+    example='=PS_ACCRUED("EMEA", "m03")',
+)
+_declare(
     "PS_LIVE_VARIANCE",
     "Planned spend of the closed months minus actual spend: positive is under plan (favourable)",
     SCOPE,

@@ -168,6 +168,30 @@ def ps_baseline(data: LiveData, scope: Any, period: Any = "FY", channel: Any = "
     return units(baseline.planned_cents(key, *_months(period)))
 
 
+def ps_committed(data: LiveData, scope: Any, channel: Any = "", campaign: Any = "") -> float:
+    _, key = _key(data, scope, channel, campaign)
+    return units(data.index.spent_cents(key, master_index.COMMITTED))
+
+
+def ps_invoiced(data: LiveData, scope: Any, channel: Any = "", campaign: Any = "") -> float:
+    _, key = _key(data, scope, channel, campaign)
+    return units(data.index.invoiced_cents(key))
+
+
+def ps_accrued(data: LiveData, scope: Any, month: Any = "", channel: Any = "", campaign: Any = "") -> float:
+    _, key = _key(data, scope, channel, campaign)
+    text = hv.text(month, "month", "").strip().lower()
+    if not text:
+        j = data.index.accrual_month
+    elif text in MONTH_KEYS:
+        j = MONTH_KEYS.index(text)
+    else:
+        raise _err(
+            "#VALUE!", f"month {text!r}: use a fiscal month m01..m12 (or leave it blank for the month being closed)"
+        )
+    return units(data.index.accrued_cents(key, j))
+
+
 def ps_live_variance(data: LiveData, scope: Any, as_of: Any = None, channel: Any = "", campaign: Any = "") -> float:
     _, key = _key(data, scope, channel, campaign)
     day = hv.date(as_of, "as_of", dt.date.today())
@@ -252,6 +276,9 @@ LIVE_IMPLS: dict[str, Callable[..., Any]] = {
     "PS_ESTIMATE": ps_estimate,
     "PS_BASELINE": ps_baseline,
     "PS_ACTUAL": ps_actual,
+    "PS_COMMITTED": ps_committed,
+    "PS_INVOICED": ps_invoiced,
+    "PS_ACCRUED": ps_accrued,
     "PS_LIVE_VARIANCE": ps_live_variance,
     "PS_REMAINING_LIVE": ps_remaining_live,
 }

@@ -33,6 +33,7 @@ from sync_service.master import Master
 ALL = ""  # the key part that means "every channel" or "every campaign"
 TEAM, REGION = "team\x1f", "region\x1f"  # scope prefixes: a team named like a region stays apart
 PLANNED, COMMITTED, ACTUAL, ESTIMATE = slice(0, 12), 12, 13, slice(14, 26)
+INVOICED, ACCRUED = 26, slice(27, 39)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class LiveIndex:
     estimate: np.ndarray | None = None
     closed: tuple[int, ...] = ()  # the closed months' indexes
     estimate_by_month: bool = True  # False: the closed months' actuals are known as the year to date only
+    invoiced: np.ndarray | None = None  # int64, keys: invoiced against the POs of the key's lines
+    accrued: np.ndarray | None = None  # int64, keys x 12: the accrual at each fiscal month's end
+    accrual_month: int = 0  # the month being closed (the first whose accrual is not closed)
 
     def planned_cents(self, key: tuple[str, str, str], first: int, end: int) -> int:
         """Planned spend of fiscal months first..end-1 (0-based) of a key's lines; 0 when no line answers."""
@@ -71,6 +75,16 @@ class LiveIndex:
                 return None
             return 0 if row is None else int(self.estimate[row, 12] + self.spent[row, ACTUAL - COMMITTED])
         return 0 if row is None else int(self.estimate[row, end] - self.estimate[row, first])
+
+    def invoiced_cents(self, key: tuple[str, str, str]) -> int:
+        """Invoiced against the POs of a key's lines; 0 when no line answers."""
+        row = self.rows.get(key)
+        return 0 if row is None or self.invoiced is None else int(self.invoiced[row])
+
+    def accrued_cents(self, key: tuple[str, str, str], month: int) -> int:
+        """The accrual at fiscal month `month`'s end (0-based) of a key's lines; 0 when no line answers."""
+        row = self.rows.get(key)
+        return 0 if row is None or self.accrued is None else int(self.accrued[row, month])
 
     def spent_cents(self, key: tuple[str, str, str], which: int) -> int:
         """Committed (COMMITTED) or actual (ACTUAL) spend of a key's lines; 0 when no line answers."""
@@ -140,12 +154,14 @@ def build(view: Master) -> LiveIndex:
     """The index of `view` (the master as one user may see it): one pass over its lines."""
     n = len(view.table)
     estimate = view.estimate()
-    money = np.zeros((n, 26), dtype=np.int64)
+    money = np.zeros((n, 39), dtype=np.int64)
     if n:
         money[:, PLANNED] = view.months
         money[:, COMMITTED] = view.committed
         money[:, ACTUAL] = view.actual
         money[:, ESTIMATE] = estimate.months
+        money[:, INVOICED] = view.invoiced
+        money[:, ACCRUED] = view.accrued
     found = keys(view)
     sums = found.sums(money)
     planned = np.zeros((len(found.rows), 13), dtype=np.int64)
@@ -166,6 +182,11 @@ def build(view: Master) -> LiveIndex:
         estimate=estimated,
         closed=estimate.closed,
         estimate_by_month=estimate.by_month,
+        invoiced=sums[:, INVOICED].copy(),
+        accrued=sums[:, ACCRUED].copy(),
+        accrual_month=next(
+            (j for j, c in enumerate(view.schema.month_columns) if c.name not in view.accrual_closed), 11
+        ),
     )
 
 

@@ -785,6 +785,73 @@ def close_cycle(cycle_id: int) -> ResponseReturnValue:
     return redirect(url_for("web.budget_page"))
 
 
+@bp.get("/spend")
+@login_required
+def spend_page() -> ResponseReturnValue:
+    """Spend control: plan, committed, invoiced, accrued and remaining, the POs to look at, and the month's accrual."""
+    from sync_service import accruals, spend_report
+
+    user, schema = g.web_user, _schema()
+    by = request.args.get("by", "team")
+    view = master_model.load(_store(), schema, user)
+    try:
+        spend = spend_report.spend_json(view, by, request.args.get("month") or None)
+        accrual = accruals.report(_store(), view, spend["month"])
+    except ServiceError as exc:
+        abort(status_of(exc), exc.detail)
+    months = [
+        {"name": c.name, "label": m.label} for c, m in zip(schema.month_columns, schema.calendar.months, strict=True)
+    ]
+    return render_template(
+        "spend.html",
+        spend=spend,
+        rows=list(zip(spend["rows"], spend["cents"]["rows"].values(), strict=True)),  # the same order
+        accrual=accrual,
+        by=by,
+        month=spend["month"],
+        months=months,
+        measures=spend_report.MEASURES,
+        money=display_money,
+        currency=schema.config.reporting_currency,
+    )
+
+
+@bp.post("/spend/close")
+@login_required
+def close_accrual() -> ResponseReturnValue:
+    from sync_service import accruals
+
+    user = g.web_user
+    if user.role != Role.FINANCE:
+        abort(403, "only finance closes the month-end accrual")
+    month = request.form.get("month", "").strip().lower()
+    try:
+        answer = accruals.close(_store(), _schema(), user, month)
+        flash(f"The accrual of {answer['label']} is closed: {len(answer['entries'])} entries, {answer['total']}.", "ok")
+    except ServiceError as exc:
+        flash(exc.detail, "error")
+    known = month in {c.name for c in _schema().month_columns}  # an unknown month's refusal shows on the default page
+    return redirect(url_for("web.spend_page", month=month if known else None))
+
+
+@bp.get("/spend/journal.csv")
+@login_required
+def spend_journal() -> ResponseReturnValue:
+    """The month's accrual journal for the general ledger, for a finance user signed in to the dashboard."""
+    from sync_service import accruals
+
+    user, schema = g.web_user, _schema()
+    if user.role != Role.FINANCE:
+        abort(403, "only finance exports the accrual journal")
+    month = request.args.get("month", "").strip().lower()
+    try:
+        text = accruals.journal_csv(_store(), master_model.load(_store(), schema, user), month)
+    except ServiceError as exc:
+        abort(status_of(exc), exc.detail)
+    name = f"accrual-{schema.calendar.label}-{month}.csv"
+    return send_file(io.BytesIO(text.encode()), mimetype="text/csv", as_attachment=True, download_name=name)
+
+
 @bp.get("/jobs")
 @login_required
 def job_list() -> ResponseReturnValue:

@@ -58,6 +58,9 @@ var FUNCTIONS_ = {
   PS_ESTIMATE: { kind: "live", result: "scalar" },
   PS_BASELINE: { kind: "live", result: "scalar" },
   PS_ACTUAL: { kind: "live", result: "scalar" },
+  PS_COMMITTED: { kind: "live", result: "scalar" },
+  PS_INVOICED: { kind: "live", result: "scalar" },
+  PS_ACCRUED: { kind: "live", result: "scalar" },
   PS_LIVE_VARIANCE: { kind: "live", result: "scalar" },
   PS_REMAINING_LIVE: { kind: "live", result: "scalar" },
   PS_RESULT: { kind: "live", result: "scalar" },
@@ -231,6 +234,46 @@ function PS_PLANNED(scope, period, channel, campaign) {
  */
 function PS_ACTUAL(scope, channel, campaign) {
   return plansheet_("PS_ACTUAL", arguments);
+}
+
+/**
+ * Committed spend: the open purchase order balance once POs are imported (else what the plans typed), in the reporting currency
+ *
+ * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
+ * @param {string} channel (optional) only this channel (default: all)
+ * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @return {number} the amount, from the service
+ * @customfunction
+ */
+function PS_COMMITTED(scope, channel, campaign) {
+  return plansheet_("PS_COMMITTED", arguments);
+}
+
+/**
+ * Invoiced against the purchase orders of the scope's lines, in the reporting currency
+ *
+ * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
+ * @param {string} channel (optional) only this channel (default: all)
+ * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @return {number} the amount, from the service
+ * @customfunction
+ */
+function PS_INVOICED(scope, channel, campaign) {
+  return plansheet_("PS_INVOICED", arguments);
+}
+
+/**
+ * The month-end accrual: delivered but not yet invoiced on the scope's purchase orders, in the reporting currency
+ *
+ * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
+ * @param {string} month (optional) the fiscal month m01..m12 whose month-end accrual (default: the month being closed)
+ * @param {string} channel (optional) only this channel (default: all)
+ * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @return {number} the amount, from the service
+ * @customfunction
+ */
+function PS_ACCRUED(scope, month, channel, campaign) {
+  return plansheet_("PS_ACCRUED", arguments);
 }
 
 /**

@@ -348,7 +348,7 @@ def test_the_openapi_document_describes_every_route(service) -> None:
         path = path.replace("<int:new>", "{new}").replace("<team>", "{team}").replace("<token_id>", "{token_id}")
         path = path.replace("<name>", "{name}").replace("<path:name>", "{name}").replace("<job_id>", "{job_id}")
         path = path.replace("<int:transfer_id>", "{transfer_id}").replace("<int:cycle_id>", "{cycle_id}")
-        path = path.replace("<int:scenario_id>", "{scenario_id}")
+        path = path.replace("<int:scenario_id>", "{scenario_id}").replace("<month>", "{month}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             for choice in (
                 "<any(approve, reject):action>",
@@ -440,6 +440,62 @@ def test_the_master_downloads_as_the_master_workbook_to_the_cent(service, tmp_pa
     assert len(list(openpyxl.load_workbook(io.BytesIO(other.data), read_only=True)["Lines"].values)) == 1
     problem(client.get("/api/v1/master?format=pdf", headers=auth(tokens["finance"])), 400)
     problem(client.get("/api/v1/master?format=xlsx&as_of=yesterday", headers=auth(tokens["finance"])), 400)
+
+
+def test_the_master_workbook_spend_sheet_is_the_spend_per_region_and_team_to_the_cent(database_url: str) -> None:
+    """Once POs and invoices are in, the Spend sheet shows each region's and team's figures at the month being closed.
+
+    Every expected figure is test_spend's own computation from the rows sent, never the service's answer.
+    """
+    # Imported here: test_spend imports this module.
+    from tests.sync_service.test_budget import approved_plan
+    from tests.sync_service.test_spend import MONTHS, NAMES, PLAN, imported, line_figures
+    from tests.sync_service.test_transfers import make_service
+
+    s = make_service(database_url)
+    try:
+        approved_plan(s, PLAN)
+        before = s.client.get("/api/v1/master?format=xlsx", headers=auth(s.tokens["finance"]))
+        assert "Spend" not in openpyxl.load_workbook(io.BytesIO(before.data), read_only=True).sheetnames
+        imported(s)
+        closed = s.client.post(f"/api/v1/accruals/{NAMES[0]}/close", headers=auth(s.tokens["finance"]))
+        assert closed.status_code == 200, closed.get_data(as_text=True)
+        month = 1  # m01 is closed: m02 is the month being closed
+        response = s.client.get("/api/v1/master?format=xlsx", headers=auth(s.tokens["finance"]))
+        assert response.status_code == 200
+        book = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True)
+        assert book.sheetnames[-1] == "Spend"
+        grid = [list(r) for r in book["Spend"].values]
+        assert MONTHS[month].label in grid[0][0] and NAMES[month] in grid[0][0] and "USD" in grid[0][0]
+        want = {"region": {}, "team": {}}
+        for x in PLAN:
+            for name, cents in line_figures(x["line_id"], month).items():
+                for by, key in (("region", "EMEA"), ("team", "EMEA-ENTERPRISE")):
+                    want[by].setdefault(
+                        key, dict.fromkeys(("plan", "committed", "invoiced", "accrued", "remaining"), 0)
+                    )
+                    want[by][key][name] += cents
+        labels = {
+            "Planned": "plan",
+            "Committed (open PO)": "committed",
+            "Invoiced": "invoiced",
+            f"Accrued (end of {MONTHS[month].label})": "accrued",
+            "Remaining": "remaining",
+        }
+        for title, by, first in (("By region", "region", "Region"), ("By team", "team", "Team")):
+            start = next(i for i, r in enumerate(grid) if r and r[0] == title) + 1
+            header = grid[start]
+            assert header[0] == first and set(header[1:6]) == set(labels)
+            got = {}
+            for row in grid[start + 1 :]:
+                if not row or row[0] in ("", None):
+                    break
+                got[row[0]] = {
+                    labels[h]: round(Decimal(str(v)) * 100) for h, v in zip(header[1:6], row[1:6], strict=True)
+                }
+            assert got == want[by], title
+    finally:
+        s.store.dispose()
 
 
 def test_finance_cannot_approve_a_plan_it_submitted_itself(service, tmp_path: Path) -> None:

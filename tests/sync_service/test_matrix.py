@@ -40,6 +40,7 @@ from sync_service.app import create_app
 from sync_service.auth import create_token
 from sync_service.migrate import upgrade
 from sync_service.storage import (
+    AccrualClose,
     ActualImport,
     AllocationRevision,
     AuditEvent,
@@ -47,12 +48,15 @@ from sync_service.storage import (
     Cycle,
     CycleClose,
     Decision,
+    Invoice,
     MasterVersion,
     OutcomeImport,
     PeriodLock,
+    PurchaseOrder,
     Scenario,
     ScenarioEnd,
     ScenarioRevision,
+    SpendImport,
     Store,
     Submission,
     Transfer,
@@ -142,6 +146,10 @@ class World:
                 "scenarios": session.scalar(select(func.count()).select_from(Scenario)),
                 "scenario_revisions": session.scalar(select(func.count()).select_from(ScenarioRevision)),
                 "scenario_ends": session.scalar(select(func.count()).select_from(ScenarioEnd)),
+                "spend_imports": session.scalar(select(func.count()).select_from(SpendImport)),
+                "purchase_orders": session.scalar(select(func.count()).select_from(PurchaseOrder)),
+                "invoices": session.scalar(select(func.count()).select_from(Invoice)),
+                "accrual_closes": session.scalar(select(func.count()).select_from(AccrualClose)),
                 "audit": session.scalar(select(func.count()).select_from(AuditEvent)),
             }
 
@@ -338,6 +346,28 @@ def a_changed_scenario(world: World) -> dict[str, Any]:
     return found
 
 
+def po_csv(_: World) -> tuple[bytes, str]:
+    """A new PO (its number never seen before) for one of my team's lines."""
+    line_id = plan_lines(MINE)[0]["line_id"]
+    number = f"PO-{uuid.uuid4().hex[:10]}"
+    text = f"PO number,Amount,Service start,Service end,Line ID\n{number},100,2026-02-01,2026-04-30,{line_id}\n"
+    return text.encode(), "text/csv"
+
+
+def invoice_csv(_: World) -> tuple[bytes, str]:
+    return (
+        f"Invoice number,PO number,Amount,Invoice date\nINV-{uuid.uuid4().hex[:10]},PO-1,10,2026-03-01\n".encode(),
+        "text/csv",
+    )
+
+
+def next_accrual_month(world: World) -> dict[str, Any]:
+    """The month whose accrual closes next."""
+    with world.store.reading() as session:
+        closed = set(session.scalars(select(AccrualClose.month)))
+    return {"month": next(m.name for m in SCHEMA.month_columns if m.name not in closed)}
+
+
 SCENARIO_CHANGE = {"changes": [{"op": "scale", "team": MINE, "period": "Q2", "factor": "0.9"}]}
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -455,6 +485,19 @@ MATRIX = [
         writes=("scenario_ends", "allocations", "audit")),
     row("POST", f"{V1}/scenarios/{{scenario}}/discard",       401, 401,   403, 403,  200,    403,
         json=lambda _: {}, prepare=a_scenario, writes=("scenario_ends", "audit")),
+    # Spend control: finance imports POs and invoices and closes the accrual; planners read their teams' figures.
+    row("POST", f"{V1}/purchase-orders",                      401, 401,   403, 403,  201,    403,
+        raw=po_csv, writes=("spend_imports", "purchase_orders", "audit")),
+    row("POST", f"{V1}/invoices",                             401, 401,   403, 403,  201,    403,
+        raw=invoice_csv, writes=("spend_imports", "invoices", "audit")),
+    row("GET",  f"{V1}/purchase-orders",                      401, 401,   200, 200,  200,    403),
+    row("GET",  f"{V1}/spend?by=line",                        401, 401,   200, 200,  200,    403),
+    row("GET",  f"{V1}/accruals",                             401, 401,   200, 200,  200,    403),
+    row("GET",  f"{V1}/accruals/m02",                         401, 401,   200, 200,  200,    403),
+    row("GET",  f"{V1}/accruals/m13",                         401, 401,   404, 404,  404,    403),
+    row("GET",  f"{V1}/accruals/m02/journal.csv",             401, 401,   403, 403,  200,    403),
+    row("POST", f"{V1}/accruals/{{month}}/close",             401, 401,   403, 403,  200,    403,
+        prepare=next_accrual_month, writes=("accrual_closes", "audit")),
     row("GET",  f"{V1}/periods",                              401, 401,   200, 200,  200,    200),
     row("POST", f"{V1}/periods/lock",                         401, 401,   403, 403,  200,    403,
         json=lambda _: {"months": ["m12"]}, prepare=unlocked_m12, writes=("locks", "audit")),
@@ -551,6 +594,8 @@ def test_who_gets_what(world: World, row: Row, role: str) -> None:
         return
     if row.path.endswith(".xlsx"):
         assert response.mimetype.endswith("spreadsheetml.sheet") and response.data[:2] == b"PK"
+    elif row.path.endswith(".csv"):
+        assert response.mimetype == "text/csv" and response.data, response.mimetype
     elif row.path.startswith("/addin/") and not row.path.endswith(".json"):  # the add-in's own files
         assert response.mimetype != "application/json" and response.data, response.mimetype
     else:
@@ -577,7 +622,9 @@ def test_the_matrix_has_a_row_for_every_route(tmp_path: Path) -> None:
         dummy = {"team": MINE, "sibling": SIBLING, "mine_submission": 1, "sibling_submission": 2, "latest": 1}
         covered = set()
         for r in MATRIX:
-            path = url_of(r, {**dummy, "pending": 3, "transfer": 4, "cycle": 5, "scenario": 6}).split("?")[0]
+            path = url_of(r, {**dummy, "pending": 3, "transfer": 4, "cycle": 5, "scenario": 6, "month": "m01"}).split(
+                "?"
+            )[0]
             rule, args = adapter.match(path, method=r.method, return_rule=True)
             covered.add((rule.rule, r.method, args.get("action")))
         assert served - covered == set(), "routes without a row in MATRIX"
