@@ -178,7 +178,8 @@ def variance_json(m: Master, by: str | None, as_of: str | None) -> dict[str, Any
 def master_workbook(m: Master, out: Path, as_of: dt.date, more: Sequence[Any] = ()) -> Path:
     """The master workbook (Summary, Lines, Rollup, Variance, Chart) of the master, allocations in force.
 
-    `more`: further sheets of values (the Budget sheet, `baselines.sheets`), after Performance.
+    `more`: further sheets of values (the Budget sheet, `baselines.sheets`), after Performance; the Spend sheet
+    (`spend_report.sheets`, once POs are imported) comes last, from the same view.
     """
     schema = m.schema
     held = {h.team: h.submission for h in m.held}
@@ -198,9 +199,9 @@ def master_workbook(m: Master, out: Path, as_of: dt.date, more: Sequence[Any] = 
     )
     regions = m.allocation_regions
     allocations = {r: q for r, q in region_allocations(m).items() if r in regions}
-    from sync_service import performance
+    from sync_service import performance, spend_report
 
-    extra = [performance.sheet(m, performance.lines(m)), *more]
+    extra = [performance.sheet(m, performance.lines(m)), *more, *spend_report.sheets(m)]
     write_master_of(
         whole, segments, schema, out, as_of=as_of, files=files, issues=[], allocations=allocations, extra=extra
     )

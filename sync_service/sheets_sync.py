@@ -24,6 +24,7 @@ from sync_service import baselines, cycles, errors, gsheets, jobs, master, perfo
 from sync_service.auth import can_see, require_finance, require_plan_reader
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency
+from sync_service.spend_report import spend_table
 from sync_service.storage import AuditEvent, MasterVersion, Role, Store, Submission, Team, TeamSheet, User
 
 SCHEMA_KEY = "plansheet.schema"
@@ -249,6 +250,9 @@ def push_master(
         budget = baselines.budget_table(store, schema, user)
         if budget is not None:  # the budget against the plan, the latest estimate and actuals, once one is locked
             tables.append(("Budget", budget[1]))
+        spend = spend_table(view)
+        if spend is not None:  # plan, committed, invoiced, accrued and remaining, once POs are imported
+            tables.append(("Spend", spend))
         sheets = gsheets.master_sheets(schema, list(view.lines), rollup, variance, tables)
         try:
             result = gsheets.push_master(gc, target, sheets, settings, mark=mark)

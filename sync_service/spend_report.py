@@ -158,3 +158,43 @@ def purchase_orders_json(view: Master, status: str | None = None) -> dict[str, A
             }
         )
     return {"purchase_orders": out, **view.about}
+
+
+def spend_table(view: Master, month: str | None = None) -> tuple[list[str], list[str], list[list[Any]]] | None:
+    """(header, kinds, rows): each region, then each team, at fiscal `month`'s end (default: the month being closed).
+
+    Money in reporting cents, the read model's figures as `spend_json` groups them; None before any PO was
+    imported. The master workbook's Spend sheet and the Google push's show the same table.
+    """
+    if not view.po_tracked:
+        return None
+    j = month_index(view.schema, month or default_month(view))
+    rows: list[list[Any]] = []
+    for by, label in (("region", "Region"), ("team", "Team")):
+        order, sums = grouped(view, by, j)
+        rows += [[label, key[0], *(sums[key][name] for name, _ in MEASURES)] for key in order]
+    end = view.schema.calendar.months[j].label
+    labels = [f"Accrued (end of {end})" if name == "accrued" else text for name, text in MEASURES]
+    return ["By", "Name", *labels], ["text", "text", *("money" for _ in MEASURES)], rows
+
+
+def sheets(view: Master) -> list[Any]:
+    """The master workbook's Spend sheet (by region, then by team) at the month being closed, once POs are imported."""
+    from sheet_templates.master_workbook import Table, ValuesSheet
+
+    month = default_month(view)
+    found = spend_table(view, month)
+    if found is None:
+        return []
+    header, kinds, rows = found
+    fiscal = view.schema.calendar.months[month_index(view.schema, month)]
+    note = (
+        f"Spend control at the end of {fiscal.label} ({month}, the month being closed), in "
+        f"{view.schema.config.reporting_currency} at the plan rates: the year's plan, the open PO balance, "
+        "invoiced, accrued at that month's end and remaining (plan less committed and invoiced)"
+    )
+    tables = [
+        Table(title, [by, *header[2:]], kinds[1:], [row[1:] for row in rows if row[0] == by])
+        for title, by in (("By region", "Region"), ("By team", "Team"))
+    ]
+    return [ValuesSheet("Spend", note, tables)]

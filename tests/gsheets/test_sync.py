@@ -27,6 +27,9 @@ from sync_service.gsheets import GoogleSettings, client
 from sync_service.migrate import upgrade
 from sync_service.sheets_fake import SheetsFake
 from sync_service.workflow import sync_teams
+from tests.sync_service.test_budget import approved_plan
+from tests.sync_service.test_spend import MONTHS, NAMES, PLAN, imported, line_figures
+from tests.sync_service.test_transfers import make_service
 
 SCHEMA = build_schema(load_config())
 TEAM = "EMEA-ENTERPRISE"
@@ -290,6 +293,58 @@ def test_an_approval_stands_when_the_push_after_it_cannot_reach_google(service, 
     assert pushed.status_code == 200 and "sign-in" in pushed.get_json()["error"]
     assert "private_key" not in pushed.get_data(as_text=True)
     assert "private_key" not in after_approval.get_data(as_text=True)
+
+
+def test_the_push_writes_the_spend_per_region_and_team_to_the_cent(fake: SheetsFake, database_url: str) -> None:
+    """With POs and invoices imported, the master sheet's Spend tab is each region's and team's figures at the month
+    being closed, worked out by test_spend from the rows sent."""
+    gc = client(google_settings(fake))
+    master_id = gc.create("Marketing master budget").id
+    s = make_service(
+        database_url,
+        GOOGLE_CREDENTIALS_JSON=json.dumps(fake.service_account_info()),
+        GOOGLE_API_BASE=fake.base_url,
+        GOOGLE_BACKOFF=0.01,
+        GOOGLE_MASTER_SPREADSHEET_ID=master_id,
+        JOB_ATTEMPTS=1,
+    )
+    try:
+        approved_plan(s, PLAN)
+        assert push(s.client, s.tokens["finance"])["status"] == "succeeded"
+        titles = [x["properties"]["title"] for x in gc.http_client.fetch_sheet_metadata(master_id)["sheets"]]
+        assert "Spend" not in titles  # no PO imported yet
+        imported(s)
+        pushed = push(s.client, s.tokens["finance"])
+        assert pushed["status"] == "succeeded", pushed
+        assert "Spend" in pushed["result"]["sheets"]
+        month = NAMES.index("m01")  # no month closed yet: m01 is the month being closed
+        header, *grid = (
+            gc.open_by_key(master_id)
+            .worksheet("Spend")
+            .get_all_values(value_render_option=gspread.utils.ValueRenderOption.unformatted)
+        )
+        labels = {
+            "Planned": "plan",
+            "Committed (open PO)": "committed",
+            "Invoiced": "invoiced",
+            f"Accrued (end of {MONTHS[month].label})": "accrued",
+            "Remaining": "remaining",
+        }
+        assert header == ["By", "Name", *labels]
+        got = {
+            (r[0], r[1]): {labels[h]: round(Decimal(str(v)) * 100) for h, v in zip(header[2:], r[2:], strict=True)}
+            for r in grid
+            if r and r[0]
+        }
+        want: dict[tuple[str, str], dict[str, int]] = {}
+        for x in PLAN:
+            for name, cents in line_figures(x["line_id"], month).items():
+                for key in (("Region", "EMEA"), ("Team", TEAM)):
+                    want.setdefault(key, dict.fromkeys(labels.values(), 0))[name] += cents
+        assert got == want
+        assert want["Region", "EMEA"]["accrued"] > 0  # the month's accrual is in the comparison
+    finally:
+        s.store.dispose()
 
 
 def push(api: Any, token: str) -> dict[str, Any]:
