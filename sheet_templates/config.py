@@ -56,6 +56,45 @@ class Accounting:
         return self.cost_centres.get(region, self.cost_centre)
 
 
+FINANCE_STEP = "finance"  # the approval step any finance user may take
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A step added to a chain when an amount (reporting currency, cents) is over `over_cents`."""
+
+    step: str
+    over_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Approvals:
+    """Who approves a plan, in order: the chain per region, and the steps large changes add.
+
+    `finance` is any finance user; every other step is held by the users granted it (for a
+    region, or for all). `plan_thresholds` add a step when a plan changes the approved one by
+    more than an amount; `transfer_thresholds` when a budget transfer moves more than one.
+    """
+
+    steps: tuple[str, ...] = (FINANCE_STEP,)
+    regions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    plan_thresholds: tuple[Threshold, ...] = ()
+    transfer_thresholds: tuple[Threshold, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def chain_for(self, region: str) -> tuple[str, ...]:
+        return self.regions.get(region, self.steps)
+
+    def label(self, step: str) -> str:
+        return self.labels.get(step) or ("Finance" if step == FINANCE_STEP else step.replace("_", " ").capitalize())
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        names = [*self.steps, *(s for chain in self.regions.values() for s in chain)]
+        names += [t.step for t in (*self.plan_thresholds, *self.transfer_thresholds)]
+        return tuple(dict.fromkeys(names))
+
+
 @dataclass(frozen=True, slots=True)
 class OrgConfig:
     """Everything an organisation configures about its plans."""
@@ -80,6 +119,7 @@ class OrgConfig:
     # currency -> fiscal month name (m01..m12) -> rate; months without one use the plan rate
     period_rates: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     accounting: Accounting = field(default_factory=Accounting)
+    approvals: Approvals = field(default_factory=Approvals)
     source: str = "<default>"
 
     @property
@@ -146,6 +186,7 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> OrgConfig:
     targets = get.targets(regions)
     period_rates = get.period_rates(rates)
     accounting = get.accounting(regions, channels)
+    approvals = get.approvals(regions)
 
     if problems:
         raise ConfigError(f"configuration {source} has problems", details=problems)
@@ -168,6 +209,7 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> OrgConfig:
         targets=targets,
         period_rates=period_rates,
         accounting=accounting,
+        approvals=approvals,
         source=source,
     )
 
@@ -393,6 +435,72 @@ class _Getter:
             expense_accounts=maps["expense_accounts"],
             cost_centre=single["cost_centre"],
             cost_centres=maps["cost_centres"],
+        )
+
+    def approvals(self, regions: tuple[str, ...]) -> Approvals:
+        value = self.raw.get("approvals", {})
+        if not isinstance(value, dict):
+            self.problems.append("[approvals] must be a table")
+            return Approvals()
+        known = {"steps", "regions", "thresholds", "labels"}
+        for key in value:
+            if key not in known:
+                self.problems.append(f"approvals.{key}: use {', '.join(sorted(known))}")
+
+        def chain(given: Any, where: str) -> tuple[str, ...]:
+            if not isinstance(given, list) or not given or not all(isinstance(s, str) for s in given):
+                self.problems.append(f"{where} must be a non-empty list of step names")
+                return (FINANCE_STEP,)
+            for step in given:
+                if not _NAME.match(step):
+                    self.problems.append(f"{where}: {step!r} is not a step name (lower-case letters, digits and _)")
+            if len(set(given)) != len(given):
+                self.problems.append(f"{where} names a step twice")
+            return tuple(given)
+
+        steps = chain(value["steps"], "approvals.steps") if "steps" in value else (FINANCE_STEP,)
+        per_region: dict[str, tuple[str, ...]] = {}
+        given_regions = value.get("regions", {})
+        if not isinstance(given_regions, dict):
+            self.problems.append("approvals.regions must be a table of region = [steps]")
+            given_regions = {}
+        for region, steps_of in given_regions.items():
+            if regions and region not in regions:
+                self.problems.append(f"approvals.regions.{region}: {region!r} is not one of lists.regions")
+                continue
+            per_region[region] = chain(steps_of, f"approvals.regions.{region}")
+        plan, transfer = [], []
+        given_thresholds = value.get("thresholds", [])
+        if not isinstance(given_thresholds, list):
+            self.problems.append("[[approvals.thresholds]] must be an array of tables")
+            given_thresholds = []
+        for i, item in enumerate(given_thresholds):
+            where = f"approvals.thresholds[{i}]"
+            if not isinstance(item, dict) or set(item) - {"step", "plan_change_over", "transfer_over"}:
+                self.problems.append(f"{where} must be a table of step and plan_change_over or transfer_over")
+                continue
+            step = item.get("step")
+            if not isinstance(step, str) or not _NAME.match(step):
+                self.problems.append(f"{where}.step must be a step name (lower-case letters, digits and _)")
+                continue
+            if not {"plan_change_over", "transfer_over"} & item.keys():
+                self.problems.append(f"{where} needs plan_change_over or transfer_over (an amount)")
+            for key, into in (("plan_change_over", plan), ("transfer_over", transfer)):
+                if key not in item:
+                    continue
+                number = _decimal(item[key])
+                if number is None or number < 0 or number != number.quantize(Decimal("0.01")):
+                    self.problems.append(
+                        f'{where}.{key} must be an amount of zero or more (as a string, e.g. "250000")'
+                    )
+                    continue
+                into.append(Threshold(step, int(number * 100)))
+        labels = value.get("labels", {})
+        if not isinstance(labels, dict) or not all(isinstance(v, str) and v.strip() for v in labels.values()):
+            self.problems.append("approvals.labels must be a table of step = label")
+            labels = {}
+        return Approvals(
+            steps, per_region, tuple(plan), tuple(transfer), {k: v.strip()[:60] for k, v in labels.items()}
         )
 
 

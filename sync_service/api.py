@@ -120,6 +120,14 @@ def _planner() -> None:
         raise Forbidden("admins manage users and tokens; finance and marketers read and move budgets")
 
 
+def _approver() -> None:
+    """A gate: finance, and the users an approval chain names (a region lead, a controller)."""
+    from sync_service.approvals import may_approve_something
+
+    if not may_approve_something(current_user()):
+        raise Forbidden("only finance and the approvers an approval chain names approve or reject plans")
+
+
 def _admin() -> None:
     if current_user().role != Role.ADMIN:
         raise Forbidden("only admins manage users and tokens")
@@ -254,7 +262,7 @@ def get_submission(submission_id: int) -> ResponseReturnValue:
     errors=(403, 404, 409),
     body=c.DecisionBody,
     body_required=False,
-    gate=_finance("approves or rejects plans"),
+    gate=_approver,
     idempotent_key=True,
     paths=("/api/v1/submissions/{submission_id}/approve", "/api/v1/submissions/{submission_id}/reject"),
 )
@@ -263,7 +271,7 @@ def decide(submission_id: int, action: str, body: c.DecisionBody) -> ResponseRet
     verdict = "approved" if action == "approve" else "rejected"
     return _idempotent(
         user,
-        (str(submission_id), verdict, body.comment),
+        (str(submission_id), verdict, body.comment, body.step or ""),
         lambda idem: workflow.decide(
             _store(),
             _schema(),
@@ -274,9 +282,24 @@ def decide(submission_id: int, action: str, body: c.DecisionBody) -> ResponseRet
             idem,
             over_allocation=_policy(),
             follow_ups=follow_ups(),
+            step=body.step,
         ),
         200,
     )
+
+
+@bp.get("/api/v1/approvals")
+@operation(
+    "GET",
+    "/api/v1/approvals",
+    "The caller's approval queue (submissions and transfers waiting for a step they may take) and every "
+    "submission in review they may read, each with its place in its chain",
+    response=c.ApprovalQueue,
+    errors=(403,),
+    gate=_planner,
+)
+def approval_queue() -> ResponseReturnValue:
+    return jsonify(workflow.approval_queue(_store(), current_user()))
 
 
 @bp.get("/api/v1/master")
@@ -1389,12 +1412,23 @@ def create_token(body: c.TokenBody) -> ResponseReturnValue:
         raise ServiceError('send {"name": "maria@example.com", "role": "marketer", "teams": ["EMEA-ENTERPRISE"]}')
     try:
         with _store().transaction() as session:
-            token = auth.create_token(session, name, body.role, body.teams, actor=user.id)
+            token = auth.create_token(
+                session,
+                name,
+                body.role,
+                body.teams,
+                actor=user.id,
+                approves=[g.model_dump() for g in body.approves],
+                config=_schema().config,
+            )
+    except ValueError as exc:
+        raise Unprocessable(str(exc), issues=[{"at": "approves", "message": str(exc)}]) from None
     except LookupError as exc:
         with _store().reading() as session:
             known = ", ".join(session.scalars(select(Team.id).order_by(Team.id)))
         raise Unprocessable(f"{exc.args[0]}; the teams are {known}") from None
-    return jsonify({"name": name, "role": body.role, "teams": body.teams, "token": token}), 201
+    approves = [g.model_dump() for g in body.approves]
+    return jsonify({"name": name, "role": body.role, "teams": body.teams, "approves": approves, "token": token}), 201
 
 
 @bp.post("/api/v1/tokens/<token_id>/revoke")

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,10 +22,20 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str, role: Role | str, teams: list[str] = (), actor: int | None = None) -> str:
+def create_token(
+    session: Session,
+    name: str,
+    role: Role | str,
+    teams: list[str] = (),
+    actor: int | None = None,
+    approves: list[dict[str, str]] = (),
+    config: Any = None,
+) -> str:
     """Create the user `name` (or reuse it) with `role` and `teams`, and return a new token for it.
 
-    `actor` is the admin who did it (None: the command line).
+    `actor` is the admin who did it (None: the command line). `approves` gives the user approval
+    steps of the organisation's chains ({"step", "region" or "*"}; `config` is the organisation's
+    configuration, which names them); ValueError naming a step or region it does not know.
     """
     role = Role(role)
     user = session.scalar(select(User).where(User.name == name))
@@ -40,13 +51,17 @@ def create_token(session: Session, name: str, role: Role | str, teams: list[str]
             user.teams.append(team)
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     session.flush()
+    if approves:
+        from sync_service.approvals import grant
+
+        grant(session, user, list(approves), config.approvals, config.regions)
     session.add(ApiToken(id=token_id, user_id=user.id, secret_hash=_hash(secret)))
     session.add(
         AuditEvent(
             user_id=actor if actor is not None else user.id,
             action="token.create",
             target=f"user:{user.name}",
-            detail={"role": role.value, "teams": list(teams), "token": token_id},
+            detail={"role": role.value, "teams": list(teams), "token": token_id, "approves": list(approves)},
         )
     )
     return f"{PREFIX}{token_id}_{secret}"

@@ -115,6 +115,7 @@ class SubmissionForm(Model):
 
 class DecisionBody(Model):
     comment: text(2000, multiline=True) = ""
+    step: text(40) | None = None  # the approval step the caller means to take (409 if it was taken since)
 
 
 class TransferSide(Model):
@@ -374,10 +375,16 @@ class FunctionBody(Model):
     args: Annotated[list[Argument], Field(max_length=32)] = []
 
 
+class Grant(Model):
+    step: text(40, min_length=1)
+    region: text(40, min_length=1) = "*"  # "*": every region
+
+
 class TokenBody(Model):
     name: text(120, min_length=1)
     role: Literal["marketer", "finance", "admin"]
     teams: Annotated[list[text(64, min_length=1)], Field(max_length=200)] = []
+    approves: Annotated[list[Grant], Field(max_length=100)] = []  # approval steps the user may take
 
 
 # --- answers -------------------------------------------------------------------------------------------
@@ -699,6 +706,12 @@ class AccrualAnswer(About):
     by_team: list[dict[str, Any]]
     by_region: list[dict[str, Any]]
     total: str
+
+
+class ApprovalQueue(Answer):
+    submissions: list[dict[str, Any]]  # waiting for a step the caller may take
+    transfers: list[dict[str, Any]]  # waiting for the caller's decision
+    in_review: list[dict[str, Any]]  # every submission in review the caller may read, with its place in its chain
 
 
 class AccrualMonths(Answer):

@@ -114,13 +114,25 @@ def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[l
     if event.startswith("submission."):
         submission = session.get(Submission, args["submission"])
         submitter = session.get(User, submission.user_id)
-        if event == "submission.submitted":
+        if event == "submission.submitted":  # submitted, or through a step: the next step's approvers are told
+            from sync_service import approvals
+
+            chain = approvals.state(session, submission.id)
+            if chain["waiting_for"] is None:
+                return [], "", ""
+            region = session.get(Team, submission.team_id).region
+            took = {s.user_id for s in approvals.taken(session, submission.id)}
+            recipients = [
+                u for u in approvals.holders(session, chain["waiting_for"], region) if u.id not in took | {submitter.id}
+            ]
+            step = chain["steps"][chain["position"] - 1]
             subject = f"{submission.team_id} submitted a plan for approval (submission {submission.id})"
             text = (
                 f"{submitter.name} submitted {submission.line_count} lines for {submission.team_id}.\n"
+                f"It waits for your approval as {step['label']} (step {chain['position']} of {len(chain['steps'])}).\n"
                 f"Open submission {submission.id} on the dashboard to approve or reject it."
             )
-            return _finance(session, but=submitter.id), subject, text
+            return recipients, subject, text
         decision = session.scalars(
             select(Decision).where(Decision.submission_id == submission.id).order_by(Decision.id.desc())
         ).first()
@@ -147,6 +159,15 @@ def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[l
             if "giving" in transfer.steps and "giving" not in decided:
                 teams = list(session.scalars(select(Team.id).where(Team.region == transfer.from_region)))
                 recipients += _marketers(session, teams, but=asker.id)
+            from sync_service import approvals
+
+            for step in transfer.steps:  # a threshold's step: its approvers (a controller) are told too
+                if step in ("finance", "giving") or step in decided:
+                    continue
+                for region in (transfer.from_region, transfer.to_region):
+                    recipients += [
+                        u for u in approvals.holders(session, step, region) if u.id != asker.id and u not in recipients
+                    ]
             subject = f"Budget transfer {transfer.id} waits for your approval"
             return recipients, subject, f"{asker.name} asks to move {what}.\n\nWhy: {transfer.reason}"
         last = session.scalars(

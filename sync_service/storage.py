@@ -73,6 +73,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # None: the name, when it is an address
     notify: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # email notices on
     teams: Mapped[list[Team]] = relationship(secondary="user_teams")
+    # The approval steps (region lead, controller, ...) the user may take; loaded with the user.
+    grants: Mapped[list[ApproverGrant]] = relationship(lazy="selectin", cascade="all, delete-orphan")
 
 
 class UserTeam(Base):
@@ -183,6 +185,41 @@ class Decision(Base):
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(20))  # approved, rejected
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApproverGrant(Base):
+    """A user who may take an approval step (region lead, controller, ...): for one region, or for all ('')."""
+
+    __tablename__ = "approver_grants"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[str] = mapped_column(String(40), primary_key=True)
+    region: Mapped[str] = mapped_column(String(40), primary_key=True, default="")
+
+
+class ApprovalChain(Base):
+    """The steps a submission must pass, in order, as the organisation file and its size said when it came in.
+
+    Written with the submission, never changed; a submission without one (from before chains) has
+    the single step `finance`.
+    """
+
+    __tablename__ = "approval_chains"
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    steps: Mapped[list[Any]] = mapped_column(JSON)
+    change_cents: Mapped[int] = mapped_column(BigInteger)  # how much it changes the approved plan (reporting)
+
+
+class ApprovalStep(Base):
+    """One step of a submission's chain taken: who, when and why. Never changed; one per step (the primary key)."""
+
+    __tablename__ = "approval_steps"
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[str] = mapped_column(String(40))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     action: Mapped[str] = mapped_column(String(20))  # approved, rejected
     comment: Mapped[str] = mapped_column(Text, default="")

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sheet_templates.config import Threshold
 from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service import notifications
@@ -37,6 +38,7 @@ from sync_service.allocations import (
     region_findings,
     write_revision,
 )
+from sync_service.approvals import holds
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.storage import (
     AuditEvent,
@@ -72,9 +74,17 @@ def finance_limit(config: Mapping[str, Any]) -> int:
     return cents if cents is not None and cents >= 0 else 0
 
 
-def steps_for(cents: int, finance_limit: int) -> list[str]:
-    """The approvals a transfer of `cents` needs: finance alone within its limit, else the giving side too."""
-    return [FINANCE] if cents <= finance_limit else [GIVING, FINANCE]
+def steps_for(cents: int, finance_limit: int, thresholds: tuple[Threshold, ...] = ()) -> list[str]:
+    """The approvals a transfer of `cents` needs: finance alone within its limit, else the giving side too.
+
+    Each of the organisation file's transfer thresholds (`[[approvals.thresholds]]` with
+    `transfer_over`) the amount is over adds its step (a controller, a CMO).
+    """
+    steps = [FINANCE] if cents <= finance_limit else [GIVING, FINANCE]
+    for threshold in thresholds:
+        if cents > threshold.over_cents and threshold.step not in steps:
+            steps.append(threshold.step)
+    return steps
 
 
 def open_steps_for(user: User, transfer: Transfer, state: Mapping[str, Any]) -> list[str]:
@@ -89,7 +99,17 @@ def open_steps_for(user: User, transfer: Transfer, state: Mapping[str, Any]) -> 
 def _can_decide(user: User, transfer: Transfer, step: str) -> bool:
     if step == FINANCE:
         return user.role == Role.FINANCE
-    return user.role == Role.MARKETER and transfer.from_region in _regions_of(user)
+    if step == GIVING:
+        return user.role == Role.MARKETER and transfer.from_region in _regions_of(user)
+    return any(holds(user, step, region) for region in (transfer.from_region, transfer.to_region))
+
+
+def _step_text(step: str, transfer: Transfer, schema: PlanSchema | None = None) -> str:
+    if step == FINANCE:
+        return "finance"
+    if step == GIVING:
+        return f"a marketer of {transfer.from_region}"
+    return schema.config.approvals.label(step) if schema is not None else step
 
 
 def request_transfer(
@@ -116,7 +136,7 @@ def request_transfer(
             f"{len(problems)} field(s) of the transfer are not valid; nothing was asked", issues=problems
         )
     assert cents is not None and isinstance(reason, str)
-    steps = steps_for(cents, finance_limit)
+    steps = steps_for(cents, finance_limit, schema.config.approvals.transfer_thresholds)
     with store.transaction() as session:
         user = session.merge(user)
         if user.role == Role.MARKETER and not ({source[0], target[0]} & _regions_of(user)):
@@ -171,9 +191,7 @@ def decide_transfer(
                 raise NotFound(f"there is no transfer {transfer_id}")
             qualifying = [s for s in transfer.steps if _can_decide(user, transfer, s)]
             if not qualifying:
-                needed = " and ".join(
-                    "finance" if s == FINANCE else f"a marketer of {transfer.from_region}" for s in transfer.steps
-                )
+                needed = " and ".join(_step_text(s, transfer, schema) for s in transfer.steps)
                 raise Forbidden(f"transfer {transfer_id} is decided by {needed}")
             if transfer.user_id == user.id:
                 raise Forbidden(f"you asked for transfer {transfer_id}; another approver must decide it")
@@ -335,7 +353,12 @@ def transfers_json(session: Session, user: User) -> list[dict[str, Any]]:
     query = select(Transfer).order_by(Transfer.id.desc())
     if user.role != Role.FINANCE:
         regions = _regions_of(user)
-        query = query.where(Transfer.from_region.in_(regions) | Transfer.to_region.in_(regions))
+        mine = Transfer.from_region.in_(regions) | Transfer.to_region.in_(regions)
+        if user.grants:  # an approver of a step (a controller) reads the transfers whose step they take
+            found = [t for t in session.scalars(query.limit(1000)) if t.from_region in regions or t.to_region in regions
+                     or any(_can_decide(user, t, s) for s in t.steps if s not in (FINANCE, GIVING))]  # fmt: skip
+            return [describe(session, t, user) for t in found]
+        query = query.where(mine)
     return [describe(session, t, user) for t in session.scalars(query.limit(1000))]
 
 
@@ -343,6 +366,7 @@ def transfer_json(session: Session, user: User, transfer_id: int) -> dict[str, A
     transfer = session.get(Transfer, transfer_id)
     if transfer is None:
         raise NotFound(f"there is no transfer {transfer_id}")
-    if user.role != Role.FINANCE and not ({transfer.from_region, transfer.to_region} & _regions_of(user)):
+    outside = user.role != Role.FINANCE and not ({transfer.from_region, transfer.to_region} & _regions_of(user))
+    if outside and not any(_can_decide(user, transfer, s) for s in transfer.steps if s not in (FINANCE, GIVING)):
         raise Forbidden(f"transfer {transfer_id} is between regions you do not plan in")
     return describe(session, transfer)

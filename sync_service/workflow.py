@@ -30,12 +30,13 @@ from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.excel_template import build_template
 from sheet_templates.money import money_text
 from sheet_templates.schema import PlanSchema
-from sync_service import allocations, cycles, master, notifications, periods
-from sync_service.auth import can_see, require_finance, require_plan_reader, visible_teams
+from sync_service import allocations, approvals, cycles, master, notifications, periods
+from sync_service.auth import can_see, require_plan_reader, visible_teams
 from sync_service.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.idempotency import Idempotency, remember
 from sync_service.reports import region_allocations
 from sync_service.storage import (
+    ApprovalStep,
     AuditEvent,
     Decision,
     MasterVersion,
@@ -180,6 +181,8 @@ def submit(
         session.add(submission)
         session.flush()
         add_submission_lines(session, submission.id, lines, read.table["_row"].tolist(), totals)
+        change = approvals.plan_change(session, based_on, totals)
+        approvals.record_chain(session, schema.config.approvals, submission.id, team.region, change)
         session.add(
             AuditEvent(
                 user_id=user.id,
@@ -490,8 +493,14 @@ def decide(
     *,
     over_allocation: str = "flag",
     follow_ups: Mapping[str, FollowUp | QueuedFollowUp] | None = None,
+    step: str | None = None,
 ) -> dict[str, Any]:
-    """Approve (merging the plan into a new master version) or reject a submission, in one transaction.
+    """Take the step of its approval chain a submission waits for: approve or reject it, in one transaction.
+
+    The last step's approval merges the plan into a new master version; an earlier step's records
+    who approved it and tells the next step's approvers (`sync_service.approvals`). A rejection at
+    any step ends the chain. `step`, when given, is the step the caller means to take: 409 when
+    the submission no longer waits for it (another approver took it first).
 
     Then each of `follow_ups` (for example the Google push) runs, its answer under its name in the
     result; the API, the dashboard and the command line pass the same ones (`follow_ups_for`).
@@ -501,7 +510,8 @@ def decide(
     plan (409 with what changed), must not change a month locked since (409), and with
     `over_allocation="refuse"` must keep the region within its allocation (409).
     """
-    require_finance(user, "approves or rejects plans")
+    if not approvals.may_approve_something(user):
+        raise Forbidden("only finance and the approvers an approval chain names approve or reject plans")
     if action == "rejected" and not comment.strip():
         raise ServiceError("say why the plan is rejected in 'comment'; the marketer will read it")
     with store.transaction() as session:
@@ -515,10 +525,11 @@ def decide(
         del region  # held until commit
         submission = session.get(Submission, submission_id, with_for_update=True, populate_existing=True)
         if submission.user_id == user.id:
-            raise Forbidden(f"you submitted plan {submission_id}; another finance user must approve or reject it")
+            raise Forbidden(f"you submitted plan {submission_id}; another approver must approve or reject it")
         status = status_of(session, submission)
         if status not in ("submitted", "stale"):
             raise Conflict(f"submission {submission_id} is already {status}", current_status=status)
+        position, waiting, last = _step_to_take(session, user, submission, team.region, step)
         findings: list[dict[str, Any]] = []
         if action == "approved":
             current = current_submission(session, team.id)
@@ -531,6 +542,8 @@ def decide(
                     current_submission=current,
                     changes=team_diff(session, submission.based_on_submission, current),
                 )
+            if not last:  # a step of the chain, not yet the approval that merges the plan
+                return _take_step(session, user, submission, position, waiting, comment, idem)
             lines = [line.values for line in submission.lines]
             rows = {line.line_id: line.row for line in submission.lines}
             try:
@@ -559,6 +572,16 @@ def decide(
                     issues=[_allocation_issue(f) for f in findings],
                 )
         session.add(Decision(submission_id=submission.id, user_id=user.id, action=action, comment=comment.strip()))
+        session.add(
+            ApprovalStep(
+                submission_id=submission.id,
+                position=position,
+                step=waiting["step"],
+                user_id=user.id,
+                action=action,
+                comment=comment.strip(),
+            )
+        )
         version = None
         if action == "approved":
             row = MasterVersion(user_id=user.id, team_id=submission.team_id, submission_id=submission.id)
@@ -594,6 +617,78 @@ def decide(
             result[name] = follow_up.after(staged[name])
         else:
             result[name] = run_follow_up(name, follow_up, user, result)
+    return result
+
+
+def _step_to_take(
+    session: Session, user: User, submission: Submission, region: str, wanted: str | None
+) -> tuple[int, dict[str, str], bool]:
+    """(position, step, whether it is the last) of the step `user` takes now; 403 or 409 saying why not."""
+    position, waiting, last, done = approvals.next_step(session, submission.id)
+    names = {s.user_id: (session.get(User, s.user_id) or User(name="?")).name for s in done}
+    if wanted is not None and wanted != waiting["step"]:
+        took = next((s for s in done if s.step == wanted), None)
+        if took is not None:
+            raise Conflict(
+                f"the {wanted} step of submission {submission.id} was taken by {names[took.user_id]} at "
+                f"{took.created_at.isoformat(timespec='seconds')}; it now waits for {waiting['label']}",
+                waiting_for=waiting["step"],
+            )
+        raise Conflict(
+            f"submission {submission.id} waits for {waiting['label']}, not {wanted}", waiting_for=waiting["step"]
+        )
+    if not approvals.holds(user, waiting["step"], region):
+        took = next((s for s in done if approvals.holds(user, s.step, region)), None)
+        if took is not None:  # the step this approver could take was taken by another one first
+            raise Conflict(
+                f"the {took.step} step of submission {submission.id} was taken by {names[took.user_id]}; "
+                f"it now waits for {waiting['label']}",
+                waiting_for=waiting["step"],
+            )
+        raise Forbidden(
+            f"submission {submission.id} waits for {waiting['label']} (step {position + 1}); you do not hold it"
+        )
+    mine = next((s for s in done if s.user_id == user.id), None)
+    if mine is not None:
+        raise Forbidden(
+            f"you took the {mine.step} step of submission {submission.id}; "
+            f"another approver must take {waiting['label']}"
+        )
+    return position, waiting, last
+
+
+def _take_step(
+    session: Session,
+    user: User,
+    submission: Submission,
+    position: int,
+    waiting: dict[str, str],
+    comment: str,
+    idem: Idempotency | None,
+) -> dict[str, Any]:
+    """Record an approval at a step before the last: who, when, why; the next step's approvers are told."""
+    session.add(
+        ApprovalStep(
+            submission_id=submission.id,
+            position=position,
+            step=waiting["step"],
+            user_id=user.id,
+            action="approved",
+            comment=comment.strip(),
+        )
+    )
+    session.flush()  # the (submission, position) key makes a second approval of the step fail here
+    session.add(
+        AuditEvent(
+            user_id=user.id,
+            action="submission.step_approved",
+            target=f"submission:{submission.id}",
+            detail={"team": submission.team_id, "step": waiting["step"], "comment": comment.strip()},
+        )
+    )
+    notifications.stage(session, "submission.submitted", user, submission=submission.id)
+    result = {**describe(session, submission), "master_version": None, "over_allocation": []}
+    remember(session, user, idem, 200, result)
     return result
 
 
@@ -639,6 +734,7 @@ def describe(session: Session, submission: Submission, user_name: str | None = N
         "sha256": submission.raw_sha256,
         "lines": submission.line_count,
         "cycle": submission.cycle_id,
+        "approval": approvals.state(session, submission.id),
         "report": {"errors": errors, "warnings": len(submission.report) - errors, "issues": submission.report},
     }
 
@@ -663,9 +759,50 @@ def get_submission(store: Store, user: User, submission_id: int) -> dict[str, An
         submission = session.get(Submission, submission_id)
         if submission is None:
             raise NotFound(f"there is no submission {submission_id}")
-        if not can_see(user, submission.team_id):
+        if not can_see(user, submission.team_id) and not _approves(session, user, submission):
             raise Forbidden(f"submission {submission_id} is not one of your teams' plans")
         return describe(session, submission)
+
+
+def _approves(session: Session, user: User, submission: Submission) -> bool:
+    """Whether `user` holds a step of the submission's chain (a region lead reads the region's plans they approve)."""
+    region = session.get(Team, submission.team_id).region
+    steps, _ = approvals.chain_of(session, submission.id)
+    return any(approvals.holds(user, s["step"], region) for s in steps)
+
+
+def approval_queue(store: Store, user: User) -> dict[str, Any]:
+    """What waits for `user`: the submissions whose waiting step they may take, and the transfers they may decide.
+
+    Also every submission in review the caller may read, with its place in its chain.
+    """
+    from sync_service import transfers
+
+    with store.reading() as session:
+        user = session.merge(user)
+        open_ids = select(Decision.submission_id)
+        query = select(Submission).where(Submission.id.not_in(open_ids)).order_by(Submission.id)
+        mine, in_review = [], []
+        teams = visible_teams(user)
+        for submission in session.scalars(query):
+            if status_of(session, submission) not in ("submitted", "stale"):
+                continue
+            described = None
+            if teams is None or submission.team_id in teams or _approves(session, user, submission):
+                described = describe(session, submission)
+                in_review.append(described)
+            if submission.user_id == user.id or described is None:
+                continue
+            chain = described["approval"]
+            region = session.get(Team, submission.team_id).region
+            took = {s.user_id for s in approvals.taken(session, submission.id)}
+            if chain["waiting_for"] and user.id not in took and approvals.holds(user, chain["waiting_for"], region):
+                mine.append(described)
+        waiting_transfers = []
+        for t in transfers.transfers_json(session, user):
+            if t.get("can_decide"):
+                waiting_transfers.append(t)
+        return {"submissions": mine, "transfers": waiting_transfers, "in_review": in_review}
 
 
 def _master_at(session: Session, version: int) -> dict[str, int]:

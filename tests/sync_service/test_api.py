@@ -504,7 +504,7 @@ def test_finance_cannot_approve_a_plan_it_submitted_itself(service, tmp_path: Pa
     with store.transaction() as session:
         colleague = create_token(session, "frank", "finance")
     sid = upload(client, tokens["finance"], plan_bytes(tmp_path)).get_json()["id"]
-    assert "another finance user" in problem(decide(client, tokens["finance"], sid, "approve"), 403)["detail"]
+    assert "another approver" in problem(decide(client, tokens["finance"], sid, "approve"), 403)["detail"]
     assert client.get("/api/v1/master", headers=auth(tokens["finance"])).get_json()["version"] == 0
     assert decide(client, colleague, sid, "approve").status_code == 200
 

@@ -498,6 +498,8 @@ MATRIX = [
     row("GET",  f"{V1}/accruals/m02/journal.csv",             401, 401,   403, 403,  200,    403),
     row("POST", f"{V1}/accruals/{{month}}/close",             401, 401,   403, 403,  200,    403,
         prepare=next_accrual_month, writes=("accrual_closes", "audit")),
+    # Approval chains: each caller's queue and the plans in review they may read.
+    row("GET",  f"{V1}/approvals",                            401, 401,   200, 200,  200,    403),
     row("GET",  f"{V1}/periods",                              401, 401,   200, 200,  200,    200),
     row("POST", f"{V1}/periods/lock",                         401, 401,   403, 403,  200,    403,
         json=lambda _: {"months": ["m12"]}, prepare=unlocked_m12, writes=("locks", "audit")),
