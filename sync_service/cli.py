@@ -371,16 +371,27 @@ def token() -> None:
 @click.option("--name", required=True, help="The user's name, e.g. maria@example.com.")
 @click.option("--role", required=True, type=click.Choice(["marketer", "finance", "admin"]))
 @click.option("--team", multiple=True, metavar="T", help="A team the user plans for (repeatable).")
+@click.option(
+    "--approves",
+    multiple=True,
+    metavar="STEP[:REGION]",
+    help="An approval step the user may take, for one region or all (repeatable), e.g. region_lead:EMEA.",
+)
 @pass_options
-def token_create(options: _Options, name: str, role: str, team: tuple[str, ...]) -> int:
+def token_create(options: _Options, name: str, role: str, team: tuple[str, ...], approves: tuple[str, ...]) -> int:
     """Create a user (or reuse one) and print a new API token for it."""
-    from sync_service.api import STORE
+    from sync_service.api import SCHEMA, STORE
     from sync_service.auth import create_token
 
     app = options.app()
+    grants = [dict(zip(("step", "region"), a.split(":", 1), strict=False)) for a in approves]
     try:
         with app.extensions[STORE].transaction() as session:
-            secret = create_token(session, name, role, list(team))
+            secret = create_token(
+                session, name, role, list(team), approves=grants, config=app.extensions[SCHEMA].config
+            )
+    except ValueError as exc:
+        raise PlansheetError(str(exc)) from exc
     except LookupError as exc:
         raise PlansheetError(f"{exc.args[0]}; run 'plansheet init' and use one of its teams") from exc
     click.echo(secret)

@@ -59,6 +59,12 @@ class Client:
             with error:
                 return error.code, json.load(error)
 
+    def download(self, path: str) -> bytes:
+        """A file the API answers (a CSV or xlsx), as bytes."""
+        request = urllib.request.Request(f"{self.base}{path}", headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.read()
+
     def json(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         return self.send(method, path, data, "application/json")
@@ -149,6 +155,100 @@ def actuals_csv(master: dict[str, Any], schema: PlanSchema, closed: int, seed: i
     writer.writerow([day, "", "UNKNOWN-CODE-1", "1250.00", schema.config.reporting_currency])
     writer.writerow([day, "XX-9999", "", "310.40", schema.config.reporting_currency])
     return out.getvalue().encode()
+
+
+def purchase_orders_csv(master: dict[str, Any], schema: PlanSchema, seed: int = 13) -> bytes:
+    """A procurement system's PO export: a PO for every fourth line with spend, over its planned months."""
+    rng = random.Random(seed)
+    months = schema.calendar.months
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["PO number", "Vendor", "Amount", "Currency", "Service start", "Service end", "Line ID", "Status"])
+    for n, line in enumerate(master["lines"][::4]):
+        planned = [m for m in months if (line.get(m.name) or 0) > 0]
+        if not planned:
+            continue
+        total = sum(line.get(m.name) or 0 for m in planned)
+        amount = int(total * rng.uniform(0.5, 0.9))
+        writer.writerow(
+            [
+                f"PO-{4500 + n}",
+                rng.choice(["Hall & Stand Ltd", "Northwind Media", "Contoso Events", "Fabrikam Digital"]),
+                f"{amount / 100:.2f}",
+                line["currency"],
+                planned[0].first_day.isoformat(),
+                planned[-1].last_day.isoformat(),
+                line["line_id"],
+                "Open",
+            ]
+        )
+    writer.writerow(["PO-9001", "Unplanned Agency", "4800.00", schema.config.reporting_currency, months[0].first_day,
+                     months[2].last_day, "XX-0001", "Open"])  # fmt: skip
+    return out.getvalue().encode()
+
+
+def invoices_csv(orders: list[dict[str, Any]], schema: PlanSchema, seed: int = 17) -> bytes:
+    """The vendors' invoices: about a third of each early PO, in its first month, and one for no known PO."""
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Invoice number", "PO number", "Amount", "Invoice date"])
+    for n, po in enumerate(orders):
+        if n % 2:
+            continue
+        start = dt.date.fromisoformat(po["service_start"])
+        amount = float(po["amount"]) * rng.uniform(0.2, 0.45)
+        writer.writerow(
+            [f"INV-{7000 + n}", po["po_number"], f"{amount:.2f}", (start + dt.timedelta(days=20)).isoformat()]
+        )
+    writer.writerow(["INV-7999", "PO-0000", "120.00", schema.calendar.months[0].last_day.isoformat()])
+    return out.getvalue().encode()
+
+
+def _spend_story(schema: PlanSchema, out: Path, finance: Client, master: dict[str, Any], p: Any) -> None:
+    """Month-end close: POs and invoices imported against plan lines, the accrual, its journal, the month closed."""
+    export = purchase_orders_csv(master, schema)
+    (out / "purchase-orders.csv").write_bytes(export)
+    status, report = finance.send("POST", "/api/v1/purchase-orders?filename=purchase-orders.csv", export, "text/csv")
+    if status != 201:
+        raise RuntimeError(f"the PO import failed: {report}")
+    p(
+        f"\nFinance imported {out / 'purchase-orders.csv'}: {report['rows']} POs, {report['matched']} matched to "
+        f"plan lines, {len(report['unmatched'])} unmatched, {len(report['over_plan'])} line(s) over plan"
+    )
+    for row in report["unmatched"]:
+        p(f"  row {row['row']}: PO {row['po_number']} names no plan line ({row['line_id'] or row['campaign_code']})")
+    status, again = finance.send("POST", "/api/v1/purchase-orders?filename=purchase-orders.csv", export, "text/csv")
+    p(f"  the same file sent again: {status}, {again['new']} new, {again['unchanged']} unchanged")
+    _, orders = finance.json("GET", "/api/v1/purchase-orders")
+    bills = invoices_csv(orders["purchase_orders"], schema)
+    (out / "invoices.csv").write_bytes(bills)
+    status, report = finance.send("POST", "/api/v1/invoices?filename=invoices.csv", bills, "text/csv")
+    if status != 201:
+        raise RuntimeError(f"the invoice import failed: {report}")
+    p(
+        f"Finance imported {out / 'invoices.csv'}: {report['rows']} invoices, {report['matched']} matched by PO "
+        f"number, {len(report['unmatched'])} unmatched, {len(report['over_po'])} beyond their PO"
+    )
+    month = schema.calendar.months[0]
+    cur = schema.config.reporting_currency
+    _, view = finance.json("GET", f"/api/v1/spend?by=region&month={month.name}")
+    p(f"\nGET /api/v1/spend?by=region&month={month.name} ({cur}; at the end of {month.label}):")
+    p(f"  {'region':<6} {'planned':>14} {'committed':>14} {'invoiced':>12} {'accrued':>12} {'remaining':>14}")
+    for row in view["rows"]:
+        p(
+            f"  {row['region']:<6} {_amount(row['plan']):>14} {_amount(row['committed']):>14} "
+            f"{_amount(row['invoiced']):>12} {_amount(row['accrued']):>12} {_amount(row['remaining']):>14}"
+        )
+    (out / f"accrual-{month.name}.csv").write_bytes(finance.download(f"/api/v1/accruals/{month.name}/journal.csv"))
+    status, closed = finance.json("POST", f"/api/v1/accruals/{month.name}/close")
+    if status != 200:
+        raise RuntimeError(f"closing the accrual failed: {closed}")
+    journal = out / f"accrual-{month.name}.csv"
+    p(
+        f"Finance closed {month.label}'s accrual: {len(closed['entries'])} PO(s), {_amount(closed['total'])} {cur}; "
+        f"the journal (with its reversal on {schema.calendar.months[1].first_day}) is {journal}"
+    )
 
 
 # How far each channel's results in the demo's CRM export run from what its plans expected.
@@ -371,6 +471,7 @@ def _service_story(
             f"  {row['region']:<6} {_amount(row['planned_to_date']):>14} {_amount(row['actual']):>14} "
             f"{_amount(row['variance']):>14}  {row['flag']}"
         )
+    _spend_story(schema, out, finance, master, p)
 
 
 TRANSFER = "25000.00"  # above the default TRANSFER_FINANCE_LIMIT: the giving side and finance approve

@@ -473,6 +473,10 @@ def book(
     out: list[dict[str, Any]] = []
     line_of: list[int | None] = []
     accrual_rows: list[list[int]] = []
+    # Each closed month's entries by PO number, once: a PO's closed accrual is a look-up, not a scan.
+    closed_by: dict[str, dict[str, dict[str, Any]]] = {
+        month: {e["po_number"].casefold(): e for e in closed.entries} for month, closed in closes.items()
+    }
     for key, po in orders.items():
         k, how, teams = _match(po, by_id, by_code, lines)
         currency = po["currency"]
@@ -488,9 +492,9 @@ def book(
         open_balance = 0 if po["status"] == "closed" else max(po["cents"] - invoiced, 0)
         accruals = []
         for j, month in enumerate(months):
-            closed = closes.get(month_names[j])
+            closed = closed_by.get(month_names[j])
             if closed is not None:
-                entry = next((e for e in closed.entries if e["po_number"].casefold() == key), None)
+                entry = closed.get(key)
                 accruals.append(int(entry["cents"]) if entry else 0)
                 continue
             if po["status"] == "closed":
@@ -539,13 +543,14 @@ def book(
         invoiced_line[k] += values[2]
         accrued[k] += values[3:]
     # A closed month's entries whose PO is no longer in force still belong to the lines they were closed on.
+    known = {o["po_number"].casefold() for o in out}
+    index_of = {(line["team_id"], line["line_id"]): k for k, line in enumerate(lines)}
     for month, closed in closes.items():
         j = month_names.index(month)
-        known = {o["po_number"].casefold() for o in out}
         for entry in closed.entries:
             if entry["po_number"].casefold() in known:
                 continue
-            k = _line_index(lines, entry.get("team_id"), entry.get("line_id"))
+            k = index_of.get((entry.get("team_id"), entry.get("line_id")))
             if k is not None:
                 accrued[k, j] += _to_line(int(entry["cents"]), entry["currency"], currencies[k], config)
     return Book(
@@ -565,10 +570,6 @@ def _to_line(cents: int, source: str, target: str, config: Any) -> int:
         return int(convert_between(np.array([cents]), np.array([source], dtype=object), target, config)[0])
     except UnknownCurrency:
         return cents
-
-
-def _line_index(lines: list[dict[str, Any]], team: str | None, line_id: str | None) -> int | None:
-    return next((k for k, line in enumerate(lines) if line["team_id"] == team and line["line_id"] == line_id), None)
 
 
 def _match(

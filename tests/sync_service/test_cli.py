@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import sqlite3
@@ -367,6 +368,18 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
             assert estimate == actual, q  # every month of it is closed
         assert (plan != budget_) == (q == raised), q
     assert "the master untouched until it is promoted" in reforecast
+    # Month-end close: POs and invoices imported (again: nothing new), the accrual's journal, the month closed.
+    spend = service.split("/purchase-orders.csv: ")[1].split("The reforecast")[0]
+    assert "1 unmatched" in spend and "PO PO-9001 names no plan line (XX-0001)" in spend
+    assert "the same file sent again: 200, 0 new" in spend and "1 unmatched, " in spend.split("invoices.csv: ")[1]
+    with (tmp_path / f"accrual-{SCHEMA.calendar.months[0].name}.csv").open(newline="") as fh:
+        journal = list(csv.DictReader(fh))
+    rates = SCHEMA.config.plan_rates  # each PO's accrual is in its currency; the total in the reporting one
+    debits = sum(
+        float(r["Debit"] or 0) * float(rates[r["Currency"]]) for r in journal if not r["Journal"].endswith("-REV")
+    )
+    accrued = float(spend.split("accrual: ")[1].split(" PO(s), ")[1].split()[0].replace(",", ""))
+    assert journal and debits == pytest.approx(accrued, abs=0.005 * len(journal))
     variance = service.split("GET /api/v1/variance")[1]
     assert all(f"\n  {region} " in variance for region in regions)
     google_team = f"{regions[0]}-{SCHEMA.config.business_units[-1].replace('-', '').upper()}"

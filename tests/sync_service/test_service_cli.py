@@ -35,3 +35,34 @@ def test_serve_runs_a_real_server_on_loopback(tmp_path: Path) -> None:
             assert "waitress" in response.headers.get("Server", "")
     finally:
         stop(server)
+
+
+def test_a_token_for_an_approver_of_a_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`--approves STEP[:REGION]` grants a step the organisation file's chains name; any other is refused."""
+    from sheet_templates.config import default_config_path
+    from sync_service.storage import ApproverGrant, Store, User
+
+    org = tmp_path / "org.toml"
+    org.write_text(
+        default_config_path().read_text(encoding="utf-8") + '\n[approvals]\nsteps = ["region_lead", "finance"]\n',
+        encoding="utf-8",
+    )
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    monkeypatch.setenv("PLANSHEET_DATABASE_URL", url)
+    monkeypatch.setenv("PLANSHEET_CONFIG", str(org))
+    assert main(["init"]) == 0
+    args = ["token", "create", "--name", "lena", "--role", "marketer", "--approves", "region_lead:EMEA"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["token", "create", "--name", "x", "--role", "marketer", "--approves", "cmo"]) == 2
+    assert "'cmo' is not a step" in capsys.readouterr().err
+    store = Store(url)
+    try:
+        with store.reading() as session:
+            lena = session.query(User).filter_by(name="lena").one()
+            assert [(g.step, g.region) for g in session.query(ApproverGrant).filter_by(user_id=lena.id)] == [
+                ("region_lead", "EMEA")
+            ]
+            assert session.query(User).filter_by(name="x").count() == 0  # refused: nothing written
+    finally:
+        store.dispose()
