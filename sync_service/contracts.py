@@ -254,7 +254,7 @@ class SpendQuery(Model):
 
 
 class PurchaseOrdersQuery(Model):
-    status: Literal["open", "closed"] | None = None
+    status: Literal["open", "closed", "cancelled"] | None = None
 
 
 class JournalQuery(Model):

@@ -5,7 +5,8 @@ amount, currency, service period, line ID or campaign code) and of the invoices 
 (matched by PO number). Each row is versioned by its number: an import stores only the rows
 that are new or changed, and the newest version of each PO and invoice is the one in force, so
 importing an export again changes nothing and a partial export (this week's invoices) adds to
-what is there. A PO leaves the open commitments when it is closed or cancelled (its status).
+what is there. A PO leaves the open commitments when it is closed or cancelled (its status); a
+cancelled PO's amount no longer counts against its line's plan either.
 
 POs are matched to master lines when the master is read (`book`), by line ID, else campaign
 code, so a PO imported before its line was approved is matched once it is. What a line's POs
@@ -72,7 +73,8 @@ INVOICE_HEADERS = {
     "invoice_date": ("invoice date", "date", "document date", "posting date"),
 }
 _OPEN = {"", "open", "approved", "released", "issued", "active", "partially received", "partially invoiced"}
-_CLOSED = {"closed", "cancelled", "canceled", "complete", "completed", "fully invoiced", "finally closed"}
+_CLOSED = {"closed", "complete", "completed", "fully invoiced", "finally closed"}
+_CANCELLED = {"cancelled", "canceled", "void", "voided"}
 _METHOD_NAMES = {
     "": "straight-line",
     "straight-line": "straight-line",
@@ -105,7 +107,7 @@ class PoRow:
     cents: int
     service_start: dt.date
     service_end: dt.date
-    status: str
+    status: str  # open; closed (complete: no more invoices); cancelled (its amount counts nowhere)
     method: str
     sheet: str = ""  # where the row's amount is, for a refusal
     cell: str = ""
@@ -283,7 +285,7 @@ def parse_purchase_orders(
             if len(value) > 255:
                 grid.problem(name, i, "po.too_long", f"{len(value):,} characters; at most 255")
         status = norm(grid.get(record, "status"))
-        if status not in _OPEN | _CLOSED:
+        if status not in _OPEN | _CLOSED | _CANCELLED:
             grid.problem("status", i, "po.status", f"{status!r}: use Open, or Closed or Cancelled")
         method = _METHOD_NAMES.get(norm(grid.get(record, "method")))
         if method is None:
@@ -306,7 +308,7 @@ def parse_purchase_orders(
                 cents,
                 span[0],
                 span[1],
-                "closed" if status in _CLOSED else "open",
+                "closed" if status in _CLOSED else "cancelled" if status in _CANCELLED else "open",
                 method,
                 grid.sheet,
                 cell_name(grid.columns["amount"], i),
@@ -489,7 +491,7 @@ def book(
             converted = amounts
         invoiced = int(converted.sum())
         dated = [(i["invoice_date"], int(c)) for i, c in zip(mine, converted.tolist(), strict=True)]
-        open_balance = 0 if po["status"] == "closed" else max(po["cents"] - invoiced, 0)
+        open_balance = 0 if po["status"] != "open" else max(po["cents"] - invoiced, 0)
         accruals = []
         for j, month in enumerate(months):
             closed = closed_by.get(month_names[j])
@@ -497,7 +499,7 @@ def book(
                 entry = closed.get(key)
                 accruals.append(int(entry["cents"]) if entry else 0)
                 continue
-            if po["status"] == "closed":
+            if po["status"] != "open":
                 accruals.append(0)
                 continue
             end = month.last_day
@@ -533,7 +535,8 @@ def book(
     for record, k, accruals in zip(out, line_of, accrual_rows, strict=True):
         if k is None:
             continue
-        values = np.array([record["cents"], record["open_cents"], record["invoiced_cents"], *accruals], dtype=np.int64)
+        committed_amount = 0 if record["status"] == "cancelled" else record["cents"]  # a cancelled PO commits nothing
+        values = np.array([committed_amount, record["open_cents"], record["invoiced_cents"], *accruals], dtype=np.int64)
         with contextlib.suppress(UnknownCurrency):
             values = convert_between(
                 values, np.full(len(values), record["currency"], dtype=object), currencies[k], config

@@ -25,6 +25,7 @@ import json
 import re
 import subprocess
 import time
+import tomllib
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -246,6 +247,39 @@ COVERED = {  # month -> the results some import in force has a column for
 }
 
 
+# Spend control: the procurement system's purchase orders and the invoices against them, for lines of every team.
+PO_HEADER = ["PO number", "Vendor", "Amount", "Currency", "Service start", "Service end", "Line ID", "Campaign code",
+             "Status", "Accrual method"]  # fmt: skip
+PURCHASE_ORDERS = [
+    ("PO-E1", "Stand & Hall GmbH", "1500.00", "EUR", "2026-02-10", "2026-03-25", "EE-1", "", "Open", ""),
+    ("PO-E2", "Search Ads Inc", "500.00", "USD", "2026-03-15", "2026-05-14", "EE-2", "", "Open", ""),  # USD, GBP line
+    ("PO-C1", "Content Studio", "2000.00", "USD", "2026-02-01", "2026-07-31", "", "EE3-CODE", "Open", ""),  # by code
+    ("PO-S1", "Mailers Ltd", "4000.00", "EUR", "2026-02-01", "2026-09-30", "ES-1", "SHARED-1", "Open", "plan"),
+    ("PO-N1", "ABM Partners", "2500.00", "USD", "2026-02-01", "2026-03-31", "NA-1", "", "Open", ""),  # invoiced over
+    ("PO-N2", "Social Co", "400.00", "USD", "2026-02-01", "2026-04-30", "NA-2", "", "Cancelled", ""),
+    ("PO-N3", "Social Co", "300.00", "USD", "2026-04-01", "2026-05-31", "NA-2", "", "Open", ""),  # not started yet
+    ("PO-A1", "Tokyo Partners KK", "150000", "JPY", "2026-02-16", "2026-03-15", "AP-1", "", "Open", ""),
+    ("PO-L1", "Eventos Ltda", "500.00", "BRL", "2026-01-15", "2026-02-14", "LA-1", "", "Open", ""),  # began before
+    ("PO-X1", "Nobody's vendor", "700.00", "USD", "2026-02-01", "2026-02-28", "ZZ-9", "", "Open", ""),  # no such line
+    ("PO-X2", "Shared vendor", "200.00", "EUR", "2026-02-01", "2026-02-28", "", "SHARED-1", "Open", ""),  # two lines
+]
+INVOICE_HEADER = ["Invoice number", "PO number", "Amount", "Currency", "Invoice date"]
+INVOICES = [
+    ("INV-E1a", "PO-E1", "400.00", "EUR", "2026-02-20"),
+    ("INV-E1b", "PO-E1", "300.00", "", "2026-03-05"),  # no currency: the PO's
+    ("INV-E2", "PO-E2", "100.00", "GBP", "2026-03-20"),  # GBP against a USD PO
+    ("INV-C1", "PO-C1", "250.00", "USD", "2026-02-28"),  # on the month's last day: invoiced by its end
+    ("INV-S1", "PO-S1", "1000.00", "EUR", "2026-03-10"),
+    ("INV-N1", "PO-N1", "2600.00", "USD", "2026-03-31"),  # over its PO
+    ("INV-N2", "PO-N2", "120.00", "USD", "2026-02-25"),  # against the cancelled PO
+    ("INV-A1", "PO-A1", "50000", "JPY", "2026-03-01"),
+    ("INV-Z1", "PO-NOPE", "99.99", "USD", "2026-02-15"),  # no such PO
+]
+# Imported once m01's accrual is closed, dated in m01: the closed month keeps its accrual, m02 moves.
+LATE_INVOICES = [("INV-L1", "PO-L1", "200.00", "BRL", "2026-02-10")]
+ACCRUAL_CLOSED = 1  # m01 is closed; m02 is the month being closed
+
+
 # --- the independent computation -------------------------------------------------------------------------
 
 
@@ -287,7 +321,12 @@ class Expected:
         self.actual_line = self._actuals()  # line currency cents
         self.outcomes = self._outcomes()
         self.actual = {i: to_reporting(c, self.by_id[i]["currency"]) for i, c in self.actual_line.items()}
-        self.committed = {i: to_reporting(cents(ln.get("committed")), ln["currency"]) for i, ln in self.by_id.items()}
+        # Once POs are imported, a line's committed spend is its open PO balance, not what its plan typed.
+        self.typed_committed = {
+            i: to_reporting(cents(ln.get("committed")), ln["currency"]) for i, ln in self.by_id.items()
+        }
+        self.open_line = {i: self.spend_line(i, 0)["committed"] for i in self.by_id}  # line currency cents
+        self.committed = {i: self.spend(i, 0)["committed"] for i in self.by_id}
         self.alloc = defaultdict(int)  # (region, quarter) -> cents, all channels
         for a in ALLOCATIONS:
             if not a.get("channel"):
@@ -473,7 +512,96 @@ class Expected:
     def region_estimate(self, region: str, months: list[int]) -> int:
         return sum(sum(self.estimate(i)[j] for j in months) for i in self.by_id if self.by_id[i]["region"] == region)
 
+    # --- spend control: purchase orders, invoices and the month-end accrual
 
+    def po_line(self, po: tuple[str, ...]) -> str | None:
+        """The line a PO is for: its line ID, else a campaign code exactly one line has (a PO is never split)."""
+        if po[6] in self.by_id:
+            return po[6]
+        coded = [i for i, ln in self.by_id.items() if po[7] and ln.get("campaign_code") == po[7]]
+        return coded[0] if len(coded) == 1 else None
+
+    @staticmethod
+    def cross(amount: int, source: str, target: str) -> int:
+        """Cents of `source` in `target` at the plan rates' cross rate, rounded once, half away from zero."""
+        if source == target:
+            return amount
+        return half_up(Fraction(amount) * Fraction(RATES[source]) / Fraction(RATES[target]))
+
+    def po_invoiced(self, po: tuple[str, ...], invoices: list[tuple[str, ...]], through: dt.date | None = None) -> int:
+        """What `invoices` bill against a PO (dated by `through`, when given), in the PO's currency."""
+        return sum(
+            self.cross(cents(i[2]), i[3] or po[3], po[3])
+            for i in invoices
+            if i[1] == po[0] and (through is None or dt.date.fromisoformat(i[4]) <= through)
+        )
+
+    def accrual(self, po: tuple[str, ...], month: int) -> int:
+        """A PO's accrual at fiscal month `month`'s end (0-based), its currency: delivered less invoiced by then.
+
+        A closed month's accrual was worked out from the invoices imported when it was closed.
+        """
+        invoices = INVOICES if month < ACCRUAL_CLOSED else INVOICES + LATE_INVOICES
+        start, stop, end, amount = (
+            dt.date.fromisoformat(po[4]),
+            dt.date.fromisoformat(po[5]),
+            MONTH_ENDS[month],
+            cents(po[2]),
+        )
+        if po[8] == "Cancelled" or end < start:
+            return 0
+        line_id = self.po_line(po)
+        planned = [cents(self.by_id[line_id].get(m)) for m in MONTHS] if line_id else [0]
+        if po[9] == "plan" and sum(planned):  # in step with the line's planned spend for the year
+            delivered = half_up(Fraction(amount * sum(planned[: month + 1]), sum(planned)))
+        elif end >= stop:
+            delivered = amount
+        else:  # straight-line over the service period's days, both ends included
+            delivered = half_up(Fraction(amount * ((end - start).days + 1), (stop - start).days + 1))
+        return max(delivered - self.po_invoiced(po, invoices, end), 0)
+
+    def spend_line(self, line_id: str, month: int) -> dict[str, int]:
+        """A line's open PO balance, invoiced and accrual at `month`'s end: each PO to the line's currency alone."""
+        currency = self.by_id[line_id]["currency"]
+        out = dict.fromkeys(("committed", "invoiced", "accrued"), 0)
+        for po in PURCHASE_ORDERS:
+            if self.po_line(po) != line_id:
+                continue
+            billed = self.po_invoiced(po, INVOICES + LATE_INVOICES)
+            left = 0 if po[8] == "Cancelled" else max(cents(po[2]) - billed, 0)
+            out["committed"] += self.cross(left, po[3], currency)
+            out["invoiced"] += self.cross(billed, po[3], currency)
+            out["accrued"] += self.cross(self.accrual(po, month), po[3], currency)
+        return out
+
+    def spend(self, line_id: str, month: int) -> dict[str, int]:
+        """A line's plan for the year, committed, invoiced, accrued and remaining, reporting cents at the plan rate."""
+        currency = self.by_id[line_id]["currency"]
+        out = {"plan": sum(self.month[line_id])}
+        out |= {k: to_reporting(v, currency) for k, v in self.spend_line(line_id, month).items()}
+        out["remaining"] = out["plan"] - out["committed"] - out["invoiced"]
+        return out
+
+    def spend_by(self, by: str, month: int) -> dict[str, dict[str, int]]:
+        """The spend figures by line ID, team or region at fiscal month `month`'s end."""
+        out: dict[str, dict[str, int]] = {}
+        for team, ln in self.lines:
+            key = {"line": ln["line_id"], "team": team, "region": ln["region"]}[by]
+            sums = out.setdefault(key, dict.fromkeys(SPEND_MEASURES, 0))
+            for name, value in self.spend(ln["line_id"], month).items():
+                sums[name] += value
+        return out
+
+    def accruals(self, month: int) -> dict[str, int]:
+        """Each PO's accrual at `month`'s end (its currency), the POs accruing nothing left out."""
+        return {po[0]: a for po in PURCHASE_ORDERS if (a := self.accrual(po, month))}
+
+    def accrued_off_lines(self, month: int) -> int:
+        """The accrual of the POs no line (or more than one) matches, each PO to reporting cents."""
+        return sum(to_reporting(self.accrual(po, month), po[3]) for po in PURCHASE_ORDERS if self.po_line(po) is None)
+
+
+SPEND_MEASURES = ("plan", "committed", "invoiced", "accrued", "remaining")
 EXPECTED = Expected()
 
 
@@ -563,6 +691,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         assert call(base, finance, "POST", "/api/v1/cycles", cycle)[0] == 201
         status, answer = call(base, finance, "GET", f"/api/v1/submissions/{stale}")
         assert answer["status"] == "stale", answer
+        closed = close_a_month(base, finance)
         yield {
             "base": base,
             "finance": finance,
@@ -574,6 +703,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             "master_sheet": master_sheet.id,
             "plan_xlsx": plan_xlsx,
             "imports": imports,
+            "closed": closed,
         }
     finally:
         stop(process)
@@ -606,6 +736,33 @@ def import_results(base: str, finance: str) -> list[dict[str, Any]]:
     return [a, b, c]
 
 
+def close_a_month(base: str, finance: str) -> dict[str, Any]:
+    """Import the POs and their invoices, close m01's accrual, then a late invoice dated in m01: the close's answer."""
+    status, answer = upload(
+        base, finance, "/api/v1/purchase-orders", csv_of([PO_HEADER, *PURCHASE_ORDERS]), filename="po.csv"
+    )
+    assert status == 201, answer
+    assert [u["po_number"] for u in answer["unmatched"]] == ["PO-X1"], answer
+    assert [(a["po_number"], a["teams"]) for a in answer["ambiguous"]] == [("PO-X2", ["EMEA-SMB", "NA-ENTERPRISE"])]
+    assert answer["over_plan"] == [], answer
+    status, answer = upload(base, finance, "/api/v1/invoices", csv_of([INVOICE_HEADER, *INVOICES]), filename="inv.csv")
+    assert status == 201, answer
+    assert [u["invoice_number"] for u in answer["unmatched"]] == ["INV-Z1"], answer
+    over = {po[0]: EXPECTED.po_invoiced(po, INVOICES) - cents(po[2]) for po in PURCHASE_ORDERS}
+    assert [(o["po_number"], cents(o["over_by"])) for o in answer["over_po"]] == [
+        (n, c) for n, c in over.items() if c > 0
+    ], answer
+    status, closed = call(base, finance, "POST", f"/api/v1/accruals/{MONTHS[0]}/close", {})
+    assert status == 200 and closed["closed"] is True, closed
+    status, answer = call(base, finance, "POST", f"/api/v1/accruals/{MONTHS[0]}/close", {})
+    assert status == 409, answer  # a closed month's accrual never changes
+    status, answer = upload(
+        base, finance, "/api/v1/invoices", csv_of([INVOICE_HEADER, *LATE_INVOICES]), filename="late.csv"
+    )
+    assert status == 201 and answer["unmatched"] == [], answer
+    return closed
+
+
 def get(scenario: dict[str, Any], path: str) -> Any:
     status, body = call(scenario["base"], scenario["finance"], "GET", path)
     assert status == 200, body
@@ -627,6 +784,8 @@ def test_api_master_lines_carry_the_imported_actuals(scenario: dict[str, Any]) -
     body = get(scenario, "/api/v1/master")
     assert {ln["line_id"] for ln in body["lines"]} == set(EXPECTED.by_id)  # the rows inserted in LibreOffice too
     assert {ln["line_id"]: ln["actual"] for ln in body["lines"]} == EXPECTED.actual_line
+    # POs are imported: each line's committed spend is its open PO balance (line currency), not what its plan typed.
+    assert {ln["line_id"]: ln["committed"] for ln in body["lines"]} == EXPECTED.open_line
 
 
 def test_api_variance_and_allocations_equal_the_oracle(scenario: dict[str, Any]) -> None:
@@ -637,6 +796,17 @@ def test_api_variance_and_allocations_equal_the_oracle(scenario: dict[str, Any])
         assert cents(rows[region]["actual"]) == EXPECTED.region_sum(EXPECTED.actual, region), region
         year = sum(EXPECTED.alloc[region, q] for q in QUARTER_MONTHS)
         assert cents(rows[region]["allocation"]) == year, region
+        committed = EXPECTED.region_sum(EXPECTED.committed, region)
+        assert cents(rows[region]["committed"]) == committed, region
+        left = year - committed - EXPECTED.region_sum(EXPECTED.actual, region)
+        assert cents(rows[region]["remaining"]) == left, region
+    committed = get(scenario, "/api/v1/rollup?by=region&measure=committed&period=year")
+    got = defaultdict(int)
+    for r in committed["rows"]:
+        got[r["region"]] += r["cents"]
+    assert {k: v for k, v in got.items() if v} == {
+        r: c for r in CFG.regions if (c := EXPECTED.region_sum(EXPECTED.committed, r))
+    }
     allocations = {
         (a["region"], a["quarter"], a["channel"]): a["cents"]
         for a in get(scenario, "/api/v1/allocations")["allocations"]
@@ -704,9 +874,7 @@ def test_api_budget_against_plan_and_actual_equals_the_oracle(scenario: dict[str
 
 @pytest.mark.libreoffice
 def test_the_master_workbook_budget_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
-    path = download(scenario, "/api/v1/master?format=xlsx", "master-budget.xlsx")
-    done = recalculate(path, scenario["folder"] / "recalculated-budget")
-    grid = sheet_values(done, "Budget")
+    grid = sheet_values(recalculated_master(scenario), "Budget")
     start = next(i for i, r in enumerate(grid) if r and r[0] == "By region") + 1
     header = list(grid[start])
     got = {}
@@ -746,6 +914,14 @@ def download(scenario: dict[str, Any], path: str, name: str) -> Path:
     return target
 
 
+def recalculated_master(scenario: dict[str, Any]) -> Path:
+    """The service's master workbook recalculated by LibreOffice, once for all the tests that read its sheets."""
+    if "recalculated_master" not in scenario:
+        path = download(scenario, "/api/v1/master?format=xlsx", "master-sheets.xlsx")
+        scenario["recalculated_master"] = recalculate(path, scenario["folder"] / "recalculated-sheets")
+    return scenario["recalculated_master"]
+
+
 def money_cell(value: Any) -> int:
     assert isinstance(value, int | float), value
     return round(value * 100)
@@ -766,6 +942,7 @@ def test_the_service_master_workbook_equals_the_oracle(scenario: dict[str, Any],
         assert [money_cell(v) for v in row[1:5]] == [EXPECTED.alloc[region, q] for q in QUARTER_MONTHS], region
         assert [money_cell(v) for v in row[5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
         assert money_cell(row[13]) == EXPECTED.to_date(region), region
+        assert money_cell(row[14]) == EXPECTED.region_sum(EXPECTED.committed, region), region
         assert money_cell(row[15]) == EXPECTED.region_sum(EXPECTED.actual, region), region
 
 
@@ -870,13 +1047,18 @@ def test_the_google_master_sheet_equals_the_oracle(scenario: dict[str, Any]) -> 
     )
     line_id, actual_spend = header.index("Line ID"), header.index("Actual spend")
     assert {r[line_id]: money_cell(r[actual_spend] or 0) for r in master} == EXPECTED.actual_line
+    committed_spend = header.index("Committed spend")
+    assert {r[line_id]: money_cell(r[committed_spend] or 0) for r in master} == EXPECTED.open_line
     variance = book.worksheet("Variance").get_all_records(
         value_render_option=gspread.utils.ValueRenderOption.unformatted
     )
     actual: dict[str, int] = defaultdict(int)
+    committed: dict[str, int] = defaultdict(int)
     for r in variance:
         actual[r["region"]] += money_cell(r["actual"])
+        committed[r["region"]] += money_cell(r["committed"])
     assert dict(actual) == {r: EXPECTED.region_sum(EXPECTED.actual, r) for r in actual}
+    assert dict(committed) == {r: EXPECTED.region_sum(EXPECTED.committed, r) for r in committed}
     assert set(actual) == {ln["region"] for _, ln in EXPECTED.lines}
 
 
@@ -922,6 +1104,20 @@ def live_calls() -> list[tuple[str, list[Any], int]]:
         out.append(("PS_ESTIMATE", [region, "m02"], EXPECTED.region_estimate(region, [1])))
         out.append(("PS_BASELINE", [region], sum(baseline[region])))
         out.append(("PS_BASELINE", [region, "Q2"], sum(baseline[region][3:6])))
+    # Spend control: the open PO balance, what was invoiced, the month-end accrual (no month: the one being closed).
+    now, closed = EXPECTED.spend_by("region", ACCRUAL_CLOSED), EXPECTED.spend_by("region", 0)
+    now |= EXPECTED.spend_by("team", ACCRUAL_CLOSED)
+    closed |= EXPECTED.spend_by("team", 0)
+    for scope in (*CFG.regions, *FINAL):
+        out.append(("PS_COMMITTED", [scope], now[scope]["committed"]))
+        out.append(("PS_INVOICED", [scope], now[scope]["invoiced"]))
+        out.append(("PS_ACCRUED", [scope], now[scope]["accrued"]))
+        out.append(("PS_ACCRUED", [scope, MONTHS[ACCRUAL_CLOSED]], now[scope]["accrued"]))
+        out.append(("PS_ACCRUED", [scope, MONTHS[0]], closed[scope]["accrued"]))
+    events = [i for i, ln in EXPECTED.by_id.items() if (ln["region"], ln["channel"]) == ("EMEA", "Events")]
+    out.append(("PS_COMMITTED", ["EMEA", "Events"], sum(EXPECTED.spend(i, 0)["committed"] for i in events)))
+    out.append(("PS_ACCRUED", ["EMEA", MONTHS[0], "Events"], sum(EXPECTED.spend(i, 0)["accrued"] for i in events)))
+    out.append(("PS_INVOICED", ["EMEA-ENTERPRISE", "Content", "EE3-CODE"], EXPECTED.spend("EE-3", 0)["invoiced"]))
     team = "EMEA-SMB"  # a team's own results, the shared campaign code's share
     mine = EXPECTED.performance("region", "Q1", teams={team})["EMEA"]
     out.append(("PS_RESULT", ["leads", team, "Q1"], mine["leads"][0]))
@@ -1093,9 +1289,7 @@ def check_performance_table(table: dict[tuple[str, str], dict[str, Any]], by: st
 
 @pytest.mark.libreoffice
 def test_the_master_workbook_performance_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
-    path = download(scenario, "/api/v1/master?format=xlsx", "master-performance.xlsx")
-    done = recalculate(path, scenario["folder"] / "recalculated-performance")
-    grid = sheet_values(done, "Performance")
+    grid = sheet_values(recalculated_master(scenario), "Performance")
     check_performance_table(performance_table(grid, "By region"), "region", "workbook by region")
     check_performance_table(performance_table(grid, "By channel"), "channel", "workbook by channel")
 
@@ -1179,3 +1373,178 @@ def test_a_scenario_of_the_master_starts_as_the_master_to_the_cent(scenario: dic
     assert {k: v["origin"] for k, v in got.items() if v["origin"]} == {k: v for k, v in want.items() if v}
     assert all(v["origin"] == v["scenario"] for v in got.values())
     assert call(scenario["base"], scenario["finance"], "POST", f"{path}/discard", {})[0] == 200
+
+
+# --- spend control: purchase orders, invoices and the month-end accrual, on every surface ------------------------
+
+ACCOUNTING = tomllib.loads((Path(__file__).parents[1] / "sheet_templates" / "default_org.toml").read_text())[
+    "accounting"
+]
+SPEND_LABELS = {"Planned": "plan", "Committed (open PO)": "committed", "Invoiced": "invoiced", "Remaining": "remaining"}
+
+
+def spend_label(label: str) -> str | None:
+    """The measure a Spend table's column shows (the accrual's names the month), None for others."""
+    return "accrued" if label.startswith("Accrued (end of ") else SPEND_LABELS.get(label)
+
+
+def test_the_oracle_scenario_closes_a_month_with_every_kind_of_po() -> None:
+    lines = {po[0]: EXPECTED.po_line(po) for po in PURCHASE_ORDERS}
+    assert any(po[3] != EXPECTED.by_id[lines[po[0]]]["currency"] for po in PURCHASE_ORDERS if lines[po[0]])
+    assert {EXPECTED.team_of[i] for i in lines.values() if i} == set(FINAL)  # every team, so every region
+    assert len({po[3] for po in PURCHASE_ORDERS}) >= 4 and [n for n, i in lines.items() if i is None] == [
+        "PO-X1",
+        "PO-X2",
+    ]
+    assert {po[8] for po in PURCHASE_ORDERS} == {"Open", "Cancelled"} and any(po[9] == "plan" for po in PURCHASE_ORDERS)
+    assert [po[0] for po in PURCHASE_ORDERS if EXPECTED.po_invoiced(po, INVOICES) > cents(po[2])] == ["PO-N1"]
+    # The late invoice moves m02's accrual, never the closed m01's; the typed committed spend is replaced.
+    late = next(po for po in PURCHASE_ORDERS if po[0] == LATE_INVOICES[0][1])
+    assert EXPECTED.accrual(late, 0) == cents(late[2]) > EXPECTED.accrual(late, 1)
+    for region in ("EMEA", "NA"):
+        assert EXPECTED.region_sum(EXPECTED.committed, region) != EXPECTED.region_sum(EXPECTED.typed_committed, region)
+    assert all(EXPECTED.spend_by("region", 0)[r]["accrued"] for r in CFG.regions)
+
+
+@pytest.mark.parametrize("by", ["line", "team", "region"])
+def test_api_spend_equals_the_oracle(scenario: dict[str, Any], by: str) -> None:
+    for month in range(ACCRUAL_CLOSED + 1):
+        body = get(scenario, f"/api/v1/spend?by={by}&month={MONTHS[month]}")
+        assert body["purchase_orders_tracked"] is True and body["accrual_closed"] == MONTHS[:ACCRUAL_CLOSED]
+        assert body["month_end"] == MONTH_ENDS[month].isoformat()
+        want = EXPECTED.spend_by(by, month)
+        key = "line_id" if by == "line" else by
+        got = {r[key]: {n: cents(r[n].replace(",", "")) for n in SPEND_MEASURES} for r in body["rows"]}
+        assert got == want, (by, month)
+        totals = {n: cents(v.replace(",", "")) for n, v in body["totals"].items()}
+        assert totals == {n: sum(w[n] for w in want.values()) for n in SPEND_MEASURES}, (by, month)
+    assert [p["po_number"] for p in body["unmatched_purchase_orders"]] == ["PO-X1", "PO-X2"]
+    assert [i["invoice_number"] for i in body["unmatched_invoices"]] == ["INV-Z1"]
+    over = body["over_po"]
+    assert [(p["po_number"], cents(p["over_by"])) for p in over] == [("PO-N1", cents("2600") - cents("2500"))]
+
+
+def expected_accrual_report(month: int) -> dict[str, Any]:
+    """The /accruals report's cents: totals by team and region (lines only), off the lines, and the whole."""
+    teams = {k: v["accrued"] for k, v in EXPECTED.spend_by("team", month).items() if v["accrued"]}
+    regions = {k: v["accrued"] for k, v in EXPECTED.spend_by("region", month).items() if v["accrued"]}
+    off = EXPECTED.accrued_off_lines(month)
+    return {"total": sum(teams.values()) + off, "by_team": teams, "by_region": regions, "not_on_a_line": off}
+
+
+def test_api_accruals_equal_the_oracle(scenario: dict[str, Any]) -> None:
+    status = get(scenario, "/api/v1/accruals")
+    assert status["month"] == MONTHS[ACCRUAL_CLOSED] and [c["month"] for c in status["closed"]] == ["m01"]
+    for month in range(ACCRUAL_CLOSED + 1):
+        body = get(scenario, f"/api/v1/accruals/{MONTHS[month]}")
+        assert body["closed"] is (month < ACCRUAL_CLOSED), month
+        assert body["month_end"] == MONTH_ENDS[month].isoformat()
+        assert {e["po_number"]: cents(e["accrued"].replace(",", "")) for e in body["entries"]} == EXPECTED.accruals(
+            month
+        )
+        want = expected_accrual_report(month)
+        assert body["cents"] == want, month
+        assert cents(body["total"].replace(",", "")) == want["total"]
+    # The close answered the month's report as it closed, before the late invoice came in.
+    assert scenario["closed"]["cents"] == expected_accrual_report(0)
+
+
+def test_the_accrual_journal_equals_the_oracle(scenario: dict[str, Any]) -> None:
+    by_number = {po[0]: po for po in PURCHASE_ORDERS}
+    for month in range(ACCRUAL_CLOSED + 1):
+        path = download(scenario, f"/api/v1/accruals/{MONTHS[month]}/journal.csv", f"journal-{MONTHS[month]}.csv")
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+        name = f"ACCR-FY2027-{MONTHS[month].upper()}"
+        want = EXPECTED.accruals(month)
+        for journal, day, reverse in (
+            (name, MONTH_ENDS[month], False),
+            (f"{name}-REV", MONTH_ENDS[month] + dt.timedelta(days=1), True),
+        ):
+            part = [r for r in rows if r["Journal"] == journal]
+            assert {r["Date"] for r in part} == {day.isoformat()}, journal
+            assert len(part) == 2 * len(want), journal  # one debit and one credit per PO
+            for currency in {r["Currency"] for r in part}:  # each journal balances in each currency
+                mine = [r for r in part if r["Currency"] == currency]
+                assert sum(cents(r["Debit"] or 0) for r in mine) == sum(cents(r["Credit"] or 0) for r in mine)
+            for number, accrued in want.items():
+                po = by_number[number]
+                line_id = EXPECTED.po_line(po)
+                ln = EXPECTED.by_id.get(line_id or "", {})
+                expense = ACCOUNTING["expense_accounts"].get(ln.get("channel"), ACCOUNTING["expense_account"])
+                centre = ACCOUNTING["cost_centres"].get(ln.get("region"), ACCOUNTING["cost_centre"])
+                mine = [r for r in part if r["Reference"] == number]
+                debit = next(r for r in mine if r["Debit"])
+                credit = next(r for r in mine if r["Credit"])
+                cost, liability = (credit, debit) if reverse else (debit, credit)
+                assert (cost["Account"], cost["Cost centre"]) == (expense, centre), (journal, number)
+                assert (liability["Account"], liability["Cost centre"]) == (ACCOUNTING["accrual_account"], "")
+                assert cents(debit["Debit"]) == cents(credit["Credit"]) == accrued, (journal, number)
+                assert {r["Currency"] for r in mine} == {po[3]}, (journal, number)
+                team = EXPECTED.team_of[line_id] if line_id else ""
+                assert {(r["Team"], r["Line ID"]) for r in mine} == {(team, line_id or "")}, (journal, number)
+
+
+def spend_rows(header: list[Any], rows: list[list[Any]], name: int) -> dict[str, dict[str, int | None]]:
+    """A Spend table's rows by the name in column `name`: {name: {measure: cents}}, the columns found by header."""
+    columns = {j: m for j, h in enumerate(header) if (m := spend_label(str(h)))}
+    assert sorted(columns.values()) == sorted(SPEND_MEASURES), header
+    return {row[name]: {m: from_units(row[j], "money") for j, m in columns.items()} for row in rows}
+
+
+@pytest.mark.libreoffice
+def test_the_master_workbook_spend_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
+    """The Spend sheet shows the month being closed (m02): m01 is closed."""
+    grid = sheet_values(recalculated_master(scenario), "Spend")
+    for title, by in (("By region", "region"), ("By team", "team")):
+        start = next(i for i, r in enumerate(grid) if r and r[0] == title) + 1
+        rows = []
+        for row in grid[start + 1 :]:
+            if not row or row[0] in ("", None):
+                break
+            rows.append(row)
+        assert spend_rows(grid[start], rows, 0) == EXPECTED.spend_by(by, ACCRUAL_CLOSED), title
+
+
+def test_the_google_spend_sheet_equals_the_oracle(scenario: dict[str, Any]) -> None:
+    status, body = call(scenario["base"], scenario["finance"], "POST", "/api/v1/gsheets/master/push", {}, wait=30)
+    assert status == 200 and body["status"] == "succeeded", body
+    book = scenario["gc"].open_by_key(scenario["master_sheet"])
+    header, *grid = book.worksheet("Spend").get_all_values(
+        value_render_option=gspread.utils.ValueRenderOption.unformatted
+    )
+    assert header[:2] == ["By", "Name"], header
+    for label, by in (("Region", "region"), ("Team", "team")):
+        table = spend_rows(header, [r for r in grid if r and r[0] == label], 1)
+        assert table == EXPECTED.spend_by(by, ACCRUAL_CLOSED), label
+
+
+def test_the_dashboard_spend_page_equals_the_oracle(scenario: dict[str, Any]) -> None:
+    client = dashboard(scenario)
+    for by, month in (("team", 0), ("region", ACCRUAL_CLOSED), ("line", 0), ("region", None)):
+        query = f"/spend?by={by}" + (f"&month={MONTHS[month]}" if month is not None else "")
+        page = client.get(query).get_data(as_text=True)
+        month = ACCRUAL_CLOSED if month is None else month  # no month: the month being closed
+        table = re.search(r'<table id="spend">(.*?)</table>', page, re.S).group(1)
+        want = EXPECTED.spend_by(by, month)
+        rows = dict(re.findall(r'<tr data-key="([^"]+)">(.*?)</tr>', table.split("<tfoot>")[0], re.S))
+        got = {
+            (k.split("|")[1] if by == "line" else k): dict(
+                zip(SPEND_MEASURES, map(int, re.findall(r'data-cents="(-?\d+)"', v)), strict=True)
+            )
+            for k, v in rows.items()
+        }
+        assert got == want, query
+        foot = re.search(r'<tr data-key="total">(.*?)</tr>', table.split("<tfoot>")[1], re.S).group(1)
+        totals = [int(v) for v in re.findall(r'data-cents="(-?\d+)"', foot)]
+        assert totals == [sum(w[n] for w in want.values()) for n in SPEND_MEASURES], query
+        # The month's accrual: by team, by region, off the lines and in all, and whether it is closed.
+        report = expected_accrual_report(month)
+        section = re.search(r'<section id="accrual">(.*?)</section>', page, re.S).group(1)
+        for name in ("team", "region"):
+            part = re.search(rf'<table id="accrual-by-{name}">(.*?)</table>', section, re.S).group(1)
+            shown = re.findall(r'<tr data-key="([^"]+)"><td>[^<]*</td><td class="num" data-cents="(-?\d+)"', part)
+            assert {k: int(v) for k, v in shown} == report[f"by_{name}"], (query, name)
+        foot = dict(re.findall(r'<tr data-key="([^"]+)"><th>[^<]*</th><td class="num" data-cents="(-?\d+)"', section))
+        assert (int(foot["not-on-a-line"]), int(foot["total"])) == (report["not_on_a_line"], report["total"]), query
+        state = re.search(r'<p id="accrual-state">(.*?)</p>', section, re.S).group(1)
+        assert ("is closed" in state) is (month < ACCRUAL_CLOSED) and ("is open" in state) is (month >= ACCRUAL_CLOSED)

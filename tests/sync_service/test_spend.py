@@ -380,3 +380,21 @@ def test_committed_is_the_open_po_balance_once_pos_are_imported(service: Service
     assert rollup.status_code == 200, rollup.get_data(as_text=True)
     assert sum(r["cents"] for r in rollup.get_json()["rows"]) == committed
     assert money(service.client.get("/api/v1/spend", headers=finance).get_json()["totals"]["committed"]) == committed
+
+
+def test_a_cancelled_po_counts_against_no_plan_but_a_closed_one_does(database_url: str) -> None:
+    s = make_service(database_url, OVER_ALLOCATION="refuse")
+    try:
+        approved_plan(s, PLAN)
+        cancelled = [["PO-3001", "Gone", "70000", "USD", "2026-02-01", "2026-07-31", "EMEA-0001", "", "Cancelled", ""]]
+        answer = post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *cancelled]))
+        assert answer.status_code == 201 and answer.get_json()["over_plan"] == []
+        closed = [["PO-3002", "Done", "70000", "USD", "2026-02-01", "2026-07-31", "EMEA-0001", "", "Closed", ""]]
+        body = problem(post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *closed])), 422)
+        assert [(i["cell"], i["rule"]) for i in body["issues"]] == [("C2", "po.over_plan")]
+        orders = s.client.get("/api/v1/purchase-orders", headers=auth(s.tokens["finance"])).get_json()
+        assert [(p["po_number"], p["status"], money(p["open"])) for p in orders["purchase_orders"]] == [
+            ("PO-3001", "cancelled", 0)
+        ]
+    finally:
+        s.store.dispose()
