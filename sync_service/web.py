@@ -328,27 +328,38 @@ def status() -> ResponseReturnValue:
 @bp.get("/submissions/<int:submission_id>")
 @login_required
 def submission(submission_id: int) -> ResponseReturnValue:
-    """One submission: its report, and what it changes against the team's approved plan."""
+    """One submission: its place in its approval chain, its report, and what it changes against the approved plan.
+
+    Its teams' readers open it, and so does anyone holding a step of its chain (a region lead).
+    """
     user = g.web_user
     with _store().reading() as s:
         found = s.get(Submission, submission_id)
-        if found is None or not can_see(user, found.team_id):
+        if found is None or not (can_see(user, found.team_id) or workflow._approves(s, user, found)):
             abort(404)
         info = workflow.describe(s, found)
         current = workflow.current_submission(s, found.team_id)
         diff = workflow.team_diff(s, current, found.id) if current != found.id else None
         decisions = list(s.scalars(select(Decision).where(Decision.submission_id == found.id)))
         deciders = {d.user_id: s.get(User, d.user_id).name for d in decisions}
-        may_decide = user.role == Role.FINANCE and found.user_id != user.id and info["status"] in ("submitted", "stale")
+        waiting = _waiting_step(info)
+        may_decide = workflow.may_take(s, user, found, info)
     return render_template(
         "submission.html",
         s=info,
+        chain=info["approval"],
+        waiting=waiting,
         diff=diff,
         current=current,
         decisions=decisions,
         deciders=deciders,
         may_decide=may_decide,
     )
+
+
+def _waiting_step(info: dict[str, Any]) -> dict[str, Any] | None:
+    """The step of the chain a described submission waits for (position, label...), or None."""
+    return next((step for step in info["approval"]["steps"] if step["status"] == "waiting"), None)
 
 
 @bp.post("/submissions/<int:submission_id>/decide")
@@ -368,8 +379,13 @@ def decide(submission_id: int) -> ResponseReturnValue:
             request.form.get("comment", ""),
             over_allocation=current_app.config["OVER_ALLOCATION"],
             follow_ups=follow_ups(),
+            step=request.form.get("step") or None,  # the step the form was shown for: 409 if another took it
         )
-        flash(f"Submission {submission_id} {verdict}.", "ok")
+        next_step = _waiting_step(result)
+        if verdict == "approved" and next_step is not None:
+            flash(f"Submission {submission_id} approved at your step; it now waits for {next_step['label']}.", "ok")
+        else:
+            flash(f"Submission {submission_id} {verdict}.", "ok")
         for name, outcome in result.items() if isinstance(result, dict) else ():
             if name in follow_ups() and isinstance(outcome, dict) and "error" in outcome:
                 flash(f"The decision stands, but {name.replace('_', ' ')} failed: {outcome['error']}", "error")
@@ -378,6 +394,16 @@ def decide(submission_id: int) -> ResponseReturnValue:
     except ServiceError as exc:
         flash(exc.detail, "error")
     return redirect(url_for("web.submission", submission_id=submission_id))
+
+
+@bp.get("/approvals")
+@login_required
+def approvals_page() -> ResponseReturnValue:
+    """What waits for the user's approval (plans at a step they hold, transfers), and every plan in review."""
+    queue = workflow.approval_queue(_store(), g.web_user)
+    waiting = [(item, _waiting_step(item)) for item in queue["submissions"]]
+    in_review = [(item, _waiting_step(item)) for item in queue["in_review"]]
+    return render_template("approvals.html", waiting=waiting, transfers=queue["transfers"], in_review=in_review)
 
 
 @bp.get("/master")

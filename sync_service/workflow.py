@@ -771,6 +771,19 @@ def _approves(session: Session, user: User, submission: Submission) -> bool:
     return any(approvals.holds(user, s["step"], region) for s in steps)
 
 
+def may_take(session: Session, user: User, submission: Submission, described: dict[str, Any]) -> bool:
+    """Whether `user` may take the step a (described) submission waits for now, as `decide` would let them.
+
+    Not the submitter, not someone who took a step of its chain, and only the holder of the step.
+    """
+    waiting = described["approval"]["waiting_for"]
+    if waiting is None or submission.user_id == user.id or described["status"] not in ("submitted", "stale"):
+        return False
+    if any(step.user_id == user.id for step in approvals.taken(session, submission.id)):
+        return False  # nobody takes two steps of one chain
+    return approvals.holds(user, waiting, session.get(Team, submission.team_id).region)
+
+
 def approval_queue(store: Store, user: User) -> dict[str, Any]:
     """What waits for `user`: the submissions whose waiting step they may take, and the transfers they may decide.
 
@@ -791,12 +804,7 @@ def approval_queue(store: Store, user: User) -> dict[str, Any]:
             if teams is None or submission.team_id in teams or _approves(session, user, submission):
                 described = describe(session, submission)
                 in_review.append(described)
-            if submission.user_id == user.id or described is None:
-                continue
-            chain = described["approval"]
-            region = session.get(Team, submission.team_id).region
-            took = {s.user_id for s in approvals.taken(session, submission.id)}
-            if chain["waiting_for"] and user.id not in took and approvals.holds(user, chain["waiting_for"], region):
+            if described is not None and may_take(session, user, submission, described):
                 mine.append(described)
         waiting_transfers = []
         for t in transfers.transfers_json(session, user):
