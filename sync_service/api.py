@@ -515,11 +515,18 @@ def _export_upload(named: str | None) -> tuple[bytes, str | None]:
     raw=("text/csv", XLSX, "multipart/form-data"),
     gate=_finance("imports purchase orders"),
     idempotent_key=True,
+    accepted=c.JobAnswer,
 )
 def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
-    """201 with the report when some PO was new or changed, 200 when the export held nothing new."""
+    """201 with the report when some PO was new or changed, 200 when the export held nothing new.
+
+    With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
+    """
     user = current_user()
     raw, filename = _export_upload(query.filename)
+    if _prefers("respond-async"):
+        given = {"date_order": query.date_order} if query.date_order else {}
+        return _job_answer(user, jobs.enqueue(current_app, "purchase_orders.import", given, user, (raw, filename)))
     return _idempotent(
         user,
         (raw, query.date_order or ""),
@@ -541,11 +548,18 @@ def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
     raw=("text/csv", XLSX, "multipart/form-data"),
     gate=_finance("imports invoices"),
     idempotent_key=True,
+    accepted=c.JobAnswer,
 )
 def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
-    """201 with the report when some invoice was new or changed, 200 when the export held nothing new."""
+    """201 with the report when some invoice was new or changed, 200 when the export held nothing new.
+
+    With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
+    """
     user = current_user()
     raw, filename = _export_upload(query.filename)
+    if _prefers("respond-async"):
+        given = {"date_order": query.date_order} if query.date_order else {}
+        return _job_answer(user, jobs.enqueue(current_app, "invoices.import", given, user, (raw, filename)))
     return _idempotent(
         user,
         (raw, query.date_order or ""),

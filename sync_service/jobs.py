@@ -85,7 +85,7 @@ class Run:
 
 
 def _kinds() -> dict[str, Kind]:
-    from sync_service import actuals, notifications, outcomes, reports, sheets_sync
+    from sync_service import actuals, notifications, outcomes, reports, sheets_sync, spend
 
     return {
         k.name: k
@@ -94,6 +94,8 @@ def _kinds() -> dict[str, Kind]:
             Kind("master.workbook", "Build the master workbook", reports.workbook_job),
             Kind("actuals.import", "Import actual spend", actuals.import_job),
             Kind("outcomes.import", "Import results from the CRM", outcomes.import_job),
+            Kind("purchase_orders.import", "Import purchase orders", spend.purchase_orders_job),
+            Kind("invoices.import", "Import invoices", spend.invoices_job),
             Kind("notify", "Send a notification", notifications.notify_job),
         )
     }

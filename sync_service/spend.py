@@ -26,7 +26,7 @@ import contextlib
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -636,6 +636,7 @@ def import_purchase_orders(
     policy: str = "flag",
     idem: Idempotency | None = None,
     date_order: str | None = None,
+    stored: Stored | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Store the export's new and changed POs; (201, report) when any was, (200, report) when none.
 
@@ -703,7 +704,7 @@ def import_purchase_orders(
                 issues=issues,
                 over_plan=over,
             )
-        return _store(session, user, "purchase_orders", raw, filename, report, fresh + changed, idem)
+        return _store(session, user, "purchase_orders", raw, filename, report, fresh + changed, idem, stored)
 
 
 def import_invoices(
@@ -714,6 +715,7 @@ def import_invoices(
     filename: str | None,
     idem: Idempotency | None = None,
     date_order: str | None = None,
+    stored: Stored | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Store the export's new and changed invoices; (201, report) when any was, (200, report) when none.
 
@@ -757,7 +759,7 @@ def import_invoices(
             ],
             "over_po": over,
         }
-        return _store(session, user, "invoices", raw, filename, report, fresh + changed, idem)
+        return _store(session, user, "invoices", raw, filename, report, fresh + changed, idem, stored)
 
 
 def _compare(rows: list[Any], held: Mapping[Any, Mapping[str, Any]], key: Any = None) -> tuple[list, list, list]:
@@ -784,8 +786,13 @@ def _store(
     report: dict[str, Any],
     rows: list[Any],
     idem: Idempotency | None,
+    stored: Stored | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """The import, its new rows and its audit event, in the caller's transaction; nothing when nothing is new."""
+    """The import, its new rows and its audit event, in the caller's transaction; nothing when nothing is new.
+
+    `stored(session, answer)` runs in the same transaction: a background job records its success
+    there, so the import and the job's "succeeded" land together or not at all.
+    """
     answer: dict[str, Any] = {"id": None, "kind": kind, "filename": filename, **report}
     status = 200
     if rows:
@@ -817,4 +824,38 @@ def _store(
         answer.update(id=record.id, imported_at=record.created_at.isoformat())
         status = 201
     remember(session, user, idem, status, answer)
+    if stored is not None:
+        stored(session, answer)
     return status, answer
+
+
+Stored = Callable[[Session, dict[str, Any]], None]
+
+
+def purchase_orders_job(run: Any) -> dict[str, Any]:
+    """The job `purchase_orders.import`: the export written with the job, imported as the route does."""
+    raw, filename = _job_input(run)
+    schema = run.app.extensions["plansheet.schema"]
+    args = run.job.args or {}
+    policy = run.app.config.get("OVER_ALLOCATION", "flag")
+    return import_purchase_orders(
+        run.store, schema, run.user, raw, filename, policy, date_order=args.get("date_order"), stored=run.succeed
+    )[1]
+
+
+def invoices_job(run: Any) -> dict[str, Any]:
+    """The job `invoices.import`: the export written with the job, imported as the route does."""
+    raw, filename = _job_input(run)
+    schema = run.app.extensions["plansheet.schema"]
+    args = run.job.args or {}
+    return import_invoices(
+        run.store, schema, run.user, raw, filename, date_order=args.get("date_order"), stored=run.succeed
+    )[1]
+
+
+def _job_input(run: Any) -> tuple[bytes, str | None]:
+    from sync_service.storage import JobInput
+
+    with run.store.reading() as session:
+        given = session.get(JobInput, run.job.id)
+        return given.data, given.filename

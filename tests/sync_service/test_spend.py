@@ -398,3 +398,30 @@ def test_a_cancelled_po_counts_against_no_plan_but_a_closed_one_does(database_ur
         ]
     finally:
         s.store.dispose()
+
+
+def test_large_exports_import_as_jobs_with_the_routes_answer(service: Service) -> None:
+    finance = auth(service.tokens["finance"])
+
+    def queued(path: str, data: bytes) -> dict[str, Any]:
+        answer = service.client.post(
+            f"{path}?filename=export.csv",
+            headers={**finance, "Prefer": "respond-async"},
+            data=data,
+            content_type="text/csv",
+        )
+        assert answer.status_code == 202, answer.get_data(as_text=True)
+        done = service.client.get(answer.headers["Location"], headers={**finance, "Prefer": "wait=20"}).get_json()
+        assert done["status"] in ("succeeded", "failed"), done
+        return done
+
+    done = queued("/api/v1/purchase-orders", csv_bytes([PO_HEADER, *POS]))
+    assert done["status"] == "succeeded" and done["kind"] == "purchase_orders.import"
+    assert (done["result"]["new"], [u["po_number"] for u in done["result"]["unmatched"]]) == (len(POS), ["PO-1003"])
+    again = queued("/api/v1/purchase-orders", csv_bytes([PO_HEADER, *POS]))
+    assert again["status"] == "succeeded" and again["result"]["unchanged"] == len(POS)
+    bills = queued("/api/v1/invoices", csv_bytes([INVOICE_HEADER, *INVOICES]))
+    assert bills["status"] == "succeeded" and bills["result"]["new"] == len(INVOICES)
+    refused = queued("/api/v1/invoices", csv_bytes([INVOICE_HEADER, ["INV-X", "PO-1001", "many", "USD", "2026-03-01"]]))
+    assert refused["status"] == "failed" and "not valid" in refused["error"]
+    assert stored_rows(service) == (2, len(POS), len(INVOICES))
