@@ -368,3 +368,36 @@ def test_a_cycle_is_announced_to_marketers_and_its_deadline_reminds_the_teams_it
         later = remind(store, app.config, dt.date(2026, 6, 19), fiona)
     assert "EMEA-ENTERPRISE" in later["reminded"]
     settled(service)  # the notices of the rejection and the reminders are sent before the service stops
+
+
+def test_each_step_of_a_chain_is_told_to_its_own_approvers(tmp_path: Path, mail) -> None:
+    """A plan in a chain goes to the region lead first; once they approve, to finance."""
+    from sheet_templates.config import default_config_path, load_config
+
+    inbox, port, cert = mail
+    org = tmp_path / "org.toml"
+    org.write_text(
+        default_config_path().read_text(encoding="utf-8") + '\n[approvals]\nsteps = ["region_lead", "finance"]\n',
+        encoding="utf-8",
+    )
+    s = service_with(
+        tmp_path, ORG_CONFIG=str(org), SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_CA_FILE=str(cert),
+        MAIL_FROM="plansheet@acme.example",
+    )  # fmt: skip
+    try:
+        with s.app.extensions[STORE].transaction() as session:
+            lead = [{"step": "region_lead", "region": "EMEA"}]
+            s.tokens["lena"] = create_token(
+                session, "lena@acme.example", "marketer", [], approves=lead, config=load_config(org)
+            )
+        sid = submit(s.client, s.tokens["emea"], [line("EMEA-0001", m01="100")]).get_json()["id"]
+        settled(s)
+        assert [a for rcpt, _, _ in inbox.messages for a in rcpt] == ["lena@acme.example"]
+        assert "as Region lead (step 1 of 2)" in inbox.to("lena@acme.example")[0].get_content()
+        approve(s, "lena", sid, comment="fine by EMEA")
+        settled(s)
+        told = sorted(a for rcpt, _, _ in inbox.messages[1:] for a in rcpt)
+        assert told == ["fiona@acme.example", "frank@acme.example"]
+        assert "as Finance (step 2 of 2)" in inbox.to("fiona@acme.example")[0].get_content()
+    finally:
+        s.app.extensions[STORE].dispose()
