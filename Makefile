@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/functions_http.py
 	$(BIN)/python benchmarks/actuals_import.py
 	$(BIN)/python benchmarks/outcomes_import.py
+	$(BIN)/python benchmarks/spend.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from addin.accrual import METHODS, accrual_cents, delivered_cents
@@ -46,6 +46,7 @@ from sync_service.idempotency import Idempotency, remember
 from sync_service.storage import AccrualClose, AuditEvent, Invoice, PurchaseOrder, SpendImport, Store, User
 
 NUMBER_MAX = 64  # characters of a PO or invoice number
+SPEND_LOCK = "spend.import"  # the lock every PO and invoice import holds while it writes
 
 _LINE_ID = ("line id", "line_id", "plan line", "plansheet line id", "plan line id")
 _CODE = ("campaign code", "campaign_code", "code", "campaign id", "internal order", "cost object")
@@ -364,48 +365,27 @@ def parse_invoices(
 
 
 def purchase_orders_in_force(session: Session) -> dict[str, dict[str, Any]]:
-    """{PO number casefolded: its newest version (stored values, with import id)}."""
-    newest = (
-        select(PurchaseOrder.po_number, func.max(PurchaseOrder.import_id).label("import_id"))
-        .group_by(PurchaseOrder.po_number)
-        .subquery()
-    )
-    rows = session.scalars(
-        select(PurchaseOrder)
-        .join(newest, (PurchaseOrder.po_number == newest.c.po_number) & (PurchaseOrder.import_id == newest.c.import_id))
-        .order_by(PurchaseOrder.po_number)
-    )
+    """{PO number casefolded: its newest version (stored values, with import id)}.
+
+    Newest by import, whatever the number's case: PO-1 and po-1 are one PO. Plain rows, not ORM
+    objects: every master load reads them.
+    """
+    columns = [getattr(PurchaseOrder, c) for c in _PO_FIELDS]
     out: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        record = {c: getattr(r, c) for c in _PO_FIELDS}
-        record["import_id"] = r.import_id
-        out[r.po_number.casefold()] = record
-    return out
+    for row in session.execute(select(*columns, PurchaseOrder.import_id).order_by(PurchaseOrder.import_id)):
+        record = dict(zip((*_PO_FIELDS, "import_id"), row, strict=True))
+        out[record["po_number"].casefold()] = record  # a later import's version replaces an earlier one
+    return dict(sorted(out.items()))
 
 
 def invoices_in_force(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
-    """{(PO number, invoice number) casefolded: the invoice's newest version}."""
-    newest = (
-        select(Invoice.po_number, Invoice.invoice_number, func.max(Invoice.import_id).label("import_id"))
-        .group_by(Invoice.po_number, Invoice.invoice_number)
-        .subquery()
-    )
-    rows = session.scalars(
-        select(Invoice)
-        .join(
-            newest,
-            (Invoice.po_number == newest.c.po_number)
-            & (Invoice.invoice_number == newest.c.invoice_number)
-            & (Invoice.import_id == newest.c.import_id),
-        )
-        .order_by(Invoice.po_number, Invoice.invoice_number)
-    )
+    """{(PO number, invoice number) casefolded: the invoice's newest version}, whatever the numbers' case."""
+    columns = [getattr(Invoice, c) for c in _INVOICE_FIELDS]
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in rows:
-        record = {c: getattr(r, c) for c in _INVOICE_FIELDS}
-        record["import_id"] = r.import_id
-        out[r.po_number.casefold(), r.invoice_number.casefold()] = record
-    return out
+    for row in session.execute(select(*columns, Invoice.import_id).order_by(Invoice.import_id)):
+        record = dict(zip((*_INVOICE_FIELDS, "import_id"), row, strict=True))
+        out[record["po_number"].casefold(), record["invoice_number"].casefold()] = record
+    return dict(sorted(out.items()))
 
 
 _PO_FIELDS = (*(f for f in PoRow.__slots__ if f not in ("row", "sheet", "cell")), "row")
@@ -545,14 +525,13 @@ def book(
         committed[k] += values[1]
         invoiced_line[k] += values[2]
         accrued[k] += values[3:]
-    # A closed month's entries whose PO is no longer in force still belong to the lines they were closed on.
-    known = {o["po_number"].casefold() for o in out}
+    # A closed month's accrual stays on the lines it was closed on, whatever each PO matches now.
+    closed_columns = [month_names.index(m) for m in closes]
+    accrued[:, closed_columns] = 0
     index_of = {(line["team_id"], line["line_id"]): k for k, line in enumerate(lines)}
     for month, closed in closes.items():
         j = month_names.index(month)
         for entry in closed.entries:
-            if entry["po_number"].casefold() in known:
-                continue
             k = index_of.get((entry.get("team_id"), entry.get("line_id")))
             if k is not None:
                 accrued[k, j] += _to_line(int(entry["cents"]), entry["currency"], currencies[k], config)
@@ -649,6 +628,7 @@ def import_purchase_orders(
     require_finance(user, "imports purchase orders")
     rows = parse_purchase_orders(raw, filename, schema, date_order)
     with store.transaction() as session:
+        store.serialise(session, SPEND_LOCK)  # one import at a time: two within plan never take a line over together
         lines = master_lines(session, current_submissions(session))
         held = purchase_orders_in_force(session)
         fresh, changed, same = _compare(rows, held)
@@ -659,9 +639,10 @@ def import_purchase_orders(
         closes = closed_accruals(session)
         before = book(schema, lines, held, invoices, closes)
         result = book(schema, lines, after, invoices, closes)
-        over_before = {(o["team_id"], o["line_id"]) for o in over_plan(lines, schema, before.po_amount)}
-        over = [
-            o for o in over_plan(lines, schema, result.po_amount) if (o["team_id"], o["line_id"]) not in over_before
+        grew = {k for k in range(len(lines)) if result.po_amount[k] > before.po_amount[k]}
+        grew_keys = {(lines[k]["team_id"], lines[k]["line_id"]) for k in grew}
+        over = [  # lines over plan after the import whose POs it raised: newly over, or further over
+            o for o in over_plan(lines, schema, result.po_amount) if (o["team_id"], o["line_id"]) in grew_keys
         ]
         by_number = {o["po_number"].casefold(): o for o in result.orders}
         report = {
@@ -724,11 +705,8 @@ def import_invoices(
     require_finance(user, "imports invoices")
     rows = parse_invoices(raw, filename, schema, date_order)
     with store.transaction() as session:
-        orders = purchase_orders_in_force(session)
-        for r in rows:  # an invoice without a currency is in its PO's
-            if not r.currency:
-                po = orders.get(r.po_number.casefold())
-                r.currency = po["currency"] if po else schema.config.reporting_currency
+        store.serialise(session, SPEND_LOCK)
+        orders = purchase_orders_in_force(session)  # an invoice without a currency is in its PO's, when it comes
         held = invoices_in_force(session)
         fresh, changed, same = _compare(rows, held, key=lambda r: (r.po_number.casefold(), r.invoice_number.casefold()))
         after = dict(held)

@@ -154,7 +154,10 @@ def purchase_orders_json(view: Master, status: str | None = None) -> dict[str, A
                 "campaign_code": p["campaign_code"] or None,
                 "teams": p["teams"],
                 "accrued": {m.name: money(c) for m, c in zip(view.schema.calendar.months, p["accruals"], strict=True)},
-                "invoices": [{**i, "amount": money(i.pop("cents"))} for i in (dict(x) for x in p["invoices"])],
+                "invoices": [
+                    {"invoice_number": i["invoice_number"], "date": i["date"], "amount": money(i["cents"])}
+                    for i in p["invoices"]
+                ],
             }
         )
     return {"purchase_orders": out, **view.about}

@@ -167,7 +167,9 @@ def request_transfer(
                 detail={"amount": money_text(cents), "from": list(source), "to": list(target), "steps": steps},
             )
         )
-        own = [s for s in steps if _can_decide(user, transfer, s)]
+        # The asker consents for finance or the giving side, never for a threshold's step (a controller asking
+        # still needs another controller): that step exists so that someone else looks.
+        own = [s for s in steps if s in (FINANCE, GIVING) and _can_decide(user, transfer, s)]
         findings = []
         for step in own:  # the asker's consent for the step their role is
             findings += _decide(store, session, schema, user, transfer, step, APPROVED, "asked for it", over_policy)

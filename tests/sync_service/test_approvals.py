@@ -294,3 +294,17 @@ def test_the_approvals_section_is_checked_whole() -> None:
                      "plan_change_over must be an amount", "needs plan_change_over or transfer_over",
                      "approvals.extra"):  # fmt: skip
         assert expected in text, text
+
+
+def test_whoever_asks_for_a_transfer_never_takes_its_thresholds_step(service: Service) -> None:
+    body = {
+        "from": {"region": "EMEA", "quarter": "Q3", "channel": "*"},
+        "to": {"region": "EMEA", "quarter": "Q4", "channel": "*"},
+        "amount": "150000",
+        "reason": "the Q4 launch",
+    }
+    asked = service.client.post("/api/v1/transfers", headers=auth(service.tokens["carla"]), json=body).get_json()
+    assert asked["status"] == "requested" and asked["waiting_for"] == ["controller"]  # carla is finance and controller
+    assert problem(
+        service.client.post(f"/api/v1/transfers/{asked['id']}/approve", headers=auth(service.tokens["carla"]),
+                            json={}), 403)  # fmt: skip

@@ -425,3 +425,49 @@ def test_large_exports_import_as_jobs_with_the_routes_answer(service: Service) -
     refused = queued("/api/v1/invoices", csv_bytes([INVOICE_HEADER, ["INV-X", "PO-1001", "many", "USD", "2026-03-01"]]))
     assert refused["status"] == "failed" and "not valid" in refused["error"]
     assert stored_rows(service) == (2, len(POS), len(INVOICES))
+
+
+def test_review_cases_case_late_matches_early_invoices_and_lines_further_over(database_url: str) -> None:
+    """A PO number's case changes; a PO matched to a line after its month closed; an invoice before its PO."""
+    s = make_service(database_url, OVER_ALLOCATION="refuse")
+    try:
+        approved_plan(s, PLAN)
+        finance = auth(s.tokens["finance"])
+        one = [["po-7", "V", "100", "USD", "2026-02-01", "2026-02-28", "EMEA-0001", "", "Open", ""]]
+        assert post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *one])).status_code == 201
+        upper = [["PO-7", "V", "200", "USD", "2026-02-01", "2026-02-28", "EMEA-0001", "", "Open", ""]]
+        assert post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *upper])).get_json()["changed"] == 1
+        again = post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *upper]))
+        assert again.status_code == 200 and again.get_json()["unchanged"] == 1
+        orders = s.client.get("/api/v1/purchase-orders", headers=finance).get_json()["purchase_orders"]
+        assert [(p["po_number"], money(p["amount"])) for p in orders] == [("PO-7", cents("200"))]
+
+        # An unmatched PO accrues in m01, which closes; matched to a line later, m01 stays as it was closed.
+        lost = [["PO-8", "V", "500", "USD", "2026-02-01", "2026-02-28", "NOPE-1", "", "Open", ""]]
+        assert post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *lost])).status_code == 201
+        closed = s.client.post("/api/v1/accruals/m01/close", headers=finance).get_json()
+        found = [["PO-8", "V", "500", "USD", "2026-02-01", "2026-02-28", "EMEA-0003", "", "Open", ""]]
+        assert post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *found])).status_code == 201
+        after = s.client.get("/api/v1/accruals/m01", headers=finance).get_json()
+        assert (after["total"], after["by_team"], after["not_on_a_line"]) == (
+            closed["total"],
+            closed["by_team"],
+            closed["not_on_a_line"],
+        )
+
+        # An invoice without a currency for a PO not imported yet is in that PO's currency once it comes.
+        early = [["INV-E", "PO-EUR", "1000", "", "2026-03-02"]]
+        assert post(s, "/api/v1/invoices", csv_bytes([INVOICE_HEADER, *early])).status_code == 201
+        eur = [["PO-EUR", "V", "1000", "EUR", "2026-03-01", "2026-03-31", "EMEA-0002", "", "Open", ""]]
+        assert post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *eur])).status_code == 201
+        orders = s.client.get("/api/v1/purchase-orders", headers=finance).get_json()["purchase_orders"]
+        po = next(p for p in orders if p["po_number"] == "PO-EUR")
+        assert (money(po["invoiced"]), money(po["open"])) == (cents("1000"), 0)
+
+        # Under refuse, a line already at its plan takes no further PO.
+        big = [["PO-9", "V", "59800", "USD", "2026-02-01", "2026-07-31", "EMEA-0001", "", "Open", ""]]
+        assert post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *big])).status_code == 201  # 60,000 in all
+        more = [["PO-10", "V", "10", "USD", "2026-02-01", "2026-07-31", "EMEA-0001", "", "Open", ""]]
+        assert problem(post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *more])), 422)
+    finally:
+        s.store.dispose()
