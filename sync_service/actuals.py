@@ -445,11 +445,7 @@ def _store_import(
 
 def import_job(run: Any) -> dict[str, Any]:
     """The job `actuals.import`: the export written with the job, imported as the synchronous route does."""
-    from sync_service.storage import JobInput
-
-    with run.store.reading() as session:
-        given = session.get(JobInput, run.job.id)
-        raw, filename = given.data, given.filename
+    raw, filename = run.given()
     schema = run.app.extensions["plansheet.schema"]
     order = (run.job.args or {}).get("date_order")
     return import_actuals(run.store, schema, run.user, raw, filename, stored=run.succeed, date_order=order)

@@ -75,6 +75,12 @@ class Run:
     def store(self) -> Store:
         return self.app.extensions["plansheet.store"]
 
+    def given(self) -> tuple[bytes, str | None]:
+        """The file written with the job (an import's export) and its name."""
+        with self.store.reading() as session:
+            found = session.get(JobInput, self.job.id)
+            return found.data, found.filename
+
     def succeed(self, session: Session, result: dict[str, Any], file: tuple[str, str, bytes] | None = None) -> None:
         """Record success in `session`, the transaction that makes the job's effect: both land, or neither."""
         if file is not None:

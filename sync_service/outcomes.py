@@ -723,11 +723,7 @@ def imports_json(session: Session) -> list[dict[str, Any]]:
 
 def import_job(run: Any) -> dict[str, Any]:
     """The job `outcomes.import`: a large export imported in the background, exactly as the route does."""
-    from sync_service.storage import JobInput
-
-    with run.store.reading() as session:
-        given = session.get(JobInput, run.job.id)
-        raw, filename = given.data, given.filename
+    raw, filename = run.given()
     schema = run.app.extensions["plansheet.schema"]
     args = run.job.args or {}
     preset, parsed = parse_file(

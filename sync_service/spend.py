@@ -812,7 +812,7 @@ Stored = Callable[[Session, dict[str, Any]], None]
 
 def purchase_orders_job(run: Any) -> dict[str, Any]:
     """The job `purchase_orders.import`: the export written with the job, imported as the route does."""
-    raw, filename = _job_input(run)
+    raw, filename = run.given()
     schema = run.app.extensions["plansheet.schema"]
     args = run.job.args or {}
     policy = run.app.config.get("OVER_ALLOCATION", "flag")
@@ -823,17 +823,9 @@ def purchase_orders_job(run: Any) -> dict[str, Any]:
 
 def invoices_job(run: Any) -> dict[str, Any]:
     """The job `invoices.import`: the export written with the job, imported as the route does."""
-    raw, filename = _job_input(run)
+    raw, filename = run.given()
     schema = run.app.extensions["plansheet.schema"]
     args = run.job.args or {}
     return import_invoices(
         run.store, schema, run.user, raw, filename, date_order=args.get("date_order"), stored=run.succeed
     )[1]
-
-
-def _job_input(run: Any) -> tuple[bytes, str | None]:
-    from sync_service.storage import JobInput
-
-    with run.store.reading() as session:
-        given = session.get(JobInput, run.job.id)
-        return given.data, given.filename
