@@ -37,14 +37,6 @@ def problem(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every API test runs on a SQLite file and on a real PostgreSQL server."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'plansheet.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def service(database_url: str):
     url = database_url

@@ -49,13 +49,6 @@ SMALL = [line("EMEA-0001", m01="1000", m02="2000")]  # 3,000: under the controll
 LARGE = [line("EMEA-0001", m01="30000", m02="30000")]  # 60,000: over it
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'plansheet.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def service(database_url: str, tmp_path: Path) -> Iterator[Service]:
     org = tmp_path / "org.toml"

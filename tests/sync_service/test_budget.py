@@ -51,13 +51,6 @@ QUARTER = {m: f"Q{(i - 1) // 3 + 1}" for i, m in enumerate(MONTHS, start=1)}  # 
 # --- set-up and helpers ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'plansheet.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @dataclass
 class Service:
     app: Flask

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -32,13 +31,6 @@ PLAN = [
 ]
 # What the finance system booked, by fiscal month, in the lines' currencies.
 BOOKED = {("EMEA-0001", "m01"): "900", ("EMEA-0001", "m02"): "1250.40", ("EMEA-0002", "m03"): "410.10"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'plansheet.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

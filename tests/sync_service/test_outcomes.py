@@ -19,7 +19,6 @@ import pytest
 from sync_service.storage import OutcomeImport
 from tests.sync_service.test_api import SCHEMA, auth
 from tests.sync_service.test_budget import Service, approved_plan, csv_bytes, get, line, post_actuals
-from tests.sync_service.test_budget import database_url as database_url  # the same fixtures: SQLite and PostgreSQL
 from tests.sync_service.test_budget import service as service
 
 RATES = SCHEMA.config.plan_rates

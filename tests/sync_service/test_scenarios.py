@@ -11,7 +11,6 @@ import io
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -30,13 +29,6 @@ EMEA = [
     line("EMEA-0003", channel="Webinars", m02="800", m04="600"),
 ]
 NA = [line("NA-0001", team="NA-ENTERPRISE", m04="5000", m07="250"), line("NA-0002", team="NA-ENTERPRISE", m03="10")]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'plansheet.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import io
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,13 +49,6 @@ INVOICES = [
     ["INV-3", "PO-1002", "9000", "EUR", "2026-04-02"],
     ["INV-4", "PO-9999", "100", "USD", "2026-03-01"],
 ]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'plansheet.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

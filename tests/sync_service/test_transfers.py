@@ -11,7 +11,6 @@ import threading
 import urllib.error
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,13 +36,6 @@ CELLS = [  # EMEA by channel for Q1 and Q2, with an all-channels cell; NA for al
     ("NA", "Q1", "*", "800000"),
     ("NA", "Q2", "*", "900000"),
 ]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'plansheet.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def make_service(database_url: str, **config: Any) -> Service:
