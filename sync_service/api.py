@@ -503,6 +503,16 @@ def _export_upload(named: str | None) -> tuple[bytes, str | None]:
     return raw, filename
 
 
+def _spend_import(kind: str, query: c.ActualsQuery, run: Callable[..., Any]) -> ResponseReturnValue:
+    """A PO or invoice export: imported now (`run(user, raw, filename, idem)`), or by the job `kind` when asked."""
+    user = current_user()
+    raw, filename = _export_upload(query.filename)
+    if _prefers("respond-async"):
+        given = {"date_order": query.date_order} if query.date_order else {}
+        return _job_answer(user, jobs.enqueue(current_app, kind, given, user, (raw, filename)))
+    return _idempotent(user, (raw, query.date_order or ""), lambda idem: run(user, raw, filename, idem))
+
+
 @bp.post("/api/v1/purchase-orders")
 @operation(
     "POST",
@@ -522,15 +532,10 @@ def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
 
     With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
     """
-    user = current_user()
-    raw, filename = _export_upload(query.filename)
-    if _prefers("respond-async"):
-        given = {"date_order": query.date_order} if query.date_order else {}
-        return _job_answer(user, jobs.enqueue(current_app, "purchase_orders.import", given, user, (raw, filename)))
-    return _idempotent(
-        user,
-        (raw, query.date_order or ""),
-        lambda idem: spend.import_purchase_orders(
+    return _spend_import(
+        "purchase_orders.import",
+        query,
+        lambda user, raw, filename, idem: spend.import_purchase_orders(
             _store(), _schema(), user, raw, filename, _policy(), idem, date_order=query.date_order
         ),
     )
@@ -555,15 +560,12 @@ def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
 
     With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
     """
-    user = current_user()
-    raw, filename = _export_upload(query.filename)
-    if _prefers("respond-async"):
-        given = {"date_order": query.date_order} if query.date_order else {}
-        return _job_answer(user, jobs.enqueue(current_app, "invoices.import", given, user, (raw, filename)))
-    return _idempotent(
-        user,
-        (raw, query.date_order or ""),
-        lambda idem: spend.import_invoices(_store(), _schema(), user, raw, filename, idem, date_order=query.date_order),
+    return _spend_import(
+        "invoices.import",
+        query,
+        lambda user, raw, filename, idem: spend.import_invoices(
+            _store(), _schema(), user, raw, filename, idem, date_order=query.date_order
+        ),
     )
 
 
