@@ -40,16 +40,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
 
-from sheet_templates.samples import sample_lines  # noqa: E402
-from sync_service import actuals  # noqa: E402
-from sync_service.api import SCHEMA, STORE  # noqa: E402
-from sync_service.app import create_app  # noqa: E402
-from sync_service.auth import create_token  # noqa: E402
-from sync_service.migrate import upgrade  # noqa: E402
-from sync_service.storage import ActualAmount, Store, Team, User  # noqa: E402
-from sync_service.workflow import sync_teams  # noqa: E402
+from sheet_templates.samples import sample_lines
+from sync_service.access.auth import create_token
+from sync_service.api.routes import SCHEMA, STORE
+from sync_service.app import create_app
+from sync_service.planning.workflow import sync_teams
+from sync_service.platform.migrate import upgrade
+from sync_service.platform.storage import ActualAmount, Store, Team, User
+from sync_service.results import actuals
 
 BASELINE_COMMIT = "2245eed"  # main before the bulk import
 

@@ -37,16 +37,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from addin.forecast import closed_months  # noqa: E402
-from sheet_templates import build_schema, load_config  # noqa: E402
-from sheet_templates.samples import sample_lines  # noqa: E402
-from sync_service import functions_api, master  # noqa: E402
-from sync_service.auth import create_token  # noqa: E402
-from sync_service.migrate import upgrade  # noqa: E402
-from sync_service.storage import Store, User  # noqa: E402
-from sync_service.workflow import sync_teams  # noqa: E402
+from addin.forecast import closed_months
+from sheet_templates import build_schema, load_config
+from sheet_templates.samples import sample_lines
+from sync_service.access.auth import create_token
+from sync_service.master import functions as functions_api
+from sync_service.master import model as master
+from sync_service.planning.workflow import sync_teams
+from sync_service.platform.migrate import upgrade
+from sync_service.platform.storage import Store, User
 
 SCHEMA = build_schema(load_config())
 CLI = [sys.executable, "-m", "sync_service.cli"]

@@ -25,11 +25,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sheet_templates import build_schema, load_config  # noqa: E402
-from sheet_templates.cells import column_letter  # noqa: E402
-from sheet_templates.samples import sample_lines  # noqa: E402
-from sync_service import gsheets  # noqa: E402
-from tests.gsheets.fake import SheetsFake  # noqa: E402
+from sheet_templates import build_schema, load_config
+from sheet_templates.cells import column_letter
+from sheet_templates.samples import sample_lines
+from sync_service.integrations.google import client as gsheets
+from tests.gsheets.fake import SheetsFake
 
 SCHEMA = build_schema(load_config())
 

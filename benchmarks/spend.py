@@ -40,11 +40,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
 
-from benchmarks.actuals_import import build_master  # noqa: E402
-from sync_service import accruals, master, spend  # noqa: E402
-from sync_service.storage import Store, User  # noqa: E402
+from benchmarks.actuals_import import build_master
+from sync_service.master import model as master
+from sync_service.platform.storage import Store, User
+from sync_service.spend import accruals
+from sync_service.spend import orders as spend
 
 PO_HEADER = "PO number,Vendor,Amount,Currency,Service start,Service end,Line ID,Campaign code,Status,Accrual method\n"
 INVOICE_HEADER = "Invoice number,PO number,Amount,Currency,Invoice date\n"

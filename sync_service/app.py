@@ -21,17 +21,22 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
-from sync_service import api, cors, jobs, notifications, problems, sso, web
-from sync_service.api import SCHEMA, STORE
-from sync_service.cache import SharedCache
-from sync_service.settings import DEFAULTS
-from sync_service.storage import ServiceSecret, Store
-from sync_service.timing import ServerTiming
-from sync_service.workflow import OVER_ALLOCATION_POLICIES
+from sync_service.api import cors, problems
+from sync_service.api import routes as api
+from sync_service.api.routes import SCHEMA, STORE
+from sync_service.notifications import notices as notifications
+from sync_service.planning.workflow import OVER_ALLOCATION_POLICIES
+from sync_service.platform import jobs
+from sync_service.platform.cache import SharedCache
+from sync_service.platform.settings import DEFAULTS
+from sync_service.platform.storage import ServiceSecret, Store
+from sync_service.platform.timing import ServerTiming
+from sync_service.web import pages as web
+from sync_service.web import sso
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask("sync_service", instance_relative_config=True)
+    app = Flask("sync_service", instance_relative_config=True, static_folder="web/static")
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("plansheet.cfg", silent=True)
     app.config.from_prefixed_env("PLANSHEET")

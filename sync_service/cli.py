@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _exit_codes() -> tuple[tuple[type[BaseException], int], ...]:
     """Each kind of domain error and its exit code, most specific first."""
-    from sync_service.errors import Busy, Conflict, ServiceError, Unprocessable  # loaded only on an error
+    from sync_service.platform.errors import Busy, Conflict, ServiceError, Unprocessable  # loaded only on an error
 
     return (
         (Busy, EXIT_TRY_AGAIN),  # the database is busy with another change
@@ -63,7 +63,7 @@ def _exit_code(exc: BaseException) -> int:
 
 def _report(exc: Exception) -> None:
     """Say on standard error what went wrong, in the user's terms."""
-    from sync_service.errors import ServiceError
+    from sync_service.platform.errors import ServiceError
 
     if isinstance(exc, ServiceError):
         click.echo(f"{exc.title}: {exc.detail}", err=True)
@@ -341,9 +341,9 @@ def workbook(options: _Options, out: Path) -> int:
 @pass_options
 def init(options: _Options) -> int:
     """Create or upgrade the service's database and its teams."""
-    from sync_service.api import SCHEMA, STORE
-    from sync_service.migrate import upgrade
-    from sync_service.workflow import sync_teams
+    from sync_service.api.routes import SCHEMA, STORE
+    from sync_service.planning.workflow import sync_teams
+    from sync_service.platform.migrate import upgrade
 
     app = options.app()
     store = app.extensions[STORE]
@@ -380,8 +380,8 @@ def token() -> None:
 @pass_options
 def token_create(options: _Options, name: str, role: str, team: tuple[str, ...], approves: tuple[str, ...]) -> int:
     """Create a user (or reuse one) and print a new API token for it."""
-    from sync_service.api import SCHEMA, STORE
-    from sync_service.auth import create_token
+    from sync_service.access.auth import create_token
+    from sync_service.api.routes import SCHEMA, STORE
 
     app = options.app()
     grants = [dict(zip(("step", "region"), a.split(":", 1), strict=False)) for a in approves]
@@ -408,8 +408,8 @@ def user() -> None:
 @pass_options
 def password(options: _Options, name: str) -> int:
     """Set a user's dashboard password (read from standard input)."""
-    from sync_service.api import STORE
-    from sync_service.web import set_password
+    from sync_service.api.routes import STORE
+    from sync_service.web.pages import set_password
 
     if sys.stdin.isatty():
         secret = click.prompt(f"Password for {name}", hide_input=True, prompt_suffix=": ", err=True)
@@ -433,9 +433,9 @@ def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
     """Remind teams of the open reforecast's deadline, or PLAN_DEADLINE."""
     from sqlalchemy import select
 
-    from sync_service import notifications
-    from sync_service.api import STORE
-    from sync_service.storage import User
+    from sync_service.api.routes import STORE
+    from sync_service.notifications import notices as notifications
+    from sync_service.platform.storage import User
 
     app = options.app()
     store = app.extensions[STORE]
@@ -478,7 +478,7 @@ def serve(options: _Options, host: str, port: int | None, workers: int, threads:
     """
     import os
 
-    from sync_service import jobs, server
+    from sync_service.platform import jobs, server
 
     port = port or int(os.environ.get("PLANSHEET_PORT", "8050"))
     if workers == 1:
@@ -514,8 +514,8 @@ def _as_finance(options: _Options, user_name: str, work: Callable[..., Any]) -> 
     """Run a Google Sheets action as a finance user and print its answer; a refusal is raised to `main`."""
     from sqlalchemy import select
 
-    from sync_service.api import SCHEMA, STORE
-    from sync_service.storage import Role, User
+    from sync_service.api.routes import SCHEMA, STORE
+    from sync_service.platform.storage import Role, User
 
     app = options.app()
     store = app.extensions[STORE]
@@ -541,7 +541,7 @@ def _as_finance(options: _Options, user_name: str, work: Callable[..., Any]) -> 
 @pass_options
 def gsheets_create(options: _Options, team: str, editor: tuple[str, ...], replace: bool, user_name: str) -> int:
     """Create a team's plan spreadsheet from the schema and share it."""
-    from sync_service import sheets_sync
+    from sync_service.integrations.google import sync as sheets_sync
 
     return _as_finance(
         options,
@@ -558,7 +558,7 @@ def gsheets_create(options: _Options, team: str, editor: tuple[str, ...], replac
 @pass_options
 def gsheets_pull(options: _Options, team: str, user_name: str) -> int:
     """Read a team's plan sheet, validate it and submit it."""
-    from sync_service import sheets_sync
+    from sync_service.integrations.google import sync as sheets_sync
 
     return _as_finance(
         options,
@@ -575,7 +575,7 @@ def gsheets_pull(options: _Options, team: str, user_name: str) -> int:
 @pass_options
 def gsheets_push(options: _Options, spreadsheet: str | None, user_name: str) -> int:
     """Write master, rollup and variance to the master spreadsheet."""
-    from sync_service import sheets_sync
+    from sync_service.integrations.google import sync as sheets_sync
 
     return _as_finance(
         options,
@@ -602,7 +602,7 @@ def worker(options: _Options, burst: bool, recover_every: float) -> int:
     the job in hand, then stops; a worker killed mid-job loses nothing: another worker, or this
     one restarted, runs the job again, and each job's effect happens once.
     """
-    from sync_service import jobs
+    from sync_service.platform import jobs
 
     app = options.app()
     jobs.require_queue(app)

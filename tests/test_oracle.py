@@ -38,10 +38,10 @@ import pytest
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.excel_template import build_template
-from sync_service.api import STORE
+from sync_service.api.routes import STORE
 from sync_service.app import create_app
+from sync_service.platform.storage import User, WebSession
 from sync_service.sheets_fake import SheetsFake
-from sync_service.storage import User, WebSession
 from tests.addin.xlwings_harness import MISSING, call_like_excel, udfs, xlwings_windows  # noqa: F401
 from tests.libreoffice import recalculate, sheet_values
 from tests.sheet_templates.test_template_summary import insert_rows_in_libreoffice
@@ -621,7 +621,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     folder = tmp_path_factory.mktemp("oracle")
     fake_server = SheetsFake.serve()
     fake = fake_server.__enter__()
-    from sync_service.gsheets import GoogleSettings, client
+    from sync_service.integrations.google.client import GoogleSettings, client
 
     gc = client(GoogleSettings(credentials_info=fake.service_account_info(), api_base=fake.base_url, backoff=0.01))
     master_sheet = gc.create("Marketing master budget")

@@ -10,11 +10,11 @@ import pytest
 from flask import Flask
 
 from sheet_templates.errors import ConfigError
-from sync_service.api import STORE
+from sync_service.access.auth import create_token
+from sync_service.api.routes import STORE
 from sync_service.app import create_app
-from sync_service.auth import create_token
-from sync_service.headers import OFFICE_HOSTS
-from sync_service.migrate import upgrade
+from sync_service.platform.migrate import upgrade
+from sync_service.web.headers import OFFICE_HOSTS
 
 PANE = "https://pane.example.com"
 ELSEWHERE = "https://evil.example.net"

@@ -32,7 +32,7 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_every_service_setting_is_in_the_readme():
-    from sync_service.settings import SETTINGS
+    from sync_service.platform.settings import SETTINGS
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for setting in SETTINGS:
@@ -41,8 +41,8 @@ def test_every_service_setting_is_in_the_readme():
 
 def test_performance_docs_name_every_rule_measure_and_preset():
     """docs/performance.md lists every refusal rule of a results import, every measure and every preset."""
-    from sync_service import outcomes
-    from sync_service.performance import MEASURES
+    from sync_service.master.performance import MEASURES
+    from sync_service.results import outcomes
 
     text = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     source = (ROOT / "sync_service" / "outcomes.py").read_text(encoding="utf-8")
@@ -59,7 +59,7 @@ def test_performance_docs_name_every_rule_measure_and_preset():
 
 def test_each_documented_sample_header_is_read_by_its_preset():
     """The sample header shown for each preset is detected as that preset, with a key, a month and its results."""
-    from sync_service import outcomes
+    from sync_service.results import outcomes
 
     text = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     samples = re.findall(r"\(`([a-z]+)`\)[^`]*?```text\n([^\n]+)\n```", text, flags=re.S)

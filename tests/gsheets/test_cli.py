@@ -10,7 +10,7 @@ import pytest
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.cli import main
-from sync_service.gsheets import GoogleSettings, client
+from sync_service.integrations.google.client import GoogleSettings, client
 from sync_service.sheets_fake import SheetsFake
 from tests.gsheets.test_sync import fill
 

@@ -16,14 +16,14 @@ import pytest
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
-from sync_service.api import STORE
+from sync_service.access.auth import create_token
+from sync_service.api.routes import STORE
 from sync_service.app import create_app
-from sync_service.auth import create_token
-from sync_service.gsheets import GoogleSettings, client
-from sync_service.migrate import upgrade
+from sync_service.integrations.google.client import GoogleSettings, client
+from sync_service.planning.workflow import sync_teams
+from sync_service.platform.migrate import upgrade
+from sync_service.platform.storage import User, WebSession
 from sync_service.sheets_fake import SheetsFake
-from sync_service.storage import User, WebSession
-from sync_service.workflow import sync_teams
 from tests.sync_service.live_server import as_json
 
 SCHEMA = build_schema(load_config())

@@ -30,11 +30,11 @@ from sheet_templates import PlanSchema, PlansheetError, build_schema, load_confi
 from sheet_templates.config import QUARTERS, default_config_path
 from sheet_templates.excel_template import NAME_PLAN_ROWS, build_template
 from sheet_templates.schema import PLAN_SHEET
+from sync_service.api.problems import status_of
 from sync_service.cli import main
-from sync_service.errors import Unprocessable
-from sync_service.problems import status_of
-from sync_service.storage import Team
-from sync_service.workflow import Incoming, read_incoming
+from sync_service.planning.workflow import Incoming, read_incoming
+from sync_service.platform.errors import Unprocessable
+from sync_service.platform.storage import Team
 from tests.libreoffice import TIMEOUT_SECONDS, formula_problems, sheet_values
 
 SCHEMA: PlanSchema = build_schema(load_config(default_config_path()))

@@ -17,12 +17,12 @@ from sheet_templates import build_schema, load_config
 from sheet_templates.errors import ConfigError
 from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
-from sync_service.api import STORE
+from sync_service.access.auth import create_token
+from sync_service.api.routes import STORE
 from sync_service.app import create_app
-from sync_service.auth import create_token
-from sync_service.migrate import upgrade
-from sync_service.storage import Base, Submission
-from sync_service.workflow import sync_teams
+from sync_service.planning.workflow import sync_teams
+from sync_service.platform.migrate import upgrade
+from sync_service.platform.storage import Base, Submission
 
 SCHEMA = build_schema(load_config())
 
@@ -288,7 +288,7 @@ def test_an_approval_that_fails_midway_leaves_nothing_behind(service, tmp_path: 
     def broken(**_: Any) -> None:
         raise RuntimeError("disk full")
 
-    from sync_service import workflow
+    from sync_service.planning import workflow
 
     monkeypatch.setattr(workflow, "AuditEvent", broken)  # fails after the decision and the master row were added
     assert problem(decide(client, tokens["finance"], sid, "approve"), 500)["detail"].startswith("something went")

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.money import MAX_AMOUNT, money_text, parse_amount_text, to_cents
-from sync_service import contracts
-from sync_service.api import SCHEMA
-from sync_service.errors import ServiceError, TooLarge
-from sync_service.request_body import limits, read_json
+from sync_service.api import contracts
+from sync_service.api.request_body import limits, read_json
+from sync_service.api.routes import SCHEMA
+from sync_service.platform.errors import ServiceError, TooLarge
 
 PLAN = build_schema(load_config())
 

@@ -25,12 +25,14 @@ from sqlalchemy import func, select
 
 from addin.reader import plan_from_rows
 from sheet_templates.schema import NAME_BASED_ON
-from sync_service.allocations import plan_totals
-from sync_service.api import STORE
+from sync_service.access.auth import create_token
+from sync_service.api.routes import STORE
 from sync_service.app import create_app
-from sync_service.auth import create_token
-from sync_service.migrate import upgrade
-from sync_service.storage import (
+from sync_service.budget.allocations import plan_totals
+from sync_service.planning.workflow import _lines as workflow_lines
+from sync_service.planning.workflow import current_submission, sync_teams
+from sync_service.platform.migrate import upgrade
+from sync_service.platform.storage import (
     ActualImport,
     MasterVersion,
     Store,
@@ -39,8 +41,6 @@ from sync_service.storage import (
     SubmissionTotal,
     User,
 )
-from sync_service.workflow import _lines as workflow_lines
-from sync_service.workflow import current_submission, sync_teams
 from tests.sync_service.test_api import SCHEMA, auth, decide, problem
 
 RATES = SCHEMA.config.plan_rates

@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 
 from sheet_templates.excel_template import NAME_CLOSED, NAME_CYCLE
-from sync_service.storage import Submission
+from sync_service.platform.storage import Submission
 from tests.sync_service.test_api import SCHEMA, auth, problem, upload
 from tests.sync_service.test_budget import Service, csv_bytes, line, post_actuals, submit
 from tests.sync_service.test_transfers import make_service

@@ -26,14 +26,15 @@ import pytest
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
-from sync_service import gsheets, jobs
-from sync_service.api import STORE
+from sync_service.access.auth import create_token
+from sync_service.api.routes import STORE
 from sync_service.app import create_app
-from sync_service.auth import create_token
-from sync_service.migrate import upgrade
+from sync_service.integrations.google import client as gsheets
+from sync_service.planning.workflow import sync_teams
+from sync_service.platform import jobs
+from sync_service.platform.migrate import upgrade
+from sync_service.platform.storage import Job
 from sync_service.sheets_fake import SheetsFake
-from sync_service.storage import Job
-from sync_service.workflow import sync_teams
 from tests.conftest import private_redis
 from tests.sync_service.live_server import CLI, as_json, call, init, service_env, start, stop, token
 
@@ -319,7 +320,7 @@ def test_a_job_written_but_never_queued_is_queued_by_recovery(tmp_path: Path) ->
         with app.extensions[STORE].transaction() as session:
             sync_teams(session, SCHEMA)
             create_token(session, "fiona", "finance")
-            from sync_service.storage import User
+            from sync_service.platform.storage import User
 
             fiona = session.query(User).filter_by(name="fiona").one()
             job = jobs.create(session, "master.workbook", {"as_of": "2026-06-30"}, fiona).id

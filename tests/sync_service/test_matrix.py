@@ -35,11 +35,12 @@ from sqlalchemy import func, select
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
-from sync_service.api import STORE
+from sync_service.access.auth import create_token
+from sync_service.api.routes import STORE
 from sync_service.app import create_app
-from sync_service.auth import create_token
-from sync_service.migrate import upgrade
-from sync_service.storage import (
+from sync_service.planning.workflow import sync_teams
+from sync_service.platform.migrate import upgrade
+from sync_service.platform.storage import (
     AccrualClose,
     ActualImport,
     AllocationRevision,
@@ -62,7 +63,6 @@ from sync_service.storage import (
     Transfer,
     TransferDecision,
 )
-from sync_service.workflow import sync_teams
 from tests.conftest import scratch_postgres
 from tests.sync_service.live_server import as_json
 

@@ -28,14 +28,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from sync_service.api import STORE
+from sync_service.access.auth import create_token
+from sync_service.api.routes import STORE
 from sync_service.app import create_app
-from sync_service.auth import create_token
-from sync_service.jobs import TERMINAL
-from sync_service.migrate import upgrade
-from sync_service.notifications import remind
-from sync_service.storage import Job, JobEvent, User
-from sync_service.workflow import sync_teams
+from sync_service.notifications.notices import remind
+from sync_service.planning.workflow import sync_teams
+from sync_service.platform.jobs import TERMINAL
+from sync_service.platform.migrate import upgrade
+from sync_service.platform.storage import Job, JobEvent, User
 from tests.sync_service.live_server import free_port
 from tests.sync_service.test_api import auth
 from tests.sync_service.test_budget import line, submit

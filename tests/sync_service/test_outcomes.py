@@ -16,7 +16,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from sync_service.storage import OutcomeImport
+from sync_service.platform.storage import OutcomeImport
 from tests.sync_service.test_api import SCHEMA, auth
 from tests.sync_service.test_budget import Service, approved_plan, csv_bytes, get, line, post_actuals
 from tests.sync_service.test_budget import service as service

@@ -40,7 +40,7 @@ def test_serve_runs_a_real_server_on_loopback(tmp_path: Path) -> None:
 def test_a_token_for_an_approver_of_a_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """`--approves STEP[:REGION]` grants a step the organisation file's chains name; any other is refused."""
     from sheet_templates.config import default_config_path
-    from sync_service.storage import ApproverGrant, Store, User
+    from sync_service.platform.storage import ApproverGrant, Store, User
 
     org = tmp_path / "org.toml"
     org.write_text(

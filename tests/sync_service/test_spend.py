@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sync_service.storage import Invoice, PurchaseOrder, SpendImport
+from sync_service.platform.storage import Invoice, PurchaseOrder, SpendImport
 from tests.sync_service.test_api import SCHEMA, auth, problem
 from tests.sync_service.test_budget import Service, approved_plan, csv_bytes, line, xlsx_bytes
 from tests.sync_service.test_transfers import make_service

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from sync_service.api import STORE
+from sync_service.access.auth import create_token
+from sync_service.api.routes import STORE
 from sync_service.app import create_app
-from sync_service.auth import create_token
-from sync_service.migrate import upgrade
-from sync_service.storage import AllocationRevision, AuditEvent, Baseline, Transfer, TransferDecision
-from sync_service.workflow import sync_teams
+from sync_service.planning.workflow import sync_teams
+from sync_service.platform.migrate import upgrade
+from sync_service.platform.storage import AllocationRevision, AuditEvent, Baseline, Transfer, TransferDecision
 from tests.sync_service.live_server import call, init, service_env, start, stop, token
 from tests.sync_service.test_api import SCHEMA, auth, problem
 from tests.sync_service.test_budget import Service, line, submit

@@ -1,0 +1,241 @@
+"""Finance's allocations: the top-down budget by region x fiscal quarter x channel, and the checks against it.
+
+Allocations are in the reporting currency, by region x fiscal quarter x channel ("*" for all
+channels). Each `PUT` stores a new immutable revision; the newest is in force; before the
+first, the organisation file's region x quarter allocations are (revision 0). What a cell
+means is decided here alone (`allocation_of`), and every view reads it from the master
+read model (`sync_service.master`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from addin.rollup import rollup
+from sheet_templates.calendar import QUARTERS
+from sheet_templates.money import money_text, to_cents
+from sheet_templates.schema import PlanSchema
+from sync_service.access.auth import require_finance
+from sync_service.platform.errors import ServiceError, Unprocessable
+from sync_service.platform.storage import (
+    AllocationCell,
+    AllocationRevision,
+    AuditEvent,
+    Store,
+    SubmissionTotal,
+    Team,
+    User,
+)
+
+ALL_CHANNELS = "*"
+MAX_ALLOCATION_CELLS = 10_000
+ALLOCATIONS_LOCK = "plansheet.allocations"  # held by every writer of a new revision (`Store.serialise`)
+Cells = Mapping[tuple[str, str, str], int]  # (region, quarter, channel or "*") -> reporting cents
+
+
+def current_allocations(session: Session, schema: PlanSchema) -> tuple[int, dict[tuple[str, str, str], int]]:
+    """(revision, {(region, quarter, channel): cents}); revision 0 is the organisation file's allocations."""
+    revision = session.scalar(select(func.max(AllocationRevision.id)))
+    return revision or 0, allocations_at(session, schema, revision or 0)
+
+
+def allocations_at(session: Session, schema: PlanSchema, revision: int) -> dict[tuple[str, str, str], int]:
+    """The cells of allocation revision `revision` (0: the organisation file's)."""
+    if not revision:
+        cells = {
+            (region, quarter, ALL_CHANNELS): int(amount * 100)
+            for region, quarters in schema.config.allocations.items()
+            for quarter, amount in quarters.items()
+        }
+        return cells
+    rows = session.scalars(select(AllocationCell).where(AllocationCell.revision_id == revision))
+    return {(c.region, c.quarter, c.channel): c.cents for c in rows}
+
+
+def allocation_of(cells: Cells, region: str, quarters: str | Iterable[str], channel: str | None = None) -> int | None:
+    """The allocation of `region` (and `channel`, any case) over `quarters` (a quarter, "year" or several).
+
+    Without a channel, each quarter counts its all-channels ("*") cell when one is set, else the
+    sum of its channel cells. None when no cell of the region is set for any of the quarters.
+    """
+    if isinstance(quarters, str):
+        quarters = (quarters,) if quarters in QUARTERS else QUARTERS
+    wanted = channel.strip().casefold() if channel and channel.strip() else None
+    total, found = 0, False
+    for quarter in quarters:
+        mine = {c: v for (r, q, c), v in cells.items() if r == region and q == quarter}
+        if wanted is not None:
+            values = [v for c, v in mine.items() if c != ALL_CHANNELS and c.casefold() == wanted]
+        else:
+            values = [mine[ALL_CHANNELS]] if ALL_CHANNELS in mine else list(mine.values())
+        if values:
+            total, found = total + sum(values), True
+    return total if found else None
+
+
+def cell_key(
+    schema: PlanSchema, item: Mapping[str, Any], where: str, problems: list[dict[str, str]]
+) -> tuple[str, ...]:
+    """(region, quarter, channel) of an allocation cell as a request names it; each bad part added to `problems`.
+
+    The channel is stored as the list spells it; none (or "*") is all channels.
+    """
+    channels = {c.casefold(): c for c in schema["channel"].choices}
+    region, quarter = item.get("region"), item.get("quarter")
+    channel = item.get("channel") or ALL_CHANNELS
+    if isinstance(channel, str) and channel.casefold() in channels:
+        channel = channels[channel.casefold()]
+    if not isinstance(region, str) or region not in schema.config.regions:
+        problems.append({"at": f"{where}.region", "message": f"use one of {', '.join(schema.config.regions)}"})
+    if not isinstance(quarter, str) or quarter not in QUARTERS:
+        problems.append({"at": f"{where}.quarter", "message": "use Q1, Q2, Q3 or Q4"})
+    if channel != ALL_CHANNELS and channel not in channels.values():
+        listed = ", ".join(sorted(channels.values()))
+        problems.append({"at": f"{where}.channel", "message": f"use one of {listed}, or * for all"})
+    return (str(region), str(quarter), str(channel))
+
+
+def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any) -> int:
+    """Replace the allocations in force with `body["allocations"]`: a new revision, all cells checked first."""
+    require_finance(user, "sets allocations")
+    if not isinstance(body, dict) or not isinstance(body.get("allocations"), list):
+        raise ServiceError('send {"allocations": [{"region", "quarter", "channel", "amount"}, ...]}')
+    items = body["allocations"]
+    if len(items) > MAX_ALLOCATION_CELLS:
+        raise ServiceError(f"at most {MAX_ALLOCATION_CELLS:,} allocation cells at once")
+    problems, cells = [], {}
+    for n, item in enumerate(items):
+        where = f"allocations[{n}]"
+        if not isinstance(item, dict):
+            problems.append({"at": where, "message": "must be an object with region, quarter, channel and amount"})
+            continue
+        key = cell_key(schema, item, where, problems)
+        region, quarter, channel = key
+        cents = to_cents(item.get("amount"))
+        if cents is None or cents < 0:
+            problems.append({"at": f"{where}.amount", "message": "must be an amount of zero or more"})
+        if key in cells:
+            problems.append({"at": where, "message": f"{region} {quarter} {channel} is given twice"})
+        cells[key] = cents
+    if problems:
+        raise Unprocessable(f"{len(problems)} allocation cell(s) are not valid; nothing was changed", issues=problems)
+    comment = body.get("comment", "")
+    with store.transaction() as session:
+        store.serialise(session, ALLOCATIONS_LOCK)  # a transfer reads the cells it changes: never over this write
+        revision = write_revision(session, user, cells, comment if isinstance(comment, str) else "")
+        session.add(
+            AuditEvent(
+                user_id=user.id,
+                action="allocations.set",
+                target=f"allocations:{revision}",
+                detail={"cells": len(cells), "total": money_text(sum(cells.values()))},
+            )
+        )
+        return revision
+
+
+def write_revision(session: Session, user: User, cells: Cells, comment: str) -> int:
+    """Store `cells` as a new allocation revision (the one in force from now on); its id.
+
+    The caller holds ALLOCATIONS_LOCK (`Store.serialise`) and writes the audit event.
+    """
+    revision = AllocationRevision(
+        user_id=user.id,
+        comment=comment[:1000],
+        cells=[AllocationCell(region=r, quarter=q, channel=c, cents=v) for (r, q, c), v in sorted(cells.items())],
+    )
+    session.add(revision)
+    session.flush()
+    return revision.id
+
+
+def allocation_findings(
+    session: Session, schema: PlanSchema, team: Team, totals: Mapping[tuple[str, str], int]
+) -> list[dict[str, Any]]:
+    """Allocation cells of `team`'s region that the master would exceed if `team`'s plan were `totals`.
+
+    `totals` is the candidate plan's {(quarter, channel): reporting cents}; the other teams of the
+    region count with their approved plans, read from their stored totals, not their lines.
+    """
+    _, cells = current_allocations(session, schema)
+    planned = _region_planned(session, team.region, exclude=team.id)
+    for key, cents in totals.items():
+        planned[key] += cents
+    return over_allocation(schema, {k: v for k, v in cells.items() if k[0] == team.region}, planned)
+
+
+def region_findings(session: Session, schema: PlanSchema, region: str, cells: Cells) -> list[dict[str, Any]]:
+    """Cells of `region` in `cells` (a candidate revision) that the region's approved plans exceed."""
+    mine = {k: v for k, v in cells.items() if k[0] == region}
+    return over_allocation(schema, mine, _region_planned(session, region)) if mine else []
+
+
+def _region_planned(session: Session, region: str, exclude: str | None = None) -> defaultdict[tuple[str, str], int]:
+    """{(quarter, channel): reporting cents} of the approved plans of `region`'s teams (but `exclude`)."""
+    from sync_service.master.model import current_submissions  # the read model's own query of who holds what
+
+    planned: defaultdict[tuple[str, str], int] = defaultdict(int)
+    region_teams = set(session.scalars(select(Team.id).where(Team.region == region, Team.id != (exclude or ""))))
+    held = [sid for tid, sid in current_submissions(session).items() if tid in region_teams]
+    if held:
+        rows = session.execute(
+            select(SubmissionTotal.quarter, SubmissionTotal.channel, func.sum(SubmissionTotal.cents))
+            .where(SubmissionTotal.submission_id.in_(held))
+            .group_by(SubmissionTotal.quarter, SubmissionTotal.channel)
+        )
+        for quarter, channel, cents in rows:
+            planned[(quarter, channel)] += int(cents)
+    return planned
+
+
+def over_allocation(schema: PlanSchema, cells: Cells, planned: Mapping[tuple[str, str], int]) -> list[dict[str, Any]]:
+    """Each of `cells` that `planned` ({(quarter, channel): cents}, one region's) exceeds, as a finding."""
+    findings = []
+    for (region, quarter, channel), allocated in sorted(cells.items()):
+        total = sum(
+            v
+            for (q, c), v in planned.items()
+            if q == quarter and (channel == ALL_CHANNELS or c.casefold() == channel.casefold())
+        )
+        if total > allocated:
+            findings.append(
+                {
+                    "region": region,
+                    "quarter": quarter,
+                    "channel": channel,
+                    "allocation": money_text(allocated),
+                    "planned": money_text(total),
+                    "over": money_text(total - allocated),
+                    "message": f"{region} {quarter} {'all channels' if channel == ALL_CHANNELS else channel}: "
+                    f"planned {money_text(total)} {schema.config.reporting_currency} is over the allocation of "
+                    f"{money_text(allocated)} by {money_text(total - allocated)}",
+                }
+            )
+    return findings
+
+
+def redacted(finding: dict[str, Any]) -> dict[str, Any]:
+    """A finding as a marketer may read it: the region's allocation, not what the other teams planned."""
+    what = "all channels" if finding["channel"] == ALL_CHANNELS else finding["channel"]
+    return {
+        "region": finding["region"],
+        "quarter": finding["quarter"],
+        "channel": finding["channel"],
+        "allocation": finding["allocation"],
+        "message": f"{finding['region']} {finding['quarter']} {what}: with this plan, the region's plans would be "
+        f"over its allocation of {finding['allocation']}",
+    }
+
+
+def plan_totals(table: pd.DataFrame, schema: PlanSchema) -> dict[tuple[str, str], int]:
+    """A plan's planned spend by (quarter, channel) in reporting-currency cents (the money grain)."""
+    if not len(table):
+        return {}
+    long = rollup(table, schema, by=["channel"], period="quarter")
+    return {(row.period, row.channel): int(row.cents) for row in long.itertuples() if row.cents}

@@ -1,0 +1,374 @@
+"""Budget transfers: moving an amount of allocation from one (region, quarter, channel) to another, with approvals.
+
+A marketer (for a region they plan in) or finance asks, saying why. The transfer needs the
+approval of finance, and above `TRANSFER_FINANCE_LIMIT` the giving side's too (a marketer of
+the region that gives). Whoever asks consents for the step their role is: finance asking within
+the limit is finance's approval, and the transfer is made at once; a marketer of the giving
+region asking is the giving side's. Nobody approves a step of a transfer twice, and one
+rejection at any step ends it, with its comment.
+
+The last approval moves the money in the same transaction as it is recorded: the allocations
+in force are read under the allocations lock (`Store.serialise`, which every writer of a
+revision holds), changed by the amount on both sides, written as a new revision and checked
+against the plans again (the over-allocation setting says whether a region left over its
+allocation is flagged or refused). A crash at any point leaves either the transfer approved
+with its new revision, or neither: allocations are never half-moved.
+
+Requests and decisions are never changed (append-only); a transfer's state is read from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sheet_templates.config import Threshold
+from sheet_templates.money import money_text, to_cents
+from sheet_templates.schema import PlanSchema
+from sync_service.access.approvals import holds
+from sync_service.budget.allocations import (
+    ALL_CHANNELS,
+    ALLOCATIONS_LOCK,
+    cell_key,
+    current_allocations,
+    region_findings,
+    write_revision,
+)
+from sync_service.notifications import notices as notifications
+from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
+from sync_service.platform.storage import (
+    AuditEvent,
+    Role,
+    Store,
+    Transfer,
+    TransferDecision,
+    User,
+    aware,
+)
+
+GIVING, FINANCE = "giving", "finance"
+REQUESTED, APPROVED, REJECTED = "requested", "approved", "rejected"
+MAX_REASON = 2000
+
+
+def _cell_of(schema: PlanSchema, body: dict[str, Any], side: str, problems: list[dict[str, str]]) -> tuple[str, ...]:
+    """(region, quarter, channel) of one side of a request; "*" for all channels."""
+    given = body.get(side)
+    if not isinstance(given, dict):
+        problems.append({"at": side, "message": 'send {"region", "quarter", "channel"} (channel "*": all channels)'})
+        return ("", "", "")
+    return cell_key(schema, given, side, problems)
+
+
+def _regions_of(user: User) -> set[str]:
+    return {t.region for t in user.teams}
+
+
+def finance_limit(config: Mapping[str, Any]) -> int:
+    """TRANSFER_FINANCE_LIMIT in reporting cents (0 when unset or not an amount of zero or more)."""
+    cents = to_cents(config.get("TRANSFER_FINANCE_LIMIT"))
+    return cents if cents is not None and cents >= 0 else 0
+
+
+def steps_for(cents: int, finance_limit: int, thresholds: tuple[Threshold, ...] = ()) -> list[str]:
+    """The approvals a transfer of `cents` needs: finance alone within its limit, else the giving side too.
+
+    Each of the organisation file's transfer thresholds (`[[approvals.thresholds]]` with
+    `transfer_over`) the amount is over adds its step (a controller, a CMO).
+    """
+    steps = [FINANCE] if cents <= finance_limit else [GIVING, FINANCE]
+    for threshold in thresholds:
+        if cents > threshold.over_cents and threshold.step not in steps:
+            steps.append(threshold.step)
+    return steps
+
+
+def open_steps_for(user: User, transfer: Transfer, state: Mapping[str, Any]) -> list[str]:
+    """The steps of `transfer` (in its `state_of`) that `user` may decide now: none for whoever asked or decided."""
+    if state["status"] != REQUESTED or transfer.user_id == user.id:
+        return []
+    if any(d["user_id"] == user.id for d in state["decisions"]):
+        return []
+    return [s for s in transfer.steps if s not in state["decided"] and _can_decide(user, transfer, s)]
+
+
+def _can_decide(user: User, transfer: Transfer, step: str) -> bool:
+    if step == FINANCE:
+        return user.role == Role.FINANCE
+    if step == GIVING:
+        return user.role == Role.MARKETER and transfer.from_region in _regions_of(user)
+    return any(holds(user, step, region) for region in (transfer.from_region, transfer.to_region))
+
+
+def _step_text(step: str, transfer: Transfer, schema: PlanSchema | None = None) -> str:
+    if step == FINANCE:
+        return "finance"
+    if step == GIVING:
+        return f"a marketer of {transfer.from_region}"
+    return schema.config.approvals.label(step) if schema is not None else step
+
+
+def request_transfer(
+    store: Store, schema: PlanSchema, user: User, body: dict[str, Any], finance_limit: int, over_policy: str
+) -> dict[str, Any]:
+    """Record a request (201); when the asker's own consent is every approval it needs, make it at once."""
+    if user.role not in (Role.FINANCE, Role.MARKETER):
+        raise Forbidden("only finance and marketers ask for budget transfers")
+    problems: list[dict[str, str]] = []
+    source = _cell_of(schema, body, "from", problems)
+    target = _cell_of(schema, body, "to", problems)
+    cents = to_cents(body.get("amount"))
+    if cents is None or cents <= 0:
+        problems.append({"at": "amount", "message": "must be an amount above zero, in the reporting currency"})
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        problems.append({"at": "reason", "message": "say why the budget should move; approvers read it"})
+    elif len(reason) > MAX_REASON:
+        problems.append({"at": "reason", "message": f"at most {MAX_REASON:,} characters"})
+    if not problems and source == target:
+        problems.append({"at": "to", "message": "is the same allocation as from; nothing would move"})
+    if problems:
+        raise Unprocessable(
+            f"{len(problems)} field(s) of the transfer are not valid; nothing was asked", issues=problems
+        )
+    assert cents is not None and isinstance(reason, str)
+    steps = steps_for(cents, finance_limit, schema.config.approvals.transfer_thresholds)
+    with store.transaction() as session:
+        user = session.merge(user)
+        if user.role == Role.MARKETER and not ({source[0], target[0]} & _regions_of(user)):
+            raise Forbidden(
+                f"you plan in {', '.join(sorted(_regions_of(user))) or 'no region'}; ask finance to move "
+                f"budget between {source[0]} and {target[0]}"
+            )
+        transfer = Transfer(
+            user_id=user.id,
+            from_region=source[0],
+            from_quarter=source[1],
+            from_channel=source[2],
+            to_region=target[0],
+            to_quarter=target[1],
+            to_channel=target[2],
+            cents=cents,
+            reason=reason.strip(),
+            steps=steps,
+        )
+        moved(current_allocations(session, schema)[1], transfer)  # what cannot be given now is refused at once
+        session.add(transfer)
+        session.flush()
+        session.add(
+            AuditEvent(
+                user_id=user.id,
+                action="transfer.requested",
+                target=f"transfer:{transfer.id}",
+                detail={"amount": money_text(cents), "from": list(source), "to": list(target), "steps": steps},
+            )
+        )
+        # The asker consents for finance or the giving side, never for a threshold's step (a controller asking
+        # still needs another controller): that step exists so that someone else looks.
+        own = [s for s in steps if s in (FINANCE, GIVING) and _can_decide(user, transfer, s)]
+        findings = []
+        for step in own:  # the asker's consent for the step their role is
+            findings += _decide(store, session, schema, user, transfer, step, APPROVED, "asked for it", over_policy)
+        answer = describe(session, transfer) | {"over_allocation": [f["message"] for f in findings]}
+        if answer["status"] == REQUESTED:  # made at once (finance within its limit): nobody else to tell
+            notifications.stage(session, "transfer.requested", user, transfer=transfer.id)
+        return answer
+
+
+def decide_transfer(
+    store: Store, schema: PlanSchema, user: User, transfer_id: int, action: str, comment: str, over_policy: str
+) -> dict[str, Any]:
+    """Approve or reject the next step `user` may decide; the last approval moves the allocation (one transaction)."""
+    if action == REJECTED and not comment.strip():
+        raise ServiceError("say why the transfer is rejected in 'comment'; whoever asked will read it")
+    try:
+        with store.transaction() as session:
+            user = session.merge(user)
+            transfer = session.get(Transfer, transfer_id, with_for_update=True, populate_existing=True)
+            if transfer is None:
+                raise NotFound(f"there is no transfer {transfer_id}")
+            qualifying = [s for s in transfer.steps if _can_decide(user, transfer, s)]
+            if not qualifying:
+                needed = " and ".join(_step_text(s, transfer, schema) for s in transfer.steps)
+                raise Forbidden(f"transfer {transfer_id} is decided by {needed}")
+            if transfer.user_id == user.id:
+                raise Forbidden(f"you asked for transfer {transfer_id}; another approver must decide it")
+            state = state_of(session, transfer)
+            if state["status"] != REQUESTED:
+                raise Conflict(f"transfer {transfer_id} is already {state['status']}", current_status=state["status"])
+            mine = [s for s in qualifying if s not in state["decided"]]
+            if not mine:
+                by = ", ".join(f"{d['by']} ({d['step']})" for d in state["decisions"] if d["step"] in qualifying)
+                raise Conflict(f"transfer {transfer_id} was already decided at your step by {by}")
+            if any(d["user_id"] == user.id for d in state["decisions"]):
+                raise Forbidden(f"you have already decided transfer {transfer_id}; another approver must decide it")
+            findings = _decide(store, session, schema, user, transfer, mine[0], action, comment.strip(), over_policy)
+            answer = describe(session, transfer) | {"over_allocation": [f["message"] for f in findings]}
+            if answer["status"] != REQUESTED:  # decided: whoever asked hears it
+                notifications.stage(session, f"transfer.{answer['status']}", user, transfer=transfer.id)
+            return answer
+    except IntegrityError:  # another approver of the same step committed first
+        raise Conflict(f"transfer {transfer_id} was decided at this step by someone else just now") from None
+
+
+def _decide(
+    store: Store,
+    session: Session,
+    schema: PlanSchema,
+    user: User,
+    transfer: Transfer,
+    step: str,
+    action: str,
+    comment: str,
+    over_policy: str,
+) -> list[dict[str, Any]]:
+    """Record one step's decision; when it is the last approval, move the allocation. The over-allocation findings."""
+    decision = TransferDecision(transfer_id=transfer.id, step=step, action=action, user_id=user.id, comment=comment)
+    session.add(decision)
+    session.flush()  # the unique (transfer, step) makes a second decision of the step fail here
+    decided = {d.step for d in _decisions(session, transfer.id) if d.action == APPROVED}
+    detail: dict[str, Any] = {"step": step, "comment": comment}
+    findings: list[dict[str, Any]] = []
+    if action == APPROVED and set(transfer.steps) <= decided:
+        revision, findings = _move(store, session, schema, user, transfer, over_policy)
+        decision.allocation_revision = revision
+        detail |= {"allocation_revision": revision, "over_allocation": [f["message"] for f in findings]}
+    session.add(
+        AuditEvent(user_id=user.id, action=f"transfer.{action}", target=f"transfer:{transfer.id}", detail=detail)
+    )
+    session.flush()
+    return findings
+
+
+def _move(
+    store: Store, session: Session, schema: PlanSchema, user: User, transfer: Transfer, over_policy: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """Write the allocations in force with the amount moved, as a new revision; (its id, over-allocation findings)."""
+    store.serialise(session, ALLOCATIONS_LOCK)  # read the revision in force as no other writer is changing it
+    _, cells = current_allocations(session, schema)
+    cells = moved(cells, transfer)
+    source = (transfer.from_region, transfer.from_quarter, transfer.from_channel)
+    target = (transfer.to_region, transfer.to_quarter, transfer.to_channel)
+    findings = [f for region in sorted({source[0], target[0]}) for f in region_findings(session, schema, region, cells)]
+    if findings and over_policy == "refuse":
+        raise Conflict(
+            f"transfer {transfer.id} would leave {source[0]} over its allocation",
+            issues=[{"at": f"{f['region']} {f['quarter']} {f['channel']}", "message": f["message"]} for f in findings],
+        )
+    return write_revision(session, user, cells, f"transfer {transfer.id}: {transfer.reason}"), findings
+
+
+def moved(cells: Mapping[tuple[str, str, str], int], transfer: Transfer) -> dict[tuple[str, str, str], int]:
+    """`cells` with the transfer's amount moved; 409 when the giving side has not that much allocated."""
+    cells = dict(cells)
+    source = (transfer.from_region, transfer.from_quarter, transfer.from_channel)
+    target = (transfer.to_region, transfer.to_quarter, transfer.to_channel)
+    amount = transfer.cents
+    changes = [(source, -amount), (target, amount)]
+    if source[:2] != target[:2]:  # a channel's budget leaving its quarter or region takes its part of the whole
+        for cell, delta in ((source, -amount), (target, amount)):
+            whole = (*cell[:2], ALL_CHANNELS)
+            if cell[2] != ALL_CHANNELS and whole in cells:
+                changes.append((whole, delta))
+    for key, delta in changes:
+        now = cells.get(key, 0)
+        if now + delta < 0:
+            what = "all channels" if key[2] == ALL_CHANNELS else key[2]
+            why = f"has {money_text(now)} allocated; it cannot give {money_text(amount)}"
+            if key not in cells:
+                why = "has no allocation of its own" + (
+                    " (the region's allocations are for all channels: ask from channel *)"
+                    if (*key[:2], ALL_CHANNELS) in cells
+                    else ""
+                )
+            raise Conflict(
+                f"{key[0]} {key[1]} {what} {why}",
+                issues=[{"at": "from", "message": f"{key[0]} {key[1]} {what} {why}"}],
+            )
+        cells[key] = now + delta
+    return cells
+
+
+def _decisions(session: Session, transfer_id: int) -> list[TransferDecision]:
+    return list(
+        session.scalars(
+            select(TransferDecision).where(TransferDecision.transfer_id == transfer_id).order_by(TransferDecision.id)
+        )
+    )
+
+
+def state_of(session: Session, transfer: Transfer) -> dict[str, Any]:
+    """requested, approved (every step approved) or rejected (any step), with the decisions so far."""
+    decisions = _decisions(session, transfer.id)
+    names = {u.id: u.name for u in session.scalars(select(User).where(User.id.in_({d.user_id for d in decisions})))}
+    status = REQUESTED
+    if any(d.action == REJECTED for d in decisions):
+        status = REJECTED
+    elif set(transfer.steps) <= {d.step for d in decisions if d.action == APPROVED}:
+        status = APPROVED
+    return {
+        "status": status,
+        "decided": {d.step for d in decisions},
+        "decisions": [
+            {
+                "step": d.step,
+                "action": d.action,
+                "user_id": d.user_id,
+                "by": names.get(d.user_id),
+                "at": aware(d.created_at).isoformat(),
+                "comment": d.comment,
+                "allocation_revision": d.allocation_revision,
+            }
+            for d in decisions
+        ],
+    }
+
+
+def describe(session: Session, transfer: Transfer, reader: User | None = None) -> dict[str, Any]:
+    """A transfer as the API answers it; with `reader`, whether they may decide it now (`can_decide`)."""
+    state = state_of(session, transfer)
+    asker = session.get(User, transfer.user_id)
+    revision = next((d["allocation_revision"] for d in state["decisions"] if d["allocation_revision"]), None)
+    return {
+        "id": transfer.id,
+        "status": state["status"],
+        "from": {"region": transfer.from_region, "quarter": transfer.from_quarter, "channel": transfer.from_channel},
+        "to": {"region": transfer.to_region, "quarter": transfer.to_quarter, "channel": transfer.to_channel},
+        "amount": money_text(transfer.cents),
+        "reason": transfer.reason,
+        "asked_by": asker.name if asker else None,
+        "asked_at": aware(transfer.created_at).isoformat(),
+        "steps": list(transfer.steps),
+        "waiting_for": [s for s in transfer.steps if s not in state["decided"]] if state["status"] == REQUESTED else [],
+        "decisions": [{k: v for k, v in d.items() if k != "user_id"} for d in state["decisions"]],
+        "allocation_revision": revision,
+        **({"can_decide": bool(open_steps_for(reader, transfer, state))} if reader is not None else {}),
+    }
+
+
+def transfers_json(session: Session, user: User) -> list[dict[str, Any]]:
+    """Every transfer `user` may read, newest first: finance all, a marketer those touching their regions."""
+    query = select(Transfer).order_by(Transfer.id.desc())
+    if user.role != Role.FINANCE:
+        regions = _regions_of(user)
+        mine = Transfer.from_region.in_(regions) | Transfer.to_region.in_(regions)
+        if user.grants:  # an approver of a step (a controller) reads the transfers whose step they take
+            found = [t for t in session.scalars(query.limit(1000)) if t.from_region in regions or t.to_region in regions
+                     or any(_can_decide(user, t, s) for s in t.steps if s not in (FINANCE, GIVING))]  # fmt: skip
+            return [describe(session, t, user) for t in found]
+        query = query.where(mine)
+    return [describe(session, t, user) for t in session.scalars(query.limit(1000))]
+
+
+def transfer_json(session: Session, user: User, transfer_id: int) -> dict[str, Any]:
+    transfer = session.get(Transfer, transfer_id)
+    if transfer is None:
+        raise NotFound(f"there is no transfer {transfer_id}")
+    outside = user.role != Role.FINANCE and not ({transfer.from_region, transfer.to_region} & _regions_of(user))
+    if outside and not any(_can_decide(user, transfer, s) for s in transfer.steps if s not in (FINANCE, GIVING)):
+        raise Forbidden(f"transfer {transfer_id} is between regions you do not plan in")
+    return describe(session, transfer)

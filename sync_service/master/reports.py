@@ -1,0 +1,228 @@
+"""The views of the master: JSON for the API, the master workbook, rollup and variance; all projections of `Master`.
+
+Each function takes a `Master` already scoped to its reader (`master.load(store, schema, user)`)
+and computes nothing the read model does not hold: money is the read model's reporting cents
+at the one grain, allocations are the ones in force, actuals the newest import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from addin.consolidate import with_totals, write_master_of
+from addin.forecast import closed_months, forecast
+from addin.rollup import Period, RollupError, rollup
+from addin.variance import remaining, variance, variance_flag, variance_pct
+from sheet_templates.calendar import QUARTERS
+from sheet_templates.master_workbook import lines_segment
+from sheet_templates.money import money_text as money
+from sheet_templates.schema import ColumnType
+from sync_service.budget.allocations import allocation_of
+from sync_service.master.model import Master, typed_lines
+from sync_service.platform.errors import ServiceError
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def master_json(m: Master) -> dict[str, Any]:
+    """The master as the API answers it: each team's approved plan and its lines (actual spend as in force)."""
+    return {
+        "version": m.version,
+        **m.about,
+        "teams": [
+            {"team": h.team, "submission": h.submission, "version": h.version, "approved_at": h.approved_at}
+            for h in m.held
+        ],
+        "lines": [{k: v for k, v in line.items() if k != "_row"} for line in m.lines],
+    }
+
+
+def allocations_json(m: Master) -> dict[str, Any]:
+    """The allocations in force, of the regions the reader may see."""
+    return {
+        "revision": m.allocation_revision,
+        **m.allocation_info,
+        "currency": m.schema.config.reporting_currency,
+        "allocations": [
+            {"region": r, "quarter": q, "channel": c, "amount": money(cents), "cents": cents}
+            for (r, q, c), cents in sorted(m.allocations.items())
+            if r in m.allocation_regions
+        ],
+    }
+
+
+def region_allocations(m: Master) -> dict[str, dict[str, int]]:
+    """Region -> quarter -> the allocation in force (all channels) in reporting cents; unset quarters left out."""
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for region in m.schema.config.regions:
+        for quarter in QUARTERS:
+            value = allocation_of(m.allocations, region, quarter)
+            if value is not None:
+                out[region][quarter] = value
+    return dict(out)
+
+
+def _dims(m: Master, by: str | None, default: str) -> list[str]:
+    dims = [d.strip() for d in (by or default).split(",") if d.strip()]
+    unknown = [d for d in dims if d not in m.schema.dimension_names]
+    if unknown or len(set(dims)) != len(dims):
+        raise ServiceError(f"cannot group by {by!r}; use any of {', '.join(m.schema.dimension_names)}, comma-separated")
+    return dims
+
+
+def rollup_json(m: Master, by: str | None, period: str | None, measure: str | None) -> dict[str, Any]:
+    """Planned spend (or another measure) by the `by` dimensions and period, with the allocation where it applies."""
+    schema = m.schema
+    dims = _dims(m, by, "region")
+    period, measure = period or "quarter", measure or "planned"
+    if period not in {p.value for p in Period}:  # checked for every measure, not only the phased one
+        raise ServiceError(f"unknown period {period!r}; use {', '.join(p.value for p in Period)}")
+    try:
+        long = rollup(m.table, schema, by=dims, period=period, measure=measure)
+    except RollupError as exc:
+        raise ServiceError(str(exc)) from None
+    money_measure = measure == "planned" or schema[measure].type is ColumnType.MONEY
+    finance = m.visible is None  # a marketer's totals are its teams', not the region's: no "remaining"
+    rows = []
+    for record in long.to_dict(orient="records"):
+        cents = int(record.pop("cents"))
+        row = {**record, "amount": money(cents) if money_measure else cents}
+        if money_measure:
+            row["cents"] = cents
+        if measure == "planned" and period == "quarter" and set(dims) <= {"region", "channel"} and "region" in dims:
+            allocated = allocation_of(m.allocations, record["region"], record["period"], record.get("channel"))
+            if allocated is not None:
+                row["allocation"] = money(allocated)
+                if finance:
+                    row["remaining"] = money(allocated - cents)
+        rows.append(row)
+    return {
+        **m.about,
+        "by": dims,
+        "period": period,
+        "measure": measure,
+        "currency": schema.config.reporting_currency if money_measure else None,
+        "rows": rows,
+    }
+
+
+def reporting_measures(m: Master, dims: list[str], closed: int, forecast_method: str | None = None) -> pd.DataFrame:
+    """Per line, its `dims` and its money in reporting cents, from the read model.
+
+    Columns: planned (the year), planned_to_date (the `closed` months), committed, actual, and
+    with `forecast_method` the year-end forecast (run rate or remaining plan, in reporting cents).
+    """
+    frame = m.table[dims].copy()
+    frame["planned"] = m.months.sum(axis=1)
+    frame["planned_to_date"] = m.months[:, :closed].sum(axis=1)
+    frame["committed"] = m.committed
+    frame["actual"] = m.actual
+    if forecast_method is not None:
+        frame["forecast"] = forecast(m.months, m.actual, closed, forecast_method)
+    return frame
+
+
+def variance_json(m: Master, by: str | None, as_of: str | None) -> dict[str, Any]:
+    """Plan to date against actual spend by the `by` dimensions, with the allocation and what remains of it."""
+    schema = m.schema
+    dims = _dims(m, by, "region")
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    except (TypeError, ValueError):
+        raise ServiceError(f"as_of {as_of!r} is not a date; use YYYY-MM-DD") from None
+    closed = closed_months(schema.calendar, day)
+    frame = reporting_measures(m, dims, closed)
+    measures = ["planned", "planned_to_date", "committed", "actual"]
+    if not dims:  # by=",": one grand total, as the rollup gives
+        grouped = frame[measures].sum().to_frame().T
+    else:
+        grouped = frame.groupby(dims, sort=True)[measures].sum().reset_index() if len(frame) else frame
+    rows = []
+    for record in grouped.to_dict(orient="records"):
+        values = {k: int(record.pop(k)) for k in measures}
+        plan, actual = np.array([values["planned_to_date"]]), np.array([values["actual"]])
+        pct = float(variance_pct(plan, actual)[0])
+        row = {
+            **record,
+            **{k: money(v) for k, v in values.items()},
+            "variance": money(int(variance(plan, actual)[0])),
+            "variance_pct": None if np.isnan(pct) else round(pct, 6),
+            "flag": str(variance_flag(plan, actual)[0]),
+        }
+        if set(dims) <= {"region", "channel"} and "region" in dims:
+            allocated = allocation_of(m.allocations, record["region"], "year", record.get("channel"))
+            if allocated is not None:
+                row["allocation"] = money(allocated)
+                if m.visible is None:
+                    left = remaining(np.array([allocated]), np.array([values["committed"]]), actual)
+                    row["remaining"] = money(int(left[0]))
+        rows.append(row)
+    return {
+        **m.about,
+        "by": dims,
+        "as_of": day.isoformat(),
+        "closed_months": closed,
+        "actual_source": "finance import" if m.actuals_import else "plans",
+        "currency": schema.config.reporting_currency,
+        "rows": rows,
+    }
+
+
+def master_workbook(m: Master, out: Path, as_of: dt.date, more: Sequence[Any] = ()) -> Path:
+    """The master workbook (Summary, Lines, Rollup, Variance, Chart) of the master, allocations in force.
+
+    `more`: further sheets of values (the Budget sheet, `baselines.sheets`), after Performance; the Spend sheet
+    (`spend_report.sheets`, once POs are imported) comes last, from the same view.
+    """
+    schema = m.schema
+    held = {h.team: h.submission for h in m.held}
+    tables, segments, files = [], [], []
+    for team, part in m.table.groupby("team_id", sort=True) if len(m.table) else ():
+        part = with_totals(part.drop(columns=["team_id"]).reset_index(drop=True), schema)
+        part.insert(0, "source", f"{team} #{held[team]}")
+        tables.append(part)
+        segments.append(lines_segment(part, schema))
+        files.append(
+            {"file": f"{team} #{held[team]}", "status": "approved", "lines": len(part), "errors": 0, "warnings": 0}
+        )
+    whole = (
+        pd.concat(tables, ignore_index=True)
+        if tables
+        else with_totals(typed_lines([], schema), schema).assign(source=pd.Series(dtype=object))
+    )
+    regions = m.allocation_regions
+    allocations = {r: q for r, q in region_allocations(m).items() if r in regions}
+    from sync_service.master import performance
+    from sync_service.spend import report as spend_report
+
+    extra = [performance.sheet(m, performance.lines(m)), *more, *spend_report.sheets(m)]
+    write_master_of(
+        whole, segments, schema, out, as_of=as_of, files=files, issues=[], allocations=allocations, extra=extra
+    )
+    return out
+
+
+def workbook_job(run: Any) -> dict[str, Any]:
+    """The job `master.workbook`: the master workbook as the job's owner may see it, kept with the job."""
+    import tempfile
+
+    from sync_service.budget import baselines
+    from sync_service.master import model as master_model
+
+    schema = run.app.extensions["plansheet.schema"]
+    view = master_model.load(run.store, schema, run.user)
+    more = baselines.sheets(run.store, schema, run.user)
+    with tempfile.TemporaryDirectory() as folder:
+        path = master_workbook(view, Path(folder) / "master.xlsx", dt.date.fromisoformat(run.job.args["as_of"]), more)
+        data = path.read_bytes()
+    result = {"master_version": view.version, "as_of": run.job.args["as_of"], "bytes": len(data)}
+    with run.store.transaction() as session:
+        run.succeed(session, result, (f"master-v{view.version}.xlsx", XLSX_TYPE, data))
+    return result

@@ -1,0 +1,245 @@
+"""Reading the exports other systems give us (CSV or xlsx): the grid, its header, its months.
+
+Finance, CRM and marketing-automation exports share their troubles: a title above the header,
+a UTF-8 or Windows-1252 CSV with any delimiter, dates written as text in either day order,
+footer and totals rows. Each import (actual spend, outcomes) reads its file here, so every
+export is read the same way and every refusal names the sheet and cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gc
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from python_calamine import CalamineWorkbook
+
+from addin.issues import UnreadableWorkbook
+from addin.safety import FIRST_SHEET, inspect_package
+from sheet_templates.calendar import FiscalCalendar
+from sheet_templates.cells import column_letter
+from sync_service.platform.errors import Unprocessable
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while an export's rows are read and matched.
+
+    Reading an export makes hundreds of thousands of row lists and records that hold no cycles
+    (reference counting frees them), yet every 700 new ones start a collection, and the older
+    generations' rescans grow with the survivors: about 40% of the parse of a 200,000-row results
+    export (docs/benchmarks.md). Collection resumes afterwards, as it was.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+MONTH_HEADERS = (
+    "month",
+    "fiscal month",
+    "period",
+    "fiscal period",
+    "posting date",
+    "posting period",
+    "accounting date",
+    "gl date",
+    "date",
+)
+
+
+TO_DATE = frozenset({"ytd", "fytd", "year to date", "fiscal year to date", "to date", "itd", "total"})
+"""What a period cell says when the row is a to-date total rather than a month's amount."""
+
+
+def to_date_only(values: Iterable[Any]) -> bool:
+    """True when a period column says only "YTD" (or is blank): the export is to date, not by month.
+
+    Finance systems often export a Period column that reads YTD on every row; such a column
+    carries no month, so the export is read as one without a month column rather than refused.
+    """
+    seen = False
+    for value in values:
+        key = norm(value)
+        if not key:
+            continue
+        if key not in TO_DATE:
+            return False
+        seen = True
+    return seen
+
+
+def norm(text: Any) -> str:
+    """A header as it is compared: lower case, underscores as spaces, runs of spaces as one."""
+    return re.sub(r"\s+", " ", str(text or "").strip().lower().replace("_", " "))
+
+
+def cell_name(j: int, i: int) -> str:
+    """The A1 name of 0-based column `j` and row `i`."""
+    return f"{column_letter(j + 1)}{i + 1}"
+
+
+def read_export(raw: bytes, filename: str | None) -> tuple[str, list[list[Any]]]:
+    """The export's first sheet (xlsx) or its CSV rows, as (sheet name, grid)."""
+    if raw[:4] == b"PK\x03\x04":
+        fd, path = tempfile.mkstemp(suffix=".xlsx")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw)
+            package = inspect_package(path, plan_sheet=FIRST_SHEET, display_name=filename or "actuals.xlsx")
+            sheet = package.sheet_names[0]
+            workbook = CalamineWorkbook.from_path(path)
+            try:
+                return sheet, workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            finally:
+                workbook.close()
+        except UnreadableWorkbook as exc:
+            raise Unprocessable(exc.message, issues=[exc.as_issue().to_dict()]) from None
+        except Exception as exc:  # the Rust reader's errors have no stable Python type
+            raise Unprocessable(f"{filename or 'the file'} could not be read as a workbook ({exc})") from None
+        finally:
+            os.unlink(path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            raise Unprocessable("the export is neither an xlsx workbook nor a UTF-8 or Windows-1252 CSV") from None
+    if "\x00" in text:
+        raise Unprocessable("the export is neither an xlsx workbook nor a text CSV file")
+    allow_fields_up_to(len(text))
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    return "csv", list(csv.reader(io.StringIO(text), dialect))
+
+
+def allow_fields_up_to(size: int) -> None:
+    """Let the CSV reader take a field as long as the whole upload, rather than answer 500 past 128 KiB.
+
+    A long field is read, not refused: a memo or description column may be long, and is never
+    used. A line ID or campaign code longer than a plan cell may hold (`MAX_TEXT`) cannot match
+    a line, and is refused with a 422 naming its cell. The limit is the csv module's, for the
+    whole process, so it is only ever raised, never put back: a concurrent import can never meet
+    a lower limit than it needs.
+    """
+    if csv.field_size_limit() < size:
+        csv.field_size_limit(size)
+
+
+_SLASHED = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{2}|\d{4})(?:\s.*)?$")
+_TEXT_FORMATS = (
+    "%Y-%m-%d",
+    "%Y-%m",
+    "%Y/%m/%d",
+    "%Y/%m",
+    "%b %Y",
+    "%B %Y",
+    "%b-%y",
+    "%b-%Y",
+    "%B-%Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+)
+
+
+def day_order(values: Iterable[Any], where: str, given: str | None) -> str | None:
+    """'dmy' or 'mdy' for a column of dates written as 04/05/2026, from the values themselves.
+
+    A day above 12 says which part is the day. A column whose every such date could be read
+    either way is refused, unless the caller said (`given`): a wrong guess moves results between
+    months silently.
+    """
+    if given:
+        return given
+    first_big = second_big = False
+    ambiguous = None
+    for value in values:
+        if type(value) is not str:
+            continue
+        match = _SLASHED.match(value.strip())
+        if not match:
+            continue
+        a, b = int(match.group(1)), int(match.group(2))
+        if a > 12 and b > 12:  # no date at all: refused with its cell when the rows are read
+            continue
+        first_big, second_big = first_big or a > 12, second_big or b > 12
+        if a <= 12 and b <= 12 and a != b and ambiguous is None:
+            ambiguous = value.strip()
+    if first_big and second_big:
+        raise Unprocessable(f"{where}: the dates are written day-first in some rows and month-first in others")
+    if first_big:
+        return "dmy"
+    if second_big:
+        return "mdy"
+    if ambiguous is not None:
+        raise Unprocessable(
+            f"{where}: {ambiguous!r} could be either day first or month first; write dates as YYYY-MM-DD, "
+            "or say which with date_order=dmy or date_order=mdy"
+        )
+    return None
+
+
+def fiscal_month(value: Any, calendar: FiscalCalendar, order: str | None) -> str:
+    """A month cell as the fiscal month m01..m12 it falls in; ValueError saying why not.
+
+    Takes the fiscal month's name (m03), its label (Apr 2026), a date (a cell or text:
+    2026-04-15, 15/04/2026 in the column's day order, April 2026, Apr-26) or a datetime.
+    """
+    if not isinstance(value, dt.date):
+        key = str(value).strip().casefold()
+        for m in calendar.months:
+            if key in (m.name, m.label.casefold()):
+                return m.name
+    day = calendar_day(value, order)
+    if day is None:
+        raise ValueError(f"{str(value)!r} is not a month or a date (use 2026-04-15, Apr 2026 or m03)")
+    index = calendar.month_of(day)
+    if index is None:
+        raise ValueError(f"{day.isoformat()} is outside {calendar.label} ({calendar.start} to {calendar.end})")
+    return f"m{index:02d}"
+
+
+def calendar_day(value: Any, order: str | None) -> dt.date | None:
+    """A date cell (a datetime, a date, or text such as 2026-04-15, 15/04/2026 in `order`, Apr 2026) as a date.
+
+    None when it is not a date; ValueError for a slashed date that names no day (31/02/2026).
+    A month without a day (Apr 2026) is its first day.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    match = _SLASHED.match(text)
+    if match:
+        a, b, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
+        year += 2000 if year < 100 else 0
+        d, m = (a, b) if order == "dmy" else (b, a)
+        try:
+            return dt.date(year, m, d)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date") from None
+    head = text.split("T")[0].split(" ")[0] if re.match(r"^\d{4}-\d", text) else text
+    for fmt in _TEXT_FORMATS:
+        try:
+            return dt.datetime.strptime(head, fmt).date()
+        except ValueError:
+            continue
+    return None

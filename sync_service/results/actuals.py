@@ -1,0 +1,477 @@
+"""Actual spend from the finance system's export (CSV or xlsx), matched to master lines.
+
+Rows are matched by line ID, else by campaign code. Each import is the finance system's year
+to date: the newest import is the actual spend of every master line (0 where it had none).
+Until the first import, the actual spend the marketers typed is used. A campaign code shared
+by several lines is split over them by their planned spend (see docs/money.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from addin.fx import UnknownCurrency, convert_between, convert_cents
+from sheet_templates.cells import column_letter
+from sheet_templates.money import money_text as money
+from sheet_templates.money import to_cents
+from sheet_templates.schema import MAX_TEXT, PlanSchema
+from sync_service.access.auth import require_finance
+from sync_service.master.model import current_submissions, master_lines
+from sync_service.platform.errors import Unprocessable
+from sync_service.platform.exports import (
+    MONTH_HEADERS,
+    TO_DATE,
+    cell_name,
+    collector_paused,
+    day_order,
+    fiscal_month,
+    norm,
+    read_export,
+    to_date_only,
+)
+from sync_service.platform.idempotency import Idempotency, remember
+from sync_service.platform.storage import ActualAmount, ActualImport, ActualMonth, AuditEvent, Store, User
+
+_HEADERS = {
+    "line_id": ("line id", "line_id", "plan line", "plansheet line id", "plan line id"),
+    "campaign_code": ("campaign code", "campaign_code", "code", "campaign id", "internal order", "cost object"),
+    "amount": ("amount", "actual", "actual spend", "actuals", "spend", "net amount", "value"),
+    "currency": ("currency", "currency code", "ccy"),
+}
+
+
+@dataclass(slots=True)
+class ActualRow:
+    row: int
+    line_id: str
+    campaign_code: str
+    cents: int
+    currency: str
+    month: str = ""  # m01..m12 when the export has a month (or posting date) column
+
+
+@collector_paused()
+def parse_actuals(
+    raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None
+) -> list[ActualRow]:
+    """The export's rows; 422 naming the row and column of every amount, currency, month or line key that is not one.
+
+    A month (or posting date) column is optional: with one, each row's spend is kept by fiscal
+    month too, which is what quarterly unit costs need; every row must then name its month.
+    """
+    sheet, grid = read_export(raw, filename)
+    header_row = next((i for i, r in enumerate(grid[:20]) if any(norm(v) for v in r)), None)
+    if header_row is None:
+        raise Unprocessable("the export is empty")
+    columns: dict[str, int] = {}
+    for j, value in enumerate(grid[header_row]):
+        for field, names in _HEADERS.items():
+            if norm(value) in names and field not in columns:
+                columns[field] = j
+        if norm(value) in MONTH_HEADERS and "month" not in columns:
+            columns["month"] = j
+    if "amount" not in columns or not ({"line_id", "campaign_code"} & columns.keys()):
+        raise Unprocessable(
+            "the export needs an amount column ('Amount' or 'Actual') and a 'Line ID' or 'Campaign code' column "
+            f"in its first row; found {', '.join(str(v) for v in grid[header_row] if str(v).strip()) or 'nothing'}"
+        )
+
+    cell = cell_name
+
+    currencies, reporting = set(schema.config.currencies), schema.config.reporting_currency
+    j_id, j_code, j_amount, j_currency = (columns.get(f) for f in ("line_id", "campaign_code", "amount", "currency"))
+    j_month = columns.get("month")
+    if j_month is not None and to_date_only(r[j_month] for r in grid[header_row + 1 :] if len(r) > j_month):
+        j_month = None  # a Period column reading YTD throughout: spend to date, no months
+    order = None
+    if j_month is not None:
+        where = f"{sheet} column {column_letter(j_month + 1)}"
+        order = day_order((r[j_month] for r in grid[header_row + 1 :] if len(r) > j_month), where, date_order)
+    month_of: dict[Any, str] = {}
+    width = max(columns.values()) + 1
+    text_cells = sheet == "csv"  # every CSV cell is text already
+    amount_of: dict[str, int | None] = {}  # exports repeat amounts: each text is read once
+    rows, problems = [], []
+    for i in range(header_row + 1, len(grid)):
+        record = grid[i]
+        if not "".join(record if text_cells else map(str, record)).strip():  # a blank row
+            continue
+        if len(record) < width:
+            record = [*record, *[""] * (width - len(record))]
+        value = record[j_id] if j_id is not None else ""
+        line_id = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
+        code = str(record[j_code]).strip() if j_code is not None else ""
+        if len(line_id) > MAX_TEXT or len(code) > MAX_TEXT:
+            for j, key in ((j_id, line_id), (j_code, code)):
+                if j is not None and len(key) > MAX_TEXT:
+                    problems.append(
+                        {
+                            "sheet": sheet,
+                            "cell": cell(j, i),
+                            "rule": "actuals.too_long",
+                            "message": f"{len(key):,} characters, longer than any line ID or campaign code "
+                            f"({MAX_TEXT}); a quote left open in the export runs the rows after it into one cell",
+                        }
+                    )
+            continue
+        value = record[j_amount]
+        if type(value) is str:
+            if value not in amount_of:
+                amount_of[value] = to_cents(value)
+            cents = amount_of[value]
+        else:
+            cents = to_cents(value)
+        currency = (str(record[j_currency]).strip().upper() if j_currency is not None else "") or reporting
+        if cents is None:
+            problems.append(
+                {
+                    "sheet": sheet,
+                    "cell": cell(columns["amount"], i),
+                    "rule": "actuals.amount",
+                    "message": "not an amount",
+                }
+            )
+            continue
+        if currency not in currencies:
+            problems.append(
+                {
+                    "sheet": sheet,
+                    "cell": cell(columns["currency"], i),
+                    "rule": "actuals.currency",
+                    "message": f"{currency!r} is not one of the plan currencies {', '.join(sorted(currencies))}",
+                }
+            )
+            continue
+        month = ""
+        if j_month is not None:
+            value = record[j_month]
+            month = month_of.get(value, "") if isinstance(value, str | int | float) else ""
+            if not month:
+                if value is None or str(value).strip() == "":
+                    problems.append(
+                        {"sheet": sheet, "cell": cell(j_month, i), "rule": "actuals.month", "message": "no month"}
+                    )
+                    continue
+                if norm(value) in TO_DATE:
+                    problems.append(
+                        {
+                            "sheet": sheet,
+                            "cell": cell(j_month, i),
+                            "rule": "actuals.month",
+                            "message": f"{str(value).strip()!r} is a to-date total among rows by month; "
+                            "export either every row by month or every row to date",
+                        }
+                    )
+                    continue
+                try:
+                    month = fiscal_month(value, schema.calendar, order)
+                except ValueError as exc:
+                    problems.append(
+                        {"sheet": sheet, "cell": cell(j_month, i), "rule": "actuals.month", "message": str(exc)}
+                    )
+                    continue
+                if isinstance(value, str | int | float):
+                    month_of[value] = month
+        rows.append(ActualRow(i + 1, line_id, code, cents, currency, month))
+    if problems:
+        raise Unprocessable(
+            f"{len(problems)} row(s) of the export are not valid; nothing was imported", issues=problems
+        )
+    return rows
+
+
+@dataclass
+class Matched:
+    """What an export's rows give the master's lines: the report and the actual spend per (team, line ID)."""
+
+    amounts: dict[tuple[str, str], int]
+    matched: int  # rows
+    unmatched: list[dict[str, Any]]
+    ambiguous: list[dict[str, Any]]
+    spread: list[dict[str, Any]]
+    months: dict[tuple[str, str, str], int] = dataclass_field(default_factory=dict)  # (team, line ID, month) -> cents
+
+
+@collector_paused()
+def match_actuals(rows: list[ActualRow], lines: list[dict[str, Any]], schema: PlanSchema) -> Matched:
+    """Match each row to its master line (by line ID, else campaign code) and sum it there, in the line's currency.
+
+    Pure, so it runs outside any transaction. Every row's part is converted and rounded on its own,
+    as one row at a time would be; the conversions are done in bulk per pair of currencies.
+    """
+    by_id: dict[str, list[int]] = defaultdict(list)
+    by_code: dict[str, list[int]] = defaultdict(list)
+    for k, line in enumerate(lines):
+        by_id[line["line_id"].lower()].append(k)
+        if line.get("campaign_code"):
+            by_code[str(line["campaign_code"]).lower()].append(k)
+    currency_of = [line.get("currency") for line in lines]
+    weights_of: dict[str, list[int]] = {}  # a shared campaign code's weights, worked out once
+    # Each (row, line) part, by (row currency, line currency): ([line index], [cents]), converted in bulk.
+    parts: dict[tuple[str, Any], tuple[list[int], list[int], list[str]]] = {}
+    unmatched, ambiguous, spread = [], [], []
+    matched = 0  # counted as rows match, so each row is in exactly one of matched, unmatched, ambiguous
+    for r in rows:
+        by_line = by_id.get(r.line_id.lower(), []) if r.line_id else []
+        targets, how = by_line, "line_id"
+        if len(targets) != 1 and r.campaign_code:
+            targets, how = by_code.get(r.campaign_code.lower(), []), "campaign_code"
+        if len(by_line) > 1 and (how == "line_id" or not targets):
+            # Lines of several teams share the ID (plans from before IDs were unique) and no campaign
+            # code says which: reported, never guessed, and never reported as unknown.
+            ambiguous.append(
+                {"row": r.row, "line_id": r.line_id, "teams": sorted(lines[k]["team_id"] for k in by_line)}
+            )
+            continue
+        if not targets:
+            unmatched.append(
+                {"row": r.row, "line_id": r.line_id, "campaign_code": r.campaign_code, "amount": money(r.cents)}
+            )
+            continue
+        matched += 1
+        if len(targets) == 1:  # the whole row goes to its line
+            shares = [r.cents]
+        else:
+            code = r.campaign_code.lower()
+            if code not in weights_of:
+                weights_of[code] = _weights([lines[k] for k in targets], schema)
+            spread.append({"row": r.row, "campaign_code": r.campaign_code, "lines": len(targets)})
+            shares = _split(r.cents, weights_of[code])
+        for k, share in zip(targets, shares, strict=True):
+            bucket = parts.get((r.currency, currency_of[k]))
+            if bucket is None:
+                bucket = parts[(r.currency, currency_of[k])] = ([], [], [])
+            bucket[0].append(k)
+            bucket[1].append(share)
+            bucket[2].append(r.month)
+    totals: dict[int, int] = {}
+    by_month: dict[tuple[int, str], int] = {}
+    for (source, target), (indexes, shares, months) in parts.items():
+        converted = _convert(shares, source, target, schema).tolist()
+        for k, cents, month in zip(indexes, converted, months, strict=True):
+            totals[k] = totals.get(k, 0) + cents
+            if month:
+                by_month[k, month] = by_month.get((k, month), 0) + cents
+    totals = dict(sorted(totals.items()))  # in master order, whatever the order of the rows
+    amounts = {(lines[k]["team_id"], lines[k]["line_id"]): cents for k, cents in totals.items()}
+    month_amounts = {
+        (lines[k]["team_id"], lines[k]["line_id"], month): cents for (k, month), cents in sorted(by_month.items())
+    }
+    return Matched(amounts, matched, unmatched, ambiguous, spread, month_amounts)
+
+
+def _weights(targets: list[dict[str, Any]], schema: PlanSchema) -> list[int]:
+    """How a shared campaign code's amount is split over its lines: their planned spend for the year.
+
+    In reporting cents as every surface shows a line's planned spend: each month converted at the
+    plan rate and rounded to the cent, then summed (not the year converted once, which can differ
+    by a cent or two), so lines of one code planned in different currencies weigh alike.
+    """
+    config = schema.config
+    months = [c.name for c in schema.month_columns]
+    grid = np.array([[int(t.get(m) or 0) for m in months] for t in targets], dtype=np.int64)
+    try:
+        currencies = np.array([t.get("currency") for t in targets], dtype=object)
+        weights = [
+            int(w) for w in sum(convert_cents(grid[:, j], currencies, config.plan_rates) for j in range(len(months)))
+        ]
+    except UnknownCurrency:
+        weights = [int(w) for w in grid.sum(axis=1)]
+    if sum(weights) <= 0:
+        weights = [1] * len(targets)
+    return weights
+
+
+def _split(cents: int, weights: list[int]) -> list[int]:
+    """`cents` split by `weights` by largest remainder, in exact integers, so the parts add up to it exactly."""
+    total = sum(weights)
+    shares = [divmod(cents * w, total) for w in weights]  # floor division: 0 <= remainder < total
+    parts = [share for share, _ in shares]
+    for k in sorted(range(len(parts)), key=lambda k: shares[k][1], reverse=True)[: cents - sum(parts)]:
+        parts[k] += 1
+    return parts
+
+
+def _convert(shares: list[int], source: str, target: Any, schema: PlanSchema) -> np.ndarray:
+    """Parts of rows in `source` as cents of their lines' `target` currency, each rounded on its own.
+
+    Left as they are when a rate is unknown, as a single row's conversion would leave it.
+    """
+    cents = np.array(shares, dtype=np.int64)
+    if source == target:
+        return cents
+    with contextlib.suppress(UnknownCurrency):
+        return convert_between(cents, np.full(len(cents), source, dtype=object), target, schema.config)
+    return cents
+
+
+Stored = Callable[[Session, dict[str, Any]], None]
+
+
+def import_actuals(
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    raw: bytes,
+    filename: str | None,
+    idem: Idempotency | None = None,
+    stored: Stored | None = None,
+    date_order: str | None = None,
+) -> dict[str, Any]:
+    """Match the export's rows to master lines and store them as the actual spend in force.
+
+    `stored(session, answer)` runs inside the import's own transaction: a background job records
+    its success there, so the import and the job's "succeeded" land together or not at all, and a
+    job worker killed in between imports nothing twice.
+
+    The file is parsed and matched against a read of the master outside any transaction; the
+    write transaction only checks that the master is still the one matched against and inserts
+    the import in bulk, so other writers wait a moment, not for the whole import. When a plan was
+    approved in between, the rows are matched again against the new master.
+    """
+    require_finance(user, "imports actuals")
+    rows = parse_actuals(raw, filename, schema, date_order)
+    sha256 = hashlib.sha256(raw).hexdigest()
+    for _ in range(_OPTIMISTIC_ATTEMPTS):
+        held, lines = _master_snapshot(store)
+        matched = match_actuals(rows, lines, schema)
+        with store.transaction() as session:
+            if current_submissions(session) == held:
+                return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem, stored)
+    with store.transaction() as session:  # the master keeps changing under us: match inside the lock
+        lines = master_lines(session, current_submissions(session))
+        matched = match_actuals(rows, lines, schema)
+        return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem, stored)
+
+
+_OPTIMISTIC_ATTEMPTS = 2  # matches against a read of the master before matching inside the write transaction
+
+
+def _master_snapshot(store: Store) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """({team: submission} the master holds now, their lines); submissions never change, so one names the other."""
+    with store.reading() as session:
+        held = current_submissions(session)
+        return held, master_lines(session, held)
+
+
+def _store_import(
+    session: Session,
+    schema: PlanSchema,
+    user: User,
+    raw: bytes,
+    sha256: str,
+    filename: str | None,
+    rows: list[ActualRow],
+    lines: list[dict[str, Any]],
+    matched: Matched,
+    idem: Idempotency | None,
+    stored: Stored | None,
+) -> dict[str, Any]:
+    """Write one matched import: the raw file, its report, its amounts in one bulk insert, the audit event."""
+    config = schema.config
+    amounts = matched.amounts
+    currency_of = {(line["team_id"], line["line_id"]): line["currency"] for line in lines}
+    total = convert_cents(
+        np.array(list(amounts.values()), dtype=np.int64),
+        np.array([currency_of[k] for k in amounts], dtype=object),
+        config.plan_rates,
+    ).sum()
+    record = ActualImport(
+        user_id=user.id,
+        filename=(filename or None) and filename[:255],
+        raw=raw,
+        raw_sha256=sha256,
+        report={
+            "rows": len(rows),
+            "matched": matched.matched,
+            "unmatched": matched.unmatched,
+            "ambiguous": matched.ambiguous,
+            "spread": matched.spread,
+            "lines": len(amounts),
+            "by_month": bool(matched.months),
+        },
+    )
+    session.add(record)
+    session.flush()
+    if amounts:
+        session.execute(
+            insert(ActualAmount),
+            [{"import_id": record.id, "team_id": t, "line_id": lid, "cents": c} for (t, lid), c in amounts.items()],
+        )
+    if matched.months:
+        session.execute(
+            insert(ActualMonth),
+            [
+                {"import_id": record.id, "team_id": t, "line_id": lid, "month": m, "cents": c}
+                for (t, lid, m), c in matched.months.items()
+            ],
+        )
+    session.add(
+        AuditEvent(
+            user_id=user.id,
+            action="actuals.import",
+            target=f"actuals:{record.id}",
+            detail={
+                "file": filename,
+                "rows": len(rows),
+                "unmatched": len(matched.unmatched),
+                "total": money(int(total)),
+            },
+        )
+    )
+    result = {
+        "id": record.id,
+        "filename": filename,
+        "imported_at": record.created_at.isoformat(),
+        **record.report,
+        "total": money(int(total)),
+        "currency": config.reporting_currency,
+    }
+    remember(session, user, idem, 201, result)
+    if stored is not None:
+        stored(session, result)
+    return result
+
+
+def import_job(run: Any) -> dict[str, Any]:
+    """The job `actuals.import`: the export written with the job, imported as the synchronous route does."""
+    raw, filename = run.given()
+    schema = run.app.extensions["plansheet.schema"]
+    order = (run.job.args or {}).get("date_order")
+    return import_actuals(run.store, schema, run.user, raw, filename, stored=run.succeed, date_order=order)
+
+
+def latest_actuals(session: Session) -> tuple[int | None, dict[tuple[str, str], int]]:
+    """(import id, {(team, line ID): cents in the line's currency}) of the newest import; (None, {}) before any."""
+    newest = session.scalar(select(func.max(ActualImport.id)))
+    if newest is None:
+        return None, {}
+    rows = session.execute(
+        select(ActualAmount.team_id, ActualAmount.line_id, ActualAmount.cents).where(ActualAmount.import_id == newest)
+    )
+    return newest, {(t, lid): c for t, lid, c in rows}
+
+
+def actual_months(session: Session, import_id: int | None) -> dict[tuple[str, str], dict[str, int]]:
+    """{(team, line ID): {month: cents in the line's currency}} of an import with months; {} for one without."""
+    if import_id is None:
+        return {}
+    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(ActualMonth.team_id, ActualMonth.line_id, ActualMonth.month, ActualMonth.cents).where(
+            ActualMonth.import_id == import_id
+        )
+    )
+    for team, line_id, month, cents in rows:
+        out[team, line_id][month] = cents
+    return dict(out)

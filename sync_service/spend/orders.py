@@ -1,0 +1,831 @@
+"""Spend control: purchase orders and invoices against plan lines, and what they give each line.
+
+Finance imports the procurement or ERP system's exports of purchase orders (PO number, vendor,
+amount, currency, service period, line ID or campaign code) and of the invoices against them
+(matched by PO number). Each row is versioned by its number: an import stores only the rows
+that are new or changed, and the newest version of each PO and invoice is the one in force, so
+importing an export again changes nothing and a partial export (this week's invoices) adds to
+what is there. A PO leaves the open commitments when it is closed or cancelled (its status); a
+cancelled PO's amount no longer counts against its line's plan either.
+
+POs are matched to master lines when the master is read (`book`), by line ID, else campaign
+code, so a PO imported before its line was approved is matched once it is. What a line's POs
+and invoices give it, in the line's currency, each PO converted on its own at the plan rate:
+
+- committed: the open PO balance (PO amount minus invoiced, never below zero; zero once closed),
+  which replaces the committed spend the plan typed as soon as any PO has been imported;
+- invoiced: every invoice against the line's POs; an invoice beyond its PO is listed, never
+  absorbed;
+- accrued: the month-end accrual (`addin.accrual`) of each fiscal month, from the closed
+  accrual where finance closed the month (`sync_service.accruals`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from addin.accrual import METHODS, accrual_cents, delivered_cents
+from addin.fx import UnknownCurrency, convert_between, convert_cents
+from sheet_templates.money import money_text as money
+from sheet_templates.money import to_cents
+from sheet_templates.schema import PlanSchema
+from sync_service.access.auth import require_finance
+from sync_service.platform.errors import Unprocessable
+from sync_service.platform.exports import calendar_day, cell_name, collector_paused, day_order, norm, read_export
+from sync_service.platform.idempotency import Idempotency, remember
+from sync_service.platform.storage import AccrualClose, AuditEvent, Invoice, PurchaseOrder, SpendImport, Store, User
+
+NUMBER_MAX = 64  # characters of a PO or invoice number
+SPEND_LOCK = "spend.import"  # the lock every PO and invoice import holds while it writes
+
+_LINE_ID = ("line id", "line_id", "plan line", "plansheet line id", "plan line id")
+_CODE = ("campaign code", "campaign_code", "code", "campaign id", "internal order", "cost object")
+_CURRENCY = ("currency", "currency code", "ccy")
+_PO_NUMBER = ("po number", "po", "po no", "po no.", "po #", "purchase order", "purchase order number", "order number")
+
+PO_HEADERS = {
+    "po_number": _PO_NUMBER,
+    "vendor": ("vendor", "supplier", "vendor name", "supplier name"),
+    "amount": ("amount", "po amount", "order amount", "net amount", "value", "total"),
+    "currency": _CURRENCY,
+    "service_start": ("service start", "service period start", "service from", "start date", "start"),
+    "service_end": ("service end", "service period end", "service to", "end date", "end"),
+    "service_period": ("service period",),
+    "line_id": _LINE_ID,
+    "campaign_code": _CODE,
+    "status": ("status", "po status"),
+    "method": ("accrual method", "accrual", "accrual basis"),
+}
+INVOICE_HEADERS = {
+    "invoice_number": ("invoice number", "invoice", "invoice no", "invoice no.", "invoice #", "invoice id"),
+    "po_number": _PO_NUMBER,
+    "amount": ("amount", "invoice amount", "net amount", "value", "total"),
+    "currency": _CURRENCY,
+    "invoice_date": ("invoice date", "date", "document date", "posting date"),
+}
+_OPEN = {"", "open", "approved", "released", "issued", "active", "partially received", "partially invoiced"}
+_CLOSED = {"closed", "complete", "completed", "fully invoiced", "finally closed"}
+_CANCELLED = {"cancelled", "canceled", "void", "voided"}
+_METHOD_NAMES = {
+    "": "straight-line",
+    "straight-line": "straight-line",
+    "straight line": "straight-line",
+    "straight": "straight-line",
+    "ratable": "straight-line",
+    "plan": "plan",
+    "as planned": "plan",
+    "phased": "plan",
+    "plan phasing": "plan",
+    "invoice": "invoice",
+    "on invoice": "invoice",
+    "none": "invoice",
+    "no accrual": "invoice",
+}
+assert set(_METHOD_NAMES.values()) == set(METHODS)
+
+
+# --- reading the exports ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PoRow:
+    row: int
+    po_number: str
+    vendor: str
+    line_id: str
+    campaign_code: str
+    currency: str
+    cents: int
+    service_start: dt.date
+    service_end: dt.date
+    status: str  # open; closed (complete: no more invoices); cancelled (its amount counts nowhere)
+    method: str
+    sheet: str = ""  # where the row's amount is, for a refusal
+    cell: str = ""
+
+    def stored(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__ if k not in ("row", "sheet", "cell")}
+
+
+@dataclass(slots=True)
+class InvoiceRow:
+    row: int
+    invoice_number: str
+    po_number: str
+    currency: str
+    cents: int
+    invoice_date: dt.date
+
+    def stored(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__ if k != "row"}
+
+
+class _Grid:
+    """An export's rows under its header, with the columns found, collecting every row's problems."""
+
+    def __init__(self, raw: bytes, filename: str | None, headers: Mapping[str, tuple[str, ...]], what: str) -> None:
+        self.sheet, grid = read_export(raw, filename)
+        top = next((i for i, r in enumerate(grid[:20]) if any(norm(v) for v in r)), None)
+        if top is None:
+            raise Unprocessable(f"the {what} export is empty")
+        self.columns: dict[str, int] = {}
+        for j, value in enumerate(grid[top]):
+            for name, names in headers.items():
+                if norm(value) in names and name not in self.columns:
+                    self.columns[name] = j
+        self.header = [str(v) for v in grid[top] if str(v).strip()]
+        self.top, self.grid, self.problems = top, grid, []
+
+    def records(self) -> Any:
+        width = max(self.columns.values()) + 1
+        for i in range(self.top + 1, len(self.grid)):
+            record = self.grid[i]
+            if not "".join(map(str, record)).strip():
+                continue
+            if len(record) < width:
+                record = [*record, *[""] * (width - len(record))]
+            yield i, record
+
+    def get(self, record: list[Any], name: str) -> Any:
+        j = self.columns.get(name)
+        return "" if j is None else record[j]
+
+    def text(self, record: list[Any], name: str) -> str:
+        value = self.get(record, name)
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value).strip()
+
+    def problem(self, name: str, i: int, rule: str, message: str) -> None:
+        j = self.columns.get(name, 0)
+        self.problems.append({"sheet": self.sheet, "cell": cell_name(j, i), "rule": rule, "message": message})
+
+    def order(self, *names: str, given: str | None) -> str | None:
+        values = [r[self.columns[n]] for n in names if n in self.columns for _, r in self.records()]
+        return day_order(values, f"{self.sheet} dates", given)
+
+    def refuse_if_any(self, what: str) -> None:
+        if self.problems:
+            raise Unprocessable(
+                f"{len(self.problems)} row(s) of the {what} export are not valid; nothing was imported",
+                issues=self.problems,
+            )
+
+
+def _number(grid: _Grid, record: list[Any], name: str, i: int, rule: str, what: str) -> str | None:
+    value = grid.text(record, name)
+    if not value:
+        grid.problem(name, i, rule, f"no {what}")
+        return None
+    if len(value) > NUMBER_MAX:
+        grid.problem(name, i, rule, f"{len(value):,} characters; a {what} has at most {NUMBER_MAX}")
+        return None
+    return value
+
+
+def _amount(grid: _Grid, record: list[Any], i: int, rule: str, negative: bool) -> int | None:
+    cents = to_cents(grid.get(record, "amount"))
+    if cents is None:
+        grid.problem("amount", i, rule, "not an amount")
+        return None
+    if cents < 0 and not negative:
+        grid.problem("amount", i, rule, "a purchase order's amount cannot be negative")
+        return None
+    return cents
+
+
+def _currency(grid: _Grid, record: list[Any], i: int, rule: str, schema: PlanSchema, default: str) -> str | None:
+    code = grid.text(record, "currency").upper() or default
+    if code not in schema.config.currencies:
+        grid.problem("currency", i, rule, f"{code!r} is not one of {', '.join(sorted(schema.config.currencies))}")
+        return None
+    return code
+
+
+def _day(grid: _Grid, record: list[Any], name: str, i: int, rule: str, order: str | None) -> dt.date | None:
+    value = grid.get(record, name)
+    if value is None or str(value).strip() == "":
+        grid.problem(name, i, rule, "no date")
+        return None
+    try:
+        day = calendar_day(value, order)
+    except ValueError as exc:
+        grid.problem(name, i, rule, str(exc))
+        return None
+    if day is None:
+        grid.problem(name, i, rule, f"{str(value).strip()!r} is not a date (use 2026-04-15)")
+    return day
+
+
+def _period(grid: _Grid, record: list[Any], i: int, order: str | None) -> tuple[dt.date, dt.date] | None:
+    """The service period: its start and end columns, or one 'Service period' cell reading '<start> to <end>'."""
+    if "service_start" in grid.columns:
+        start = _day(grid, record, "service_start", i, "po.service_period", order)
+        end = _day(grid, record, "service_end", i, "po.service_period", order) if start else None
+    else:
+        text = grid.text(record, "service_period")
+        parts = [p.strip() for p in text.replace(" – ", " to ").replace(" - ", " to ").split(" to ")]
+        if len(parts) != 2:
+            grid.problem("service_period", i, "po.service_period", f"{text!r}: write it as 2026-03-01 to 2026-05-31")
+            return None
+        try:
+            start, end = calendar_day(parts[0], order), calendar_day(parts[1], order)
+        except ValueError as exc:
+            grid.problem("service_period", i, "po.service_period", str(exc))
+            return None
+        if start is None or end is None:
+            grid.problem("service_period", i, "po.service_period", f"{text!r}: write it as 2026-03-01 to 2026-05-31")
+            return None
+    if start is None or end is None:
+        return None
+    if end < start:
+        where = "service_end" if "service_end" in grid.columns else "service_period"
+        grid.problem(where, i, "po.service_period", f"the service period ends ({end}) before it starts ({start})")
+        return None
+    return start, end
+
+
+@collector_paused()
+def parse_purchase_orders(
+    raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None
+) -> list[PoRow]:
+    """The export's purchase orders; 422 naming the cell and rule of every row that is not one, and nothing read."""
+    grid = _Grid(raw, filename, PO_HEADERS, "purchase order")
+    have = grid.columns.keys()
+    period = {"service_start", "service_end"} <= have or "service_period" in have
+    if not ({"po_number", "amount"} <= have and period and {"line_id", "campaign_code"} & have):
+        raise Unprocessable(
+            "the purchase order export needs columns 'PO number', 'Amount', 'Service start' and 'Service end' "
+            "(or 'Service period'), and 'Line ID' or 'Campaign code', in its first row; found "
+            + (", ".join(grid.header) or "nothing")
+        )
+    order = grid.order("service_start", "service_end", "service_period", given=date_order)
+    rows: list[PoRow] = []
+    first_row: dict[str, int] = {}
+    for i, record in grid.records():
+        number = _number(grid, record, "po_number", i, "po.number", "PO number")
+        cents = _amount(grid, record, i, "po.amount", negative=False)
+        currency = _currency(grid, record, i, "po.currency", schema, schema.config.reporting_currency)
+        span = _period(grid, record, i, order)
+        line_id, code = grid.text(record, "line_id"), grid.text(record, "campaign_code")
+        if not line_id and not code:
+            grid.problem(
+                "line_id" if "line_id" in grid.columns else "campaign_code", i, "po.line", "no line ID or campaign code"
+            )
+        for name, value in (("line_id", line_id), ("campaign_code", code), ("vendor", grid.text(record, "vendor"))):
+            if len(value) > 255:
+                grid.problem(name, i, "po.too_long", f"{len(value):,} characters; at most 255")
+        status = norm(grid.get(record, "status"))
+        if status not in _OPEN | _CLOSED | _CANCELLED:
+            grid.problem("status", i, "po.status", f"{status!r}: use Open, or Closed or Cancelled")
+        method = _METHOD_NAMES.get(norm(grid.get(record, "method")))
+        if method is None:
+            grid.problem("method", i, "po.method", "use straight-line, plan or invoice")
+        if number is not None and number.casefold() in first_row:
+            grid.problem("po_number", i, "po.duplicate", f"PO {number} is also in row {first_row[number.casefold()]}")
+            continue
+        if number is not None:
+            first_row[number.casefold()] = i + 1
+        if None in (number, cents, currency, span, method) or grid.problems:
+            continue
+        rows.append(
+            PoRow(
+                i + 1,
+                number,
+                grid.text(record, "vendor")[:255],
+                line_id,
+                code,
+                currency,
+                cents,
+                span[0],
+                span[1],
+                "closed" if status in _CLOSED else "cancelled" if status in _CANCELLED else "open",
+                method,
+                grid.sheet,
+                cell_name(grid.columns["amount"], i),
+            )
+        )
+    grid.refuse_if_any("purchase order")
+    return rows
+
+
+@collector_paused()
+def parse_invoices(
+    raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None
+) -> list[InvoiceRow]:
+    """The export's invoices; 422 naming the cell and rule of every row that is not one, and nothing read.
+
+    A row without a currency is in its PO's currency when the PO is known (else the reporting
+    currency): `currency` is '' until it is matched.
+    """
+    grid = _Grid(raw, filename, INVOICE_HEADERS, "invoice")
+    if not {"invoice_number", "po_number", "amount", "invoice_date"} <= grid.columns.keys():
+        raise Unprocessable(
+            "the invoice export needs columns 'Invoice number', 'PO number', 'Amount' and 'Invoice date' in its "
+            "first row; found " + (", ".join(grid.header) or "nothing")
+        )
+    order = grid.order("invoice_date", given=date_order)
+    rows: list[InvoiceRow] = []
+    first_row: dict[tuple[str, str], int] = {}
+    for i, record in grid.records():
+        number = _number(grid, record, "invoice_number", i, "invoice.number", "invoice number")
+        po = _number(grid, record, "po_number", i, "invoice.po", "PO number")
+        cents = _amount(grid, record, i, "invoice.amount", negative=True)
+        currency = _currency(grid, record, i, "invoice.currency", schema, "") if grid.text(record, "currency") else ""
+        day = _day(grid, record, "invoice_date", i, "invoice.date", order)
+        if number is not None and po is not None:
+            key = (po.casefold(), number.casefold())
+            if key in first_row:
+                grid.problem(
+                    "invoice_number",
+                    i,
+                    "invoice.duplicate",
+                    f"invoice {number} of PO {po} is also in row {first_row[key]}",
+                )
+                continue
+            first_row[key] = i + 1
+        if None in (number, po, cents, currency, day) or grid.problems:
+            continue
+        rows.append(InvoiceRow(i + 1, number, po, currency, cents, day))
+    grid.refuse_if_any("invoice")
+    return rows
+
+
+# --- what is in force ---------------------------------------------------------------------------------
+
+
+def purchase_orders_in_force(session: Session) -> dict[str, dict[str, Any]]:
+    """{PO number casefolded: its newest version (stored values, with import id)}.
+
+    Newest by import, whatever the number's case: PO-1 and po-1 are one PO. Plain rows, not ORM
+    objects: every master load reads them.
+    """
+    columns = [getattr(PurchaseOrder, c) for c in _PO_FIELDS]
+    out: dict[str, dict[str, Any]] = {}
+    for row in session.execute(select(*columns, PurchaseOrder.import_id).order_by(PurchaseOrder.import_id)):
+        record = dict(zip((*_PO_FIELDS, "import_id"), row, strict=True))
+        out[record["po_number"].casefold()] = record  # a later import's version replaces an earlier one
+    return dict(sorted(out.items()))
+
+
+def invoices_in_force(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(PO number, invoice number) casefolded: the invoice's newest version}, whatever the numbers' case."""
+    columns = [getattr(Invoice, c) for c in _INVOICE_FIELDS]
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in session.execute(select(*columns, Invoice.import_id).order_by(Invoice.import_id)):
+        record = dict(zip((*_INVOICE_FIELDS, "import_id"), row, strict=True))
+        out[record["po_number"].casefold(), record["invoice_number"].casefold()] = record
+    return dict(sorted(out.items()))
+
+
+_PO_FIELDS = (*(f for f in PoRow.__slots__ if f not in ("row", "sheet", "cell")), "row")
+_INVOICE_FIELDS = (*(f for f in InvoiceRow.__slots__ if f != "row"), "row")
+
+
+def closed_accruals(session: Session) -> dict[str, AccrualClose]:
+    """{fiscal month: its closed accrual}."""
+    return {c.month: c for c in session.scalars(select(AccrualClose).order_by(AccrualClose.month))}
+
+
+# --- what the POs and invoices give each line ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Book:
+    """The POs in force, matched to the master's lines, and what they give each line (line currency, cents).
+
+    `orders` are the POs with their figures (PO currency) and match; the arrays are per master
+    line, in the master's line order: a line without POs has zeros.
+    """
+
+    tracked: bool  # whether any PO was ever imported (then committed is the open PO balance)
+    orders: tuple[dict[str, Any], ...]
+    unmatched_invoices: tuple[dict[str, Any], ...]  # invoices whose PO number no PO in force has
+    po_amount: np.ndarray  # per line: the amount of its POs in force
+    committed: np.ndarray  # per line: the open PO balance
+    invoiced: np.ndarray  # per line
+    accrued: np.ndarray  # per line and fiscal month (lines x 12): the accrual at the month's end
+    closed_months: tuple[str, ...] = ()
+
+
+def book(
+    schema: PlanSchema,
+    lines: list[dict[str, Any]],
+    orders: Mapping[str, dict[str, Any]],
+    invoices: Mapping[tuple[str, str], dict[str, Any]],
+    closes: Mapping[str, Any],
+) -> Book:
+    """Match every PO in force to its line and work out each PO's and each line's figures. Pure.
+
+    A closed month's accrual is the one finance closed (`closes[month].entries`), whatever was
+    imported since; an open month's is worked out from the POs and invoices in force now.
+    """
+    config = schema.config
+    months = schema.calendar.months
+    n = len(lines)
+    month_names = [c.name for c in schema.month_columns]
+    plan_months = np.array([[int(line.get(m) or 0) for m in month_names] for line in lines], dtype=np.int64)
+    plan_months = plan_months.reshape(n, len(month_names))
+    plan_cumulative = np.cumsum(plan_months, axis=1)
+    by_id: dict[str, list[int]] = defaultdict(list)
+    by_code: dict[str, list[int]] = defaultdict(list)
+    for k, line in enumerate(lines):
+        by_id[str(line["line_id"]).casefold()].append(k)
+        if line.get("campaign_code"):
+            by_code[str(line["campaign_code"]).casefold()].append(k)
+    by_po: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (po, _), invoice in invoices.items():
+        by_po[po].append(invoice)
+    unmatched_invoices = tuple(
+        {"po_number": i["po_number"], "invoice_number": i["invoice_number"], "amount": money(i["cents"])}
+        for po, found in sorted(by_po.items())
+        if po not in orders
+        for i in found
+    )
+    out: list[dict[str, Any]] = []
+    line_of: list[int | None] = []
+    accrual_rows: list[list[int]] = []
+    # Each closed month's entries by PO number, once: a PO's closed accrual is a look-up, not a scan.
+    closed_by: dict[str, dict[str, dict[str, Any]]] = {
+        month: {e["po_number"].casefold(): e for e in closed.entries} for month, closed in closes.items()
+    }
+    for key, po in orders.items():
+        k, how, teams = _match(po, by_id, by_code, lines)
+        currency = po["currency"]
+        mine = by_po.get(key, [])
+        amounts = np.array([i["cents"] for i in mine], dtype=np.int64)
+        sources = np.array([i["currency"] or currency for i in mine], dtype=object)
+        try:
+            converted = convert_between(amounts, sources, currency, config) if len(mine) else amounts
+        except UnknownCurrency:
+            converted = amounts
+        invoiced = int(converted.sum())
+        dated = [(i["invoice_date"], int(c)) for i, c in zip(mine, converted.tolist(), strict=True)]
+        open_balance = 0 if po["status"] != "open" else max(po["cents"] - invoiced, 0)
+        accruals = []
+        for j, month in enumerate(months):
+            closed = closed_by.get(month_names[j])
+            if closed is not None:
+                entry = closed.get(key)
+                accruals.append(int(entry["cents"]) if entry else 0)
+                continue
+            if po["status"] != "open":
+                accruals.append(0)
+                continue
+            end = month.last_day
+            share = (int(plan_cumulative[k, j]), int(plan_cumulative[k, -1])) if k is not None else (0, 0)
+            delivered = delivered_cents(po["cents"], po["service_start"], po["service_end"], end, po["method"], share)
+            accruals.append(accrual_cents(delivered, sum(c for day, c in dated if day <= end)))
+        record = {
+            **{f: po[f] for f in _PO_FIELDS},
+            "service_start": po["service_start"].isoformat(),
+            "service_end": po["service_end"].isoformat(),
+            "match": how,
+            "team_id": lines[k]["team_id"] if k is not None else None,
+            "matched_line_id": lines[k]["line_id"] if k is not None else None,
+            "region": lines[k].get("region") if k is not None else None,
+            "channel": lines[k].get("channel") if k is not None else None,
+            "line_currency": lines[k].get("currency") if k is not None else None,
+            "teams": teams,
+            "invoiced_cents": invoiced,
+            "open_cents": open_balance,
+            "over_po_cents": max(invoiced - po["cents"], 0),
+            "accruals": accruals,  # the accrual at each fiscal month's end (PO currency)
+            "invoices": [
+                {"invoice_number": i["invoice_number"], "date": i["invoice_date"].isoformat(), "cents": int(c)}
+                for i, c in zip(mine, converted.tolist(), strict=True)
+            ],
+        }
+        out.append(record)
+        line_of.append(k)
+        accrual_rows.append(accruals)
+    po_amount, committed, invoiced_line = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    accrued = np.zeros((n, 12), dtype=np.int64)
+    currencies = [line.get("currency") for line in lines]
+    for record, k, accruals in zip(out, line_of, accrual_rows, strict=True):
+        if k is None:
+            continue
+        committed_amount = 0 if record["status"] == "cancelled" else record["cents"]  # a cancelled PO commits nothing
+        values = np.array([committed_amount, record["open_cents"], record["invoiced_cents"], *accruals], dtype=np.int64)
+        with contextlib.suppress(UnknownCurrency):
+            values = convert_between(
+                values, np.full(len(values), record["currency"], dtype=object), currencies[k], config
+            )
+        po_amount[k] += values[0]
+        committed[k] += values[1]
+        invoiced_line[k] += values[2]
+        accrued[k] += values[3:]
+    # A closed month's accrual stays on the lines it was closed on, whatever each PO matches now.
+    closed_columns = [month_names.index(m) for m in closes]
+    accrued[:, closed_columns] = 0
+    index_of = {(line["team_id"], line["line_id"]): k for k, line in enumerate(lines)}
+    for month, closed in closes.items():
+        j = month_names.index(month)
+        for entry in closed.entries:
+            k = index_of.get((entry.get("team_id"), entry.get("line_id")))
+            if k is not None:
+                accrued[k, j] += _to_line(int(entry["cents"]), entry["currency"], currencies[k], config)
+    return Book(
+        tracked=bool(orders),
+        orders=tuple(out),
+        unmatched_invoices=unmatched_invoices,
+        po_amount=po_amount,
+        committed=committed,
+        invoiced=invoiced_line,
+        accrued=accrued,
+        closed_months=tuple(sorted(closes)),
+    )
+
+
+def _to_line(cents: int, source: str, target: str, config: Any) -> int:
+    try:
+        return int(convert_between(np.array([cents]), np.array([source], dtype=object), target, config)[0])
+    except UnknownCurrency:
+        return cents
+
+
+def _match(
+    po: Mapping[str, Any], by_id: Mapping[str, list[int]], by_code: Mapping[str, list[int]], lines: list[dict[str, Any]]
+) -> tuple[int | None, str, list[str]]:
+    """(line index, how: line_id, campaign_code, unmatched or ambiguous, the teams an ambiguous key names)."""
+    found = by_id.get(po["line_id"].casefold(), []) if po["line_id"] else []
+    if len(found) == 1:
+        return found[0], "line_id", []
+    if po["campaign_code"]:
+        coded = by_code.get(po["campaign_code"].casefold(), [])
+        if len(coded) == 1:
+            return coded[0], "campaign_code", []
+        if len(coded) > 1:  # a PO is for one piece of work: never split over the lines sharing a code
+            return None, "ambiguous", sorted({lines[k]["team_id"] for k in coded})
+    if len(found) > 1:
+        return None, "ambiguous", sorted({lines[k]["team_id"] for k in found})
+    return None, "unmatched", []
+
+
+def reporting(book_values: np.ndarray, lines: list[dict[str, Any]], schema: PlanSchema) -> np.ndarray:
+    """Per-line amounts in the lines' currencies (lines, or lines x months) as reporting cents, at the plan rate."""
+    if not len(lines):
+        return book_values
+    currencies = np.array([line.get("currency") for line in lines], dtype=object)
+    rates = schema.config.plan_rates
+    if book_values.ndim == 1:
+        return convert_cents(book_values, currencies, rates)
+    return np.column_stack([convert_cents(book_values[:, j], currencies, rates) for j in range(book_values.shape[1])])
+
+
+def over_plan(lines: list[dict[str, Any]], schema: PlanSchema, po_amount: np.ndarray) -> list[dict[str, Any]]:
+    """The lines whose POs add up to more than their planned spend for the year (both in the line's currency)."""
+    months = [c.name for c in schema.month_columns]
+    out = []
+    for k, line in enumerate(lines):
+        planned = sum(int(line.get(m) or 0) for m in months)
+        if po_amount[k] > planned:
+            out.append(
+                {
+                    "team_id": line["team_id"],
+                    "line_id": line["line_id"],
+                    "currency": line.get("currency"),
+                    "planned": money(planned),
+                    "purchase_orders": money(int(po_amount[k])),
+                    "over_by": money(int(po_amount[k]) - planned),
+                }
+            )
+    return out
+
+
+# --- importing --------------------------------------------------------------------------------------------
+
+
+def import_purchase_orders(
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    raw: bytes,
+    filename: str | None,
+    policy: str = "flag",
+    idem: Idempotency | None = None,
+    date_order: str | None = None,
+    stored: Stored | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Store the export's new and changed POs; (201, report) when any was, (200, report) when none.
+
+    The report lists every row that matches no line or several, and every line its POs take
+    over its planned spend. Under the `refuse` over-allocation policy an import that takes a
+    line over plan is refused (422 naming each PO row on that line) and stores nothing.
+    """
+    from sync_service.master.model import current_submissions, master_lines
+
+    require_finance(user, "imports purchase orders")
+    rows = parse_purchase_orders(raw, filename, schema, date_order)
+    with store.transaction() as session:
+        store.serialise(session, SPEND_LOCK)  # one import at a time: two within plan never take a line over together
+        lines = master_lines(session, current_submissions(session))
+        held = purchase_orders_in_force(session)
+        fresh, changed, same = _compare(rows, held)
+        after = dict(held)
+        for r in fresh + changed:
+            after[r.po_number.casefold()] = {**r.stored(), "row": r.row, "import_id": 0}
+        invoices = invoices_in_force(session)
+        closes = closed_accruals(session)
+        before = book(schema, lines, held, invoices, closes)
+        result = book(schema, lines, after, invoices, closes)
+        grew = {k for k in range(len(lines)) if result.po_amount[k] > before.po_amount[k]}
+        grew_keys = {(lines[k]["team_id"], lines[k]["line_id"]) for k in grew}
+        over = [  # lines over plan after the import whose POs it raised: newly over, or further over
+            o for o in over_plan(lines, schema, result.po_amount) if (o["team_id"], o["line_id"]) in grew_keys
+        ]
+        by_number = {o["po_number"].casefold(): o for o in result.orders}
+        report = {
+            "rows": len(rows),
+            "new": len(fresh),
+            "changed": len(changed),
+            "unchanged": len(same),
+            "matched": sum(
+                1 for r in rows if by_number[r.po_number.casefold()]["match"] in ("line_id", "campaign_code")
+            ),
+            "unmatched": [
+                {"row": r.row, "po_number": r.po_number, "line_id": r.line_id, "campaign_code": r.campaign_code}
+                for r in rows
+                if by_number[r.po_number.casefold()]["match"] == "unmatched"
+            ],
+            "ambiguous": [
+                {"row": r.row, "po_number": r.po_number, "teams": by_number[r.po_number.casefold()]["teams"]}
+                for r in rows
+                if by_number[r.po_number.casefold()]["match"] == "ambiguous"
+            ],
+            "over_plan": over,
+        }
+        if over and policy == "refuse":
+            touched = {(o["team_id"], o["line_id"]) for o in over}
+            issues = [
+                {
+                    "sheet": r.sheet,
+                    "cell": r.cell,
+                    "rule": "po.over_plan",
+                    "message": f"PO {r.po_number} takes line {o['matched_line_id']} of {o['team_id']} over its planned "
+                    f"spend for the year",
+                }
+                for r in fresh + changed
+                for o in [by_number[r.po_number.casefold()]]
+                if (o["team_id"], o["matched_line_id"]) in touched
+            ]
+            raise Unprocessable(
+                f"{len(over)} line(s) would have purchase orders over their planned spend; nothing was imported "
+                "(the over-allocation policy is refuse)",
+                issues=issues,
+                over_plan=over,
+            )
+        return _store(session, user, "purchase_orders", raw, filename, report, fresh + changed, idem, stored)
+
+
+def import_invoices(
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    raw: bytes,
+    filename: str | None,
+    idem: Idempotency | None = None,
+    date_order: str | None = None,
+    stored: Stored | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Store the export's new and changed invoices; (201, report) when any was, (200, report) when none.
+
+    The report lists every invoice whose PO is unknown and every PO its invoices take beyond its amount.
+    """
+    require_finance(user, "imports invoices")
+    rows = parse_invoices(raw, filename, schema, date_order)
+    with store.transaction() as session:
+        store.serialise(session, SPEND_LOCK)
+        orders = purchase_orders_in_force(session)  # an invoice without a currency is in its PO's, when it comes
+        held = invoices_in_force(session)
+        fresh, changed, same = _compare(rows, held, key=lambda r: (r.po_number.casefold(), r.invoice_number.casefold()))
+        after = dict(held)
+        for r in fresh + changed:
+            after[r.po_number.casefold(), r.invoice_number.casefold()] = {**r.stored(), "row": r.row, "import_id": 0}
+        result = book(schema, [], orders, after, {})
+        over = [
+            {
+                "po_number": o["po_number"],
+                "currency": o["currency"],
+                "amount": money(o["cents"]),
+                "invoiced": money(o["invoiced_cents"]),
+                "over_by": money(o["over_po_cents"]),
+            }
+            for o in result.orders
+            if o["over_po_cents"] > 0
+        ]
+        report = {
+            "rows": len(rows),
+            "new": len(fresh),
+            "changed": len(changed),
+            "unchanged": len(same),
+            "matched": sum(1 for r in rows if r.po_number.casefold() in orders),
+            "unmatched": [
+                {"row": r.row, "invoice_number": r.invoice_number, "po_number": r.po_number, "amount": money(r.cents)}
+                for r in rows
+                if r.po_number.casefold() not in orders
+            ],
+            "over_po": over,
+        }
+        return _store(session, user, "invoices", raw, filename, report, fresh + changed, idem, stored)
+
+
+def _compare(rows: list[Any], held: Mapping[Any, Mapping[str, Any]], key: Any = None) -> tuple[list, list, list]:
+    """(new, changed, unchanged) rows against the versions in force."""
+    key = key or (lambda r: r.po_number.casefold())
+    fresh, changed, same = [], [], []
+    for r in rows:
+        found = held.get(key(r))
+        if found is None:
+            fresh.append(r)
+        elif all(found[k] == v for k, v in r.stored().items()):
+            same.append(r)
+        else:
+            changed.append(r)
+    return fresh, changed, same
+
+
+def _store(
+    session: Session,
+    user: User,
+    kind: str,
+    raw: bytes,
+    filename: str | None,
+    report: dict[str, Any],
+    rows: list[Any],
+    idem: Idempotency | None,
+    stored: Stored | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """The import, its new rows and its audit event, in the caller's transaction; nothing when nothing is new.
+
+    `stored(session, answer)` runs in the same transaction: a background job records its success
+    there, so the import and the job's "succeeded" land together or not at all.
+    """
+    answer: dict[str, Any] = {"id": None, "kind": kind, "filename": filename, **report}
+    status = 200
+    if rows:
+        record = SpendImport(
+            kind=kind,
+            user_id=user.id,
+            filename=(filename or None) and filename[:255],
+            raw=raw,
+            raw_sha256=hashlib.sha256(raw).hexdigest(),
+            report=report,
+        )
+        session.add(record)
+        session.flush()
+        model = PurchaseOrder if kind == "purchase_orders" else Invoice
+        session.execute(insert(model), [{"import_id": record.id, "row": r.row, **r.stored()} for r in rows])
+        session.add(
+            AuditEvent(
+                user_id=user.id,
+                action=f"{kind}.import",
+                target=f"spend_import:{record.id}",
+                detail={
+                    "file": filename,
+                    "rows": report["rows"],
+                    "stored": len(rows),
+                    "unmatched": len(report["unmatched"]),
+                },
+            )
+        )
+        answer.update(id=record.id, imported_at=record.created_at.isoformat())
+        status = 201
+    remember(session, user, idem, status, answer)
+    if stored is not None:
+        stored(session, answer)
+    return status, answer
+
+
+Stored = Callable[[Session, dict[str, Any]], None]
+
+
+def purchase_orders_job(run: Any) -> dict[str, Any]:
+    """The job `purchase_orders.import`: the export written with the job, imported as the route does."""
+    raw, filename = run.given()
+    schema = run.app.extensions["plansheet.schema"]
+    args = run.job.args or {}
+    policy = run.app.config.get("OVER_ALLOCATION", "flag")
+    return import_purchase_orders(
+        run.store, schema, run.user, raw, filename, policy, date_order=args.get("date_order"), stored=run.succeed
+    )[1]
+
+
+def invoices_job(run: Any) -> dict[str, Any]:
+    """The job `invoices.import`: the export written with the job, imported as the route does."""
+    raw, filename = run.given()
+    schema = run.app.extensions["plansheet.schema"]
+    args = run.job.args or {}
+    return import_invoices(
+        run.store, schema, run.user, raw, filename, date_order=args.get("date_order"), stored=run.succeed
+    )[1]

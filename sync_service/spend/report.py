@@ -1,0 +1,203 @@
+"""The spend-control views of the read model: plan, committed, invoiced, accrued and remaining, and the POs.
+
+Every figure is the read model's (`Master.months`, `committed`, `invoiced`, `accrued`, reporting
+cents at the plan rate, line by line); these views only group and format them, so the API, the
+dashboard, the master workbook and the Google push show one answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from sheet_templates.money import money_text as money
+from sync_service.master.model import Master
+from sync_service.platform.errors import ServiceError
+from sync_service.spend.accruals import default_month, month_index
+
+BY = ("line", "team", "region")
+MEASURES = (
+    ("plan", "Planned"),
+    ("committed", "Committed (open PO)"),
+    ("invoiced", "Invoiced"),
+    ("accrued", "Accrued"),
+    ("remaining", "Remaining"),
+)
+
+
+def figures(view: Master, month: int) -> dict[str, np.ndarray]:
+    """Per line, reporting cents: the year's plan, the open PO balance, invoiced, accrued at `month`'s end, remaining.
+
+    Remaining is the plan neither committed by an open PO nor invoiced.
+    """
+    plan = view.months.sum(axis=1) if len(view.lines) else np.zeros(0, dtype=np.int64)
+    accrued = view.accrued[:, month] if len(view.lines) else np.zeros(0, dtype=np.int64)
+    return {
+        "plan": plan,
+        "committed": view.committed,
+        "invoiced": view.invoiced,
+        "accrued": accrued,
+        "remaining": plan - view.committed - view.invoiced,
+    }
+
+
+def group_keys(view: Master, by: str) -> list[tuple[str, ...]]:
+    """Each line's group: (team, line ID), (team,) or (region,)."""
+    if by == "line":
+        return [(line["team_id"], line["line_id"]) for line in view.lines]
+    if by == "team":
+        return [(line["team_id"],) for line in view.lines]
+    return [(view.regions.get(line["team_id"], ""),) for line in view.lines]
+
+
+def grouped(view: Master, by: str, month: int) -> tuple[list[tuple[str, ...]], dict[tuple[str, ...], dict[str, int]]]:
+    """(groups in order, {group: {measure: reporting cents}})."""
+    values = figures(view, month)
+    order: list[tuple[str, ...]] = []
+    sums: dict[tuple[str, ...], dict[str, int]] = {}
+    for k, key in enumerate(group_keys(view, by)):
+        if key not in sums:
+            order.append(key)
+            sums[key] = dict.fromkeys(values, 0)
+        for name, column in values.items():
+            sums[key][name] += int(column[k])
+    if by != "line":
+        order.sort()
+    return order, sums
+
+
+def spend_json(view: Master, by: str = "team", month: str | None = None) -> dict[str, Any]:
+    """The spend-control view by line, team or region at the end of fiscal `month` (default: the month being closed)."""
+    if by not in BY:
+        raise ServiceError(f"by={by!r}: use line, team or region")
+    month = (month or default_month(view)).strip().lower()
+    j = month_index(view.schema, month)
+    order, sums = grouped(view, by, j)
+    line_of = {(line["team_id"], line["line_id"]): line for line in view.lines}
+    rows = []
+    for key in order:
+        row: dict[str, Any] = {}
+        if by == "line":
+            line = line_of[key]
+            row.update(
+                team=key[0],
+                line_id=key[1],
+                campaign=line.get("campaign"),
+                channel=line.get("channel"),
+                region=view.regions.get(key[0]),
+            )
+        else:
+            row[by] = key[0]
+        row.update({name: money(cents) for name, cents in sums[key].items()})
+        rows.append(row)
+    totals = {name: sum(s[name] for s in sums.values()) for name, _ in MEASURES}
+    whole = view.visible is None
+    return {
+        "by": by,
+        "month": month,
+        "month_end": view.schema.calendar.months[j].last_day.isoformat(),
+        "currency": view.schema.config.reporting_currency,
+        "purchase_orders_tracked": view.po_tracked,
+        "rows": rows,
+        "totals": {name: money(cents) for name, cents in totals.items()},
+        "over_plan": list(view.over_plan),
+        "over_po": [_po_brief(p) for p in view.purchase_orders if p["over_po_cents"] > 0],
+        "unmatched_purchase_orders": [_po_brief(p) for p in view.purchase_orders if not p["team_id"]] if whole else [],
+        "unmatched_invoices": list(view.unmatched_invoices) if whole else [],
+        "accrual_closed": list(view.accrual_closed),
+        "cents": {"totals": totals, "rows": {"\x1f".join(k): sums[k] for k in order}},
+        **view.about,
+    }
+
+
+def _po_brief(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "po_number": p["po_number"],
+        "vendor": p["vendor"],
+        "team": p["team_id"],
+        "line_id": p["matched_line_id"] or p["line_id"] or None,
+        "campaign_code": p["campaign_code"] or None,
+        "match": p["match"],
+        "currency": p["currency"],
+        "amount": money(p["cents"]),
+        "invoiced": money(p["invoiced_cents"]),
+        "over_by": money(p["over_po_cents"]),
+    }
+
+
+def purchase_orders_json(view: Master, status: str | None = None) -> dict[str, Any]:
+    """The POs in force the caller may see (a marketer: their teams' only), each with its figures and invoices."""
+    items: Iterable[dict[str, Any]] = view.purchase_orders
+    if status is not None:
+        items = [p for p in items if p["status"] == status]
+    out = []
+    for p in items:
+        out.append(
+            {
+                "po_number": p["po_number"],
+                "vendor": p["vendor"],
+                "status": p["status"],
+                "method": p["method"],
+                "currency": p["currency"],
+                "amount": money(p["cents"]),
+                "invoiced": money(p["invoiced_cents"]),
+                "open": money(p["open_cents"]),
+                "over_po": money(p["over_po_cents"]),
+                "service_start": p["service_start"],
+                "service_end": p["service_end"],
+                "match": p["match"],
+                "team": p["team_id"],
+                "line_id": p["matched_line_id"],
+                "given_line_id": p["line_id"] or None,
+                "campaign_code": p["campaign_code"] or None,
+                "teams": p["teams"],
+                "accrued": {m.name: money(c) for m, c in zip(view.schema.calendar.months, p["accruals"], strict=True)},
+                "invoices": [
+                    {"invoice_number": i["invoice_number"], "date": i["date"], "amount": money(i["cents"])}
+                    for i in p["invoices"]
+                ],
+            }
+        )
+    return {"purchase_orders": out, **view.about}
+
+
+def spend_table(view: Master, month: str | None = None) -> tuple[list[str], list[str], list[list[Any]]] | None:
+    """(header, kinds, rows): each region, then each team, at fiscal `month`'s end (default: the month being closed).
+
+    Money in reporting cents, the read model's figures as `spend_json` groups them; None before any PO was
+    imported. The master workbook's Spend sheet and the Google push's show the same table.
+    """
+    if not view.po_tracked:
+        return None
+    j = month_index(view.schema, month or default_month(view))
+    rows: list[list[Any]] = []
+    for by, label in (("region", "Region"), ("team", "Team")):
+        order, sums = grouped(view, by, j)
+        rows += [[label, key[0], *(sums[key][name] for name, _ in MEASURES)] for key in order]
+    end = view.schema.calendar.months[j].label
+    labels = [f"Accrued (end of {end})" if name == "accrued" else text for name, text in MEASURES]
+    return ["By", "Name", *labels], ["text", "text", *("money" for _ in MEASURES)], rows
+
+
+def sheets(view: Master) -> list[Any]:
+    """The master workbook's Spend sheet (by region, then by team) at the month being closed, once POs are imported."""
+    from sheet_templates.master_workbook import Table, ValuesSheet
+
+    month = default_month(view)
+    found = spend_table(view, month)
+    if found is None:
+        return []
+    header, kinds, rows = found
+    fiscal = view.schema.calendar.months[month_index(view.schema, month)]
+    note = (
+        f"Spend control at the end of {fiscal.label} ({month}, the month being closed), in "
+        f"{view.schema.config.reporting_currency} at the plan rates: the year's plan, the open PO balance, "
+        "invoiced, accrued at that month's end and remaining (plan less committed and invoiced)"
+    )
+    tables = [
+        Table(title, [by, *header[2:]], kinds[1:], [row[1:] for row in rows if row[0] == by])
+        for title, by in (("By region", "Region"), ("By team", "Team"))
+    ]
+    return [ValuesSheet("Spend", note, tables)]
