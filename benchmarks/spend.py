@@ -44,9 +44,9 @@ from sqlalchemy import select
 
 from benchmarks.actuals_import import build_master
 from sync_service.master import model as master
+from sync_service.master import spend
 from sync_service.platform.storage import Store, User
 from sync_service.spend import accruals
-from sync_service.spend import orders as spend
 
 PO_HEADER = "PO number,Vendor,Amount,Currency,Service start,Service end,Line ID,Campaign code,Status,Accrual method\n"
 INVOICE_HEADER = "Invoice number,PO number,Amount,Currency,Invoice date\n"
@@ -176,10 +176,10 @@ def main() -> int:
         table.append(("load the master, no POs (baseline)", base, "1.00x"))
 
         def import_pos() -> tuple[int, dict[str, Any]]:
-            return spend.import_purchase_orders(store, schema, user, po_raw, "purchase-orders.csv")
+            return orders.import_purchase_orders(store, schema, user, po_raw, "purchase-orders.csv")
 
         def import_invoices() -> tuple[int, dict[str, Any]]:
-            return spend.import_invoices(store, schema, user, invoice_raw, "invoices.csv")
+            return orders.import_invoices(store, schema, user, invoice_raw, "invoices.csv")
 
         seconds, (status, report) = timed(import_pos)
         assert status == 201 and report["new"] == args.pos, report

@@ -8,6 +8,7 @@ on any number of machines can serve one PostgreSQL database.
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -23,16 +24,26 @@ from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
 from sync_service.api import cors, problems
 from sync_service.api import routes as api
-from sync_service.api.routes import SCHEMA, STORE
-from sync_service.notifications import notices as notifications
 from sync_service.planning.workflow import OVER_ALLOCATION_POLICIES
-from sync_service.platform import jobs
+from sync_service.platform import jobs, outbox
 from sync_service.platform.cache import SharedCache
+from sync_service.platform.context import SCHEMA, STORE
 from sync_service.platform.settings import DEFAULTS
 from sync_service.platform.storage import ServiceSecret, Store
 from sync_service.platform.timing import ServerTiming
 from sync_service.web import pages as web
 from sync_service.web import sso
+
+# The modules that own the job kinds this app runs: each registers its own with `jobs.kind` as it is
+# imported, and the app imports them all, so a worker knows every kind whatever request came first.
+JOB_OWNERS = (
+    "sync_service.integrations.google.sync",
+    "sync_service.documents.master_workbook",
+    "sync_service.results.actuals",
+    "sync_service.results.outcomes",
+    "sync_service.spend.orders",
+    "sync_service.notifications.notices",
+)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -56,6 +67,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[STORE] = Store(app.config["DATABASE_URL"])
     app.extensions[SCHEMA] = build_schema(load_config(app.config.get("ORG_CONFIG")))
     app.extensions[jobs.EXTENSION] = jobs.make_backend(app.config)
+    for owner in JOB_OWNERS:
+        importlib.import_module(owner)
     if app.config.get("REDIS_URL"):
         store = app.extensions[STORE]
         store.shared = SharedCache(
@@ -71,7 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     web.init_limits(app)
     problems.init_app(app)
     cors.init_app(app)
-    app.teardown_appcontext(notifications.dispatch_pending)  # notices staged by an action, once it has ended
+    app.teardown_appcontext(outbox.dispatch_pending)  # notices staged by an action, once it has ended
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     sso.init_app(app, app.extensions[SCHEMA])

@@ -341,8 +341,8 @@ def workbook(options: _Options, out: Path) -> int:
 @pass_options
 def init(options: _Options) -> int:
     """Create or upgrade the service's database and its teams."""
-    from sync_service.api.routes import SCHEMA, STORE
     from sync_service.planning.workflow import sync_teams
+    from sync_service.platform.context import SCHEMA, STORE
     from sync_service.platform.migrate import upgrade
 
     app = options.app()
@@ -381,7 +381,7 @@ def token() -> None:
 def token_create(options: _Options, name: str, role: str, team: tuple[str, ...], approves: tuple[str, ...]) -> int:
     """Create a user (or reuse one) and print a new API token for it."""
     from sync_service.access.auth import create_token
-    from sync_service.api.routes import SCHEMA, STORE
+    from sync_service.platform.context import SCHEMA, STORE
 
     app = options.app()
     grants = [dict(zip(("step", "region"), a.split(":", 1), strict=False)) for a in approves]
@@ -408,7 +408,7 @@ def user() -> None:
 @pass_options
 def password(options: _Options, name: str) -> int:
     """Set a user's dashboard password (read from standard input)."""
-    from sync_service.api.routes import STORE
+    from sync_service.platform.context import STORE
     from sync_service.web.pages import set_password
 
     if sys.stdin.isatty():
@@ -433,8 +433,9 @@ def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
     """Remind teams of the open reforecast's deadline, or PLAN_DEADLINE."""
     from sqlalchemy import select
 
-    from sync_service.api.routes import STORE
     from sync_service.notifications import notices as notifications
+    from sync_service.platform import outbox
+    from sync_service.platform.context import STORE
     from sync_service.platform.storage import User
 
     app = options.app()
@@ -443,7 +444,7 @@ def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
         actor = session.scalars(select(User).where(User.name == as_user)).first()
     if actor is None or actor.role != "finance":
         raise PlansheetError(f"{as_user} is not a finance user; reminders are sent in finance's name")
-    if not notifications.configured(app.config):
+    if not outbox.configured(app.config):
         raise PlansheetError("neither SMTP_HOST nor CHAT_WEBHOOK_URL is set: there is nowhere to send reminders")
     with app.app_context():
         day = (today or dt.datetime.now()).date()
@@ -514,7 +515,7 @@ def _as_finance(options: _Options, user_name: str, work: Callable[..., Any]) -> 
     """Run a Google Sheets action as a finance user and print its answer; a refusal is raised to `main`."""
     from sqlalchemy import select
 
-    from sync_service.api.routes import SCHEMA, STORE
+    from sync_service.platform.context import SCHEMA, STORE
     from sync_service.platform.storage import Role, User
 
     app = options.app()

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync_service.access.approvals import grant
 from sync_service.platform.errors import Forbidden, Unauthorized
 from sync_service.platform.storage import ApiToken, AuditEvent, Role, Team, TokenScope, User, aware, utcnow
 
@@ -52,8 +53,6 @@ def create_token(
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     session.flush()
     if approves:
-        from sync_service.access.approvals import grant
-
         grant(session, user, list(approves), config.approvals, config.regions)
     session.add(ApiToken(id=token_id, user_id=user.id, secret_hash=_hash(secret)))
     session.add(

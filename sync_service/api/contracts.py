@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from sync_service.api.caller import current_user
 from sync_service.api.request_body import read_json
 from sync_service.platform.errors import NotFound, ServiceError
 
@@ -930,8 +931,6 @@ def operation(
         @functools.wraps(view)
         def checked(**kwargs: Any) -> Any:
             if auth:
-                from sync_service.api.routes import current_user
-
                 current_user(scopes, f"{method.upper()} {rule}")
             if gate is not None:
                 gate()

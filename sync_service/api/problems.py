@@ -15,40 +15,15 @@ from werkzeug.exceptions import HTTPException
 
 from sync_service.platform.errors import (
     Busy,
-    Conflict,
-    Forbidden,
-    NotConfigured,
-    NotFound,
-    NotReady,
     ServiceError,
-    TooLarge,
-    Unauthorized,
-    Unprocessable,
-    UpstreamFailed,
 )
 
 PROBLEM_JSON = "application/problem+json"
 
 
-# The one place where a domain error becomes an HTTP status: most specific class first.
-STATUSES: tuple[tuple[type[ServiceError], int], ...] = (
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (TooLarge, 413),
-    (Unprocessable, 422),
-    (UpstreamFailed, 502),
-    (Busy, 503),
-    (NotReady, 503),
-    (NotConfigured, 503),
-    (ServiceError, 400),
-)
-
-
 def status_of(error: ServiceError) -> int:
-    """The HTTP status that says what `error` means."""
-    return next(status for kind, status in STATUSES if isinstance(error, kind))
+    """The HTTP status that says what `error` means (its class carries it)."""
+    return error.status
 
 
 RETRY_AFTER_SECONDS = 5  # a write transaction lasts well under a second; a few seconds leave room for a queue

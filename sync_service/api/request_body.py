@@ -16,6 +16,7 @@ from typing import Any
 import ijson
 from flask import current_app
 
+from sync_service.platform.context import SCHEMA
 from sync_service.platform.errors import ServiceError, TooLarge
 
 VALUES_PER_LINE = 100  # a plan line has about 45 cells; room for the rows form and long lists of editors
@@ -23,8 +24,6 @@ VALUES_PER_LINE = 100  # a plan line has about 45 cells; room for the rows form 
 
 def limits() -> tuple[int, int]:
     """(objects and arrays, values) a JSON body may hold: what the largest plan this service accepts needs."""
-    from sync_service.api.routes import SCHEMA
-
     max_lines = current_app.extensions[SCHEMA].config.max_lines
     return 2 * max_lines + 20_000, VALUES_PER_LINE * max_lines + 200_000
 

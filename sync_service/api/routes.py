@@ -18,19 +18,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request, send_file
+from flask import Blueprint, current_app, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from sheet_templates.schema import PlanSchema
 from sync_service.access import auth
-from sync_service.access.auth import resolve_token
+from sync_service.access.approvals import may_approve_something
 from sync_service.api import contracts as c
 from sync_service.api import openapi
+from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.budget import allocations as allocation_rules
 from sync_service.budget import baselines, transfers
+from sync_service.documents.master_workbook import master_workbook_bytes
 from sync_service.integrations.google import sync as sheets_sync
 from sync_service.master import functions as functions_api
 from sync_service.master import model as master_model
@@ -38,14 +40,14 @@ from sync_service.master import performance, reports
 from sync_service.notifications import notices as notifications
 from sync_service.planning import cycles, scenarios, workflow
 from sync_service.planning import periods as period_locks
-from sync_service.platform import jobs
+from sync_service.platform import jobs, readiness
+from sync_service.platform.context import SCHEMA, STORE
 from sync_service.platform.errors import (
     Conflict,
     Forbidden,
     NotFound,
     ServiceError,
     TooLarge,
-    Unauthorized,
     Unprocessable,
 )
 from sync_service.platform.idempotency import Idempotency, replay
@@ -59,8 +61,6 @@ bp = Blueprint("api", __name__)
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-STORE = "plansheet.store"  # app.extensions keys, set by the app factory
-SCHEMA = "plansheet.schema"
 
 
 def _store() -> Store:
@@ -85,23 +85,6 @@ def _master(user: User) -> master_model.Master:
 ADDIN_SCOPES = (TokenScope.FULL.value, TokenScope.FUNCTIONS.value)
 
 
-def current_user(accepts: tuple[str, ...] = (TokenScope.FULL.value,), what: str = "this request") -> User:
-    """The user of the request's bearer token; 401 without a valid one, 403 when its scope is not in `accepts`.
-
-    The operation's declaration calls it first, with its scopes; later calls in the view reuse the answer.
-    """
-    if "user" not in g:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("send your API token as 'Authorization: Bearer <token>'")
-        with _store().reading() as session:
-            user = resolve_token(session, token.strip(), tuple(TokenScope(a) for a in accepts), what)
-            user.teams  # noqa: B018 - load the teams while the session is open
-            g.user = user
-    return g.user
-
-
 @bp.before_app_request
 def _refuse_oversized_bodies() -> None:
     """Refuse a body over the limit from its Content-Length, before any of it is read or spooled to disk."""
@@ -123,8 +106,6 @@ def _planner() -> None:
 
 def _approver() -> None:
     """A gate: finance, and the users an approval chain names (a region lead, a controller)."""
-    from sync_service.access.approvals import may_approve_something
-
     if not may_approve_something(current_user()):
         raise Forbidden("only finance and the approvers an approval chain names approve or reject plans")
 
@@ -157,8 +138,6 @@ def health() -> ResponseReturnValue:
     auth=False,
 )
 def ready() -> ResponseReturnValue:
-    from sync_service.platform import readiness
-
     return jsonify(readiness.check(current_app, _store()))
 
 
@@ -318,12 +297,7 @@ def master(query: c.MasterQuery) -> ResponseReturnValue:
     user = current_user()
     if query.format == "json":
         return jsonify(reports.master_json(_master(user)))
-    with tempfile.TemporaryDirectory() as folder:
-        more = baselines.sheets(_store(), _schema(), user)
-        path = reports.master_workbook(
-            _master(user), Path(folder) / "master.xlsx", query.as_of or dt.date.today(), more
-        )
-        data = path.read_bytes()
+    _, data = master_workbook_bytes(_store(), _schema(), user, query.as_of or dt.date.today())
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
 
 

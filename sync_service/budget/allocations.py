@@ -10,7 +10,7 @@ read model (`sync_service.master`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -22,6 +22,8 @@ from sheet_templates.calendar import QUARTERS
 from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
+from sync_service.master.allocations import ALL_CHANNELS, Cells, current_allocations
+from sync_service.master.model import current_submissions
 from sync_service.platform.errors import ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AllocationCell,
@@ -33,50 +35,8 @@ from sync_service.platform.storage import (
     User,
 )
 
-ALL_CHANNELS = "*"
 MAX_ALLOCATION_CELLS = 10_000
 ALLOCATIONS_LOCK = "plansheet.allocations"  # held by every writer of a new revision (`Store.serialise`)
-Cells = Mapping[tuple[str, str, str], int]  # (region, quarter, channel or "*") -> reporting cents
-
-
-def current_allocations(session: Session, schema: PlanSchema) -> tuple[int, dict[tuple[str, str, str], int]]:
-    """(revision, {(region, quarter, channel): cents}); revision 0 is the organisation file's allocations."""
-    revision = session.scalar(select(func.max(AllocationRevision.id)))
-    return revision or 0, allocations_at(session, schema, revision or 0)
-
-
-def allocations_at(session: Session, schema: PlanSchema, revision: int) -> dict[tuple[str, str, str], int]:
-    """The cells of allocation revision `revision` (0: the organisation file's)."""
-    if not revision:
-        cells = {
-            (region, quarter, ALL_CHANNELS): int(amount * 100)
-            for region, quarters in schema.config.allocations.items()
-            for quarter, amount in quarters.items()
-        }
-        return cells
-    rows = session.scalars(select(AllocationCell).where(AllocationCell.revision_id == revision))
-    return {(c.region, c.quarter, c.channel): c.cents for c in rows}
-
-
-def allocation_of(cells: Cells, region: str, quarters: str | Iterable[str], channel: str | None = None) -> int | None:
-    """The allocation of `region` (and `channel`, any case) over `quarters` (a quarter, "year" or several).
-
-    Without a channel, each quarter counts its all-channels ("*") cell when one is set, else the
-    sum of its channel cells. None when no cell of the region is set for any of the quarters.
-    """
-    if isinstance(quarters, str):
-        quarters = (quarters,) if quarters in QUARTERS else QUARTERS
-    wanted = channel.strip().casefold() if channel and channel.strip() else None
-    total, found = 0, False
-    for quarter in quarters:
-        mine = {c: v for (r, q, c), v in cells.items() if r == region and q == quarter}
-        if wanted is not None:
-            values = [v for c, v in mine.items() if c != ALL_CHANNELS and c.casefold() == wanted]
-        else:
-            values = [mine[ALL_CHANNELS]] if ALL_CHANNELS in mine else list(mine.values())
-        if values:
-            total, found = total + sum(values), True
-    return total if found else None
 
 
 def cell_key(
@@ -178,8 +138,6 @@ def region_findings(session: Session, schema: PlanSchema, region: str, cells: Ce
 
 def _region_planned(session: Session, region: str, exclude: str | None = None) -> defaultdict[tuple[str, str], int]:
     """{(quarter, channel): reporting cents} of the approved plans of `region`'s teams (but `exclude`)."""
-    from sync_service.master.model import current_submissions  # the read model's own query of who holds what
-
     planned: defaultdict[tuple[str, str], int] = defaultdict(int)
     region_teams = set(session.scalars(select(Team.id).where(Team.region == region, Team.id != (exclude or ""))))
     held = [sid for tid, sid in current_submissions(session).items() if tid in region_teams]

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 from sheet_templates.money import money_text
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
-from sync_service.budget.allocations import allocation_of, allocations_at, current_allocations
 from sync_service.master import model as master_model
+from sync_service.master.allocations import allocation_of, allocations_at, current_allocations
 from sync_service.master.model import Estimate, Master
 from sync_service.master.performance import groups, periods
+from sync_service.master.reports import _dims
 from sync_service.platform.errors import Conflict, NotFound, ServiceError
 from sync_service.platform.storage import AuditEvent, Baseline, MasterVersion, Store, User, aware
 
@@ -123,8 +124,6 @@ def budget_json(
     store: Store, schema: PlanSchema, user: User, baseline_id: int | None, by: str | None, period: str | None
 ) -> dict[str, Any]:
     """The budget (a baseline) against the current plan and actual spend, by the `by` dimensions and period."""
-    from sync_service.master.reports import _dims
-
     with store.reading() as session:
         row = _baseline(session, baseline_id)
         baseline = _json(session, row)

@@ -30,15 +30,9 @@ from sheet_templates.config import Threshold
 from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.approvals import holds
-from sync_service.budget.allocations import (
-    ALL_CHANNELS,
-    ALLOCATIONS_LOCK,
-    cell_key,
-    current_allocations,
-    region_findings,
-    write_revision,
-)
-from sync_service.notifications import notices as notifications
+from sync_service.budget.allocations import ALLOCATIONS_LOCK, cell_key, region_findings, write_revision
+from sync_service.master.allocations import ALL_CHANNELS, current_allocations
+from sync_service.platform import outbox
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AuditEvent,
@@ -175,7 +169,7 @@ def request_transfer(
             findings += _decide(store, session, schema, user, transfer, step, APPROVED, "asked for it", over_policy)
         answer = describe(session, transfer) | {"over_allocation": [f["message"] for f in findings]}
         if answer["status"] == REQUESTED:  # made at once (finance within its limit): nobody else to tell
-            notifications.stage(session, "transfer.requested", user, transfer=transfer.id)
+            outbox.stage(session, "transfer.requested", user, transfer=transfer.id)
         return answer
 
 
@@ -209,7 +203,7 @@ def decide_transfer(
             findings = _decide(store, session, schema, user, transfer, mine[0], action, comment.strip(), over_policy)
             answer = describe(session, transfer) | {"over_allocation": [f["message"] for f in findings]}
             if answer["status"] != REQUESTED:  # decided: whoever asked hears it
-                notifications.stage(session, f"transfer.{answer['status']}", user, transfer=transfer.id)
+                outbox.stage(session, f"transfer.{answer['status']}", user, transfer=transfer.id)
             return answer
     except IntegrityError:  # another approver of the same step committed first
         raise Conflict(f"transfer {transfer_id} was decided at this step by someone else just now") from None

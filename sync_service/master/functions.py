@@ -34,11 +34,13 @@ from sheet_templates.calendar import MONTH_KEYS, QUARTERS, period_months
 from sheet_templates.money import units
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_plan_reader
-from sync_service.budget.allocations import allocation_of
 from sync_service.master import index as master_index
 from sync_service.master import model as master
+from sync_service.master import performance
+from sync_service.master.allocations import allocation_of
 from sync_service.master.index import LiveIndex
-from sync_service.platform.storage import Store, User
+from sync_service.platform.errors import ServiceError
+from sync_service.platform.storage import Baseline, Store, User
 
 MAX_CALLS = 5000
 CATALOG: Registry = catalog()
@@ -211,8 +213,6 @@ def ps_remaining_live(data: LiveData, scope: Any, channel: Any = "") -> float:
 
 
 def _measure(text: Any) -> Any:
-    from sync_service.master import performance
-
     name = hv.text(text, "measure").strip().casefold()
     found = performance.BY_NAME.get(name)
     if found is None:
@@ -221,9 +221,6 @@ def _measure(text: Any) -> Any:
 
 
 def _performance_figure(data: LiveData, measure: Any, scope: Any, period: Any, channel: Any, campaign: Any) -> Any:
-    from sync_service.master import performance
-    from sync_service.platform.errors import ServiceError
-
     which = _measure(measure)
     region, key = _key(data, scope, channel, campaign)
     index = data.performance
@@ -242,8 +239,6 @@ def _performance_figure(data: LiveData, measure: Any, scope: Any, period: Any, c
 
 
 def _shown(measure: Any, value: Any, fig: Any) -> float:
-    from sync_service.master import performance
-
     if value is None:
         raise _err("#N/A", "; ".join(fig.notes) or "no data")
     return performance.units(measure, value)
@@ -315,14 +310,11 @@ def evaluate(
     found = _cached(store, key)
     if found is not None:
         return found
-    from sync_service.master import performance
 
     def load_performance() -> Any:
         return master.derived(store, schema, user, "performance-index", performance.build_index).value
 
     def load_baseline() -> LiveIndex | None:
-        from sync_service.platform.storage import Baseline
-
         with store.reading() as session:
             version = session.scalar(select(Baseline.master_version).order_by(Baseline.id.desc()).limit(1))
         if version is None:

@@ -29,6 +29,11 @@ from addin import reporting as grain
 from addin.fx import convert_cents
 from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.access.auth import visible_regions, visible_teams
+from sync_service.master.actuals import actual_months, latest_actuals
+from sync_service.master.allocations import current_allocations
+from sync_service.master.outcomes import in_force
+from sync_service.master.spend import book, closed_accruals, invoices_in_force, over_plan, purchase_orders_in_force
+from sync_service.master.spend import reporting as in_reporting
 from sync_service.platform.storage import (
     AccrualClose,
     ActualImport,
@@ -382,12 +387,6 @@ def _loaded(session: Session, store: Store, schema: PlanSchema, key: tuple[Any, 
 
 
 def _load(session: Session, schema: PlanSchema, version: int) -> Master:
-    from sync_service.budget.allocations import current_allocations
-    from sync_service.results.actuals import actual_months, latest_actuals
-    from sync_service.results.outcomes import in_force
-    from sync_service.spend.orders import book, closed_accruals, invoices_in_force, over_plan, purchase_orders_in_force
-    from sync_service.spend.orders import reporting as in_reporting
-
     regions = {t.id: t.region for t in session.scalars(select(Team))}
     newest = (
         select(func.max(MasterVersion.id).label("version"))

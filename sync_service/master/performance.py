@@ -33,11 +33,13 @@ import pandas as pd
 from sheet_templates.calendar import QUARTERS
 from sheet_templates.config import TARGET_MEASURES
 from sheet_templates.money import money_text, to_cents
-from sync_service.budget.allocations import allocation_of
-from sync_service.master.index import Keys
+from sync_service.master import model as master_model
+from sync_service.master.allocations import allocation_of
+from sync_service.master.index import Keys, keys
 from sync_service.master.model import Master
+from sync_service.master.outcomes import LABELS, METRICS, MONEY
+from sync_service.master.reports import _dims
 from sync_service.platform.errors import ServiceError
-from sync_service.results.outcomes import LABELS, METRICS, MONEY
 
 EXPECTED = TARGET_MEASURES  # the results a plan line expects: leads, mqls, pipeline, revenue
 PERIODS = ("year", "quarter", "month")
@@ -409,8 +411,6 @@ def target_scope(view: Master, dims: list[str], key: tuple[Any, ...]) -> TargetS
 
 def performance_json(view: Master, per_line: Lines, by: str | None, period: str | None) -> dict[str, Any]:
     """GET /api/v1/performance: every measure by the `by` dimensions and period."""
-    from sync_service.master.reports import _dims
-
     dims = [d for d in _dims(view, by, "region")]
     kind = period or "quarter"
     spans = periods(view, kind)
@@ -437,8 +437,6 @@ def performance_json(view: Master, per_line: Lines, by: str | None, period: str 
 
 def for_user(store: Any, schema: Any, user: Any) -> tuple[Master, Lines]:
     """`user`'s view of the current master and its lines' performance inputs, made once per master and scope."""
-    from sync_service.master import model as master_model
-
     found = master_model.derived(store, schema, user, "performance", lambda view: (view, lines(view)))
     return found.value
 
@@ -463,8 +461,6 @@ class PerformanceIndex:
 
 
 def build_index(view: Master) -> PerformanceIndex:
-    from sync_service.master.index import keys
-
     per_line = lines(view)
     found = keys(view)
     none = np.zeros(1, dtype=np.int64)

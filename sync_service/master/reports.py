@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from addin.consolidate import with_totals, write_master_of
 from addin.forecast import closed_months, forecast
 from addin.rollup import Period, RollupError, rollup
 from addin.variance import remaining, variance, variance_flag, variance_pct
 from sheet_templates.calendar import QUARTERS
-from sheet_templates.master_workbook import lines_segment
 from sheet_templates.money import money_text as money
 from sheet_templates.schema import ColumnType
-from sync_service.budget.allocations import allocation_of
-from sync_service.master.model import Master, typed_lines
+from sync_service.master.allocations import allocation_of
+from sync_service.master.model import Master
 from sync_service.platform.errors import ServiceError
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -173,56 +169,3 @@ def variance_json(m: Master, by: str | None, as_of: str | None) -> dict[str, Any
         "currency": schema.config.reporting_currency,
         "rows": rows,
     }
-
-
-def master_workbook(m: Master, out: Path, as_of: dt.date, more: Sequence[Any] = ()) -> Path:
-    """The master workbook (Summary, Lines, Rollup, Variance, Chart) of the master, allocations in force.
-
-    `more`: further sheets of values (the Budget sheet, `baselines.sheets`), after Performance; the Spend sheet
-    (`spend_report.sheets`, once POs are imported) comes last, from the same view.
-    """
-    schema = m.schema
-    held = {h.team: h.submission for h in m.held}
-    tables, segments, files = [], [], []
-    for team, part in m.table.groupby("team_id", sort=True) if len(m.table) else ():
-        part = with_totals(part.drop(columns=["team_id"]).reset_index(drop=True), schema)
-        part.insert(0, "source", f"{team} #{held[team]}")
-        tables.append(part)
-        segments.append(lines_segment(part, schema))
-        files.append(
-            {"file": f"{team} #{held[team]}", "status": "approved", "lines": len(part), "errors": 0, "warnings": 0}
-        )
-    whole = (
-        pd.concat(tables, ignore_index=True)
-        if tables
-        else with_totals(typed_lines([], schema), schema).assign(source=pd.Series(dtype=object))
-    )
-    regions = m.allocation_regions
-    allocations = {r: q for r, q in region_allocations(m).items() if r in regions}
-    from sync_service.master import performance
-    from sync_service.spend import report as spend_report
-
-    extra = [performance.sheet(m, performance.lines(m)), *more, *spend_report.sheets(m)]
-    write_master_of(
-        whole, segments, schema, out, as_of=as_of, files=files, issues=[], allocations=allocations, extra=extra
-    )
-    return out
-
-
-def workbook_job(run: Any) -> dict[str, Any]:
-    """The job `master.workbook`: the master workbook as the job's owner may see it, kept with the job."""
-    import tempfile
-
-    from sync_service.budget import baselines
-    from sync_service.master import model as master_model
-
-    schema = run.app.extensions["plansheet.schema"]
-    view = master_model.load(run.store, schema, run.user)
-    more = baselines.sheets(run.store, schema, run.user)
-    with tempfile.TemporaryDirectory() as folder:
-        path = master_workbook(view, Path(folder) / "master.xlsx", dt.date.fromisoformat(run.job.args["as_of"]), more)
-        data = path.read_bytes()
-    result = {"master_version": view.version, "as_of": run.job.args["as_of"], "bytes": len(data)}
-    with run.store.transaction() as session:
-        run.succeed(session, result, (f"master-v{view.version}.xlsx", XLSX_TYPE, data))
-    return result

@@ -35,13 +35,16 @@ from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any
 
-from flask import current_app, g, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sheet_templates.money import money_text
+from sync_service.access import approvals
+from sync_service.planning.cycles import open_cycle_row, waiting_teams
+from sync_service.platform import jobs, outbox
 from sync_service.platform.errors import ServiceError, UpstreamFailed
 from sync_service.platform.storage import (
+    AuditEvent,
     Cycle,
     Decision,
     Role,
@@ -53,34 +56,8 @@ from sync_service.platform.storage import (
     UserTeam,
 )
 
-PENDING = "plansheet_notices"  # flask.g: the notice jobs staged during this request or command
 SECURITY = ("starttls", "ssl", "none")
 CHAT_FORMATS = ("slack", "teams")
-
-
-def configured(config: Mapping[str, Any]) -> bool:
-    return bool(config.get("SMTP_HOST") or config.get("CHAT_WEBHOOK_URL"))
-
-
-def stage(session: Session, event: str, actor: User, **ref: Any) -> None:
-    """Write the notice of `event` as a job in `session` (the action's transaction); queued when the context ends."""
-    if not has_app_context() or not configured(current_app.config):
-        return
-    from sync_service.platform import jobs
-
-    job = jobs.create(session, "notify", {"event": event, **ref}, actor)
-    g.setdefault(PENDING, []).append(job.id)
-
-
-def dispatch_pending(_: BaseException | None = None) -> None:
-    """Hand the staged notices to the queue (an app-context teardown: after the action's transaction ended)."""
-    from sync_service.platform import jobs
-
-    for job_id in g.pop(PENDING, []):
-        try:
-            jobs.dispatch(current_app, job_id)
-        except Exception:  # a lost hand-over is found again by the jobs' recovery; never the action's failure
-            current_app.logger.exception("notice %s was not queued", job_id)
 
 
 def address_of(user: User) -> str | None:
@@ -115,8 +92,6 @@ def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[l
         submission = session.get(Submission, args["submission"])
         submitter = session.get(User, submission.user_id)
         if event == "submission.submitted":  # submitted, or through a step: the next step's approvers are told
-            from sync_service.access import approvals
-
             chain = approvals.state(session, submission.id)
             if chain["waiting_for"] is None:
                 return [], "", ""
@@ -159,7 +134,6 @@ def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[l
             if "giving" in transfer.steps and "giving" not in decided:
                 teams = list(session.scalars(select(Team.id).where(Team.region == transfer.from_region)))
                 recipients += _marketers(session, teams, but=asker.id)
-            from sync_service.access import approvals
 
             for step in transfer.steps:  # a threshold's step: its approvers (a controller) are told too
                 if step in ("finance", "giving") or step in decided:
@@ -257,6 +231,7 @@ def post_chat(config: Mapping[str, Any], subject: str, text: str) -> None:
         raise UpstreamFailed(f"the chat webhook failed: {exc}") from None
 
 
+@jobs.kind(outbox.NOTICE_JOB, "Send a notification")
 def notify_job(run: Any) -> dict[str, Any]:
     """The job `notify`: the notice's email to each recipient who has it on, and the chat channel."""
     config = run.app.config
@@ -286,9 +261,6 @@ def remind(store: Any, config: Mapping[str, Any], today: dt.date, actor: User) -
 
     Run once a day (cron, a systemd timer); a team is reminded at most once a day, however often it runs.
     """
-    from sync_service.planning.cycles import open_cycle_row, waiting_teams
-    from sync_service.platform.storage import AuditEvent
-
     with store.reading() as session:
         cycle = open_cycle_row(session)
         deadline, name = (cycle.deadline, cycle.name) if cycle else (None, None)
@@ -325,7 +297,7 @@ def remind(store: Any, config: Mapping[str, Any], today: dt.date, actor: User) -
             target = f"team:{team}@{today.isoformat()}"
             if team in submitted or target in done:
                 continue
-            stage(session, "reminder", actor, team=team, deadline=deadline.isoformat(), cycle=name)
+            outbox.stage(session, "reminder", actor, team=team, deadline=deadline.isoformat(), cycle=name)
             session.add(AuditEvent(user_id=actor.id, action="reminder.sent", target=target, detail={"days_left": left}))
             reminded.append(team)
     return {**about, "reminded": reminded}

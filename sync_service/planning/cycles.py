@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import can_see, require_finance, require_plan_reader
 from sync_service.master.model import Master
-from sync_service.notifications import notices as notifications
 from sync_service.planning import periods
+from sync_service.planning.submissions import status_of
+from sync_service.platform import outbox
 from sync_service.platform.errors import Conflict, NotFound, ServiceError
 from sync_service.platform.storage import (
     AuditEvent,
@@ -99,7 +100,7 @@ def open_cycle(
             )
         )
         session.flush()
-        notifications.stage(session, "cycle.opened", user, cycle=row.id)
+        outbox.stage(session, "cycle.opened", user, cycle=row.id)
         return cycle_json(session, schema, user, row)
 
 
@@ -138,8 +139,6 @@ def get_cycle(store: Store, schema: PlanSchema, user: User, cycle_id: int) -> di
 
 def team_status(session: Session, cycle: Cycle) -> dict[str, tuple[str, Submission | None]]:
     """Each team's reforecast in `cycle`: (status, its newest submission); "not submitted" when it has none."""
-    from sync_service.planning.workflow import status_of
-
     newest = (
         select(func.max(Submission.id)).where(Submission.cycle_id == cycle.id).group_by(Submission.team_id)
     ).scalar_subquery()

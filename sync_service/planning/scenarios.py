@@ -45,7 +45,10 @@ from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.budget import allocations
 from sync_service.master import model as master
+from sync_service.master.allocations import current_allocations
 from sync_service.planning import periods
+from sync_service.planning.submissions import current_submission
+from sync_service.planning.workflow import _allocation_issue, _check_line_ids, _lines, _lines_of, team_id
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AuditEvent,
@@ -437,7 +440,6 @@ def upload(store: Store, schema: PlanSchema, user: User, scenario_id: int, raw: 
             f"the scenario has {errors} error{'s' if errors != 1 else ''}; it was not changed",
             issues=[i.to_dict() for i in read.issues],
         )
-    from sync_service.planning.workflow import _lines, team_id
 
     lines = _lines(read.table)
     letters = read.letters
@@ -640,12 +642,10 @@ def _to_allocations(
     the regions without a line in the scenario keep theirs. Checked against the approved plans as
     a transfer is: flagged, or refused under OVER_ALLOCATION=refuse.
     """
-    from sync_service.planning.workflow import _allocation_issue
-
     table, months = _money(lines, schema)
     quarters = grain.quarter_cents(months)
     store.serialise(session, allocations.ALLOCATIONS_LOCK)  # read the cells in force under the writers' lock
-    _, in_force = allocations.current_allocations(session, schema)
+    _, in_force = current_allocations(session, schema)
     regions = sorted(set(table["region"].tolist())) if len(table) else []
     cells: dict[tuple[str, str, str], int] = {k: v for k, v in in_force.items() if k[0] not in regions}
     for region in regions:
@@ -674,8 +674,6 @@ def _to_master(
     comment: str,
     over_allocation: str,
 ) -> dict[str, Any]:
-    from sync_service.planning.workflow import _allocation_issue, _check_line_ids, _lines_of, current_submission
-
     made_from = master.current_submissions(session, row.master_version) if row.master_version else {}
     origin: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for line in _revision(session, row.id, 1).lines:

@@ -32,11 +32,12 @@ from sheet_templates.money import money_text
 from sheet_templates.schema import PlanSchema
 from sync_service.access import approvals
 from sync_service.access.auth import can_see, require_plan_reader, visible_teams
-from sync_service.budget import allocations
+from sync_service.budget import allocations, transfers
 from sync_service.master import model as master
 from sync_service.master.reports import region_allocations
-from sync_service.notifications import notices as notifications
 from sync_service.planning import cycles, periods
+from sync_service.planning.submissions import current_submission, status_of
+from sync_service.platform import outbox
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.idempotency import Idempotency, remember
 from sync_service.platform.storage import (
@@ -195,7 +196,7 @@ def submit(
                 detail={"team": team.id, "lines": len(lines), "source": incoming.source, "based_on": based_on},
             )
         )
-        notifications.stage(session, "submission.submitted", user, submission=submission.id)
+        outbox.stage(session, "submission.submitted", user, submission=submission.id)
         result = describe(session, submission, user_name=user.name)
         remember(session, user, idem, 201, result)
         return result
@@ -460,32 +461,6 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def status_of(session: Session, submission: Submission) -> str:
-    """submitted, approved, rejected, or superseded (approved, then replaced by a newer approved plan)."""
-    decision = session.scalar(
-        select(Decision).where(Decision.submission_id == submission.id).order_by(Decision.id.desc()).limit(1)
-    )
-    if decision is None:
-        return (
-            "stale"
-            if submission.based_on_submission != current_submission(session, submission.team_id)
-            else ("submitted")
-        )
-    if decision.action == "approved" and current_submission(session, submission.team_id) != submission.id:
-        return "superseded"
-    return decision.action
-
-
-def current_submission(session: Session, team: str) -> int | None:
-    """The submission the master holds for `team` now."""
-    return session.scalar(
-        select(MasterVersion.submission_id)
-        .where(MasterVersion.team_id == team)
-        .order_by(MasterVersion.id.desc())
-        .limit(1)
-    )
-
-
 def decide(
     store: Store,
     schema: PlanSchema,
@@ -606,7 +581,7 @@ def decide(
             )
         )
         session.flush()
-        notifications.stage(session, f"submission.{action}", user, submission=submission.id)
+        outbox.stage(session, f"submission.{action}", user, submission=submission.id)
         result = {**describe(session, submission), "master_version": version, "over_allocation": findings}
         remember(session, user, idem, 200, result)
         # A queued follow-up (the Google push) is written with the decision: it is never lost after it.
@@ -690,7 +665,7 @@ def _take_step(
             detail={"team": submission.team_id, "step": waiting["step"], "comment": comment.strip()},
         )
     )
-    notifications.stage(session, "submission.submitted", user, submission=submission.id)
+    outbox.stage(session, "submission.submitted", user, submission=submission.id)
     result = {**describe(session, submission), "master_version": None, "over_allocation": []}
     remember(session, user, idem, 200, result)
     return result
@@ -793,8 +768,6 @@ def approval_queue(store: Store, user: User) -> dict[str, Any]:
 
     Also every submission in review the caller may read, with its place in its chain.
     """
-    from sync_service.budget import transfers
-
     with store.reading() as session:
         user = session.merge(user)
         open_ids = select(Decision.submission_id)

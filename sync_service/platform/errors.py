@@ -1,7 +1,7 @@
 """The service's domain errors: what went wrong, in the user's words, with the issues found.
 
 The workflow, the read model and the imports raise these; they know nothing of HTTP. The web
-edge (`sync_service.problems`) maps each class to its status, and the command line
+edge (`sync_service.api.problems`) answers each with the status its class carries, and the command line
 (`sync_service.cli`) maps each class to its exit code.
 """
 
@@ -16,6 +16,7 @@ class ServiceError(PlansheetError):
     """A request the service refuses: `detail` says why, `issues` lists each problem (cell, rule, message)."""
 
     title = "The request cannot be done"
+    status = 400  # what HTTP calls it, for the web edge and a job's record
 
     def __init__(self, detail: str, *, issues: list[dict[str, Any]] | None = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -26,51 +27,61 @@ class ServiceError(PlansheetError):
 
 class Unauthorized(ServiceError):
     title = "Authentication required"
+    status = 401  # what HTTP calls it, for the web edge and a job's record
 
 
 class Forbidden(ServiceError):
     title = "Not allowed"
+    status = 403  # what HTTP calls it, for the web edge and a job's record
 
 
 class NotFound(ServiceError):
     title = "Not found"
+    status = 404  # what HTTP calls it, for the web edge and a job's record
 
 
 class Conflict(ServiceError):
     """The request is fine, but the state it meets refuses it (a plan approved since, a decision taken)."""
 
     title = "Conflict"
+    status = 409  # what HTTP calls it, for the web edge and a job's record
 
 
 class TooLarge(ServiceError):
     title = "Request too large"
+    status = 413  # what HTTP calls it, for the web edge and a job's record
 
 
 class Unprocessable(ServiceError):
     """The plan or file is readable but not valid: every issue is listed, nothing was stored."""
 
     title = "The plan is not valid"
+    status = 422  # what HTTP calls it, for the web edge and a job's record
 
 
 class Busy(ServiceError):
     """The database is busy with another change beyond the wait allowed; the same request can simply be sent again."""
 
     title = "Busy"
+    status = 503  # what HTTP calls it, for the web edge and a job's record
 
 
 class NotReady(ServiceError):
     """The process runs but cannot serve yet (database unreachable or behind the newest schema, Redis down)."""
 
     title = "Not ready"
+    status = 503  # what HTTP calls it, for the web edge and a job's record
 
 
 class NotConfigured(ServiceError):
     """A part of the service the request needs is not set up (for example Google Sheets)."""
 
     title = "Not configured"
+    status = 503  # what HTTP calls it, for the web edge and a job's record
 
 
 class UpstreamFailed(ServiceError):
     """A service Plansheet depends on (Google) failed or could not be reached."""
 
     title = "A service Plansheet uses failed"
+    status = 502  # what HTTP calls it, for the web edge and a job's record

@@ -43,6 +43,7 @@ from sheet_templates.errors import ConfigError
 from sync_service.platform import errors
 from sync_service.platform.errors import NotFound, ServiceError
 from sync_service.platform.storage import Job, JobEvent, JobFile, JobInput, Role, Store, User, utcnow
+from sync_service.platform.storage import User as UserRow
 
 log = logging.getLogger(__name__)
 
@@ -90,25 +91,23 @@ class Run:
         self.finished = True
 
 
-def _kinds() -> dict[str, Kind]:
-    from sync_service.integrations.google import sync as sheets_sync
-    from sync_service.master import reports
-    from sync_service.notifications import notices as notifications
-    from sync_service.results import actuals, outcomes
-    from sync_service.spend import orders as spend
+KINDS: dict[str, Kind] = {}  # every kind of job, registered by the domain that owns it (`kind`)
 
-    return {
-        k.name: k
-        for k in (
-            Kind("gsheets.push", "Push the master to Google Sheets", sheets_sync.push_job),
-            Kind("master.workbook", "Build the master workbook", reports.workbook_job),
-            Kind("actuals.import", "Import actual spend", actuals.import_job),
-            Kind("outcomes.import", "Import results from the CRM", outcomes.import_job),
-            Kind("purchase_orders.import", "Import purchase orders", spend.purchase_orders_job),
-            Kind("invoices.import", "Import invoices", spend.invoices_job),
-            Kind("notify", "Send a notification", notifications.notify_job),
-        )
-    }
+
+def kind(name: str, title: str) -> Callable[[Callable[[Run], dict[str, Any]]], Callable[[Run], dict[str, Any]]]:
+    """Register the decorated function as the job kind `name` (the domain module that does the work declares it)."""
+
+    def register(run: Callable[[Run], dict[str, Any]]) -> Callable[[Run], dict[str, Any]]:
+        if name in KINDS and KINDS[name].run is not run:
+            raise ValueError(f"job kind {name!r} is registered twice")
+        KINDS[name] = Kind(name, title, run)
+        return run
+
+    return register
+
+
+def _kinds() -> dict[str, Kind]:
+    return KINDS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,9 +213,7 @@ def _record(store: Store, job_id: str, state: str, attempt: int, detail: dict[st
 
 
 def _status(exc: ServiceError) -> int:
-    from sync_service.api.problems import status_of
-
-    return status_of(exc)
+    return exc.status
 
 
 def _newest(session: Session, job_id: str) -> JobEvent:
@@ -277,8 +274,6 @@ def _aware(at: dt.datetime) -> dt.datetime:
 
 def view(session: Session, job: Job) -> dict[str, Any]:
     """A job as its owner sees it: state, attempts, result or error, and its file if it made one."""
-    from sync_service.platform.storage import User as UserRow
-
     events = session.scalars(select(JobEvent).where(JobEvent.job_id == job.id).order_by(JobEvent.id)).all()
     last = events[-1]
     owner = session.get(UserRow, job.user_id)

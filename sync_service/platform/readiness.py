@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync_service.platform.errors import NotReady
+from sync_service.platform.migrate import MIGRATIONS, alembic_config
 from sync_service.platform.storage import Store
 
 
@@ -25,8 +26,6 @@ from sync_service.platform.storage import Store
 def newest_schema() -> str:
     """The newest migration this code ships (the schema `plansheet init` brings a database to)."""
     from alembic.script import ScriptDirectory
-
-    from sync_service.platform.migrate import MIGRATIONS, alembic_config
 
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     heads = script.get_heads()

@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask
 
 from sheet_templates.errors import ConfigError
-from sync_service.api.routes import STORE
+from sync_service.platform.context import STORE
 
 GRACEFUL_SECONDS = 30  # how long a worker may finish its requests on reload or stop
 REQUEST_SECONDS = 120  # a worker silent this long is killed and replaced (a hung request)

@@ -17,7 +17,7 @@ from dataclasses import field as dataclass_field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from addin.fx import UnknownCurrency, convert_between, convert_cents
@@ -27,6 +27,7 @@ from sheet_templates.money import to_cents
 from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
+from sync_service.platform import jobs
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.exports import (
     MONTH_HEADERS,
@@ -443,35 +444,10 @@ def _store_import(
     return result
 
 
+@jobs.kind("actuals.import", "Import actual spend")
 def import_job(run: Any) -> dict[str, Any]:
     """The job `actuals.import`: the export written with the job, imported as the synchronous route does."""
     raw, filename = run.given()
     schema = run.app.extensions["plansheet.schema"]
     order = (run.job.args or {}).get("date_order")
     return import_actuals(run.store, schema, run.user, raw, filename, stored=run.succeed, date_order=order)
-
-
-def latest_actuals(session: Session) -> tuple[int | None, dict[tuple[str, str], int]]:
-    """(import id, {(team, line ID): cents in the line's currency}) of the newest import; (None, {}) before any."""
-    newest = session.scalar(select(func.max(ActualImport.id)))
-    if newest is None:
-        return None, {}
-    rows = session.execute(
-        select(ActualAmount.team_id, ActualAmount.line_id, ActualAmount.cents).where(ActualAmount.import_id == newest)
-    )
-    return newest, {(t, lid): c for t, lid, c in rows}
-
-
-def actual_months(session: Session, import_id: int | None) -> dict[tuple[str, str], dict[str, int]]:
-    """{(team, line ID): {month: cents in the line's currency}} of an import with months; {} for one without."""
-    if import_id is None:
-        return {}
-    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    rows = session.execute(
-        select(ActualMonth.team_id, ActualMonth.line_id, ActualMonth.month, ActualMonth.cents).where(
-            ActualMonth.import_id == import_id
-        )
-    )
-    for team, line_id, month, cents in rows:
-        out[team, line_id][month] = cents
-    return dict(out)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from addin.fx import UnknownCurrency, convert_cents
@@ -36,6 +36,8 @@ from sheet_templates.money import to_cents
 from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
+from sync_service.master.outcomes import LABELS, METRICS, MONEY, newest_by_month
+from sync_service.platform import jobs
 from sync_service.platform.errors import ServiceError, Unprocessable
 from sync_service.platform.exports import (
     MONTH_HEADERS,
@@ -51,17 +53,6 @@ from sync_service.platform.idempotency import Idempotency, remember
 from sync_service.platform.storage import AuditEvent, OutcomeAmount, OutcomeImport, Store, User
 from sync_service.results.actuals import _OPTIMISTIC_ATTEMPTS, _master_snapshot, _split, _weights
 
-METRICS = ("leads", "mqls", "sals", "opportunities", "won", "pipeline", "revenue")
-MONEY = frozenset({"pipeline", "revenue"})
-LABELS = {
-    "leads": "Leads",
-    "mqls": "MQLs",
-    "sals": "Sales-accepted leads",
-    "opportunities": "Opportunities",
-    "won": "Won opportunities",
-    "pipeline": "Pipeline",
-    "revenue": "Closed-won revenue",
-}
 KEYS = ("line_id", "campaign_code", "campaign")
 MAX_LISTED = 1000  # unmatched rows listed in an answer; the count is always whole
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
@@ -677,23 +668,11 @@ def _same_in_force(session: Session, source: str, sha256: str) -> OutcomeImport 
 def _replaced(session: Session, record: OutcomeImport) -> list[dict[str, Any]]:
     """The older imports of the same source this one replaces, month by month."""
     out: dict[int, list[str]] = defaultdict(list)
-    held = _newest_by_month(session, before=record.id).get(record.source, {})
+    held = newest_by_month(session, before=record.id).get(record.source, {})
     for month in record.months:
         if month in held:
             out[held[month]].append(month)
     return [{"import": k, "months": v} for k, v in sorted(out.items())]
-
-
-def _newest_by_month(session: Session, before: int | None = None) -> dict[str, dict[str, int]]:
-    """Source -> fiscal month -> the newest import of that source covering it."""
-    query = select(OutcomeImport.id, OutcomeImport.source, OutcomeImport.months).order_by(OutcomeImport.id)
-    if before is not None:
-        query = query.where(OutcomeImport.id < before)
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    for import_id, source, months in session.execute(query):
-        for month in months:
-            out[source][month] = import_id
-    return out
 
 
 def _answer(record: OutcomeImport) -> dict[str, Any]:
@@ -712,7 +691,7 @@ def _answer(record: OutcomeImport) -> dict[str, Any]:
 
 def imports_json(session: Session) -> list[dict[str, Any]]:
     """Every import, newest first, with the months it is in force for."""
-    held = _newest_by_month(session)
+    held = newest_by_month(session)
     names = dict(session.execute(select(User.id, User.name)).all())
     out = []
     for record in session.scalars(select(OutcomeImport).order_by(OutcomeImport.id.desc())):
@@ -721,6 +700,7 @@ def imports_json(session: Session) -> list[dict[str, Any]]:
     return out
 
 
+@jobs.kind("outcomes.import", "Import results from the CRM")
 def import_job(run: Any) -> dict[str, Any]:
     """The job `outcomes.import`: a large export imported in the background, exactly as the route does."""
     raw, filename = run.given()
@@ -736,49 +716,6 @@ def import_job(run: Any) -> dict[str, Any]:
 
 
 # --- in force, for the read model ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InForce:
-    """The results in force: per (team, line ID) a METRICS x 12 array; which (metric, month) any source covers."""
-
-    newest: int | None
-    amounts: dict[tuple[str, str], np.ndarray]
-    cover: np.ndarray  # bool, METRICS x 12
-    sources: tuple[dict[str, Any], ...]  # {source, months: {month: import}}
-
-
-def in_force(session: Session, month_names: tuple[str, ...]) -> InForce:
-    newest = session.scalar(select(func.max(OutcomeImport.id)))
-    cover = np.zeros((len(METRICS), len(month_names)), dtype=bool)
-    if newest is None:
-        return InForce(None, {}, cover, ())
-    held = _newest_by_month(session)
-    metrics_of = dict(session.execute(select(OutcomeImport.id, OutcomeImport.metrics)).all())
-    pairs: set[tuple[int, str]] = set()
-    position = {m: j for j, m in enumerate(month_names)}
-    for months in held.values():
-        for month, import_id in months.items():
-            pairs.add((import_id, month))
-            for metric in metrics_of[import_id]:
-                cover[METRICS.index(metric), position[month]] = True
-    ids = sorted({i for i, _ in pairs})
-    amounts: dict[tuple[str, str], np.ndarray] = {}
-    columns = [getattr(OutcomeAmount, m) for m in METRICS]
-    rows = session.execute(
-        select(
-            OutcomeAmount.import_id, OutcomeAmount.team_id, OutcomeAmount.line_id, OutcomeAmount.month, *columns
-        ).where(OutcomeAmount.import_id.in_(ids))
-    )
-    for import_id, team, line_id, month, *values in rows:
-        if (import_id, month) not in pairs:
-            continue
-        grid = amounts.get((team, line_id))
-        if grid is None:
-            grid = amounts[team, line_id] = np.zeros((len(METRICS), len(month_names)), dtype=np.int64)
-        grid[:, position[month]] += values
-    sources = tuple({"source": s, "months": dict(sorted(m.items()))} for s, m in sorted(held.items()))
-    return InForce(newest, amounts, cover, sources)
 
 
 def read_mapping(text: str | None) -> dict[str, str] | None:

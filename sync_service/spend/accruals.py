@@ -27,6 +27,7 @@ from addin.fx import UnknownCurrency, convert_cents
 from sheet_templates.money import money_text as money
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
+from sync_service.master import model as master_model
 from sync_service.master.model import Master
 from sync_service.platform.errors import Conflict, NotFound
 from sync_service.platform.storage import AccrualClose, AuditEvent, Store, User
@@ -241,8 +242,6 @@ def close(store: Store, schema: PlanSchema, user: User, month: str) -> dict[str,
 
     409 when it is closed already, or when the month before it is not closed yet.
     """
-    from sync_service.master import model as master_model
-
     require_finance(user, "closes the month-end accrual")
     month = month.strip().lower()
     j = month_index(schema, month)

@@ -50,14 +50,19 @@ from sheet_templates.calendar import QUARTERS
 from sheet_templates.errors import ConfigError
 from sheet_templates.money import display_money
 from sync_service.access.auth import can_see, create_addin_token
-from sync_service.api.problems import status_of
-from sync_service.budget import baselines
-from sync_service.budget.allocations import allocation_of
+from sync_service.budget import baselines, transfers
+from sync_service.documents.master_workbook import master_workbook_bytes
+from sync_service.integrations.google import sync as sheets_sync
 from sync_service.master import model as master_model
 from sync_service.master import performance, reports
-from sync_service.planning import workflow
+from sync_service.master.allocations import allocation_of
+from sync_service.planning import cycles, submissions, workflow
+from sync_service.platform import jobs
+from sync_service.platform.context import SCHEMA, STORE
 from sync_service.platform.errors import NotFound, ServiceError
 from sync_service.platform.storage import Decision, Role, Store, Submission, Team, User, WebSession, utcnow
+from sync_service.spend import accruals
+from sync_service.spend import report as spend_report
 from sync_service.web import headers
 
 bp = Blueprint("web", __name__, template_folder="templates")
@@ -65,21 +70,15 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _store() -> Store:
-    from sync_service.api.routes import STORE
-
     return current_app.extensions[STORE]
 
 
 def follow_ups() -> dict[str, Any]:
-    """The same follow-ups of a decision as the API runs (set by the app factory)."""
-    from sync_service.api.routes import follow_ups as configured
-
-    return configured()
+    """The same follow-ups of a decision as the API runs (from the configuration as it is now)."""
+    return sheets_sync.follow_ups_for(current_app)
 
 
 def _schema() -> Any:
-    from sync_service.api.routes import SCHEMA
-
     return current_app.extensions[SCHEMA]
 
 
@@ -341,7 +340,7 @@ def submission(submission_id: int) -> ResponseReturnValue:
         if found is None or not (can_see(user, found.team_id) or workflow._approves(s, user, found)):
             abort(404)
         info = workflow.describe(s, found)
-        current = workflow.current_submission(s, found.team_id)
+        current = submissions.current_submission(s, found.team_id)
         diff = workflow.team_diff(s, current, found.id) if current != found.id else None
         decisions = list(s.scalars(select(Decision).where(Decision.submission_id == found.id)))
         deciders = {d.user_id: s.get(User, d.user_id).name for d in decisions}
@@ -659,8 +658,6 @@ def team(team: str) -> ResponseReturnValue:
 @login_required
 def transfers_page() -> ResponseReturnValue:
     """Budget transfers: ask for one, and each the caller may read, with the approvals still open."""
-    from sync_service.budget import transfers
-
     user = g.web_user
     if user.role == Role.ADMIN:
         abort(403, "admins manage users and tokens; finance and marketers move budgets")
@@ -683,8 +680,6 @@ def transfers_page() -> ResponseReturnValue:
 @bp.post("/transfers")
 @login_required
 def ask_transfer() -> ResponseReturnValue:
-    from sync_service.budget import transfers
-
     form = request.form
     body = {
         "from": {
@@ -721,8 +716,6 @@ def ask_transfer() -> ResponseReturnValue:
 @bp.post("/transfers/<int:transfer_id>/decide")
 @login_required
 def decide_transfer(transfer_id: int) -> ResponseReturnValue:
-    from sync_service.budget import transfers
-
     verdict = {"approve": "approved", "reject": "rejected"}.get(request.form.get("action", ""))
     if verdict is None:
         abort(400, "approve or reject")
@@ -750,9 +743,6 @@ def decide_transfer(transfer_id: int) -> ResponseReturnValue:
 @login_required
 def budget_page() -> ResponseReturnValue:
     """The budget cycle: the reforecast cycle and each team's reforecast; budget against plan, estimate and actual."""
-    from sync_service.budget import baselines
-    from sync_service.planning import cycles
-
     user = g.web_user
     if user.role == Role.ADMIN:
         abort(403, "admins manage users and tokens; finance and marketers plan budgets")
@@ -783,8 +773,6 @@ def budget_page() -> ResponseReturnValue:
 @bp.post("/cycles")
 @login_required
 def open_cycle() -> ResponseReturnValue:
-    from sync_service.planning import cycles
-
     form = request.form
     try:
         deadline = dt.date.fromisoformat(form.get("deadline", ""))
@@ -805,8 +793,6 @@ def open_cycle() -> ResponseReturnValue:
 @bp.post("/cycles/<int:cycle_id>/close")
 @login_required
 def close_cycle(cycle_id: int) -> ResponseReturnValue:
-    from sync_service.planning import cycles
-
     try:
         answer = cycles.close_cycle(_store(), _schema(), g.web_user, cycle_id)
         flash(f"{answer['name']} is closed.", "ok")
@@ -819,9 +805,6 @@ def close_cycle(cycle_id: int) -> ResponseReturnValue:
 @login_required
 def spend_page() -> ResponseReturnValue:
     """Spend control: plan, committed, invoiced, accrued and remaining, the POs to look at, and the month's accrual."""
-    from sync_service.spend import accruals
-    from sync_service.spend import report as spend_report
-
     user, schema = g.web_user, _schema()
     by = request.args.get("by", "team")
     view = master_model.load(_store(), schema, user)
@@ -829,7 +812,7 @@ def spend_page() -> ResponseReturnValue:
         spend = spend_report.spend_json(view, by, request.args.get("month") or None)
         accrual = accruals.report(_store(), view, spend["month"])
     except ServiceError as exc:
-        abort(status_of(exc), exc.detail)
+        abort(exc.status, exc.detail)
     months = [
         {"name": c.name, "label": m.label} for c, m in zip(schema.month_columns, schema.calendar.months, strict=True)
     ]
@@ -850,8 +833,6 @@ def spend_page() -> ResponseReturnValue:
 @bp.post("/spend/close")
 @login_required
 def close_accrual() -> ResponseReturnValue:
-    from sync_service.spend import accruals
-
     user = g.web_user
     if user.role != Role.FINANCE:
         abort(403, "only finance closes the month-end accrual")
@@ -869,8 +850,6 @@ def close_accrual() -> ResponseReturnValue:
 @login_required
 def spend_journal() -> ResponseReturnValue:
     """The month's accrual journal for the general ledger, for a finance user signed in to the dashboard."""
-    from sync_service.spend import accruals
-
     user, schema = g.web_user, _schema()
     if user.role != Role.FINANCE:
         abort(403, "only finance exports the accrual journal")
@@ -878,7 +857,7 @@ def spend_journal() -> ResponseReturnValue:
     try:
         text = accruals.journal_csv(_store(), master_model.load(_store(), schema, user), month)
     except ServiceError as exc:
-        abort(status_of(exc), exc.detail)
+        abort(exc.status, exc.detail)
     name = f"accrual-{schema.calendar.label}-{month}.csv"
     return send_file(io.BytesIO(text.encode()), mimetype="text/csv", as_attachment=True, download_name=name)
 
@@ -887,8 +866,6 @@ def spend_journal() -> ResponseReturnValue:
 @login_required
 def job_list() -> ResponseReturnValue:
     """Background jobs (pushes, workbook builds): finance sees every one, others their own."""
-    from sync_service.platform import jobs
-
     return render_template("jobs.html", jobs=jobs.listing(_store(), g.web_user, 100))
 
 
@@ -917,11 +894,7 @@ def version_diff(version: int) -> ResponseReturnValue:
 @bp.get("/download/master.xlsx")
 @login_required
 def download_master() -> ResponseReturnValue:
-    with tempfile.TemporaryDirectory() as folder:
-        view = master_model.load(_store(), _schema(), g.web_user)
-        more = baselines.sheets(_store(), _schema(), g.web_user)
-        path = reports.master_workbook(view, Path(folder) / "master.xlsx", dt.date.today(), more)
-        data = path.read_bytes()
+    _, data = master_workbook_bytes(_store(), _schema(), g.web_user, dt.date.today())
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
 
 
@@ -934,7 +907,7 @@ def download_template(team: str) -> ResponseReturnValue:
         try:
             path = workflow.team_template(_store(), _schema(), g.web_user, team, Path(folder) / f"plan-{team}.xlsx")
         except ServiceError as exc:
-            abort(status_of(exc), exc.detail)
+            abort(exc.status, exc.detail)
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")
 

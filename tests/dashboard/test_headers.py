@@ -11,8 +11,8 @@ from flask import Flask
 
 from sheet_templates.errors import ConfigError
 from sync_service.access.auth import create_token
-from sync_service.api.routes import STORE
 from sync_service.app import create_app
+from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.web.headers import OFFICE_HOSTS
 

@@ -32,9 +32,9 @@ from addin.live import LIVE
 from sheet_templates import build_schema, load_config
 from sheet_templates.gsheets_template import meta_range
 from sheet_templates.samples import sample_lines
-from sync_service.api.routes import STORE
 from sync_service.app import create_app
 from sync_service.integrations.google.client import GoogleSettings, client
+from sync_service.platform.context import STORE
 from tests.gsheets.fake import SheetsFake
 from tests.gsheets.test_sync import fill
 from tests.sync_service.live_server import as_json, call, free_port, init, service_env, token

@@ -15,7 +15,7 @@ from sheet_templates import build_schema, load_config
 from sheet_templates.money import MAX_AMOUNT, money_text, parse_amount_text, to_cents
 from sync_service.api import contracts
 from sync_service.api.request_body import limits, read_json
-from sync_service.api.routes import SCHEMA
+from sync_service.platform.context import SCHEMA
 from sync_service.platform.errors import ServiceError, TooLarge
 
 PLAN = build_schema(load_config())

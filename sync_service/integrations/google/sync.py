@@ -25,7 +25,7 @@ from sync_service.budget import baselines
 from sync_service.integrations.google import client as gsheets
 from sync_service.master import model as master
 from sync_service.master import performance, reports
-from sync_service.planning import cycles, workflow
+from sync_service.planning import cycles, submissions, workflow
 from sync_service.platform import errors, jobs
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.idempotency import Idempotency
@@ -103,7 +103,7 @@ def create_for_team(
                 spreadsheet_id=existing.spreadsheet_id,
             )
         region = team.region
-        current = workflow.current_submission(session, team_id)
+        current = submissions.current_submission(session, team_id)
         lines = workflow.lines_of(session, current)
         view = master.load(store, schema, user)
         cycle, closed = cycles.reforecast_months(session, view)
@@ -290,6 +290,7 @@ def push_now(
     return done["answer"]
 
 
+@jobs.kind("gsheets.push", "Push the master to Google Sheets")
 def push_job(run: jobs.Run) -> dict[str, Any]:
     """The job `gsheets.push`: the push, marked with the job's id, and its audit entry with the job's success."""
     done = push_master(

@@ -1,0 +1,36 @@
+"""The finance system's actual spend in force, as the read model holds it: the newest import, by line and month."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sync_service.platform.storage import ActualAmount, ActualImport, ActualMonth
+
+
+def latest_actuals(session: Session) -> tuple[int | None, dict[tuple[str, str], int]]:
+    """(import id, {(team, line ID): cents in the line's currency}) of the newest import; (None, {}) before any."""
+    newest = session.scalar(select(func.max(ActualImport.id)))
+    if newest is None:
+        return None, {}
+    rows = session.execute(
+        select(ActualAmount.team_id, ActualAmount.line_id, ActualAmount.cents).where(ActualAmount.import_id == newest)
+    )
+    return newest, {(t, lid): c for t, lid, c in rows}
+
+
+def actual_months(session: Session, import_id: int | None) -> dict[tuple[str, str], dict[str, int]]:
+    """{(team, line ID): {month: cents in the line's currency}} of an import with months; {} for one without."""
+    if import_id is None:
+        return {}
+    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(ActualMonth.team_id, ActualMonth.line_id, ActualMonth.month, ActualMonth.cents).where(
+            ActualMonth.import_id == import_id
+        )
+    )
+    for team, line_id, month, cents in rows:
+        out[team, line_id][month] = cents
+    return dict(out)
