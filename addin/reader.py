@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from python_calamine import CalamineWorkbook
 
 from addin.coerce import ROW, Located, blank_lines, coerce
-from addin.issues import Issue, Rule, Severity, UnreadableWorkbook, has_errors
-from addin.safety import Limits, inspect_package
+from addin.issues import Issue, Rule, Severity, has_errors
+from addin.safety import Limits
+from addin.untrusted import open_untrusted
 from addin.validate import check_meta, validate_lines
 from sheet_templates.cells import column_letter
 from sheet_templates.excel_template import NAME_CLOSED, NAME_CYCLE, NAME_PLAN_ROWS
@@ -60,26 +60,22 @@ class PlanRead:
 
 
 def read_plan(
-    path: str | os.PathLike[str],
+    path: bytes | str | os.PathLike[str],
     schema: PlanSchema,
     *,
     expected_region: str | None = None,
     display_name: str | None = None,
 ) -> PlanRead:
-    """Read and validate one filled template. Raises `UnreadableWorkbook` for input that is not a plan file."""
-    name = display_name or Path(path).name
+    """Read and validate one filled template (a path, or the uploaded bytes).
+
+    Raises `UnreadableWorkbook` for input that is not a plan file.
+    """
+    name = display_name or (Path(path).name if not isinstance(path, bytes) else "upload.xlsx")
     limits = Limits(max_rows=max(schema.config.max_lines, schema.config.template_rows) + HEADER_ROW + 1_000)
-    package = inspect_package(path, plan_sheet=PLAN_SHEET, limits=limits, display_name=name)
+    opened = open_untrusted(path, sheet=PLAN_SHEET, limits=limits, display_name=name)
+    package, grid = opened.package, opened.grid
     meta = meta_from_names(package.defined_names)
     issues = check_meta(meta, schema, expected_region=expected_region, file=name)
-    try:
-        workbook = CalamineWorkbook.from_path(os.fspath(path))
-        try:
-            grid = workbook.get_sheet_by_name(PLAN_SHEET).to_python(skip_empty_area=False)
-        finally:
-            workbook.close()
-    except Exception as exc:  # the Rust reader's errors have no stable Python type
-        raise UnreadableWorkbook(Rule.CORRUPT, f"{name} is damaged and could not be read ({exc})", file=name) from exc
     for row, column, error in package.plan_error_cells:  # calamine reads a cell showing an error as blank
         if row <= len(grid) and column <= len(grid[row - 1]) and grid[row - 1][column - 1] == "":
             grid[row - 1][column - 1] = error

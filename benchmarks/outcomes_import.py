@@ -56,7 +56,7 @@ from sync_service.platform.exports import read_export
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Store, Team, User
 from sync_service.results import outcomes
-from sync_service.results.actuals import _master_snapshot
+from sync_service.results.matching import master_snapshot
 
 TARGET_S = 5.0  # the whole request for a 200,000-row export
 HEADER = (
@@ -289,7 +289,7 @@ def main() -> int:
             lambda: outcomes.parse_file(raw, "campaign-results.csv", schema, "salesforce")
         )
         phases.insert(0, ("parse_file", seconds))
-        seconds, (_, lines) = timed(lambda: _master_snapshot(store))
+        seconds, (_, lines) = timed(lambda: master_snapshot(store))
         phases.append(("read of the master", seconds))
         seconds, matched = timed(lambda: outcomes.match_outcomes(parsed.rows, lines, schema))
         phases.append(("match_outcomes", seconds))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from flask import request
+from flask import Blueprint, request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from sync_service.api.caller import current_user
@@ -870,9 +870,11 @@ class Operation:
 
 OPERATIONS: list[Operation] = []
 _PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+_SHOWN = re.compile(r"<(?:any\([^)]*\)|path):(\w+)>")  # converters a message leaves out
 
 
 def operation(
+    bp: Blueprint,
     method: str,
     rule: str,
     summary: str,
@@ -893,7 +895,9 @@ def operation(
     scopes: tuple[str, ...] = ("full",),
     accepted: type[BaseModel] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a route's contract; the view gets `query=`, `body=` and `form=` as validated models.
+    """Declare a route once: its Flask rule on `bp` and its contract; the view gets `query=`, `body=`, `form=`.
+
+    `rule` is the Flask rule (with its converters); the OpenAPI path is made from it.
 
     Order, as HTTP means it: authentication (401), then `gate` (403: a role check that needs no
     input), then the path's ids, query and body (400 naming the field), then the view.
@@ -901,6 +905,7 @@ def operation(
     `scopes` are the token scopes it accepts: a read-only add-in token (`functions`) reaches only the
     operations that name it, and is refused (403, naming its scope) by every other one.
     """
+    shown = _SHOWN.sub(lambda m: "<" + m.group(1) + ">", rule)  # the rule as an error message names it
 
     def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
         kinds = {name: conv for conv, name in _PARAM.findall(rule)}
@@ -931,7 +936,7 @@ def operation(
         @functools.wraps(view)
         def checked(**kwargs: Any) -> Any:
             if auth:
-                current_user(scopes, f"{method.upper()} {rule}")
+                current_user(scopes, f"{method.upper()} {shown}")
             if gate is not None:
                 gate()
             for name, value in kwargs.items():
@@ -949,6 +954,7 @@ def operation(
                     kwargs["form"] = None
             return view(**kwargs)
 
+        bp.add_url_rule(rule, view.__name__, checked, methods=[method.upper()])
         return checked
 
     return wrap

@@ -30,6 +30,7 @@ from sync_service.api import contracts as c
 from sync_service.api import openapi
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
+from sync_service.api.uploads import uploaded
 from sync_service.budget import allocations as allocation_rules
 from sync_service.budget import baselines, transfers
 from sync_service.documents.master_workbook import master_workbook_bytes
@@ -57,6 +58,7 @@ from sync_service.spend import accruals
 from sync_service.spend import orders as spend
 from sync_service.spend import report as spend_report
 
+EXPORT_EMPTY = "the export is empty; upload a CSV or xlsx file"
 bp = Blueprint("api", __name__)
 
 
@@ -115,22 +117,20 @@ def _admin() -> None:
         raise Forbidden("only admins manage users and tokens")
 
 
-@bp.get("/api/v1/openapi.json")
-@operation("GET", "/api/v1/openapi.json", "This description (OpenAPI 3.1)", response=None, auth=False)
+@operation(bp, "GET", "/api/v1/openapi.json", "This description (OpenAPI 3.1)", response=None, auth=False)
 def openapi_document() -> ResponseReturnValue:
     return jsonify(openapi.document())
 
 
-@bp.get("/health")
-@operation("GET", "/health", "Liveness: the service and its database answer", response=c.Health, auth=False)
+@operation(bp, "GET", "/health", "Liveness: the service and its database answer", response=c.Health, auth=False)
 def health() -> ResponseReturnValue:
     with _store().reading() as session:
         session.execute(text("SELECT 1"))
     return jsonify({"status": "ok", "database": "ok"})
 
 
-@bp.get("/ready")
 @operation(
+    bp,
     "GET",
     "/ready",
     "Readiness: this process can serve (database at the newest schema; Redis answers when configured); 503 if not",
@@ -180,8 +180,8 @@ def _idempotent(
     raise ServiceError("the request could not be completed; retry it with the same Idempotency-Key")
 
 
-@bp.post("/api/v1/submissions")
 @operation(
+    bp,
     "POST",
     "/api/v1/submissions",
     "Submit a team's plan: an xlsx upload (multipart) or JSON lines or rows",
@@ -208,8 +208,8 @@ def _policy() -> str:
     return current_app.config["OVER_ALLOCATION"]
 
 
-@bp.get("/api/v1/submissions")
 @operation(
+    bp,
     "GET",
     "/api/v1/submissions",
     "Submissions the caller may see",
@@ -221,8 +221,8 @@ def list_submissions(query: c.SubmissionsQuery) -> ResponseReturnValue:
     return jsonify({"submissions": workflow.list_submissions(_store(), current_user(), query.team)})
 
 
-@bp.get("/api/v1/submissions/<int:submission_id>")
 @operation(
+    bp,
     "GET",
     "/api/v1/submissions/<int:submission_id>",
     "One submission with its report",
@@ -233,10 +233,10 @@ def get_submission(submission_id: int) -> ResponseReturnValue:
     return jsonify(workflow.get_submission(_store(), current_user(), submission_id))
 
 
-@bp.post("/api/v1/submissions/<int:submission_id>/<any(approve, reject):action>")
 @operation(
+    bp,
     "POST",
-    "/api/v1/submissions/<int:submission_id>/<action>",
+    "/api/v1/submissions/<int:submission_id>/<any(approve, reject):action>",
     "Approve (into a new master version) or reject a submission, with a comment",
     response=c.Decided,
     errors=(403, 404, 409),
@@ -268,8 +268,8 @@ def decide(submission_id: int, action: str, body: c.DecisionBody) -> ResponseRet
     )
 
 
-@bp.get("/api/v1/approvals")
 @operation(
+    bp,
     "GET",
     "/api/v1/approvals",
     "The caller's approval queue (submissions and transfers waiting for a step they may take) and every "
@@ -282,8 +282,8 @@ def approval_queue() -> ResponseReturnValue:
     return jsonify(workflow.approval_queue(_store(), current_user()))
 
 
-@bp.get("/api/v1/master")
 @operation(
+    bp,
     "GET",
     "/api/v1/master",
     "The master budget: each team's approved plan (JSON, or ?format=xlsx)",
@@ -301,8 +301,8 @@ def master(query: c.MasterQuery) -> ResponseReturnValue:
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
 
 
-@bp.get("/api/v1/master/versions")
 @operation(
+    bp,
     "GET",
     "/api/v1/master/versions",
     "Every master version, newest first",
@@ -314,8 +314,8 @@ def master_versions() -> ResponseReturnValue:
     return jsonify({"versions": workflow.master_versions(_store(), current_user())})
 
 
-@bp.get("/api/v1/master/version")
 @operation(
+    bp,
     "GET",
     "/api/v1/master/version",
     "The current master version, allocation revision and actuals import (a cheap check for live cells)",
@@ -326,8 +326,8 @@ def master_version() -> ResponseReturnValue:
     return jsonify(master_model.current_key(_store()))  # any token: the ids say when, never what, changed
 
 
-@bp.get("/api/v1/master/versions/<int:old>/diff/<int:new>")
 @operation(
+    bp,
     "GET",
     "/api/v1/master/versions/<int:old>/diff/<int:new>",
     "What changed between two master versions",
@@ -339,8 +339,8 @@ def master_diff(old: int, new: int) -> ResponseReturnValue:
     return jsonify(workflow.master_diff(_store(), current_user(), old, new))
 
 
-@bp.get("/api/v1/audit")
 @operation(
+    bp,
     "GET",
     "/api/v1/audit",
     "The newest audit events (finance and admins)",
@@ -352,8 +352,8 @@ def audit_log(query: c.AuditQuery) -> ResponseReturnValue:
     return jsonify({"events": workflow.audit(_store(), current_user(), query.limit)})
 
 
-@bp.get("/api/v1/templates/<team>.xlsx")
 @operation(
+    bp,
     "GET",
     "/api/v1/templates/<team>.xlsx",
     "The team's template, pre-filled with its approved plan",
@@ -369,8 +369,8 @@ def team_template(team: str) -> ResponseReturnValue:
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")
 
 
-@bp.get("/api/v1/rollup")
 @operation(
+    bp,
     "GET",
     "/api/v1/rollup",
     "Planned spend (or another measure) by any dimensions and period",
@@ -384,8 +384,8 @@ def rollup(query: c.RollupQuery) -> ResponseReturnValue:
     return jsonify(reports.rollup_json(view, query.by, query.period, query.measure))
 
 
-@bp.get("/api/v1/variance")
 @operation(
+    bp,
     "GET",
     "/api/v1/variance",
     "Plan to date against actual spend, with the allocation",
@@ -399,8 +399,8 @@ def variance(query: c.VarianceQuery) -> ResponseReturnValue:
     return jsonify(reports.variance_json(_master(current_user()), query.by, as_of))
 
 
-@bp.get("/api/v1/allocations")
 @operation(
+    bp,
     "GET",
     "/api/v1/allocations",
     "The allocations in force (a marketer: their regions')",
@@ -412,8 +412,8 @@ def allocations() -> ResponseReturnValue:
     return jsonify(reports.allocations_json(_master(current_user())))
 
 
-@bp.put("/api/v1/allocations")
 @operation(
+    bp,
     "PUT",
     "/api/v1/allocations",
     "Replace the allocations in force (a new revision)",
@@ -428,8 +428,8 @@ def put_allocations(body: c.AllocationsBody) -> ResponseReturnValue:
     return jsonify(reports.allocations_json(_master(user)))
 
 
-@bp.post("/api/v1/actuals")
 @operation(
+    bp,
     "POST",
     "/api/v1/actuals",
     "Import the finance system's export of actual spend (CSV or xlsx; multipart field file, or the raw body)",
@@ -450,7 +450,7 @@ def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
     seconds), and the job's result is the import's answer, or its issues when the file is refused.
     """
     user = current_user()
-    raw, filename = _export_upload(query.filename)
+    raw, filename = uploaded(query.filename, "the export", EXPORT_EMPTY)
     if _prefers("respond-async"):
         given = {"date_order": query.date_order} if query.date_order else {}
         return _job_answer(user, jobs.enqueue(current_app, "actuals.import", given, user, (raw, filename)))
@@ -464,32 +464,18 @@ def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
     )
 
 
-def _export_upload(named: str | None) -> tuple[bytes, str | None]:
-    """An export as a multipart upload (field `file`) or as the raw CSV/xlsx body named by `?filename=`."""
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            raise ServiceError("upload the export in the multipart field 'file'")
-        raw, filename = upload.read(), _filename(upload.filename)
-    else:
-        raw, filename = request.get_data(), named
-    if not raw:
-        raise ServiceError("the export is empty; upload a CSV or xlsx file")
-    return raw, filename
-
-
 def _spend_import(kind: str, query: c.ActualsQuery, run: Callable[..., Any]) -> ResponseReturnValue:
     """A PO or invoice export: imported now (`run(user, raw, filename, idem)`), or by the job `kind` when asked."""
     user = current_user()
-    raw, filename = _export_upload(query.filename)
+    raw, filename = uploaded(query.filename, "the export", EXPORT_EMPTY)
     if _prefers("respond-async"):
         given = {"date_order": query.date_order} if query.date_order else {}
         return _job_answer(user, jobs.enqueue(current_app, kind, given, user, (raw, filename)))
     return _idempotent(user, (raw, query.date_order or ""), lambda idem: run(user, raw, filename, idem))
 
 
-@bp.post("/api/v1/purchase-orders")
 @operation(
+    bp,
     "POST",
     "/api/v1/purchase-orders",
     "Import purchase orders from the procurement or ERP system (CSV or xlsx): new and changed POs are stored",
@@ -516,8 +502,8 @@ def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
     )
 
 
-@bp.post("/api/v1/invoices")
 @operation(
+    bp,
     "POST",
     "/api/v1/invoices",
     "Import vendor invoices against purchase orders (CSV or xlsx), matched by PO number",
@@ -544,8 +530,8 @@ def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
     )
 
 
-@bp.get("/api/v1/purchase-orders")
 @operation(
+    bp,
     "GET",
     "/api/v1/purchase-orders",
     "The purchase orders in force the caller may see, each with its line, invoices, open balance and accruals",
@@ -558,8 +544,8 @@ def list_purchase_orders(query: c.PurchaseOrdersQuery) -> ResponseReturnValue:
     return jsonify(spend_report.purchase_orders_json(_master(current_user()), query.status))
 
 
-@bp.get("/api/v1/spend")
 @operation(
+    bp,
     "GET",
     "/api/v1/spend",
     "Plan, committed (open PO), invoiced, accrued and remaining by line, team or region",
@@ -572,8 +558,8 @@ def spend_view(query: c.SpendQuery) -> ResponseReturnValue:
     return jsonify(spend_report.spend_json(_master(current_user()), query.by, query.month))
 
 
-@bp.get("/api/v1/accruals")
 @operation(
+    bp,
     "GET",
     "/api/v1/accruals",
     "Which months' accruals are closed, and the month being closed",
@@ -586,8 +572,8 @@ def accrual_months() -> ResponseReturnValue:
     return jsonify({"month": accruals.default_month(view), "closed": accruals.closes_json(_store())})
 
 
-@bp.get("/api/v1/accruals/<month>")
 @operation(
+    bp,
     "GET",
     "/api/v1/accruals/<month>",
     "A fiscal month's accrual: each PO's, and totals by team and region (a closed month's as it was closed)",
@@ -599,8 +585,8 @@ def accrual_report(month: str) -> ResponseReturnValue:
     return jsonify(accruals.report(_store(), _master(current_user()), month))
 
 
-@bp.get("/api/v1/accruals/<month>/journal.csv")
 @operation(
+    bp,
     "GET",
     "/api/v1/accruals/<month>/journal.csv",
     "The month's accrual as a journal for the general ledger (CSV), with its reversal on the next month's first day",
@@ -616,8 +602,8 @@ def accrual_journal(month: str, query: c.JournalQuery) -> ResponseReturnValue:
     return send_file(io.BytesIO(text.encode()), mimetype="text/csv", as_attachment=True, download_name=name)
 
 
-@bp.post("/api/v1/accruals/<month>/close")
 @operation(
+    bp,
     "POST",
     "/api/v1/accruals/<month>/close",
     "Close a month's accrual: its entries are kept as they are now and never change (months close in order)",
@@ -629,8 +615,8 @@ def close_accrual(month: str) -> ResponseReturnValue:
     return jsonify(accruals.close(_store(), _schema(), current_user(), month))
 
 
-@bp.post("/api/v1/outcomes")
 @operation(
+    bp,
     "POST",
     "/api/v1/outcomes",
     "Import results from the CRM or marketing automation (a Salesforce, HubSpot or Marketo export, or any with a "
@@ -650,15 +636,7 @@ def import_outcomes(query: c.OutcomesQuery) -> ResponseReturnValue:
     With `Prefer: respond-async` a large export is imported by a background job (202), as actual spend is.
     """
     user = current_user()
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            raise ServiceError("upload the export in the multipart field 'file'")
-        raw, filename = upload.read(), _filename(upload.filename)
-    else:
-        raw, filename = request.get_data(), query.filename
-    if not raw:
-        raise ServiceError("the export is empty; upload a CSV or xlsx file")
+    raw, filename = uploaded(query.filename, "the export", EXPORT_EMPTY)
     mapping = outcomes.read_mapping(query.mapping)
     if _prefers("respond-async"):
         args = {
@@ -681,8 +659,8 @@ def import_outcomes(query: c.OutcomesQuery) -> ResponseReturnValue:
     return _idempotent(user, (raw, query.model_dump_json()), run)
 
 
-@bp.post("/api/v1/outcomes:push")
 @operation(
+    bp,
     "POST",
     "/api/v1/outcomes:push",
     "Push results from an integration as JSON rows (one source; each row a line ID, campaign code or name, "
@@ -709,8 +687,8 @@ def push_outcomes(body: c.OutcomesPush) -> ResponseReturnValue:
     return _idempotent(user, (raw,), run)
 
 
-@bp.get("/api/v1/outcomes")
 @operation(
+    bp,
     "GET",
     "/api/v1/outcomes",
     "Every results import, newest first, with who imported it and the months it is in force for",
@@ -723,8 +701,8 @@ def list_outcomes() -> ResponseReturnValue:
         return jsonify({"imports": outcomes.imports_json(session)})
 
 
-@bp.get("/api/v1/performance")
 @operation(
+    bp,
     "GET",
     "/api/v1/performance",
     "What the spend bought: results, unit costs, ROI and funnel conversion against plan and targets",
@@ -742,15 +720,14 @@ def _notifications_of(user: User) -> dict[str, Any]:
     return {"email": user.email, "address": notifications.address_of(user), "enabled": user.notify}
 
 
-@bp.get("/api/v1/me/notifications")
-@operation("GET", "/api/v1/me/notifications", "The caller's notification settings", response=c.NotificationsAnswer)
+@operation(bp, "GET", "/api/v1/me/notifications", "The caller's notification settings", response=c.NotificationsAnswer)
 def my_notifications() -> ResponseReturnValue:
     with _store().reading() as session:
         return jsonify(_notifications_of(session.get(User, current_user().id)))
 
 
-@bp.put("/api/v1/me/notifications")
 @operation(
+    bp,
     "PUT",
     "/api/v1/me/notifications",
     "Set where the caller's notification emails go, or turn them off or on",
@@ -768,8 +745,8 @@ def set_my_notifications(body: c.NotificationsBody) -> ResponseReturnValue:
         return jsonify(_notifications_of(me))
 
 
-@bp.post("/api/v1/baselines")
 @operation(
+    bp,
     "POST",
     "/api/v1/baselines",
     "Lock the master and allocations in force as the year's budget (a named, immutable baseline; a re-baseline "
@@ -784,8 +761,8 @@ def lock_baseline(body: c.BaselineBody) -> ResponseReturnValue:
     return jsonify(baselines.lock_baseline(_store(), _schema(), current_user(), body.name, body.comment)), 201
 
 
-@bp.get("/api/v1/baselines")
 @operation(
+    bp,
     "GET",
     "/api/v1/baselines",
     "Every budget baseline, newest first",
@@ -798,8 +775,8 @@ def list_baselines() -> ResponseReturnValue:
         return jsonify({"baselines": baselines.baselines_json(session)})
 
 
-@bp.get("/api/v1/budget")
 @operation(
+    bp,
     "GET",
     "/api/v1/budget",
     "The budget (a baseline, default the newest) against the current plan, the allocations and actual spend",
@@ -813,8 +790,8 @@ def budget_view(query: c.BudgetQuery) -> ResponseReturnValue:
     return jsonify(answer)
 
 
-@bp.post("/api/v1/cycles")
 @operation(
+    bp,
     "POST",
     "/api/v1/cycles",
     "Open a reforecast cycle: lock its closed months (m01 through `through`) and set its deadline",
@@ -831,8 +808,8 @@ def open_cycle(body: c.CycleBody) -> ResponseReturnValue:
     return jsonify(answer), 201
 
 
-@bp.get("/api/v1/cycles")
 @operation(
+    bp,
     "GET",
     "/api/v1/cycles",
     "Every reforecast cycle, newest first, with each of the caller's teams' reforecast status",
@@ -844,8 +821,8 @@ def list_cycles() -> ResponseReturnValue:
     return jsonify({"cycles": cycles.cycles_json(_store(), _schema(), current_user())})
 
 
-@bp.get("/api/v1/cycles/<int:cycle_id>")
 @operation(
+    bp,
     "GET",
     "/api/v1/cycles/<int:cycle_id>",
     "One reforecast cycle and its teams' reforecast status",
@@ -857,8 +834,8 @@ def get_cycle(cycle_id: int) -> ResponseReturnValue:
     return jsonify(cycles.get_cycle(_store(), _schema(), current_user(), cycle_id))
 
 
-@bp.post("/api/v1/cycles/<int:cycle_id>/close")
 @operation(
+    bp,
     "POST",
     "/api/v1/cycles/<int:cycle_id>/close",
     "Close a reforecast cycle (its closed months stay locked)",
@@ -873,8 +850,8 @@ def close_cycle(cycle_id: int) -> ResponseReturnValue:
 _SCENARIOS = "tries what-if scenarios"
 
 
-@bp.post("/api/v1/scenarios")
 @operation(
+    bp,
     "POST",
     "/api/v1/scenarios",
     "Make a what-if scenario from the approved master or the latest estimate (never the master until promoted)",
@@ -889,8 +866,8 @@ def make_scenario(body: c.ScenarioBody) -> ResponseReturnValue:
     return jsonify(answer), 201
 
 
-@bp.get("/api/v1/scenarios")
 @operation(
+    bp,
     "GET", "/api/v1/scenarios", "Every what-if scenario, newest first", response=c.Scenarios, errors=(403,),
     gate=_finance(_SCENARIOS),
 )  # fmt: skip
@@ -898,8 +875,8 @@ def list_scenarios() -> ResponseReturnValue:
     return jsonify({"scenarios": scenarios.list_json(_store(), current_user())})
 
 
-@bp.get("/api/v1/scenarios/<int:scenario_id>")
 @operation(
+    bp,
     "GET", "/api/v1/scenarios/<int:scenario_id>", "One what-if scenario", response=c.ScenarioAnswer,
     errors=(403, 404), gate=_finance(_SCENARIOS),
 )  # fmt: skip
@@ -907,8 +884,8 @@ def get_scenario(scenario_id: int) -> ResponseReturnValue:
     return jsonify(scenarios.get_json(_store(), current_user(), scenario_id))
 
 
-@bp.post("/api/v1/scenarios/<int:scenario_id>/changes")
 @operation(
+    bp,
     "POST",
     "/api/v1/scenarios/<int:scenario_id>/changes",
     "Change a scenario (scale a channel, region or team in a period; move an amount of a line; drop lines): "
@@ -923,8 +900,8 @@ def change_scenario(scenario_id: int, body: c.ScenarioChanges) -> ResponseReturn
     return jsonify(answer)
 
 
-@bp.get("/api/v1/scenarios/<int:scenario_id>.xlsx")
 @operation(
+    bp,
     "GET",
     "/api/v1/scenarios/<int:scenario_id>.xlsx",
     "The scenario's lines as a workbook to edit and upload again (PUT .../lines)",
@@ -941,8 +918,8 @@ def scenario_workbook(scenario_id: int) -> ResponseReturnValue:
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=name)
 
 
-@bp.put("/api/v1/scenarios/<int:scenario_id>/lines")
 @operation(
+    bp,
     "PUT",
     "/api/v1/scenarios/<int:scenario_id>/lines",
     "The scenario's lines as an edited workbook holds them (multipart field file, or the raw body): a new "
@@ -954,21 +931,13 @@ def scenario_workbook(scenario_id: int) -> ResponseReturnValue:
     gate=_finance(_SCENARIOS),
 )
 def upload_scenario(scenario_id: int, query: c.ScenarioUploadQuery) -> ResponseReturnValue:
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            raise ServiceError("upload the workbook in the multipart field 'file'")
-        raw, filename = upload.read(), _filename(upload.filename)
-    else:
-        raw, filename = request.get_data(), query.filename
-    if not raw:
-        raise ServiceError("the workbook is empty; upload the scenario's xlsx")
+    raw, filename = uploaded(query.filename, "the workbook", "the workbook is empty; upload the scenario's xlsx")
     name = filename or f"scenario-{scenario_id}.xlsx"
     return jsonify(scenarios.upload(_store(), _schema(), current_user(), scenario_id, raw, name))
 
 
-@bp.get("/api/v1/scenarios/<int:scenario_id>/compare")
 @operation(
+    bp,
     "GET",
     "/api/v1/scenarios/<int:scenario_id>/compare",
     "A scenario against its origin: planned spend by group and period, and each line added, dropped or changed",
@@ -982,8 +951,8 @@ def compare_scenario(scenario_id: int, query: c.CompareQuery) -> ResponseReturnV
     return jsonify(answer)
 
 
-@bp.post("/api/v1/scenarios/<int:scenario_id>/promote")
 @operation(
+    bp,
     "POST",
     "/api/v1/scenarios/<int:scenario_id>/promote",
     "Promote a scenario: to the master (a new approved plan per changed team) or to the allocations",
@@ -999,8 +968,8 @@ def promote_scenario(scenario_id: int, body: c.ScenarioPromotion) -> ResponseRet
     return jsonify(answer)
 
 
-@bp.post("/api/v1/scenarios/<int:scenario_id>/discard")
 @operation(
+    bp,
     "POST",
     "/api/v1/scenarios/<int:scenario_id>/discard",
     "Discard a scenario: it changes no more, and nothing of it reaches the master",
@@ -1014,8 +983,8 @@ def discard_scenario(scenario_id: int, body: c.DecisionBody) -> ResponseReturnVa
     return jsonify(scenarios.discard(_store(), current_user(), scenario_id, body.comment))
 
 
-@bp.post("/api/v1/transfers")
 @operation(
+    bp,
     "POST",
     "/api/v1/transfers",
     "Ask to move an amount of allocation from one (region, quarter, channel) to another, saying why",
@@ -1033,8 +1002,8 @@ def request_transfer(body: c.TransferBody) -> ResponseReturnValue:
     return jsonify(answer), 201
 
 
-@bp.get("/api/v1/transfers")
 @operation(
+    bp,
     "GET",
     "/api/v1/transfers",
     "Budget transfers the caller may read, newest first, with who asked, approved and why",
@@ -1047,8 +1016,8 @@ def list_transfers() -> ResponseReturnValue:
         return jsonify({"transfers": transfers.transfers_json(session, session.merge(current_user()))})
 
 
-@bp.get("/api/v1/transfers/<int:transfer_id>")
 @operation(
+    bp,
     "GET",
     "/api/v1/transfers/<int:transfer_id>",
     "One budget transfer and its approvals",
@@ -1061,10 +1030,10 @@ def get_transfer(transfer_id: int) -> ResponseReturnValue:
         return jsonify(transfers.transfer_json(session, session.merge(current_user()), transfer_id))
 
 
-@bp.post("/api/v1/transfers/<int:transfer_id>/<any(approve, reject):action>")
 @operation(
+    bp,
     "POST",
-    "/api/v1/transfers/<int:transfer_id>/<action>",
+    "/api/v1/transfers/<int:transfer_id>/<any(approve, reject):action>",
     "Approve or reject a budget transfer at the caller's step; the last approval moves the allocation",
     response=c.TransferAnswer,
     errors=(403, 404, 409),
@@ -1081,23 +1050,17 @@ def decide_transfer(transfer_id: int, action: str, body: c.DecisionBody) -> Resp
     return jsonify(answer)
 
 
-def _filename(name: str | None) -> str | None:
-    """An uploaded file's name as the client gave it, cut to 255 characters and without control characters."""
-    if not name:
-        return None
-    return "".join(ch for ch in name if ch.isprintable())[:255] or None
-
-
-@bp.get("/api/v1/periods")
-@operation("GET", "/api/v1/periods", "The fiscal months and which are locked", response=c.Periods, scopes=ADDIN_SCOPES)
+@operation(
+    bp, "GET", "/api/v1/periods", "The fiscal months and which are locked", response=c.Periods, scopes=ADDIN_SCOPES
+)
 def periods() -> ResponseReturnValue:
     return jsonify(period_locks.periods_view(_store(), _schema()))
 
 
-@bp.post("/api/v1/periods/<any(lock, unlock):action>")
 @operation(
+    bp,
     "POST",
-    "/api/v1/periods/<action>",
+    "/api/v1/periods/<any(lock, unlock):action>",
     "Lock or unlock fiscal months: no newly approved plan may change a locked month",
     response=c.Periods,
     errors=(403,),
@@ -1111,14 +1074,13 @@ def lock_periods(action: str, body: c.PeriodsBody) -> ResponseReturnValue:
     return jsonify(period_locks.set_locks(_store(), _schema(), user, data, lock=action == "lock"))
 
 
-@bp.get("/api/v1/gsheets/teams")
-@operation("GET", "/api/v1/gsheets/teams", "The teams' Google plan sheets", response=c.Sheets, errors=(403,))
+@operation(bp, "GET", "/api/v1/gsheets/teams", "The teams' Google plan sheets", response=c.Sheets, errors=(403,))
 def gsheets_teams() -> ResponseReturnValue:
     return jsonify({"sheets": sheets_sync.list_sheets(_store(), current_user())})
 
 
-@bp.post("/api/v1/gsheets/teams/<team>")
 @operation(
+    bp,
     "POST",
     "/api/v1/gsheets/teams/<team>",
     "Create the team's Google plan sheet and share it",
@@ -1138,8 +1100,8 @@ def gsheets_create(team: str, body: c.SheetCreateBody) -> ResponseReturnValue:
     return jsonify(result), 201
 
 
-@bp.post("/api/v1/gsheets/teams/<team>/pull")
 @operation(
+    bp,
     "POST",
     "/api/v1/gsheets/teams/<team>/pull",
     "Submit the team's Google sheet as a plan",
@@ -1158,8 +1120,8 @@ def gsheets_pull(team: str) -> ResponseReturnValue:
     )
 
 
-@bp.post("/api/v1/gsheets/master/push")
 @operation(
+    bp,
     "POST",
     "/api/v1/gsheets/master/push",
     "Push the master, its rollup and variance to Google, atomically",
@@ -1205,8 +1167,8 @@ def _preferred_wait() -> float:
     return 0.0
 
 
-@bp.get("/api/v1/jobs")
 @operation(
+    bp,
     "GET",
     "/api/v1/jobs",
     "Background jobs, newest first (finance: all; others: their own)",
@@ -1217,8 +1179,8 @@ def job_list(query: c.JobsQuery) -> ResponseReturnValue:
     return jsonify({"jobs": jobs.listing(_store(), current_user(), query.limit)})
 
 
-@bp.get("/api/v1/jobs/<job_id>")
 @operation(
+    bp,
     "GET",
     "/api/v1/jobs/<job_id>",
     "One background job; Prefer: wait=N waits up to N s for it to finish",
@@ -1232,8 +1194,8 @@ def job(job_id: str) -> ResponseReturnValue:
     return jsonify(answer)
 
 
-@bp.get("/api/v1/jobs/<job_id>/file")
 @operation(
+    bp,
     "GET",
     "/api/v1/jobs/<job_id>/file",
     "The file a job made (the master workbook it built)",
@@ -1246,8 +1208,8 @@ def job_file(job_id: str) -> ResponseReturnValue:
     return send_file(io.BytesIO(row.data), mimetype=row.media_type, as_attachment=True, download_name=row.filename)
 
 
-@bp.post("/api/v1/master/workbook")
 @operation(
+    bp,
     "POST",
     "/api/v1/master/workbook",
     "Build the master workbook as a background job (202; its file when done)",
@@ -1264,8 +1226,8 @@ def master_workbook_job(body: c.WorkbookJobBody) -> ResponseReturnValue:
     return _job_answer(user, jobs.enqueue(current_app, "master.workbook", {"as_of": as_of}, user))
 
 
-@bp.get("/api/v1/functions")
 @operation(
+    bp,
     "GET",
     "/api/v1/functions",
     "The function catalogue as Office.js custom-functions metadata",
@@ -1277,8 +1239,8 @@ def functions_metadata() -> ResponseReturnValue:
     return jsonify(functions_api.CATALOG.metadata())
 
 
-@bp.post("/api/v1/functions:batch")
 @operation(
+    bp,
     "POST",
     "/api/v1/functions:batch",
     "Evaluate many cells in one request, as Excel batches them",
@@ -1294,8 +1256,8 @@ def functions_batch(body: c.BatchBody) -> ResponseReturnValue:
     return jsonify({"results": answers})
 
 
-@bp.post("/api/v1/functions/<name>")
 @operation(
+    bp,
     "POST",
     "/api/v1/functions/<name>",
     "Evaluate one cell: arguments as 2-D arrays",
@@ -1320,15 +1282,16 @@ ADDIN_ALLOWED = {
 }
 
 
-@bp.get("/addin/functions.json")
-@operation("GET", "/addin/functions.json", "The Office.js custom-functions metadata", response=c.Catalogue, auth=False)
+@operation(
+    bp, "GET", "/addin/functions.json", "The Office.js custom-functions metadata", response=c.Catalogue, auth=False
+)
 def addin_functions_json() -> ResponseReturnValue:
     """The Office.js custom-functions metadata, generated from the catalogue (never a hand-edited file)."""
     return jsonify(functions_api.CATALOG.metadata())
 
 
-@bp.get("/addin/manifest.xml")
 @operation(
+    bp,
     "GET",
     "/addin/manifest.xml",
     "The Office add-in manifest, pointing at this service",
@@ -1343,10 +1306,10 @@ def addin_manifest() -> ResponseReturnValue:
     return current_app.response_class(text_, mimetype="application/xml")
 
 
-@bp.get("/addin/<any(officejs, 'apps-script'):action>/<path:name>")
 @operation(
+    bp,
     "GET",
-    "/addin/<action>/<name>",
+    "/addin/<any(officejs, 'apps-script'):action>/<path:name>",
     "The add-in's static files, for sideloading",
     response=None,
     errors=(404,),
@@ -1370,8 +1333,8 @@ def addin_file(action: str, name: str) -> ResponseReturnValue:
     return send_file(io.BytesIO(path.read_bytes()), mimetype=mimetype, max_age=300)
 
 
-@bp.get("/api/v1/users")
 @operation(
+    bp,
     "GET",
     "/api/v1/users",
     "Every user with role, teams and tokens (admins)",
@@ -1384,8 +1347,8 @@ def users() -> ResponseReturnValue:
         return jsonify({"users": auth.users_view(session)})
 
 
-@bp.post("/api/v1/tokens")
 @operation(
+    bp,
     "POST",
     "/api/v1/tokens",
     "Create a user's API token (admins); the token is in this answer only",
@@ -1422,8 +1385,8 @@ def create_token(body: c.TokenBody) -> ResponseReturnValue:
     return jsonify({"name": name, "role": body.role, "teams": body.teams, "approves": approves, "token": token}), 201
 
 
-@bp.post("/api/v1/tokens/<token_id>/revoke")
 @operation(
+    bp,
     "POST",
     "/api/v1/tokens/<token_id>/revoke",
     "Revoke a token (kept for the audit)",
@@ -1443,13 +1406,9 @@ def revoke_token(token_id: str) -> ResponseReturnValue:
 def _incoming(body: c.SubmissionJson | None, form: c.SubmissionForm | None) -> workflow.Incoming:
     """A plan from a multipart upload (field `file`, plus `team`) or a validated JSON body {team, lines | rows}."""
     if form is not None:
-        upload = request.files.get("file")
-        if upload is None:
-            raise ServiceError("upload the plan in the multipart field 'file'")
+        raw, filename = uploaded(None, "the plan")
         base = _base(form.based_on_submission, form.based_on_version)
-        return workflow.Incoming(
-            form.team.strip(), "xlsx", upload.read(), filename=_filename(upload.filename), base=base
-        )
+        return workflow.Incoming(form.team.strip(), "xlsx", raw, filename=filename, base=base)
     assert body is not None
     base = None
     if body.based_on is not None:

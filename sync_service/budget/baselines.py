@@ -23,9 +23,8 @@ from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master import model as master_model
 from sync_service.master.allocations import allocation_of, allocations_at, current_allocations
+from sync_service.master.grouping import dimensions, groups, periods
 from sync_service.master.model import Estimate, Master
-from sync_service.master.performance import groups, periods
-from sync_service.master.reports import _dims
 from sync_service.platform.errors import Conflict, NotFound, ServiceError
 from sync_service.platform.storage import AuditEvent, Baseline, MasterVersion, Store, User, aware
 
@@ -103,7 +102,7 @@ def _sums(
     """
     names, codes = groups(view, dims)
     out: dict[tuple[Any, ...], int | None] = {}
-    for span in periods(view, kind):
+    for span in periods(view.schema, kind):
         if isinstance(per_month, Estimate):
             found = per_month.per_line(span.months)
         elif per_month is not None:
@@ -130,7 +129,7 @@ def budget_json(
         budget_cells = allocations_at(session, schema, row.allocation_revision)
     now = master_model.load(store, schema, user)
     then = master_model.at_version(store, schema, row.master_version, user)
-    dims = _dims(now, by, "region")
+    dims = dimensions(now.schema, by, "region")
     kind = period or "quarter"
     if kind not in ("year", "quarter", "month"):
         raise ServiceError(f"unknown period {kind!r}; use year, quarter or month")
@@ -140,7 +139,7 @@ def budget_json(
     estimate = _sums(now, dims, kind, now.estimate())
     regions = set(now.allocation_regions)
     with_allocation = kind != "month" and "region" in dims and set(dims) <= {"region", "channel"}
-    spans = {span.label: span for span in periods(now, kind)}
+    spans = {span.label: span for span in periods(now.schema, kind)}
     order = {label: k for k, label in enumerate(spans)}
     rows = []
     for key in sorted(set(budget) | set(plan), key=lambda k: (tuple(map(str, k[:-1])), order[k[-1]])):

@@ -28,17 +28,16 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from sheet_templates.calendar import QUARTERS
 from sheet_templates.config import TARGET_MEASURES
 from sheet_templates.money import money_text, to_cents
 from sync_service.master import model as master_model
 from sync_service.master.allocations import allocation_of
+from sync_service.master.grouping import Period, dimensions, groups, periods
 from sync_service.master.index import Keys, keys
 from sync_service.master.model import Master
 from sync_service.master.outcomes import LABELS, METRICS, MONEY
-from sync_service.master.reports import _dims
 from sync_service.platform.errors import ServiceError
 
 EXPECTED = TARGET_MEASURES  # the results a plan line expects: leads, mqls, pipeline, revenue
@@ -176,41 +175,14 @@ class Sums:
         return Sums.of(per_line, keys.group, len(keys.rows), keys.line)
 
 
-@dataclass(frozen=True)
-class Period:
-    label: str
-    kind: str  # year, quarter or month
-    index: int  # its column among the kind's periods
-    months: tuple[int, ...]  # its fiscal months, 0-based
-
-    @property
-    def quarters(self) -> tuple[str, ...] | None:
-        if self.kind == "year":
-            return QUARTERS
-        if self.kind == "quarter":
-            return (self.label,)
-        return None
-
-
-def periods(view: Master, kind: str) -> list[Period]:
-    names = [c.name for c in view.schema.month_columns]
-    if kind == "year":
-        return [Period(view.schema.calendar.label, "year", 0, tuple(range(12)))]
-    if kind == "quarter":
-        return [Period(q, "quarter", k, tuple(range(3 * k, 3 * k + 3))) for k, q in enumerate(QUARTERS)]
-    if kind == "month":
-        return [Period(m, "month", k, (k,)) for k, m in enumerate(names)]
-    raise ServiceError(f"period {kind!r}: use year, quarter or month")
-
-
 def period_named(view: Master, text: str) -> Period:
     """FY (or the year's label), Q1..Q4 or m01..m12."""
     key = text.strip()
     if key.upper() in ("", "FY", "YEAR", view.schema.calendar.label.upper()):
-        return periods(view, "year")[0]
+        return periods(view.schema, "year")[0]
     if key.upper() in QUARTERS:
-        return periods(view, "quarter")[QUARTERS.index(key.upper())]
-    for p in periods(view, "month"):
+        return periods(view.schema, "quarter")[QUARTERS.index(key.upper())]
+    for p in periods(view.schema, "month"):
         if key.casefold() == p.label:
             return p
     raise ServiceError(f"period {text!r}: use FY, Q1..Q4 or m01..m12")
@@ -389,20 +361,6 @@ def as_json(fig: Figure) -> dict[str, Any]:
     return out
 
 
-def groups(view: Master, dims: list[str]) -> tuple[list[tuple[Any, ...]], np.ndarray]:
-    """The groups of `view`'s lines by `dims` (sorted), and each line's group."""
-    table = view.table
-    if not len(table):
-        return [], np.zeros(0, dtype=np.int64)
-    if not dims:
-        return [()], np.zeros(len(table), dtype=np.int64)
-    frame = table[dims].astype(str)
-    keys = pd.MultiIndex.from_frame(frame) if len(dims) > 1 else pd.Index(frame[dims[0]])
-    codes, uniques = pd.factorize(keys, sort=True)
-    names = [tuple(u) if isinstance(u, tuple) else (u,) for u in uniques]
-    return names, codes.astype(np.int64)
-
-
 def target_scope(view: Master, dims: list[str], key: tuple[Any, ...]) -> TargetScope:
     if dims != ["region"]:
         return TargetScope(None, reason="targets are per region: group by region alone to compare")
@@ -411,9 +369,9 @@ def target_scope(view: Master, dims: list[str], key: tuple[Any, ...]) -> TargetS
 
 def performance_json(view: Master, per_line: Lines, by: str | None, period: str | None) -> dict[str, Any]:
     """GET /api/v1/performance: every measure by the `by` dimensions and period."""
-    dims = [d for d in _dims(view, by, "region")]
+    dims = [d for d in dimensions(view.schema, by, "region")]
     kind = period or "quarter"
-    spans = periods(view, kind)
+    spans = periods(view.schema, kind)
     names, codes = groups(view, dims)
     sums = Sums.of(per_line, codes, len(names))
     rows = []
@@ -516,7 +474,7 @@ def table(view: Master, per_line: Lines, dims: list[str]) -> tuple[list[str], li
     """(header, kinds, rows) of every group by `dims`, each quarter then the year; None where there is no data."""
     names, codes = groups(view, dims)
     sums = Sums.of(per_line, codes, len(names))
-    spans = [*periods(view, "quarter"), *periods(view, "year")]
+    spans = [*periods(view.schema, "quarter"), *periods(view.schema, "year")]
     header = [view.schema[d].label if d in view.schema else d for d in dims] + ["Period"]
     header += [h for _, _, h in TABLE_COLUMNS]
     kinds = ["text"] * (len(dims) + 1) + [_kind(BY_NAME[m]) for m, _, _ in TABLE_COLUMNS]

@@ -21,6 +21,7 @@ from sheet_templates.calendar import QUARTERS
 from sheet_templates.money import money_text as money
 from sheet_templates.schema import ColumnType
 from sync_service.master.allocations import allocation_of
+from sync_service.master.grouping import dimensions
 from sync_service.master.model import Master
 from sync_service.platform.errors import ServiceError
 
@@ -65,18 +66,10 @@ def region_allocations(m: Master) -> dict[str, dict[str, int]]:
     return dict(out)
 
 
-def _dims(m: Master, by: str | None, default: str) -> list[str]:
-    dims = [d.strip() for d in (by or default).split(",") if d.strip()]
-    unknown = [d for d in dims if d not in m.schema.dimension_names]
-    if unknown or len(set(dims)) != len(dims):
-        raise ServiceError(f"cannot group by {by!r}; use any of {', '.join(m.schema.dimension_names)}, comma-separated")
-    return dims
-
-
 def rollup_json(m: Master, by: str | None, period: str | None, measure: str | None) -> dict[str, Any]:
     """Planned spend (or another measure) by the `by` dimensions and period, with the allocation where it applies."""
     schema = m.schema
-    dims = _dims(m, by, "region")
+    dims = dimensions(m.schema, by, "region")
     period, measure = period or "quarter", measure or "planned"
     if period not in {p.value for p in Period}:  # checked for every measure, not only the phased one
         raise ServiceError(f"unknown period {period!r}; use {', '.join(p.value for p in Period)}")
@@ -128,7 +121,7 @@ def reporting_measures(m: Master, dims: list[str], closed: int, forecast_method:
 def variance_json(m: Master, by: str | None, as_of: str | None) -> dict[str, Any]:
     """Plan to date against actual spend by the `by` dimensions, with the allocation and what remains of it."""
     schema = m.schema
-    dims = _dims(m, by, "region")
+    dims = dimensions(m.schema, by, "region")
     try:
         day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
     except (TypeError, ValueError):

@@ -24,8 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -33,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from python_calamine import CalamineWorkbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from addin import reporting as grain
+from addin.issues import UnreadableWorkbook
 from addin.reader import plan_from_rows
+from addin.safety import Limits
+from addin.untrusted import open_untrusted
 from sheet_templates.calendar import QUARTERS, period_months
 from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import ColumnType, PlanSchema
@@ -46,9 +46,11 @@ from sync_service.access.auth import require_finance
 from sync_service.budget import allocations
 from sync_service.master import model as master
 from sync_service.master.allocations import current_allocations
+from sync_service.master.grouping import dimensions
+from sync_service.master.grouping import periods as spans_of
 from sync_service.planning import periods
 from sync_service.planning.submissions import current_submission
-from sync_service.planning.workflow import _allocation_issue, _check_line_ids, _lines, _lines_of, team_id
+from sync_service.planning.workflow import allocation_issue, check_line_ids, lines_by_id, stored_lines, team_id
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AuditEvent,
@@ -400,30 +402,13 @@ def workbook(store: Store, schema: PlanSchema, user: User, scenario_id: int, pat
 
 def upload(store: Store, schema: PlanSchema, user: User, scenario_id: int, raw: bytes, filename: str) -> dict[str, Any]:
     """The scenario's lines as the uploaded workbook holds them: a new revision; 409 when it changed since."""
-    from addin.issues import UnreadableWorkbook
-    from addin.safety import Limits, inspect_package
-
     require_finance(user, "tries what-if scenarios")
-    fd, name = tempfile.mkstemp(suffix=".xlsx")
+    limits = Limits(max_rows=schema.config.max_lines + 1_000)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-        limits = Limits(max_rows=schema.config.max_lines + 1_000)
-        try:
-            package = inspect_package(name, plan_sheet=SHEET, limits=limits, display_name=filename)
-            book = CalamineWorkbook.from_path(name)
-            try:
-                grid = book.get_sheet_by_name(SHEET).to_python(skip_empty_area=False)
-            finally:
-                book.close()
-        except UnreadableWorkbook as exc:
-            raise Unprocessable(exc.message, issues=[exc.as_issue().to_dict()]) from None
-        except Exception as exc:  # the Rust reader's errors have no stable Python type
-            message = f"{filename} is damaged and could not be read ({exc})"
-            issue = {"severity": "error", "rule": "file.corrupt", "message": message}
-            raise Unprocessable(message, issues=[issue]) from None
-    finally:
-        os.unlink(name)
+        opened = open_untrusted(raw, sheet=SHEET, limits=limits, display_name=filename)
+    except UnreadableWorkbook as exc:
+        raise Unprocessable(exc.message, issues=[exc.as_issue().to_dict()]) from None
+    package, grid = opened.package, opened.grid
     names = package.defined_names
     made_for = names.get(NAME_SCENARIO, "").strip().removeprefix("=")
     base = names.get(NAME_REVISION, "").strip().removeprefix("=")
@@ -441,7 +426,7 @@ def upload(store: Store, schema: PlanSchema, user: User, scenario_id: int, raw: 
             issues=[i.to_dict() for i in read.issues],
         )
 
-    lines = _lines(read.table)
+    lines = stored_lines(read.table)
     letters = read.letters
     with store.transaction() as session:
         teams = set(session.scalars(select(Team.id)))
@@ -487,7 +472,7 @@ def _money(lines: list[dict[str, Any]], schema: PlanSchema) -> tuple[Any, np.nda
 
 def _totals(lines: list[dict[str, Any]], schema: PlanSchema, dims: list[str], kind: str) -> dict[tuple, int]:
     table, months = _money(lines, schema)
-    spans = _spans(schema, kind)
+    spans = [(p.label, list(p.months)) for p in spans_of(schema, kind)]
     out: dict[tuple, int] = defaultdict(int)
     if not len(table):
         return out
@@ -499,24 +484,12 @@ def _totals(lines: list[dict[str, Any]], schema: PlanSchema, dims: list[str], ki
     return out
 
 
-def _spans(schema: PlanSchema, kind: str) -> list[tuple[str, list[int]]]:
-    if kind == "year":
-        return [(schema.calendar.label, list(range(12)))]
-    if kind == "quarter":
-        return [(q, [3 * k, 3 * k + 1, 3 * k + 2]) for k, q in enumerate(QUARTERS)]
-    if kind == "month":
-        return [(c.name, [k]) for k, c in enumerate(schema.month_columns)]
-    raise ServiceError(f"unknown period {kind!r}; use year, quarter or month")
-
-
 def compare(
     store: Store, schema: PlanSchema, user: User, scenario_id: int, by: str | None, period: str | None
 ) -> dict[str, Any]:
     """The scenario against its origin: planned spend by group and period, and every line added, dropped or changed."""
     require_finance(user, "tries what-if scenarios")
-    dims = [d.strip() for d in (by or "region").split(",") if d.strip()]
-    if any(d not in schema.dimension_names for d in dims) or len(set(dims)) != len(dims):
-        raise ServiceError(f"cannot group by {by!r}; use any of {', '.join(schema.dimension_names)}, comma-separated")
+    dims = dimensions(schema, by, "region")
     kind = period or "quarter"
     with store.reading() as session:
         row = _scenario(session, scenario_id)
@@ -524,7 +497,7 @@ def compare(
         origin = _revision(session, scenario_id, 1).lines
         now = _revision(session, scenario_id).lines
     before, after = _totals(origin, schema, dims, kind), _totals(now, schema, dims, kind)
-    order = {label: k for k, (label, _) in enumerate(_spans(schema, kind))}
+    order = {p.label: k for k, p in enumerate(spans_of(schema, kind))}
     rows = []
     for key in sorted(set(before) | set(after), key=lambda k: (k[:-1], order[k[-1]])):
         b, a = before.get(key, 0), after.get(key, 0)
@@ -659,7 +632,7 @@ def _to_allocations(
     if findings and over_allocation == "refuse":
         raise Conflict(
             f"promoting scenario {row.id} to the allocations would leave approved plans over them",
-            issues=[_allocation_issue(f) for f in findings],
+            issues=[allocation_issue(f) for f in findings],
         )
     revision = allocations.write_revision(session, user, cells, f"promoted from scenario {row.id} {row.name!r}")
     return {"allocation_revision": revision, "regions": regions, "over_allocation": [f["message"] for f in findings]}
@@ -693,7 +666,7 @@ def _to_master(
                 f"{made_from.get(team) or 'none'}; now {current}): make a new scenario from today's master",
                 team=team,
             )
-        held = _lines_of(session, current)
+        held = lines_by_id(session, current)
         mine = [{k: v for k, v in line.items() if k != "team_id"} for line in by_team.get(team, [])]
         if row.origin == "estimate":  # its closed months show what was booked: the plan keeps its own there
             for line in mine:
@@ -708,7 +681,7 @@ def _to_master(
         _validated(schema, session.get(Team, team), mine)
         rows_ = {line["line_id"]: None for line in mine}
         try:
-            _check_line_ids(session, schema, team, rows_, SHEET, pending=False)
+            check_line_ids(session, schema, team, rows_, SHEET, pending=False)
         except Unprocessable as exc:
             raise Conflict(f"the scenario gives team {team} line IDs of another team", issues=exc.issues) from None
         table = master.typed_lines([{**line, "team_id": team} for line in mine], schema)
@@ -717,7 +690,7 @@ def _to_master(
         if findings and over_allocation == "refuse":
             raise Conflict(
                 f"promoting scenario {row.id} would put {team}'s region over its allocation",
-                issues=[_allocation_issue(f) for f in findings],
+                issues=[allocation_issue(f) for f in findings],
             )
         raw = json.dumps(mine, sort_keys=True, separators=(",", ":")).encode()
         submission = Submission(
@@ -729,7 +702,7 @@ def _to_master(
             raw_sha256=hashlib.sha256(raw).hexdigest(),
             valid=True,
             line_count=len(mine),
-            report=[_allocation_issue(allocations.redacted(f)) for f in findings],
+            report=[allocation_issue(allocations.redacted(f)) for f in findings],
             based_on_submission=current,
             base={"submission": current},
             cycle_id=None,  # a promotion is finance's, not the team's reforecast

@@ -11,9 +11,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -92,15 +90,11 @@ OVER_ALLOCATION_POLICIES = ("flag", "refuse")
 def read_incoming(incoming: Incoming, schema: PlanSchema, team: Team) -> PlanRead:
     """Validate a plan as it arrived; raise Unprocessable (422) with every issue when it is not valid."""
     if incoming.source == "xlsx":
-        fd, path = tempfile.mkstemp(suffix=".xlsx")
+        name = incoming.filename or "upload.xlsx"
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(incoming.raw)
-            read = read_plan(path, schema, expected_region=team.region, display_name=incoming.filename or "upload.xlsx")
+            read = read_plan(incoming.raw, schema, expected_region=team.region, display_name=name)
         except UnreadableWorkbook as exc:
             raise Unprocessable(exc.message, issues=[exc.as_issue().to_dict()]) from None
-        finally:
-            os.unlink(path)
     else:
         # A Google sheet has the template's layout, so its issues name its cells (Plan!F12); JSON has lines.
         sheet, file = ("Plan", incoming.filename) if incoming.source == "gsheets" else ("lines", None)
@@ -146,7 +140,7 @@ def submit(
             view = master.load(store, schema, user)
             closed = [c.name for c in schema.month_columns if c.name in claimed | set(view.closed_months)]
             closed_notes = _carry_closed(session, schema, view, team, read, closed)
-    lines = _lines(read.table)
+    lines = stored_lines(read.table)
     totals = allocations.plan_totals(read.table, schema)
     with store.reading() as session:
         based_on = _resolve_base(session, team, base)
@@ -159,13 +153,13 @@ def submit(
         shown = findings if user.role == Role.FINANCE else [allocations.redacted(f) for f in findings]
         raise Unprocessable(
             f"the plan is over {team.region}'s allocation in {len(findings)} place(s); nothing was stored",
-            issues=[_allocation_issue(f) for f in shown],
+            issues=[allocation_issue(f) for f in shown],
         )
     # The stored report is read by the team's marketers: other teams' approved spend is not theirs to see.
     findings = [allocations.redacted(f) for f in findings]
     with store.transaction() as session:
         # In the writing transaction, so a plan of another team stored just before is seen.
-        _check_line_ids(session, schema, team.id, rows, _sheet_of(incoming.source), read.letters, pending=True)
+        check_line_ids(session, schema, team.id, rows, _sheet_of(incoming.source), read.letters, pending=True)
         _check_cycle(session, made_for)  # and a cycle closed just before
         now_open = cycles.open_cycle_row(session)
         cycle_id = now_open.id if now_open else None
@@ -178,7 +172,7 @@ def submit(
             raw_sha256=hashlib.sha256(incoming.raw).hexdigest(),
             valid=True,
             line_count=len(lines),
-            report=[i.to_dict() for i in read.issues] + closed_notes + [_allocation_issue(f) for f in findings],
+            report=[i.to_dict() for i in read.issues] + closed_notes + [allocation_issue(f) for f in findings],
             based_on_submission=based_on,
             base=base,
             cycle_id=cycle_id,
@@ -228,7 +222,7 @@ def _carry_closed(
     """
     if not closed:
         return []
-    approved = _lines_of(session, current_submission(session, team.id))
+    approved = lines_by_id(session, current_submission(session, team.id))
     shown = cycles.shown_closed(view, team.id, closed)
     rows = read.table["_row"].tolist()
     ids = read.table["line_id"].tolist()
@@ -304,7 +298,7 @@ def _check_locks(
     letters: dict[str, str] | None = None,
 ) -> None:
     """422 (with the cells) when the plan changes the planned spend of a locked month."""
-    changes = periods.locked_changes(schema, periods.locked_months(session), _lines_of(session, current), lines)
+    changes = periods.locked_changes(schema, periods.locked_months(session), lines_by_id(session, current), lines)
     if not changes:
         return
     issues = []
@@ -333,7 +327,7 @@ def _check_locks(
 _ID_CHUNK = 5_000  # line IDs per query, far below every database's limit on parameters
 
 
-def _check_line_ids(
+def check_line_ids(
     session: Session,
     schema: PlanSchema,
     team: str,
@@ -414,7 +408,7 @@ def _sheet_of(source: str) -> str:
     return "Plan" if source in ("xlsx", "gsheets") else "lines"
 
 
-def _allocation_issue(finding: dict[str, Any]) -> dict[str, Any]:
+def allocation_issue(finding: dict[str, Any]) -> dict[str, Any]:
     return {
         "severity": "warning",
         "rule": "allocation.over",
@@ -425,7 +419,7 @@ def _allocation_issue(finding: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _lines(table: pd.DataFrame) -> list[dict[str, Any]]:
+def stored_lines(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Typed lines as JSON-ready dicts: money in cents, dates as ISO strings, blanks as null.
 
     Converted a column at a time (numpy does the dates and numbers in one call each), then
@@ -533,7 +527,7 @@ def decide(
                     issues=exc.issues,
                 ) from None
             try:
-                _check_line_ids(session, schema, team.id, rows, _sheet_of(submission.source), pending=False)
+                check_line_ids(session, schema, team.id, rows, _sheet_of(submission.source), pending=False)
             except Unprocessable as exc:
                 raise Conflict(
                     f"submission {submission_id} uses line IDs another team's plan was approved with since; "
@@ -548,7 +542,7 @@ def decide(
             if findings and over_allocation == "refuse":
                 raise Conflict(
                     f"approving submission {submission_id} would put {team.region} over its allocation",
-                    issues=[_allocation_issue(f) for f in findings],
+                    issues=[allocation_issue(f) for f in findings],
                 )
         session.add(Decision(submission_id=submission.id, user_id=user.id, action=action, comment=comment.strip()))
         session.add(
@@ -834,7 +828,7 @@ def master_diff(store: Store, user: User, old: int, new: int) -> dict[str, Any]:
 
 def team_diff(session: Session, old: int | None, new: int | None) -> dict[str, Any]:
     """What changed between two plans of one team: lines added, removed, and changed field by field."""
-    a, b = _lines_of(session, old), _lines_of(session, new)
+    a, b = lines_by_id(session, old), lines_by_id(session, new)
     changed = []
     for line_id in sorted(a.keys() & b.keys()):
         fields = {
@@ -855,10 +849,10 @@ def team_diff(session: Session, old: int | None, new: int | None) -> dict[str, A
 
 def lines_of(session: Session, submission_id: int | None) -> list[dict[str, Any]]:
     """A submission's lines in order (none for None)."""
-    return list(_lines_of(session, submission_id).values())
+    return list(lines_by_id(session, submission_id).values())
 
 
-def _lines_of(session: Session, submission_id: int | None) -> dict[str, dict[str, Any]]:
+def lines_by_id(session: Session, submission_id: int | None) -> dict[str, dict[str, Any]]:
     if submission_id is None:
         return {}
     lines = session.scalars(

@@ -12,17 +12,13 @@ import csv
 import datetime as dt
 import gc
 import io
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from python_calamine import CalamineWorkbook
-
 from addin.issues import UnreadableWorkbook
-from addin.safety import FIRST_SHEET, inspect_package
+from addin.untrusted import FIRST_SHEET, open_untrusted
 from sheet_templates.calendar import FiscalCalendar
 from sheet_templates.cells import column_letter
 from sync_service.platform.errors import Unprocessable
@@ -93,23 +89,11 @@ def cell_name(j: int, i: int) -> str:
 def read_export(raw: bytes, filename: str | None) -> tuple[str, list[list[Any]]]:
     """The export's first sheet (xlsx) or its CSV rows, as (sheet name, grid)."""
     if raw[:4] == b"PK\x03\x04":
-        fd, path = tempfile.mkstemp(suffix=".xlsx")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(raw)
-            package = inspect_package(path, plan_sheet=FIRST_SHEET, display_name=filename or "actuals.xlsx")
-            sheet = package.sheet_names[0]
-            workbook = CalamineWorkbook.from_path(path)
-            try:
-                return sheet, workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-            finally:
-                workbook.close()
+            opened = open_untrusted(raw, sheet=FIRST_SHEET, display_name=filename or "actuals.xlsx")
         except UnreadableWorkbook as exc:
             raise Unprocessable(exc.message, issues=[exc.as_issue().to_dict()]) from None
-        except Exception as exc:  # the Rust reader's errors have no stable Python type
-            raise Unprocessable(f"{filename or 'the file'} could not be read as a workbook ({exc})") from None
-        finally:
-            os.unlink(path)
+        return opened.sheet, opened.grid
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

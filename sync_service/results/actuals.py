@@ -11,13 +11,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from addin.fx import UnknownCurrency, convert_between, convert_cents
@@ -40,8 +38,10 @@ from sync_service.platform.exports import (
     read_export,
     to_date_only,
 )
-from sync_service.platform.idempotency import Idempotency, remember
-from sync_service.platform.storage import ActualAmount, ActualImport, ActualMonth, AuditEvent, Store, User
+from sync_service.platform.idempotency import Idempotency
+from sync_service.platform.imports import Stored, finish, insert_rows
+from sync_service.platform.storage import ActualAmount, ActualImport, ActualMonth, Store, User
+from sync_service.results.matching import OPTIMISTIC_ATTEMPTS, master_snapshot, split, weights
 
 _HEADERS = {
     "line_id": ("line id", "line_id", "plan line", "plansheet line id", "plan line id"),
@@ -245,9 +245,9 @@ def match_actuals(rows: list[ActualRow], lines: list[dict[str, Any]], schema: Pl
         else:
             code = r.campaign_code.lower()
             if code not in weights_of:
-                weights_of[code] = _weights([lines[k] for k in targets], schema)
+                weights_of[code] = weights([lines[k] for k in targets], schema)
             spread.append({"row": r.row, "campaign_code": r.campaign_code, "lines": len(targets)})
-            shares = _split(r.cents, weights_of[code])
+            shares = split(r.cents, weights_of[code])
         for k, share in zip(targets, shares, strict=True):
             bucket = parts.get((r.currency, currency_of[k]))
             if bucket is None:
@@ -271,38 +271,6 @@ def match_actuals(rows: list[ActualRow], lines: list[dict[str, Any]], schema: Pl
     return Matched(amounts, matched, unmatched, ambiguous, spread, month_amounts)
 
 
-def _weights(targets: list[dict[str, Any]], schema: PlanSchema) -> list[int]:
-    """How a shared campaign code's amount is split over its lines: their planned spend for the year.
-
-    In reporting cents as every surface shows a line's planned spend: each month converted at the
-    plan rate and rounded to the cent, then summed (not the year converted once, which can differ
-    by a cent or two), so lines of one code planned in different currencies weigh alike.
-    """
-    config = schema.config
-    months = [c.name for c in schema.month_columns]
-    grid = np.array([[int(t.get(m) or 0) for m in months] for t in targets], dtype=np.int64)
-    try:
-        currencies = np.array([t.get("currency") for t in targets], dtype=object)
-        weights = [
-            int(w) for w in sum(convert_cents(grid[:, j], currencies, config.plan_rates) for j in range(len(months)))
-        ]
-    except UnknownCurrency:
-        weights = [int(w) for w in grid.sum(axis=1)]
-    if sum(weights) <= 0:
-        weights = [1] * len(targets)
-    return weights
-
-
-def _split(cents: int, weights: list[int]) -> list[int]:
-    """`cents` split by `weights` by largest remainder, in exact integers, so the parts add up to it exactly."""
-    total = sum(weights)
-    shares = [divmod(cents * w, total) for w in weights]  # floor division: 0 <= remainder < total
-    parts = [share for share, _ in shares]
-    for k in sorted(range(len(parts)), key=lambda k: shares[k][1], reverse=True)[: cents - sum(parts)]:
-        parts[k] += 1
-    return parts
-
-
 def _convert(shares: list[int], source: str, target: Any, schema: PlanSchema) -> np.ndarray:
     """Parts of rows in `source` as cents of their lines' `target` currency, each rounded on its own.
 
@@ -314,9 +282,6 @@ def _convert(shares: list[int], source: str, target: Any, schema: PlanSchema) ->
     with contextlib.suppress(UnknownCurrency):
         return convert_between(cents, np.full(len(cents), source, dtype=object), target, schema.config)
     return cents
-
-
-Stored = Callable[[Session, dict[str, Any]], None]
 
 
 def import_actuals(
@@ -343,8 +308,8 @@ def import_actuals(
     require_finance(user, "imports actuals")
     rows = parse_actuals(raw, filename, schema, date_order)
     sha256 = hashlib.sha256(raw).hexdigest()
-    for _ in range(_OPTIMISTIC_ATTEMPTS):
-        held, lines = _master_snapshot(store)
+    for _ in range(OPTIMISTIC_ATTEMPTS):
+        held, lines = master_snapshot(store)
         matched = match_actuals(rows, lines, schema)
         with store.transaction() as session:
             if current_submissions(session) == held:
@@ -353,16 +318,6 @@ def import_actuals(
         lines = master_lines(session, current_submissions(session))
         matched = match_actuals(rows, lines, schema)
         return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem, stored)
-
-
-_OPTIMISTIC_ATTEMPTS = 2  # matches against a read of the master before matching inside the write transaction
-
-
-def _master_snapshot(store: Store) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """({team: submission} the master holds now, their lines); submissions never change, so one names the other."""
-    with store.reading() as session:
-        held = current_submissions(session)
-        return held, master_lines(session, held)
 
 
 def _store_import(
@@ -404,32 +359,20 @@ def _store_import(
     )
     session.add(record)
     session.flush()
-    if amounts:
-        session.execute(
-            insert(ActualAmount),
-            [{"import_id": record.id, "team_id": t, "line_id": lid, "cents": c} for (t, lid), c in amounts.items()],
-        )
-    if matched.months:
-        session.execute(
-            insert(ActualMonth),
-            [
-                {"import_id": record.id, "team_id": t, "line_id": lid, "month": m, "cents": c}
-                for (t, lid, m), c in matched.months.items()
-            ],
-        )
-    session.add(
-        AuditEvent(
-            user_id=user.id,
-            action="actuals.import",
-            target=f"actuals:{record.id}",
-            detail={
-                "file": filename,
-                "rows": len(rows),
-                "unmatched": len(matched.unmatched),
-                "total": money(int(total)),
-            },
-        )
+    insert_rows(
+        session,
+        ActualAmount,
+        ({"import_id": record.id, "team_id": t, "line_id": lid, "cents": c} for (t, lid), c in amounts.items()),
     )
+    insert_rows(
+        session,
+        ActualMonth,
+        (
+            {"import_id": record.id, "team_id": t, "line_id": lid, "month": m, "cents": c}
+            for (t, lid, m), c in matched.months.items()
+        ),
+    )
+    audit = {"file": filename, "rows": len(rows), "unmatched": len(matched.unmatched), "total": money(int(total))}
     result = {
         "id": record.id,
         "filename": filename,
@@ -438,9 +381,7 @@ def _store_import(
         "total": money(int(total)),
         "currency": config.reporting_currency,
     }
-    remember(session, user, idem, 201, result)
-    if stored is not None:
-        stored(session, result)
+    finish(session, user, idem, 201, result, stored, ("actuals.import", f"actuals:{record.id}", audit))
     return result
 
 

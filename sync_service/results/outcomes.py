@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from addin.fx import UnknownCurrency, convert_cents
@@ -49,9 +49,10 @@ from sync_service.platform.exports import (
     read_export,
     to_date_only,
 )
-from sync_service.platform.idempotency import Idempotency, remember
-from sync_service.platform.storage import AuditEvent, OutcomeAmount, OutcomeImport, Store, User
-from sync_service.results.actuals import _OPTIMISTIC_ATTEMPTS, _master_snapshot, _split, _weights
+from sync_service.platform.idempotency import Idempotency
+from sync_service.platform.imports import finish, insert_rows
+from sync_service.platform.storage import OutcomeAmount, OutcomeImport, Store, User
+from sync_service.results.matching import OPTIMISTIC_ATTEMPTS, master_snapshot, split, weights
 
 KEYS = ("line_id", "campaign_code", "campaign")
 MAX_LISTED = 1000  # unmatched rows listed in an answer; the count is always whole
@@ -505,17 +506,17 @@ def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: 
         value = r.campaign_code if how == "campaign_code" else r.campaign
         wkey = (how, value.casefold())
         if wkey not in weights_of:
-            weights_of[wkey] = _weights([lines[k] for k in targets], schema)
+            weights_of[wkey] = weights([lines[k] for k in targets], schema)
             spread.append({"row": r.row, how: value, "lines": len(targets)})
         w = weights_of[wkey]
 
-        def split(v: int, w: list[int] = w) -> list[int]:
-            return _split(v, w) if v >= 0 else [-p for p in _split(-v, w)]
+        def share_out(v: int, w: list[int] = w) -> list[int]:
+            return split(v, w) if v >= 0 else [-p for p in split(-v, w)]
 
         for j in count_at:
             v = r.values[j]
             if v:
-                for k, share in zip(targets, split(v), strict=True):
+                for k, share in zip(targets, share_out(v), strict=True):
                     slot = counts.get((k, r.month))
                     if slot is None:
                         slot = counts[k, r.month] = [0] * len(METRICS)
@@ -526,7 +527,7 @@ def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: 
                 bucket = parts.get(r.currency)
                 if bucket is None:
                     bucket = parts[r.currency] = ([], [])
-                for k, share in zip(targets, split(v), strict=True):
+                for k, share in zip(targets, share_out(v), strict=True):
                     bucket[0].append((k, r.month, j))
                     bucket[1].append(share)
         for k in targets:  # a matched row with only zeros still says the line had results that month
@@ -569,23 +570,19 @@ def import_outcomes(
     require_finance(user, "imports results")
     sha256 = hashlib.sha256(raw).hexdigest()
     months = sorted({r.month for r in parsed.rows})
-    for attempt in range(_OPTIMISTIC_ATTEMPTS + 1):
-        if attempt < _OPTIMISTIC_ATTEMPTS:
-            held, lines = _master_snapshot(store)
+    for attempt in range(OPTIMISTIC_ATTEMPTS + 1):
+        if attempt < OPTIMISTIC_ATTEMPTS:
+            held, lines = master_snapshot(store)
             matched = match_outcomes(parsed.rows, lines, schema)
         with store.transaction() as session:
-            if attempt == _OPTIMISTIC_ATTEMPTS:  # the master keeps changing: match inside the lock
+            if attempt == OPTIMISTIC_ATTEMPTS:  # the master keeps changing: match inside the lock
                 lines = master_lines(session, current_submissions(session))
                 matched = match_outcomes(parsed.rows, lines, schema)
             elif current_submissions(session) != held:
                 continue
             same = _same_in_force(session, source, sha256)
             if same is not None:
-                answer = {**_answer(same), "unchanged": True}
-                remember(session, user, idem, 200, answer)
-                if stored is not None:
-                    stored(session, answer)
-                return 200, answer
+                return finish(session, user, idem, 200, {**_answer(same), "unchanged": True}, stored)
             record = OutcomeImport(
                 user_id=user.id,
                 source=source,
@@ -611,40 +608,30 @@ def import_outcomes(
             session.flush()
             replaced = _replaced(session, record)
             record.report = {**record.report, "replaces": replaced}
-            if matched.amounts:
-                session.execute(
-                    insert(OutcomeAmount),
-                    [
-                        {
-                            "import_id": record.id,
-                            "team_id": t,
-                            "line_id": lid,
-                            "month": m,
-                            **dict(zip(METRICS, v, strict=True)),
-                        }
-                        for (t, lid, m), v in matched.amounts.items()
-                    ],
-                )
-            session.add(
-                AuditEvent(
-                    user_id=user.id,
-                    action="outcomes.import",
-                    target=f"outcomes:{record.id}",
-                    detail={
-                        "source": source,
-                        "file": filename,
-                        "months": months,
-                        "rows": len(parsed.rows),
-                        "unmatched": matched.unmatched_count,
-                        "replaces": replaced,
-                    },
-                )
+            insert_rows(
+                session,
+                OutcomeAmount,
+                (
+                    {
+                        "import_id": record.id,
+                        "team_id": t,
+                        "line_id": lid,
+                        "month": m,
+                        **dict(zip(METRICS, v, strict=True)),
+                    }
+                    for (t, lid, m), v in matched.amounts.items()
+                ),
             )
-            answer = _answer(record)
-            remember(session, user, idem, 201, answer)
-            if stored is not None:
-                stored(session, answer)
-            return 201, answer
+            detail = {
+                "source": source,
+                "file": filename,
+                "months": months,
+                "rows": len(parsed.rows),
+                "unmatched": matched.unmatched_count,
+                "replaces": replaced,
+            }
+            audit = ("outcomes.import", f"outcomes:{record.id}", detail)
+            return finish(session, user, idem, 201, _answer(record), stored, audit)
     raise AssertionError("unreachable: the last attempt matches inside the lock")
 
 

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from addin.accrual import METHODS
@@ -41,8 +40,9 @@ from sync_service.master.spend import book, closed_accruals, invoices_in_force, 
 from sync_service.platform import jobs
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.exports import calendar_day, cell_name, collector_paused, day_order, norm, read_export
-from sync_service.platform.idempotency import Idempotency, remember
-from sync_service.platform.storage import AuditEvent, Invoice, PurchaseOrder, SpendImport, Store, User
+from sync_service.platform.idempotency import Idempotency
+from sync_service.platform.imports import Stored, finish, insert_rows
+from sync_service.platform.storage import Invoice, PurchaseOrder, SpendImport, Store, User
 
 NUMBER_MAX = 64  # characters of a PO or invoice number
 SPEND_LOCK = "spend.import"  # the lock every PO and invoice import holds while it writes
@@ -533,7 +533,6 @@ def _store(
     there, so the import and the job's "succeeded" land together or not at all.
     """
     answer: dict[str, Any] = {"id": None, "kind": kind, "filename": filename, **report}
-    status = 200
     if rows:
         record = SpendImport(
             kind=kind,
@@ -546,29 +545,11 @@ def _store(
         session.add(record)
         session.flush()
         model = PurchaseOrder if kind == "purchase_orders" else Invoice
-        session.execute(insert(model), [{"import_id": record.id, "row": r.row, **r.stored()} for r in rows])
-        session.add(
-            AuditEvent(
-                user_id=user.id,
-                action=f"{kind}.import",
-                target=f"spend_import:{record.id}",
-                detail={
-                    "file": filename,
-                    "rows": report["rows"],
-                    "stored": len(rows),
-                    "unmatched": len(report["unmatched"]),
-                },
-            )
-        )
+        insert_rows(session, model, ({"import_id": record.id, "row": r.row, **r.stored()} for r in rows))
         answer.update(id=record.id, imported_at=record.created_at.isoformat())
-        status = 201
-    remember(session, user, idem, status, answer)
-    if stored is not None:
-        stored(session, answer)
-    return status, answer
-
-
-Stored = Callable[[Session, dict[str, Any]], None]
+        detail = {"file": filename, "rows": report["rows"], "stored": len(rows), "unmatched": len(report["unmatched"])}
+        return finish(session, user, idem, 201, answer, stored, (f"{kind}.import", f"spend_import:{record.id}", detail))
+    return finish(session, user, idem, 200, answer, stored)
 
 
 @jobs.kind("purchase_orders.import", "Import purchase orders")

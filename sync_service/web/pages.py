@@ -56,6 +56,7 @@ from sync_service.integrations.google import sync as sheets_sync
 from sync_service.master import model as master_model
 from sync_service.master import performance, reports
 from sync_service.master.allocations import allocation_of
+from sync_service.master.grouping import groups
 from sync_service.planning import cycles, submissions, workflow
 from sync_service.platform import jobs
 from sync_service.platform.context import SCHEMA, STORE
@@ -64,6 +65,7 @@ from sync_service.platform.storage import Decision, Role, Store, Submission, Tea
 from sync_service.spend import accruals
 from sync_service.spend import report as spend_report
 from sync_service.web import headers
+from sync_service.web.refusals import flashed_refusal, refused_as_http
 
 bp = Blueprint("web", __name__, template_folder="templates")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -371,7 +373,7 @@ def decide(submission_id: int) -> ResponseReturnValue:
     verdict = {"approve": "approved", "reject": "rejected"}.get(request.form.get("action", ""))
     if verdict is None:
         abort(400, "approve or reject")
-    try:
+    with flashed_refusal():
         result = workflow.decide(
             _store(),
             _schema(),
@@ -393,8 +395,6 @@ def decide(submission_id: int) -> ResponseReturnValue:
                 flash(f"The decision stands, but {name.replace('_', ' ')} failed: {outcome['error']}", "error")
             elif name in follow_ups() and isinstance(outcome, dict) and "job" in outcome:
                 flash(f"The {name.replace('_', ' ')} push is queued as job {outcome['job'][:8]}; see Jobs.", "ok")
-    except ServiceError as exc:
-        flash(exc.detail, "error")
     return redirect(url_for("web.submission", submission_id=submission_id))
 
 
@@ -566,15 +566,13 @@ def performance_page() -> ResponseReturnValue:
     user, schema = g.web_user, _schema()
     period = request.args.get("period", "FY")
     view, per_line = performance.for_user(_store(), schema, user)
-    try:
+    with refused_as_http(400):
         span = performance.period_named(view, period)
-    except ServiceError as exc:
-        abort(400, str(exc))
     names = ("spend", "leads", "mqls", "opportunities", "won", "pipeline", "revenue", "cost_per_lead", "pipeline_roi")
     measures = [performance.BY_NAME[n] for n in names]
     tables = {}
     for by in ("region", "channel"):
-        keys, codes = performance.groups(view, [by])
+        keys, codes = groups(view, [by])
         sums = performance.Sums.of(per_line, codes, len(keys))
         rows = []
         for g_, key in enumerate(keys):
@@ -696,7 +694,7 @@ def ask_transfer() -> ResponseReturnValue:
         "reason": form.get("reason", ""),
     }
     limit = transfers.finance_limit(current_app.config)
-    try:
+    with flashed_refusal(with_issues=True):
         answer = transfers.request_transfer(
             _store(), _schema(), g.web_user, body, limit, current_app.config["OVER_ALLOCATION"]
         )
@@ -708,8 +706,6 @@ def ask_transfer() -> ResponseReturnValue:
         flash(f"Transfer {answer['id']} {state}.", "ok")
         for message in answer["over_allocation"]:
             flash(f"Flagged: {message}", "error")
-    except ServiceError as exc:
-        flash(exc.detail + "".join(f" {i['at']}: {i['message']}." for i in exc.issues or []), "error")
     return redirect(url_for("web.transfers_page"))
 
 
@@ -719,7 +715,7 @@ def decide_transfer(transfer_id: int) -> ResponseReturnValue:
     verdict = {"approve": "approved", "reject": "rejected"}.get(request.form.get("action", ""))
     if verdict is None:
         abort(400, "approve or reject")
-    try:
+    with flashed_refusal():
         answer = transfers.decide_transfer(
             _store(),
             _schema(),
@@ -734,8 +730,6 @@ def decide_transfer(transfer_id: int) -> ResponseReturnValue:
         )
         for message in answer["over_allocation"]:
             flash(f"Flagged: {message}", "error")
-    except ServiceError as exc:
-        flash(exc.detail, "error")
     return redirect(url_for("web.transfers_page"))
 
 
@@ -779,25 +773,21 @@ def open_cycle() -> ResponseReturnValue:
     except ValueError:
         flash("Give the deadline as a date (YYYY-MM-DD).", "error")
         return redirect(url_for("web.budget_page"))
-    try:
+    with flashed_refusal():
         answer = cycles.open_cycle(
             _store(), _schema(), g.web_user, form.get("name", ""), form.get("through", ""), deadline,
             form.get("comment", ""),
         )  # fmt: skip
         flash(f"{answer['name']} is open: the months through {answer['closed_through']} are closed.", "ok")
-    except ServiceError as exc:
-        flash(exc.detail, "error")
     return redirect(url_for("web.budget_page"))
 
 
 @bp.post("/cycles/<int:cycle_id>/close")
 @login_required
 def close_cycle(cycle_id: int) -> ResponseReturnValue:
-    try:
+    with flashed_refusal():
         answer = cycles.close_cycle(_store(), _schema(), g.web_user, cycle_id)
         flash(f"{answer['name']} is closed.", "ok")
-    except ServiceError as exc:
-        flash(exc.detail, "error")
     return redirect(url_for("web.budget_page"))
 
 
@@ -808,11 +798,9 @@ def spend_page() -> ResponseReturnValue:
     user, schema = g.web_user, _schema()
     by = request.args.get("by", "team")
     view = master_model.load(_store(), schema, user)
-    try:
+    with refused_as_http():
         spend = spend_report.spend_json(view, by, request.args.get("month") or None)
         accrual = accruals.report(_store(), view, spend["month"])
-    except ServiceError as exc:
-        abort(exc.status, exc.detail)
     months = [
         {"name": c.name, "label": m.label} for c, m in zip(schema.month_columns, schema.calendar.months, strict=True)
     ]
@@ -837,11 +825,9 @@ def close_accrual() -> ResponseReturnValue:
     if user.role != Role.FINANCE:
         abort(403, "only finance closes the month-end accrual")
     month = request.form.get("month", "").strip().lower()
-    try:
+    with flashed_refusal():
         answer = accruals.close(_store(), _schema(), user, month)
         flash(f"The accrual of {answer['label']} is closed: {len(answer['entries'])} entries, {answer['total']}.", "ok")
-    except ServiceError as exc:
-        flash(exc.detail, "error")
     known = month in {c.name for c in _schema().month_columns}  # an unknown month's refusal shows on the default page
     return redirect(url_for("web.spend_page", month=month if known else None))
 
@@ -854,10 +840,8 @@ def spend_journal() -> ResponseReturnValue:
     if user.role != Role.FINANCE:
         abort(403, "only finance exports the accrual journal")
     month = request.args.get("month", "").strip().lower()
-    try:
+    with refused_as_http():
         text = accruals.journal_csv(_store(), master_model.load(_store(), schema, user), month)
-    except ServiceError as exc:
-        abort(exc.status, exc.detail)
     name = f"accrual-{schema.calendar.label}-{month}.csv"
     return send_file(io.BytesIO(text.encode()), mimetype="text/csv", as_attachment=True, download_name=name)
 
@@ -904,10 +888,8 @@ def download_template(team: str) -> ResponseReturnValue:
     if not can_see(g.web_user, team):
         abort(404)
     with tempfile.TemporaryDirectory() as folder:
-        try:
+        with refused_as_http():
             path = workflow.team_template(_store(), _schema(), g.web_user, team, Path(folder) / f"plan-{team}.xlsx")
-        except ServiceError as exc:
-            abort(exc.status, exc.detail)
         data = path.read_bytes()
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"plan-{team}.xlsx")
 
