@@ -43,9 +43,9 @@ from addin.forecast import closed_months
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.master import functions as functions_api
 from sync_service.master import model as master
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Store, User
 

@@ -49,8 +49,8 @@ from sqlalchemy import select
 
 from sheet_templates.samples import sample_lines
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import SCHEMA, STORE
 from sync_service.platform.exports import read_export
 from sync_service.platform.migrate import upgrade

@@ -58,7 +58,7 @@ def write_org_config(folder: Path, teams: int) -> tuple[Path, list[str]]:
     regions (which approvals lock, and whose allocation each approval checks) grow evenly.
     """
     from sheet_templates.config import default_config_path, load_config
-    from sync_service.planning.workflow import team_id
+    from sync_service.access.teams import team_id
 
     text = default_config_path().read_text(encoding="utf-8")
     regions = load_config(default_config_path()).regions

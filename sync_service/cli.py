@@ -341,7 +341,7 @@ def workbook(options: _Options, out: Path) -> int:
 @pass_options
 def init(options: _Options) -> int:
     """Create or upgrade the service's database and its teams."""
-    from sync_service.planning.workflow import sync_teams
+    from sync_service.access.teams import sync_teams
     from sync_service.platform.context import SCHEMA, STORE
     from sync_service.platform.migrate import upgrade
 
@@ -408,8 +408,8 @@ def user() -> None:
 @pass_options
 def password(options: _Options, name: str) -> int:
     """Set a user's dashboard password (read from standard input)."""
+    from sync_service.access.passwords import set_password
     from sync_service.platform.context import STORE
-    from sync_service.web.pages import set_password
 
     if sys.stdin.isatty():
         secret = click.prompt(f"Password for {name}", hide_input=True, prompt_suffix=": ", err=True)

@@ -31,10 +31,10 @@ from sheet_templates.cells import column_letter
 from sheet_templates.excel_template import template_filename
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import create_token
-from sync_service.planning.workflow import sync_teams, team_id
+from sync_service.access.passwords import set_password
+from sync_service.access.teams import sync_teams, team_id
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Store
-from sync_service.web.pages import set_password
 
 
 class Client:
@@ -378,7 +378,7 @@ def run_service_demo(
     p = lambda *a: print(*a, file=stdout)  # noqa: E731
     p(f"\nThe sync service: {url} (teams and demo tokens in {out / 'tokens.json'})")
     with contextlib.ExitStack() as stack:
-        fake = _google_fake(stack)
+        fake = _google_fake(stack, p)
         google = _google_env(fake, schema) if fake else None
         base = stack.enter_context(serving(url, schema, google.env if google else None))
         _service_story(schema, out, base, tokens, teams, plans, fixed, bad_region, closed, as_of, p)
@@ -655,10 +655,20 @@ class GoogleDemo:
     settings: Any
 
 
-def _google_fake(stack: contextlib.ExitStack) -> Any:
-    """The local Sheets API fake, served on 127.0.0.1 for the Google Sheets part of the story."""
-    from sync_service.sheets_fake import SheetsFake
+def _google_fake(stack: contextlib.ExitStack, p: Any) -> Any:
+    """The local Sheets API stand-in, served on 127.0.0.1 for the Google Sheets part of the story; None without it.
 
+    The stand-in is a development package (devtools/sheets_standin, installed by `make`), never part of a
+    production install: without it the demo tells the rest of the story and says why Google is left out.
+    """
+    try:
+        from sheets_standin import SheetsFake  # optional: a development package, not a dependency
+    except ImportError:
+        p(
+            "\nGoogle Sheets: left out, the local Sheets API stand-in is not installed "
+            "(pip install -e devtools/sheets_standin, or run make demo)"
+        )
+        return None
     return stack.enter_context(SheetsFake.serve())
 
 

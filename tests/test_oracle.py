@@ -35,13 +35,13 @@ from typing import Any
 
 import gspread
 import pytest
+from sheets_standin import SheetsFake
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.excel_template import build_template
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.storage import User, WebSession
-from sync_service.sheets_fake import SheetsFake
 from tests.addin.xlwings_harness import MISSING, call_like_excel, udfs, xlwings_windows  # noqa: F401
 from tests.libreoffice import recalculate, sheet_values
 from tests.sheet_templates.test_template_summary import insert_rows_in_libreoffice

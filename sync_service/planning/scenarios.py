@@ -43,6 +43,7 @@ from sheet_templates.calendar import QUARTERS, period_months
 from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.access.auth import require_finance
+from sync_service.access.teams import team_id
 from sync_service.budget import allocations
 from sync_service.master import model as master
 from sync_service.master.allocations import current_allocations
@@ -50,7 +51,7 @@ from sync_service.master.grouping import dimensions
 from sync_service.master.grouping import periods as spans_of
 from sync_service.planning import periods
 from sync_service.planning.submissions import current_submission
-from sync_service.planning.workflow import allocation_issue, check_line_ids, lines_by_id, stored_lines, team_id
+from sync_service.planning.workflow import allocation_issue, check_line_ids, lines_by_id, stored_lines
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AuditEvent,

@@ -42,7 +42,6 @@ from flask_limiter.util import get_remote_address
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from addin.forecast import closed_months, elapsed_fraction, pacing
 from addin.rollup import rollup
@@ -50,6 +49,7 @@ from sheet_templates.calendar import QUARTERS
 from sheet_templates.errors import ConfigError
 from sheet_templates.money import display_money
 from sync_service.access.auth import can_see, create_addin_token
+from sync_service.access.passwords import password_matches
 from sync_service.budget import baselines, transfers
 from sync_service.documents.master_workbook import master_workbook_bytes
 from sync_service.integrations.google import sync as sheets_sync
@@ -82,16 +82,6 @@ def follow_ups() -> dict[str, Any]:
 
 def _schema() -> Any:
     return current_app.extensions[SCHEMA]
-
-
-def set_password(session_: Any, name: str, password: str) -> None:
-    """Give the user `name` a dashboard password (stored as a salted scrypt hash)."""
-    user = session_.scalar(select(User).where(User.name == name))
-    if user is None:
-        raise LookupError(f"there is no user {name!r}; create one with plansheet token create")
-    if len(password) < 10:
-        raise ValueError("a password needs at least 10 characters")
-    user.password_hash = generate_password_hash(password)
 
 
 # --- session, CSRF, headers --------------------------------------------------------------------------
@@ -237,9 +227,7 @@ def login() -> ResponseReturnValue:
         with _store().reading() as s:
             user = s.scalar(select(User).where(User.name == name))
             stored = user.password_hash if user is not None else None
-        # Checked even for an unknown user, so the answer takes as long either way.
-        valid = check_password_hash(stored or _DUMMY_HASH, password) and stored is not None
-        if valid:
+        if password_matches(stored, password):  # as long for an unknown user as for a known one
             return sign_in(user, request.args.get("next", ""))
         error = "That name and password do not match a Plansheet user."
     return render_template("login.html", error=error), 401 if error else 200
@@ -280,7 +268,6 @@ def _end(s: Any, sid: str) -> None:
         record.ended_at = utcnow()
 
 
-_DUMMY_HASH = generate_password_hash("not a password")
 SESSION_HOURS = 12
 
 

@@ -17,11 +17,11 @@ import pytest
 from sheet_templates import build_schema, load_config
 from sheet_templates.config import default_config_path
 from sync_service.access.auth import create_token
+from sync_service.access.passwords import set_password
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
-from sync_service.web.pages import set_password
 from tests.dashboard.test_web import PASSWORD, csrf, login
 from tests.sync_service.test_approvals import CHAINS, LARGE, SMALL
 from tests.sync_service.test_budget import line, submit

@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sheet_templates import build_schema, load_config
 from sheet_templates.errors import ConfigError
 from sync_service.access.auth import create_token
+from sync_service.access.passwords import set_password
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import WebSession
 from sync_service.web import pages as web
-from sync_service.web.pages import set_password
 from tests.dashboard.test_web import PASSWORD, csrf
 
 SCHEMA = build_schema(load_config())

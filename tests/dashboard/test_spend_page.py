@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sync_service.web.pages import set_password
+from sync_service.access.passwords import set_password
 from tests.dashboard.test_web import PASSWORD, csrf, login
 from tests.sync_service.test_budget import Service, approved_plan
 from tests.sync_service.test_spend import MONTHS, NAMES, PLAN, POS, TEAM, accrual, imported, line_figures, money

@@ -1,1 +1,1 @@
-from sync_service.sheets_fake import *  # noqa: F403 - the Sheets API stand-in moved into the package
+from sheets_standin import *  # noqa: F403 - the Sheets API stand-in, a development package (devtools/)

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from sheets_standin import SheetsFake
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.cli import main
 from sync_service.integrations.google.client import GoogleSettings, client
-from sync_service.sheets_fake import SheetsFake
 from tests.gsheets.test_sync import fill
 
 SCHEMA = build_schema(load_config())

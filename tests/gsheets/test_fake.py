@@ -19,8 +19,7 @@ from google.oauth2.service_account import Credentials
 from gspread.exceptions import APIError, SpreadsheetNotFound
 from gspread.http_client import BackOffHTTPClient, HTTPClient
 from gspread.utils import ValidationConditionType, ValueInputOption, ValueRenderOption
-
-from sync_service.sheets_fake import SheetsFake, format_general, parse_cells, parse_field_mask, parse_user_entered
+from sheets_standin import SheetsFake, format_general, parse_cells, parse_field_mask, parse_user_entered
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive"]
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")

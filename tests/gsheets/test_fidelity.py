@@ -32,8 +32,7 @@ import google.auth.transport.requests
 import pytest
 import requests
 from google.oauth2.service_account import Credentials
-
-from sync_service.sheets_fake import SheetsFake
+from sheets_standin import SheetsFake
 
 RECORDINGS = Path(__file__).resolve().parents[2].parent / "shared" / "sheets_api_recordings"
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive"]

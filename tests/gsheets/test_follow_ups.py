@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sheets_standin import SheetsFake
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.integrations.google.client import GoogleSettings, client
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import User, WebSession
-from sync_service.sheets_fake import SheetsFake
 from tests.sync_service.live_server import as_json
 
 SCHEMA = build_schema(load_config())

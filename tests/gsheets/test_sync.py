@@ -16,17 +16,17 @@ from typing import Any
 
 import gspread
 import pytest
+from sheets_standin import SheetsFake
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.cells import column_letter
 from sheet_templates.samples import sample_lines
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.integrations.google.client import GoogleSettings, client
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
-from sync_service.sheets_fake import SheetsFake
 from tests.sync_service.test_budget import approved_plan
 from tests.sync_service.test_spend import MONTHS, NAMES, PLAN, imported, line_figures
 from tests.sync_service.test_transfers import make_service

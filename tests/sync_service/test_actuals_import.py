@@ -21,8 +21,8 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import make_url
 
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import ActualImport

@@ -18,8 +18,8 @@ from sheet_templates.errors import ConfigError
 from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Base, Submission

@@ -19,8 +19,8 @@ from sheet_templates import build_schema, load_config
 from sheet_templates.config import default_config_path, parse_config
 from sheet_templates.errors import ConfigError
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import ApprovalStep, MasterVersion
 from tests.sync_service.test_api import auth, problem

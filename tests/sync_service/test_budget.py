@@ -26,11 +26,11 @@ from sqlalchemy import func, select
 from addin.reader import plan_from_rows
 from sheet_templates.schema import NAME_BASED_ON
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.budget.allocations import plan_totals
 from sync_service.planning.submissions import current_submission
 from sync_service.planning.workflow import stored_lines as workflow_lines
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import (

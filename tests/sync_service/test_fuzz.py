@@ -18,17 +18,17 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
+from sheets_standin import SheetsFake
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.integrations.google.client import GoogleSettings
 from sync_service.integrations.google.client import client as google_client
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
-from sync_service.sheets_fake import SheetsFake
 from tests.sync_service.live_server import as_json
 
 SCHEMA = build_schema(load_config())

@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 from sheet_templates.excel_template import build_template
 from sheet_templates.text import printable
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.integrations.google import client as gsheets
 from sync_service.master import model as master
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Submission

@@ -23,18 +23,18 @@ from typing import Any
 
 import openpyxl
 import pytest
+from sheets_standin import SheetsFake
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.integrations.google import client as gsheets
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform import jobs
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Job
-from sync_service.sheets_fake import SheetsFake
 from tests.conftest import private_redis
 from tests.sync_service.live_server import CLI, as_json, call, init, service_env, start, stop, token
 

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.master import functions as functions_api
 from sync_service.master import model as master
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from tests.sync_service.live_server import as_json

@@ -29,9 +29,9 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.notifications.notices import remind
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.jobs import TERMINAL
 from sync_service.platform.migrate import upgrade

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from sync_service.access.auth import create_token
+from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
-from sync_service.planning.workflow import sync_teams
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import AllocationRevision, AuditEvent, Baseline, Transfer, TransferDecision

@@ -3,8 +3,9 @@
 Real gspread (and google-auth service-account credentials) talk to it on 127.0.0.1 once the two Google
 hosts (https://sheets.googleapis.com, https://www.googleapis.com) are rewritten to `SheetsFake.base_url`;
 tests/gsheets/test_fake.py shows such a client. tests/gsheets/test_fidelity.py replays gspread's recorded
-exchanges with the real APIs against it and compares status codes and JSON shapes. It ships in the package
-because `plansheet demo` runs it for its Google Sheets part; the tests import it from here too.
+exchanges with the real APIs against it and compares status codes and JSON shapes. It is a development
+package of its own (devtools/): `make demo` installs it for the demo's Google Sheets part, and the tests
+import it; a production install of Plansheet never carries it.
 
 What it models, and where it deliberately stops:
 - OAuth: `POST /token` takes the JWT-bearer grant google-auth sends, checks the RS256 signature against
