@@ -22,8 +22,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
+from sync_service import api
 from sync_service.api import cors, problems
-from sync_service.api import routes as api
 from sync_service.planning.workflow import OVER_ALLOCATION_POLICIES
 from sync_service.platform import jobs, outbox
 from sync_service.platform.cache import SharedCache
@@ -85,7 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     problems.init_app(app)
     cors.init_app(app)
     app.teardown_appcontext(outbox.dispatch_pending)  # notices staged by an action, once it has ended
-    app.register_blueprint(api.bp)
+    app.register_blueprint(api.blueprint())
     app.register_blueprint(web.bp)
     sso.init_app(app, app.extensions[SCHEMA])
     app.wsgi_app = ServerTiming(app.wsgi_app)  # type: ignore[method-assign]

@@ -1,0 +1,184 @@
+"""The spend-control routes: POs and invoices imported, the spend view, month-end accruals and the journal."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, jsonify, send_file
+from flask.typing import ResponseReturnValue
+
+from sync_service.api import contracts as c
+from sync_service.api.base import (
+    EXPORT_EMPTY,
+    XLSX,
+    app_schema,
+    app_store,
+    bp,
+    finance_gate,
+    idempotent,
+    job_answer,
+    master_for,
+    over_allocation_policy,
+    planner_gate,
+    prefers,
+)
+from sync_service.api.caller import current_user
+from sync_service.api.contracts import operation
+from sync_service.api.uploads import uploaded
+from sync_service.platform import jobs
+from sync_service.spend import accruals
+from sync_service.spend import orders as spend
+from sync_service.spend import report as spend_report
+
+
+def _spend_import(kind: str, query: c.ActualsQuery, run: Callable[..., Any]) -> ResponseReturnValue:
+    """A PO or invoice export: imported now (`run(user, raw, filename, idem)`), or by the job `kind` when asked."""
+    user = current_user()
+    raw, filename = uploaded(query.filename, "the export", EXPORT_EMPTY)
+    if prefers("respond-async"):
+        given = {"date_order": query.date_order} if query.date_order else {}
+        return job_answer(user, jobs.enqueue(current_app, kind, given, user, (raw, filename)))
+    return idempotent(user, (raw, query.date_order or ""), lambda idem: run(user, raw, filename, idem))
+
+
+@operation(
+    bp,
+    "POST",
+    "/api/v1/purchase-orders",
+    "Import purchase orders from the procurement or ERP system (CSV or xlsx): new and changed POs are stored",
+    response=c.SpendImportAnswer,
+    status=201,
+    errors=(403, 422),
+    query=c.ActualsQuery,
+    raw=("text/csv", XLSX, "multipart/form-data"),
+    gate=finance_gate("imports purchase orders"),
+    idempotent_key=True,
+    accepted=c.JobAnswer,
+)
+def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
+    """201 with the report when some PO was new or changed, 200 when the export held nothing new.
+
+    With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
+    """
+    return _spend_import(
+        "purchase_orders.import",
+        query,
+        lambda user, raw, filename, idem: spend.import_purchase_orders(
+            app_store(), app_schema(), user, raw, filename, over_allocation_policy(), idem, date_order=query.date_order
+        ),
+    )
+
+
+@operation(
+    bp,
+    "POST",
+    "/api/v1/invoices",
+    "Import vendor invoices against purchase orders (CSV or xlsx), matched by PO number",
+    response=c.SpendImportAnswer,
+    status=201,
+    errors=(403, 422),
+    query=c.ActualsQuery,
+    raw=("text/csv", XLSX, "multipart/form-data"),
+    gate=finance_gate("imports invoices"),
+    idempotent_key=True,
+    accepted=c.JobAnswer,
+)
+def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
+    """201 with the report when some invoice was new or changed, 200 when the export held nothing new.
+
+    With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
+    """
+    return _spend_import(
+        "invoices.import",
+        query,
+        lambda user, raw, filename, idem: spend.import_invoices(
+            app_store(), app_schema(), user, raw, filename, idem, date_order=query.date_order
+        ),
+    )
+
+
+@operation(
+    bp,
+    "GET",
+    "/api/v1/purchase-orders",
+    "The purchase orders in force the caller may see, each with its line, invoices, open balance and accruals",
+    response=c.PurchaseOrders,
+    errors=(403,),
+    query=c.PurchaseOrdersQuery,
+    gate=planner_gate,
+)
+def list_purchase_orders(query: c.PurchaseOrdersQuery) -> ResponseReturnValue:
+    return jsonify(spend_report.purchase_orders_json(master_for(current_user()), query.status))
+
+
+@operation(
+    bp,
+    "GET",
+    "/api/v1/spend",
+    "Plan, committed (open PO), invoiced, accrued and remaining by line, team or region",
+    response=c.SpendAnswer,
+    errors=(403, 404),
+    query=c.SpendQuery,
+    gate=planner_gate,
+)
+def spend_view(query: c.SpendQuery) -> ResponseReturnValue:
+    return jsonify(spend_report.spend_json(master_for(current_user()), query.by, query.month))
+
+
+@operation(
+    bp,
+    "GET",
+    "/api/v1/accruals",
+    "Which months' accruals are closed, and the month being closed",
+    response=c.AccrualMonths,
+    errors=(403,),
+    gate=planner_gate,
+)
+def accrual_months() -> ResponseReturnValue:
+    view = master_for(current_user())
+    return jsonify({"month": accruals.default_month(view), "closed": accruals.closes_json(app_store())})
+
+
+@operation(
+    bp,
+    "GET",
+    "/api/v1/accruals/<month>",
+    "A fiscal month's accrual: each PO's, and totals by team and region (a closed month's as it was closed)",
+    response=c.AccrualAnswer,
+    errors=(403, 404),
+    gate=planner_gate,
+)
+def accrual_report(month: str) -> ResponseReturnValue:
+    return jsonify(accruals.report(app_store(), master_for(current_user()), month))
+
+
+@operation(
+    bp,
+    "GET",
+    "/api/v1/accruals/<month>/journal.csv",
+    "The month's accrual as a journal for the general ledger (CSV), with its reversal on the next month's first day",
+    response=None,
+    errors=(403, 404, 409),
+    query=c.JournalQuery,
+    produces="text/csv",
+    gate=finance_gate("exports the accrual journal"),
+)
+def accrual_journal(month: str, query: c.JournalQuery) -> ResponseReturnValue:
+    text = accruals.journal_csv(app_store(), master_for(current_user()), month, query.entries)
+    name = f"accrual-{app_schema().calendar.label}-{month.strip().lower()}.csv"
+    return send_file(io.BytesIO(text.encode()), mimetype="text/csv", as_attachment=True, download_name=name)
+
+
+@operation(
+    bp,
+    "POST",
+    "/api/v1/accruals/<month>/close",
+    "Close a month's accrual: its entries are kept as they are now and never change (months close in order)",
+    response=c.AccrualAnswer,
+    errors=(403, 404, 409),
+    gate=finance_gate("closes the month-end accrual"),
+)
+def close_accrual(month: str) -> ResponseReturnValue:
+    return jsonify(accruals.close(app_store(), app_schema(), current_user(), month))
