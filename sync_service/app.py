@@ -22,7 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
-from sync_service import api
+from sync_service import api, web
 from sync_service.api import cors, problems
 from sync_service.planning.workflow import OVER_ALLOCATION_POLICIES
 from sync_service.platform import jobs, outbox
@@ -31,7 +31,6 @@ from sync_service.platform.context import SCHEMA, STORE
 from sync_service.platform.settings import DEFAULTS
 from sync_service.platform.storage import ServiceSecret, Store
 from sync_service.platform.timing import ServerTiming
-from sync_service.web import pages as web
 from sync_service.web import sso
 
 # The modules that own the job kinds this app runs: each registers its own with `jobs.kind` as it is
@@ -86,7 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cors.init_app(app)
     app.teardown_appcontext(outbox.dispatch_pending)  # notices staged by an action, once it has ended
     app.register_blueprint(api.blueprint())
-    app.register_blueprint(web.bp)
+    app.register_blueprint(web.blueprint())
     sso.init_app(app, app.extensions[SCHEMA])
     app.wsgi_app = ServerTiming(app.wsgi_app)  # type: ignore[method-assign]
     hops = _proxy_hops(app.config.get("PROXY_HOPS"))

@@ -22,7 +22,8 @@ from werkzeug.exceptions import HTTPException
 from sheet_templates.schema import PlanSchema
 from sync_service.access.sso import SsoConfig, claim_values, grant_for, read_config, sign_on
 from sync_service.platform.storage import User
-from sync_service.web import pages as web
+from sync_service.web.base import app_store, error_page
+from sync_service.web.session import is_local, sign_in
 
 SSO = "plansheet.sso"  # app.extensions key (the login page asks it for the button)
 CLIENT = "sso"  # the provider's name in Authlib's registry
@@ -62,7 +63,7 @@ def configured() -> SsoConfig | None:
 
 @bp.errorhandler(HTTPException)
 def _error_page(error: HTTPException) -> ResponseReturnValue:
-    return web.error_page(error)
+    return error_page(error)
 
 
 def _client() -> Any:
@@ -73,7 +74,7 @@ def _client() -> Any:
 def login() -> ResponseReturnValue:
     """Send the browser to the provider; Authlib keeps state, nonce and the PKCE verifier in the session."""
     target = request.args.get("next", "")
-    session["sso_next"] = target if web._local(target) else ""
+    session["sso_next"] = target if is_local(target) else ""
     try:
         return _client().authorize_redirect(url_for("sso.callback", _external=True))
     except requests.RequestException:
@@ -115,16 +116,16 @@ def callback() -> ResponseReturnValue:
     if not name:
         abort(403, f"{config.provider_name} sent no {config.name_claim!r} claim to name you by; nothing was changed.")
     try:
-        user_id = sign_on(web._store(), config.issuer, str(claims["sub"]), name, grant)
+        user_id = sign_on(app_store(), config.issuer, str(claims["sub"]), name, grant)
     except LookupError:
         abort(
             409,
             f"A Plansheet user named {name} already exists and is not linked to this sign-on; nothing was "
             "changed. Ask an admin to rename one of them.",
         )
-    with web._store().reading() as s:
+    with app_store().reading() as s:
         user = s.get(User, user_id)
-    return web.sign_in(user, session.pop("sso_next", ""))
+    return sign_in(user, session.pop("sso_next", ""))
 
 
 def _with_userinfo(client: Any, token: Mapping[str, Any], claims: dict[str, Any]) -> dict[str, Any]:

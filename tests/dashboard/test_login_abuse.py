@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.errors import ConfigError
+from sync_service.access import passwords
 from sync_service.access.auth import create_token
 from sync_service.access.passwords import set_password
 from sync_service.access.teams import sync_teams
@@ -20,8 +21,7 @@ from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import WebSession
-from sync_service.web import pages as web
-from tests.dashboard.test_web import PASSWORD, csrf
+from tests.dashboard.web_helpers import PASSWORD, csrf
 
 SCHEMA = build_schema(load_config())
 WRONG = "not the password"
@@ -74,13 +74,13 @@ def from_address(app: Any, address: str) -> Any:
 def password_checks(monkeypatch) -> list[str]:
     """Every password the login checks (the real check still runs)."""
     checked: list[str] = []
-    real = web.check_password_hash
+    real = passwords.check_password_hash
 
     def counting(stored: str, password: str) -> bool:
         checked.append(password)
         return real(stored, password)
 
-    monkeypatch.setattr(web, "check_password_hash", counting)
+    monkeypatch.setattr(passwords, "check_password_hash", counting)
     return checked
 
 

@@ -1,0 +1,81 @@
+"""What every dashboard page shares: the blueprint, the store and schema, the login guard, error pages and headers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from sync_service.integrations.google import sync as sheets_sync
+from sync_service.platform.context import SCHEMA, STORE
+from sync_service.platform.storage import Role, Store
+from sync_service.web import headers
+
+bp = Blueprint("web", __name__, template_folder="templates")
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def app_store() -> Store:
+    return current_app.extensions[STORE]
+
+
+def follow_ups() -> dict[str, Any]:
+    """The same follow-ups of a decision as the API runs (from the configuration as it is now)."""
+    return sheets_sync.follow_ups_for(current_app)
+
+
+def app_schema() -> Any:
+    return current_app.extensions[SCHEMA]
+
+
+@bp.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    sso = current_app.extensions.get("plansheet.sso")
+    return {
+        "user": g.get("web_user"),
+        "csrf_token": session["csrf"],
+        "Role": Role,
+        "sso_name": sso.provider_name if sso is not None else None,
+    }
+
+
+@bp.after_app_request
+def _security_headers(response: Any) -> Any:
+    return headers.apply(response, request.path)
+
+
+def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        if g.get("web_user") is None:
+            return redirect(url_for("web.login", next=request.path))
+        if g.web_user.role == Role.ADMIN:
+            abort(403, "the dashboard shows plans; admins manage users and tokens")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.errorhandler(HTTPException)
+def error_page(error: HTTPException) -> ResponseReturnValue:
+    """The dashboard's one error page (the single sign-on's pages use it too)."""
+    return render_template("error.html", error=error), error.code or 500
