@@ -4,7 +4,7 @@ Each route declares its operation with `@operation(...)`: the query, body and fo
 takes, the model of its answer, its errors. The same declaration validates the request
 (lengths, counts, 64-bit integers, nesting, allowed characters: a request beyond them is
 refused with 400 naming the field before anything is read from the database) and generates
-the OpenAPI 3.1 document (`sync_service.openapi`), so the description cannot drift from the
+the OpenAPI 3.1 document (`sync_service.api.openapi`), so the description cannot drift from the
 behaviour. Plan content (amounts, dates, lists) is checked by the validator, which names cells;
 the models check only the shape and bounds of what arrives.
 """
@@ -864,7 +864,9 @@ class Operation:
     idempotent_key: bool = False
     body_required: bool = True
     name: str = ""
-    scopes: tuple[str, ...] = ("full",)  # the token scopes that may call it (`sync_service.storage.TokenScope`)
+    scopes: tuple[str, ...] = (
+        "full",
+    )  # the token scopes that may call it (`sync_service.platform.storage.TokenScope`)
     accepted: type[BaseModel] | None = None  # the 202 answer when the client sends Prefer: respond-async
 
 

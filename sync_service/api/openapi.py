@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 description of API v1, generated from the routes' declared contracts (`sync_service.contracts`).
+"""The OpenAPI 3.1 description of API v1, generated from the routes' declared contracts (`sync_service.api.contracts`).
 
 Nothing here is written by hand per route: each `@operation` gives its path, models, media
 types and errors, and the JSON Schemas come from the pydantic models that also validate the

@@ -1,6 +1,6 @@
 """The web edge of the service's errors: domain errors as RFC 9457 problem details.
 
-The domain raises `sync_service.errors`; one handler here turns any of them into
+The domain raises `sync_service.platform.errors`; one handler here turns any of them into
 `application/problem+json` with the status its class means (`STATUSES`) and the validation
 issues when there are some. No stack trace ever reaches a response.
 """

@@ -5,7 +5,7 @@ pass ranges; each result is a 2-D array, or an Excel error with a message. The p
 functions run as in the cell; the live ones read the master read model (`sync_service.master`,
 cached by the versions it was loaded at, so an approval shows at once), scoped to the caller
 by the same rule as the API, with its money at the one grain, through an index of that view
-(`sync_service.master_index`) that makes each cell a look-up. A batch's answers are kept by
+(`sync_service.master.index`) that makes each cell a look-up. A batch's answers are kept by
 what they were computed from, so a recalculation asked again is answered without evaluating.
 """
 

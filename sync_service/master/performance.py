@@ -3,7 +3,7 @@
 Every figure of every surface (the API, the live functions, the dashboard, the master workbook,
 the Google push) is computed here, from the read model (`Master`): planned spend and expected
 results per line, actual spend (by fiscal month when the finance export has months), and the
-results in force from the CRM and marketing automation (`sync_service.outcomes`).
+results in force from the CRM and marketing automation (`sync_service.results.outcomes`).
 
 The rules, in one place (docs/performance.md says them for users):
 

@@ -1,4 +1,4 @@
-"""The views of the master: JSON for the API, the master workbook, rollup and variance; all projections of `Master`.
+"""The views of the master: JSON for the API, rollup and variance; all projections of `Master`.
 
 Each function takes a `Master` already scoped to its reader (`master.load(store, schema, user)`)
 and computes nothing the read model does not hold: money is the read model's reporting cents

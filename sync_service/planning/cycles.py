@@ -1,7 +1,7 @@
 """Reforecast cycles: finance opens one ("June reforecast") with its closed months and a deadline.
 
 Opening a cycle locks its closed months (m01 through the month named), so from then on no plan
-may change their planned spend (`sync_service.periods`). While it is open, a team's template
+may change their planned spend (`sync_service.planning.periods`). While it is open, a team's template
 (the xlsx download and a Google sheet made for the team) is its reforecast: the closed months
 show the actual spend the finance system booked, in locked cells, and the open months carry the
 current plan to edit. A submission made while the cycle is open is the team's reforecast; it is

@@ -454,7 +454,7 @@ def decide(
     """Take the step of its approval chain a submission waits for: approve or reject it, in one transaction.
 
     The last step's approval merges the plan into a new master version; an earlier step's records
-    who approved it and tells the next step's approvers (`sync_service.approvals`). A rejection at
+    who approved it and tells the next step's approvers (`sync_service.access.approvals`). A rejection at
     any step ends the chain. `step`, when given, is the step the caller means to take: 409 when
     the submission no longer waits for it (another approver took it first).
 
@@ -865,7 +865,7 @@ def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, ou
     """The team's regional template, pre-filled with its approved lines and showing the allocation in force.
 
     While a reforecast cycle is open it is the team's reforecast: the cycle's closed months show
-    the actual spend booked, locked (`sync_service.cycles`).
+    the actual spend booked, locked (`sync_service.planning.cycles`).
 
     Lines, actual spend and allocations come from the master read model, so the template's Summary
     shows what the API, the master workbook and the dashboard show for the team.

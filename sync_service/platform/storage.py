@@ -703,7 +703,7 @@ def _dumps(value: Any) -> str:
 class Store:
     """Sessions on one database; `transaction()` is the only way to write.
 
-    `shared` is the cache every worker on this database shares (`sync_service.cache`), when one is set.
+    `shared` is the cache every worker on this database shares (`sync_service.platform.cache`), when one is set.
     """
 
     shared: Any = None

@@ -17,7 +17,7 @@ and invoices give it, in the line's currency, each PO converted on its own at th
 - invoiced: every invoice against the line's POs; an invoice beyond its PO is listed, never
   absorbed;
 - accrued: the month-end accrual (`addin.accrual`) of each fiscal month, from the closed
-  accrual where finance closed the month (`sync_service.accruals`).
+  accrual where finance closed the month (`sync_service.spend.accruals`).
 """
 
 from __future__ import annotations
