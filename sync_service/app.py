@@ -25,7 +25,7 @@ from sheet_templates.errors import ConfigError
 from sync_service import api, web
 from sync_service.api import cors, problems
 from sync_service.planning.workflow import OVER_ALLOCATION_POLICIES
-from sync_service.platform import jobs, outbox
+from sync_service.platform import context, jobs, outbox, readiness
 from sync_service.platform.cache import SharedCache
 from sync_service.platform.context import SCHEMA, STORE
 from sync_service.platform.settings import DEFAULTS
@@ -84,6 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     problems.init_app(app)
     cors.init_app(app)
     app.teardown_appcontext(outbox.dispatch_pending)  # notices staged by an action, once it has ended
+    app.before_request(_schema_guard)
     app.register_blueprint(api.blueprint())
     app.register_blueprint(web.blueprint())
     sso.init_app(app, app.extensions[SCHEMA])
@@ -92,6 +93,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if hops:  # trust exactly that many proxies' X-Forwarded-For/-Proto/-Host/-Port, never a client's
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
     return app
+
+
+_UNGUARDED = ("/health", "/ready")  # they answer for the database themselves
+
+
+def _schema_guard() -> None:
+    """503 naming `plansheet init` while the database is behind this release's schema (never a 500 per route)."""
+    if request.path not in _UNGUARDED and not request.path.startswith("/static/"):
+        readiness.require_current_schema(context.store())
 
 
 def _proxy_hops(value: Any) -> int:

@@ -347,7 +347,11 @@ def init(options: _Options) -> int:
 
     app = options.app()
     store = app.extensions[STORE]
-    upgrade(store.url)
+    upgraded = upgrade(store.url)
+    if upgraded.copy is not None:
+        click.echo(f"copied the database aside to {upgraded.copy} before upgrading it")
+    if upgraded.before is not None and upgraded.before != upgraded.after:
+        click.echo(f"upgraded the database schema from {upgraded.before} to {upgraded.after}")
     with store.transaction() as session:
         teams = sync_teams(session, app.extensions[SCHEMA])
         names = [t.id for t in teams]

@@ -9,7 +9,6 @@ ready, without restarting it.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext
@@ -18,20 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync_service.platform.errors import NotReady
-from sync_service.platform.migrate import MIGRATIONS, alembic_config
+from sync_service.platform.migrate import newest_schema
 from sync_service.platform.storage import Store
-
-
-@cache
-def newest_schema() -> str:
-    """The newest migration this code ships (the schema `plansheet init` brings a database to)."""
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    heads = script.get_heads()
-    if len(heads) != 1:
-        raise RuntimeError(f"the migrations in {MIGRATIONS.name} have {len(heads)} heads; they must have one")
-    return heads[0]
 
 
 def check(app: Flask, store: Store) -> dict[str, Any]:
@@ -71,3 +58,25 @@ def check(app: Flask, store: Store) -> dict[str, Any]:
     if problems:
         raise NotReady("; ".join(problems), checks=checks)
     return {"status": "ready", **checks}
+
+
+def require_current_schema(store: Store) -> None:
+    """Refuse to serve (503, naming the fix) while the database is behind the schema this release needs.
+
+    Asked before each request until the database is found current; a schema never goes back, so
+    from then on it costs nothing. Without it a release on an old database answers 500 everywhere.
+    """
+    if store.schema_current:
+        return
+    expected = newest_schema()
+    try:
+        with store.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError:
+        return  # an unreachable database is the request's own error to report
+    if current is not None and current != expected:  # (no schema at all: a new database, `/ready` says so)
+        raise NotReady(
+            f"the database schema is {current} and this release needs {expected}: "
+            "run plansheet init (it copies a SQLite file aside, then upgrades it)"
+        )
+    store.schema_current = current == expected

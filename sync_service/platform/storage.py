@@ -707,6 +707,7 @@ class Store:
     """
 
     shared: Any = None
+    schema_current = False  # set once the database is found at the newest schema (`readiness.require_current_schema`)
 
     def __init__(self, url: str) -> None:
         self.url = url

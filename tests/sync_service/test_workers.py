@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from sheet_templates.errors import ConfigError
-from sync_service.platform.readiness import newest_schema as ready_schema
+from sync_service.platform.migrate import newest_schema as ready_schema
 from sync_service.platform.server import several_workers_allowed
-from tests.conftest import private_redis
 from tests.sync_service.live_server import CLI, call, free_port, init, service_env, start, stop, token
+from tests.system_deps import private_redis
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
