@@ -43,8 +43,7 @@ from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.storage import User, WebSession
 from tests.addin.xlwings_harness import MISSING, call_like_excel, udfs, xlwings_windows  # noqa: F401
-from tests.libreoffice import recalculate, sheet_values
-from tests.sheet_templates.test_template_summary import insert_rows_in_libreoffice
+from tests.libreoffice import insert_rows_in_libreoffice, recalculate, sheet_values
 from tests.sync_service.live_server import call, init, service_env, start, stop, token, upload
 
 SCHEMA = build_schema(load_config())

@@ -23,19 +23,9 @@ from sheet_templates import build_schema, load_config
 from sheet_templates.config import default_config_path
 from sheet_templates.schema import ColumnType
 from sync_service.cli import main
+from tests.addin.issue_functions import ISSUE_NAMES
 
 SCHEMA = build_schema(load_config(default_config_path()))
-ISSUE_NAMES = {
-    "PS_VALIDATE",
-    "PS_ROLLUP",
-    "PS_VARIANCE",
-    "PS_VARIANCE_PCT",
-    "PS_FX",
-    "PS_FORECAST",
-    "PS_PACING",
-    "PS_REMAINING",
-    "PS_KPI",
-}
 NAMES = [f.name for f in REGISTRY]
 CELL_REFERENCE = re.compile(r"^[A-Z]{1,3}[0-9]+$|^R[0-9]*C[0-9]*$")
 

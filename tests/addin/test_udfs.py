@@ -32,7 +32,7 @@ from sheet_templates.config import default_config_path
 from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
 from sheet_templates.schema import PLAN_SHEET, ColumnType
-from tests.addin.test_registry import ISSUE_NAMES
+from tests.addin.issue_functions import ISSUE_NAMES
 from tests.addin.xlwings_harness import (  # the fixture is imported so that pytest finds it
     MISSING,
     XL_ERRORS,

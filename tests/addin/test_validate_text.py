@@ -17,7 +17,7 @@ from addin.issues import Rule, Severity
 from addin.reader import PlanRead, plan_from_rows, read_plan
 from sheet_templates.excel_template import build_template
 from sheet_templates.schema import PlanSchema
-from tests.addin.test_reader import cell, fill, line
+from tests.addin.reader_helpers import cell, fill, line
 
 
 def grid_of(schema: PlanSchema, lines: list[dict[str, Any]]) -> list[list[Any]]:

@@ -22,9 +22,9 @@ from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
-from tests.dashboard.test_web import PASSWORD, csrf, login
-from tests.sync_service.test_approvals import CHAINS, LARGE, SMALL
-from tests.sync_service.test_budget import line, submit
+from tests.dashboard.web_helpers import PASSWORD, csrf, login
+from tests.sync_service.approval_chains import CHAINS, LARGE, SMALL
+from tests.sync_service.service_helpers import line, submit
 
 LEAD = [{"step": "region_lead", "region": "EMEA"}]
 

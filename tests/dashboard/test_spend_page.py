@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from sync_service.access.passwords import set_password
-from tests.dashboard.test_web import PASSWORD, csrf, login
-from tests.sync_service.test_budget import Service, approved_plan
-from tests.sync_service.test_spend import MONTHS, NAMES, PLAN, POS, TEAM, accrual, imported, line_figures, money
-from tests.sync_service.test_transfers import make_service
+from tests.dashboard.web_helpers import PASSWORD, csrf, login
+from tests.sync_service.service_helpers import Service, approved_plan, make_service
+from tests.sync_service.spend_helpers import MONTHS, NAMES, PLAN, POS, TEAM, accrual, imported, line_figures, money
 
 
 @pytest.fixture

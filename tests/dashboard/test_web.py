@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
@@ -17,10 +16,10 @@ from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
+from tests.dashboard.web_helpers import PASSWORD, csrf, login
 from tests.sync_service.live_server import as_json
 
 SCHEMA = build_schema(load_config())
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -40,16 +39,6 @@ def dashboard(tmp_path: Path):
             set_password(session, name, PASSWORD)
     yield app, tokens
     store.dispose()
-
-
-def login(client: Any, name: str, password: str = PASSWORD, target: str = "") -> Any:
-    token = csrf(client.get("/login").get_data(as_text=True))
-    query = f"?next={quote(target)}" if target else ""
-    return client.post(f"/login{query}", data={"name": name, "password": password, "csrf_token": token})
-
-
-def csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
 def submit(app: Any, token: str, team: str, n: int = 8, seed: int = 1) -> int:

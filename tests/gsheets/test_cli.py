@@ -12,7 +12,7 @@ from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.cli import main
 from sync_service.integrations.google.client import GoogleSettings, client
-from tests.gsheets.test_sync import fill
+from tests.gsheets.sheet_helpers import fill
 
 SCHEMA = build_schema(load_config())
 TEAM = "APAC-SMB"

@@ -18,7 +18,6 @@ import gspread
 import pytest
 from sheets_standin import SheetsFake
 
-from sheet_templates import build_schema, load_config
 from sheet_templates.cells import column_letter
 from sheet_templates.samples import sample_lines
 from sync_service.access.auth import create_token
@@ -27,13 +26,11 @@ from sync_service.app import create_app
 from sync_service.integrations.google.client import GoogleSettings, client
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
-from tests.sync_service.test_budget import approved_plan
-from tests.sync_service.test_spend import MONTHS, NAMES, PLAN, imported, line_figures
-from tests.sync_service.test_transfers import make_service
+from tests.gsheets.sheet_helpers import INPUTS, SCHEMA, fill
+from tests.sync_service.service_helpers import approved_plan, make_service
+from tests.sync_service.spend_helpers import MONTHS, NAMES, PLAN, imported, line_figures
 
-SCHEMA = build_schema(load_config())
 TEAM = "EMEA-ENTERPRISE"
-INPUTS = [c.name for c in SCHEMA.input_columns]
 
 
 @pytest.fixture
@@ -89,21 +86,6 @@ def auth(token: str) -> dict[str, str]:
 def api_calls(fake: SheetsFake) -> list[Any]:
     """The Sheets and Drive API calls in the log (token exchanges are not API calls)."""
     return [r for r in fake.log if r.path != "/token"]
-
-
-def fill(gc: gspread.Client, spreadsheet_id: str, lines: list[dict[str, Any]]) -> None:
-    """Type the lines into the Plan sheet as a marketer would (USER_ENTERED: numbers as numbers, dates as text)."""
-    rows = []
-    for line in lines:
-        row = []
-        for name in INPUTS:
-            value = line.get(name)
-            row.append("" if value is None else str(value) if not isinstance(value, Decimal) else float(value))
-        rows.append(row)
-    last = column_letter(len(INPUTS))
-    plan = gc.open_by_key(spreadsheet_id).worksheet("Plan")
-    plan.batch_clear([f"A2:{last}{SCHEMA.config.template_rows + 1}"])  # the previous plan's lines go
-    plan.update(values=rows, range_name=f"A2:{last}{len(rows) + 1}", value_input_option="USER_ENTERED")
 
 
 def test_create_fill_pull_approve_push_and_read_back_to_the_cent(service, fake: SheetsFake) -> None:

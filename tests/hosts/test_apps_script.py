@@ -36,7 +36,7 @@ from sync_service.app import create_app
 from sync_service.integrations.google.client import GoogleSettings, client
 from sync_service.platform.context import STORE
 from tests.gsheets.fake import SheetsFake
-from tests.gsheets.test_sync import fill
+from tests.gsheets.sheet_helpers import fill
 from tests.sync_service.live_server import as_json, call, free_port, init, service_env, token
 
 pytestmark = pytest.mark.node

@@ -25,7 +25,7 @@ import pytest
 from addin.live import catalog
 from addin.registry import ArgType, Shape, SheetFunction
 from sync_service.app import create_app
-from tests.conftest import SETUP_HINT, require_binary
+from tests.system_deps import SETUP_HINT, npm_ci, require_binary
 
 pytestmark = pytest.mark.node
 
@@ -41,14 +41,8 @@ def tooling() -> Iterator[Path]:
     """addin/tooling with its pinned packages installed (`npm ci` when needed); yields its bin folder."""
     require_binary("node", NPM_HINT)
     npm = require_binary("npm", NPM_HINT)
-    lock = TOOLING / "package-lock.json"
+    npm_ci(npm, TOOLING)
     modules = TOOLING / "node_modules"
-    marker = modules / ".package-lock.json"  # npm writes it on every install
-    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=TOOLING, capture_output=True, text=True, timeout=600
-        )
-        assert done.returncode == 0, f"npm ci in {TOOLING} failed:\n{done.stdout}\n{done.stderr}"
     yield modules / ".bin"
 
 

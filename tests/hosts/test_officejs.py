@@ -28,8 +28,8 @@ from defusedxml import ElementTree
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
 from sync_service.app import create_app
-from tests.conftest import require_binary
 from tests.sync_service.live_server import CLI, as_json, call, init, service_env, start, stop, token
+from tests.system_deps import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDIN = ROOT / "addin" / "officejs"

@@ -20,8 +20,8 @@ import pytest
 from sheet_templates import OrgConfig, PlanSchema, build_schema, load_config
 from sheet_templates.config import QUARTERS, default_config_path
 from sheet_templates.excel_template import build_template, build_templates
-from tests.conftest import require_binary
 from tests.libreoffice import LibreOfficeError, formula_problems, recalculate, recalculate_many, sheet_values
+from tests.system_deps import require_binary
 
 SCHEMA: PlanSchema = build_schema(load_config(default_config_path()))  # the bundled sample organisation
 CENT = Decimal("0.01")

@@ -10,14 +10,9 @@ the cent, then summed), never read from the template's formulas.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import tempfile
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import openpyxl
 import pytest
@@ -35,7 +30,7 @@ from sync_service.cli import main
 from sync_service.planning.workflow import Incoming, read_incoming
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.storage import Team
-from tests.libreoffice import TIMEOUT_SECONDS, formula_problems, sheet_values
+from tests.libreoffice import formula_problems, insert_rows_in_libreoffice, sheet_values
 
 SCHEMA: PlanSchema = build_schema(load_config(default_config_path()))
 CENT = Decimal("0.01")
@@ -44,111 +39,6 @@ FIX = (
     "insert rows inside the table (select a numbered row, Insert rows above) and move the line there, "
     "or download a template with more rows"
 )
-
-# Inserts rows into the Plan sheet the way Insert > Rows does (references and names move), types
-# values into cells, recalculates and saves as xlsx. Inputs come from the environment: PS_SOURCE,
-# PS_TARGET, PS_AT (the sheet row to insert above), PS_COUNT, PS_CELLS ("A4=text;N4=#12.5;...",
-# "#" marks a number). Any failure is written to PS_TARGET.error, since a headless office has no one
-# to show a dialog to.
-_INSERT_ROWS_MACRO = """Sub InsertRows
-    On Error GoTo Failed
-    stage = "open"
-    Dim opening(0) As New com.sun.star.beans.PropertyValue
-    opening(0).Name = "Hidden"
-    opening(0).Value = True
-    doc = StarDesktop.loadComponentFromURL(ConvertToURL(Environ("PS_SOURCE")), "_blank", 0, opening())
-    stage = "insert rows"
-    sheet = doc.Sheets.getByName("Plan")
-    sheet.Rows.insertByIndex(CLng(Environ("PS_AT")) - 1, CLng(Environ("PS_COUNT")))
-    stage = "type values"
-    For Each item In Split(Environ("PS_CELLS"), ";")
-        If item <> "" Then
-            parts = Split(item, "=")
-            cell = sheet.getCellRangeByName(parts(0))
-            If Left(parts(1), 1) = "#" Then
-                cell.setValue(Val(Mid(parts(1), 2)))
-            Else
-                cell.setString(parts(1))
-            End If
-        End If
-    Next item
-    stage = "recalculate and save"
-    doc.calculateAll()
-    Dim saving(0) As New com.sun.star.beans.PropertyValue
-    saving(0).Name = "FilterName"
-    saving(0).Value = "Calc Office Open XML"
-    doc.storeToURL(ConvertToURL(Environ("PS_TARGET")), saving())
-    doc.close(True)
-    StarDesktop.terminate()
-    Exit Sub
-Failed:
-    f = FreeFile
-    Open Environ("PS_TARGET") & ".error" For Output As #f
-    Print #f, stage & ": " & Error$
-    Close #f
-    StarDesktop.terminate()
-End Sub
-"""
-
-
-def insert_rows_in_libreoffice(source: Path, target: Path, at: int, count: int, cells: dict[str, Any]) -> Path:
-    """Insert `count` rows above Plan row `at` in real LibreOffice, type `cells` (A1 -> value), recalculate, save."""
-    typed = ";".join(
-        f"{ref}=#{value}" if isinstance(value, int | Decimal) else f"{ref}={value}" for ref, value in cells.items()
-    )
-    assert not any(c in str(v) for v in cells.values() for c in ";="), "values may not contain ; or ="
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="plansheet-lo-macro-") as profile:
-        office = [
-            "soffice",
-            f"-env:UserInstallation={Path(profile).as_uri()}",
-            "--headless",
-            "--invisible",
-            "--norestore",
-            "--nolockcheck",
-            "--nologo",
-        ]
-        # The first start writes the profile, including an empty Standard.Module1; then the macro goes in.
-        _office([*office, "--terminate_after_init"], os.environ.copy())
-        module = Path(profile) / "user" / "basic" / "Standard" / "Module1.xba"
-        module.write_text(
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<script:module xmlns:script="http://openoffice.org/2000/script" script:name="Module1"'
-            f' script:language="StarBasic">{escape(_INSERT_ROWS_MACRO)}</script:module>\n',
-            encoding="utf-8",
-        )
-        env = os.environ | {
-            "PS_SOURCE": str(source.resolve()),
-            "PS_TARGET": str(target.resolve()),
-            "PS_AT": str(at),
-            "PS_COUNT": str(count),
-            "PS_CELLS": typed,
-        }
-        stderr = _office([*office, "macro:///Standard.Module1.InsertRows"], env)
-    failure = target.with_name(target.name + ".error")
-    assert not failure.exists(), failure.read_text()
-    assert target.is_file(), f"LibreOffice wrote nothing: {stderr}"
-    return target
-
-
-def _office(command: list[str], env: dict[str, str]) -> str:
-    """Run LibreOffice in its own process group, so a hung office and its helpers can all be stopped."""
-    proc = subprocess.Popen(
-        command,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"LibreOffice did not finish within {TIMEOUT_SECONDS} s: {' '.join(command)}")
-    return stderr
 
 
 def month_cents(currency: str | None, amount: Decimal) -> Decimal:

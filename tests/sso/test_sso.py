@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sheet_templates.errors import ConfigError
 from sync_service.app import create_app
 from sync_service.platform.storage import ApiToken, Store
-from tests.sso.conftest import GROUPS, PROVIDER_NAME, begin, csrf, sign_in
+from tests.sso.sso_helpers import GROUPS, PROVIDER_NAME, begin, csrf, sign_in
 from tests.sync_service.live_server import call
 
 pytestmark = pytest.mark.node

@@ -26,8 +26,9 @@ from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import ActualImport
-from tests.sync_service.test_api import SCHEMA, auth, decide, problem
-from tests.sync_service.test_budget import (
+from tests.sync_service.http_helpers import auth, decide, problem
+from tests.sync_service.service_helpers import (
+    SCHEMA,
     Service,
     actuals_by_line,
     approved_plan,

@@ -13,7 +13,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from addin.reader import read_plan
-from sheet_templates import build_schema, load_config
 from sheet_templates.errors import ConfigError
 from sheet_templates.excel_template import build_template
 from sheet_templates.samples import sample_lines
@@ -23,18 +22,9 @@ from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Base, Submission
-
-SCHEMA = build_schema(load_config())
-
-
-def problem(response: Any, status: int) -> dict[str, Any]:
-    """Every error answer has one shape: RFC 9457 problem details."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert {"type", "title", "status", "detail"} <= body.keys() and body["status"] == status
-    assert "Traceback" not in response.get_data(as_text=True)
-    return body
+from tests.sync_service.http_helpers import auth, decide, problem, upload
+from tests.sync_service.service_helpers import SCHEMA, approved_plan, make_service
+from tests.sync_service.spend_helpers import MONTHS, NAMES, PLAN, imported, line_figures
 
 
 @pytest.fixture
@@ -55,10 +45,6 @@ def service(database_url: str):
     store.dispose()  # close the pool's connections before the database is dropped
 
 
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def plan_bytes(tmp_path: Path, region: str = "EMEA", n: int = 15, mistakes: bool = False) -> bytes:
     path = build_template(
         SCHEMA, region, tmp_path / f"plan-{region}.xlsx", lines=sample_lines(SCHEMA, region, n, seed=3)
@@ -69,20 +55,6 @@ def plan_bytes(tmp_path: Path, region: str = "EMEA", n: int = 15, mistakes: bool
         book["Plan"][f"{SCHEMA['m02'].letter}5"] = -10
         book.save(path)
     return path.read_bytes()
-
-
-def upload(
-    client: Any,
-    token: str,
-    data: bytes,
-    team: str = "EMEA-ENTERPRISE",
-    name: str = "plan.xlsx",
-    based_on: int | None = None,
-) -> Any:
-    form = {"team": team, "file": (io.BytesIO(data), name)}
-    if based_on is not None:
-        form["based_on_submission"] = str(based_on)
-    return client.post("/api/v1/submissions", headers=auth(token), data=form, content_type="multipart/form-data")
 
 
 def test_the_migrations_create_exactly_the_models(service) -> None:
@@ -232,10 +204,6 @@ def test_a_request_over_the_size_limit_is_413(service) -> None:
 
 
 # --- approvals and the master budget -------------------------------------------------------------------------------
-
-
-def decide(client: Any, token: str, submission: int, action: str, comment: str = "") -> Any:
-    return client.post(f"/api/v1/submissions/{submission}/{action}", headers=auth(token), json={"comment": comment})
 
 
 def test_finance_approves_and_the_master_holds_each_teams_latest_approved_plan(service, tmp_path: Path) -> None:
@@ -437,13 +405,9 @@ def test_the_master_downloads_as_the_master_workbook_to_the_cent(service, tmp_pa
 def test_the_master_workbook_spend_sheet_is_the_spend_per_region_and_team_to_the_cent(database_url: str) -> None:
     """Once POs and invoices are in, the Spend sheet shows each region's and team's figures at the month being closed.
 
-    Every expected figure is test_spend's own computation from the rows sent, never the service's answer.
+    Every expected figure is the spend tests' own computation (spend_helpers) from the rows sent, never the
+    service's answer.
     """
-    # Imported here: test_spend imports this module.
-    from tests.sync_service.test_budget import approved_plan
-    from tests.sync_service.test_spend import MONTHS, NAMES, PLAN, imported, line_figures
-    from tests.sync_service.test_transfers import make_service
-
     s = make_service(database_url)
     try:
         approved_plan(s, PLAN)

@@ -23,30 +23,9 @@ from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import ApprovalStep, MasterVersion
-from tests.sync_service.test_api import auth, problem
-from tests.sync_service.test_budget import Service, line, submit
-
-CHAINS = """
-[approvals]
-steps = ["region_lead", "finance"]
-
-[approvals.regions]
-NA = ["finance"]
-
-[[approvals.thresholds]]
-step = "controller"
-plan_change_over = "50000"
-
-[[approvals.thresholds]]
-step = "controller"
-transfer_over = "100000"
-
-[approvals.labels]
-region_lead = "Region marketing lead"
-controller = "Controller"
-"""
-SMALL = [line("EMEA-0001", m01="1000", m02="2000")]  # 3,000: under the controller's threshold
-LARGE = [line("EMEA-0001", m01="30000", m02="30000")]  # 60,000: over it
+from tests.sync_service.approval_chains import CHAINS, LARGE, SMALL
+from tests.sync_service.http_helpers import auth, problem
+from tests.sync_service.service_helpers import Service, line, submit
 
 
 @pytest.fixture

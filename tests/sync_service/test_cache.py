@@ -22,8 +22,8 @@ from sync_service.master import functions as functions_api
 from sync_service.master import model as master
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
-from tests.conftest import private_redis
 from tests.sync_service.live_server import as_json
+from tests.system_deps import private_redis
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 SCHEMA = build_schema(load_config())

@@ -17,9 +17,8 @@ import pytest
 
 from sheet_templates.excel_template import NAME_CLOSED, NAME_CYCLE
 from sync_service.platform.storage import Submission
-from tests.sync_service.test_api import SCHEMA, auth, problem, upload
-from tests.sync_service.test_budget import Service, csv_bytes, line, post_actuals, submit
-from tests.sync_service.test_transfers import make_service
+from tests.sync_service.http_helpers import auth, problem, upload
+from tests.sync_service.service_helpers import SCHEMA, Service, csv_bytes, line, make_service, post_actuals, submit
 
 RATES = SCHEMA.config.plan_rates
 MONTHS = [c.name for c in SCHEMA.month_columns]

@@ -35,8 +35,8 @@ from sync_service.platform import jobs
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Job
-from tests.conftest import private_redis
 from tests.sync_service.live_server import CLI, as_json, call, init, service_env, start, stop, token
+from tests.system_deps import private_redis
 
 SCHEMA = build_schema(load_config())
 TEAMS = ["EMEA-ENTERPRISE", "EMEA-SMB", "NA-ENTERPRISE", "NA-SMB", "APAC-ENTERPRISE", "LATAM-SMB"]

@@ -63,8 +63,8 @@ from sync_service.platform.storage import (
     Transfer,
     TransferDecision,
 )
-from tests.conftest import scratch_postgres
 from tests.sync_service.live_server import as_json
+from tests.system_deps import scratch_postgres
 
 SCHEMA = build_schema(load_config())
 ROLES = ("anon", "badtok", "mine", "other", "finance", "admin")

@@ -36,9 +36,9 @@ from sync_service.platform.context import STORE
 from sync_service.platform.jobs import TERMINAL
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Job, JobEvent, User
+from tests.sync_service.http_helpers import auth
 from tests.sync_service.live_server import free_port
-from tests.sync_service.test_api import auth
-from tests.sync_service.test_budget import line, submit
+from tests.sync_service.service_helpers import line, submit
 
 # aiosmtpd's Controller leaves the socket it pokes its own server with at start-up to the collector.
 pytestmark = pytest.mark.filterwarnings(

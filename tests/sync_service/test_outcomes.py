@@ -17,9 +17,9 @@ import openpyxl
 import pytest
 
 from sync_service.platform.storage import OutcomeImport
-from tests.sync_service.test_api import SCHEMA, auth
-from tests.sync_service.test_budget import Service, approved_plan, csv_bytes, get, line, post_actuals
-from tests.sync_service.test_budget import service as service
+from tests.sync_service.http_helpers import auth
+from tests.sync_service.service_helpers import SCHEMA, Service, approved_plan, csv_bytes, get, line, post_actuals
+from tests.sync_service.service_helpers import service as service
 
 RATES = SCHEMA.config.plan_rates
 

@@ -16,9 +16,8 @@ from typing import Any
 import openpyxl
 import pytest
 
-from tests.sync_service.test_api import SCHEMA, auth, problem
-from tests.sync_service.test_budget import Service, line, submit
-from tests.sync_service.test_transfers import make_service
+from tests.sync_service.http_helpers import auth, problem
+from tests.sync_service.service_helpers import SCHEMA, Service, line, make_service, submit
 
 RATES = SCHEMA.config.plan_rates
 MONTHS = [c.name for c in SCHEMA.month_columns]

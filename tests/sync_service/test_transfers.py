@@ -16,15 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from sync_service.access.auth import create_token
-from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import AllocationRevision, AuditEvent, Baseline, Transfer, TransferDecision
+from tests.sync_service.http_helpers import auth, problem
 from tests.sync_service.live_server import call, init, service_env, start, stop, token
-from tests.sync_service.test_api import SCHEMA, auth, problem
-from tests.sync_service.test_budget import Service, line, submit
+from tests.sync_service.service_helpers import SCHEMA, Service, line, make_service, submit
 
 RATES = SCHEMA.config.plan_rates
 CELLS = [  # EMEA by channel for Q1 and Q2, with an all-channels cell; NA for all channels only
@@ -36,23 +33,6 @@ CELLS = [  # EMEA by channel for Q1 and Q2, with an all-channels cell; NA for al
     ("NA", "Q1", "*", "800000"),
     ("NA", "Q2", "*", "900000"),
 ]
-
-
-def make_service(database_url: str, **config: Any) -> Service:
-    upgrade(database_url)
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True, **config})
-    store = app.extensions[STORE]
-    with store.transaction() as session:
-        sync_teams(session, SCHEMA)
-        tokens = {
-            "emea": create_token(session, "maria", "marketer", ["EMEA-ENTERPRISE"]),
-            "emea2": create_token(session, "erik", "marketer", ["EMEA-SMB"]),
-            "na": create_token(session, "sam", "marketer", ["NA-ENTERPRISE"]),
-            "finance": create_token(session, "fiona", "finance"),
-            "finance2": create_token(session, "frank", "finance"),
-            "admin": create_token(session, "ada", "admin"),
-        }
-    return Service(app, app.test_client(), tokens, store, database_url)
 
 
 @pytest.fixture
