@@ -147,7 +147,10 @@ def book(
             converted = convert_between(amounts, sources, currency, config) if len(mine) else amounts
         except UnknownCurrency:
             converted = amounts
-        invoiced = int(converted.sum())
+        # Credit notes reverse what was invoiced, never more: a PO's invoiced total is never below zero,
+        # so its open balance is never above its amount, nor its accrual above its amount less invoiced.
+        raw_invoiced = int(converted.sum())
+        invoiced = max(raw_invoiced, 0)
         dated = [(i["invoice_date"], int(c)) for i, c in zip(mine, converted.tolist(), strict=True)]
         open_balance = 0 if po["status"] != "open" else max(po["cents"] - invoiced, 0)
         accruals = []
@@ -163,7 +166,7 @@ def book(
             end = month.last_day
             share = (int(plan_cumulative[k, j]), int(plan_cumulative[k, -1])) if k is not None else (0, 0)
             delivered = delivered_cents(po["cents"], po["service_start"], po["service_end"], end, po["method"], share)
-            accruals.append(accrual_cents(delivered, sum(c for day, c in dated if day <= end)))
+            accruals.append(accrual_cents(delivered, max(sum(c for day, c in dated if day <= end), 0)))
         record = {
             **{f: po[f] for f in PO_FIELDS},
             "service_start": po["service_start"].isoformat(),
@@ -178,6 +181,7 @@ def book(
             "invoiced_cents": invoiced,
             "open_cents": open_balance,
             "over_po_cents": max(invoiced - po["cents"], 0),
+            "credit_beyond_cents": max(-raw_invoiced, 0),  # credited beyond what was invoiced (refused on import)
             "accruals": accruals,  # the accrual at each fiscal month's end (PO currency)
             "invoices": [
                 {"invoice_number": i["invoice_number"], "date": i["invoice_date"].isoformat(), "cents": int(c)}

@@ -36,7 +36,14 @@ from sheet_templates.money import to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
-from sync_service.master.spend import book, closed_accruals, invoices_in_force, over_plan, purchase_orders_in_force
+from sync_service.master.spend import (
+    Book,
+    book,
+    closed_accruals,
+    invoices_in_force,
+    over_plan,
+    purchase_orders_in_force,
+)
 from sync_service.platform import jobs
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.exports import calendar_day, cell_name, collector_paused, day_order, norm, read_export
@@ -122,11 +129,13 @@ class InvoiceRow:
     invoice_number: str
     po_number: str
     currency: str
-    cents: int
+    cents: int  # negative: a credit note
     invoice_date: dt.date
+    sheet: str = ""  # where the row's amount is, for a refusal
+    cell: str = ""
 
     def stored(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__ if k != "row"}
+        return {k: getattr(self, k) for k in self.__slots__ if k not in ("row", "sheet", "cell")}
 
 
 class _Grid:
@@ -355,7 +364,8 @@ def parse_invoices(
             first_row[key] = i + 1
         if None in (number, po, cents, currency, day) or grid.problems:
             continue
-        rows.append(InvoiceRow(i + 1, number, po, currency, cents, day))
+        at = cell_name(grid.columns["amount"], i)
+        rows.append(InvoiceRow(i + 1, number, po, currency, cents, day, grid.sheet, at))
     grid.refuse_if_any("invoice")
     return rows
 
@@ -474,6 +484,7 @@ def import_invoices(
         for r in fresh + changed:
             after[r.po_number.casefold(), r.invoice_number.casefold()] = {**r.stored(), "row": r.row, "import_id": 0}
         result = book(schema, [], orders, after, {})
+        _refuse_credits_beyond_invoiced(result, fresh + changed)
         over = [
             {
                 "po_number": o["po_number"],
@@ -499,6 +510,39 @@ def import_invoices(
             "over_po": over,
         }
         return _store(session, user, "invoices", raw, filename, report, fresh + changed, idem, stored)
+
+
+def _refuse_credits_beyond_invoiced(result: Book, rows: list[InvoiceRow]) -> None:
+    """422 naming each credit note that takes its PO's invoiced total below zero; nothing is stored.
+
+    A credit can only reverse what was invoiced: absorbed, it would raise the PO's open balance and
+    accrual above the PO's own amount.
+    """
+    beyond = {
+        o["po_number"].casefold(): f"-{money(o['credit_beyond_cents'])} {o['currency']}"
+        for o in result.orders
+        if o["credit_beyond_cents"] > 0
+    }
+    issues = [
+        {
+            "severity": "error",
+            "rule": "invoice.credit_beyond_invoiced",
+            "sheet": r.sheet,
+            "cell": r.cell,
+            "row": r.row,
+            "message": (
+                f"credit note {r.invoice_number} takes PO {r.po_number}'s invoiced total to "
+                f"{beyond[r.po_number.casefold()]}: a credit can only reverse what was invoiced; "
+                "import the invoice it credits first, or correct its amount"
+            ),
+        }
+        for r in rows
+        if r.cents < 0 and r.po_number.casefold() in beyond
+    ]
+    if issues:
+        raise Unprocessable(
+            f"{len(issues)} credit note(s) credit more than their PO was invoiced; nothing was stored", issues=issues
+        )
 
 
 def _compare(rows: list[Any], held: Mapping[Any, Mapping[str, Any]], key: Any = None) -> tuple[list, list, list]:
