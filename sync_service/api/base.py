@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -154,7 +155,10 @@ def preferred_wait() -> float:
         name, _, value = part.strip().partition("=")
         if name.strip().lower() == "wait":
             try:
-                return min(max(float(value.strip().strip('"')), 0.0), jobs.WAIT_LIMIT)
+                seconds = float(value.strip().strip('"'))
             except ValueError:
-                raise ServiceError(f"Prefer: wait={value.strip()!r} is not a number of seconds") from None
+                seconds = math.nan
+            if not math.isfinite(seconds):  # nan and inf would slip past the cap below
+                raise ServiceError(f"Prefer: wait={value.strip()!r} is not a number of seconds; send, say, wait=10")
+            return min(max(seconds, 0.0), jobs.WAIT_LIMIT)
     return 0.0

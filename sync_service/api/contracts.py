@@ -16,10 +16,19 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from flask import Blueprint, request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sync_service.api.caller import current_user
 from sync_service.api.request_body import read_json
@@ -58,10 +67,24 @@ Cell = (
 )
 
 
+def _admits_bool(annotation: Any) -> bool:
+    """Whether a field's type lists `bool` itself (a plan cell does; an amount or an id does not)."""
+    return annotation is bool or any(_admits_bool(a) for a in get_args(annotation))
+
+
 class Model(BaseModel):
-    """Requests refuse fields they do not know; numbers must be finite."""
+    """Requests refuse fields they do not know; numbers must be finite; true and false are never numbers."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse true/false where a number, an amount or an id goes (pydantic would take true as 1)."""
+        field_name = info.field_name or ""
+        if isinstance(value, bool) and not _admits_bool(cls.model_fields[field_name].annotation):
+            raise ValueError("true and false are not a number or an id here: send the number itself")
+        return value
 
 
 class Answer(BaseModel):
