@@ -627,7 +627,8 @@ class BudgetAnswer(About):
     period: str
     currency: str
     actual_spend_by_month: bool
-    closed_months: list[str]
+    closed_months: list[str]  # m01 up to the first open month
+    locked_months: list[str]  # every locked month (a month locked after an open one is locked, not closed)
     rows: list[dict[str, Any]]
 
 

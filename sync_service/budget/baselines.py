@@ -165,7 +165,8 @@ def budget_json(
         "period": kind,
         "currency": schema.config.reporting_currency,
         "actual_spend_by_month": now.actual_months is not None,
-        "closed_months": sorted(now.locked),
+        "closed_months": now.closed_months,  # m01 up to the first open month: what the estimate books as actual
+        "locked_months": sorted(now.locked),  # every locked month, a closed one or one locked after an open one
         "rows": rows,
     }
 
