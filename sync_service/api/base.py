@@ -162,3 +162,8 @@ def preferred_wait() -> float:
                 raise ServiceError(f"Prefer: wait={value.strip()!r} is not a number of seconds; send, say, wait=10")
             return min(max(seconds, 0.0), jobs.WAIT_LIMIT)
     return 0.0
+
+
+def submitted(result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A submission's answer: 201 when it was stored, 200 when it is the team's approved plan unchanged."""
+    return (200 if result.get("unchanged") else 201), result

@@ -14,6 +14,7 @@ from sync_service.api.base import (
     idempotent,
     job_answer,
     over_allocation_policy,
+    submitted,
 )
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
@@ -61,10 +62,11 @@ def gsheets_pull(team: str) -> ResponseReturnValue:
     return idempotent(
         user,
         ("gsheets-pull", team),
-        lambda idem: sheets_sync.pull_for_team(
-            app_store(), app_schema(), user, team, current_app.config, over_allocation_policy(), idem
+        lambda idem: submitted(
+            sheets_sync.pull_for_team(
+                app_store(), app_schema(), user, team, current_app.config, over_allocation_policy(), idem
+            )
         ),
-        201,
     )
 
 

@@ -23,6 +23,7 @@ from sync_service.api.base import (
     idempotent,
     over_allocation_policy,
     planner_gate,
+    submitted,
 )
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
@@ -54,10 +55,9 @@ def create_submission(body: c.SubmissionJson | None, form: c.SubmissionForm | No
     return idempotent(
         user,
         fingerprint,
-        lambda idem: workflow.submit(
-            app_store(), app_schema(), user, incoming, idem, over_allocation=over_allocation_policy()
+        lambda idem: submitted(
+            workflow.submit(app_store(), app_schema(), user, incoming, idem, over_allocation=over_allocation_policy())
         ),
-        201,
     )
 
 

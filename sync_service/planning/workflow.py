@@ -102,7 +102,9 @@ def submit(
 ) -> dict[str, Any]:
     """Validate and store a submission; return it as data.
 
-    Refused before anything is written: an invalid plan (422, every issue); a plan not based on
+    A plan identical to the team's approved one is answered as that submission, `unchanged`, and
+    nothing is stored (outside a reforecast cycle). Refused before anything is written: an invalid
+    plan (422, every issue); a plan not based on
     the team's current approved plan (409, with what changed since); a plan that changes a locked
     month (422, the cells); with `over_allocation="refuse"`, a plan over its region's allocation (422).
     """
@@ -125,6 +127,13 @@ def submit(
             closed_notes = _carry_closed(session, schema, view, team, read, closed)
     lines = stored_lines(read.table)
     totals = allocations.plan_totals(read.table, schema)
+    with store.reading() as session:
+        current = current_submission(session, team.id)
+        unchanged = _unchanged(session, current, lines) if made_for is None and not claimed else None
+    if unchanged is not None:  # the team's approved plan as it is: nothing to store, nobody to wait for
+        with store.transaction() as session:
+            remember(session, user, idem, 200, unchanged)
+        return unchanged
     with store.reading() as session:
         based_on = _resolve_base(session, team, base)
         current = current_submission(session, team.id)
@@ -177,6 +186,18 @@ def submit(
         result = describe(session, submission, user_name=user.name)
         remember(session, user, idem, 201, result)
         return result
+
+
+def _unchanged(session: Session, current: int | None, lines: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The team's approved submission, marked unchanged, when `lines` are its lines exactly (None otherwise).
+
+    Not while a reforecast cycle is open: there a team's unchanged plan is its reforecast, and is stored.
+    """
+    if current is None or cycles.open_cycle_row(session) is not None:
+        return None
+    if list(lines_by_id(session, current).values()) != lines:
+        return None
+    return {**describe(session, session.get(Submission, current)), "unchanged": True}
 
 
 def _check_cycle(session: Session, made_for: int | None) -> None:
