@@ -26,15 +26,32 @@ from sync_service.master import reports
     bp,
     "PUT",
     "/api/v1/allocations",
-    "Replace the allocations in force (a new revision)",
+    "Replace the whole allocation table (a new revision); 409 naming the cells with approved plans under them it "
+    'would drop, unless "replace": true',
     response=c.Allocations,
-    errors=(403, 422),
+    errors=(403, 409, 422),
     body=c.AllocationsBody,
     gate=finance_gate("sets allocations"),
 )
 def put_allocations(body: c.AllocationsBody) -> ResponseReturnValue:
     user = current_user()
     allocation_rules.put_allocations(app_store(), app_schema(), user, body.model_dump())
+    return jsonify(reports.allocations_json(master_for(user)))
+
+
+@operation(
+    bp,
+    "PATCH",
+    "/api/v1/allocations",
+    'Change the allocation cells sent and keep the rest (a new revision); "amount": null removes a cell',
+    response=c.Allocations,
+    errors=(403, 422),
+    body=c.AllocationsBody,
+    gate=finance_gate("sets allocations"),
+)
+def patch_allocations(body: c.AllocationsBody) -> ResponseReturnValue:
+    user = current_user()
+    allocation_rules.put_allocations(app_store(), app_schema(), user, body.model_dump(), change=True)
     return jsonify(reports.allocations_json(master_for(user)))
 
 

@@ -249,7 +249,8 @@ class AllocationItem(Model):
     region: text(40)
     quarter: text(8)
     channel: text(100) | None = None
-    amount: Annotated[str, StringConstraints(max_length=64)] | Annotated[int, Field(ge=-INT64, le=INT64)] | float
+    # null: remove the cell (PATCH only)
+    amount: Annotated[str, StringConstraints(max_length=64)] | Annotated[int, Field(ge=-INT64, le=INT64)] | float | None
 
 
 class AllocationsBody(Model):
@@ -259,6 +260,7 @@ class AllocationsBody(Model):
         Field(max_length=10_000),
     ]
     comment: text(1000, multiline=True) = ""
+    replace: bool = False  # PUT: drop the cells left out even where approved plans are under them
 
 
 DateOrder = Literal["dmy", "mdy"]

@@ -24,7 +24,7 @@ from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.allocations import ALL_CHANNELS, Cells, current_allocations
 from sync_service.master.model import current_submissions
-from sync_service.platform.errors import ServiceError, Unprocessable
+from sync_service.platform.errors import Conflict, ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AllocationCell,
     AllocationRevision,
@@ -61,15 +61,21 @@ def cell_key(
     return (str(region), str(quarter), str(channel))
 
 
-def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any) -> int:
-    """Replace the allocations in force with `body["allocations"]`: a new revision, all cells checked first."""
+def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any, *, change: bool = False) -> int:
+    """A new allocation revision from `body["allocations"]`; every cell checked first, nothing changed on a refusal.
+
+    PUT (`change=False`) replaces the whole table; a cell it leaves out that has approved plans under
+    it is refused (409, naming each) unless the body says `"replace": true`. PATCH (`change=True`)
+    changes the cells sent and keeps the rest; a cell sent with `"amount": null` is removed.
+    """
     require_finance(user, "sets allocations")
     if not isinstance(body, dict) or not isinstance(body.get("allocations"), list):
         raise ServiceError('send {"allocations": [{"region", "quarter", "channel", "amount"}, ...]}')
     items = body["allocations"]
     if len(items) > MAX_ALLOCATION_CELLS:
         raise ServiceError(f"at most {MAX_ALLOCATION_CELLS:,} allocation cells at once")
-    problems, cells = [], {}
+    problems: list[dict[str, str]] = []
+    cells: dict[tuple[str, ...], int | None] = {}
     for n, item in enumerate(items):
         where = f"allocations[{n}]"
         if not isinstance(item, dict):
@@ -77,9 +83,11 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any) -> 
             continue
         key = cell_key(schema, item, where, problems)
         region, quarter, channel = key
-        cents = to_cents(item.get("amount"))
-        if cents is None or cents < 0:
-            problems.append({"at": f"{where}.amount", "message": "must be an amount of zero or more"})
+        removed = change and item.get("amount") is None
+        cents = None if removed else to_cents(item.get("amount"))
+        if not removed and (cents is None or cents < 0):
+            hint = "; or null to remove the cell" if change else ""
+            problems.append({"at": f"{where}.amount", "message": f"must be an amount of zero or more{hint}"})
         if key in cells:
             problems.append({"at": where, "message": f"{region} {quarter} {channel} is given twice"})
         cells[key] = cents
@@ -88,16 +96,56 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any) -> 
     comment = body.get("comment", "")
     with store.transaction() as session:
         store.serialise(session, ALLOCATIONS_LOCK)  # a transfer reads the cells it changes: never over this write
-        revision = write_revision(session, user, cells, comment if isinstance(comment, str) else "")
+        _, now = current_allocations(session, schema)
+        if change:
+            after = {**now, **{k: v for k, v in cells.items() if v is not None}}
+            after = {k: v for k, v in after.items() if cells.get(k, 0) is not None}
+        else:
+            after = {k: v for k, v in cells.items() if v is not None}
+            if body.get("replace") is not True:
+                _refuse_dropping_planned_cells(session, [k for k in now if k not in after])
+        revision = write_revision(session, user, after, comment if isinstance(comment, str) else "")
         session.add(
             AuditEvent(
                 user_id=user.id,
-                action="allocations.set",
+                action="allocations.change" if change else "allocations.set",
                 target=f"allocations:{revision}",
-                detail={"cells": len(cells), "total": money_text(sum(cells.values()))},
+                detail={"cells": len(after), "sent": len(cells), "total": money_text(sum(after.values()))},
             )
         )
         return revision
+
+
+def _refuse_dropping_planned_cells(session: Session, dropped: list[tuple[str, ...]]) -> None:
+    """409 naming each cell a PUT would drop that has approved plans under it."""
+    planned: dict[str, defaultdict[tuple[str, str], int]] = {}
+    held = []
+    for region, quarter, channel in sorted(dropped):
+        by_cell = planned.setdefault(region, _region_planned(session, region))
+        under = sum(
+            cents
+            for (q, c), cents in by_cell.items()
+            if q == quarter and (channel == ALL_CHANNELS or c.casefold() == channel.casefold())
+        )
+        if under > 0:
+            what = "all channels" if channel == ALL_CHANNELS else channel
+            held.append(
+                {
+                    "at": "allocations",
+                    "region": region,
+                    "quarter": quarter,
+                    "channel": channel,
+                    "planned": money_text(under),
+                    "message": f"{region} {quarter} {what} has {money_text(under)} of approved plans under it",
+                }
+            )
+    if held:
+        raise Conflict(
+            f"PUT replaces the whole allocation table and would drop {len(held)} cell(s) with approved plans under "
+            'them; send those cells too, PATCH only the cells you mean to change, or send "replace": true to '
+            "drop them; nothing was changed",
+            issues=held,
+        )
 
 
 def write_revision(session: Session, user: User, cells: Cells, comment: str) -> int:

@@ -422,6 +422,8 @@ MATRIX = [
     # Finance's controls.
     row("PUT",  f"{V1}/allocations",                          401, 401,   403, 403,  200,    403,
         json=allocations, writes=("allocations", "audit")),
+    row("PATCH", f"{V1}/allocations",                         401, 401,   403, 403,  200,    403,
+        json=allocations, writes=("allocations", "audit")),
     row("POST", f"{V1}/actuals",                              401, 401,   403, 403,  201,    403,
         data=ACTUALS_CSV, writes=("actuals", "audit")),
     # Results from the CRM: finance imports them; everyone who reads plans reads the performance of their teams.
