@@ -7,22 +7,16 @@ vectorised over columns: the cost is a few array operations per rule, whatever t
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
 from addin.coerce import ROW, Located
 from addin.issues import Issue, Rule, Severity
+from addin.text_rule import MULTI_LINE_ILLEGAL, SINGLE_LINE_ILLEGAL, character_message
 from sheet_templates.schema import MAX_TEXT, Column, ColumnType, PlanSchema, TemplateMeta
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MULTI_LINE = frozenset({"notes"})  # text columns where tab and line breaks are part of the text
-# What no spreadsheet or XML file can hold, or what turns one cell's text into several lines: C0
-# controls, DEL, C1 controls and unpaired surrogates (JSON's "\ud800" escapes, which no UTF-8 can carry).
-SINGLE_LINE_ILLEGAL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-MULTI_LINE_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-_CHARACTER_NAMES = {"\t": "a tab", "\n": "a line break", "\r": "a line break"}
 
 
 def validate_lines(
@@ -111,21 +105,7 @@ def _text_problems(col: Column, value: str) -> list[tuple[Rule, str]]:
 
 
 def _control_message(col: Column, char: str) -> str:
-    code = f"U+{ord(char):04X}"
-    if char in _CHARACTER_NAMES:
-        return (
-            f"{col.label} contains {_CHARACTER_NAMES[char]} ({code}), but it must be one line of text; "
-            "retype it on one line (line breaks are allowed in Notes)"
-        )
-    if 0xD800 <= ord(char) <= 0xDFFF:
-        return (
-            f"{col.label} contains {code}, half of a character pair (an unpaired surrogate), which no spreadsheet "
-            "can store; retype the text, or send the whole character (an emoji, for example) and not half of it"
-        )
-    return (
-        f"{col.label} contains the control character {code}, which no spreadsheet can store; "
-        "retype the text, or paste it as plain text"
-    )
+    return character_message(col.label, char, multiline_hint=" (line breaks are allowed in Notes)")
 
 
 def _dates(table: pd.DataFrame, schema: PlanSchema, where: Located, rows: np.ndarray) -> None:

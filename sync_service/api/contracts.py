@@ -43,8 +43,8 @@ ID_MAX = 2**31 - 1  # ids are INTEGER columns: 32 bits on PostgreSQL, so a large
 Id = Annotated[int, Field(ge=0, le=ID_MAX)]
 # One line of text a person typed (a comment, a name): no control characters. (Text with an unpaired
 # surrogate is not a valid string for the models at all, so it is refused before these patterns.)
-_SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
-_MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+_SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"  # as addin.text_rule: no bidi overrides either
+_MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 
 
 def text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> Any:

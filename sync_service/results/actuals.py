@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from addin.fx import UnknownCurrency, convert_between, convert_cents
+from addin.text_rule import character_message, illegal_character
 from sheet_templates.cells import column_letter
 from sheet_templates.money import money_text as money
 from sheet_templates.money import to_cents
@@ -122,6 +123,19 @@ def parse_actuals(
                             "rule": "actuals.too_long",
                             "message": f"{len(key):,} characters, longer than any line ID or campaign code "
                             f"({MAX_TEXT}); a quote left open in the export runs the rows after it into one cell",
+                        }
+                    )
+            continue
+        if illegal_character(line_id + code) is not None:  # the one text rule (addin.text_rule), as plans keep it
+            for j, key, what in ((j_id, line_id, "Line ID"), (j_code, code, "Campaign code")):
+                char = illegal_character(key)
+                if j is not None and char is not None:
+                    problems.append(
+                        {
+                            "sheet": sheet,
+                            "cell": cell(j, i),
+                            "rule": "actuals.control_character",
+                            "message": character_message(what, char),
                         }
                     )
             continue

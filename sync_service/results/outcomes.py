@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from addin.fx import UnknownCurrency, convert_cents
+from addin.text_rule import character_message, illegal_character
 from sheet_templates.cells import column_letter
 from sheet_templates.money import to_cents
 from sheet_templates.schema import MAX_TEXT, PlanSchema
@@ -55,6 +56,7 @@ from sync_service.platform.storage import OutcomeAmount, OutcomeImport, Store, U
 from sync_service.results.matching import OPTIMISTIC_ATTEMPTS, master_snapshot, split, weights
 
 KEYS = ("line_id", "campaign_code", "campaign")
+_KEY_LABELS = {"line_id": "Line ID", "campaign_code": "Campaign code", "campaign": "Campaign"}
 MAX_LISTED = 1000  # unmatched rows listed in an answer; the count is always whole
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
 _UNREAD = object()
@@ -300,6 +302,12 @@ def parse_grid(
             too_long = [name for name, key in keys.items() if len(key) > MAX_TEXT]
             for name in too_long:
                 problem(name, i, "too_long", f"{len(keys[name]):,} characters, longer than any plan cell ({MAX_TEXT})")
+            continue
+        if illegal_character(keys["line_id"] + keys["campaign_code"] + keys["campaign"]) is not None:
+            for name, key in keys.items():  # the one text rule (addin.text_rule), as plans keep it
+                char = illegal_character(key)
+                if char is not None:
+                    problem(name, i, "control_character", character_message(_KEY_LABELS[name], char))
             continue
         currency = str(record[j_currency]).strip().upper() if j_currency is not None and record[j_currency] else ""
         values: list[int | None] = [None] * len(METRICS)

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from addin.accrual import METHODS
+from addin.text_rule import text_problem
 from sheet_templates.money import money_text as money
 from sheet_templates.money import to_cents
 from sheet_templates.schema import PlanSchema
@@ -52,6 +53,7 @@ from sync_service.platform.imports import Stored, finish, insert_rows
 from sync_service.platform.storage import Invoice, PurchaseOrder, SpendImport, Store, User
 
 NUMBER_MAX = 64  # characters of a PO or invoice number
+TEXT_MAX = 255  # characters of a vendor, line ID or campaign code
 SPEND_LOCK = "spend.import"  # the lock every PO and invoice import holds while it writes
 
 _LINE_ID = ("line id", "line_id", "plan line", "plansheet line id", "plan line id")
@@ -195,10 +197,17 @@ def _number(grid: _Grid, record: list[Any], name: str, i: int, rule: str, what: 
     if not value:
         grid.problem(name, i, rule, f"no {what}")
         return None
-    if len(value) > NUMBER_MAX:
-        grid.problem(name, i, rule, f"{len(value):,} characters; a {what} has at most {NUMBER_MAX}")
-        return None
-    return value
+    return _text_kept(grid, name, i, value, what, NUMBER_MAX)
+
+
+def _text_kept(grid: _Grid, name: str, i: int, value: str, what: str, most: int) -> str | None:
+    """`value` when it keeps the one text rule (`addin.text_rule`), else None with its cell's problem."""
+    broken = text_problem(value, what[:1].upper() + what[1:], most)
+    if broken is None:
+        return value
+    rule, message = broken
+    grid.problem(name, i, str(rule), message)
+    return None
 
 
 def _amount(grid: _Grid, record: list[Any], i: int, rule: str, negative: bool) -> int | None:
@@ -290,9 +299,12 @@ def parse_purchase_orders(
             grid.problem(
                 "line_id" if "line_id" in grid.columns else "campaign_code", i, "po.line", "no line ID or campaign code"
             )
-        for name, value in (("line_id", line_id), ("campaign_code", code), ("vendor", grid.text(record, "vendor"))):
-            if len(value) > 255:
-                grid.problem(name, i, "po.too_long", f"{len(value):,} characters; at most 255")
+        for name, value, what in (
+            ("line_id", line_id, "line ID"),
+            ("campaign_code", code, "campaign code"),
+            ("vendor", grid.text(record, "vendor"), "vendor"),
+        ):
+            _text_kept(grid, name, i, value, what, TEXT_MAX)
         status = norm(grid.get(record, "status"))
         if status not in _OPEN | _CLOSED | _CANCELLED:
             grid.problem("status", i, "po.status", f"{status!r}: use Open, or Closed or Cancelled")
@@ -310,7 +322,7 @@ def parse_purchase_orders(
             PoRow(
                 i + 1,
                 number,
-                grid.text(record, "vendor")[:255],
+                grid.text(record, "vendor"),
                 line_id,
                 code,
                 currency,
