@@ -674,7 +674,9 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         bad = submit("LATAM-SMB", LATAM_BAD)
         assert call(base, finance, "POST", f"/api/v1/submissions/{bad}/reject", {"comment": "too small"})[0] == 200
         approve(submit("LATAM-SMB", LATAM))  # after a rejection the team still has no approved plan
-        status, answer = call(base, finance, "PUT", "/api/v1/allocations", {"allocations": ALLOCATIONS})
+        status, answer = call(
+            base, finance, "PUT", "/api/v1/allocations", {"allocations": ALLOCATIONS, "replace": True}
+        )
         assert status == 200, answer
         export = io.StringIO()
         writer = csv.writer(export)

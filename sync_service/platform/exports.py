@@ -13,7 +13,7 @@ import datetime as dt
 import gc
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -227,3 +227,49 @@ def calendar_day(value: Any, order: str | None) -> dt.date | None:
         except ValueError:
             continue
     return None
+
+
+# An amount in the transaction's own currency, as ERP exports head it beside the base-currency "Amount".
+FOREIGN_AMOUNT = (
+    "amount (foreign currency)",
+    "foreign amount",
+    "amount (fc)",
+    "amount in transaction currency",
+    "transaction amount",
+)
+
+
+def header_columns(header: list[Any], fields: Mapping[str, tuple[str, ...]], sheet: str, row: int) -> dict[str, int]:
+    """{field: column} of an export's header row; each field must be answered by one column only.
+
+    Two columns answering one field (two "Amount" columns, or a base-currency "Amount" beside an
+    "Amount (Foreign Currency)") are refused naming both cells, never read from whichever came first.
+    """
+    found: dict[str, list[int]] = {}
+    for j, value in enumerate(header):
+        name = norm(value)
+        for field, names in fields.items():
+            if name in names:
+                found.setdefault(field, []).append(j)
+    issues = [
+        {
+            "severity": "error",
+            "rule": "column.ambiguous",
+            "sheet": sheet,
+            "cell": cell_name(j, row),
+            "message": (
+                f"{len(js)} columns answer {field.replace('_', ' ')}: "
+                + " and ".join(f"{header[k]!s} ({cell_name(k, row)})" for k in js)
+                + "; keep the one to read and remove or rename the other"
+            ),
+        }
+        for field, js in found.items()
+        if len(js) > 1
+        for j in js
+    ]
+    if issues:
+        fields_named = sorted({i["message"].split(" columns answer ")[1].split(":")[0] for i in issues})
+        raise Unprocessable(
+            f"the export has more than one column for {', '.join(fields_named)}; nothing was read", issues=issues
+        )
+    return {field: js[0] for field, js in found.items()}

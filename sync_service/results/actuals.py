@@ -29,12 +29,14 @@ from sync_service.master.model import current_submissions, master_lines
 from sync_service.platform import jobs
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.exports import (
+    FOREIGN_AMOUNT,
     MONTH_HEADERS,
     TO_DATE,
     cell_name,
     collector_paused,
     day_order,
     fiscal_month,
+    header_columns,
     norm,
     read_export,
     to_date_only,
@@ -47,7 +49,7 @@ from sync_service.results.matching import OPTIMISTIC_ATTEMPTS, master_snapshot, 
 _HEADERS = {
     "line_id": ("line id", "line_id", "plan line", "plansheet line id", "plan line id"),
     "campaign_code": ("campaign code", "campaign_code", "code", "campaign id", "internal order", "cost object"),
-    "amount": ("amount", "actual", "actual spend", "actuals", "spend", "net amount", "value"),
+    "amount": ("amount", "actual", "actual spend", "actuals", "spend", "net amount", "value", *FOREIGN_AMOUNT),
     "currency": ("currency", "currency code", "ccy"),
 }
 
@@ -75,13 +77,7 @@ def parse_actuals(
     header_row = next((i for i, r in enumerate(grid[:20]) if any(norm(v) for v in r)), None)
     if header_row is None:
         raise Unprocessable("the export is empty")
-    columns: dict[str, int] = {}
-    for j, value in enumerate(grid[header_row]):
-        for field, names in _HEADERS.items():
-            if norm(value) in names and field not in columns:
-                columns[field] = j
-        if norm(value) in MONTH_HEADERS and "month" not in columns:
-            columns["month"] = j
+    columns = header_columns(grid[header_row], {**_HEADERS, "month": MONTH_HEADERS}, sheet, header_row)
     if "amount" not in columns or not ({"line_id", "campaign_code"} & columns.keys()):
         raise Unprocessable(
             "the export needs an amount column ('Amount' or 'Actual') and a 'Line ID' or 'Campaign code' column "

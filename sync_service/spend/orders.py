@@ -47,7 +47,16 @@ from sync_service.master.spend import (
 )
 from sync_service.platform import jobs
 from sync_service.platform.errors import Unprocessable
-from sync_service.platform.exports import calendar_day, cell_name, collector_paused, day_order, norm, read_export
+from sync_service.platform.exports import (
+    FOREIGN_AMOUNT,
+    calendar_day,
+    cell_name,
+    collector_paused,
+    day_order,
+    header_columns,
+    norm,
+    read_export,
+)
 from sync_service.platform.idempotency import Idempotency
 from sync_service.platform.imports import Stored, finish, insert_rows
 from sync_service.platform.storage import Invoice, PurchaseOrder, SpendImport, Store, User
@@ -64,7 +73,7 @@ _PO_NUMBER = ("po number", "po", "po no", "po no.", "po #", "purchase order", "p
 PO_HEADERS = {
     "po_number": _PO_NUMBER,
     "vendor": ("vendor", "supplier", "vendor name", "supplier name"),
-    "amount": ("amount", "po amount", "order amount", "net amount", "value", "total"),
+    "amount": ("amount", "po amount", "order amount", "net amount", "value", "total", *FOREIGN_AMOUNT),
     "currency": _CURRENCY,
     "service_start": ("service start", "service period start", "service from", "start date", "start"),
     "service_end": ("service end", "service period end", "service to", "end date", "end"),
@@ -77,7 +86,7 @@ PO_HEADERS = {
 INVOICE_HEADERS = {
     "invoice_number": ("invoice number", "invoice", "invoice no", "invoice no.", "invoice #", "invoice id"),
     "po_number": _PO_NUMBER,
-    "amount": ("amount", "invoice amount", "net amount", "value", "total"),
+    "amount": ("amount", "invoice amount", "net amount", "value", "total", *FOREIGN_AMOUNT),
     "currency": _CURRENCY,
     "invoice_date": ("invoice date", "date", "document date", "posting date"),
 }
@@ -148,11 +157,7 @@ class _Grid:
         top = next((i for i, r in enumerate(grid[:20]) if any(norm(v) for v in r)), None)
         if top is None:
             raise Unprocessable(f"the {what} export is empty")
-        self.columns: dict[str, int] = {}
-        for j, value in enumerate(grid[top]):
-            for name, names in headers.items():
-                if norm(value) in names and name not in self.columns:
-                    self.columns[name] = j
+        self.columns = header_columns(grid[top], headers, self.sheet, top)
         self.header = [str(v) for v in grid[top] if str(v).strip()]
         self.top, self.grid, self.problems = top, grid, []
 

@@ -59,7 +59,9 @@ def refusing(service: Service) -> Iterator[Any]:
 
 
 def put_allocations(service: Service, cells: list[dict[str, Any]], who: str = "finance") -> Any:
-    return service.client.put("/api/v1/allocations", headers=auth(service.tokens[who]), json={"allocations": cells})
+    return service.client.put(
+        "/api/v1/allocations", headers=auth(service.tokens[who]), json={"allocations": cells, "replace": True}
+    )
 
 
 def by_key(rows: list[dict[str, Any]], *keys: str) -> dict[Any, dict[str, Any]]:
