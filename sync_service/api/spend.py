@@ -66,7 +66,15 @@ def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
         "purchase_orders.import",
         query,
         lambda user, raw, filename, idem: spend.import_purchase_orders(
-            app_store(), app_schema(), user, raw, filename, over_allocation_policy(), idem, date_order=query.date_order
+            app_store(),
+            app_schema(),
+            user,
+            raw,
+            filename,
+            over_allocation_policy(),
+            idem,
+            date_order=query.date_order,
+            window_days=_window(),
         ),
     )
 
@@ -94,7 +102,7 @@ def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
         "invoices.import",
         query,
         lambda user, raw, filename, idem: spend.import_invoices(
-            app_store(), app_schema(), user, raw, filename, idem, date_order=query.date_order
+            app_store(), app_schema(), user, raw, filename, idem, date_order=query.date_order, window_days=_window()
         ),
     )
 
@@ -182,3 +190,8 @@ def accrual_journal(month: str, query: c.JournalQuery) -> ResponseReturnValue:
 )
 def close_accrual(month: str) -> ResponseReturnValue:
     return jsonify(accruals.close(app_store(), app_schema(), current_user(), month))
+
+
+def _window() -> int:
+    """IMPORT_DATE_WINDOW_DAYS: the days either side of the fiscal year an import's dates may fall."""
+    return int(current_app.config.get("IMPORT_DATE_WINDOW_DAYS", spend.DATE_WINDOW_DAYS))

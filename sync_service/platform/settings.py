@@ -33,6 +33,12 @@ SETTINGS = (
         "or 'refuse' (422 at submission, 409 at approval).",
     ),
     Setting(
+        "IMPORT_DATE_WINDOW_DAYS",
+        366,
+        "How many days before the fiscal year's start and after its end a PO's service period or an "
+        "invoice's date may fall; a date outside is refused naming its cell (a 1900 or 9999 typo).",
+    ),
+    Setting(
         "GOOGLE_CREDENTIALS",
         None,
         "Path of the Google service-account key file (JSON) used for Google Sheets; never logged.",

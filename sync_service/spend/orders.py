@@ -63,6 +63,7 @@ from sync_service.platform.storage import Invoice, PurchaseOrder, SpendImport, S
 
 NUMBER_MAX = 64  # characters of a PO or invoice number
 TEXT_MAX = 255  # characters of a vendor, line ID or campaign code
+DATE_WINDOW_DAYS = 366  # IMPORT_DATE_WINDOW_DAYS' default: dates up to a year either side of the fiscal year
 SPEND_LOCK = "spend.import"  # the lock every PO and invoice import holds while it writes
 
 _LINE_ID = ("line id", "line_id", "plan line", "plansheet line id", "plan line id")
@@ -234,7 +235,9 @@ def _currency(grid: _Grid, record: list[Any], i: int, rule: str, schema: PlanSch
     return code
 
 
-def _day(grid: _Grid, record: list[Any], name: str, i: int, rule: str, order: str | None) -> dt.date | None:
+def _day(
+    grid: _Grid, record: list[Any], name: str, i: int, rule: str, order: str | None, window: tuple[dt.date, dt.date]
+) -> dt.date | None:
     value = grid.get(record, name)
     if value is None or str(value).strip() == "":
         grid.problem(name, i, rule, "no date")
@@ -246,14 +249,39 @@ def _day(grid: _Grid, record: list[Any], name: str, i: int, rule: str, order: st
         return None
     if day is None:
         grid.problem(name, i, rule, f"{str(value).strip()!r} is not a date (use 2026-04-15)")
-    return day
+        return None
+    return _in_window(grid, name, i, rule, day, window)
 
 
-def _period(grid: _Grid, record: list[Any], i: int, order: str | None) -> tuple[dt.date, dt.date] | None:
+def _in_window(
+    grid: _Grid, name: str, i: int, rule: str, day: dt.date, window: tuple[dt.date, dt.date]
+) -> dt.date | None:
+    """`day`, when an organisation can mean it: within the fiscal year and the window around it."""
+    if window[0] <= day <= window[1]:
+        return day
+    grid.problem(
+        name,
+        i,
+        rule,
+        f"{day.isoformat()} is outside {window[0].isoformat()} to {window[1].isoformat()} (the fiscal year and "
+        "IMPORT_DATE_WINDOW_DAYS around it); check the year",
+    )
+    return None
+
+
+def date_window(schema: PlanSchema, days: int) -> tuple[dt.date, dt.date]:
+    """The dates an import may carry: the fiscal year and `days` before and after it."""
+    margin = dt.timedelta(days=max(int(days), 0))
+    return schema.calendar.start - margin, schema.calendar.end + margin
+
+
+def _period(
+    grid: _Grid, record: list[Any], i: int, order: str | None, window: tuple[dt.date, dt.date]
+) -> tuple[dt.date, dt.date] | None:
     """The service period: its start and end columns, or one 'Service period' cell reading '<start> to <end>'."""
     if "service_start" in grid.columns:
-        start = _day(grid, record, "service_start", i, "po.service_period", order)
-        end = _day(grid, record, "service_end", i, "po.service_period", order) if start else None
+        start = _day(grid, record, "service_start", i, "po.service_period", order, window)
+        end = _day(grid, record, "service_end", i, "po.service_period", order, window) if start else None
     else:
         text = grid.text(record, "service_period")
         parts = [p.strip() for p in text.replace(" – ", " to ").replace(" - ", " to ").split(" to ")]
@@ -268,6 +296,8 @@ def _period(grid: _Grid, record: list[Any], i: int, order: str | None) -> tuple[
         if start is None or end is None:
             grid.problem("service_period", i, "po.service_period", f"{text!r}: write it as 2026-03-01 to 2026-05-31")
             return None
+        start = _in_window(grid, "service_period", i, "po.service_period", start, window)
+        end = _in_window(grid, "service_period", i, "po.service_period", end, window) if start else None
     if start is None or end is None:
         return None
     if end < start:
@@ -279,10 +309,15 @@ def _period(grid: _Grid, record: list[Any], i: int, order: str | None) -> tuple[
 
 @collector_paused()
 def parse_purchase_orders(
-    raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None
+    raw: bytes,
+    filename: str | None,
+    schema: PlanSchema,
+    date_order: str | None = None,
+    window_days: int = DATE_WINDOW_DAYS,
 ) -> list[PoRow]:
     """The export's purchase orders; 422 naming the cell and rule of every row that is not one, and nothing read."""
     grid = _Grid(raw, filename, PO_HEADERS, "purchase order")
+    window = date_window(schema, window_days)
     have = grid.columns.keys()
     period = {"service_start", "service_end"} <= have or "service_period" in have
     if not ({"po_number", "amount"} <= have and period and {"line_id", "campaign_code"} & have):
@@ -298,7 +333,7 @@ def parse_purchase_orders(
         number = _number(grid, record, "po_number", i, "po.number", "PO number")
         cents = _amount(grid, record, i, "po.amount", negative=False)
         currency = _currency(grid, record, i, "po.currency", schema, schema.config.reporting_currency)
-        span = _period(grid, record, i, order)
+        span = _period(grid, record, i, order, window)
         line_id, code = grid.text(record, "line_id"), grid.text(record, "campaign_code")
         if not line_id and not code:
             grid.problem(
@@ -346,7 +381,11 @@ def parse_purchase_orders(
 
 @collector_paused()
 def parse_invoices(
-    raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None
+    raw: bytes,
+    filename: str | None,
+    schema: PlanSchema,
+    date_order: str | None = None,
+    window_days: int = DATE_WINDOW_DAYS,
 ) -> list[InvoiceRow]:
     """The export's invoices; 422 naming the cell and rule of every row that is not one, and nothing read.
 
@@ -354,6 +393,7 @@ def parse_invoices(
     currency): `currency` is '' until it is matched.
     """
     grid = _Grid(raw, filename, INVOICE_HEADERS, "invoice")
+    window = date_window(schema, window_days)
     if not {"invoice_number", "po_number", "amount", "invoice_date"} <= grid.columns.keys():
         raise Unprocessable(
             "the invoice export needs columns 'Invoice number', 'PO number', 'Amount' and 'Invoice date' in its "
@@ -367,7 +407,7 @@ def parse_invoices(
         po = _number(grid, record, "po_number", i, "invoice.po", "PO number")
         cents = _amount(grid, record, i, "invoice.amount", negative=True)
         currency = _currency(grid, record, i, "invoice.currency", schema, "") if grid.text(record, "currency") else ""
-        day = _day(grid, record, "invoice_date", i, "invoice.date", order)
+        day = _day(grid, record, "invoice_date", i, "invoice.date", order, window)
         if number is not None and po is not None:
             key = (po.casefold(), number.casefold())
             if key in first_row:
@@ -406,6 +446,7 @@ def import_purchase_orders(
     idem: Idempotency | None = None,
     date_order: str | None = None,
     stored: Stored | None = None,
+    window_days: int = DATE_WINDOW_DAYS,
 ) -> tuple[int, dict[str, Any]]:
     """Store the export's new and changed POs; (201, report) when any was, (200, report) when none.
 
@@ -414,7 +455,7 @@ def import_purchase_orders(
     line over plan is refused (422 naming each PO row on that line) and stores nothing.
     """
     require_finance(user, "imports purchase orders")
-    rows = parse_purchase_orders(raw, filename, schema, date_order)
+    rows = parse_purchase_orders(raw, filename, schema, date_order, window_days)
     with store.transaction() as session:
         store.serialise(session, SPEND_LOCK)  # one import at a time: two within plan never take a line over together
         lines = master_lines(session, current_submissions(session))
@@ -485,13 +526,14 @@ def import_invoices(
     idem: Idempotency | None = None,
     date_order: str | None = None,
     stored: Stored | None = None,
+    window_days: int = DATE_WINDOW_DAYS,
 ) -> tuple[int, dict[str, Any]]:
     """Store the export's new and changed invoices; (201, report) when any was, (200, report) when none.
 
     The report lists every invoice whose PO is unknown and every PO its invoices take beyond its amount.
     """
     require_finance(user, "imports invoices")
-    rows = parse_invoices(raw, filename, schema, date_order)
+    rows = parse_invoices(raw, filename, schema, date_order, window_days)
     with store.transaction() as session:
         store.serialise(session, SPEND_LOCK)
         orders = purchase_orders_in_force(session)  # an invoice without a currency is in its PO's, when it comes
@@ -620,8 +662,17 @@ def purchase_orders_job(run: Any) -> dict[str, Any]:
     schema = run.app.extensions["plansheet.schema"]
     args = run.job.args or {}
     policy = run.app.config.get("OVER_ALLOCATION", "flag")
+    window = int(run.app.config.get("IMPORT_DATE_WINDOW_DAYS", DATE_WINDOW_DAYS))
     return import_purchase_orders(
-        run.store, schema, run.user, raw, filename, policy, date_order=args.get("date_order"), stored=run.succeed
+        run.store,
+        schema,
+        run.user,
+        raw,
+        filename,
+        policy,
+        date_order=args.get("date_order"),
+        stored=run.succeed,
+        window_days=window,
     )[1]
 
 
@@ -631,6 +682,14 @@ def invoices_job(run: Any) -> dict[str, Any]:
     raw, filename = run.given()
     schema = run.app.extensions["plansheet.schema"]
     args = run.job.args or {}
+    window = int(run.app.config.get("IMPORT_DATE_WINDOW_DAYS", DATE_WINDOW_DAYS))
     return import_invoices(
-        run.store, schema, run.user, raw, filename, date_order=args.get("date_order"), stored=run.succeed
+        run.store,
+        schema,
+        run.user,
+        raw,
+        filename,
+        date_order=args.get("date_order"),
+        stored=run.succeed,
+        window_days=window,
     )[1]
