@@ -54,6 +54,7 @@ MONTHS = [f"m{i:02d}" for i in range(1, 13)]
 QUARTER_MONTHS = {f"Q{q}": MONTHS[3 * (q - 1) : 3 * q] for q in range(1, 5)}
 AS_OF = dt.date(2026, 7, 15)  # FY2027 starts in February 2026: Feb..Jun (5 months) are closed
 CLOSED = 5
+DEADLINE = (dt.date.today() + dt.timedelta(days=30)).isoformat()  # a cycle's deadline is never in the past
 REFORECAST_THROUGH = 2  # the Q1 reforecast closes m01 and m02: their estimate is what was booked
 HOSTS = Path(__file__).resolve().parent / "hosts"
 # The last day of each fiscal month of FY2027 (February 2026 to January 2027).
@@ -688,7 +689,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         imports = import_results(base, finance)
         # The Q1 reforecast: finance opens it, which closes (locks) its months; every team's template is its reforecast.
         through = MONTHS[REFORECAST_THROUGH - 1]
-        cycle = {"name": "Q1 reforecast", "through": through, "deadline": "2026-04-20"}
+        cycle = {"name": "Q1 reforecast", "through": through, "deadline": DEADLINE}
         assert call(base, finance, "POST", "/api/v1/cycles", cycle)[0] == 201
         status, answer = call(base, finance, "GET", f"/api/v1/submissions/{stale}")
         assert answer["status"] == "stale", answer
@@ -1356,7 +1357,7 @@ def test_the_google_budget_sheet_equals_the_oracle(scenario: dict[str, Any]) -> 
 
 def test_the_dashboard_budget_page_equals_the_oracle(scenario: dict[str, Any]) -> None:
     page = dashboard(scenario).get("/budget?by=region&period=quarter").get_data(as_text=True)
-    assert "Q1 reforecast: due 2026-04-20" in page
+    assert f"Q1 reforecast: due {DEADLINE}" in page
     for (region, quarter), w in expected_budget("quarter").items():
         cells = re.search(rf'<tr data-key="{region}\|{quarter}">(.*?)</tr>', page, re.S).group(1)
         shown = [int(v) for v in re.findall(r'data-cents="(-?\d+)"', cells)]

@@ -363,6 +363,8 @@ class PeriodsBody(Model):
 
     months: Annotated[list[text(40, min_length=1)], Field(min_length=1, max_length=100)] | None = None
     through: text(40, min_length=1) | None = None
+    reopen: bool = False  # unlock: reopen months an ended reforecast cycle closed (with a reason)
+    reason: text(2000, multiline=True) | None = None
 
     @model_validator(mode="after")
     def _one(self) -> PeriodsBody:

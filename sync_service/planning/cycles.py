@@ -66,6 +66,10 @@ def open_cycle(
     name = name.strip()
     if not name or len(name) > MAX_NAME:
         raise ServiceError(f"name: give the cycle a name of 1 to {MAX_NAME} characters, e.g. 'June reforecast'")
+    if deadline < dt.date.today():
+        raise ServiceError(
+            f"deadline: {deadline.isoformat()} has passed; give the day the teams must reforecast by, today or later"
+        )
     closed = periods.months_of(schema, {"through": through})
     keys = [c.name for c in schema.month_columns]
     if len(closed) == len(keys):

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from sheet_templates.calendar import QUARTERS, quarter_of
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
-from sync_service.platform.errors import ServiceError
-from sync_service.platform.storage import AuditEvent, PeriodLock, Store, User
+from sync_service.platform.errors import Conflict, ServiceError
+from sync_service.platform.storage import AuditEvent, Cycle, CycleClose, PeriodLock, Store, User
 
 
 def locked_months(session: Session) -> set[str]:
@@ -73,23 +73,46 @@ def set_locks(store: Store, schema: PlanSchema, user: User, body: Any, *, lock: 
     """Lock (or unlock) the months `body` names, audited; answers the periods as they are now."""
     require_finance(user, "locks and unlocks periods")
     months = months_of(schema, body)
+    reason = str(body.get("reason") or "").strip()
     with store.transaction() as session:
         existing = locked_months(session)
         changed = [m for m in months if (m not in existing) == lock]
+        closed_by = {} if lock else _closed_by_cycles(session, schema, changed)
+        if closed_by and not (body.get("reopen") is True and reason):
+            named = ", ".join(f"{m} ({closed_by[m]})" for m in sorted(closed_by))
+            raise Conflict(
+                f"{named} closed with a reforecast cycle that has ended; unlocking reopens what that cycle booked: "
+                'send "reopen": true with a "reason" to reopen it (audited), or leave it locked',
+                months=sorted(closed_by),
+            )
         for month in changed:
             if lock:
                 session.add(PeriodLock(month=month, user_id=user.id))
             else:
                 session.delete(session.get(PeriodLock, month))
+        detail: dict[str, Any] = {"months": changed}
+        if closed_by:
+            detail.update(reopened=sorted(closed_by), cycles=sorted(set(closed_by.values())), reason=reason)
         session.add(
             AuditEvent(
                 user_id=user.id,
-                action="periods.lock" if lock else "periods.unlock",
+                action="periods.lock" if lock else ("periods.reopen" if closed_by else "periods.unlock"),
                 target="periods",
-                detail={"months": changed},
+                detail=detail,
             )
         )
     return periods_view(store, schema)
+
+
+def _closed_by_cycles(session: Session, schema: PlanSchema, months: Iterable[str]) -> dict[str, str]:
+    """{month: the ended cycle that closed it} for each of `months` a reforecast cycle closed and has ended."""
+    keys = [c.name for c in schema.month_columns]
+    ended = session.scalars(select(Cycle).where(Cycle.id.in_(select(CycleClose.cycle_id))).order_by(Cycle.id))
+    closed: dict[str, str] = {}
+    for cycle in ended:
+        for month in keys[: keys.index(cycle.closed_through) + 1]:
+            closed.setdefault(month, cycle.name)
+    return {m: closed[m] for m in months if m in closed}
 
 
 def locked_changes(

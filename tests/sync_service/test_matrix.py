@@ -155,8 +155,14 @@ class World:
 
 
 def submission_body(world: World, team: str) -> dict[str, Any]:
-    """A valid JSON plan for `team`, based on the team's current approved plan (0: it has none)."""
-    return {"team": team, "lines": plan_lines(team), "based_on": {"submission": world.current(team) or 0}}
+    """A valid JSON plan for `team`, based on the team's current approved plan (0: it has none).
+
+    Its first line's notes differ each time: the team's approved plan sent unchanged is answered
+    `unchanged` (200) and stores nothing, which is not what these rows try.
+    """
+    lines = plan_lines(team)
+    lines[0] = {**lines[0], "notes": f"resubmitted {uuid.uuid4().hex[:8]}"}
+    return {"team": team, "lines": lines, "based_on": {"submission": world.current(team) or 0}}
 
 
 @pytest.fixture(scope="module")

@@ -336,14 +336,15 @@ def test_a_cycle_is_announced_to_marketers_and_its_deadline_reminds_the_teams_it
     approve(service, "finance", sid)
     settled(service)
     inbox.messages.clear()
-    body = {"name": "June reforecast", "through": "m04", "deadline": "2026-06-20", "comment": "Events moved"}
+    deadline = dt.date.today() + dt.timedelta(days=30)  # a cycle's deadline is never in the past
+    body = {"name": "June reforecast", "through": "m04", "deadline": deadline.isoformat(), "comment": "Events moved"}
     opened = service.client.post("/api/v1/cycles", headers=auth(service.tokens["finance"]), json=body)
     assert opened.status_code == 201, opened.get_data(as_text=True)
     settled(service)
     told = sorted(a for rcpt, _, _ in inbox.messages for a in rcpt)
     assert told == ["erik@acme.example", "maria@acme.example"]  # every marketer with an address; finance opened it
     message = inbox.to("maria@acme.example")[0]
-    assert message["Subject"] == "[Plansheet] June reforecast: reforecast your plan by 2026-06-20"
+    assert message["Subject"] == f"[Plansheet] June reforecast: reforecast your plan by {deadline.isoformat()}"
     assert "months through m04 are closed" in message.get_content() and "Events moved" in message.get_content()
     inbox.messages.clear()
     # EMEA-ENTERPRISE's approved plan is from before the cycle: the cycle still waits for its reforecast.
@@ -356,16 +357,16 @@ def test_a_cycle_is_announced_to_marketers_and_its_deadline_reminds_the_teams_it
     with store.reading() as session:
         fiona = session.scalars(select(User).where(User.name == "fiona@acme.example")).one()
     with app.app_context():
-        first = remind(store, app.config, dt.date(2026, 6, 18), fiona)
-    assert first["cycle"] == "June reforecast" and first["deadline"] == "2026-06-20"
+        first = remind(store, app.config, deadline - dt.timedelta(days=2), fiona)
+    assert first["cycle"] == "June reforecast" and first["deadline"] == deadline.isoformat()
     assert "EMEA-ENTERPRISE" not in first["reminded"] and {"EMEA-SMB", "NA-ENTERPRISE"} <= set(first["reminded"])
     settled(service)
     subject = " ".join(inbox.to("erik@acme.example")[0]["Subject"].split())  # a long subject is folded
-    assert subject == "[Plansheet] Reminder: the June reforecast for EMEA-SMB is due on 2026-06-20"
+    assert subject == f"[Plansheet] Reminder: the June reforecast for EMEA-SMB is due on {deadline.isoformat()}"
     # A rejected reforecast is waited for again.
     approve(service, "finance", sent.get_json()["id"], "reject", "Q3 is too light")
     with app.app_context():
-        later = remind(store, app.config, dt.date(2026, 6, 19), fiona)
+        later = remind(store, app.config, deadline - dt.timedelta(days=1), fiona)
     assert "EMEA-ENTERPRISE" in later["reminded"]
     settled(service)  # the notices of the rejection and the reminders are sent before the service stops
 
