@@ -2,7 +2,9 @@
 
 Every command prints a message a user can act on and exits with a meaningful code; no
 command shows a Python traceback for bad input. Domain errors become exit codes in one
-table here (`_EXIT_CODES`); HTTP statuses mean nothing to a shell.
+table here (`_EXIT_CODES`); HTTP statuses mean nothing to a shell. Each command imports the
+service's modules it needs when it runs (never to dodge a cycle: there is none), so
+`plansheet --help` and the spreadsheet commands start without loading Flask and the database.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import create_token
 from sync_service.access.passwords import set_password
 from sync_service.access.teams import sync_teams, team_id
+from sync_service.integrations.google import client as gsheets
 from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Store
 
@@ -673,8 +674,6 @@ def _google_fake(stack: contextlib.ExitStack, p: Any) -> Any:
 
 
 def _google_env(fake: Any, schema: PlanSchema) -> GoogleDemo:
-    from sync_service.integrations.google import client as gsheets
-
     settings = gsheets.GoogleSettings(credentials_info=fake.service_account_info(), api_base=fake.base_url)
     master = gsheets.client(settings).create(f"{schema.config.org_name} marketing master budget")
     env = {
@@ -688,7 +687,6 @@ def _google_env(fake: Any, schema: PlanSchema) -> GoogleDemo:
 def _google_story(schema: PlanSchema, base: str, tokens: dict[str, str], team: str, google: GoogleDemo, p: Any) -> None:
     """A team that plans in Google Sheets: sheet created, filled, pulled, approved; then the master pushed."""
     from sheet_templates.samples import sample_lines
-    from sync_service.integrations.google import client as gsheets
 
     finance = Client(base, tokens["finance"])
     p(f"\nGoogle Sheets, against a local fake of the Sheets API at {google.fake.base_url} (not Google):")
