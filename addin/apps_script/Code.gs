@@ -891,6 +891,9 @@ function planMeta_() {
 /** The alert after a pull: what was submitted, or why not and which cells to fix. */
 function describePull_(team, answer) {
   var body = answer.body || {};
+  if (answer.status === 200 && body.unchanged) {
+    return "Unchanged: this sheet is " + team + "'s approved plan #" + body.id + "; nothing was sent for approval.";
+  }
   if (answer.status === 201) {
     var report = body.report || {};
     var text =

@@ -166,6 +166,10 @@
     const { outcome, response, data } = await request("POST", "/api/v1/submissions", body);
     if (outcome) return outcome;
     const issues = Array.isArray(data.issues) ? data.issues : [];
+    if (response.status === 200 && data.unchanged) {
+      const title = `Unchanged: this is ${data.team}'s approved plan #${data.id}; nothing was sent for approval.`;
+      return { ok: true, status: 200, title, lines: [], submission: data };
+    }
     if (response.status === 201) {
       const report = (data.report && data.report.issues) || [];
       const title =

@@ -20,6 +20,7 @@ from sync_service.api.contracts import operation
 from sync_service.budget import allocations as allocation_rules
 from sync_service.budget import baselines, transfers
 from sync_service.master import reports
+from sync_service.platform.paging import page_of
 
 
 @operation(
@@ -131,11 +132,14 @@ def request_transfer(body: c.TransferBody) -> ResponseReturnValue:
     "Budget transfers the caller may read, newest first, with who asked, approved and why",
     response=c.Transfers,
     errors=(403,),
+    query=c.TransfersQuery,
     gate=planner_gate,
 )
-def list_transfers() -> ResponseReturnValue:
+def list_transfers(query: c.TransfersQuery) -> ResponseReturnValue:
     with app_store().reading() as session:
-        return jsonify({"transfers": transfers.transfers_json(session, session.merge(current_user()))})
+        found = transfers.transfers_json(session, session.merge(current_user()))
+    page, following = page_of(found, lambda t: t["id"], query.limit, query.after)
+    return jsonify({"transfers": page, "next": following})
 
 
 @operation(

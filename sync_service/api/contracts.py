@@ -226,12 +226,32 @@ class MasterQuery(Model):
     as_of: dt.date | None = None
 
 
-class SubmissionsQuery(Model):
+MAX_PAGE = 1000  # the most items one page of a list carries
+Cursor = Annotated[str, StringConstraints(max_length=80, pattern=r"^[A-Za-z0-9 ._:#/-]*$")]
+
+
+class PageQuery(Model):
+    """One page of a list: at most `limit` items, after the item whose cursor is `after` (the last page's `next`)."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 500
+    after: Cursor | None = None
+
+
+class SubmissionsQuery(PageQuery):
     team: text(64) | None = None
 
 
 class AuditQuery(Model):
     limit: Annotated[int, Field(ge=1, le=5000)] = 200
+    after: Cursor | None = None  # the page after the event with this id (events come newest first)
+
+
+class TransfersQuery(PageQuery):
+    pass
+
+
+class ApprovalsQuery(PageQuery):
+    pass
 
 
 class RollupQuery(Model):
@@ -279,7 +299,7 @@ class SpendQuery(Model):
     month: FiscalMonthName | None = None  # the accrual at this month's end (default: the month being closed)
 
 
-class PurchaseOrdersQuery(Model):
+class PurchaseOrdersQuery(PageQuery):
     status: Literal["open", "closed", "cancelled"] | None = None
 
 
@@ -457,6 +477,7 @@ class Decided(Submission):
 
 class Submissions(Answer):
     submissions: list[Submission]
+    next: str | None = None  # the cursor of the next page (send it as ?after=); null: this is the last page
 
 
 class HeldPlan(Answer):
@@ -515,6 +536,7 @@ class Diff(Answer):
 
 
 class Event(Answer):
+    id: int
     at: str
     user: str | None
     action: str
@@ -524,6 +546,7 @@ class Event(Answer):
 
 class Audit(Answer):
     events: list[Event]
+    next: str | None = None  # the cursor of the next page (send it as ?after=); null: this is the last page
 
 
 class TransferAnswer(Answer):
@@ -542,6 +565,7 @@ class TransferAnswer(Answer):
 
 class Transfers(Answer):
     transfers: list[TransferAnswer]
+    next: str | None = None  # the cursor of the next page (send it as ?after=); null: this is the last page
 
 
 class BaselineAnswer(Answer):
@@ -722,6 +746,7 @@ class SpendAnswer(About):
 
 class PurchaseOrders(About):
     purchase_orders: list[dict[str, Any]]
+    next: str | None = None  # the cursor of the next page (send it as ?after=); null: this is the last page
 
 
 class AccrualAnswer(About):
@@ -741,6 +766,7 @@ class ApprovalQueue(Answer):
     submissions: list[dict[str, Any]]  # waiting for a step the caller may take
     transfers: list[dict[str, Any]]  # waiting for the caller's decision
     in_review: list[dict[str, Any]]  # every submission in review the caller may read, with its place in its chain
+    next: str | None = None  # the cursor of the next page (send it as ?after=); null: this is the last page
 
 
 class AccrualMonths(Answer):
@@ -812,10 +838,12 @@ class JobAnswer(Answer):
 
 class JobList(Answer):
     jobs: list[JobAnswer]
+    next: str | None = None  # the cursor of the next page (send it as ?after=); null: this is the last page
 
 
 class JobsQuery(Model):
     limit: Annotated[int, Field(ge=1, le=500)] = 50
+    after: Cursor | None = None  # the page after the job with this id (jobs come newest first)
 
 
 class WorkbookJobBody(Model):

@@ -34,6 +34,7 @@ from sync_service.planning import periods as period_locks
 from sync_service.platform.errors import (
     ServiceError,
 )
+from sync_service.platform.paging import page_of
 
 
 @operation(
@@ -71,7 +72,8 @@ def create_submission(body: c.SubmissionJson | None, form: c.SubmissionForm | No
     query=c.SubmissionsQuery,
 )
 def list_submissions(query: c.SubmissionsQuery) -> ResponseReturnValue:
-    return jsonify({"submissions": workflow.list_submissions(app_store(), current_user(), query.team)})
+    found, following = workflow.list_submissions(app_store(), current_user(), query.team, query.limit, query.after)
+    return jsonify({"submissions": found, "next": following})
 
 
 @operation(
@@ -129,10 +131,22 @@ def decide(submission_id: int, action: str, body: c.DecisionBody) -> ResponseRet
     "submission in review they may read, each with its place in its chain",
     response=c.ApprovalQueue,
     errors=(403,),
+    query=c.ApprovalsQuery,
     gate=planner_gate,
 )
-def approval_queue() -> ResponseReturnValue:
-    return jsonify(workflow.approval_queue(app_store(), current_user()))
+def approval_queue(query: c.ApprovalsQuery) -> ResponseReturnValue:
+    """Paged by the submissions in review: each page's queue holds the ones of that page (transfers capped)."""
+    queue = workflow.approval_queue(app_store(), current_user())
+    in_review, following = page_of(queue["in_review"], lambda s: s["id"], query.limit, query.after)
+    shown = {s["id"] for s in in_review}
+    return jsonify(
+        {
+            "submissions": [s for s in queue["submissions"] if s["id"] in shown],
+            "transfers": queue["transfers"][: query.limit],
+            "in_review": in_review,
+            "next": following,
+        }
+    )
 
 
 @operation(
@@ -183,7 +197,8 @@ def master_diff(old: int, new: int) -> ResponseReturnValue:
     query=c.AuditQuery,
 )
 def audit_log(query: c.AuditQuery) -> ResponseReturnValue:
-    return jsonify({"events": workflow.audit(app_store(), current_user(), query.limit)})
+    events, following = workflow.audit(app_store(), current_user(), query.limit, query.after)
+    return jsonify({"events": events, "next": following})
 
 
 @operation(

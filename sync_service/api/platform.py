@@ -54,7 +54,8 @@ def ready() -> ResponseReturnValue:
     query=c.JobsQuery,
 )
 def job_list(query: c.JobsQuery) -> ResponseReturnValue:
-    return jsonify({"jobs": jobs.listing(app_store(), current_user(), query.limit)})
+    found, following = jobs.listing(app_store(), current_user(), query.limit, query.after)
+    return jsonify({"jobs": found, "next": following})
 
 
 @operation(

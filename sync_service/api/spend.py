@@ -118,7 +118,8 @@ def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
     gate=planner_gate,
 )
 def list_purchase_orders(query: c.PurchaseOrdersQuery) -> ResponseReturnValue:
-    return jsonify(spend_report.purchase_orders_json(master_for(current_user()), query.status))
+    view = master_for(current_user())
+    return jsonify(spend_report.purchase_orders_json(view, query.status, query.limit, query.after))
 
 
 @operation(

@@ -37,6 +37,7 @@ from sync_service.planning.submissions import current_submission, status_of
 from sync_service.platform import outbox
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.idempotency import Idempotency, remember
+from sync_service.platform.paging import id_after
 from sync_service.platform.storage import (
     ApprovalStep,
     AuditEvent,
@@ -716,17 +717,25 @@ def describe(session: Session, submission: Submission, user_name: str | None = N
     }
 
 
-def list_submissions(store: Store, user: User, team: str | None = None) -> list[dict[str, Any]]:
+def list_submissions(
+    store: Store, user: User, team: str | None = None, limit: int = 500, after: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """(a page of the submissions the caller may read, oldest first; the next page's cursor or None)."""
     require_plan_reader(user)
+    start = id_after(after)
     with store.reading() as session:
         user = session.merge(user)
-        query = select(Submission).order_by(Submission.id)
+        query = select(Submission).order_by(Submission.id).limit(limit + 1)
+        if start is not None:
+            query = query.where(Submission.id > start)
         if team is not None:
             query = query.where(Submission.team_id == team)
         teams = visible_teams(user)
         if teams is not None:
             query = query.where(Submission.team_id.in_(sorted(teams)))
-        return [describe(session, s) for s in session.scalars(query)]
+        found = list(session.scalars(query))
+        following = str(found[limit - 1].id) if len(found) > limit else None
+        return [describe(session, s) for s in found[:limit]], following
 
 
 def get_submission(store: Store, user: User, submission_id: int) -> dict[str, Any]:
@@ -865,21 +874,38 @@ def lines_by_id(session: Session, submission_id: int | None) -> dict[str, dict[s
     return {line.line_id: line.values for line in lines}
 
 
-def audit(store: Store, user: User, limit: int = 200) -> list[dict[str, Any]]:
-    """The newest audit events (finance and admin only)."""
+def audit(
+    store: Store, user: User, limit: int = 200, after: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """(a page of the audit events, newest first, older than the event `after` names; the next page's cursor).
+
+    Finance and admins only.
+    """
     if user.role == Role.MARKETER:
         raise Forbidden("the audit log is for finance and admins")
+    start = id_after(after)
     with store.reading() as session:
-        rows = session.execute(
+        query = (
             select(AuditEvent, User.name)
             .outerjoin(User, AuditEvent.user_id == User.id)
             .order_by(AuditEvent.id.desc())
-            .limit(limit)
+            .limit(limit + 1)
         )
-        return [
-            {"at": e.at.isoformat(), "user": name, "action": e.action, "target": e.target, "detail": e.detail}
-            for e, name in rows
+        if start is not None:
+            query = query.where(AuditEvent.id < start)
+        rows = session.execute(query).all()
+        events = [
+            {
+                "id": e.id,
+                "at": e.at.isoformat(),
+                "user": name,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail,
+            }
+            for e, name in rows[:limit]
         ]
+        return events, (str(events[-1]["id"]) if len(rows) > limit else None)
 
 
 def team_template(store: Store, schema: PlanSchema, user: User, team_id: str, out: Path) -> Path:

@@ -313,13 +313,24 @@ def get(store: Store, user: User, job_id: str) -> dict[str, Any]:
         return view(session, visible(session, user, job_id))
 
 
-def listing(store: Store, user: User, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest jobs `user` may see, newest first."""
+def listing(
+    store: Store, user: User, limit: int = 50, after: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """(a page of the jobs `user` may see, newest first, after the job `after` names; the next page's cursor)."""
     with store.reading() as session:
-        query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
+        query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit + 1)
         if user.role != Role.FINANCE:
             query = query.where(Job.user_id == user.id)
-        return [view(session, job) for job in session.scalars(query)]
+        if after is not None:
+            seen = session.get(Job, after) if len(after) <= 64 else None
+            if seen is None:
+                raise ServiceError(f"after: {after!r} names no job; start again without it")
+            query = query.where(
+                (Job.created_at < seen.created_at) | ((Job.created_at == seen.created_at) & (Job.id > seen.id))
+            )
+        found = list(session.scalars(query))
+        following = found[limit - 1].id if len(found) > limit else None
+        return [view(session, job) for job in found[:limit]], following
 
 
 def wait(store: Store, user: User, job_id: str, seconds: float) -> dict[str, Any]:

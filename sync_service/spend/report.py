@@ -7,7 +7,6 @@ dashboard, the master workbook and the Google push show one answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from sheet_templates.money import money_text as money
 from sync_service.master.model import Master
 from sync_service.platform.errors import ServiceError
+from sync_service.platform.paging import page_of
 from sync_service.spend.accruals import default_month, month_index
 
 BY = ("line", "team", "region")
@@ -127,11 +127,18 @@ def _po_brief(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def purchase_orders_json(view: Master, status: str | None = None) -> dict[str, Any]:
-    """The POs in force the caller may see (a marketer: their teams' only), each with its figures and invoices."""
-    items: Iterable[dict[str, Any]] = view.purchase_orders
+def purchase_orders_json(
+    view: Master, status: str | None = None, limit: int = 500, after: str | None = None
+) -> dict[str, Any]:
+    """A page of the POs in force the caller may see (a marketer: their teams' only), with figures and invoices.
+
+    In PO-number order, at most `limit` after the PO `after` names; `next` is the next page's cursor.
+    Only the page's POs are written out, however many there are.
+    """
+    items: list[dict[str, Any]] = list(view.purchase_orders)
     if status is not None:
         items = [p for p in items if p["status"] == status]
+    items, following = page_of(items, lambda p: p["po_number"], limit, after)
     out = []
     for p in items:
         out.append(
@@ -160,7 +167,7 @@ def purchase_orders_json(view: Master, status: str | None = None) -> dict[str, A
                 ],
             }
         )
-    return {"purchase_orders": out, **view.about}
+    return {"purchase_orders": out, "next": following, **view.about}
 
 
 def spend_table(view: Master, month: str | None = None) -> tuple[list[str], list[str], list[list[Any]]] | None:

@@ -23,7 +23,7 @@ from sync_service.web.base import app_store, bp, login_required
 @login_required
 def job_list() -> ResponseReturnValue:
     """Background jobs (pushes, workbook builds): finance sees every one, others their own."""
-    return render_template("jobs.html", jobs=jobs.listing(app_store(), g.web_user, 100))
+    return render_template("jobs.html", jobs=jobs.listing(app_store(), g.web_user, 100)[0])
 
 
 @bp.route("/addin-token", methods=["GET", "POST"])

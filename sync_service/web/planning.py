@@ -164,7 +164,7 @@ def team(team: str) -> ResponseReturnValue:
 def versions() -> ResponseReturnValue:
     user = g.web_user
     listing = workflow.master_versions(app_store(), user)
-    events = workflow.audit(app_store(), user, 100) if user.role == Role.FINANCE else []
+    events = workflow.audit(app_store(), user, 100)[0] if user.role == Role.FINANCE else []
     return render_template("versions.html", versions=listing, events=events)
 
 

@@ -108,6 +108,12 @@ def plan_rows(team: str, blank_rows: int = 4) -> list[list[Any]]:
     return rows
 
 
+def edited(rows: list[list[Any]]) -> list[list[Any]]:
+    """`rows` with the first line's notes changed: a plan that differs from the approved one."""
+    notes = rows[0].index(SCHEMA["notes"].label)
+    return [rows[0], [*rows[1][:notes], "moved a booth", *rows[1][notes + 1 :]], *rows[2:]]
+
+
 def _get(url: str) -> tuple[int, bytes, str]:
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.status, response.read(), response.headers.get("Content-Type", "")
@@ -220,7 +226,8 @@ def test_the_addins_node_tests_pass_against_the_service(service: dict[str, Any],
         "team": TEAM,
         "other_team": OTHER_TEAM,
         "based_on": service["approved"][TEAM],
-        "rows": plan_rows(TEAM),
+        "rows": edited(plan_rows(TEAM)),  # the approved plan with a note changed, as a marketer edits it
+        "approved_rows": plan_rows(TEAM),  # the approved plan as it is: submitting it is `unchanged`
         # New plans the streaming test approves during its run (the other team's, so the
         # task pane's tests keep their team's approved plan).
         "other_based_on": service["approved"][OTHER_TEAM],

@@ -104,7 +104,7 @@ def test_a_valid_plan_is_stored_and_visible_to_its_team_and_finance_only(service
     detail = client.get(f"/api/v1/submissions/{body['id']}", headers=auth(tokens["finance"]))
     assert detail.status_code == 200 and detail.get_json()["id"] == body["id"]
     problem(client.get(f"/api/v1/submissions/{body['id']}", headers=auth(tokens["na"])), 403)
-    assert client.get("/api/v1/submissions", headers=auth(tokens["na"])).get_json() == {"submissions": []}
+    assert client.get("/api/v1/submissions", headers=auth(tokens["na"])).get_json() == {"submissions": [], "next": None}
     listed = client.get("/api/v1/submissions", headers=auth(tokens["emea"])).get_json()["submissions"]
     assert [s["id"] for s in listed] == [body["id"]]
 
@@ -124,7 +124,10 @@ def test_an_invalid_plan_gets_every_issue_and_nothing_is_stored(service, tmp_pat
         (f"Plan!{SCHEMA['channel'].letter}4", "cell.allowed_value"),
         (f"Plan!{SCHEMA['m02'].letter}5", "cell.negative"),
     }
-    assert client.get("/api/v1/submissions", headers=auth(tokens["finance"])).get_json() == {"submissions": []}
+    assert client.get("/api/v1/submissions", headers=auth(tokens["finance"])).get_json() == {
+        "submissions": [],
+        "next": None,
+    }
 
 
 def test_a_file_that_is_not_a_plan_is_refused_with_its_rule(service) -> None:

@@ -59,6 +59,16 @@ test("Submit plan posts the Plan sheet's rows with PS_BASED_ON and reports the n
   assert.equal(outcome.submission.status, "submitted");
 });
 
+test("the team's approved plan submitted again is unchanged, and nothing waits for approval", { skip }, async () => {
+  const { approved_rows: rows, team, based_on: basedOn } = service.fixture;
+  await workbook(rows, basedOn);
+  const outcome = await pane.submitPlan();
+  assert.equal(outcome.status, 200, JSON.stringify(outcome));
+  assert.ok(outcome.ok);
+  assert.equal(outcome.title, `Unchanged: this is ${team}'s approved plan #${basedOn}; nothing was sent for approval.`);
+  assert.equal(outcome.submission.status, "approved");
+});
+
 test("Submit plan lists every issue of a refused plan with its cell", { skip }, async () => {
   const rows = structuredClone(service.fixture.rows);
   const header = rows[0];
