@@ -10,15 +10,12 @@ from sqlalchemy import select
 
 from sync_service.access import auth
 from sync_service.api import contracts as c
-from sync_service.api.base import (
-    admin_gate,
-    app_schema,
-    app_store,
-    bp,
-)
+from sync_service.api.base import admin_gate, bp
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.notifications import notices as notifications
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.platform.errors import (
     NotFound,
     ServiceError,

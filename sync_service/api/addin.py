@@ -12,15 +12,12 @@ from flask import current_app, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
 from sync_service.api import contracts as c
-from sync_service.api.base import (
-    ADDIN_SCOPES,
-    app_schema,
-    app_store,
-    bp,
-)
+from sync_service.api.base import ADDIN_SCOPES, bp
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.master import functions as functions_api
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.platform.errors import (
     NotFound,
 )

@@ -10,14 +10,15 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 
-from sheet_templates.schema import PlanSchema
 from sync_service.access import auth
 from sync_service.access.approvals import may_approve_something
 from sync_service.api.caller import current_user
+from sync_service.api.uploads import uploaded
 from sync_service.integrations.google import sync as sheets_sync
 from sync_service.master import model as master_model
 from sync_service.platform import jobs
-from sync_service.platform.context import SCHEMA, STORE
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.platform.errors import (
     Conflict,
     Forbidden,
@@ -25,7 +26,7 @@ from sync_service.platform.errors import (
     TooLarge,
 )
 from sync_service.platform.idempotency import Idempotency, replay
-from sync_service.platform.storage import Role, Store, TokenScope, User
+from sync_service.platform.storage import Role, TokenScope, User
 
 EXPORT_EMPTY = "the export is empty; upload a CSV or xlsx file"
 
@@ -34,14 +35,6 @@ bp = Blueprint("api", __name__)
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def app_store() -> Store:
-    return current_app.extensions[STORE]
-
-
-def app_schema() -> PlanSchema:
-    return current_app.extensions[SCHEMA]
 
 
 def follow_ups() -> dict[str, Any]:
@@ -167,3 +160,17 @@ def preferred_wait() -> float:
 def submitted(result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """A submission's answer: 201 when it was stored, 200 when it is the team's approved plan unchanged."""
     return (200 if result.get("unchanged") else 201), result
+
+
+def export_import(kind: str, query: Any, run: Callable[..., Any], status: int = 200) -> ResponseReturnValue:
+    """An export (actual spend, POs, invoices) imported now by `run(user, raw, filename, idem)`, or by a job.
+
+    With `Prefer: respond-async` the job `kind` imports it; a retry with the same Idempotency-Key
+    gets the first answer. `run` answers a body (sent with `status`) or (status, body).
+    """
+    user = current_user()
+    raw, filename = uploaded(query.filename, "the export", EXPORT_EMPTY)
+    if prefers("respond-async"):
+        given = {"date_order": query.date_order} if query.date_order else {}
+        return job_answer(user, jobs.enqueue(current_app, kind, given, user, (raw, filename)))
+    return idempotent(user, (raw, query.date_order or ""), lambda idem: run(user, raw, filename, idem), status)

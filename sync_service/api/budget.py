@@ -6,20 +6,14 @@ from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from sync_service.api import contracts as c
-from sync_service.api.base import (
-    app_schema,
-    app_store,
-    bp,
-    finance_gate,
-    master_for,
-    over_allocation_policy,
-    planner_gate,
-)
+from sync_service.api.base import bp, finance_gate, master_for, over_allocation_policy, planner_gate
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.budget import allocations as allocation_rules
 from sync_service.budget import baselines, transfers
 from sync_service.master import reports
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.platform.paging import page_of
 
 

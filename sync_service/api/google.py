@@ -6,19 +6,12 @@ from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from sync_service.api import contracts as c
-from sync_service.api.base import (
-    app_schema,
-    app_store,
-    bp,
-    finance_gate,
-    idempotent,
-    job_answer,
-    over_allocation_policy,
-    submitted,
-)
+from sync_service.api.base import bp, finance_gate, idempotent, job_answer, over_allocation_policy, submitted
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.integrations.google import sync as sheets_sync
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 
 
 @operation(bp, "GET", "/api/v1/gsheets/teams", "The teams' Google plan sheets", response=c.Sheets, errors=(403,))

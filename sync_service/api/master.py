@@ -10,20 +10,14 @@ from flask.typing import ResponseReturnValue
 
 from sync_service.access import auth
 from sync_service.api import contracts as c
-from sync_service.api.base import (
-    ADDIN_SCOPES,
-    XLSX,
-    app_schema,
-    app_store,
-    bp,
-    job_answer,
-    master_for,
-)
+from sync_service.api.base import ADDIN_SCOPES, XLSX, bp, job_answer, master_for
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.documents.master_workbook import master_workbook_bytes
 from sync_service.master import performance, reports
 from sync_service.platform import jobs
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 
 
 @operation(

@@ -14,8 +14,6 @@ from sync_service.api import contracts as c
 from sync_service.api.base import (
     ADDIN_SCOPES,
     XLSX,
-    app_schema,
-    app_store,
     approver_gate,
     bp,
     finance_gate,
@@ -31,6 +29,8 @@ from sync_service.api.uploads import uploaded
 from sync_service.master import model as master_model
 from sync_service.planning import cycles, scenarios, workflow
 from sync_service.planning import periods as period_locks
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.platform.errors import (
     ServiceError,
 )

@@ -10,15 +10,11 @@ from sqlalchemy import text
 
 from sync_service.api import contracts as c
 from sync_service.api import openapi
-from sync_service.api.base import (
-    XLSX,
-    app_store,
-    bp,
-    preferred_wait,
-)
+from sync_service.api.base import XLSX, bp, preferred_wait
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.platform import jobs, readiness
+from sync_service.platform.context import store as app_store
 
 
 @operation(bp, "GET", "/api/v1/openapi.json", "This description (OpenAPI 3.1)", response=None, auth=False)

@@ -10,21 +10,13 @@ from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from sync_service.api import contracts as c
-from sync_service.api.base import (
-    EXPORT_EMPTY,
-    XLSX,
-    app_schema,
-    app_store,
-    bp,
-    finance_gate,
-    idempotent,
-    job_answer,
-    prefers,
-)
+from sync_service.api.base import EXPORT_EMPTY, XLSX, bp, export_import, finance_gate, idempotent, job_answer, prefers
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.api.uploads import uploaded
 from sync_service.platform import jobs
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.platform.idempotency import Idempotency
 from sync_service.results import actuals, outcomes
 
@@ -50,15 +42,10 @@ def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
     answer is 202 with the job at once (its Location to follow; `wait=N` as well waits up to N
     seconds), and the job's result is the import's answer, or its issues when the file is refused.
     """
-    user = current_user()
-    raw, filename = uploaded(query.filename, "the export", EXPORT_EMPTY)
-    if prefers("respond-async"):
-        given = {"date_order": query.date_order} if query.date_order else {}
-        return job_answer(user, jobs.enqueue(current_app, "actuals.import", given, user, (raw, filename)))
-    return idempotent(
-        user,
-        (raw, query.date_order or ""),
-        lambda idem: actuals.import_actuals(
+    return export_import(
+        "actuals.import",
+        query,
+        lambda user, raw, filename, idem: actuals.import_actuals(
             app_store(), app_schema(), user, raw, filename, idem, date_order=query.date_order
         ),
         201,

@@ -3,44 +3,27 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from typing import Any
 
 from flask import current_app, jsonify, send_file
 from flask.typing import ResponseReturnValue
 
 from sync_service.api import contracts as c
 from sync_service.api.base import (
-    EXPORT_EMPTY,
     XLSX,
-    app_schema,
-    app_store,
     bp,
+    export_import,
     finance_gate,
-    idempotent,
-    job_answer,
     master_for,
     over_allocation_policy,
     planner_gate,
-    prefers,
 )
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
-from sync_service.api.uploads import uploaded
-from sync_service.platform import jobs
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.spend import accruals
 from sync_service.spend import orders as spend
 from sync_service.spend import report as spend_report
-
-
-def _spend_import(kind: str, query: c.ActualsQuery, run: Callable[..., Any]) -> ResponseReturnValue:
-    """A PO or invoice export: imported now (`run(user, raw, filename, idem)`), or by the job `kind` when asked."""
-    user = current_user()
-    raw, filename = uploaded(query.filename, "the export", EXPORT_EMPTY)
-    if prefers("respond-async"):
-        given = {"date_order": query.date_order} if query.date_order else {}
-        return job_answer(user, jobs.enqueue(current_app, kind, given, user, (raw, filename)))
-    return idempotent(user, (raw, query.date_order or ""), lambda idem: run(user, raw, filename, idem))
 
 
 @operation(
@@ -62,7 +45,7 @@ def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
 
     With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
     """
-    return _spend_import(
+    return export_import(
         "purchase_orders.import",
         query,
         lambda user, raw, filename, idem: spend.import_purchase_orders(
@@ -74,7 +57,7 @@ def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
             over_allocation_policy(),
             idem,
             date_order=query.date_order,
-            window_days=_window(),
+            window_days=spend.window_days(current_app.config),
         ),
     )
 
@@ -98,11 +81,18 @@ def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
 
     With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
     """
-    return _spend_import(
+    return export_import(
         "invoices.import",
         query,
         lambda user, raw, filename, idem: spend.import_invoices(
-            app_store(), app_schema(), user, raw, filename, idem, date_order=query.date_order, window_days=_window()
+            app_store(),
+            app_schema(),
+            user,
+            raw,
+            filename,
+            idem,
+            date_order=query.date_order,
+            window_days=spend.window_days(current_app.config),
         ),
     )
 
@@ -191,8 +181,3 @@ def accrual_journal(month: str, query: c.JournalQuery) -> ResponseReturnValue:
 )
 def close_accrual(month: str) -> ResponseReturnValue:
     return jsonify(accruals.close(app_store(), app_schema(), current_user(), month))
-
-
-def _window() -> int:
-    """IMPORT_DATE_WINDOW_DAYS: the days either side of the fiscal year an import's dates may fall."""
-    return int(current_app.config.get("IMPORT_DATE_WINDOW_DAYS", spend.DATE_WINDOW_DAYS))

@@ -98,8 +98,12 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any, *, 
         store.serialise(session, ALLOCATIONS_LOCK)  # a transfer reads the cells it changes: never over this write
         _, now = current_allocations(session, schema)
         if change:
-            after = {**now, **{k: v for k, v in cells.items() if v is not None}}
-            after = {k: v for k, v in after.items() if cells.get(k, 0) is not None}
+            after = dict(now)
+            for key, cents in cells.items():
+                if cents is None:
+                    after.pop(key, None)
+                else:
+                    after[key] = cents
         else:
             after = {k: v for k, v in cells.items() if v is not None}
             if body.get("replace") is not True:
@@ -121,12 +125,9 @@ def _refuse_dropping_planned_cells(session: Session, dropped: list[tuple[str, ..
     planned: dict[str, defaultdict[tuple[str, str], int]] = {}
     held = []
     for region, quarter, channel in sorted(dropped):
-        by_cell = planned.setdefault(region, _region_planned(session, region))
-        under = sum(
-            cents
-            for (q, c), cents in by_cell.items()
-            if q == quarter and (channel == ALL_CHANNELS or c.casefold() == channel.casefold())
-        )
+        if region not in planned:  # one query per region, however many of its cells are dropped
+            planned[region] = _region_planned(session, region)
+        under = planned_under(planned[region], quarter, channel)
         if under > 0:
             what = "all channels" if channel == ALL_CHANNELS else channel
             held.append(
@@ -200,15 +201,20 @@ def _region_planned(session: Session, region: str, exclude: str | None = None) -
     return planned
 
 
+def planned_under(planned: Mapping[tuple[str, str], int], quarter: str, channel: str) -> int:
+    """The planned spend ({(quarter, channel): cents}, one region's) under one allocation cell ("*": all channels)."""
+    return sum(
+        cents
+        for (q, c), cents in planned.items()
+        if q == quarter and (channel == ALL_CHANNELS or c.casefold() == channel.casefold())
+    )
+
+
 def over_allocation(schema: PlanSchema, cells: Cells, planned: Mapping[tuple[str, str], int]) -> list[dict[str, Any]]:
     """Each of `cells` that `planned` ({(quarter, channel): cents}, one region's) exceeds, as a finding."""
     findings = []
     for (region, quarter, channel), allocated in sorted(cells.items()):
-        total = sum(
-            v
-            for (q, c), v in planned.items()
-            if q == quarter and (channel == ALL_CHANNELS or c.casefold() == channel.casefold())
-        )
+        total = planned_under(planned, quarter, channel)
         if total > allocated:
             findings.append(
                 {

@@ -64,7 +64,7 @@ def master_workbook(m: Master, out: Path, as_of: dt.date, more: Sequence[Any] = 
 @jobs.kind("master.workbook", "Build the master workbook")
 def workbook_job(run: Any) -> dict[str, Any]:
     """The job `master.workbook`: the master workbook as the job's owner may see it, kept with the job."""
-    schema = run.app.extensions["plansheet.schema"]
+    schema = run.schema
     as_of = dt.date.fromisoformat(run.job.args["as_of"])
     version, data = master_workbook_bytes(run.store, schema, run.user, as_of)
     result = {"master_version": version, "as_of": run.job.args["as_of"], "bytes": len(data)}

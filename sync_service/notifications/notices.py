@@ -235,7 +235,7 @@ def post_chat(config: Mapping[str, Any], subject: str, text: str) -> None:
 def notify_job(run: Any) -> dict[str, Any]:
     """The job `notify`: the notice's email to each recipient who has it on, and the chat channel."""
     config = run.app.config
-    schema = run.app.extensions["plansheet.schema"]
+    schema = run.schema
     with run.store.reading() as session:
         recipients, subject, text = compose(session, run.job.args, schema.config.reporting_currency)
         addresses = sorted({a for a in (address_of(u) for u in recipients) if a})

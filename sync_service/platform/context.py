@@ -1,17 +1,17 @@
-"""The one accessor for what the app holds: its store, its plan schema and the request's user.
+"""The one accessor for what the app holds: its store and its plan schema.
 
 The app factory puts the store and the schema in `app.extensions` under these keys; every layer
-reads them from here, never from the API module.
+reads them from here (the API, the dashboard and the jobs alike).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 
 from sheet_templates.schema import PlanSchema
-from sync_service.platform.storage import Store, User
+from sync_service.platform.storage import Store
 
 STORE = "plansheet.store"  # app.extensions keys, set by the app factory
 SCHEMA = "plansheet.schema"
@@ -25,8 +25,3 @@ def store(app: Flask | Any | None = None) -> Store:
 def schema(app: Flask | Any | None = None) -> PlanSchema:
     """The app's plan schema (the current app's without `app`)."""
     return (app or current_app).extensions[SCHEMA]
-
-
-def signed_in() -> User | None:
-    """The user the request was authenticated as (a bearer token or a dashboard session), or None yet."""
-    return g.get("user")

@@ -268,8 +268,8 @@ def header_columns(header: list[Any], fields: Mapping[str, tuple[str, ...]], she
         for j in js
     ]
     if issues:
-        fields_named = sorted({i["message"].split(" columns answer ")[1].split(":")[0] for i in issues})
+        named = sorted(field.replace("_", " ") for field, js in found.items() if len(js) > 1)
         raise Unprocessable(
-            f"the export has more than one column for {', '.join(fields_named)}; nothing was read", issues=issues
+            f"the export has more than one column for {', '.join(named)}; nothing was read", issues=issues
         )
     return {field: js[0] for field, js in found.items()}

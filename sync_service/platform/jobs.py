@@ -40,7 +40,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from sheet_templates.errors import ConfigError
-from sync_service.platform import errors
+from sheet_templates.schema import PlanSchema
+from sync_service.platform import context, errors
 from sync_service.platform.errors import NotFound, ServiceError
 from sync_service.platform.storage import Job, JobEvent, JobFile, JobInput, Role, Store, User, utcnow
 from sync_service.platform.storage import User as UserRow
@@ -74,7 +75,11 @@ class Run:
 
     @property
     def store(self) -> Store:
-        return self.app.extensions["plansheet.store"]
+        return context.store(self.app)
+
+    @property
+    def schema(self) -> PlanSchema:
+        return context.schema(self.app)
 
     def given(self) -> tuple[bytes, str | None]:
         """The file written with the job (an import's export) and its name."""
@@ -441,7 +446,7 @@ def _real(app: Flask) -> Flask:
 
 
 def _store(app: Flask) -> Store:
-    return app.extensions["plansheet.store"]
+    return context.store(app)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -399,6 +399,6 @@ def _store_import(
 def import_job(run: Any) -> dict[str, Any]:
     """The job `actuals.import`: the export written with the job, imported as the synchronous route does."""
     raw, filename = run.given()
-    schema = run.app.extensions["plansheet.schema"]
+    schema = run.schema
     order = (run.job.args or {}).get("date_order")
     return import_actuals(run.store, schema, run.user, raw, filename, stored=run.succeed, date_order=order)

@@ -699,7 +699,7 @@ def imports_json(session: Session) -> list[dict[str, Any]]:
 def import_job(run: Any) -> dict[str, Any]:
     """The job `outcomes.import`: a large export imported in the background, exactly as the route does."""
     raw, filename = run.given()
-    schema = run.app.extensions["plansheet.schema"]
+    schema = run.schema
     args = run.job.args or {}
     preset, parsed = parse_file(
         raw, filename, schema, args.get("preset"), args.get("mapping"), args.get("month"), args.get("date_order")

@@ -269,6 +269,11 @@ def _in_window(
     return None
 
 
+def window_days(config: Mapping[str, Any]) -> int:
+    """IMPORT_DATE_WINDOW_DAYS as configured: the days either side of the fiscal year an import's dates may fall."""
+    return int(config.get("IMPORT_DATE_WINDOW_DAYS", DATE_WINDOW_DAYS))
+
+
 def date_window(schema: PlanSchema, days: int) -> tuple[dt.date, dt.date]:
     """The dates an import may carry: the fiscal year and `days` before and after it."""
     margin = dt.timedelta(days=max(int(days), 0))
@@ -659,10 +664,10 @@ def _store(
 def purchase_orders_job(run: Any) -> dict[str, Any]:
     """The job `purchase_orders.import`: the export written with the job, imported as the route does."""
     raw, filename = run.given()
-    schema = run.app.extensions["plansheet.schema"]
+    schema = run.schema
     args = run.job.args or {}
     policy = run.app.config.get("OVER_ALLOCATION", "flag")
-    window = int(run.app.config.get("IMPORT_DATE_WINDOW_DAYS", DATE_WINDOW_DAYS))
+    window = window_days(run.app.config)
     return import_purchase_orders(
         run.store,
         schema,
@@ -680,9 +685,9 @@ def purchase_orders_job(run: Any) -> dict[str, Any]:
 def invoices_job(run: Any) -> dict[str, Any]:
     """The job `invoices.import`: the export written with the job, imported as the route does."""
     raw, filename = run.given()
-    schema = run.app.extensions["plansheet.schema"]
+    schema = run.schema
     args = run.job.args or {}
-    window = int(run.app.config.get("IMPORT_DATE_WINDOW_DAYS", DATE_WINDOW_DAYS))
+    window = window_days(run.app.config)
     return import_invoices(
         run.store,
         schema,

@@ -15,8 +15,9 @@ from flask.typing import ResponseReturnValue
 
 from sync_service.access.auth import create_addin_token
 from sync_service.platform import jobs
+from sync_service.platform.context import store as app_store
 from sync_service.platform.storage import User
-from sync_service.web.base import app_store, bp, login_required
+from sync_service.web.base import bp, login_required
 
 
 @bp.get("/jobs")

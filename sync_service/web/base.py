@@ -22,8 +22,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from sync_service.integrations.google import sync as sheets_sync
-from sync_service.platform.context import SCHEMA, STORE
-from sync_service.platform.storage import Role, Store
+from sync_service.platform.storage import Role
 from sync_service.web import headers
 
 bp = Blueprint("web", __name__, template_folder="templates")
@@ -32,17 +31,9 @@ bp = Blueprint("web", __name__, template_folder="templates")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def app_store() -> Store:
-    return current_app.extensions[STORE]
-
-
 def follow_ups() -> dict[str, Any]:
     """The same follow-ups of a decision as the API runs (from the configuration as it is now)."""
     return sheets_sync.follow_ups_for(current_app)
-
-
-def app_schema() -> Any:
-    return current_app.extensions[SCHEMA]
 
 
 @bp.app_context_processor

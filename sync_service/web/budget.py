@@ -18,9 +18,11 @@ from flask.typing import ResponseReturnValue
 
 from sync_service.budget import baselines, transfers
 from sync_service.planning import cycles
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.platform.errors import NotFound, ServiceError
 from sync_service.platform.storage import Role
-from sync_service.web.base import app_schema, app_store, bp, login_required
+from sync_service.web.base import bp, login_required
 from sync_service.web.refusals import flashed_refusal
 
 

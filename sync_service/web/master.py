@@ -26,7 +26,9 @@ from sync_service.master import model as master_model
 from sync_service.master import performance, reports
 from sync_service.master.allocations import allocation_of
 from sync_service.master.grouping import groups
-from sync_service.web.base import XLSX, app_schema, app_store, bp, login_required
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
+from sync_service.web.base import XLSX, bp, login_required
 from sync_service.web.refusals import refused_as_http
 
 

@@ -27,9 +27,11 @@ from sheet_templates.money import display_money
 from sync_service.access.auth import can_see
 from sync_service.master import model as master_model
 from sync_service.planning import submissions, workflow
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.platform.errors import ServiceError
 from sync_service.platform.storage import Decision, Role, Submission, Team, User
-from sync_service.web.base import XLSX, app_schema, app_store, bp, follow_ups, login_required
+from sync_service.web.base import XLSX, bp, follow_ups, login_required
 from sync_service.web.refusals import flashed_refusal, refused_as_http
 
 

@@ -29,8 +29,9 @@ from werkzeug.exceptions import HTTPException
 
 from sheet_templates.errors import ConfigError
 from sync_service.access.passwords import password_matches
+from sync_service.platform.context import store as app_store
 from sync_service.platform.storage import Store, User, WebSession, utcnow
-from sync_service.web.base import app_store, bp, error_page
+from sync_service.web.base import bp, error_page
 
 
 @bp.before_app_request

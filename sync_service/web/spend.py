@@ -18,10 +18,12 @@ from flask.typing import ResponseReturnValue
 
 from sheet_templates.money import display_money
 from sync_service.master import model as master_model
+from sync_service.platform.context import schema as app_schema
+from sync_service.platform.context import store as app_store
 from sync_service.platform.storage import Role
 from sync_service.spend import accruals
 from sync_service.spend import report as spend_report
-from sync_service.web.base import app_schema, app_store, bp, login_required
+from sync_service.web.base import bp, login_required
 from sync_service.web.refusals import flashed_refusal, refused_as_http
 
 

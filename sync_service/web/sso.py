@@ -21,8 +21,9 @@ from werkzeug.exceptions import HTTPException
 
 from sheet_templates.schema import PlanSchema
 from sync_service.access.sso import SsoConfig, claim_values, grant_for, read_config, sign_on
+from sync_service.platform.context import store as app_store
 from sync_service.platform.storage import User
-from sync_service.web.base import app_store, error_page
+from sync_service.web.base import error_page
 from sync_service.web.session import is_local, sign_in
 
 SSO = "plansheet.sso"  # app.extensions key (the login page asks it for the button)
