@@ -620,6 +620,8 @@ class ScenarioAnswer(Answer):
     made_by: str | None
     made_at: str
     comment: str
+    # When it ended, and how: {"as": "master", "submissions": {team: submission id}} waiting in their
+    # approval chains, or {"as": "allocations", "allocation_revision": N}; a discarded one's comment.
     ended: dict[str, Any] | None
 
 

@@ -383,7 +383,8 @@ def compare_scenario(scenario_id: int, query: c.CompareQuery) -> ResponseReturnV
     bp,
     "POST",
     "/api/v1/scenarios/<int:scenario_id>/promote",
-    "Promote a scenario: to the master (a new approved plan per changed team) or to the allocations",
+    "Promote a scenario: to the master (each changed team's plan submitted into its approval chain) or to the "
+    "allocations (by a finance user other than whoever made its newest revision)",
     response=c.ScenarioAnswer,
     errors=(403, 404, 409),
     body=c.ScenarioPromotion,

@@ -10,11 +10,14 @@ since the download, and with every bad cell named when the workbook is not valid
 
 Nothing of it touches the master until it is promoted:
 
-- `as="master"`: every team whose lines differ becomes a new approved plan (one master version
-  per team, in one transaction), checked as an approval is (the team's plan unchanged since the
-  scenario was made, locked months kept, line IDs its own, the allocation policy);
+- `as="master"`: every team whose lines differ is submitted as the team's new plan (one submission
+  per team, in one transaction), checked as a plan is (the team's plan unchanged since the scenario
+  was made, locked months kept, line IDs its own, the allocation policy) and sent into the region's
+  approval chain; the master changes when the last step of each chain approves, and never on the
+  word of the promoter, who submitted it;
 - `as="allocations"`: a new allocation revision whose cells are the scenario's planned spend by
-  region, quarter and channel (and each region's quarter for all channels).
+  region, quarter and channel (and each region's quarter for all channels), promoted by a finance
+  user other than whoever made the scenario's newest revision.
 
 Or it is discarded. Either ends it; both are audited.
 """
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from addin import reporting as grain
@@ -42,6 +45,7 @@ from addin.untrusted import open_untrusted
 from sheet_templates.calendar import QUARTERS, period_months
 from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import ColumnType, PlanSchema
+from sync_service.access import approvals
 from sync_service.access.auth import require_finance
 from sync_service.access.teams import team_id
 from sync_service.budget import allocations
@@ -52,11 +56,10 @@ from sync_service.master.grouping import periods as spans_of
 from sync_service.planning import periods
 from sync_service.planning.submissions import current_submission
 from sync_service.planning.workflow import allocation_issue, check_line_ids, lines_by_id, stored_lines
+from sync_service.platform import outbox
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AuditEvent,
-    Decision,
-    MasterVersion,
     Scenario,
     ScenarioEnd,
     ScenarioRevision,
@@ -572,7 +575,13 @@ def promote(
     *,
     over_allocation: str = "flag",
 ) -> dict[str, Any]:
-    """Make the scenario the master (a new approved plan per changed team) or the allocations, in one transaction."""
+    """Submit the scenario's changed teams' plans into their approval chains, or make it the allocations.
+
+    One transaction either way. To the master, the promoter is each plan's submitter: the master
+    changes when the last step of a plan's chain approves it (`workflow.decide`). To the
+    allocations, whoever made the scenario's newest revision is refused (403): another finance
+    user promotes it.
+    """
     require_finance(user, "promotes what-if scenarios")
     if target not in ("master", "allocations"):
         raise ServiceError("as: promote a scenario to the 'master' or to the 'allocations'")
@@ -582,14 +591,14 @@ def promote(
         _open(session, row)
         newest = _revision(session, scenario_id)
         lines = newest.lines
-        if target == "master" and newest.user_id == user.id:
-            raise Forbidden(
-                f"you made scenario {scenario_id}'s lines as they are (revision {newest.number}); another finance "
-                "user must promote it to the master, as another approves a plan"
-            )
         if target == "allocations":
+            if newest.user_id == user.id:
+                raise Forbidden(
+                    f"you made scenario {scenario_id}'s lines as they are (revision {newest.number}); another "
+                    "finance user must promote it to the allocations, so that two people agree to every budget change"
+                )
             detail = _to_allocations(session, store, schema, user, row, lines, over_allocation)
-        else:
+        else:  # the approval chains hold the four eyes: the promoter submits, and takes no step of them
             detail = _to_master(session, schema, user, row, lines, comment, over_allocation)
         detail["comment"] = comment
         session.add(
@@ -648,6 +657,12 @@ def _to_master(
     comment: str,
     over_allocation: str,
 ) -> dict[str, Any]:
+    """Submit each team whose lines the scenario changes, as if the team had sent the plan.
+
+    Each submission is based on the team's approved plan, checked as a plan is, and waits in its
+    region's approval chain (thresholds included), audited and announced as a submission is;
+    nothing is decided here, so the master is as it was.
+    """
     made_from = master.current_submissions(session, row.master_version) if row.master_version else {}
     origin: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for line in _revision(session, row.id, 1).lines:
@@ -656,7 +671,9 @@ def _to_master(
     for line in lines:
         by_team[line["team_id"]].append(line)
     locked = periods.locked_months(session)
-    versions, issues = {}, []
+    submitted: dict[str, int] = {}
+    issues: list[dict[str, Any]] = []
+    over: list[str] = []
     for team in sorted(set(by_team) | set(origin)):
         if by_team.get(team, []) == origin.get(team, []):
             continue  # the scenario leaves this team's lines as they were
@@ -679,20 +696,22 @@ def _to_master(
                            f"must keep {money_text(old)} (the scenario has {money_text(new)})"})  # fmt: skip
         if issues:
             continue
-        _validated(schema, session.get(Team, team), mine)
+        found = session.get(Team, team)
+        _validated(schema, found, mine)
         rows_ = {line["line_id"]: None for line in mine}
-        try:
-            check_line_ids(session, schema, team, rows_, SHEET, pending=False)
+        try:  # as a submitted plan is: neither another team's approved IDs nor those of its plans waiting
+            check_line_ids(session, schema, team, rows_, SHEET, pending=True)
         except Unprocessable as exc:
             raise Conflict(f"the scenario gives team {team} line IDs of another team", issues=exc.issues) from None
         table = master.typed_lines([{**line, "team_id": team} for line in mine], schema)
         totals = allocations.plan_totals(table, schema)
-        findings = allocations.allocation_findings(session, schema, session.get(Team, team), totals)
+        findings = allocations.allocation_findings(session, schema, found, totals)
         if findings and over_allocation == "refuse":
             raise Conflict(
                 f"promoting scenario {row.id} would put {team}'s region over its allocation",
                 issues=[allocation_issue(f) for f in findings],
             )
+        over += [f["message"] for f in findings]
         raw = json.dumps(mine, sort_keys=True, separators=(",", ":")).encode()
         submission = Submission(
             team_id=team,
@@ -703,6 +722,7 @@ def _to_master(
             raw_sha256=hashlib.sha256(raw).hexdigest(),
             valid=True,
             line_count=len(mine),
+            # The stored report is read by the team's marketers: other teams' approved spend is not theirs to see.
             report=[allocation_issue(allocations.redacted(f)) for f in findings],
             based_on_submission=current,
             base={"submission": current},
@@ -711,27 +731,24 @@ def _to_master(
         session.add(submission)
         session.flush()
         add_submission_lines(session, submission.id, mine, [None] * len(mine), totals)
-        note = f"promoted from scenario {row.id} {row.name!r}" + (f": {comment}" if comment else "")
-        session.add(Decision(submission_id=submission.id, user_id=user.id, action="approved", comment=note))
-        version = MasterVersion(user_id=user.id, team_id=team, submission_id=submission.id)
-        session.add(version)
-        session.flush()
-        versions[team] = version.id
+        change = approvals.plan_change(session, current, totals)
+        approvals.record_chain(session, schema.config.approvals, submission.id, found.region, change)
+        submitted[team] = submission.id
         session.add(
             AuditEvent(
                 user_id=user.id,
-                action="submission.approve",
+                action="submission.create",
                 target=f"submission:{submission.id}",
-                detail={"team": team, "comment": note, "version": version.id, "scenario": row.id,
-                        "over_allocation": [f["message"] for f in findings]},
+                detail={"team": team, "lines": len(mine), "source": "scenario", "based_on": current,
+                        "scenario": row.id, "scenario_name": row.name, "comment": comment},
             )
         )  # fmt: skip
+        outbox.stage(session, "submission.submitted", user, submission=submission.id)
     if issues:
         raise Conflict(f"scenario {row.id} changes {len(issues)} amount(s) in closed months", issues=issues)
-    if not versions:
+    if not submitted:
         raise Conflict(f"scenario {row.id} changes no team's plan: there is nothing to promote to the master")
-    newest = session.scalar(select(func.max(MasterVersion.id)))
-    return {"master_version": newest, "teams": versions}
+    return {"submissions": submitted, "over_allocation": over}
 
 
 def _validated(schema: PlanSchema, team: Team, lines: list[dict[str, Any]]) -> None:

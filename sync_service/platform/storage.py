@@ -443,7 +443,10 @@ class ScenarioRevision(Base):
 
 
 class ScenarioEnd(Base):
-    """A scenario promoted (to a master version or an allocation revision) or discarded: it changes no more."""
+    """A scenario promoted (its teams' plans submitted for approval, or an allocation revision) or discarded.
+
+    Either way it changes no more.
+    """
 
     __tablename__ = "scenario_ends"
     scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id"), primary_key=True)

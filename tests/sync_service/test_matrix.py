@@ -189,6 +189,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             "sibling": create_token(session, "sid", "marketer", [SIBLING]),
             "other": create_token(session, "sam", "marketer", [OTHER]),
             "finance": create_token(session, "fiona", "finance"),
+            "finance2": create_token(session, "frank", "finance"),  # changes the scenarios finance promotes
             "admin": create_token(session, "ada", "admin"),
         }
     finance_token_id = tokens["finance"].split("_")[1]
@@ -342,9 +343,23 @@ def a_scenario(world: World) -> dict[str, Any]:
 
 
 def a_changed_scenario(world: World) -> dict[str, Any]:
-    """An open scenario that differs from the master: a team's planned spend halved."""
+    """An open scenario that differs from the master: a team's planned spend halved, by another finance user.
+
+    Whoever made a scenario's newest revision does not promote it to the allocations.
+    """
     found = a_scenario(world)
     changes = [{"op": "scale", "team": MINE, "factor": "0.5"}]
+    response = world.call(
+        "POST", f"/api/v1/scenarios/{found['scenario']}/changes", "finance2", json={"changes": changes}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return found
+
+
+def a_scenario_of_my_teams_q2(world: World) -> dict[str, Any]:
+    """An open scenario with my team's Q2 planned spend halved by finance (Q2 is never locked here)."""
+    found = a_scenario(world)
+    changes = [{"op": "scale", "team": MINE, "period": "Q2", "factor": "0.5"}]
     response = world.call(
         "POST", f"/api/v1/scenarios/{found['scenario']}/changes", "finance", json={"changes": changes}
     )
@@ -491,6 +506,10 @@ MATRIX = [
     row("POST", f"{V1}/scenarios/{{scenario}}/promote",       401, 401,   403, 403,  200,    403,
         json=lambda _: {"as": "allocations"}, prepare=a_changed_scenario,
         writes=("scenario_ends", "allocations", "audit")),
+    # To the master: the changed team's plan is submitted into its approval chain; no decision, the master unchanged.
+    row("POST", f"{V1}/scenarios/{{scenario}}/promote  (to the master)", 401, 401, 403, 403, 200, 403,
+        json=lambda _: {"as": "master"}, prepare=a_scenario_of_my_teams_q2,
+        writes=("submissions", "scenario_ends", "audit")),
     row("POST", f"{V1}/scenarios/{{scenario}}/discard",       401, 401,   403, 403,  200,    403,
         json=lambda _: {}, prepare=a_scenario, writes=("scenario_ends", "audit")),
     # Spend control: finance imports POs and invoices and closes the accrual; planners read their teams' figures.

@@ -11,11 +11,16 @@ import io
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 
+from sheet_templates import load_config
+from sheet_templates.config import default_config_path
+from sync_service.access.auth import create_token
+from tests.sync_service.approval_chains import CHAINS
 from tests.sync_service.http_helpers import auth, problem
 from tests.sync_service.service_helpers import SCHEMA, Service, line, make_service, submit
 
@@ -161,20 +166,42 @@ def upload(s: Service, path: str, data: bytes) -> Any:
     )
 
 
-def test_promoting_to_the_master_makes_each_changed_team_a_new_approved_plan(service: Service) -> None:
+def master_lines(s: Service) -> dict[str, dict[str, Any]]:
+    lines = s.client.get("/api/v1/master", headers=auth(s.tokens["finance"])).get_json()["lines"]
+    return {x["line_id"]: x for x in lines}
+
+
+def submission(s: Service, sid: int) -> dict[str, Any]:
+    return s.client.get(f"/api/v1/submissions/{sid}", headers=auth(s.tokens["finance"])).get_json()
+
+
+def test_promoting_to_the_master_submits_each_changed_team_and_the_master_changes_when_approved(
+    service: Service,
+) -> None:
     scenario = post(service, "/api/v1/scenarios", {"name": "Cut NA"}).get_json()
     path = f"/api/v1/scenarios/{scenario['id']}"
     changes = [{"op": "scale", "team": "NA-ENTERPRISE", "factor": "0.5"}]
     assert post(service, f"{path}/changes", {"changes": changes}).status_code == 200
-    before = master_key(service)["master_version"]
-    # Whoever made the lines as they are does not promote them to the master alone, as nobody approves their own plan.
-    problem(post(service, f"{path}/promote", {"as": "master"}), 403)
-    promoted = post(service, f"{path}/promote", {"as": "master", "comment": "the board's cut"}, who="finance2")
+    before, lines_before = master_key(service), master_lines(service)
+    # The maker of the lines may promote them: the team's approval chain holds the four eyes.
+    promoted = post(service, f"{path}/promote", {"as": "master", "comment": "the board's cut"})
     assert promoted.status_code == 200, promoted.get_data(as_text=True)
-    assert promoted.get_json()["status"] == "promoted"
-    assert master_key(service)["master_version"] == before + 1  # one team changed: one new version
-    lines = service.client.get("/api/v1/master", headers=auth(service.tokens["finance"])).get_json()["lines"]
-    by_id = {x["line_id"]: x for x in lines}
+    answer = promoted.get_json()
+    assert answer["status"] == "promoted" and answer["ended"]["as"] == "master"
+    assert set(answer["ended"]["submissions"]) == {"NA-ENTERPRISE"}  # EMEA is left alone: nothing to submit
+    assert "master_version" not in answer["ended"]
+    sid = answer["ended"]["submissions"]["NA-ENTERPRISE"]
+    waiting = submission(service, sid)
+    assert (waiting["status"], waiting["source"], waiting["submitted_by"]) == ("submitted", "scenario", "fiona")
+    assert [(x["step"], x["status"]) for x in waiting["approval"]["steps"]] == [("finance", "waiting")]
+    assert master_key(service) == before and master_lines(service) == lines_before  # not until it is approved
+    # The promoter submitted it: another finance user approves it, as any plan.
+    refused = problem(post(service, f"/api/v1/submissions/{sid}/approve", {"comment": "ok"}), 403)
+    assert "another approver" in refused["detail"] and master_key(service) == before
+    approved = post(service, f"/api/v1/submissions/{sid}/approve", {"comment": "ok"}, who="finance2")
+    assert approved.status_code == 200, approved.get_data(as_text=True)
+    assert master_key(service)["master_version"] == before["master_version"] + 1  # one team changed: one version
+    by_id = master_lines(service)
     for x in NA:
         for m in MONTHS:
             half = int((Decimal(cents(x.get(m, "0"))) / 2).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -184,7 +211,12 @@ def test_promoting_to_the_master_makes_each_changed_team_a_new_approved_plan(ser
     problem(post(service, f"{path}/promote", {"as": "master"}, who="finance2"), 409)  # promoted: it changes no more
     problem(post(service, f"{path}/changes", {"changes": changes}), 409)
     audit = service.client.get("/api/v1/audit", headers=auth(service.tokens["finance"])).get_json()["events"]
-    assert any(e["action"] == "scenario.promoted" and e["detail"]["as"] == "master" for e in audit)
+    ended = next(e for e in audit if e["action"] == "scenario.promoted")
+    assert ended["detail"]["as"] == "master" and ended["detail"]["submissions"] == {"NA-ENTERPRISE": sid}
+    created = next(e for e in audit if e["action"] == "submission.create" and e["target"] == f"submission:{sid}")
+    assert created["detail"]["scenario"] == scenario["id"] and created["detail"]["scenario_name"] == "Cut NA"
+    approvals = [e["user"] for e in audit if e["action"] == "submission.approve" and e["target"] == f"submission:{sid}"]
+    assert approvals == ["frank"]
 
 
 def test_a_scenario_whose_team_changed_since_is_not_promoted_and_one_discarded_ends(service: Service) -> None:
@@ -206,7 +238,7 @@ def test_promoting_to_the_allocations_sets_them_to_the_scenarios_planned_spend(s
     scenario = post(service, "/api/v1/scenarios", {"name": "Budget as planned"}).get_json()
     path = f"/api/v1/scenarios/{scenario['id']}"
     assert post(service, f"{path}/changes", {"changes": [{"op": "drop", "region": "NA"}]}).status_code == 200
-    promoted = post(service, f"{path}/promote", {"as": "allocations"})
+    promoted = post(service, f"{path}/promote", {"as": "allocations"}, who="finance2")
     assert promoted.status_code == 200, promoted.get_data(as_text=True)
     cells = service.client.get("/api/v1/allocations", headers=auth(service.tokens["finance"])).get_json()
     got = {(c["region"], c["quarter"], c["channel"]): c["cents"] for c in cells["allocations"]}
@@ -218,6 +250,26 @@ def test_promoting_to_the_allocations_sets_them_to_the_scenarios_planned_spend(s
     assert {k: v for k, v in got.items() if k[0] == "EMEA"} == dict(want)
     org = SCHEMA.config.allocations["NA"]  # NA has no line in the scenario: it keeps the allocation in force
     assert {k: v for k, v in got.items() if k[0] == "NA"} == {("NA", q, "*"): int(org[q] * 100) for q in org}
+
+
+def allocations_now(s: Service) -> dict[str, Any]:
+    return s.client.get("/api/v1/allocations", headers=auth(s.tokens["finance"])).get_json()
+
+
+def test_whoever_made_the_newest_revision_does_not_promote_it_to_the_allocations(service: Service) -> None:
+    scenario = post(service, "/api/v1/scenarios", {"name": "Frank's cut"}).get_json()  # made by fiona
+    path = f"/api/v1/scenarios/{scenario['id']}"
+    changes = {"changes": [{"op": "scale", "region": "EMEA", "factor": "0.5"}]}
+    assert post(service, f"{path}/changes", changes, who="finance2").status_code == 200  # revision 2: frank's
+    before = allocations_now(service)
+    refused = problem(post(service, f"{path}/promote", {"as": "allocations"}, who="finance2"), 403)
+    assert "revision 2" in refused["detail"] and "another finance user" in refused["detail"]
+    assert allocations_now(service) == before
+    assert service.client.get(path, headers=auth(service.tokens["finance"])).get_json()["status"] == "open"
+    promoted = post(service, f"{path}/promote", {"as": "allocations"})  # fiona made the origin, not these lines
+    assert promoted.status_code == 200, promoted.get_data(as_text=True)
+    revision = promoted.get_json()["ended"]["allocation_revision"]
+    assert allocations_now(service)["revision"] == revision != before["revision"]
 
 
 def test_a_scenario_of_the_estimate_shows_what_was_booked_and_promotes_the_plan_of_the_closed_months(
@@ -236,8 +288,87 @@ def test_a_scenario_of_the_estimate_shows_what_was_booked_and_promotes_the_plan_
     compared = service.client.get(f"{path}/compare?by=region&period=quarter", headers=auth(service.tokens["finance"]))
     q1 = next(r for r in compared.get_json()["rows"] if (r["region"], r["period"]) == ("EMEA", "Q1"))
     assert q1["cents"]["origin"] == 90000 + cents("800")  # booked m01 (900, not the plan's 1000), then m02's plan
-    assert post(service, f"{path}/promote", {"as": "master"}, who="finance2").status_code == 200
-    lines = service.client.get("/api/v1/master", headers=auth(service.tokens["finance"])).get_json()["lines"]
-    first = next(x for x in lines if x["line_id"] == "EMEA-0001")
+    before = master_lines(service)
+    promoted = post(service, f"{path}/promote", {"as": "master"}, who="finance2")
+    assert promoted.status_code == 200, promoted.get_data(as_text=True)
+    sid = promoted.get_json()["ended"]["submissions"]["EMEA-ENTERPRISE"]
+    assert master_lines(service) == before  # submitted, waiting for its approval
+    assert post(service, f"/api/v1/submissions/{sid}/approve", {"comment": "ok"}).status_code == 200
+    first = master_lines(service)["EMEA-0001"]
     assert first["m01"] == cents("1000")  # the closed month keeps the approved plan
     assert first["m04"] == 2 * cents("2000")
+
+
+@pytest.fixture
+def chained(database_url: str, tmp_path: Path) -> Iterator[Service]:
+    """The service with approval chains, the EMEA and NA plans approved through them.
+
+    EMEA plans pass the region's marketing lead (lena), then finance; NA plans finance alone; a plan
+    changing the approved one by more than 50,000 also needs the controller (carla, a finance user).
+    """
+    org = tmp_path / "org.toml"
+    org.write_text(default_config_path().read_text(encoding="utf-8") + CHAINS, encoding="utf-8")
+    config = load_config(org)
+    s = make_service(database_url, ORG_CONFIG=str(org))
+    with s.store.transaction() as session:
+        s.tokens["lena"] = create_token(
+            session, "lena", "marketer", ["EMEA-SMB"], approves=[{"step": "region_lead", "region": "EMEA"}],
+            config=config,
+        )  # fmt: skip
+        s.tokens["carla"] = create_token(
+            session, "carla", "finance", approves=[{"step": "controller", "region": "*"}], config=config
+        )
+    emea = submit(s.client, s.tokens["emea"], EMEA).get_json()["id"]
+    na = submit(s.client, s.tokens["na"], NA, team="NA-ENTERPRISE").get_json()["id"]
+    for sid, approvers in ((emea, ("lena", "finance")), (na, ("finance",))):
+        for who in approvers:
+            assert post(s, f"/api/v1/submissions/{sid}/approve", {"comment": "ok"}, who=who).status_code == 200
+    yield s
+    s.store.dispose()
+
+
+def test_a_promoted_plan_waits_for_each_step_of_its_regions_chain_before_the_master_changes(chained: Service) -> None:
+    scenario = post(chained, "/api/v1/scenarios", {"name": "EMEA tenfold, NA halved"}).get_json()
+    path = f"/api/v1/scenarios/{scenario['id']}"
+    changes = [{"op": "scale", "team": "EMEA-ENTERPRISE", "factor": "10"},
+               {"op": "scale", "team": "NA-ENTERPRISE", "factor": "0.5"}]  # fmt: skip
+    assert post(chained, f"{path}/changes", {"changes": changes}).status_code == 200
+    before, lines_before = master_key(chained), master_lines(chained)
+    promoted = post(chained, f"{path}/promote", {"as": "master"})
+    assert promoted.status_code == 200, promoted.get_data(as_text=True)
+    made = promoted.get_json()["ended"]["submissions"]
+    emea, na = made["EMEA-ENTERPRISE"], made["NA-ENTERPRISE"]
+    # EMEA's plan grows by nine times its approved spend, far over the controller's 50,000.
+    grown = 9 * sum(by_region_quarter(as_cents(EMEA)).values())
+    chain = submission(chained, emea)["approval"]
+    assert [(x["step"], x["status"]) for x in chain["steps"]] == [
+        ("region_lead", "waiting"),
+        ("finance", "not reached"),
+        ("controller", "not reached"),
+    ]
+    assert cents(chain["change"]) > 5_000_000 and abs(cents(chain["change"]) - grown) <= 100
+    assert [x["step"] for x in submission(chained, na)["approval"]["steps"]] == ["finance"]
+
+    def take(who: str, sid: int) -> dict[str, Any]:
+        answer = post(chained, f"/api/v1/submissions/{sid}/approve", {"comment": f"{who} agrees"}, who=who)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return answer.get_json()
+
+    early = problem(post(chained, f"/api/v1/submissions/{emea}/approve", {"comment": "ok"}, who="finance2"), 403)
+    assert "Region marketing lead" in early["detail"]
+    assert take("lena", emea)["master_version"] is None
+    assert master_key(chained) == before and master_lines(chained) == lines_before
+    problem(post(chained, f"/api/v1/submissions/{emea}/approve", {"comment": "ok"}), 403)  # fiona submitted it
+    assert take("finance2", emea)["master_version"] is None
+    assert master_key(chained) == before and master_lines(chained) == lines_before  # still the controller's turn
+    assert submission(chained, emea)["approval"]["waiting_for"] == "controller"
+    last = take("carla", emea)
+    assert last["status"] == "approved" and last["master_version"] == before["master_version"] + 1
+    by_id = master_lines(chained)
+    for x in EMEA:
+        for m in MONTHS:
+            assert (by_id[x["line_id"]][m] or 0) == 10 * cents(x.get(m, "0")), (x["line_id"], m)
+    for x in NA:  # NA's plan waits for its own chain's one step
+        assert (by_id[x["line_id"]]["m04"] or 0) == cents(x.get("m04", "0"))
+    assert take("finance2", na)["status"] == "approved"
+    assert master_lines(chained)["NA-0001"]["m04"] == cents("2500")
