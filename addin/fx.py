@@ -91,3 +91,31 @@ def convert_between(
         )
         out[mask] = scale_cents(cents[mask], cross_rate(config, source, target, month))
     return out
+
+
+def convert_pairs(cents: np.ndarray, sources: np.ndarray, targets: np.ndarray, config: OrgConfig) -> np.ndarray:
+    """Convert each amount (each row, for a 2-D array) from its own currency to its own target, at plan rates.
+
+    One exact conversion per (source, target) pair, whatever the number of amounts, each value
+    rounded on its own as `convert_between` rounds it. An amount whose pair names a currency
+    without a rate is left as it is.
+    """
+    cents = np.asarray(cents, dtype=np.int64)
+    out = cents.copy()
+    if not len(cents):
+        return out
+    source_codes, source_names = pd.factorize(np.asarray(sources, dtype=object), use_na_sentinel=False)
+    target_codes, target_names = pd.factorize(np.asarray(targets, dtype=object), use_na_sentinel=False)
+    pair = source_codes.astype(np.int64) * len(target_names) + target_codes
+    for code in np.unique(pair).tolist():
+        source, target = source_names[code // len(target_names)], target_names[code % len(target_names)]
+        if source == target:
+            continue
+        try:
+            rate = cross_rate(config, source, target)
+        except UnknownCurrency:
+            continue
+        rows = np.flatnonzero(pair == code)
+        block = cents[rows]
+        out[rows] = scale_cents(block.ravel(), rate).reshape(block.shape)
+    return out

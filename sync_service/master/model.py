@@ -34,6 +34,7 @@ from sync_service.master.allocations import current_allocations
 from sync_service.master.outcomes import in_force
 from sync_service.master.spend import book, closed_accruals, invoices_in_force, over_plan, purchase_orders_in_force
 from sync_service.master.spend import reporting as in_reporting
+from sync_service.platform.exports import collector_paused
 from sync_service.platform.storage import (
     AccrualClose,
     ActualImport,
@@ -386,6 +387,7 @@ def _loaded(session: Session, store: Store, schema: PlanSchema, key: tuple[Any, 
     return store.shared.through(name, lambda: _load(session, schema, version=key[1]))
 
 
+@collector_paused()  # tens of thousands of lines, POs and invoices read as rows: no cycles to look for
 def _load(session: Session, schema: PlanSchema, version: int) -> Master:
     regions = {t.id: t.region for t in session.scalars(select(Team))}
     newest = (

@@ -16,9 +16,8 @@ Finance imports the POs and invoices through `sync_service.spend.orders`.
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +25,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from addin.accrual import accrual_cents, delivered_cents
-from addin.fx import UnknownCurrency, convert_between, convert_cents
+from addin.accrual import ratio_cents
+from addin.fx import UnknownCurrency, convert_between, convert_cents, convert_pairs
 from sheet_templates.money import money_text as money
 from sheet_templates.schema import PlanSchema
 from sync_service.platform.storage import AccrualClose, Invoice, PurchaseOrder
+
+_INT64_SAFE = 2**62  # below this, a product of two int64 values cannot overflow
 
 # The stored fields of a PO and an invoice version, as the read model reads them (with the export's row).
 PO_FIELDS = (
@@ -49,28 +50,78 @@ PO_FIELDS = (
 INVOICE_FIELDS = ("invoice_number", "po_number", "currency", "cents", "invoice_date", "row")
 
 
-def purchase_orders_in_force(session: Session) -> dict[str, dict[str, Any]]:
+class InForce(Mapping[Any, dict[str, Any]]):
+    """The version in force of each PO (or invoice) by its key, in key order, held as rows (tuples) of `fields`.
+
+    Every master load reads tens of thousands of them, so they stay tuples: read as a mapping, a
+    row is a dict of its fields; `column(name)` is one field of every row, in key order.
+    """
+
+    __slots__ = ("_at", "_rows", "fields")
+
+    def __init__(self, fields: tuple[str, ...], rows: Mapping[Any, tuple[Any, ...]]) -> None:
+        self.fields = fields
+        self._rows = dict(sorted(rows.items(), key=_first))
+        self._at = {f: j for j, f in enumerate(fields)}
+
+    @classmethod
+    def of(cls, fields: tuple[str, ...], records: Mapping[Any, Mapping[str, Any]]) -> InForce:
+        """`records` (dicts of the fields, or an InForce) as an InForce."""
+        if isinstance(records, InForce):
+            return records
+        return cls(fields, {k: tuple(r.get(f) for f in fields) for k, r in records.items()})
+
+    def __getitem__(self, key: Any) -> dict[str, Any]:
+        return dict(zip(self.fields, self._rows[key], strict=True))
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def column(self, name: str) -> list[Any]:
+        j = self._at[name]
+        return [row[j] for row in self._rows.values()]
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return list(self._rows.values())
+
+    def replaced(self, records: Mapping[Any, Mapping[str, Any]]) -> InForce:
+        """A copy in which `records` (dicts of the fields) are in force, over the rows of the same keys."""
+        rows = dict(self._rows)
+        rows.update({k: tuple(r.get(f) for f in self.fields) for k, r in records.items()})
+        return InForce(self.fields, rows)
+
+
+def _first(item: tuple[Any, Any]) -> Any:
+    return item[0]
+
+
+def purchase_orders_in_force(session: Session) -> InForce:
     """{PO number casefolded: its newest version (stored values, with import id)}.
 
-    Newest by import, whatever the number's case: PO-1 and po-1 are one PO. Plain rows, not ORM
-    objects: every master load reads them.
+    Newest by import, whatever the number's case: PO-1 and po-1 are one PO. Read as plain rows
+    (the query, not the ORM): every master load reads them.
     """
     columns = [getattr(PurchaseOrder, c) for c in PO_FIELDS]
-    out: dict[str, dict[str, Any]] = {}
-    for row in session.execute(select(*columns, PurchaseOrder.import_id).order_by(PurchaseOrder.import_id)):
-        record = dict(zip((*PO_FIELDS, "import_id"), row, strict=True))
-        out[record["po_number"].casefold()] = record  # a later import's version replaces an earlier one
-    return dict(sorted(out.items()))
+    number = PO_FIELDS.index("po_number")
+    query = select(*columns, PurchaseOrder.import_id).order_by(PurchaseOrder.import_id)
+    # a later import's version replaces an earlier one
+    rows = {row[number].casefold(): row for row in session.connection().execute(query)}
+    return InForce((*PO_FIELDS, "import_id"), rows)
 
 
-def invoices_in_force(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
+def invoices_in_force(session: Session) -> InForce:
     """{(PO number, invoice number) casefolded: the invoice's newest version}, whatever the numbers' case."""
     columns = [getattr(Invoice, c) for c in INVOICE_FIELDS]
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in session.execute(select(*columns, Invoice.import_id).order_by(Invoice.import_id)):
-        record = dict(zip((*INVOICE_FIELDS, "import_id"), row, strict=True))
-        out[record["po_number"].casefold(), record["invoice_number"].casefold()] = record
-    return dict(sorted(out.items()))
+    po, number = INVOICE_FIELDS.index("po_number"), INVOICE_FIELDS.index("invoice_number")
+    query = select(*columns, Invoice.import_id).order_by(Invoice.import_id)
+    rows = {(row[po].casefold(), row[number].casefold()): row for row in session.connection().execute(query)}
+    return InForce((*INVOICE_FIELDS, "import_id"), rows)
 
 
 def closed_accruals(session: Session) -> dict[str, AccrualClose]:
@@ -107,107 +158,141 @@ def book(
 
     A closed month's accrual is the one finance closed (`closes[month].entries`), whatever was
     imported since; an open month's is worked out from the POs and invoices in force now.
+
+    Every master load runs this, so it works on whole columns: the invoices are converted to their
+    POs' currencies once per currency pair, each PO's invoiced-to-date at every month end is one
+    cumulative sum, the month-end accruals of all POs one array operation (each value rounded as
+    `addin.accrual` rounds it), and the POs' figures converted to their lines' currencies once per
+    pair. The result is the same, to the cent, as working each PO out on its own.
     """
     config = schema.config
     months = schema.calendar.months
     n = len(lines)
     month_names = [c.name for c in schema.month_columns]
-    plan_months = np.array([[int(line.get(m) or 0) for m in month_names] for line in lines], dtype=np.int64)
-    plan_months = plan_months.reshape(n, len(month_names))
-    plan_cumulative = np.cumsum(plan_months, axis=1)
     by_id: dict[str, list[int]] = defaultdict(list)
     by_code: dict[str, list[int]] = defaultdict(list)
     for k, line in enumerate(lines):
         by_id[str(line["line_id"]).casefold()].append(k)
         if line.get("campaign_code"):
             by_code[str(line["campaign_code"]).casefold()].append(k)
-    by_po: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for (po, _), invoice in invoices.items():
-        by_po[po].append(invoice)
+
+    orders = InForce.of((*PO_FIELDS, "import_id"), orders)
+    invoices = InForce.of((*INVOICE_FIELDS, "import_id"), invoices)
+    keys = list(orders)
+    count = len(keys)
+    position = {key: p for p, key in enumerate(keys)}
+    po_cents, po_status = orders.column("cents"), orders.column("status")
+    matches = [
+        _match(line_id, code, by_id, by_code, lines)
+        for line_id, code in zip(orders.column("line_id"), orders.column("campaign_code"), strict=True)
+    ]
+    line_of = np.array([-1 if k is None else k for k, _, _ in matches], dtype=np.int64)
+    amount = np.array(po_cents, dtype=np.int64)
+    currency = np.array(orders.column("currency"), dtype=object)
+    is_open = np.array([status == "open" for status in po_status], dtype=bool)
+
+    # The invoices, each converted to its PO's currency (one conversion per currency pair).
+    at = {f: j for j, f in enumerate(invoices.fields)}
+    i_number, i_po, i_currency, i_cents, i_date = (
+        at[f] for f in ("invoice_number", "po_number", "currency", "cents", "invoice_date")
+    )
+    mine: list[list[tuple[Any, ...]]] = [[] for _ in range(count)]
+    unmatched: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for (po_key, _), invoice in zip(invoices, invoices.rows(), strict=True):
+        p = position.get(po_key)
+        if p is None:
+            unmatched[po_key].append(invoice)
+        else:
+            mine[p].append(invoice)
+    matched = [i for found in mine for i in found]  # grouped by PO, each PO's invoices in their order
+    invoice_po = np.repeat(np.arange(count, dtype=np.int64), [len(found) for found in mine])
+    currencies_of = currency.tolist()
+    converted = convert_pairs(
+        np.array([i[i_cents] for i in matched], dtype=np.int64),
+        np.array(
+            [i[i_currency] or currencies_of[p] for i, p in zip(matched, invoice_po.tolist(), strict=True)],
+            dtype=object,
+        ),
+        currency[invoice_po],
+        config,
+    )
+    raw_invoiced = np.zeros(count, dtype=np.int64)
+    np.add.at(raw_invoiced, invoice_po, converted)
+    # Credit notes reverse what was invoiced, never more: a PO's invoiced total is never below zero,
+    # so its open balance is never above its amount, nor its accrual above its amount less invoiced.
+    invoiced = np.maximum(raw_invoiced, 0)
+    open_balance = np.where(is_open, np.maximum(amount - invoiced, 0), 0)
+
+    # Invoiced to each month's end: each invoice counts from the first month ending on or after its date.
+    ends = np.array([m.last_day.toordinal() for m in months], dtype=np.int64)
+    days = np.array([i[i_date].toordinal() for i in matched], dtype=np.int64)
+    by_month = np.zeros((count, len(months) + 1), dtype=np.int64)
+    np.add.at(by_month, (invoice_po, np.searchsorted(ends, days, side="left")), converted)
+    invoiced_by_end = np.maximum(np.cumsum(by_month, axis=1)[:, : len(months)], 0)
+    methods = orders.column("method")
+    delivered = _delivered(orders, amount, ends, line_of, _plan_cumulative(lines, month_names, methods, line_of))
+    accrued_po = np.where(is_open[:, None], np.maximum(delivered - invoiced_by_end, 0), 0)
+    # A closed month's accrual is the one finance closed.
+    for month, closed in closes.items():
+        j = month_names.index(month)
+        entries = {e["po_number"].casefold(): int(e["cents"]) for e in closed.entries}
+        accrued_po[:, j] = [entries.get(key, 0) for key in keys]
+
     unmatched_invoices = tuple(
-        {"po_number": i["po_number"], "invoice_number": i["invoice_number"], "amount": money(i["cents"])}
-        for po, found in sorted(by_po.items())
-        if po not in orders
+        {"po_number": i[i_po], "invoice_number": i[i_number], "amount": money(i[i_cents])}
+        for _, found in sorted(unmatched.items())
         for i in found
     )
     out: list[dict[str, Any]] = []
-    line_of: list[int | None] = []
-    accrual_rows: list[list[int]] = []
-    # Each closed month's entries by PO number, once: a PO's closed accrual is a look-up, not a scan.
-    closed_by: dict[str, dict[str, dict[str, Any]]] = {
-        month: {e["po_number"].casefold(): e for e in closed.entries} for month, closed in closes.items()
-    }
-    for key, po in orders.items():
-        k, how, teams = _match(po, by_id, by_code, lines)
-        currency = po["currency"]
-        mine = by_po.get(key, [])
-        amounts = np.array([i["cents"] for i in mine], dtype=np.int64)
-        sources = np.array([i["currency"] or currency for i in mine], dtype=object)
-        try:
-            converted = convert_between(amounts, sources, currency, config) if len(mine) else amounts
-        except UnknownCurrency:
-            converted = amounts
-        # Credit notes reverse what was invoiced, never more: a PO's invoiced total is never below zero,
-        # so its open balance is never above its amount, nor its accrual above its amount less invoiced.
-        raw_invoiced = int(converted.sum())
-        invoiced = max(raw_invoiced, 0)
-        dated = [(i["invoice_date"], int(c)) for i, c in zip(mine, converted.tolist(), strict=True)]
-        open_balance = 0 if po["status"] != "open" else max(po["cents"] - invoiced, 0)
-        accruals = []
-        for j, month in enumerate(months):
-            closed = closed_by.get(month_names[j])
-            if closed is not None:
-                entry = closed.get(key)
-                accruals.append(int(entry["cents"]) if entry else 0)
-                continue
-            if po["status"] != "open":
-                accruals.append(0)
-                continue
-            end = month.last_day
-            share = (int(plan_cumulative[k, j]), int(plan_cumulative[k, -1])) if k is not None else (0, 0)
-            delivered = delivered_cents(po["cents"], po["service_start"], po["service_end"], end, po["method"], share)
-            accruals.append(accrual_cents(delivered, max(sum(c for day, c in dated if day <= end), 0)))
-        record = {
-            **{f: po[f] for f in PO_FIELDS},
-            "service_start": po["service_start"].isoformat(),
-            "service_end": po["service_end"].isoformat(),
-            "match": how,
-            "team_id": lines[k]["team_id"] if k is not None else None,
-            "matched_line_id": lines[k]["line_id"] if k is not None else None,
-            "region": lines[k].get("region") if k is not None else None,
-            "channel": lines[k].get("channel") if k is not None else None,
-            "line_currency": lines[k].get("currency") if k is not None else None,
-            "teams": teams,
-            "invoiced_cents": invoiced,
-            "open_cents": open_balance,
-            "over_po_cents": max(invoiced - po["cents"], 0),
-            "credit_beyond_cents": max(-raw_invoiced, 0),  # credited beyond what was invoiced (refused on import)
-            "accruals": accruals,  # the accrual at each fiscal month's end (PO currency)
-            "invoices": [
-                {"invoice_number": i["invoice_number"], "date": i["invoice_date"].isoformat(), "cents": int(c)}
-                for i, c in zip(mine, converted.tolist(), strict=True)
-            ],
-        }
-        out.append(record)
-        line_of.append(k)
-        accrual_rows.append(accruals)
+    converted_cents = converted.tolist()
+    accrual_lists = accrued_po.tolist()
+    invoiced_list, raw_list, open_list = invoiced.tolist(), raw_invoiced.tolist(), open_balance.tolist()
+    first = 0
+    names = orders.fields
+    for p, row in enumerate(orders.rows()):
+        k, how, teams = matches[p]
+        last = first + len(mine[p])
+        cents_of = converted_cents[first:last]
+        first = last
+        got, raw = invoiced_list[p], raw_list[p]
+        line = lines[k] if k is not None else {}
+        po = dict(zip(names, row, strict=True))
+        po["service_start"] = po["service_start"].isoformat()
+        po["service_end"] = po["service_end"].isoformat()
+        po["match"] = how
+        po["team_id"] = line.get("team_id")
+        po["matched_line_id"] = line.get("line_id")
+        po["region"] = line.get("region")
+        po["channel"] = line.get("channel")
+        po["line_currency"] = line.get("currency")
+        po["teams"] = teams
+        po["invoiced_cents"] = got
+        po["open_cents"] = open_list[p]
+        po["over_po_cents"] = max(got - po_cents[p], 0)
+        po["credit_beyond_cents"] = max(-raw, 0)  # credited beyond what was invoiced (refused on import)
+        po["accruals"] = accrual_lists[p]  # the accrual at each fiscal month's end (PO currency)
+        # (invoice number, date, cents in the PO's currency) of each of its invoices
+        po["invoices"] = [(i[i_number], i[i_date], c) for i, c in zip(mine[p], cents_of, strict=True)]
+        out.append(po)
+
+    # What the matched POs give their lines, in the lines' currencies (one conversion per currency pair).
     po_amount, committed, invoiced_line = (np.zeros(n, dtype=np.int64) for _ in range(3))
     accrued = np.zeros((n, 12), dtype=np.int64)
-    currencies = [line.get("currency") for line in lines]
-    for record, k, accruals in zip(out, line_of, accrual_rows, strict=True):
-        if k is None:
-            continue
-        committed_amount = 0 if record["status"] == "cancelled" else record["cents"]  # a cancelled PO commits nothing
-        values = np.array([committed_amount, record["open_cents"], record["invoiced_cents"], *accruals], dtype=np.int64)
-        with contextlib.suppress(UnknownCurrency):
-            values = convert_between(
-                values, np.full(len(values), record["currency"], dtype=object), currencies[k], config
-            )
-        po_amount[k] += values[0]
-        committed[k] += values[1]
-        invoiced_line[k] += values[2]
-        accrued[k] += values[3:]
+    hit = np.flatnonzero(line_of >= 0)
+    if len(hit):
+        ks = line_of[hit]
+        cancelled = np.array([po_status[p] == "cancelled" for p in hit.tolist()], dtype=bool)
+        values = np.column_stack(
+            [np.where(cancelled, 0, amount[hit]), open_balance[hit], invoiced[hit], accrued_po[hit]]
+        )  # a cancelled PO commits nothing
+        line_currency = np.array([lines[k].get("currency") for k in ks.tolist()], dtype=object)
+        values = convert_pairs(values, currency[hit], line_currency, config)
+        np.add.at(po_amount, ks, values[:, 0])
+        np.add.at(committed, ks, values[:, 1])
+        np.add.at(invoiced_line, ks, values[:, 2])
+        np.add.at(accrued, ks, values[:, 3:])
     # A closed month's accrual stays on the lines it was closed on, whatever each PO matches now.
+    currencies = [line.get("currency") for line in lines]
     closed_columns = [month_names.index(m) for m in closes]
     accrued[:, closed_columns] = 0
     index_of = {(line["team_id"], line["line_id"]): k for k, line in enumerate(lines)}
@@ -229,6 +314,72 @@ def book(
     )
 
 
+def _plan_cumulative(
+    lines: list[dict[str, Any]], month_names: list[str], methods: list[str], line_of: np.ndarray
+) -> np.ndarray:
+    """Each line's planned spend to each month's end (lines x months); only the lines a `plan`-method PO needs."""
+    plan = np.zeros((len(lines), len(month_names)), dtype=np.int64)
+    wanted = {k for method, k in zip(methods, line_of.tolist(), strict=True) if k >= 0 and method == "plan"}
+    for k in wanted:
+        plan[k] = [int(lines[k].get(m) or 0) for m in month_names]
+    return np.cumsum(plan, axis=1)
+
+
+def _delivered(
+    orders: InForce, amount: np.ndarray, ends: np.ndarray, line_of: np.ndarray, plan_cumulative: np.ndarray
+) -> np.ndarray:
+    """What each PO delivered by each month's end (POs x months), as `addin.accrual.delivered_cents` works it out."""
+    count, width = len(orders), len(ends)
+    if not count:
+        return np.zeros((0, width), dtype=np.int64)
+    start = np.array([day.toordinal() for day in orders.column("service_start")], dtype=np.int64)[:, None]
+    end = np.array([day.toordinal() for day in orders.column("service_end")], dtype=np.int64)[:, None]
+    method = np.array(orders.column("method"), dtype=object)
+    through = ends[None, :]
+    whole = amount[:, None]
+    length = end - start + 1
+    elapsed = np.clip(through - start + 1, 0, np.maximum(length, 0))  # beyond the period: the whole amount
+    straight = np.where(through >= end, whole, _ratio(whole, elapsed, length))
+    matched = line_of >= 0
+    done = np.zeros((count, width), dtype=np.int64)
+    year = np.zeros((count, 1), dtype=np.int64)
+    if matched.any() and plan_cumulative.size:
+        done[matched] = plan_cumulative[line_of[matched]]
+        year[matched, 0] = plan_cumulative[line_of[matched], -1]
+    by_plan = (method == "plan")[:, None] & (year > 0)
+    phased = _ratio(whole, np.minimum(np.maximum(done, 0), year), year)
+    delivered = np.where(by_plan, phased, straight)
+    delivered = np.where((method == "invoice")[:, None] | (through < start), 0, delivered)
+    return delivered
+
+
+def _ratio(cents: np.ndarray, numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """`cents * numerator / denominator` elementwise, rounded half away from zero; 0 where the denominator is 0 or less.
+
+    Exact: in int64 while no product can overflow, else in Python integers (as `addin.accrual.ratio_cents`).
+    """
+    cents, numerator, denominator = np.broadcast_arrays(
+        np.asarray(cents, dtype=np.int64),
+        np.asarray(numerator, dtype=np.int64),
+        np.asarray(denominator, dtype=np.int64),
+    )
+    if not cents.size:
+        return np.zeros(cents.shape, dtype=np.int64)
+    positive = denominator > 0
+    den = np.where(positive, denominator, 1)
+    peak = int(np.abs(cents).max()) * max(int(np.abs(numerator).max()), 1) * 2 + 2 * int(den.max())
+    if peak < _INT64_SAFE:
+        value = cents * numerator
+        out = np.sign(value) * ((np.abs(value) * 2 + den) // (2 * den))
+    else:
+        out = np.array(
+            [ratio_cents(c, m, d) for c, m, d in zip(cents.ravel().tolist(), numerator.ravel().tolist(),
+                                                        den.ravel().tolist(), strict=True)],
+            dtype=np.int64,
+        ).reshape(cents.shape)  # fmt: skip
+    return np.where(positive, out, 0)
+
+
 def _to_line(cents: int, source: str, target: str, config: Any) -> int:
     try:
         return int(convert_between(np.array([cents]), np.array([source], dtype=object), target, config)[0])
@@ -237,14 +388,18 @@ def _to_line(cents: int, source: str, target: str, config: Any) -> int:
 
 
 def _match(
-    po: Mapping[str, Any], by_id: Mapping[str, list[int]], by_code: Mapping[str, list[int]], lines: list[dict[str, Any]]
+    line_id: str,
+    code: str,
+    by_id: Mapping[str, list[int]],
+    by_code: Mapping[str, list[int]],
+    lines: list[dict[str, Any]],
 ) -> tuple[int | None, str, list[str]]:
     """(line index, how: line_id, campaign_code, unmatched or ambiguous, the teams an ambiguous key names)."""
-    found = by_id.get(po["line_id"].casefold(), []) if po["line_id"] else []
+    found = by_id.get(line_id.casefold(), []) if line_id else []
     if len(found) == 1:
         return found[0], "line_id", []
-    if po["campaign_code"]:
-        coded = by_code.get(po["campaign_code"].casefold(), [])
+    if code:
+        coded = by_code.get(code.casefold(), [])
         if len(coded) == 1:
             return coded[0], "campaign_code", []
         if len(coded) > 1:  # a PO is for one piece of work: never split over the lines sharing a code

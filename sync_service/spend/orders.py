@@ -466,9 +466,9 @@ def import_purchase_orders(
         lines = master_lines(session, current_submissions(session))
         held = purchase_orders_in_force(session)
         fresh, changed, same = _compare(rows, held)
-        after = dict(held)
-        for r in fresh + changed:
-            after[r.po_number.casefold()] = {**r.stored(), "row": r.row, "import_id": 0}
+        after = held.replaced(
+            {r.po_number.casefold(): {**r.stored(), "row": r.row, "import_id": 0} for r in fresh + changed}
+        )
         invoices = invoices_in_force(session)
         closes = closed_accruals(session)
         before = book(schema, lines, held, invoices, closes)
@@ -544,9 +544,12 @@ def import_invoices(
         orders = purchase_orders_in_force(session)  # an invoice without a currency is in its PO's, when it comes
         held = invoices_in_force(session)
         fresh, changed, same = _compare(rows, held, key=lambda r: (r.po_number.casefold(), r.invoice_number.casefold()))
-        after = dict(held)
-        for r in fresh + changed:
-            after[r.po_number.casefold(), r.invoice_number.casefold()] = {**r.stored(), "row": r.row, "import_id": 0}
+        after = held.replaced(
+            {
+                (r.po_number.casefold(), r.invoice_number.casefold()): {**r.stored(), "row": r.row, "import_id": 0}
+                for r in fresh + changed
+            }
+        )
         result = book(schema, [], orders, after, {})
         _refuse_credits_beyond_invoiced(result, fresh + changed)
         over = [

@@ -162,8 +162,8 @@ def purchase_orders_json(
                 "teams": p["teams"],
                 "accrued": {m.name: money(c) for m, c in zip(view.schema.calendar.months, p["accruals"], strict=True)},
                 "invoices": [
-                    {"invoice_number": i["invoice_number"], "date": i["date"], "amount": money(i["cents"])}
-                    for i in p["invoices"]
+                    {"invoice_number": number, "date": day.isoformat(), "amount": money(cents)}
+                    for number, day, cents in p["invoices"]
                 ],
             }
         )
