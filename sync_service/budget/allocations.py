@@ -132,12 +132,16 @@ def _refuse_dropping_planned_cells(session: Session, dropped: list[tuple[str, ..
             what = "all channels" if channel == ALL_CHANNELS else channel
             held.append(
                 {
+                    "severity": "error",
+                    "rule": "allocations.drops_planned_cell",
                     "at": "allocations",
+                    "field": f"allocations[{region}, {quarter}, {channel}]",
                     "region": region,
                     "quarter": quarter,
                     "channel": channel,
                     "planned": money_text(under),
-                    "message": f"{region} {quarter} {what} has {money_text(under)} of approved plans under it",
+                    "message": f"{region} {quarter} {what} has {money_text(under)} of approved plans under it; send the "
+                    "cell too, or PATCH only the cells you mean to change",
                 }
             )
     if held:

@@ -47,6 +47,9 @@ def test_put_that_would_drop_cells_with_plans_under_them_is_refused_naming_them(
     one = {"allocations": [{"region": "NA", "quarter": "Q1", "amount": "1000"}]}
     body = problem(service.client.put("/api/v1/allocations", headers=finance, json=one), 409)
     assert [(i["region"], i["quarter"]) for i in body["issues"]] == [("EMEA", "Q1")]  # the only cell with plans
+    issue = body["issues"][0]
+    assert issue["rule"] == "allocations.drops_planned_cell" and issue["field"] == "allocations[EMEA, Q1, *]"
+    assert "PATCH only the cells you mean to change" in issue["message"]
     assert "replace" in body["detail"] and "PATCH" in body["detail"]
     assert _cells(service) == before  # nothing changed
     replaced = service.client.put("/api/v1/allocations", headers=finance, json={**one, "replace": True})
