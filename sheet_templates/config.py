@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -96,6 +96,16 @@ class Approvals:
 
 
 @dataclass(frozen=True, slots=True)
+class YearParts:
+    """What one fiscal year configures of its own (empty: the current year's)."""
+
+    plan_rates: dict[str, Decimal] = field(default_factory=dict)
+    period_rates: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    allocations: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    targets: dict[str, dict[str, dict[str, Decimal]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class OrgConfig:
     """Everything an organisation configures about its plans."""
 
@@ -121,6 +131,38 @@ class OrgConfig:
     accounting: Accounting = field(default_factory=Accounting)
     approvals: Approvals = field(default_factory=Approvals)
     source: str = "<default>"
+    # Other fiscal years the file describes ([years.2028]): each year's own plan rates, period rates,
+    # allocations and targets; what a year leaves out is the current year's.
+    other_years: dict[int, YearParts] = field(default_factory=dict)
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        """Every fiscal year the file describes, the current one (`fiscal_year`) among them, in order."""
+        return tuple(sorted({self.fiscal_year, *self.other_years}))
+
+    def for_year(self, year: int) -> OrgConfig:
+        """The configuration of fiscal year `year`: its calendar, plan rates, allocations and targets.
+
+        The current year is this configuration itself; another is refused unless the file describes it.
+        """
+        if year == self.fiscal_year:
+            return self
+        parts = self.other_years.get(year)
+        if parts is None:
+            raise ConfigError(
+                f"FY{year} is not described by the organisation file {self.source}; it describes "
+                + ", ".join(f"FY{y}" for y in self.years)
+                + f". Add a [years.{year}] table (its plan rates, allocations and targets) to plan it"
+            )
+        return replace(
+            self,
+            fiscal_year=year,
+            plan_rates=parts.plan_rates or self.plan_rates,
+            period_rates=parts.period_rates,
+            allocations=parts.allocations or self.allocations,
+            targets=parts.targets or self.targets,
+            other_years={},
+        )
 
     @property
     def currencies(self) -> tuple[str, ...]:
@@ -187,6 +229,7 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> OrgConfig:
     period_rates = get.period_rates(rates)
     accounting = get.accounting(regions, channels)
     approvals = get.approvals(regions)
+    other_years = _other_years(raw, year, reporting, rates, regions, problems)
 
     if problems:
         raise ConfigError(f"configuration {source} has problems", details=problems)
@@ -211,7 +254,57 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> OrgConfig:
         accounting=accounting,
         approvals=approvals,
         source=source,
+        other_years=other_years,
     )
+
+
+def _other_years(
+    raw: dict[str, Any],
+    current: int,
+    reporting: str,
+    rates: dict[str, Decimal],
+    regions: tuple[str, ...],
+    problems: list[str],
+) -> dict[int, YearParts]:
+    """The [years.N] tables: each year's plan rates, period rates, allocations and targets, checked as the current's."""
+    value = raw.get("years", {})
+    if not isinstance(value, dict):
+        problems.append("[years] must be a table of fiscal years, e.g. [years.2028]")
+        return {}
+    out: dict[int, YearParts] = {}
+    for key, section in value.items():
+        where = f"years.{key}"
+        if not str(key).isdigit() or not 1990 <= int(key) <= 2200:
+            problems.append(f"{where}: name a fiscal year from 1990 to 2200, e.g. [years.2028]")
+            continue
+        if int(key) == current:
+            problems.append(f"{where}: FY{key} is the current year (fiscal.year); set its values in the main tables")
+            continue
+        if not isinstance(section, dict):
+            problems.append(f"{where} must be a table")
+            continue
+        unknown = sorted(set(section) - {"currencies", "allocations", "targets"})
+        if unknown:
+            problems.append(f"{where}: {', '.join(unknown)}: a year sets only currencies, allocations and targets")
+        found: list[str] = []
+        get = _Getter(section, found)
+        currencies = section.get("currencies", {})
+        year_rates = get.rates("currencies", "plan_rates") if isinstance(currencies, dict) and currencies else {}
+        if year_rates and reporting not in year_rates:
+            year_rates = {reporting: Decimal(1), **year_rates}
+        if year_rates and year_rates.get(reporting) != 1:
+            found.append(f"currencies.plan_rates.{reporting}: the reporting currency's rate must be 1")
+        if year_rates and set(year_rates) != set(rates):
+            found.append("currencies.plan_rates must name the same currencies as the current year's")
+        parts = YearParts(
+            plan_rates=year_rates,
+            period_rates=get.period_rates(year_rates or rates),
+            allocations=get.allocations(regions),
+            targets=get.targets(regions),
+        )
+        problems.extend(f"{where}.{p}" for p in found)
+        out[int(key)] = parts
+    return out
 
 
 class _Getter:
