@@ -214,10 +214,18 @@ def check_meta(
             )
         )
     if meta.fiscal_year != schema.calendar.year:
+        fresh = f"download a {schema.calendar.label} template and copy your lines into it"
+        planned = meta.fiscal_year in schema.config.years  # a year the organisation plans too: send it as that year's
         out.append(
             issue(
                 Rule.TEMPLATE_FISCAL_YEAR,
-                f"this template is for FY{meta.fiscal_year}, but plans are being collected for {schema.calendar.label}",
+                f"this template is for FY{meta.fiscal_year}, but plans are being collected for "
+                f"{schema.calendar.label}; "
+                + (
+                    f"send it as FY{meta.fiscal_year}'s plan (year={meta.fiscal_year}), or {fresh}"
+                    if planned
+                    else fresh
+                ),
             )
         )
     if meta.region not in schema.config.regions:

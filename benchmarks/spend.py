@@ -115,7 +115,7 @@ def timed(run: Callable[[], Any]) -> tuple[float, Any]:
 
 def load_seconds(store: Store, schema: Any, repeat: int) -> tuple[float, master.Master]:
     """Median seconds of `repeat` uncached loads of the current master read model (`master._load`)."""
-    version = master.current_key(store)["master_version"]
+    version = master.current_key(store, schema.calendar.year)["master_version"]
     times, view = [], None
     for _ in range(repeat):
         with store.reading() as session:
@@ -129,12 +129,12 @@ def book_seconds(store: Store, schema: Any, repeat: int) -> tuple[float, float]:
     reads, books = [], []
     for _ in range(repeat):
         with store.reading() as session, collector_paused():  # as `master._load` runs them
-            lines = master.master_lines(session, master.current_submissions(session))
+            lines = master.master_lines(session, master.current_submissions(session, schema.calendar.year))
             started = time.perf_counter()
             inputs = (
                 spend.purchase_orders_in_force(session),
                 spend.invoices_in_force(session),
-                spend.closed_accruals(session),
+                spend.closed_accruals(session, schema.calendar.year),
             )
             reads.append(time.perf_counter() - started)
             seconds, _ = timed(lambda: spend.book(schema, lines, *inputs))  # noqa: B023
@@ -143,7 +143,7 @@ def book_seconds(store: Store, schema: Any, repeat: int) -> tuple[float, float]:
 
 
 def profile_load(store: Store, schema: Any, top: int = 18) -> None:
-    version = master.current_key(store)["master_version"]
+    version = master.current_key(store, schema.calendar.year)["master_version"]
     profiler = cProfile.Profile()
     with store.reading() as session:
         profiler.runcall(master._load, session, schema, version)

@@ -154,6 +154,8 @@ class OrgConfig:
                 + ", ".join(f"FY{y}" for y in self.years)
                 + f". Add a [years.{year}] table (its plan rates, allocations and targets) to plan it"
             )
+        mine = YearParts(self.plan_rates, self.period_rates, self.allocations, self.targets)
+        others = {y: p for y, p in self.other_years.items() if y != year}
         return replace(
             self,
             fiscal_year=year,
@@ -161,7 +163,7 @@ class OrgConfig:
             period_rates=parts.period_rates,
             allocations=parts.allocations or self.allocations,
             targets=parts.targets or self.targets,
-            other_years={},
+            other_years={**others, self.fiscal_year: mine},  # each year's configuration reaches the others
         )
 
     @property

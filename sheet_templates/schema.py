@@ -120,9 +120,22 @@ class PlanSchema:
     calendar: FiscalCalendar
     columns: tuple[Column, ...]
     _by_name: dict[str, Column] = field(repr=False, default_factory=dict)
+    _years: dict[int, PlanSchema] = field(repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_name.update({c.name: c for c in self.columns})
+
+    def for_year(self, year: int) -> PlanSchema:
+        """The schema of fiscal year `year` (this one for its own year), as the organisation file describes it.
+
+        Made once per year from `OrgConfig.for_year`; ConfigError naming the fix for a year the file does not describe.
+        """
+        if year == self.calendar.year:
+            return self
+        found = self._years.get(year)
+        if found is None:
+            found = self._years[year] = build_schema(self.config.for_year(year))
+        return found
 
     def __getitem__(self, name: str) -> Column:
         return self._by_name[name]

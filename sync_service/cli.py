@@ -349,7 +349,7 @@ def init(options: _Options) -> int:
 
     app = options.app()
     store = app.extensions[STORE]
-    upgraded = upgrade(store.url)
+    upgraded = upgrade(store.url, app.extensions[SCHEMA].config.fiscal_year)
     if upgraded.copy is not None:
         click.echo(f"copied the database aside to {upgraded.copy} before upgrading it")
     if upgraded.before is not None and upgraded.before != upgraded.after:
@@ -441,7 +441,7 @@ def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
 
     from sync_service.notifications import notices as notifications
     from sync_service.platform import outbox
-    from sync_service.platform.context import STORE
+    from sync_service.platform.context import SCHEMA, STORE
     from sync_service.platform.storage import User
 
     app = options.app()
@@ -454,7 +454,7 @@ def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
         raise PlansheetError("neither SMTP_HOST nor CHAT_WEBHOOK_URL is set: there is nowhere to send reminders")
     with app.app_context():
         day = (today or dt.datetime.now()).date()
-        result = notifications.remind(store, app.config, day, actor)
+        result = notifications.remind(store, app.config, day, actor, app.extensions[SCHEMA].calendar.year)
     teams = result["reminded"]
     what = f"the {result['cycle']} is" if result.get("cycle") else "plans are"
     click.echo(

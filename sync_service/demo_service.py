@@ -358,7 +358,7 @@ def run_service_demo(
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{database}"
-    upgrade(url)
+    upgrade(url, schema.config.fiscal_year)
     store = Store(url)
     regions = schema.config.regions
     bu = schema.config.business_units[0]

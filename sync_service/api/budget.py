@@ -77,7 +77,7 @@ def lock_baseline(body: c.BaselineBody) -> ResponseReturnValue:
 )
 def list_baselines() -> ResponseReturnValue:
     with app_store().reading() as session:
-        return jsonify({"baselines": baselines.baselines_json(session)})
+        return jsonify({"baselines": baselines.baselines_json(session, app_schema().calendar.year)})
 
 
 @operation(
@@ -131,7 +131,7 @@ def request_transfer(body: c.TransferBody) -> ResponseReturnValue:
 )
 def list_transfers(query: c.TransfersQuery) -> ResponseReturnValue:
     with app_store().reading() as session:
-        found = transfers.transfers_json(session, session.merge(current_user()))
+        found = transfers.transfers_json(session, session.merge(current_user()), app_schema().calendar.year)
     page, following = page_of(found, lambda t: t["id"], query.limit, query.after)
     return jsonify({"transfers": page, "next": following})
 

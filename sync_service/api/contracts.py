@@ -32,6 +32,7 @@ from pydantic import (
 
 from sync_service.api.caller import current_user
 from sync_service.api.request_body import read_json
+from sync_service.platform.context import schema as app_schema
 from sync_service.platform.errors import NotFound, ServiceError
 
 INT64 = 2**63 - 1
@@ -929,6 +930,7 @@ class Operation:
 
 
 OPERATIONS: list[Operation] = []
+YEAR = "year"  # the query parameter every route takes: the fiscal year the request is about
 _PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 _SHOWN = re.compile(r"<(?:any\([^)]*\)|path):(\w+)>")  # converters a message leaves out
 
@@ -1002,8 +1004,11 @@ def operation(
             for name, value in kwargs.items():
                 if isinstance(value, int) and not 0 <= value <= ID_MAX:  # beyond any id the database can hold
                     raise NotFound(f"there is no {name.replace('_', ' ')} {value}")
+            if YEAR in request.args:
+                app_schema()  # the year every route takes: 400 when it is not a year, 404 when not described
             if query is not None:
-                kwargs["query"] = validated(query, request.args.to_dict(flat=True), "query")
+                given = {k: v for k, v in request.args.to_dict(flat=True).items() if k != YEAR}
+                kwargs["query"] = validated(query, given, "query")
             if form is not None and request.mimetype == "multipart/form-data":
                 kwargs["form"] = validated(form, request.form.to_dict(flat=True), "form")
                 kwargs["body"] = None

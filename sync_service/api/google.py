@@ -16,7 +16,7 @@ from sync_service.platform.context import store as app_store
 
 @operation(bp, "GET", "/api/v1/gsheets/teams", "The teams' Google plan sheets", response=c.Sheets, errors=(403,))
 def gsheets_teams() -> ResponseReturnValue:
-    return jsonify({"sheets": sheets_sync.list_sheets(app_store(), current_user())})
+    return jsonify({"sheets": sheets_sync.list_sheets(app_store(), current_user(), app_schema().calendar.year)})
 
 
 @operation(

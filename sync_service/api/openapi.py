@@ -90,6 +90,16 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     if op.query is not None:
         for name, prop in _properties(op.query, refs).items():
             params.append({"name": name, "in": "query", "required": False, "schema": prop})
+    params.append(
+        {
+            "name": "year",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "pattern": "^(FY|fy)?[0-9]{4}$"},
+            "description": "the fiscal year the request is about (2028 or FY2028); default: the year the "
+            "organisation file runs. A year the file does not describe answers 404",
+        }
+    )
     if op.idempotent_key:
         params.append(
             {

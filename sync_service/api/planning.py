@@ -72,7 +72,9 @@ def create_submission(body: c.SubmissionJson | None, form: c.SubmissionForm | No
     query=c.SubmissionsQuery,
 )
 def list_submissions(query: c.SubmissionsQuery) -> ResponseReturnValue:
-    found, following = workflow.list_submissions(app_store(), current_user(), query.team, query.limit, query.after)
+    found, following = workflow.list_submissions(
+        app_store(), current_user(), app_schema().calendar.year, query.team, query.limit, query.after
+    )
     return jsonify({"submissions": found, "next": following})
 
 
@@ -159,7 +161,7 @@ def approval_queue(query: c.ApprovalsQuery) -> ResponseReturnValue:
     scopes=ADDIN_SCOPES,
 )
 def master_versions() -> ResponseReturnValue:
-    return jsonify({"versions": workflow.master_versions(app_store(), current_user())})
+    return jsonify({"versions": workflow.master_versions(app_store(), app_schema(), current_user())})
 
 
 @operation(
@@ -171,7 +173,8 @@ def master_versions() -> ResponseReturnValue:
     scopes=ADDIN_SCOPES,
 )
 def master_version() -> ResponseReturnValue:
-    return jsonify(master_model.current_key(app_store()))  # any token: the ids say when, never what, changed
+    # any token: the ids say when, never what, changed
+    return jsonify(master_model.current_key(app_store(), app_schema().calendar.year))
 
 
 @operation(
@@ -184,7 +187,7 @@ def master_version() -> ResponseReturnValue:
     scopes=ADDIN_SCOPES,
 )
 def master_diff(old: int, new: int) -> ResponseReturnValue:
-    return jsonify(workflow.master_diff(app_store(), current_user(), old, new))
+    return jsonify(workflow.master_diff(app_store(), app_schema(), current_user(), old, new))
 
 
 @operation(
@@ -300,7 +303,7 @@ def make_scenario(body: c.ScenarioBody) -> ResponseReturnValue:
     gate=finance_gate(_SCENARIOS),
 )  # fmt: skip
 def list_scenarios() -> ResponseReturnValue:
-    return jsonify({"scenarios": scenarios.list_json(app_store(), current_user())})
+    return jsonify({"scenarios": scenarios.list_json(app_store(), app_schema(), current_user())})
 
 
 @operation(

@@ -135,4 +135,4 @@ def push_outcomes(body: c.OutcomesPush) -> ResponseReturnValue:
 )
 def list_outcomes() -> ResponseReturnValue:
     with app_store().reading() as session:
-        return jsonify({"imports": outcomes.imports_json(session)})
+        return jsonify({"imports": outcomes.imports_json(session, app_schema().calendar.year)})

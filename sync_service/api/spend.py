@@ -137,7 +137,9 @@ def spend_view(query: c.SpendQuery) -> ResponseReturnValue:
 )
 def accrual_months() -> ResponseReturnValue:
     view = master_for(current_user())
-    return jsonify({"month": accruals.default_month(view), "closed": accruals.closes_json(app_store())})
+    return jsonify(
+        {"month": accruals.default_month(view), "closed": accruals.closes_json(app_store(), app_schema().calendar.year)}
+    )
 
 
 @operation(

@@ -107,8 +107,10 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any, *, 
         else:
             after = {k: v for k, v in cells.items() if v is not None}
             if body.get("replace") is not True:
-                _refuse_dropping_planned_cells(session, [k for k in now if k not in after])
-        revision = write_revision(session, user, after, comment if isinstance(comment, str) else "")
+                _refuse_dropping_planned_cells(session, schema.calendar.year, [k for k in now if k not in after])
+        revision = write_revision(
+            session, user, schema.calendar.year, after, comment if isinstance(comment, str) else ""
+        )
         session.add(
             AuditEvent(
                 user_id=user.id,
@@ -120,13 +122,13 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any, *, 
         return revision
 
 
-def _refuse_dropping_planned_cells(session: Session, dropped: list[tuple[str, ...]]) -> None:
+def _refuse_dropping_planned_cells(session: Session, year: int, dropped: list[tuple[str, ...]]) -> None:
     """409 naming each cell a PUT would drop that has approved plans under it."""
     planned: dict[str, defaultdict[tuple[str, str], int]] = {}
     held = []
     for region, quarter, channel in sorted(dropped):
         if region not in planned:  # one query per region, however many of its cells are dropped
-            planned[region] = _region_planned(session, region)
+            planned[region] = _region_planned(session, year, region)
         under = planned_under(planned[region], quarter, channel)
         if under > 0:
             what = "all channels" if channel == ALL_CHANNELS else channel
@@ -140,8 +142,8 @@ def _refuse_dropping_planned_cells(session: Session, dropped: list[tuple[str, ..
                     "quarter": quarter,
                     "channel": channel,
                     "planned": money_text(under),
-                    "message": f"{region} {quarter} {what} has {money_text(under)} of approved plans under it; send the "
-                    "cell too, or PATCH only the cells you mean to change",
+                    "message": f"{region} {quarter} {what} has {money_text(under)} of approved plans under it; "
+                    "send the cell too, or PATCH only the cells you mean to change",
                 }
             )
     if held:
@@ -153,12 +155,13 @@ def _refuse_dropping_planned_cells(session: Session, dropped: list[tuple[str, ..
         )
 
 
-def write_revision(session: Session, user: User, cells: Cells, comment: str) -> int:
-    """Store `cells` as a new allocation revision (the one in force from now on); its id.
+def write_revision(session: Session, user: User, year: int, cells: Cells, comment: str) -> int:
+    """Store `cells` as fiscal year `year`'s new allocation revision (the one in force from now on); its id.
 
     The caller holds ALLOCATIONS_LOCK (`Store.serialise`) and writes the audit event.
     """
     revision = AllocationRevision(
+        fiscal_year=year,
         user_id=user.id,
         comment=comment[:1000],
         cells=[AllocationCell(region=r, quarter=q, channel=c, cents=v) for (r, q, c), v in sorted(cells.items())],
@@ -177,7 +180,7 @@ def allocation_findings(
     region count with their approved plans, read from their stored totals, not their lines.
     """
     _, cells = current_allocations(session, schema)
-    planned = _region_planned(session, team.region, exclude=team.id)
+    planned = _region_planned(session, schema.calendar.year, team.region, exclude=team.id)
     for key, cents in totals.items():
         planned[key] += cents
     return over_allocation(schema, {k: v for k, v in cells.items() if k[0] == team.region}, planned)
@@ -186,14 +189,16 @@ def allocation_findings(
 def region_findings(session: Session, schema: PlanSchema, region: str, cells: Cells) -> list[dict[str, Any]]:
     """Cells of `region` in `cells` (a candidate revision) that the region's approved plans exceed."""
     mine = {k: v for k, v in cells.items() if k[0] == region}
-    return over_allocation(schema, mine, _region_planned(session, region)) if mine else []
+    return over_allocation(schema, mine, _region_planned(session, schema.calendar.year, region)) if mine else []
 
 
-def _region_planned(session: Session, region: str, exclude: str | None = None) -> defaultdict[tuple[str, str], int]:
-    """{(quarter, channel): reporting cents} of the approved plans of `region`'s teams (but `exclude`)."""
+def _region_planned(
+    session: Session, year: int, region: str, exclude: str | None = None
+) -> defaultdict[tuple[str, str], int]:
+    """{(quarter, channel): reporting cents} of `year`'s approved plans of `region`'s teams (but `exclude`)."""
     planned: defaultdict[tuple[str, str], int] = defaultdict(int)
     region_teams = set(session.scalars(select(Team.id).where(Team.region == region, Team.id != (exclude or ""))))
-    held = [sid for tid, sid in current_submissions(session).items() if tid in region_teams]
+    held = [sid for tid, sid in current_submissions(session, year).items() if tid in region_teams]
     if held:
         rows = session.execute(
             select(SubmissionTotal.quarter, SubmissionTotal.channel, func.sum(SubmissionTotal.cents))

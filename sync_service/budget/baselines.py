@@ -38,18 +38,29 @@ def lock_baseline(store: Store, schema: PlanSchema, user: User, name: str, comme
     if not name or len(name) > MAX_NAME:
         raise ServiceError(f"name: give the baseline a name of 1 to {MAX_NAME} characters, e.g. 'FY2027 budget'")
     with store.transaction() as session:
-        version = session.scalar(select(func.max(MasterVersion.id)))
+        version = session.scalar(
+            select(func.max(MasterVersion.id)).where(MasterVersion.fiscal_year == schema.calendar.year)
+        )
         if version is None:
             raise Conflict("no plan is approved yet: there is no master to lock as the budget")
         if session.scalar(select(Baseline.id).where(Baseline.name == name)) is not None:
             raise Conflict(f"a baseline is already named {name!r}; baselines never change, so give the new one its own")
         revision, _ = current_allocations(session, schema)
         row = Baseline(
-            name=name, user_id=user.id, master_version=version, allocation_revision=revision, comment=comment.strip()
+            name=name,
+            fiscal_year=schema.calendar.year,
+            user_id=user.id,
+            master_version=version,
+            allocation_revision=revision,
+            comment=comment.strip(),
         )
         session.add(row)
         session.flush()
-        earlier = session.scalar(select(func.count()).select_from(Baseline).where(Baseline.id < row.id))
+        earlier = session.scalar(
+            select(func.count())
+            .select_from(Baseline)
+            .where(Baseline.fiscal_year == row.fiscal_year, Baseline.id < row.id)
+        )
         session.add(
             AuditEvent(
                 user_id=user.id,
@@ -75,20 +86,22 @@ def _json(session: Session, row: Baseline) -> dict[str, Any]:
     }
 
 
-def baselines_json(session: Session) -> list[dict[str, Any]]:
-    """Every baseline, newest first (the first is the budget in force)."""
-    return [_json(session, b) for b in session.scalars(select(Baseline).order_by(Baseline.id.desc()))]
+def baselines_json(session: Session, year: int) -> list[dict[str, Any]]:
+    """Every baseline of fiscal year `year`, newest first (the first is the budget in force)."""
+    query = select(Baseline).where(Baseline.fiscal_year == year).order_by(Baseline.id.desc())
+    return [_json(session, b) for b in session.scalars(query)]
 
 
-def _baseline(session: Session, baseline_id: int | None) -> Baseline:
+def _baseline(session: Session, year: int, baseline_id: int | None) -> Baseline:
     if baseline_id is None:
-        row = session.scalars(select(Baseline).order_by(Baseline.id.desc()).limit(1)).first()
+        query = select(Baseline).where(Baseline.fiscal_year == year).order_by(Baseline.id.desc())
+        row = session.scalars(query.limit(1)).first()
         if row is None:
             raise NotFound("no budget baseline is locked yet; finance locks one with POST /api/v1/baselines")
         return row
     row = session.get(Baseline, baseline_id)
-    if row is None:
-        raise NotFound(f"there is no baseline {baseline_id}")
+    if row is None or row.fiscal_year != year:
+        raise NotFound(f"there is no baseline {baseline_id} of FY{year}")
     return row
 
 
@@ -124,7 +137,7 @@ def budget_json(
 ) -> dict[str, Any]:
     """The budget (a baseline) against the current plan and actual spend, by the `by` dimensions and period."""
     with store.reading() as session:
-        row = _baseline(session, baseline_id)
+        row = _baseline(session, schema.calendar.year, baseline_id)
         baseline = _json(session, row)
         budget_cells = allocations_at(session, schema, row.allocation_revision)
     now = master_model.load(store, schema, user)

@@ -139,6 +139,7 @@ def request_transfer(
                 f"budget between {source[0]} and {target[0]}"
             )
         transfer = Transfer(
+            fiscal_year=schema.calendar.year,
             user_id=user.id,
             from_region=source[0],
             from_quarter=source[1],
@@ -253,7 +254,9 @@ def _move(
             f"transfer {transfer.id} would leave {source[0]} over its allocation",
             issues=[{"at": f"{f['region']} {f['quarter']} {f['channel']}", "message": f["message"]} for f in findings],
         )
-    return write_revision(session, user, cells, f"transfer {transfer.id}: {transfer.reason}"), findings
+    return write_revision(
+        session, user, transfer.fiscal_year, cells, f"transfer {transfer.id}: {transfer.reason}"
+    ), findings
 
 
 def moved(cells: Mapping[tuple[str, str, str], int], transfer: Transfer) -> dict[tuple[str, str, str], int]:
@@ -344,9 +347,14 @@ def describe(session: Session, transfer: Transfer, reader: User | None = None) -
     }
 
 
-def transfers_json(session: Session, user: User) -> list[dict[str, Any]]:
-    """Every transfer `user` may read, newest first: finance all, a marketer those touching their regions."""
+def transfers_json(session: Session, user: User, year: int | None) -> list[dict[str, Any]]:
+    """Every transfer `user` may read of fiscal year `year` (None: of every year), newest first.
+
+    Finance reads all, a marketer those touching their regions.
+    """
     query = select(Transfer).order_by(Transfer.id.desc())
+    if year is not None:
+        query = query.where(Transfer.fiscal_year == year)
     if user.role != Role.FINANCE:
         regions = _regions_of(user)
         mine = Transfer.from_region.in_(regions) | Transfer.to_region.in_(regions)

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from sync_service.platform.storage import ActualAmount, ActualImport, ActualMonth
 
 
-def latest_actuals(session: Session) -> tuple[int | None, dict[tuple[str, str], int]]:
-    """(import id, {(team, line ID): cents in the line's currency}) of the newest import; (None, {}) before any."""
-    newest = session.scalar(select(func.max(ActualImport.id)))
+def latest_actuals(session: Session, year: int) -> tuple[int | None, dict[tuple[str, str], int]]:
+    """(import id, {(team, line ID): cents in the line's currency}) of `year`'s newest import; (None, {}) before any."""
+    newest = session.scalar(select(func.max(ActualImport.id)).where(ActualImport.fiscal_year == year))
     if newest is None:
         return None, {}
     rows = session.execute(

@@ -24,8 +24,9 @@ Cells = Mapping[tuple[str, str, str], int]  # (region, quarter, channel or "*") 
 
 
 def current_allocations(session: Session, schema: PlanSchema) -> tuple[int, dict[tuple[str, str, str], int]]:
-    """(revision, {(region, quarter, channel): cents}); revision 0 is the organisation file's allocations."""
-    revision = session.scalar(select(func.max(AllocationRevision.id)))
+    """(revision, {(region, quarter, channel): cents}) of the schema's year; revision 0: the organisation file's."""
+    year = schema.calendar.year
+    revision = session.scalar(select(func.max(AllocationRevision.id)).where(AllocationRevision.fiscal_year == year))
     return revision or 0, allocations_at(session, schema, revision or 0)
 
 

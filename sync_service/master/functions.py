@@ -316,7 +316,12 @@ def evaluate(
 
     def load_baseline() -> LiveIndex | None:
         with store.reading() as session:
-            version = session.scalar(select(Baseline.master_version).order_by(Baseline.id.desc()).limit(1))
+            version = session.scalar(
+                select(Baseline.master_version)
+                .where(Baseline.fiscal_year == schema.calendar.year)
+                .order_by(Baseline.id.desc())
+                .limit(1)
+            )
         if version is None:
             return None
         return master_index.build(master.at_version(store, schema, version, user))

@@ -230,9 +230,9 @@ class _Cache:
 CACHE = _Cache()
 
 
-def current_submissions(session: Session, version: int | None = None) -> dict[str, int]:
-    """Team -> the submission the master holds for it at `version` (default: now)."""
-    newest = select(func.max(MasterVersion.id)).group_by(MasterVersion.team_id)
+def current_submissions(session: Session, year: int, version: int | None = None) -> dict[str, int]:
+    """Team -> the submission fiscal year `year`'s master holds for it at `version` (default: now)."""
+    newest = select(func.max(MasterVersion.id)).where(MasterVersion.fiscal_year == year).group_by(MasterVersion.team_id)
     if version is not None:
         newest = newest.where(MasterVersion.id <= version)
     rows = session.execute(
@@ -271,35 +271,41 @@ def typed_lines(lines: list[dict[str, Any]], schema: PlanSchema) -> pd.DataFrame
     return pd.DataFrame(data)
 
 
-def _newest_ids(session: Session) -> tuple[int, ...]:
-    """The ids of the newest master version, allocation revision, imports and baseline (0: none yet).
+def _newest_ids(session: Session, year: int) -> tuple[int, ...]:
+    """Fiscal year `year`'s newest master version, allocation revision, imports and baseline (0: none yet).
 
-    The imports are the actuals, results and PO or invoice imports; then the number of closed
-    accrual months. In one query. The baseline is part of it because live cells show the budget baseline too.
+    The imports are the year's actuals and results, and the PO or invoice imports (a PO may serve
+    several years); then the number of the year's closed accrual months. In one query. The baseline
+    is part of it because live cells show the budget baseline too.
     """
+
+    def newest(model: Any) -> Any:
+        return select(func.max(model.id)).where(model.fiscal_year == year).scalar_subquery()
+
     row = session.execute(
         select(
-            select(func.max(MasterVersion.id)).scalar_subquery(),
-            select(func.max(AllocationRevision.id)).scalar_subquery(),
-            select(func.max(ActualImport.id)).scalar_subquery(),
-            select(func.max(OutcomeImport.id)).scalar_subquery(),
-            select(func.max(Baseline.id)).scalar_subquery(),
+            newest(MasterVersion),
+            newest(AllocationRevision),
+            newest(ActualImport),
+            newest(OutcomeImport),
+            newest(Baseline),
             select(func.max(SpendImport.id)).scalar_subquery(),
-            select(func.count(AccrualClose.month)).scalar_subquery(),
+            select(func.count(AccrualClose.month)).where(AccrualClose.fiscal_year == year).scalar_subquery(),
         )
     ).one()
     return tuple(v or 0 for v in row)
 
 
-def _key(session: Session, store: Store) -> tuple[Any, ...]:
-    return (store.url, *_newest_ids(session), tuple(sorted(session.scalars(select(PeriodLock.month)))))
+def _key(session: Session, store: Store, year: int) -> tuple[Any, ...]:
+    locks = session.scalars(select(PeriodLock.month).where(PeriodLock.fiscal_year == year))
+    return (store.url, year, *_newest_ids(session, year), tuple(sorted(locks)))
 
 
-def current_key(store: Store) -> dict[str, int]:
-    """What the live answers are computed from, as ids: a cheap check hosts poll to know when to ask again."""
+def current_key(store: Store, year: int) -> dict[str, int]:
+    """What `year`'s live answers are computed from, as ids: a cheap check hosts poll to know when to ask again."""
     with store.reading() as session:
         master_version, allocation_revision, actuals_import, outcomes_import, baseline, spend, closes = _newest_ids(
-            session
+            session, year
         )
     return {
         "master_version": master_version,
@@ -347,7 +353,7 @@ def derived(store: Store, schema: PlanSchema, user: User, name: str, make: Calla
     goes when the master does.
     """
     with store.reading() as session:
-        key = _key(session, store)
+        key = _key(session, store, schema.calendar.year)
         whole = CACHE.get(key, lambda: _loaded(session, store, schema, key))
         user = session.merge(user)
         scope = (name, visible_teams(user), visible_regions(user, schema.config.regions))
@@ -370,29 +376,30 @@ def at_version(store: Store, schema: PlanSchema, version: int, user: User) -> Ma
     Cached like the current master, by the ids it was loaded from.
     """
     with store.reading() as session:
-        key = (store.url, "at", version, *_newest_ids(session)[1:])
+        key = (store.url, "at", schema.calendar.year, version, *_newest_ids(session, schema.calendar.year)[1:])
         whole = CACHE.get(key, lambda: _load(session, schema, version))
         return whole.scoped(session.merge(user))
 
 
 def _current(session: Session, store: Store, schema: PlanSchema) -> Master:
-    key = _key(session, store)
+    key = _key(session, store, schema.calendar.year)
     return CACHE.get(key, lambda: _loaded(session, store, schema, key))
 
 
 def _loaded(session: Session, store: Store, schema: PlanSchema, key: tuple[Any, ...]) -> Master:
     if store.shared is None:
-        return _load(session, schema, version=key[1])
+        return _load(session, schema, version=key[2])
     name = store.shared.name("master", schema.version, repr(schema.config), *key)
-    return store.shared.through(name, lambda: _load(session, schema, version=key[1]))
+    return store.shared.through(name, lambda: _load(session, schema, version=key[2]))
 
 
 @collector_paused()  # tens of thousands of lines, POs and invoices read as rows: no cycles to look for
 def _load(session: Session, schema: PlanSchema, version: int) -> Master:
+    year = schema.calendar.year
     regions = {t.id: t.region for t in session.scalars(select(Team))}
     newest = (
         select(func.max(MasterVersion.id).label("version"))
-        .where(MasterVersion.id <= version)
+        .where(MasterVersion.id <= version, MasterVersion.fiscal_year == year)
         .group_by(MasterVersion.team_id)
         .subquery()
     )
@@ -403,12 +410,12 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
         HeldPlan(r.team_id, regions.get(r.team_id, ""), r.submission_id, r.id, r.created_at.isoformat()) for r in rows
     )
     lines = master_lines(session, {h.team: h.submission for h in held})
-    actual_import, actuals = latest_actuals(session)
+    actual_import, actuals = latest_actuals(session, year)
     if actual_import is not None:  # the finance system's year to date replaces what the plans typed
         for line in lines:
             line["actual"] = actuals.get((line["team_id"], line["line_id"]), 0)
     ledger = book(
-        schema, lines, purchase_orders_in_force(session), invoices_in_force(session), closed_accruals(session)
+        schema, lines, purchase_orders_in_force(session), invoices_in_force(session), closed_accruals(session, year)
     )
     if ledger.tracked:  # the open PO balance replaces the committed spend the plans typed
         for line, cents in zip(lines, ledger.committed.tolist(), strict=True):
@@ -416,7 +423,7 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
     table = typed_lines(lines, schema)
     month_names = tuple(c.name for c in schema.month_columns)
     by_month = actual_months(session, actual_import)
-    results = in_force(session, month_names)
+    results = in_force(session, year, month_names)
     outcomes = np.zeros((len(lines), *results.cover.shape), dtype=np.int64)
     for k, line in enumerate(lines):
         found = results.amounts.get((line["team_id"], line["line_id"]))
@@ -445,7 +452,7 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
         allocation_info=info,
         allocations=cells,
         actuals_import=actual_import,
-        locked=frozenset(session.scalars(select(PeriodLock.month))),
+        locked=frozenset(session.scalars(select(PeriodLock.month).where(PeriodLock.fiscal_year == year))),
         regions=regions,
         allocation_regions=tuple(schema.config.regions),
         actual_by_month=by_month,

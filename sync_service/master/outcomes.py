@@ -39,12 +39,13 @@ class InForce:
     sources: tuple[dict[str, Any], ...]  # {source, months: {month: import}}
 
 
-def in_force(session: Session, month_names: tuple[str, ...]) -> InForce:
-    newest = session.scalar(select(func.max(OutcomeImport.id)))
+def in_force(session: Session, year: int, month_names: tuple[str, ...]) -> InForce:
+    """Fiscal year `year`'s results in force: for each source and month, its newest import covering the month."""
+    newest = session.scalar(select(func.max(OutcomeImport.id)).where(OutcomeImport.fiscal_year == year))
     cover = np.zeros((len(METRICS), len(month_names)), dtype=bool)
     if newest is None:
         return InForce(None, {}, cover, ())
-    held = newest_by_month(session)
+    held = newest_by_month(session, year)
     metrics_of = dict(session.execute(select(OutcomeImport.id, OutcomeImport.metrics)).all())
     pairs: set[tuple[int, str]] = set()
     position = {m: j for j, m in enumerate(month_names)}
@@ -72,9 +73,13 @@ def in_force(session: Session, month_names: tuple[str, ...]) -> InForce:
     return InForce(newest, amounts, cover, sources)
 
 
-def newest_by_month(session: Session, before: int | None = None) -> dict[str, dict[str, int]]:
-    """Source -> fiscal month -> the newest import of that source covering it."""
-    query = select(OutcomeImport.id, OutcomeImport.source, OutcomeImport.months).order_by(OutcomeImport.id)
+def newest_by_month(session: Session, year: int, before: int | None = None) -> dict[str, dict[str, int]]:
+    """Source -> fiscal month -> the newest import of that source covering it, in fiscal year `year`."""
+    query = (
+        select(OutcomeImport.id, OutcomeImport.source, OutcomeImport.months)
+        .where(OutcomeImport.fiscal_year == year)
+        .order_by(OutcomeImport.id)
+    )
     if before is not None:
         query = query.where(OutcomeImport.id < before)
     out: dict[str, dict[str, int]] = defaultdict(dict)

@@ -124,9 +124,10 @@ def invoices_in_force(session: Session) -> InForce:
     return InForce((*INVOICE_FIELDS, "import_id"), rows)
 
 
-def closed_accruals(session: Session) -> dict[str, AccrualClose]:
-    """{fiscal month: its closed accrual}."""
-    return {c.month: c for c in session.scalars(select(AccrualClose).order_by(AccrualClose.month))}
+def closed_accruals(session: Session, year: int) -> dict[str, AccrualClose]:
+    """{fiscal month: its closed accrual} of fiscal year `year`."""
+    query = select(AccrualClose).where(AccrualClose.fiscal_year == year).order_by(AccrualClose.month)
+    return {c.month: c for c in session.scalars(query)}
 
 
 @dataclass(frozen=True)

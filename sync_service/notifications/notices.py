@@ -256,13 +256,14 @@ def notify_job(run: Any) -> dict[str, Any]:
     return sent
 
 
-def remind(store: Any, config: Mapping[str, Any], today: dt.date, actor: User) -> dict[str, Any]:
-    """Stage a reminder for every team without a plan submitted, when the deadline is REMINDER_DAYS away or less.
+def remind(store: Any, config: Mapping[str, Any], today: dt.date, actor: User, year: int) -> dict[str, Any]:
+    """Stage a reminder for every team without a plan of fiscal year `year` submitted, when the deadline is near.
 
-    Run once a day (cron, a systemd timer); a team is reminded at most once a day, however often it runs.
+    Near: REMINDER_DAYS away or less. Run once a day (cron, a systemd timer); a team is reminded at
+    most once a day, however often it runs.
     """
     with store.reading() as session:
-        cycle = open_cycle_row(session)
+        cycle = open_cycle_row(session, year)
         deadline, name = (cycle.deadline, cycle.name) if cycle else (None, None)
     text = config.get("PLAN_DEADLINE")
     if cycle is None and not text:
@@ -285,7 +286,11 @@ def remind(store: Any, config: Mapping[str, Any], today: dt.date, actor: User) -
             submitted = {t for t in session.scalars(select(Team.id)) if t not in waiting}
         else:
             rejected = select(Decision.submission_id).where(Decision.action == "rejected")
-            submitted = set(session.scalars(select(Submission.team_id).where(Submission.id.not_in(rejected))))
+            submitted = set(
+                session.scalars(
+                    select(Submission.team_id).where(Submission.fiscal_year == year, Submission.id.not_in(rejected))
+                )
+            )
         done = set(
             session.scalars(
                 select(AuditEvent.target).where(

@@ -46,10 +46,11 @@ from sync_service.platform.storage import (
 MAX_NAME = 120
 
 
-def open_cycle_row(session: Session) -> Cycle | None:
-    """The cycle open now (at most one), or None."""
+def open_cycle_row(session: Session, year: int) -> Cycle | None:
+    """Fiscal year `year`'s cycle open now (at most one), or None."""
     closed = select(CycleClose.cycle_id)
-    return session.scalars(select(Cycle).where(Cycle.id.not_in(closed)).order_by(Cycle.id.desc()).limit(1)).first()
+    query = select(Cycle).where(Cycle.fiscal_year == year, Cycle.id.not_in(closed)).order_by(Cycle.id.desc())
+    return session.scalars(query.limit(1)).first()
 
 
 def closed_months_of(schema: PlanSchema, cycle: Cycle) -> list[str]:
@@ -78,7 +79,7 @@ def open_cycle(
         )
     with store.transaction() as session:
         session.scalars(select(Team.id).order_by(Team.id).with_for_update()).all()  # one cycle opens at a time
-        current = open_cycle_row(session)
+        current = open_cycle_row(session, schema.calendar.year)
         if current is not None:
             raise Conflict(
                 f"the cycle {current.name!r} (id {current.id}) is still open; close it before opening another",
@@ -86,13 +87,20 @@ def open_cycle(
             )
         if session.scalar(select(Cycle.id).where(Cycle.name == name)) is not None:
             raise Conflict(f"a cycle is already named {name!r}; give this one its own name")
-        row = Cycle(name=name, closed_through=closed[-1], deadline=deadline, user_id=user.id, comment=comment.strip())
+        row = Cycle(
+            name=name,
+            fiscal_year=schema.calendar.year,
+            closed_through=closed[-1],
+            deadline=deadline,
+            user_id=user.id,
+            comment=comment.strip(),
+        )
         session.add(row)
         session.flush()
-        locked = periods.locked_months(session)
+        locked = periods.locked_months(session, schema.calendar.year)
         newly = [m for m in closed if m not in locked]
         for month in newly:
-            session.add(PeriodLock(month=month, user_id=user.id))
+            session.add(PeriodLock(fiscal_year=schema.calendar.year, month=month, user_id=user.id))
         if newly:
             session.add(AuditEvent(user_id=user.id, action="periods.lock", target="periods", detail={"months": newly}))
         session.add(
@@ -129,7 +137,8 @@ def cycles_json(store: Store, schema: PlanSchema, user: User) -> list[dict[str, 
     require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
-        return [cycle_json(session, schema, user, c) for c in session.scalars(select(Cycle).order_by(Cycle.id.desc()))]
+        query = select(Cycle).where(Cycle.fiscal_year == schema.calendar.year).order_by(Cycle.id.desc())
+        return [cycle_json(session, schema, user, c) for c in session.scalars(query)]
 
 
 def get_cycle(store: Store, schema: PlanSchema, user: User, cycle_id: int) -> dict[str, Any]:
@@ -196,7 +205,7 @@ def reforecast_months(session: Session, view: Master) -> tuple[Cycle | None, lis
     The master's closed months (`Master.closed_months`), the same months the latest estimate takes
     as booked: opening the cycle locked its months, and finance may have closed more since.
     """
-    cycle = open_cycle_row(session)
+    cycle = open_cycle_row(session, view.schema.calendar.year)
     return cycle, (view.closed_months if cycle is not None else [])
 
 

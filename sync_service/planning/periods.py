@@ -15,9 +15,9 @@ from sync_service.platform.errors import Conflict, ServiceError
 from sync_service.platform.storage import AuditEvent, Cycle, CycleClose, PeriodLock, Store, User
 
 
-def locked_months(session: Session) -> set[str]:
-    """The fiscal months (m01..m12) finance has locked."""
-    return set(session.scalars(select(PeriodLock.month)))
+def locked_months(session: Session, year: int) -> set[str]:
+    """The fiscal months (m01..m12) of fiscal year `year` finance has locked."""
+    return set(session.scalars(select(PeriodLock.month).where(PeriodLock.fiscal_year == year)))
 
 
 def months_of(schema: PlanSchema, body: Any) -> list[str]:
@@ -54,7 +54,10 @@ def months_of(schema: PlanSchema, body: Any) -> list[str]:
 def periods_view(store: Store, schema: PlanSchema) -> dict[str, Any]:
     """Every fiscal month with its quarter and whether (and since when) it is locked."""
     with store.reading() as session:
-        locks = {p.month: p for p in session.scalars(select(PeriodLock))}
+        locks = {
+            p.month: p
+            for p in session.scalars(select(PeriodLock).where(PeriodLock.fiscal_year == schema.calendar.year))
+        }
         return {
             "periods": [
                 {
@@ -75,7 +78,7 @@ def set_locks(store: Store, schema: PlanSchema, user: User, body: Any, *, lock: 
     months = months_of(schema, body)
     reason = str(body.get("reason") or "").strip()
     with store.transaction() as session:
-        existing = locked_months(session)
+        existing = locked_months(session, schema.calendar.year)
         changed = [m for m in months if (m not in existing) == lock]
         closed_by = {} if lock else _closed_by_cycles(session, schema, changed)
         if closed_by and not (body.get("reopen") is True and reason):
@@ -87,9 +90,9 @@ def set_locks(store: Store, schema: PlanSchema, user: User, body: Any, *, lock: 
             )
         for month in changed:
             if lock:
-                session.add(PeriodLock(month=month, user_id=user.id))
+                session.add(PeriodLock(fiscal_year=schema.calendar.year, month=month, user_id=user.id))
             else:
-                session.delete(session.get(PeriodLock, month))
+                session.delete(session.get(PeriodLock, (schema.calendar.year, month)))
         detail: dict[str, Any] = {"months": changed}
         if closed_by:
             detail.update(reopened=sorted(closed_by), cycles=sorted(set(closed_by.values())), reason=reason)
@@ -107,7 +110,11 @@ def set_locks(store: Store, schema: PlanSchema, user: User, body: Any, *, lock: 
 def _closed_by_cycles(session: Session, schema: PlanSchema, months: Iterable[str]) -> dict[str, str]:
     """{month: the ended cycle that closed it} for each of `months` a reforecast cycle closed and has ended."""
     keys = [c.name for c in schema.month_columns]
-    ended = session.scalars(select(Cycle).where(Cycle.id.in_(select(CycleClose.cycle_id))).order_by(Cycle.id))
+    ended = session.scalars(
+        select(Cycle)
+        .where(Cycle.fiscal_year == schema.calendar.year, Cycle.id.in_(select(CycleClose.cycle_id)))
+        .order_by(Cycle.id)
+    )
     closed: dict[str, str] = {}
     for cycle in ended:
         for month in keys[: keys.index(cycle.closed_through) + 1]:

@@ -123,10 +123,11 @@ def _json(session: Session, row: Scenario) -> dict[str, Any]:
     }
 
 
-def list_json(store: Store, user: User) -> list[dict[str, Any]]:
+def list_json(store: Store, schema: PlanSchema, user: User) -> list[dict[str, Any]]:
     require_finance(user, "tries what-if scenarios")
     with store.reading() as session:
-        return [_json(session, s) for s in session.scalars(select(Scenario).order_by(Scenario.id.desc()))]
+        query = select(Scenario).where(Scenario.fiscal_year == schema.calendar.year).order_by(Scenario.id.desc())
+        return [_json(session, s) for s in session.scalars(query)]
 
 
 def get_json(store: Store, user: User, scenario_id: int) -> dict[str, Any]:
@@ -152,7 +153,9 @@ def create(
     with store.reading() as session:
         lines = [
             {k: v for k, v in line.items() if k != "_row"}
-            for line in master.master_lines(session, master.current_submissions(session, view.version))
+            for line in master.master_lines(
+                session, master.current_submissions(session, schema.calendar.year, view.version)
+            )
         ]
     if origin == "estimate":  # the closed months carry what was booked in them, as the latest estimate does
         closed = [c.name for c in schema.month_columns if c.name in view.locked]
@@ -163,7 +166,14 @@ def create(
     with store.transaction() as session:
         if session.scalar(select(Scenario.id).where(Scenario.name == name)) is not None:
             raise Conflict(f"a scenario is already named {name!r}; give this one its own name")
-        row = Scenario(name=name, user_id=user.id, origin=origin, master_version=view.version, comment=comment.strip())
+        row = Scenario(
+            name=name,
+            fiscal_year=schema.calendar.year,
+            user_id=user.id,
+            origin=origin,
+            master_version=view.version,
+            comment=comment.strip(),
+        )
         session.add(row)
         session.flush()
         session.add(
@@ -588,6 +598,7 @@ def promote(
     with store.transaction() as session:
         session.scalars(select(Team.id).order_by(Team.id).with_for_update()).all()  # approvals wait for this one
         row = _scenario(session, scenario_id, lock=True)
+        schema = schema.for_year(row.fiscal_year)  # promoted into its own year
         _open(session, row)
         newest = _revision(session, scenario_id)
         lines = newest.lines
@@ -644,7 +655,9 @@ def _to_allocations(
             f"promoting scenario {row.id} to the allocations would leave approved plans over them",
             issues=[allocation_issue(f) for f in findings],
         )
-    revision = allocations.write_revision(session, user, cells, f"promoted from scenario {row.id} {row.name!r}")
+    revision = allocations.write_revision(
+        session, user, row.fiscal_year, cells, f"promoted from scenario {row.id} {row.name!r}"
+    )
     return {"allocation_revision": revision, "regions": regions, "over_allocation": [f["message"] for f in findings]}
 
 
@@ -663,21 +676,22 @@ def _to_master(
     region's approval chain (thresholds included), audited and announced as a submission is;
     nothing is decided here, so the master is as it was.
     """
-    made_from = master.current_submissions(session, row.master_version) if row.master_version else {}
+    year = row.fiscal_year
+    made_from = master.current_submissions(session, year, row.master_version) if row.master_version else {}
     origin: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for line in _revision(session, row.id, 1).lines:
         origin[line["team_id"]].append(line)
     by_team: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for line in lines:
         by_team[line["team_id"]].append(line)
-    locked = periods.locked_months(session)
+    locked = periods.locked_months(session, year)
     submitted: dict[str, int] = {}
     issues: list[dict[str, Any]] = []
     over: list[str] = []
     for team in sorted(set(by_team) | set(origin)):
         if by_team.get(team, []) == origin.get(team, []):
             continue  # the scenario leaves this team's lines as they were
-        current = current_submission(session, team)
+        current = current_submission(session, team, year)
         if current != made_from.get(team):
             raise Conflict(
                 f"team {team}'s approved plan changed since scenario {row.id} was made (submission "
@@ -714,6 +728,7 @@ def _to_master(
         over += [f["message"] for f in findings]
         raw = json.dumps(mine, sort_keys=True, separators=(",", ":")).encode()
         submission = Submission(
+            fiscal_year=row.fiscal_year,
             team_id=team,
             user_id=user.id,
             source="scenario",

@@ -16,19 +16,22 @@ def status_of(session: Session, submission: Submission) -> str:
     if decision is None:
         return (
             "stale"
-            if submission.based_on_submission != current_submission(session, submission.team_id)
+            if submission.based_on_submission != current_submission(session, submission.team_id, submission.fiscal_year)
             else ("submitted")
         )
-    if decision.action == "approved" and current_submission(session, submission.team_id) != submission.id:
+    if (
+        decision.action == "approved"
+        and current_submission(session, submission.team_id, submission.fiscal_year) != submission.id
+    ):
         return "superseded"
     return decision.action
 
 
-def current_submission(session: Session, team: str) -> int | None:
-    """The submission the master holds for `team` now."""
+def current_submission(session: Session, team: str, year: int) -> int | None:
+    """The submission fiscal year `year`'s master holds for `team` now."""
     return session.scalar(
         select(MasterVersion.submission_id)
-        .where(MasterVersion.team_id == team)
+        .where(MasterVersion.team_id == team, MasterVersion.fiscal_year == year)
         .order_by(MasterVersion.id.desc())
         .limit(1)
     )

@@ -118,8 +118,9 @@ def submit(
     read = read_incoming(incoming, schema, team)
     base = incoming.base if incoming.base is not None else _base_of_template(read)
     made_for = read.cycle or incoming.cycle
+    year = schema.calendar.year
     with store.reading() as session:
-        _check_cycle(session, made_for)
+        _check_cycle(session, year, made_for)
         claimed = set(read.closed or incoming.closed)
         closed_notes: list[dict[str, Any]] = []
         if claimed or made_for is not None:  # a reforecast: what the file shows as booked, and what is closed now
@@ -129,15 +130,15 @@ def submit(
     lines = stored_lines(read.table)
     totals = allocations.plan_totals(read.table, schema)
     with store.reading() as session:
-        current = current_submission(session, team.id)
-        unchanged = _unchanged(session, current, lines) if made_for is None and not claimed else None
+        current = current_submission(session, team.id, year)
+        unchanged = _unchanged(session, year, current, lines) if made_for is None and not claimed else None
     if unchanged is not None:  # the team's approved plan as it is: nothing to store, nobody to wait for
         with store.transaction() as session:
             remember(session, user, idem, 200, unchanged)
         return unchanged
     with store.reading() as session:
-        based_on = _resolve_base(session, team, base)
-        current = current_submission(session, team.id)
+        based_on = _resolve_base(session, team, year, base)
+        current = current_submission(session, team.id, year)
         _check_base(session, team, base, based_on, current)
         rows = dict(zip(read.table["line_id"].tolist(), read.table["_row"].tolist(), strict=True))
         _check_locks(session, schema, current, lines, rows, _sheet_of(incoming.source), read.letters)
@@ -153,10 +154,11 @@ def submit(
     with store.transaction() as session:
         # In the writing transaction, so a plan of another team stored just before is seen.
         check_line_ids(session, schema, team.id, rows, _sheet_of(incoming.source), read.letters, pending=True)
-        _check_cycle(session, made_for)  # and a cycle closed just before
-        now_open = cycles.open_cycle_row(session)
+        _check_cycle(session, year, made_for)  # and a cycle closed just before
+        now_open = cycles.open_cycle_row(session, year)
         cycle_id = now_open.id if now_open else None
         submission = Submission(
+            fiscal_year=schema.calendar.year,
             team_id=team.id,
             user_id=user.id,
             source=incoming.source,
@@ -189,23 +191,23 @@ def submit(
         return result
 
 
-def _unchanged(session: Session, current: int | None, lines: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _unchanged(session: Session, year: int, current: int | None, lines: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The team's approved submission, marked unchanged, when `lines` are its lines exactly (None otherwise).
 
     Not while a reforecast cycle is open: there a team's unchanged plan is its reforecast, and is stored.
     """
-    if current is None or cycles.open_cycle_row(session) is not None:
+    if current is None or cycles.open_cycle_row(session, year) is not None:
         return None
     if list(lines_by_id(session, current).values()) != lines:
         return None
     return {**describe(session, session.get(Submission, current)), "unchanged": True}
 
 
-def _check_cycle(session: Session, made_for: int | None) -> None:
-    """409 when a reforecast was made for a cycle that is not the open one."""
+def _check_cycle(session: Session, year: int, made_for: int | None) -> None:
+    """409 when a reforecast was made for a cycle that is not fiscal year `year`'s open one."""
     if made_for is None:
         return
-    cycle = cycles.open_cycle_row(session)
+    cycle = cycles.open_cycle_row(session, year)
     if cycle is None or cycle.id != made_for:
         raise Conflict(
             f"this reforecast was made for cycle {made_for}, which is closed"
@@ -227,7 +229,7 @@ def _carry_closed(
     """
     if not closed:
         return []
-    approved = lines_by_id(session, current_submission(session, team.id))
+    approved = lines_by_id(session, current_submission(session, team.id, schema.calendar.year))
     shown = cycles.shown_closed(view, team.id, closed)
     rows = read.table["_row"].tolist()
     ids = read.table["line_id"].tolist()
@@ -248,8 +250,8 @@ def _base_of_template(read: PlanRead) -> dict[str, int | None] | None:
     return {"submission": read.based_on or None}
 
 
-def _resolve_base(session: Session, team: Team, base: dict[str, int | None] | None) -> int | None:
-    """The team's approved submission the plan was edited from (None: none, or not named)."""
+def _resolve_base(session: Session, team: Team, year: int, base: dict[str, int | None] | None) -> int | None:
+    """The team's approved submission of fiscal year `year` the plan was edited from (None: none, or not named)."""
     if base is None:
         return None
     if "master_version" in base:
@@ -257,17 +259,17 @@ def _resolve_base(session: Session, team: Team, base: dict[str, int | None] | No
         latest = session.scalar(select(func.max(MasterVersion.id))) or 0
         if not 0 <= version <= latest:
             raise ServiceError(f"based_on master_version {version} does not exist; the newest is {latest}")
-        return _master_at(session, version).get(team.id)
+        return _master_at(session, year, version).get(team.id)
     number = base.get("submission")
     if number is None:
         return None
     approved = session.scalar(
         select(MasterVersion.submission_id).where(
-            MasterVersion.submission_id == number, MasterVersion.team_id == team.id
+            MasterVersion.submission_id == number, MasterVersion.team_id == team.id, MasterVersion.fiscal_year == year
         )
     )
     if approved is None:
-        raise ServiceError(f"based_on submission {number} is not an approved plan of team {team.id}")
+        raise ServiceError(f"based_on submission {number} is not an approved plan of team {team.id} for FY{year}")
     return number
 
 
@@ -303,7 +305,8 @@ def _check_locks(
     letters: dict[str, str] | None = None,
 ) -> None:
     """422 (with the cells) when the plan changes the planned spend of a locked month."""
-    changes = periods.locked_changes(schema, periods.locked_months(session), lines_by_id(session, current), lines)
+    locked = periods.locked_months(session, schema.calendar.year)
+    changes = periods.locked_changes(schema, locked, lines_by_id(session, current), lines)
     if not changes:
         return
     issues = []
@@ -349,7 +352,8 @@ def check_line_ids(
     keys = list(dict.fromkeys(line_id.lower() for line_id in rows if line_id))
     if not keys:
         return
-    newest = select(func.max(MasterVersion.id)).group_by(MasterVersion.team_id)
+    year = schema.calendar.year  # a line ID names one line in its year's master
+    newest = select(func.max(MasterVersion.id)).where(MasterVersion.fiscal_year == year).group_by(MasterVersion.team_id)
     current = select(MasterVersion.team_id, MasterVersion.submission_id).where(MasterVersion.id.in_(newest)).subquery()
     held = select(current.c.submission_id).where(current.c.team_id != team)
     candidates = held
@@ -359,6 +363,7 @@ def check_line_ids(
             .outerjoin(current, current.c.team_id == Submission.team_id)
             .where(
                 Submission.team_id != team,
+                Submission.fiscal_year == year,
                 ~exists().where(Decision.submission_id == Submission.id),
                 Submission.based_on_submission.is_not_distinct_from(current.c.submission_id),
             )
@@ -502,6 +507,7 @@ def decide(
         ).all()
         del region  # held until commit
         submission = session.get(Submission, submission_id, with_for_update=True, populate_existing=True)
+        schema = schema.for_year(submission.fiscal_year)  # checked against its own year's calendar and allocations
         if submission.user_id == user.id:
             raise Forbidden(f"you submitted plan {submission_id}; another approver must approve or reject it")
         status = status_of(session, submission)
@@ -510,7 +516,7 @@ def decide(
         position, waiting, last = _step_to_take(session, user, submission, team.region, step)
         findings: list[dict[str, Any]] = []
         if action == "approved":
-            current = current_submission(session, team.id)
+            current = current_submission(session, team.id, submission.fiscal_year)
             if submission.based_on_submission != current:
                 raise Conflict(
                     f"submission {submission_id} was edited from submission {submission.based_on_submission or 'none'}"
@@ -562,7 +568,12 @@ def decide(
         )
         version = None
         if action == "approved":
-            row = MasterVersion(user_id=user.id, team_id=submission.team_id, submission_id=submission.id)
+            row = MasterVersion(
+                fiscal_year=submission.fiscal_year,
+                user_id=user.id,
+                team_id=submission.team_id,
+                submission_id=submission.id,
+            )
             session.add(row)
             session.flush()
             version = row.id
@@ -718,14 +729,14 @@ def describe(session: Session, submission: Submission, user_name: str | None = N
 
 
 def list_submissions(
-    store: Store, user: User, team: str | None = None, limit: int = 500, after: str | None = None
+    store: Store, user: User, year: int, team: str | None = None, limit: int = 500, after: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """(a page of the submissions the caller may read, oldest first; the next page's cursor or None)."""
+    """(a page of fiscal year `year`'s submissions the caller may read, oldest first; the next page's cursor)."""
     require_plan_reader(user)
     start = id_after(after)
     with store.reading() as session:
         user = session.merge(user)
-        query = select(Submission).order_by(Submission.id).limit(limit + 1)
+        query = select(Submission).where(Submission.fiscal_year == year).order_by(Submission.id).limit(limit + 1)
         if start is not None:
             query = query.where(Submission.id > start)
         if team is not None:
@@ -791,23 +802,28 @@ def approval_queue(store: Store, user: User) -> dict[str, Any]:
             if described is not None and may_take(session, user, submission, described):
                 mine.append(described)
         waiting_transfers = []
-        for t in transfers.transfers_json(session, user):
+        for t in transfers.transfers_json(session, user, None):  # waiting in every year
             if t.get("can_decide"):
                 waiting_transfers.append(t)
         return {"submissions": mine, "transfers": waiting_transfers, "in_review": in_review}
 
 
-def _master_at(session: Session, version: int) -> dict[str, int]:
-    """Team -> submission held by the master at `version`."""
-    return master.current_submissions(session, version)
+def _master_at(session: Session, year: int, version: int) -> dict[str, int]:
+    """Team -> submission held by fiscal year `year`'s master at `version`."""
+    return master.current_submissions(session, year, version)
 
 
-def master_versions(store: Store, user: User) -> list[dict[str, Any]]:
-    """Every master version, newest first: who changed which team's plan, when."""
+def master_versions(store: Store, schema: PlanSchema, user: User) -> list[dict[str, Any]]:
+    """Every master version of the schema's fiscal year, newest first: who changed which team's plan, when."""
     require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
-        rows = session.execute(select(MasterVersion, User.name).join(User).order_by(MasterVersion.id.desc()))
+        rows = session.execute(
+            select(MasterVersion, User.name)
+            .join(User)
+            .where(MasterVersion.fiscal_year == schema.calendar.year)
+            .order_by(MasterVersion.id.desc())
+        )
         return [
             {
                 "version": v.id,
@@ -821,8 +837,8 @@ def master_versions(store: Store, user: User) -> list[dict[str, Any]]:
         ]
 
 
-def master_diff(store: Store, user: User, old: int, new: int) -> dict[str, Any]:
-    """What changed in the master from version `old` to `new`: lines added, removed and changed, by team."""
+def master_diff(store: Store, schema: PlanSchema, user: User, old: int, new: int) -> dict[str, Any]:
+    """What changed in the schema's year's master from version `old` to `new`: lines added, removed and changed."""
     require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
@@ -830,7 +846,8 @@ def master_diff(store: Store, user: User, old: int, new: int) -> dict[str, Any]:
         for version in (old, new):
             if not 0 <= version <= latest:
                 raise NotFound(f"there is no master version {version}; the newest is {latest}")
-        before, after = _master_at(session, old), _master_at(session, new)
+        year = schema.calendar.year
+        before, after = _master_at(session, year, old), _master_at(session, year, new)
         teams = []
         for team in sorted(set(before) | set(after)):
             if before.get(team) == after.get(team) or not can_see(user, team):

@@ -1,16 +1,20 @@
 """The one accessor for what the app holds: its store and its plan schema.
 
 The app factory puts the store and the schema in `app.extensions` under these keys; every layer
-reads them from here (the API, the dashboard and the jobs alike).
+reads them from here (the API, the dashboard and the jobs alike). A request names the fiscal year
+it is about with `?year=` (default: the year the organisation file runs); the schema is that
+year's, so every figure, list and check it reaches is that year's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 
+from sheet_templates.errors import ConfigError
 from sheet_templates.schema import PlanSchema
+from sync_service.platform.errors import NotFound, ServiceError
 from sync_service.platform.storage import Store
 
 STORE = "plansheet.store"  # app.extensions keys, set by the app factory
@@ -23,5 +27,19 @@ def store(app: Flask | Any | None = None) -> Store:
 
 
 def schema(app: Flask | Any | None = None) -> PlanSchema:
-    """The app's plan schema (the current app's without `app`)."""
-    return (app or current_app).extensions[SCHEMA]
+    """The plan schema of the request's fiscal year (`?year=`), else the app's (the current app's without `app`)."""
+    base = (app or current_app).extensions[SCHEMA]
+    if app is None and has_request_context() and "year" in request.args:
+        return year_schema(base, request.args["year"])
+    return base
+
+
+def year_schema(base: PlanSchema, given: Any) -> PlanSchema:
+    """The schema of fiscal year `given` (2028 or FY2028): 400 when it is not a year, 404 when not described."""
+    text = str(given).strip().upper().removeprefix("FY")
+    if not (text.isdigit() and len(text) == 4):
+        raise ServiceError(f"year: {str(given)[:20]!r} is not a fiscal year; write it as 2028 or FY2028")
+    try:
+        return base.for_year(int(text))
+    except ConfigError as exc:
+        raise NotFound(f"year: {exc}") from None

@@ -86,13 +86,19 @@ def copy_aside(path: Path, revision: str) -> Path:
     return target
 
 
-def upgrade(url: str) -> Upgraded:
-    """Bring the database at `url` to the newest schema; safe to run again."""
+def upgrade(url: str, year: int | None = None) -> Upgraded:
+    """Bring the database at `url` to the newest schema; safe to run again.
+
+    `year` is the fiscal year the organisation file runs: rows made before years were part of the
+    data join it (default: the year of the file in use, `PLANSHEET_CONFIG` or the bundled one).
+    """
     before, newest = current_schema(url), newest_schema()
     file = _sqlite_file(url)
     copy = copy_aside(file, before) if file is not None and before is not None and before != newest else None
     try:
-        command.upgrade(alembic_config(url), "head")
+        config = alembic_config(url)
+        config.attributes["fiscal_year"] = year
+        command.upgrade(config, "head")
     except Exception as exc:
         now = current_schema(url)
         kept = f"; the copy made before upgrading is {copy}" if copy else ""

@@ -103,6 +103,7 @@ class Submission(Base):
 
     __tablename__ = "submissions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)  # the fiscal year it belongs to (migration 0018)
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -235,6 +236,7 @@ class MasterVersion(Base):
 
     __tablename__ = "master_versions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the version number
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)  # the fiscal year it belongs to (migration 0018)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
@@ -258,6 +260,7 @@ class AllocationRevision(Base):
 
     __tablename__ = "allocation_revisions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)  # the fiscal year it belongs to (migration 0018)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     comment: Mapped[str] = mapped_column(Text, default="")
@@ -285,6 +288,7 @@ class ActualImport(Base):
 
     __tablename__ = "actual_imports"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)  # the fiscal year it belongs to (migration 0018)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
@@ -329,6 +333,7 @@ class OutcomeImport(Base):
     __tablename__ = "outcome_imports"
     __table_args__ = (Index("ix_outcome_imports_source", "source", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)  # the fiscal year it belongs to (migration 0018)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     source: Mapped[str] = mapped_column(String(60))
@@ -365,6 +370,7 @@ class PeriodLock(Base):
     """A closed fiscal month (m01..m12): no approved plan may change its planned spend."""
 
     __tablename__ = "period_locks"
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
     month: Mapped[str] = mapped_column(String(3), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     locked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -378,6 +384,7 @@ class Baseline(Base):
 
     __tablename__ = "baselines"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)  # the fiscal year it belongs to (migration 0018)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -394,6 +401,7 @@ class Cycle(Base):
 
     __tablename__ = "cycles"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)  # the fiscal year it belongs to (migration 0018)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     closed_through: Mapped[str] = mapped_column(String(3))  # the last fiscal month whose actuals are in
     deadline: Mapped[dt.date] = mapped_column(Date)
@@ -420,6 +428,7 @@ class Scenario(Base):
 
     __tablename__ = "scenarios"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)  # the fiscal year it belongs to (migration 0018)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -509,6 +518,7 @@ class AccrualClose(Base):
     """A fiscal month's accrual as finance closed it: its entries, kept as they were. Never updated."""
 
     __tablename__ = "accrual_closes"
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
     month: Mapped[str] = mapped_column(String(3), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -524,6 +534,7 @@ class Transfer(Base):
 
     __tablename__ = "transfers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)  # the fiscal year it belongs to (migration 0018)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     from_region: Mapped[str] = mapped_column(String(40))
@@ -557,6 +568,7 @@ class TeamSheet(Base):
 
     __tablename__ = "team_sheets"
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
     spreadsheet_id: Mapped[str] = mapped_column(String(100))
     url: Mapped[str] = mapped_column(String(300))
     # The approved submission the sheet's lines were filled from when it was created (None: none).

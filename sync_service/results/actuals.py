@@ -318,14 +318,15 @@ def import_actuals(
     require_finance(user, "imports actuals")
     rows = parse_actuals(raw, filename, schema, date_order)
     sha256 = hashlib.sha256(raw).hexdigest()
+    year = schema.calendar.year
     for _ in range(OPTIMISTIC_ATTEMPTS):
-        held, lines = master_snapshot(store)
+        held, lines = master_snapshot(store, year)
         matched = match_actuals(rows, lines, schema)
         with store.transaction() as session:
-            if current_submissions(session) == held:
+            if current_submissions(session, year) == held:
                 return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem, stored)
     with store.transaction() as session:  # the master keeps changing under us: match inside the lock
-        lines = master_lines(session, current_submissions(session))
+        lines = master_lines(session, current_submissions(session, year))
         matched = match_actuals(rows, lines, schema)
         return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem, stored)
 
@@ -353,6 +354,7 @@ def _store_import(
         config.plan_rates,
     ).sum()
     record = ActualImport(
+        fiscal_year=schema.calendar.year,
         user_id=user.id,
         filename=(filename or None) and filename[:255],
         raw=raw,

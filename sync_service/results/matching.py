@@ -53,8 +53,8 @@ def split(cents: int, weights: list[int]) -> list[int]:
 OPTIMISTIC_ATTEMPTS = 2  # matches against a read of the master before matching inside the write transaction
 
 
-def master_snapshot(store: Store) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """({team: submission} the master holds now, their lines); submissions never change, so one names the other."""
+def master_snapshot(store: Store, year: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """({team: submission} fiscal year `year`'s master holds now, their lines); submissions never change."""
     with store.reading() as session:
-        held = current_submissions(session)
+        held = current_submissions(session, year)
         return held, master_lines(session, held)

@@ -580,18 +580,19 @@ def import_outcomes(
     months = sorted({r.month for r in parsed.rows})
     for attempt in range(OPTIMISTIC_ATTEMPTS + 1):
         if attempt < OPTIMISTIC_ATTEMPTS:
-            held, lines = master_snapshot(store)
+            held, lines = master_snapshot(store, schema.calendar.year)
             matched = match_outcomes(parsed.rows, lines, schema)
         with store.transaction() as session:
             if attempt == OPTIMISTIC_ATTEMPTS:  # the master keeps changing: match inside the lock
-                lines = master_lines(session, current_submissions(session))
+                lines = master_lines(session, current_submissions(session, schema.calendar.year))
                 matched = match_outcomes(parsed.rows, lines, schema)
-            elif current_submissions(session) != held:
+            elif current_submissions(session, schema.calendar.year) != held:
                 continue
-            same = _same_in_force(session, source, sha256)
+            same = _same_in_force(session, schema.calendar.year, source, sha256)
             if same is not None:
                 return finish(session, user, idem, 200, {**_answer(same), "unchanged": True}, stored)
             record = OutcomeImport(
+                fiscal_year=schema.calendar.year,
                 user_id=user.id,
                 source=source,
                 preset=preset,
@@ -643,18 +644,20 @@ def import_outcomes(
     raise AssertionError("unreachable: the last attempt matches inside the lock")
 
 
-def _same_in_force(session: Session, source: str, sha256: str) -> OutcomeImport | None:
-    """The source's import of exactly this input, when it is still in force for every month it covers."""
+def _same_in_force(session: Session, year: int, source: str, sha256: str) -> OutcomeImport | None:
+    """The source's import of exactly this input in fiscal year `year`, still in force for every month it covers."""
     found = session.scalars(
         select(OutcomeImport)
-        .where(OutcomeImport.source == source, OutcomeImport.raw_sha256 == sha256)
+        .where(OutcomeImport.fiscal_year == year, OutcomeImport.source == source, OutcomeImport.raw_sha256 == sha256)
         .order_by(OutcomeImport.id.desc())
         .limit(1)
     ).first()
     if found is None:
         return None
     newer = session.scalars(
-        select(OutcomeImport.months).where(OutcomeImport.source == source, OutcomeImport.id > found.id)
+        select(OutcomeImport.months).where(
+            OutcomeImport.fiscal_year == year, OutcomeImport.source == source, OutcomeImport.id > found.id
+        )
     ).all()
     covered = {m for months in newer for m in months}
     return None if covered & set(found.months) else found
@@ -663,7 +666,7 @@ def _same_in_force(session: Session, source: str, sha256: str) -> OutcomeImport 
 def _replaced(session: Session, record: OutcomeImport) -> list[dict[str, Any]]:
     """The older imports of the same source this one replaces, month by month."""
     out: dict[int, list[str]] = defaultdict(list)
-    held = newest_by_month(session, before=record.id).get(record.source, {})
+    held = newest_by_month(session, record.fiscal_year, before=record.id).get(record.source, {})
     for month in record.months:
         if month in held:
             out[held[month]].append(month)
@@ -684,12 +687,13 @@ def _answer(record: OutcomeImport) -> dict[str, Any]:
     }
 
 
-def imports_json(session: Session) -> list[dict[str, Any]]:
-    """Every import, newest first, with the months it is in force for."""
-    held = newest_by_month(session)
+def imports_json(session: Session, year: int) -> list[dict[str, Any]]:
+    """Every import of fiscal year `year`, newest first, with the months it is in force for."""
+    held = newest_by_month(session, year)
     names = dict(session.execute(select(User.id, User.name)).all())
     out = []
-    for record in session.scalars(select(OutcomeImport).order_by(OutcomeImport.id.desc())):
+    query = select(OutcomeImport).where(OutcomeImport.fiscal_year == year).order_by(OutcomeImport.id.desc())
+    for record in session.scalars(query):
         in_force = sorted(m for m, i in held.get(record.source, {}).items() if i == record.id)
         out.append({**_answer(record), "in_force_months": in_force, "imported_by": names.get(record.user_id)})
     return out

@@ -21,6 +21,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from addin.fx import UnknownCurrency, convert_cents
@@ -94,7 +95,7 @@ def report(store: Store, view: Master, month: str | None) -> dict[str, Any]:
     schema = view.schema
     month = (month or default_month(view)).strip().lower()
     j = month_index(schema, month)
-    closed = _closed(store, month)
+    closed = _closed(store, schema.calendar.year, month)
     rows = entries(view, month, closed)
     fiscal = schema.calendar.months[j]
     teams: dict[str, int] = defaultdict(int)
@@ -147,9 +148,9 @@ def _in_reporting(rows: list[dict[str, Any]], schema: PlanSchema) -> int:
         return int(sum(e["cents"] for e in rows))
 
 
-def _closed(store: Store, month: str) -> AccrualClose | None:
+def _closed(store: Store, year: int, month: str) -> AccrualClose | None:
     with store.reading() as session:
-        found = session.get(AccrualClose, month)
+        found = session.get(AccrualClose, (year, month))
         if found is not None:
             session.expunge(found)
         return found
@@ -182,7 +183,7 @@ def journal_csv(store: Store, view: Master, month: str, which: str = "both") -> 
     accounting = schema.config.accounting
     month = month.strip().lower()
     j = month_index(schema, month)
-    rows = entries(view, month, _closed(store, month))
+    rows = entries(view, month, _closed(store, schema.calendar.year, month))
     missing = []
     if not accounting.accrual_account:
         missing.append("accounting.accrual_account")
@@ -250,17 +251,18 @@ def close(store: Store, schema: PlanSchema, user: User, month: str) -> dict[str,
     rows = entries(view, month)
     try:
         with store.transaction() as session:
-            closed = {c.month for c in session.query(AccrualClose)}
+            year = schema.calendar.year
+            closed = set(session.scalars(select(AccrualClose.month).where(AccrualClose.fiscal_year == year)))
             if month in closed:
                 raise Conflict(f"the accrual of {month} is closed already; a closed month's accrual never changes")
             if j and names[j - 1] not in closed:
                 first = next(m for m in names if m not in closed)
                 raise Conflict(f"close the accrual of {first} first: months are closed in order")
-            if _changed(master_model.current_key(store), view):
+            if _changed(master_model.current_key(store, year), view):
                 raise Conflict(
                     "purchase orders, invoices or plans changed while the accrual was worked out; close again"
                 )
-            session.add(AccrualClose(month=month, user_id=user.id, entries=rows))
+            session.add(AccrualClose(fiscal_year=schema.calendar.year, month=month, user_id=user.id, entries=rows))
             session.add(
                 AuditEvent(
                     user_id=user.id,
@@ -286,11 +288,12 @@ def _by_currency(rows: list[dict[str, Any]]) -> dict[str, str]:
     return {c: money(v) for c, v in sorted(totals.items())}
 
 
-def closes_json(store: Store) -> list[dict[str, Any]]:
-    """Every closed month: when, by whom, how many entries."""
+def closes_json(store: Store, year: int) -> list[dict[str, Any]]:
+    """Every closed month of fiscal year `year`: when, by whom, how many entries."""
     with store.reading() as session:
         out = []
-        for c in session.query(AccrualClose).order_by(AccrualClose.month):
+        query = select(AccrualClose).where(AccrualClose.fiscal_year == year).order_by(AccrualClose.month)
+        for c in session.scalars(query):
             by = session.get(UserRow, c.user_id)
             out.append(
                 {

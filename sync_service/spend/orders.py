@@ -463,14 +463,14 @@ def import_purchase_orders(
     rows = parse_purchase_orders(raw, filename, schema, date_order, window_days)
     with store.transaction() as session:
         store.serialise(session, SPEND_LOCK)  # one import at a time: two within plan never take a line over together
-        lines = master_lines(session, current_submissions(session))
+        lines = master_lines(session, current_submissions(session, schema.calendar.year))
         held = purchase_orders_in_force(session)
         fresh, changed, same = _compare(rows, held)
         after = held.replaced(
             {r.po_number.casefold(): {**r.stored(), "row": r.row, "import_id": 0} for r in fresh + changed}
         )
         invoices = invoices_in_force(session)
-        closes = closed_accruals(session)
+        closes = closed_accruals(session, schema.calendar.year)
         before = book(schema, lines, held, invoices, closes)
         result = book(schema, lines, after, invoices, closes)
         grew = {k for k in range(len(lines)) if result.po_amount[k] > before.po_amount[k]}

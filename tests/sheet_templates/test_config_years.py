@@ -64,3 +64,17 @@ def test_a_year_described_wrongly_is_refused_naming_where(years: dict, problem: 
     with pytest.raises(ConfigError) as refused:
         parse_config(raw)
     assert any(problem in d for d in refused.value.details), refused.value.details
+
+
+def test_each_years_configuration_reaches_the_others_as_they_are() -> None:
+    raw = _raw()
+    raw["years"] = {"2028": {"allocations": {"NA": {"Q1": "1"}}}}
+    config = parse_config(raw)
+    back = config.for_year(2028).for_year(2027)
+    assert (back.fiscal_year, back.allocations, back.period_rates, back.years) == (
+        2027,
+        config.allocations,
+        config.period_rates,
+        (2027, 2028),
+    )
+    assert build_schema(config).for_year(2028).for_year(2027).calendar.label == "FY2027"

@@ -152,8 +152,9 @@ def stored_plan(
     read = plan_from_rows(grid, SCHEMA, sheet="lines", region=team.split("-")[0])
     with service.store.transaction() as session:
         user = session.scalar(select(User).where(User.name == "frank"))
-        current = current_submission(session, team)
+        current = current_submission(session, team, SCHEMA.calendar.year)
         submission = Submission(
+            fiscal_year=SCHEMA.calendar.year,
             team_id=team,
             user_id=user.id,
             source="json",
@@ -176,7 +177,11 @@ def stored_plan(
             SubmissionTotal(submission_id=submission.id, quarter=q, channel=c, cents=v) for (q, c), v in totals.items()
         )
         if approve:
-            session.add(MasterVersion(user_id=user.id, team_id=team, submission_id=submission.id))
+            session.add(
+                MasterVersion(
+                    fiscal_year=SCHEMA.calendar.year, user_id=user.id, team_id=team, submission_id=submission.id
+                )
+            )
         return submission.id
 
 

@@ -125,7 +125,7 @@ def test_a_stored_plan_with_such_text_still_downloads_everywhere(service: Servic
 
     # The Google push: every value serialises as UTF-8 JSON.
     with service.store.reading() as session:
-        view_lines = master.master_lines(session, master.current_submissions(session))
+        view_lines = master.master_lines(session, master.current_submissions(session, SCHEMA.calendar.year))
     sheets = gsheets.master_sheets(SCHEMA, view_lines, {"rows": []}, {"rows": []})
     json.dumps([s.rows for s in sheets]).encode("utf-8")
     text = json.dumps([s.rows for s in sheets], ensure_ascii=False)

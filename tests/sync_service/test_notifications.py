@@ -38,7 +38,7 @@ from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Job, JobEvent, User
 from tests.sync_service.http_helpers import auth
 from tests.sync_service.live_server import free_port
-from tests.sync_service.service_helpers import line, submit
+from tests.sync_service.service_helpers import SCHEMA, line, submit
 
 # aiosmtpd's Controller leaves the socket it pokes its own server with at start-up to the collector.
 pytestmark = pytest.mark.filterwarnings(
@@ -313,17 +313,17 @@ def test_reminders_go_to_teams_without_a_plan_once_a_day(service, mail) -> None:
     with store.reading() as session:
         fiona = session.scalars(select(User).where(User.name == "fiona@acme.example")).one()
     with app.app_context():
-        early = remind(store, app.config, dt.date(2026, 3, 1), fiona)
+        early = remind(store, app.config, dt.date(2026, 3, 1), fiona, SCHEMA.calendar.year)
     assert early["reminded"] == [] and early["days_left"] == 9
     with app.app_context():
-        first = remind(store, app.config, dt.date(2026, 3, 8), fiona)
+        first = remind(store, app.config, dt.date(2026, 3, 8), fiona, SCHEMA.calendar.year)
     assert "EMEA-ENTERPRISE" not in first["reminded"] and {"EMEA-SMB", "NA-ENTERPRISE"} <= set(first["reminded"])
     settled(service)
     assert len(inbox.to("erik@acme.example")) == 1  # EMEA-SMB's marketer
     assert "is due on 2026-03-10" in inbox.to("erik@acme.example")[0]["Subject"]
     assert inbox.to("maria@acme.example") == []
     with app.app_context():
-        again = remind(store, app.config, dt.date(2026, 3, 8), fiona)
+        again = remind(store, app.config, dt.date(2026, 3, 8), fiona, SCHEMA.calendar.year)
     assert again["reminded"] == []  # not twice on one day
 
 
@@ -357,7 +357,7 @@ def test_a_cycle_is_announced_to_marketers_and_its_deadline_reminds_the_teams_it
     with store.reading() as session:
         fiona = session.scalars(select(User).where(User.name == "fiona@acme.example")).one()
     with app.app_context():
-        first = remind(store, app.config, deadline - dt.timedelta(days=2), fiona)
+        first = remind(store, app.config, deadline - dt.timedelta(days=2), fiona, SCHEMA.calendar.year)
     assert first["cycle"] == "June reforecast" and first["deadline"] == deadline.isoformat()
     assert "EMEA-ENTERPRISE" not in first["reminded"] and {"EMEA-SMB", "NA-ENTERPRISE"} <= set(first["reminded"])
     settled(service)
@@ -366,7 +366,7 @@ def test_a_cycle_is_announced_to_marketers_and_its_deadline_reminds_the_teams_it
     # A rejected reforecast is waited for again.
     approve(service, "finance", sent.get_json()["id"], "reject", "Q3 is too light")
     with app.app_context():
-        later = remind(store, app.config, deadline - dt.timedelta(days=1), fiona)
+        later = remind(store, app.config, deadline - dt.timedelta(days=1), fiona, SCHEMA.calendar.year)
     assert "EMEA-ENTERPRISE" in later["reminded"]
     settled(service)  # the notices of the rejection and the reminders are sent before the service stops
 

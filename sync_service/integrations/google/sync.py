@@ -96,14 +96,14 @@ def create_for_team(
         team = session.get(Team, team_id)
         if team is None:
             raise NotFound(f"there is no team {team_id!r}")
-        existing = session.get(TeamSheet, team_id)
+        existing = session.get(TeamSheet, (team_id, schema.calendar.year))
         if existing is not None and not replace:
             raise Conflict(
                 f"team {team_id} already plans in {existing.url}; send replace=true to give it a new sheet",
                 spreadsheet_id=existing.spreadsheet_id,
             )
         region = team.region
-        current = submissions.current_submission(session, team_id)
+        current = submissions.current_submission(session, team_id, schema.calendar.year)
         lines = workflow.lines_of(session, current)
         view = master.load(store, schema, user)
         cycle, closed = cycles.reforecast_months(session, view)
@@ -126,7 +126,8 @@ def create_for_team(
     except GOOGLE_ERRORS as exc:
         raise _failed(exc, f"creating the plan sheet of {team_id}") from None
     with store.transaction() as session:
-        row = session.get(TeamSheet, team_id) or TeamSheet(team_id=team_id)
+        year = schema.calendar.year
+        row = session.get(TeamSheet, (team_id, year)) or TeamSheet(team_id=team_id, fiscal_year=year)
         row.spreadsheet_id, row.url, row.user_id = created.spreadsheet_id, created.url, user.id
         row.based_on = current
         session.add(row)
@@ -142,13 +143,13 @@ def create_for_team(
         return {**_sheet_view(row), "requests": created.requests}
 
 
-def list_sheets(store: Store, user: User) -> list[dict[str, Any]]:
+def list_sheets(store: Store, user: User, year: int) -> list[dict[str, Any]]:
+    """The teams' Google plan sheets of fiscal year `year` the caller may read."""
     require_plan_reader(user)
     with store.reading() as session:
         user = session.merge(user)
-        return [
-            _sheet_view(r) for r in session.query(TeamSheet).order_by(TeamSheet.team_id) if can_see(user, r.team_id)
-        ]
+        query = select(TeamSheet).where(TeamSheet.fiscal_year == year).order_by(TeamSheet.team_id)
+        return [_sheet_view(r) for r in session.scalars(query) if can_see(user, r.team_id)]
 
 
 def pull_for_team(
@@ -168,7 +169,7 @@ def pull_for_team(
             raise NotFound(f"there is no team {team_id!r}")
         if user.role == Role.ADMIN or not can_see(user, team_id):
             raise Forbidden(f"you may not submit plans for team {team_id}")
-        sheet = session.get(TeamSheet, team_id)
+        sheet = session.get(TeamSheet, (team_id, schema.calendar.year))
         if sheet is None:
             raise NotFound(f"team {team_id} has no Google plan sheet; finance creates one first")
         region, spreadsheet_id, url = team.region, sheet.spreadsheet_id, sheet.url
@@ -206,6 +207,7 @@ def _sheet_base(session: Session, sheet: TeamSheet) -> int | None:
         .join(Submission, Submission.id == MasterVersion.submission_id)
         .where(
             Submission.team_id == sheet.team_id,
+            Submission.fiscal_year == sheet.fiscal_year,
             Submission.source == "gsheets",
             Submission.filename == sheet.url[:255],
             Submission.created_at >= sheet.created_at,

@@ -1,0 +1,142 @@
+"""Two fiscal years side by side: next year is planned, approved, locked and budgeted while this one runs.
+
+The year is part of the data: every plan, master version, allocation, lock and list belongs to one
+year, and a request names its year with `?year=` (default: the year the organisation file runs).
+Nothing one year does shows in the other; a year the organisation file does not describe is refused
+naming the fix.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from sync_service.platform.storage import MasterVersion, Submission
+from tests.sync_service.http_helpers import auth, decide, problem
+from tests.sync_service.service_helpers import SCHEMA, Service, as_json, cents, line, make_service
+
+THIS, NEXT = SCHEMA.calendar.year, SCHEMA.calendar.year + 1
+PLAN = [line("EMEA-0001", m01="1000", m02="2000"), line("EMEA-0002", channel="Webinars", m03="500")]
+NEXT_PLAN = [line("EMEA-0001", m01="1500", m12="700"), line("EMEA-0100", channel="ABM", m06="900")]
+
+
+@pytest.fixture
+def service(database_url: str) -> Iterator[Service]:
+    s = make_service(database_url)
+    yield s
+    s.store.dispose()
+
+
+def _approved(s: Service, lines: list[dict[str, Any]], year: int | None = None) -> int:
+    suffix = f"?year={year}" if year else ""
+    body = {"team": "EMEA-ENTERPRISE", "lines": [as_json(x) for x in lines]}
+    sent = s.client.post(f"/api/v1/submissions{suffix}", headers=auth(s.tokens["finance2"]), json=body)
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    sid = sent.get_json()["id"]
+    approval = decide(s.client, s.tokens["finance"], sid, "approve", "ok")
+    assert approval.status_code == 200, approval.get_data(as_text=True)
+    return sid
+
+
+def _get(s: Service, path: str, year: int | None = None) -> Any:
+    joiner = "&" if "?" in path else "?"
+    answer = s.client.get(path + (f"{joiner}year={year}" if year else ""), headers=auth(s.tokens["finance"]))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+def _by_id(master: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {x["line_id"]: x for x in master["lines"]}
+
+
+def test_next_years_plan_is_approved_into_its_own_master_and_this_years_is_untouched(service: Service) -> None:
+    this_plan = _approved(service, PLAN)
+    before = _get(service, "/api/v1/master")
+    next_plan = _approved(service, NEXT_PLAN, NEXT)
+    # A team's plan of next year is its first there: no base, and it never replaces this year's.
+    assert _get(service, "/api/v1/master")["lines"] == before["lines"]
+    nxt = _by_id(_get(service, "/api/v1/master", NEXT))
+    assert set(nxt) == {"EMEA-0001", "EMEA-0100"}
+    assert (nxt["EMEA-0001"]["m01"], nxt["EMEA-0001"]["m12"]) == (cents("1500"), cents("700"))
+    assert _by_id(before)["EMEA-0001"]["m01"] == cents("1000")
+    with service.store.reading() as session:
+        years = dict(session.execute(select(Submission.id, Submission.fiscal_year)).all())
+        held = dict(session.execute(select(MasterVersion.submission_id, MasterVersion.fiscal_year)).all())
+    assert years == {this_plan: THIS, next_plan: NEXT} and held == years
+    # Each year lists its own submissions and versions.
+    assert [x["id"] for x in _get(service, "/api/v1/submissions", NEXT)["submissions"]] == [next_plan]
+    assert [x["id"] for x in _get(service, "/api/v1/submissions")["submissions"]] == [this_plan]
+    assert [v["submission"] for v in _get(service, "/api/v1/master/versions", NEXT)["versions"]] == [next_plan]
+
+
+def test_a_line_id_names_one_line_in_its_own_year(service: Service) -> None:
+    _approved(service, PLAN)
+    other = [line("EMEA-0002", team="EMEA-SMB", m01="10")]  # EMEA-Enterprise's ID this year, free next year
+    body = {"team": "EMEA-SMB", "lines": [as_json(x) for x in other]}
+    finance2 = auth(service.tokens["finance2"])
+    refused = service.client.post("/api/v1/submissions", headers=finance2, json=body)
+    assert problem(refused, 422)["issues"][0]["rule"] == "line.id_of_another_team"
+    taken = service.client.post(f"/api/v1/submissions?year={NEXT}", headers=finance2, json=body)
+    assert taken.status_code == 201, taken.get_data(as_text=True)
+
+
+def test_locks_allocations_and_the_live_key_are_each_years_own(service: Service) -> None:
+    finance = auth(service.tokens["finance"])
+    locked = service.client.post(f"/api/v1/periods/lock?year={NEXT}", headers=finance, json={"months": ["m01"]})
+    assert locked.status_code == 200, locked.get_data(as_text=True)
+    assert next(p for p in _get(service, "/api/v1/periods", NEXT)["periods"] if p["month"] == "m01")["locked"]
+    assert not next(p for p in _get(service, "/api/v1/periods")["periods"] if p["month"] == "m01")["locked"]
+
+    def cells(year: int | None = None) -> dict[tuple[str, str, str], int]:
+        found = _get(service, "/api/v1/allocations", year)["allocations"]
+        return {(c["region"], c["quarter"], c["channel"]): c["cents"] for c in found}
+
+    this_year, next_year = cells(), cells(NEXT)
+    assert next_year[("NA", "Q1", "*")] == int(SCHEMA.config.for_year(NEXT).allocation("NA", "Q1") * 100)
+    assert this_year[("NA", "Q1", "*")] == int(SCHEMA.config.allocation("NA", "Q1") * 100) != next_year["NA", "Q1", "*"]
+    change = {"allocations": [{"region": "LATAM", "quarter": "Q4", "amount": "1"}]}
+    assert service.client.patch(f"/api/v1/allocations?year={NEXT}", headers=finance, json=change).status_code == 200
+    assert cells()[("LATAM", "Q4", "*")] == this_year[("LATAM", "Q4", "*")]
+    assert cells(NEXT)[("LATAM", "Q4", "*")] == 100
+    key_this, key_next = _get(service, "/api/v1/master/version"), _get(service, "/api/v1/master/version", NEXT)
+    assert key_next["allocation_revision"] > 0 and key_this["allocation_revision"] == 0
+
+
+@pytest.mark.parametrize(
+    ("year", "status", "says"),
+    [("2031", 404, "[years.2031]"), ("twenty", 400, "is not a fiscal year"), ("FY1", 400, "is not a fiscal year")],
+)
+def test_a_year_the_organisation_does_not_describe_is_refused_naming_the_fix(
+    service: Service, year: str, status: int, says: str
+) -> None:
+    answer = service.client.get(f"/api/v1/master?year={year}", headers=auth(service.tokens["finance"]))
+    assert says in problem(answer, status)["detail"]
+
+
+def test_fy_prefixed_year_is_the_same_year(service: Service) -> None:
+    _approved(service, NEXT_PLAN, NEXT)
+    assert _get(service, f"/api/v1/master?year=FY{NEXT}")["lines"] == _get(service, "/api/v1/master", NEXT)["lines"]
+
+
+def test_next_years_template_is_sent_as_next_years_plan_and_refused_as_this_years(service: Service) -> None:
+    marketer = auth(service.tokens["emea"])
+    template = service.client.get(f"/api/v1/templates/EMEA-ENTERPRISE.xlsx?year={NEXT}", headers=marketer)
+    assert template.status_code == 200, template.get_data(as_text=True)
+    raw = template.get_data()
+
+    def send(year: int | None) -> Any:
+        return service.client.post(
+            "/api/v1/submissions" + (f"?year={year}" if year else ""),
+            headers=marketer,
+            data={"team": "EMEA-ENTERPRISE", "file": (io.BytesIO(raw), "plan.xlsx")},
+        )
+
+    refused = problem(send(None), 422)
+    message = next(i["message"] for i in refused["issues"] if i["rule"] == "template.fiscal_year")
+    assert f"this template is for FY{NEXT}" in message and f"year={NEXT}" in message
+    accepted = send(NEXT)  # the same file as next year's plan: its year is right, whatever else it says
+    assert "template.fiscal_year" not in accepted.get_data(as_text=True)
