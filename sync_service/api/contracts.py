@@ -261,6 +261,12 @@ class RollupQuery(Model):
     measure: text(64) | None = None
 
 
+class YearOverYearQuery(Model):
+    by: text(300) | None = None
+    period: Literal["month", "quarter", "year"] | None = None
+    against: Annotated[str, StringConstraints(max_length=6, pattern=r"^(FY|fy)?[0-9]{4}$")] | None = None
+
+
 class VarianceQuery(Model):
     by: text(300) | None = None
     as_of: dt.date | None = None
@@ -678,6 +684,17 @@ class RollupAnswer(About):
     measure: str
     currency: str | None
     rows: list[dict[str, str | int | None]]
+
+
+class YearOverYearAnswer(About):
+    year: str  # FY2028: the year the request is about
+    against: str  # the earlier year it is compared with
+    against_version: int
+    by: list[str]
+    period: str
+    currency: str
+    against_closed_months: list[str]  # the earlier year's months its estimate takes as booked
+    rows: list[dict[str, Any]]
 
 
 class VarianceAnswer(About):

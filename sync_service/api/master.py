@@ -14,10 +14,12 @@ from sync_service.api.base import ADDIN_SCOPES, XLSX, bp, job_answer, master_for
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.documents.master_workbook import master_workbook_bytes
+from sync_service.master import model as master_model
 from sync_service.master import performance, reports
 from sync_service.platform import jobs
 from sync_service.platform.context import schema as app_schema
 from sync_service.platform.context import store as app_store
+from sync_service.platform.context import year_schema
 
 
 @operation(
@@ -52,6 +54,24 @@ def master(query: c.MasterQuery) -> ResponseReturnValue:
 def rollup(query: c.RollupQuery) -> ResponseReturnValue:
     view = master_for(current_user())
     return jsonify(reports.rollup_json(view, query.by, query.period, query.measure))
+
+
+@operation(
+    bp,
+    "GET",
+    "/api/v1/year-over-year",
+    "A year's plan against the previous year's (or `against`'s) plan, actual spend and latest estimate",
+    response=c.YearOverYearAnswer,
+    errors=(403, 404),
+    query=c.YearOverYearQuery,
+    scopes=ADDIN_SCOPES,
+)
+def year_over_year(query: c.YearOverYearQuery) -> ResponseReturnValue:
+    user, schema = current_user(), app_schema()
+    earlier = year_schema(schema, query.against or schema.calendar.year - 1)
+    this = master_model.load(app_store(), schema, user)
+    last = master_model.load(app_store(), earlier, user)
+    return jsonify(reports.year_over_year_json(this, last, query.by, query.period))
 
 
 @operation(

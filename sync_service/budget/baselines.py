@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,8 +22,7 @@ from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master import model as master_model
 from sync_service.master.allocations import allocation_of, allocations_at, current_allocations
-from sync_service.master.grouping import dimensions, groups, periods
-from sync_service.master.model import Estimate, Master
+from sync_service.master.grouping import dimensions, periods, sums
 from sync_service.platform.errors import Conflict, NotFound, ServiceError
 from sync_service.platform.storage import AuditEvent, Baseline, MasterVersion, Store, User, aware
 
@@ -105,33 +103,6 @@ def _baseline(session: Session, year: int, baseline_id: int | None) -> Baseline:
     return row
 
 
-def _sums(
-    view: Master, dims: list[str], kind: str, per_month: np.ndarray | Estimate | None
-) -> dict[tuple[Any, ...], int | None]:
-    """{(group..., period label): reporting cents} of `per_month` (lines x 12), summed as integers.
-
-    `per_month` None (actual spend from an export without months): the year is `view.actual`, a
-    quarter or month is None. An `Estimate` gives each period's estimate, None where it is unknown.
-    """
-    names, codes = groups(view, dims)
-    out: dict[tuple[Any, ...], int | None] = {}
-    for span in periods(view.schema, kind):
-        if isinstance(per_month, Estimate):
-            found = per_month.per_line(span.months)
-        elif per_month is not None:
-            found = per_month[:, list(span.months)].sum(axis=1)
-        else:
-            found = view.actual if span.kind == "year" else None
-        if found is None:
-            out.update({(*key, span.label): None for key in names})
-            continue
-        per_line = found
-        sums = np.zeros(len(names), dtype=np.int64)
-        np.add.at(sums, codes, per_line.astype(np.int64))
-        out.update({(*key, span.label): int(sums[g]) for g, key in enumerate(names)})
-    return out
-
-
 def budget_json(
     store: Store, schema: PlanSchema, user: User, baseline_id: int | None, by: str | None, period: str | None
 ) -> dict[str, Any]:
@@ -146,10 +117,10 @@ def budget_json(
     kind = period or "quarter"
     if kind not in ("year", "quarter", "month"):
         raise ServiceError(f"unknown period {kind!r}; use year, quarter or month")
-    budget = _sums(then, dims, kind, then.months)
-    plan = _sums(now, dims, kind, now.months)
-    actual = _sums(now, dims, kind, now.actual_months)
-    estimate = _sums(now, dims, kind, now.estimate())
+    budget = sums(then, dims, kind, then.months)
+    plan = sums(now, dims, kind, now.months)
+    actual = sums(now, dims, kind, now.actual_months)
+    estimate = sums(now, dims, kind, now.estimate())
     regions = set(now.allocation_regions)
     with_allocation = kind != "month" and "region" in dims and set(dims) <= {"region", "channel"}
     spans = {span.label: span for span in periods(now.schema, kind)}

@@ -10,7 +10,7 @@ import pandas as pd
 
 from sheet_templates.calendar import QUARTERS
 from sheet_templates.schema import PlanSchema
-from sync_service.master.model import Master
+from sync_service.master.model import Estimate, Master
 from sync_service.platform.errors import ServiceError
 
 
@@ -62,3 +62,30 @@ def groups(view: Master, dims: list[str]) -> tuple[list[tuple[Any, ...]], np.nda
     codes, uniques = pd.factorize(keys, sort=True)
     names = [tuple(u) if isinstance(u, tuple) else (u,) for u in uniques]
     return names, codes.astype(np.int64)
+
+
+def sums(
+    view: Master, dims: list[str], kind: str, per_month: np.ndarray | Estimate | None
+) -> dict[tuple[Any, ...], int | None]:
+    """{(group..., period label): reporting cents} of `per_month` (lines x 12), summed as integers.
+
+    `per_month` None (actual spend from an export without months): the year is `view.actual`, a
+    quarter or month is None. An `Estimate` gives each period's estimate, None where it is unknown.
+    """
+    names, codes = groups(view, dims)
+    out: dict[tuple[Any, ...], int | None] = {}
+    for span in periods(view.schema, kind):
+        if isinstance(per_month, Estimate):
+            found = per_month.per_line(span.months)
+        elif per_month is not None:
+            found = per_month[:, list(span.months)].sum(axis=1)
+        else:
+            found = view.actual if span.kind == "year" else None
+        if found is None:
+            out.update({(*key, span.label): None for key in names})
+            continue
+        per_line = found
+        sums = np.zeros(len(names), dtype=np.int64)
+        np.add.at(sums, codes, per_line.astype(np.int64))
+        out.update({(*key, span.label): int(sums[g]) for g, key in enumerate(names)})
+    return out

@@ -21,7 +21,7 @@ from sheet_templates.calendar import QUARTERS
 from sheet_templates.money import money_text as money
 from sheet_templates.schema import ColumnType
 from sync_service.master.allocations import allocation_of
-from sync_service.master.grouping import dimensions
+from sync_service.master.grouping import dimensions, periods, sums
 from sync_service.master.model import Master
 from sync_service.platform.errors import ServiceError
 
@@ -160,5 +160,59 @@ def variance_json(m: Master, by: str | None, as_of: str | None) -> dict[str, Any
         "closed_months": closed,
         "actual_source": "finance import" if m.actuals_import else "plans",
         "currency": schema.config.reporting_currency,
+        "rows": rows,
+    }
+
+
+def year_over_year_json(this: Master, last: Master, by: str | None, period: str | None) -> dict[str, Any]:
+    """A year's plan against an earlier year's plan, actual spend and latest estimate, by dimensions and period.
+
+    Periods are matched by their place in the year (this year's Q1 against last year's Q1); a
+    group only one year has shows zero plan in the other. The earlier year's estimate is what
+    its money will have been by its end as known now (actual in its closed months, its plan in
+    the open ones); its actual is None for a period the finance export cannot split by month.
+    """
+    dims = dimensions(this.schema, by, "region")
+    kind = period or "quarter"
+    spans = periods(this.schema, kind)
+    place = {p.label: spans[p.index].label for p in periods(last.schema, kind)}
+
+    def in_this_years_periods(found: dict[tuple[Any, ...], int | None]) -> dict[tuple[Any, ...], int | None]:
+        return {(*key[:-1], place[key[-1]]): value for key, value in found.items()}
+
+    plan = sums(this, dims, kind, this.months)
+    last_plan = in_this_years_periods(sums(last, dims, kind, last.months))
+    last_actual = in_this_years_periods(sums(last, dims, kind, last.actual_months))
+    last_estimate = in_this_years_periods(sums(last, dims, kind, last.estimate()))
+    order = {span.label: k for k, span in enumerate(spans)}
+    rows = []
+    for key in sorted(set(plan) | set(last_plan), key=lambda k: (tuple(map(str, k[:-1])), order[k[-1]])):
+        p, lp = plan.get(key) or 0, last_plan.get(key) or 0
+        # A group the earlier year did not have spent nothing then; None: a period its export cannot split.
+        la = last_actual[key] if key in last_actual else 0
+        le = last_estimate[key] if key in last_estimate else 0
+        change = None if le is None else p - le
+        rows.append(
+            {
+                **dict(zip(dims, key[:-1], strict=True)),
+                "period": key[-1],
+                "plan": money(p),
+                "last_plan": money(lp),
+                "last_actual": None if la is None else money(la),
+                "last_estimate": None if le is None else money(le),
+                "plan_vs_last_estimate": None if change is None else money(change),
+                "plan_vs_last_estimate_pct": None if change is None or not le else round(change / le, 6),
+                "cents": {"plan": p, "last_plan": lp, "last_actual": la, "last_estimate": le},
+            }
+        )
+    return {
+        **this.about,
+        "year": this.schema.calendar.label,
+        "against": last.schema.calendar.label,
+        "against_version": last.version,
+        "by": dims,
+        "period": kind,
+        "currency": this.schema.config.reporting_currency,
+        "against_closed_months": last.closed_months,
         "rows": rows,
     }

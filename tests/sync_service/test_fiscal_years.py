@@ -140,3 +140,32 @@ def test_next_years_template_is_sent_as_next_years_plan_and_refused_as_this_year
     assert f"this template is for FY{NEXT}" in message and f"year={NEXT}" in message
     accepted = send(NEXT)  # the same file as next year's plan: its year is right, whatever else it says
     assert "template.fiscal_year" not in accepted.get_data(as_text=True)
+
+
+def test_next_years_plan_against_this_years_plan_actual_and_estimate(service: Service) -> None:
+    _approved(service, PLAN)
+    finance = auth(service.tokens["finance"])
+    export = b"Line ID,Month,Amount,Currency\nEMEA-0001,m01,900,USD\n"
+    imported = service.client.post("/api/v1/actuals?filename=gl.csv", headers=finance, data=export,
+                                    content_type="text/csv")  # fmt: skip
+    assert imported.status_code == 201, imported.get_data(as_text=True)
+    assert service.client.post("/api/v1/periods/lock", headers=finance, json={"months": ["m01"]}).status_code == 200
+    _approved(service, NEXT_PLAN, NEXT)
+    answer = _get(service, "/api/v1/year-over-year?by=region,channel&period=quarter", NEXT)
+    assert (answer["year"], answer["against"], answer["against_closed_months"]) == (f"FY{NEXT}", f"FY{THIS}", ["m01"])
+    rows = {(r["region"], r["channel"], r["period"]): r["cents"] for r in answer["rows"]}
+    # This year: Events m01 1,000 (900 booked) and m02 2,000; Webinars m03 500. Next year: Events m01 1,500
+    # and m12 700; ABM m06 900. The estimate books the closed month's actual, and the plan after it.
+    assert rows[("EMEA", "Events", "Q1")] == {
+        "plan": cents("1500"), "last_plan": cents("3000"), "last_actual": cents("900"), "last_estimate": cents("2900")
+    }  # fmt: skip
+    assert rows[("EMEA", "Webinars", "Q1")] == {
+        "plan": 0, "last_plan": cents("500"), "last_actual": 0, "last_estimate": cents("500")
+    }  # fmt: skip
+    assert rows[("EMEA", "ABM", "Q2")] == {"plan": cents("900"), "last_plan": 0, "last_actual": 0, "last_estimate": 0}
+    assert rows[("EMEA", "Events", "Q4")]["plan"] == cents("700")
+    events_q1 = next(r for r in answer["rows"] if (r["channel"], r["period"]) == ("Events", "Q1"))
+    assert (events_q1["plan_vs_last_estimate"], events_q1["plan_vs_last_estimate_pct"]) == ("-1400.00", -0.482759)
+    # This year has no described year before it: the comparison says which table to add.
+    refused = service.client.get("/api/v1/year-over-year", headers=finance)
+    assert f"[years.{THIS - 1}]" in problem(refused, 404)["detail"]
