@@ -198,7 +198,8 @@ def journal_csv(store: Store, view: Master, month: str, which: str = "both") -> 
         )
     fiscal = schema.calendar.months[j]
     after = fiscal.last_day + dt.timedelta(days=1)
-    following = schema.calendar.months[j + 1].label if j + 1 < 12 else f"after {schema.calendar.label}"
+    # The last month's reversal lands in the first month of the next fiscal year, named with that year.
+    following = schema.calendar.months[j + 1].label if j + 1 < 12 else f"{after:%b %Y} (FY{schema.calendar.year + 1})"
     name = f"ACCR-{schema.calendar.label}-{month.upper()}"
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

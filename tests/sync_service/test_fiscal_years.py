@@ -8,6 +8,7 @@ naming the fix.
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,8 @@ from sqlalchemy import select
 
 from sync_service.platform.storage import MasterVersion, Submission
 from tests.sync_service.http_helpers import auth, decide, problem
-from tests.sync_service.service_helpers import SCHEMA, Service, as_json, cents, line, make_service
+from tests.sync_service.service_helpers import SCHEMA, Service, as_json, cents, csv_bytes, line, make_service
+from tests.sync_service.spend_helpers import PO_HEADER, post
 
 THIS, NEXT = SCHEMA.calendar.year, SCHEMA.calendar.year + 1
 PLAN = [line("EMEA-0001", m01="1000", m02="2000"), line("EMEA-0002", channel="Webinars", m03="500")]
@@ -169,3 +171,24 @@ def test_next_years_plan_against_this_years_plan_actual_and_estimate(service: Se
     # This year has no described year before it: the comparison says which table to add.
     refused = service.client.get("/api/v1/year-over-year", headers=finance)
     assert f"[years.{THIS - 1}]" in problem(refused, 404)["detail"]
+
+
+def test_a_po_across_the_year_end_accrues_in_each_years_months_and_the_last_reversal_lands_next_year(
+    service: Service,
+) -> None:
+    _approved(service, PLAN)
+    _approved(service, NEXT_PLAN, NEXT)
+    export = csv_bytes([PO_HEADER, ["PO-YE", "Stagehand", "12000", "USD", "2026-12-01", "2027-03-31", "EMEA-0001", "",
+                                    "Open", ""]])  # fmt: skip
+    assert post(service, "/api/v1/purchase-orders", export).status_code == 201
+    days = 121  # 1 Dec 2026 to 31 Mar 2027, both days in
+    delivered = {THIS: (1_200_000 * 62 * 2 + days) // (2 * days), NEXT: (1_200_000 * 90 * 2 + days) // (2 * days)}
+    last = _get(service, "/api/v1/accruals/m12")  # January 2027: the last month of this year
+    assert {e["po_number"]: e["accrued"] for e in last["entries"]} == {"PO-YE": f"{delivered[THIS] / 100:.2f}"}
+    first = _get(service, "/api/v1/accruals/m01", NEXT)  # February 2027: the first month of next year
+    assert {e["po_number"]: e["accrued"] for e in first["entries"]} == {"PO-YE": f"{delivered[NEXT] / 100:.2f}"}
+    finance = auth(service.tokens["finance"])
+    journal = service.client.get("/api/v1/accruals/m12/journal.csv?entries=reversal", headers=finance)
+    assert journal.status_code == 200, journal.get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(journal.get_data(as_text=True))))
+    assert {(r["Date"], r["Period"]) for r in rows} == {("2027-02-01", f"Feb 2027 (FY{NEXT})")}
