@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from sheet_templates.cells import column_letter
 from sheet_templates.excel_template import template_filename
-from sheet_templates.schema import PlanSchema
+from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.access.auth import create_token
 from sync_service.access.passwords import set_password
 from sync_service.access.teams import sync_teams, team_id
@@ -387,6 +387,8 @@ def run_service_demo(
             _google_story(schema, base, tokens, google_team, google, p)
         region = "EMEA" if "EMEA" in regions else regions[0]
         _reforecast_story(schema, out, base, tokens, region, teams[region], closed, as_of, p)
+        if schema.calendar.year + 1 in schema.config.years:
+            _next_year_story(schema, base, tokens, teams, p)
     p(
         f"\nServe it yourself: PLANSHEET_DATABASE_URL={url} plansheet serve   "
         f"(tokens in {out / 'tokens.json'}; try GET /api/v1/master)"
@@ -723,6 +725,67 @@ def _google_story(schema: PlanSchema, base: str, tokens: dict[str, str], team: s
         f"  pushed master version {pushed['master_version']} to the finance master sheet in {pushed['requests']} API "
         f"calls: {', '.join(f'{k} {v} rows' for k, v in pushed['sheets'].items())}; "
         f"read back: {len(grid) - 1} lines, as in the service's master ({len(master['lines'])})"
+    )
+
+
+NEXT_YEAR_GROWTH = Decimal("1.05")  # the demo's teams plan next year at this year's plan and 5% more
+
+
+def _next_year_story(schema: PlanSchema, base: str, tokens: dict[str, str], teams: dict[str, str], p: Any) -> None:
+    """Next fiscal year planned while this one runs; set against this year's; this year's last month closed."""
+    this, following = schema.calendar.year, schema.calendar.year + 1
+    finance = Client(base, tokens["finance"])
+    _, master = finance.json("GET", "/api/v1/master")
+    money_columns = {c.name for c in schema.input_columns if c.type is ColumnType.MONEY}
+    date_columns = {c.name for c in schema.input_columns if c.type is ColumnType.DATE}
+    p(f"\nFY{following} is planned while FY{this} runs (?year={following} on every route):")
+    planners = {teams[r]: tokens[r] for r in teams} | {t: v for t, v in tokens.items() if t not in teams and "-" in t}
+    for team, token in sorted(planners.items()):
+        lines = []
+        for line in (x for x in master["lines"] if x["team_id"] == team):
+            values: dict[str, Any] = {}
+            for c in schema.input_columns:
+                value = line.get(c.name)
+                if value in (None, "") or c.name in ("actual", "committed"):
+                    continue
+                if c.name in money_columns:
+                    value = str((Decimal(value) * NEXT_YEAR_GROWTH / 100).quantize(Decimal("0.01")))
+                elif c.name in date_columns:
+                    day = dt.date.fromisoformat(str(value)[:10])
+                    value = day.replace(year=day.year + 1, day=min(day.day, 28)).isoformat()
+                values[c.name] = value
+            lines.append(values)
+        if not lines:
+            continue
+        marketer = Client(base, token)
+        status, body = marketer.json("POST", f"/api/v1/submissions?year={following}", {"team": team, "lines": lines})
+        if status != 201:
+            raise RuntimeError(f"{team}'s FY{following} plan was refused: {body}")
+        status, approved = finance.json(
+            "POST", f"/api/v1/submissions/{body['id']}/approve?year={following}", {"comment": f"FY{following} plan"}
+        )
+        if status != 200:
+            raise RuntimeError(f"approving {team}'s FY{following} plan failed: {approved}")
+        p(f"  {team:<18} FY{following} plan of {len(lines)} lines approved (submission {body['id']})")
+    _, yoy = finance.json("GET", f"/api/v1/year-over-year?year={following}&by=region&period=year")
+    p(f"\nGET /api/v1/year-over-year?year={following}&by=region&period=year ({schema.config.reporting_currency}):")
+    p(f"  {'region':<6} {'FY' + str(following) + ' plan':>16} {'FY' + str(this) + ' plan':>16} "
+      f"{'FY' + str(this) + ' actual':>16} {'FY' + str(this) + ' estimate':>16}")  # fmt: skip
+    for row in yoy["rows"]:
+        shown = [_amount(row[k]) if row[k] is not None else "-" for k in ("plan", "last_plan", "last_actual",
+                                                                          "last_estimate")]  # fmt: skip
+        p(f"  {row['region']:<6} " + " ".join(f"{v:>16}" for v in shown))
+    for month in schema.month_columns:  # the year's accruals, closed in order: the last one reverses next year
+        finance.json("POST", f"/api/v1/accruals/{month.name}/close")  # a month closed before answers 409
+    _, accrual_months = finance.json("GET", "/api/v1/accruals")
+    closed = len(accrual_months["closed"])
+    last = schema.month_columns[-1].name
+    journal = finance.download(f"/api/v1/accruals/{last}/journal.csv?entries=reversal").decode()
+    rows = list(csv.DictReader(io.StringIO(journal)))
+    when = sorted({(r["Date"], r["Period"]) for r in rows})
+    p(
+        f"\nFinance closed FY{this}'s accruals ({closed} of 12 months); {last}'s reversal: {len(rows)} journal "
+        "lines on " + (", ".join(f"{d} ({period})" for d, period in when) or "no entries")
     )
 
 

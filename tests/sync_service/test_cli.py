@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import sqlite3
@@ -319,12 +320,23 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     with sqlite3.connect(tmp_path / "service.db") as db:
         # one approved plan per region's uploaded team, and one for the team planning in Google Sheets
         # ... and the reforecast one team made
-        assert db.execute("SELECT count(*) FROM master_versions").fetchone()[0] == len(regions) + 2
-        assert db.execute("SELECT count(*) FROM decisions WHERE action = 'approved'").fetchone()[0] == len(regions) + 2
+        year = SCHEMA.calendar.year
+        versions = dict(db.execute("SELECT fiscal_year, count(*) FROM master_versions GROUP BY fiscal_year").fetchall())
+        # ... and next year's plan of each of those teams, planned while this year runs
+        assert versions == {year: len(regions) + 2, year + 1: len(regions) + 1}
+        approved = db.execute("SELECT count(*) FROM decisions WHERE action = 'approved'").fetchone()[0]
+        assert approved == 2 * len(regions) + 3
         assert db.execute("SELECT count(*) FROM submissions WHERE cycle_id IS NOT NULL").fetchone()[0] == 1
         assert db.execute("SELECT count(*) FROM submissions WHERE source = 'gsheets'").fetchone()[0] == 1
         imported = db.execute("SELECT count(*) FROM actual_amounts").fetchone()[0]
     assert imported > 0 and "2 unmatched" in service
+    # Next year planned beside this one, set against this year's plan, actual and estimate; this year closed.
+    following = service.split(f"FY{year + 1} is planned while FY{year} runs")[1]
+    table = following.split("FY2027 estimate\n".replace("2027", str(year)))[1].split("\n\n")[0].splitlines()
+    assert sorted(row.split()[0] for row in table) == sorted(regions)
+    assert f"Finance closed FY{year}'s accruals (12 of 12 months)" in following
+    first_day = SCHEMA.calendar.end + dt.timedelta(days=1)
+    assert f"journal lines on {first_day.isoformat()} ({first_day:%b %Y} (FY{year + 1}))" in following
     # Results from the CRM: imported, the same file again changes nothing, and the cheapest pipeline named.
     crm = service.split("imported the CRM's campaign report")[1].split("Finance locked the master as the budget")[0]
     assert "Salesforce preset" in crm and "no plan line or campaign NOPLAN-01" in crm
