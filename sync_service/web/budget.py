@@ -35,7 +35,7 @@ def transfers_page() -> ResponseReturnValue:
         abort(403, "admins manage users and tokens; finance and marketers move budgets")
     with app_store().reading() as session:
         me = session.merge(user)
-        items = transfers.transfers_json(session, me)
+        items = transfers.transfers_json(session, me, app_schema().calendar.year)
         mine = {t.region for t in me.teams}
     schema = app_schema()
     regions = list(schema.config.regions) if user.role == Role.FINANCE else sorted(mine)

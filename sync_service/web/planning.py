@@ -45,7 +45,10 @@ def status() -> ResponseReturnValue:
         rows = []
         for team in teams:
             newest = s.scalar(
-                select(Submission).where(Submission.team_id == team.id).order_by(Submission.id.desc()).limit(1)
+                select(Submission)
+                .where(Submission.team_id == team.id, Submission.fiscal_year == app_schema().calendar.year)
+                .order_by(Submission.id.desc())
+                .limit(1)
             )
             info = workflow.describe(s, newest) if newest is not None else None
             rows.append({"team": team, "submission": info, "state": info["status"] if info else "not started"})
@@ -70,7 +73,7 @@ def submission(submission_id: int) -> ResponseReturnValue:
         if found is None or not (can_see(user, found.team_id) or workflow._approves(s, user, found)):
             abort(404)
         info = workflow.describe(s, found)
-        current = submissions.current_submission(s, found.team_id)
+        current = submissions.current_submission(s, found.team_id, found.fiscal_year)
         diff = workflow.team_diff(s, current, found.id) if current != found.id else None
         decisions = list(s.scalars(select(Decision).where(Decision.submission_id == found.id)))
         deciders = {d.user_id: s.get(User, d.user_id).name for d in decisions}
@@ -165,7 +168,7 @@ def team(team: str) -> ResponseReturnValue:
 @login_required
 def versions() -> ResponseReturnValue:
     user = g.web_user
-    listing = workflow.master_versions(app_store(), user)
+    listing = workflow.master_versions(app_store(), app_schema(), user)
     events = workflow.audit(app_store(), user, 100)[0] if user.role == Role.FINANCE else []
     return render_template("versions.html", versions=listing, events=events)
 
@@ -177,7 +180,7 @@ def version_diff(version: int) -> ResponseReturnValue:
     if version < 1:
         abort(404)
     try:
-        diff = workflow.master_diff(app_store(), g.web_user, version - 1, version)
+        diff = workflow.master_diff(app_store(), app_schema(), g.web_user, version - 1, version)
     except ServiceError:
         abort(404)
     return render_template("version.html", version=version, diff=diff)
