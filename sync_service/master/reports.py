@@ -189,8 +189,8 @@ def year_over_year_json(this: Master, last: Master, by: str | None, period: str 
     for key in sorted(set(plan) | set(last_plan), key=lambda k: (tuple(map(str, k[:-1])), order[k[-1]])):
         p, lp = plan.get(key) or 0, last_plan.get(key) or 0
         # A group the earlier year did not have spent nothing then; None: a period its export cannot split.
-        la = last_actual[key] if key in last_actual else 0
-        le = last_estimate[key] if key in last_estimate else 0
+        la = last_actual.get(key, 0)
+        le = last_estimate.get(key, 0)
         change = None if le is None else p - le
         rows.append(
             {
