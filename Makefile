@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/actuals_import.py
 	$(BIN)/python benchmarks/outcomes_import.py
 	$(BIN)/python benchmarks/spend.py
+	$(BIN)/python benchmarks/spend_import.py
 
 clean:
 	rm -rf build .pytest_cache

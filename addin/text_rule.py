@@ -10,6 +10,9 @@ by its code point, and how to fix it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+import numpy as np
 
 from addin.issues import Rule
 
@@ -56,3 +59,15 @@ def text_problem(value: str, label: str, max_length: int, *, multiline: bool = F
     if len(value) > max_length:
         return Rule.TOO_LONG, f"{label} is {len(value):,} characters long; keep it to {max_length:,}"
     return None
+
+
+def keep_rule(values: Sequence[str], max_length: int) -> np.ndarray:
+    """For a whole column of single-line text at once: which values `text_problem` has nothing to say about.
+
+    One search over the column's text finds no refused character in the usual column; only when it
+    finds one are the values searched one by one.
+    """
+    keep = np.fromiter(map(len, values), dtype=np.int64, count=len(values)) <= max_length
+    if SINGLE_LINE_ILLEGAL.search("".join(values)) is not None:
+        keep &= np.fromiter((SINGLE_LINE_ILLEGAL.search(v) is None for v in values), dtype=bool, count=len(values))
+    return keep

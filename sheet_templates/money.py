@@ -9,6 +9,7 @@ within one limit; and cents become text here, exactly, never through a float sum
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -74,6 +75,35 @@ def to_cents(value: Any) -> int | None:
     except InvalidOperation:
         return None
     return int(cents)
+
+
+# The usual text of an amount in an export, as `to_cents` reads it: digits, a dot and at most two decimals.
+_PLAIN_COLUMN = {
+    True: re.compile(r"-?[0-9]{1,13}(?:\.[0-9]{1,2})?"),
+    False: re.compile(r"[0-9]{1,13}(?:\.[0-9]{1,2})?"),
+}
+
+
+def plain_cents(values: Sequence[str], *, negative: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A column of amount text in its usual form ("1234.5", "-300") as cents, in bulk: (which were, their cents).
+
+    Exactly the cents `to_cents` gives each (integer arithmetic on the digits, never a float), for the
+    values written as ASCII digits with at most two decimals, a leading minus when `negative`, within
+    `MAX_AMOUNT`; any other value ("1,250.50", "(300)", " 12", a number with three decimals) is left
+    out (False, 0 cents), for `to_cents` to read on its own.
+    """
+    n = len(values)
+    fullmatch = _PLAIN_COLUMN[negative].fullmatch
+    plain = np.fromiter((type(v) is str and fullmatch(v) is not None for v in values), dtype=bool, count=n)
+    cents = np.zeros(n, dtype=np.int64)
+    if plain.any():
+        text = np.asarray(values, dtype=object)[plain].astype(str)  # at most 17 characters each
+        dot = np.char.find(text, ".")
+        decimals = np.where(dot >= 0, np.char.str_len(text) - dot - 1, 0)
+        cents[plain] = np.char.replace(text, ".", "").astype(np.int64) * 10 ** (2 - decimals)
+        plain &= np.abs(cents) <= MAX_CENTS
+        cents[~plain] = 0
+    return plain, cents
 
 
 def round_half_away(scaled: np.ndarray) -> np.ndarray:

@@ -8,14 +8,21 @@ export is read the same way and every refusal names the sheet and cell.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import gc
 import io
+import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field as attribute
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from addin.issues import UnreadableWorkbook
 from addin.untrusted import FIRST_SHEET, open_untrusted
@@ -104,12 +111,19 @@ def read_export(raw: bytes, filename: str | None) -> tuple[str, list[list[Any]]]
     if "\x00" in text:
         raise Unprocessable("the export is neither an xlsx workbook nor a text CSV file")
     allow_fields_up_to(len(text))
-    sample = text[:4096]
+    return CSV_SHEET, list(csv.reader(io.StringIO(text), sniffed(text[:SAMPLE])))
+
+
+CSV_SHEET = "csv"  # the sheet a CSV export's issues name (sheet "csv", cell "C12")
+SAMPLE = 4096  # characters of a CSV export its dialect is told from
+
+
+def sniffed(sample: str) -> type[csv.Dialect]:
+    """The CSV dialect (delimiter, quoting) of an export, told from its first `SAMPLE` characters."""
     try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
-        dialect = csv.excel
-    return "csv", list(csv.reader(io.StringIO(text), dialect))
+        return csv.excel
 
 
 def allow_fields_up_to(size: int) -> None:
@@ -123,6 +137,128 @@ def allow_fields_up_to(size: int) -> None:
     """
     if csv.field_size_limit() < size:
         csv.field_size_limit(size)
+
+
+HEAD_ROWS = 20  # the rows an export's header is looked for in, under any title rows
+CHUNK_ROWS = 50_000  # rows of a CSV export read at a time by `CsvStream.chunks`
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class CsvStream:
+    """A CSV export read as a stream: its first rows now, then its columns `CHUNK_ROWS` rows at a time.
+
+    The columns come from pandas' C parser, which reads a CSV as the csv module does (the same
+    rows, the same fields, a short row padded with empty fields) for every export `csv_stream`
+    accepts; they are never all held at once, nor is the decoded text.
+    """
+
+    raw: bytes = attribute(repr=False)
+    encoding: str
+    dialect: type[csv.Dialect]
+    head: list[list[str]] = attribute(repr=False)  # the first HEAD_ROWS rows, as the csv module reads them
+    width: int  # fields in the widest of them: a row further down with more is not streamed
+
+    def chunks(self, columns: Sequence[int] | None = None) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        """(index of the chunk's first row, {column: its values as an array of str}) for every chunk of rows.
+
+        The first chunk holds the head's rows at least, so that it is never all blank rows (pandas
+        cannot tell the columns of a chunk of blank rows alone).
+
+        NotStreamable when pandas cannot read the file as the csv module would (a row wider than
+        the head's, a quote left open at the end), before any chunk that disagrees.
+        """
+        d = self.dialect
+        try:
+            reader = pd.read_csv(
+                io.BytesIO(self.raw),
+                header=None,
+                names=range(self.width),
+                usecols=columns,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                encoding=self.encoding,
+                sep=d.delimiter,
+                quotechar=d.quotechar,
+                doublequote=d.doublequote,
+                escapechar=d.escapechar,
+                skipinitialspace=d.skipinitialspace,
+                quoting=d.quoting,
+                engine="c",
+                iterator=True,
+            )
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise NotStreamable(str(exc)) from None
+        at = 0
+        with reader:
+            while True:
+                try:
+                    frame = reader.get_chunk(CHUNK_ROWS if at else max(CHUNK_ROWS, HEAD_ROWS))
+                except StopIteration:
+                    break
+                except (ValueError, UnicodeError, pd.errors.ParserError) as exc:
+                    raise NotStreamable(str(exc)) from None
+                chunk = {j: frame[j].to_numpy(dtype=object) for j in frame.columns}
+                rows = len(frame)
+                del frame
+                if not self._agrees(at, chunk):
+                    raise NotStreamable("the first rows read differently")
+                yield at, chunk
+                at += rows
+        if at < len(self.head):
+            raise NotStreamable("fewer rows than the csv module reads")
+
+    def _agrees(self, at: int, chunk: dict[int, np.ndarray]) -> bool:
+        """Whether the chunk's rows among the head's are the head's (padded), in the columns it holds."""
+        return all(
+            (row[j] if j < len(row) else "") == values[k]
+            for j, values in chunk.items()
+            for k, row in enumerate(self.head[at : at + len(values)])
+        )
+
+
+class NotStreamable(Exception):
+    """The export cannot be streamed with the promise of `CsvStream`: read it whole (`read_export`)."""
+
+
+def csv_stream(raw: bytes) -> CsvStream | None:
+    """The export as a `CsvStream`, or None when it is not a CSV that pandas reads as the csv module does.
+
+    None for an xlsx workbook, a file that is neither UTF-8 nor Windows-1252 or holds a NUL (each
+    refused by `read_export`), a carriage return that ends no line (the csv module refuses it, pandas
+    would start a row), a byte order mark pandas would skip and the csv module keep (a second one, or
+    one in a Windows-1252 file), and a head the csv module cannot read.
+    """
+    if raw[:4] == b"PK\x03\x04" or b"\x00" in raw or raw.count(b"\r") != raw.count(b"\r\n"):
+        return None
+    encoding = next((e for e in ("utf-8-sig", "cp1252") if _decodes(raw, e)), None)
+    if encoding is None or raw.startswith(codecs.BOM_UTF8 * (2 if encoding == "utf-8-sig" else 1)):
+        return None
+    dialect = sniffed(codecs.getincrementaldecoder(encoding)().decode(raw[: 4 * SAMPLE + 3])[:SAMPLE])
+    allow_fields_up_to(len(raw))
+    try:
+        with io.TextIOWrapper(io.BytesIO(raw), encoding=encoding, newline="") as text:
+            head = list(itertools.islice(csv.reader(text, dialect), HEAD_ROWS))
+    except csv.Error:
+        return None
+    return CsvStream(raw, encoding, dialect, head, max(map(len, head), default=1) or 1)
+
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    """Whether `raw` is text in `encoding`, decoded a block at a time (never all of it at once)."""
+    if raw.isascii():
+        return True
+    decoder = codecs.getincrementaldecoder(encoding)()
+    view = memoryview(raw)
+    try:
+        for start in range(0, len(raw), _BLOCK):
+            decoder.decode(view[start : start + _BLOCK])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 _SLASHED = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{2}|\d{4})(?:\s.*)?$")

@@ -24,16 +24,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from addin.accrual import METHODS
-from addin.text_rule import text_problem
+from addin.text_rule import keep_rule, text_problem
+from sheet_templates.cells import column_letter
 from sheet_templates.money import money_text as money
-from sheet_templates.money import to_cents
+from sheet_templates.money import plain_cents, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
@@ -48,10 +52,15 @@ from sync_service.master.spend import (
 from sync_service.platform import jobs
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.exports import (
+    CSV_SHEET,
     FOREIGN_AMOUNT,
+    HEAD_ROWS,
+    CsvStream,
+    NotStreamable,
     calendar_day,
     cell_name,
     collector_paused,
+    csv_stream,
     day_order,
     header_columns,
     norm,
@@ -110,6 +119,7 @@ _METHOD_NAMES = {
     "no accrual": "invoice",
 }
 assert set(_METHOD_NAMES.values()) == set(METHODS)
+_STATUS = {**dict.fromkeys(_OPEN, "open"), **dict.fromkeys(_CLOSED, "closed"), **dict.fromkeys(_CANCELLED, "cancelled")}
 
 
 # --- reading the exports ------------------------------------------------------------------------------
@@ -151,16 +161,24 @@ class InvoiceRow:
 
 
 class _Grid:
-    """An export's rows under its header, with the columns found, collecting every row's problems."""
+    """An export's rows under its header, with the columns found, collecting every row's problems.
 
-    def __init__(self, raw: bytes, filename: str | None, headers: Mapping[str, tuple[str, ...]], what: str) -> None:
-        self.sheet, grid = read_export(raw, filename)
-        top = next((i for i, r in enumerate(grid[:20]) if any(norm(v) for v in r)), None)
+    `grid` is the whole export when its rows are read one at a time (`records`, `order`), or only
+    its first rows (`HEAD_ROWS`) when a `CsvStream` gives the rest by columns.
+    """
+
+    def __init__(self, sheet: str, grid: list[list[Any]], headers: Mapping[str, tuple[str, ...]], what: str) -> None:
+        self.sheet = sheet
+        top = next((i for i, r in enumerate(grid[:HEAD_ROWS]) if any(norm(v) for v in r)), None)
         if top is None:
             raise Unprocessable(f"the {what} export is empty")
         self.columns = header_columns(grid[top], headers, self.sheet, top)
         self.header = [str(v) for v in grid[top] if str(v).strip()]
         self.top, self.grid, self.problems = top, grid, []
+
+    @classmethod
+    def read(cls, raw: bytes, filename: str | None, headers: Mapping[str, tuple[str, ...]], what: str) -> _Grid:
+        return cls(*read_export(raw, filename), headers, what)
 
     def records(self) -> Any:
         width = max(self.columns.values()) + 1
@@ -238,35 +256,42 @@ def _currency(grid: _Grid, record: list[Any], i: int, rule: str, schema: PlanSch
 def _day(
     grid: _Grid, record: list[Any], name: str, i: int, rule: str, order: str | None, window: tuple[dt.date, dt.date]
 ) -> dt.date | None:
-    value = grid.get(record, name)
+    day, why = _day_of(grid.get(record, name), order, window)
+    if why is not None:
+        grid.problem(name, i, rule, why)
+    return day
+
+
+def _day_of(value: Any, order: str | None, window: tuple[dt.date, dt.date]) -> tuple[dt.date | None, str | None]:
+    """(the day a date cell says, within `window`, None) or (None, why it is not one)."""
     if value is None or str(value).strip() == "":
-        grid.problem(name, i, rule, "no date")
-        return None
+        return None, "no date"
     try:
         day = calendar_day(value, order)
     except ValueError as exc:
-        grid.problem(name, i, rule, str(exc))
-        return None
+        return None, str(exc)
     if day is None:
-        grid.problem(name, i, rule, f"{str(value).strip()!r} is not a date (use 2026-04-15)")
-        return None
-    return _in_window(grid, name, i, rule, day, window)
+        return None, f"{str(value).strip()!r} is not a date (use 2026-04-15)"
+    return _within(day, window)
 
 
 def _in_window(
     grid: _Grid, name: str, i: int, rule: str, day: dt.date, window: tuple[dt.date, dt.date]
 ) -> dt.date | None:
     """`day`, when an organisation can mean it: within the fiscal year and the window around it."""
+    kept, why = _within(day, window)
+    if why is not None:
+        grid.problem(name, i, rule, why)
+    return kept
+
+
+def _within(day: dt.date, window: tuple[dt.date, dt.date]) -> tuple[dt.date | None, str | None]:
     if window[0] <= day <= window[1]:
-        return day
-    grid.problem(
-        name,
-        i,
-        rule,
+        return day, None
+    return None, (
         f"{day.isoformat()} is outside {window[0].isoformat()} to {window[1].isoformat()} (the fiscal year and "
-        "IMPORT_DATE_WINDOW_DAYS around it); check the year",
+        "IMPORT_DATE_WINDOW_DAYS around it); check the year"
     )
-    return None
 
 
 def window_days(config: Mapping[str, Any]) -> int:
@@ -288,21 +313,10 @@ def _period(
         start = _day(grid, record, "service_start", i, "po.service_period", order, window)
         end = _day(grid, record, "service_end", i, "po.service_period", order, window) if start else None
     else:
-        text = grid.text(record, "service_period")
-        parts = [p.strip() for p in text.replace(" – ", " to ").replace(" - ", " to ").split(" to ")]
-        if len(parts) != 2:
-            grid.problem("service_period", i, "po.service_period", f"{text!r}: write it as 2026-03-01 to 2026-05-31")
-            return None
-        try:
-            start, end = calendar_day(parts[0], order), calendar_day(parts[1], order)
-        except ValueError as exc:
-            grid.problem("service_period", i, "po.service_period", str(exc))
-            return None
-        if start is None or end is None:
-            grid.problem("service_period", i, "po.service_period", f"{text!r}: write it as 2026-03-01 to 2026-05-31")
-            return None
-        start = _in_window(grid, "service_period", i, "po.service_period", start, window)
-        end = _in_window(grid, "service_period", i, "po.service_period", end, window) if start else None
+        span, why = _period_of(grid.text(record, "service_period"), order, window)
+        if why is not None:
+            grid.problem("service_period", i, "po.service_period", why)
+        start, end = span or (None, None)
     if start is None or end is None:
         return None
     if end < start:
@@ -310,6 +324,44 @@ def _period(
         grid.problem(where, i, "po.service_period", f"the service period ends ({end}) before it starts ({start})")
         return None
     return start, end
+
+
+def _period_of(
+    text: str, order: str | None, window: tuple[dt.date, dt.date]
+) -> tuple[tuple[dt.date, dt.date] | None, str | None]:
+    """A 'Service period' cell ('2026-03-01 to 2026-05-31') as (start, end) within `window`, or (None, why not)."""
+    parts = [p.strip() for p in text.replace(" – ", " to ").replace(" - ", " to ").split(" to ")]
+    if len(parts) != 2:
+        return None, f"{text!r}: write it as 2026-03-01 to 2026-05-31"
+    try:
+        start, end = calendar_day(parts[0], order), calendar_day(parts[1], order)
+    except ValueError as exc:
+        return None, str(exc)
+    if start is None or end is None:
+        return None, f"{text!r}: write it as 2026-03-01 to 2026-05-31"
+    start, why = _within(start, window)
+    if why is None:
+        end, why = _within(end, window)
+    return (None, why) if why is not None else ((start, end), None)
+
+
+def _po_columns_found(grid: _Grid) -> None:
+    have = grid.columns.keys()
+    period = {"service_start", "service_end"} <= have or "service_period" in have
+    if not ({"po_number", "amount"} <= have and period and {"line_id", "campaign_code"} & have):
+        raise Unprocessable(
+            "the purchase order export needs columns 'PO number', 'Amount', 'Service start' and 'Service end' "
+            "(or 'Service period'), and 'Line ID' or 'Campaign code', in its first row; found "
+            + (", ".join(grid.header) or "nothing")
+        )
+
+
+def _invoice_columns_found(grid: _Grid) -> None:
+    if not {"invoice_number", "po_number", "amount", "invoice_date"} <= grid.columns.keys():
+        raise Unprocessable(
+            "the invoice export needs columns 'Invoice number', 'PO number', 'Amount' and 'Invoice date' in its "
+            "first row; found " + (", ".join(grid.header) or "nothing")
+        )
 
 
 @collector_paused()
@@ -320,68 +372,106 @@ def parse_purchase_orders(
     date_order: str | None = None,
     window_days: int = DATE_WINDOW_DAYS,
 ) -> list[PoRow]:
-    """The export's purchase orders; 422 naming the cell and rule of every row that is not one, and nothing read."""
-    grid = _Grid(raw, filename, PO_HEADERS, "purchase order")
+    """The export's purchase orders; 422 naming the cell and rule of every row that is not one, and nothing read.
+
+    A CSV is read as a stream, a chunk of rows at a time: the rows in the usual form (`_po_columns`)
+    in bulk, every other row by the rules one row at a time (`_po_row`), so each refusal is the
+    same as `purchase_orders_by_row` gives, in the same order. An xlsx workbook, and a CSV the
+    stream cannot promise to read as the csv module does, are read by `purchase_orders_by_row`.
+    """
+    stream = csv_stream(raw)
+    if stream is not None:
+        grid = _Grid(CSV_SHEET, stream.head, PO_HEADERS, "purchase order")
+        _po_columns_found(grid)
+        try:
+            rows = _po_columns(stream, grid, schema, date_order, date_window(schema, window_days))
+        except NotStreamable:
+            pass
+        else:
+            grid.refuse_if_any("purchase order")
+            return rows
+    return purchase_orders_by_row(raw, filename, schema, date_order, window_days)
+
+
+@collector_paused()
+def purchase_orders_by_row(
+    raw: bytes,
+    filename: str | None,
+    schema: PlanSchema,
+    date_order: str | None = None,
+    window_days: int = DATE_WINDOW_DAYS,
+) -> list[PoRow]:
+    """`parse_purchase_orders` reading the whole export and checking it one row at a time: the rules' definition."""
+    grid = _Grid.read(raw, filename, PO_HEADERS, "purchase order")
     window = date_window(schema, window_days)
-    have = grid.columns.keys()
-    period = {"service_start", "service_end"} <= have or "service_period" in have
-    if not ({"po_number", "amount"} <= have and period and {"line_id", "campaign_code"} & have):
-        raise Unprocessable(
-            "the purchase order export needs columns 'PO number', 'Amount', 'Service start' and 'Service end' "
-            "(or 'Service period'), and 'Line ID' or 'Campaign code', in its first row; found "
-            + (", ".join(grid.header) or "nothing")
-        )
+    _po_columns_found(grid)
     order = grid.order("service_start", "service_end", "service_period", given=date_order)
     rows: list[PoRow] = []
     first_row: dict[str, int] = {}
     for i, record in grid.records():
-        number = _number(grid, record, "po_number", i, "po.number", "PO number")
-        cents = _amount(grid, record, i, "po.amount", negative=False)
-        currency = _currency(grid, record, i, "po.currency", schema, schema.config.reporting_currency)
-        span = _period(grid, record, i, order, window)
-        line_id, code = grid.text(record, "line_id"), grid.text(record, "campaign_code")
-        if not line_id and not code:
-            grid.problem(
-                "line_id" if "line_id" in grid.columns else "campaign_code", i, "po.line", "no line ID or campaign code"
-            )
-        for name, value, what in (
-            ("line_id", line_id, "line ID"),
-            ("campaign_code", code, "campaign code"),
-            ("vendor", grid.text(record, "vendor"), "vendor"),
-        ):
-            _text_kept(grid, name, i, value, what, TEXT_MAX)
-        status = norm(grid.get(record, "status"))
-        if status not in _OPEN | _CLOSED | _CANCELLED:
-            grid.problem("status", i, "po.status", f"{status!r}: use Open, or Closed or Cancelled")
-        method = _METHOD_NAMES.get(norm(grid.get(record, "method")))
-        if method is None:
-            grid.problem("method", i, "po.method", "use straight-line, plan or invoice")
-        if number is not None and number.casefold() in first_row:
-            grid.problem("po_number", i, "po.duplicate", f"PO {number} is also in row {first_row[number.casefold()]}")
-            continue
-        if number is not None:
-            first_row[number.casefold()] = i + 1
-        if None in (number, cents, currency, span, method) or grid.problems:
-            continue
-        rows.append(
-            PoRow(
-                i + 1,
-                number,
-                grid.text(record, "vendor"),
-                line_id,
-                code,
-                currency,
-                cents,
-                span[0],
-                span[1],
-                "closed" if status in _CLOSED else "cancelled" if status in _CANCELLED else "open",
-                method,
-                grid.sheet,
-                cell_name(grid.columns["amount"], i),
-            )
-        )
+        row = _po_row(grid, record, i, schema, order, window, first_row)
+        if row is not None:
+            rows.append(row)
     grid.refuse_if_any("purchase order")
     return rows
+
+
+def _po_row(
+    grid: _Grid,
+    record: list[Any],
+    i: int,
+    schema: PlanSchema,
+    order: str | None,
+    window: tuple[dt.date, dt.date],
+    first_row: dict[str, int],
+) -> PoRow | None:
+    """Row `i` of a PO export as a PoRow; None when it, or any row before it, has a problem (added to `grid`).
+
+    `first_row` holds the row of every PO number read so far (casefolded), for the duplicate rule.
+    """
+    number = _number(grid, record, "po_number", i, "po.number", "PO number")
+    cents = _amount(grid, record, i, "po.amount", negative=False)
+    currency = _currency(grid, record, i, "po.currency", schema, schema.config.reporting_currency)
+    span = _period(grid, record, i, order, window)
+    line_id, code = grid.text(record, "line_id"), grid.text(record, "campaign_code")
+    if not line_id and not code:
+        grid.problem(
+            "line_id" if "line_id" in grid.columns else "campaign_code", i, "po.line", "no line ID or campaign code"
+        )
+    for name, value, what in (
+        ("line_id", line_id, "line ID"),
+        ("campaign_code", code, "campaign code"),
+        ("vendor", grid.text(record, "vendor"), "vendor"),
+    ):
+        _text_kept(grid, name, i, value, what, TEXT_MAX)
+    status = norm(grid.get(record, "status"))
+    if status not in _STATUS:
+        grid.problem("status", i, "po.status", f"{status!r}: use Open, or Closed or Cancelled")
+    method = _METHOD_NAMES.get(norm(grid.get(record, "method")))
+    if method is None:
+        grid.problem("method", i, "po.method", "use straight-line, plan or invoice")
+    if number is not None and number.casefold() in first_row:
+        grid.problem("po_number", i, "po.duplicate", f"PO {number} is also in row {first_row[number.casefold()]}")
+        return None
+    if number is not None:
+        first_row[number.casefold()] = i + 1
+    if None in (number, cents, currency, span, method) or grid.problems:
+        return None
+    return PoRow(
+        i + 1,
+        number,
+        grid.text(record, "vendor"),
+        line_id,
+        code,
+        currency,
+        cents,
+        span[0],
+        span[1],
+        _STATUS[status],
+        method,
+        grid.sheet,
+        cell_name(grid.columns["amount"], i),
+    )
 
 
 @collector_paused()
@@ -395,40 +485,278 @@ def parse_invoices(
     """The export's invoices; 422 naming the cell and rule of every row that is not one, and nothing read.
 
     A row without a currency is in its PO's currency when the PO is known (else the reporting
-    currency): `currency` is '' until it is matched.
+    currency): `currency` is '' until it is matched. Read as `parse_purchase_orders` reads POs:
+    a CSV as a stream (`_invoice_columns`), else `invoices_by_row`.
     """
-    grid = _Grid(raw, filename, INVOICE_HEADERS, "invoice")
+    stream = csv_stream(raw)
+    if stream is not None:
+        grid = _Grid(CSV_SHEET, stream.head, INVOICE_HEADERS, "invoice")
+        _invoice_columns_found(grid)
+        try:
+            rows = _invoice_columns(stream, grid, schema, date_order, date_window(schema, window_days))
+        except NotStreamable:
+            pass
+        else:
+            grid.refuse_if_any("invoice")
+            return rows
+    return invoices_by_row(raw, filename, schema, date_order, window_days)
+
+
+@collector_paused()
+def invoices_by_row(
+    raw: bytes,
+    filename: str | None,
+    schema: PlanSchema,
+    date_order: str | None = None,
+    window_days: int = DATE_WINDOW_DAYS,
+) -> list[InvoiceRow]:
+    """`parse_invoices` reading the whole export and checking it one row at a time: the rules' definition."""
+    grid = _Grid.read(raw, filename, INVOICE_HEADERS, "invoice")
     window = date_window(schema, window_days)
-    if not {"invoice_number", "po_number", "amount", "invoice_date"} <= grid.columns.keys():
-        raise Unprocessable(
-            "the invoice export needs columns 'Invoice number', 'PO number', 'Amount' and 'Invoice date' in its "
-            "first row; found " + (", ".join(grid.header) or "nothing")
-        )
+    _invoice_columns_found(grid)
     order = grid.order("invoice_date", given=date_order)
     rows: list[InvoiceRow] = []
     first_row: dict[tuple[str, str], int] = {}
     for i, record in grid.records():
-        number = _number(grid, record, "invoice_number", i, "invoice.number", "invoice number")
-        po = _number(grid, record, "po_number", i, "invoice.po", "PO number")
-        cents = _amount(grid, record, i, "invoice.amount", negative=True)
-        currency = _currency(grid, record, i, "invoice.currency", schema, "") if grid.text(record, "currency") else ""
-        day = _day(grid, record, "invoice_date", i, "invoice.date", order, window)
-        if number is not None and po is not None:
-            key = (po.casefold(), number.casefold())
-            if key in first_row:
-                grid.problem(
-                    "invoice_number",
-                    i,
-                    "invoice.duplicate",
-                    f"invoice {number} of PO {po} is also in row {first_row[key]}",
-                )
-                continue
-            first_row[key] = i + 1
-        if None in (number, po, cents, currency, day) or grid.problems:
-            continue
-        at = cell_name(grid.columns["amount"], i)
-        rows.append(InvoiceRow(i + 1, number, po, currency, cents, day, grid.sheet, at))
+        row = _invoice_row(grid, record, i, schema, order, window, first_row)
+        if row is not None:
+            rows.append(row)
     grid.refuse_if_any("invoice")
+    return rows
+
+
+def _invoice_row(
+    grid: _Grid,
+    record: list[Any],
+    i: int,
+    schema: PlanSchema,
+    order: str | None,
+    window: tuple[dt.date, dt.date],
+    first_row: dict[tuple[str, str], int],
+) -> InvoiceRow | None:
+    """Row `i` of an invoice export as an InvoiceRow; None when it, or any row before it, has a problem."""
+    number = _number(grid, record, "invoice_number", i, "invoice.number", "invoice number")
+    po = _number(grid, record, "po_number", i, "invoice.po", "PO number")
+    cents = _amount(grid, record, i, "invoice.amount", negative=True)
+    currency = _currency(grid, record, i, "invoice.currency", schema, "") if grid.text(record, "currency") else ""
+    day = _day(grid, record, "invoice_date", i, "invoice.date", order, window)
+    if number is not None and po is not None:
+        key = (po.casefold(), number.casefold())
+        if key in first_row:
+            grid.problem(
+                "invoice_number",
+                i,
+                "invoice.duplicate",
+                f"invoice {number} of PO {po} is also in row {first_row[key]}",
+            )
+            return None
+        first_row[key] = i + 1
+    if None in (number, po, cents, currency, day) or grid.problems:
+        return None
+    return InvoiceRow(i + 1, number, po, currency, cents, day, grid.sheet, cell_name(grid.columns["amount"], i))
+
+
+# --- reading a CSV export by columns ------------------------------------------------------------------
+#
+# Each column of a chunk of rows is checked at once for the usual form of its values: a plain
+# amount (`plain_cents`), text that keeps the text rule (`keep_rule`), and for the columns with few
+# distinct values (dates, currencies, statuses, methods) each distinct value read once by the very
+# function a row is read with. A row whose every field is in that form, and whose number no other
+# row shares, cannot break a rule: it is made in bulk. Every other row goes through `_po_row` or
+# `_invoice_row`, in order, which add its problems exactly as `*_by_row` does.
+
+
+class _Chunk:
+    """A chunk's rows under the header: its columns by field, and the rows all of whose fields are in the usual form."""
+
+    def __init__(self, grid: _Grid, at: int, columns: dict[int, np.ndarray]) -> None:
+        self.grid, self.columns = grid, columns
+        self.skip = max(grid.top + 1 - at, 0)  # the title and header rows at the top of the first chunk
+        self.first = at + self.skip  # the export's row index of the chunk's first row under the header
+        self.n = max(len(next(iter(columns.values()))) - self.skip, 0)
+        self.usual = np.ones(self.n, dtype=bool)
+
+    def values(self, name: str) -> np.ndarray:
+        """The field's values (all '' when the export has no such column)."""
+        j = self.grid.columns.get(name)
+        if j is None:
+            return np.full(self.n, "", dtype=object)
+        return self.columns[j][self.skip :]
+
+    def text(self, name: str, most: int, *, required: bool = False) -> np.ndarray:
+        """The field's text as `_Grid.text` gives it; rows where it breaks the text rule (or is blank) are unusual."""
+        texts = [v.strip() for v in self.values(name).tolist()]
+        self.usual &= keep_rule(texts, most)
+        if required:
+            self.usual &= np.fromiter(map(bool, texts), dtype=bool, count=self.n)
+        return np.array(texts, dtype=object)
+
+    def distinct(self, name: str, read: Callable[[str], Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(each row's code, `read` of each distinct value): a column of few values read once per value.
+
+        Rows whose value `read` gives None for are unusual.
+        """
+        codes, values = pd.factorize(self.values(name))
+        found = np.fromiter(map(read, values.tolist()), dtype=object, count=len(values))
+        self.usual &= np.fromiter((v is not None for v in found.tolist()), dtype=bool, count=len(found))[codes]
+        return codes, found
+
+    def by_value(self, name: str, read: Callable[[str], Any]) -> np.ndarray:
+        """`read` of each row's value, reading each distinct value once (see `distinct`)."""
+        codes, found = self.distinct(name, read)
+        return found[codes]
+
+    def cents(self, *, negative: bool) -> np.ndarray:
+        plain, cents = plain_cents(self.values("amount").tolist(), negative=negative)
+        self.usual &= plain
+        return cents
+
+    def rows(
+        self, make: Callable[..., Any] | None, fields: list[np.ndarray], unusual: Callable[[int, list[str]], Any]
+    ) -> list[Any]:
+        """The chunk's rows in order, the Nones left out.
+
+        `make(the usual rows' numbers in the export, [each field's values in those rows])` makes the
+        usual rows (none when `make` is None); `unusual(k, record)` reads every other row k that is
+        not blank.
+        """
+        usual = np.flatnonzero(self.usual)
+        made = [] if make is None else make((usual + self.first + 1).tolist(), [f[usual].tolist() for f in fields])
+        if len(usual) == self.n:
+            return made
+        rows: list[Any] = [None] * self.n
+        if made:
+            for k, row in zip(usual.tolist(), made, strict=True):
+                rows[k] = row
+        for k in np.flatnonzero(~self.usual).tolist():
+            record = [self.columns[j][self.skip + k] for j in sorted(self.columns)]
+            if "".join(record).strip():  # as `_Grid.records` skips a blank row
+                rows[k] = unusual(k, record)
+        return [r for r in rows if r is not None]
+
+
+def _ordinals(days: np.ndarray) -> np.ndarray:
+    """Each day's ordinal, -1 for None."""
+    return np.fromiter((-1 if d is None else d.toordinal() for d in days.tolist()), dtype=np.int64, count=len(days))
+
+
+def _scan(
+    stream: CsvStream, grid: _Grid, keys: tuple[str, ...], dates: tuple[str, ...], given: str | None
+) -> tuple[str | None, np.ndarray]:
+    """One pass over the key and date columns: (the date order `day_order` gives from every date, shared).
+
+    `shared[i]` is True when row i's key (its numbers, casefolded) is some other row's too: those
+    rows are all read one at a time, so the duplicate rule sees them as `*_by_row` does.
+    """
+    found = [n for n in dates if n in grid.columns]
+    slashed: dict[str, list[str]] = {n: [] for n in found}
+    hashes = []
+    for at, columns in stream.chunks(sorted({grid.columns[n] for n in (*keys, *found)})):
+        chunk = _Chunk(grid, at, columns)
+        for n in found:  # day_order reads only dates written with a slash or a dot
+            slashed[n] += [v for v in chunk.values(n).tolist() if "/" in v or "." in v]
+        parts = [[v.strip().casefold() for v in chunk.values(n).tolist()] for n in keys]
+        hashes.append(np.fromiter(map(hash, map("\x1f".join, zip(*parts, strict=True))), np.int64, count=chunk.n))
+    order = day_order(itertools.chain.from_iterable(slashed[n] for n in found), f"{grid.sheet} dates", given)
+    every = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.int64)
+    _, inverse, counts = np.unique(every, return_inverse=True, return_counts=True)
+    shared = np.zeros(grid.top + 1 + len(every), dtype=bool)
+    shared[grid.top + 1 :] = counts[inverse.ravel()] > 1
+    return order, shared
+
+
+def _po_columns(
+    stream: CsvStream, grid: _Grid, schema: PlanSchema, given: str | None, window: tuple[dt.date, dt.date]
+) -> list[PoRow]:
+    """The POs of a CSV export, a chunk of rows at a time (see above); problems are added to `grid`."""
+    c = grid.columns
+    if "service_start" in c and "service_end" not in c:
+        raise NotStreamable("a service start without a service end")  # every row refused: read by row
+    order, shared = _scan(stream, grid, ("po_number",), ("service_start", "service_end", "service_period"), given)
+    currencies, default = schema.config.currencies, schema.config.reporting_currency
+    letter = column_letter(c["amount"] + 1)
+    first_row: dict[str, int] = {}
+
+    def code_of(value: str) -> str | None:  # as `_currency` reads it
+        code = value.strip().upper() or default
+        return code if code in currencies else None
+
+    def day_of(value: str) -> dt.date | None:
+        return _day_of(value, order, window)[0]
+
+    def span_of(value: str) -> tuple[dt.date, dt.date] | None:
+        return _period_of(value.strip(), order, window)[0]
+
+    def make(numbers: list[int], fields: list[list[Any]]) -> list[PoRow]:
+        cells = [f"{letter}{n}" for n in numbers]
+        return list(map(PoRow, numbers, *fields, itertools.repeat(grid.sheet), cells))
+
+    rows: list[PoRow] = []
+    for at, columns in stream.chunks():
+        chunk = _Chunk(grid, at, columns)
+        number = chunk.text("po_number", NUMBER_MAX, required=True)
+        cents = chunk.cents(negative=False)
+        currency = chunk.by_value("currency", code_of)
+        if "service_start" in c:
+            starts, start_days = chunk.distinct("service_start", day_of)
+            ends, end_days = chunk.distinct("service_end", day_of)
+        else:
+            starts, spans = chunk.distinct("service_period", span_of)
+            ends = starts
+            start_days = np.fromiter((s and s[0] for s in spans.tolist()), dtype=object, count=len(spans))
+            end_days = np.fromiter((s and s[1] for s in spans.tolist()), dtype=object, count=len(spans))
+        chunk.usual &= _ordinals(start_days)[starts] <= _ordinals(end_days)[ends]
+        line_id = chunk.text("line_id", TEXT_MAX)
+        code = chunk.text("campaign_code", TEXT_MAX)
+        chunk.usual &= (line_id != "") | (code != "")
+        vendor = chunk.text("vendor", TEXT_MAX)
+        status = chunk.by_value("status", lambda v: _STATUS.get(norm(v)))
+        method = chunk.by_value("method", lambda v: _METHOD_NAMES.get(norm(v)))
+        chunk.usual &= ~shared[chunk.first : chunk.first + chunk.n]
+        fields = [number, vendor, line_id, code, currency, cents, start_days[starts], end_days[ends], status, method]
+        made = chunk.rows(
+            None if grid.problems else make,
+            fields,
+            lambda k, record: _po_row(grid, record, chunk.first + k, schema, order, window, first_row),  # noqa: B023
+        )
+        if not grid.problems:
+            rows += made
+    return rows
+
+
+def _invoice_columns(
+    stream: CsvStream, grid: _Grid, schema: PlanSchema, given: str | None, window: tuple[dt.date, dt.date]
+) -> list[InvoiceRow]:
+    """The invoices of a CSV export, a chunk of rows at a time (see above); problems are added to `grid`."""
+    order, shared = _scan(stream, grid, ("po_number", "invoice_number"), ("invoice_date",), given)
+    currencies = schema.config.currencies
+    letter = column_letter(grid.columns["amount"] + 1)
+    first_row: dict[tuple[str, str], int] = {}
+
+    def code_of(value: str) -> str | None:  # as `_invoice_row` reads it: blank is the PO's currency
+        code = value.strip().upper()
+        return code if not code or code in currencies else None
+
+    def make(numbers: list[int], fields: list[list[Any]]) -> list[InvoiceRow]:
+        cells = [f"{letter}{n}" for n in numbers]
+        return list(map(InvoiceRow, numbers, *fields, itertools.repeat(grid.sheet), cells))
+
+    rows: list[InvoiceRow] = []
+    for at, columns in stream.chunks():
+        chunk = _Chunk(grid, at, columns)
+        number = chunk.text("invoice_number", NUMBER_MAX, required=True)
+        po = chunk.text("po_number", NUMBER_MAX, required=True)
+        cents = chunk.cents(negative=True)
+        currency = chunk.by_value("currency", code_of)
+        day = chunk.by_value("invoice_date", lambda v: _day_of(v, order, window)[0])
+        chunk.usual &= ~shared[chunk.first : chunk.first + chunk.n]
+        made = chunk.rows(
+            None if grid.problems else make,
+            [number, po, currency, cents, day],
+            lambda k, record: _invoice_row(grid, record, chunk.first + k, schema, order, window, first_row),  # noqa: B023
+        )
+        if not grid.problems:
+            rows += made
     return rows
 
 
