@@ -150,6 +150,18 @@ APAC = [
 ]
 LATAM_BAD = [line("LA-1", "LATAM", "SMB", "Events", "BRL", m01=D("100"))]  # rejected
 LATAM = [line("LA-1", "LATAM", "SMB", "Events", "BRL", m01=D("100.05"), m02=D("0.05"), m12=D("999.99"))]
+NEXT = SCHEMA.calendar.year + 1  # next year, planned while this one runs, at its own plan rates
+NEXT_RATES = CFG.for_year(NEXT).plan_rates
+NEXT_PLANS = {  # the same teams' plans of next year: line IDs kept, other amounts, currencies and phasing
+    "EMEA-SMB": [
+        line("ES-1", "EMEA", "SMB", "Email", "EUR", m01=D("5100.05"), m06=D("0.05"), m12=D("333.335")),
+        line("ES-9", "EMEA", "SMB", "Webinars", "GBP", m03=D("999.99"), m04=D("0.01")),
+    ],
+    "NA-ENTERPRISE": [
+        line("NA-1", "NA", "Enterprise", "ABM", "USD", m02=D("1500"), m11=D("0.10")),
+        line("NA-9", "NA", "Enterprise", "Events", "JPY", m05=D("150000"), m07=D("33333")),
+    ],
+}
 FINAL = {  # what the master holds in the end, by team
     "EMEA-ENTERPRISE": EMEA_ENT + EMEA_ENT_INSERTED,
     "EMEA-SMB": EMEA_SMB,
@@ -694,6 +706,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         status, answer = call(base, finance, "GET", f"/api/v1/submissions/{stale}")
         assert answer["status"] == "stale", answer
         closed = close_a_month(base, finance)
+        for team, lines in NEXT_PLANS.items():  # next year's plans, each into next year's master
+            body = {"team": team, "lines": [as_json(x) for x in lines]}
+            status, answer = call(base, marketers[team], "POST", f"/api/v1/submissions?year={NEXT}", body)
+            assert status == 201, answer
+            approve(answer["id"])
         yield {
             "base": base,
             "finance": finance,
@@ -772,6 +789,50 @@ def get(scenario: dict[str, Any], path: str) -> Any:
 
 
 # --- the API -------------------------------------------------------------------------------------------------
+
+
+def next_year_planned(by: str, period: str) -> dict[tuple[str, str], int]:
+    """Next year's planned spend by `by` and period, each line's each month at next year's plan rate, to the cent."""
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for lines in NEXT_PLANS.values():
+        for ln in lines:
+            for j, m in enumerate(MONTHS):
+                label = {"month": m, "quarter": f"Q{j // 3 + 1}", "year": f"FY{NEXT}"}[period]
+                out[ln.get(by) or "", label] += half_up(
+                    Fraction(cents(ln.get(m))) * Fraction(NEXT_RATES[ln["currency"]])
+                )
+    return dict(out)
+
+
+@pytest.mark.parametrize("period", ["month", "quarter", "year"])
+@pytest.mark.parametrize("by", ["region", "channel", "currency"])
+def test_api_rollup_of_next_year_equals_the_oracle_and_this_years_is_untouched(
+    scenario: dict[str, Any], by: str, period: str
+) -> None:
+    body = get(scenario, f"/api/v1/rollup?by={by}&period={period}&year={NEXT}")
+    got = {(r[by], r["period"]): r["cents"] for r in body["rows"] if r["cents"]}
+    assert got == {k: v for k, v in next_year_planned(by, period).items() if v}
+    this_year = get(scenario, f"/api/v1/rollup?by={by}&period={period}")
+    assert {(r[by], r["period"]): r["cents"] for r in this_year["rows"] if r["cents"]} == {
+        k: v for k, v in EXPECTED.planned(by, period).items() if v
+    }
+
+
+@pytest.mark.parametrize("period", ["quarter", "year"])
+def test_api_year_over_year_equals_the_oracle_of_both_years(scenario: dict[str, Any], period: str) -> None:
+    body = get(scenario, f"/api/v1/year-over-year?year={NEXT}&by=region&period={period}")
+    assert (body["year"], body["against"]) == (f"FY{NEXT}", SCHEMA.calendar.label)
+    plan = next_year_planned("region", period)
+    this_year = expected_budget(period)  # this year's plan, actual and latest estimate by region
+    label = {SCHEMA.calendar.label: f"FY{NEXT}"}  # a year's period is matched to the other year's in its place
+    want = {}
+    for (region, when), figures in this_year.items():
+        key = (region, label.get(when, when))
+        want[key] = {"plan": plan.get(key, 0), "last_plan": figures["plan"], "last_actual": figures["actual"],
+                     "last_estimate": figures["estimate"]}  # fmt: skip
+    for key, cents_ in plan.items():
+        want.setdefault(key, {"plan": cents_, "last_plan": 0, "last_actual": 0, "last_estimate": 0})
+    assert {(r["region"], r["period"]): r["cents"] for r in body["rows"]} == want
 
 
 @pytest.mark.parametrize("period", ["month", "quarter", "year"])

@@ -154,8 +154,12 @@ def book(
     orders: Mapping[str, dict[str, Any]],
     invoices: Mapping[tuple[str, str], dict[str, Any]],
     closes: Mapping[str, Any],
+    *,
+    records: bool = True,
 ) -> Book:
     """Match every PO in force to its line and work out each PO's and each line's figures. Pure.
+
+    With `records=False` the POs are not written out (`orders` is empty): the per-line arrays alone.
 
     A closed month's accrual is the one finance closed (`closes[month].entries`), whatever was
     imported since; an open month's is worked out from the POs and invoices in force now.
@@ -250,7 +254,7 @@ def book(
     invoiced_list, raw_list, open_list = invoiced.tolist(), raw_invoiced.tolist(), open_balance.tolist()
     first = 0
     names = orders.fields
-    for p, row in enumerate(orders.rows()):
+    for p, row in enumerate(orders.rows() if records else ()):
         k, how, teams = matches[p]
         last = first + len(mine[p])
         cents_of = converted_cents[first:last]

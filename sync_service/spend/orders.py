@@ -41,6 +41,7 @@ from sheet_templates.money import plain_cents, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
+from sync_service.master.model import load as load_master
 from sync_service.master.spend import (
     Book,
     book,
@@ -799,7 +800,7 @@ def import_purchase_orders(
         )
         invoices = invoices_in_force(session)
         closes = closed_accruals(session, schema.calendar.year)
-        before = book(schema, lines, held, invoices, closes)
+        before = book(schema, lines, held, invoices, closes, records=False)  # only each line's PO amount
         result = book(schema, lines, after, invoices, closes)
         grew = {k for k in range(len(lines)) if result.po_amount[k] > before.po_amount[k]}
         grew_keys = {(lines[k]["team_id"], lines[k]["line_id"]) for k in grew}
@@ -847,7 +848,8 @@ def import_purchase_orders(
                 issues=issues,
                 over_plan=over,
             )
-        return _store(session, user, "purchase_orders", raw, filename, report, fresh + changed, idem, stored)
+        answer = _store(session, user, "purchase_orders", raw, filename, report, fresh + changed, idem, stored)
+    return _warmed(store, schema, answer)
 
 
 def import_invoices(
@@ -904,7 +906,20 @@ def import_invoices(
             ],
             "over_po": over,
         }
-        return _store(session, user, "invoices", raw, filename, report, fresh + changed, idem, stored)
+        answer = _store(session, user, "invoices", raw, filename, report, fresh + changed, idem, stored)
+    return _warmed(store, schema, answer)
+
+
+def _warmed(store: Store, schema: PlanSchema, answer: tuple[int, dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """The import's answer, once the read model of its year is loaded with what it stored.
+
+    Every spend view, accrual and live cell reads the POs through the read model; loading it here,
+    as the import commits, means the importer waits for it rather than the next marketer to open
+    the spend view (each process keeps it, and every worker when a shared cache is configured).
+    """
+    if answer[0] == 201:
+        load_master(store, schema)
+    return answer
 
 
 def _refuse_credits_beyond_invoiced(result: Book, rows: list[InvoiceRow]) -> None:
