@@ -86,13 +86,15 @@ def _report(exc: Exception) -> None:
 class _Options:
     """What the top-level options give every command."""
 
-    def __init__(self, config: str | None) -> None:
-        self.config = config
+    def __init__(self, config: str | None, year: int | None = None) -> None:
+        self.config, self.year = config, year
 
     def schema(self) -> PlanSchema:
+        """The plan schema of `--year` (default: the year the organisation file runs)."""
         from sheet_templates import build_schema, load_config  # imported here to keep start-up fast
 
-        return build_schema(load_config(self.config))
+        schema = build_schema(load_config(self.config))
+        return schema.for_year(self.year) if self.year is not None else schema
 
     def app(self) -> Flask:
         from sync_service.app import create_app
@@ -111,10 +113,17 @@ ISO_DATE = click.DateTime(formats=["%Y-%m-%d"])
     metavar="FILE",
     help="Organisation configuration (TOML); default $PLANSHEET_CONFIG or the bundled sample.",
 )
+@click.option(
+    "--year",
+    type=click.IntRange(1990, 2200),
+    metavar="YYYY",
+    help="The fiscal year the templates, checks and consolidation are for (default: the organisation file's "
+    "[fiscal] year; another year needs its [years.YYYY] table).",
+)
 @click.pass_context
-def cli(ctx: click.Context, config: str | None) -> None:
+def cli(ctx: click.Context, config: str | None, year: int | None) -> None:
     """Spreadsheet-native marketing performance planning."""
-    ctx.obj = _Options(config)
+    ctx.obj = _Options(config, year)
 
 
 # --- templates --------------------------------------------------------------------------------------------
@@ -252,8 +261,8 @@ def consolidate(
         )
     accepted = [f for f in result.files if f.status == ACCEPTED]
     click.echo(
-        f"Master workbook: {out} ({len(result.table):,} lines from {len(accepted)} of "
-        f"{len(result.files)} files, {time.perf_counter() - started:.1f} s)"
+        f"Master workbook of {plan_schema.calendar.label}: {out} ({len(result.table):,} lines from {len(accepted)} "
+        f"of {len(result.files)} files, {time.perf_counter() - started:.1f} s)"
     )
     if result.rejected:
         click.echo(f"{len(result.rejected)} file(s) rejected; their lines are not in the master:")

@@ -264,7 +264,9 @@ def test_consolidate_lists_the_rejected_files_and_exits_1(
     )
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].startswith(f"Master workbook: {master} ({N_LINES} lines from 1 of 3 files")
+    assert lines[0].startswith(
+        f"Master workbook of {SCHEMA.calendar.label}: {master} ({N_LINES} lines from 1 of 3 files"
+    )
     assert lines[1] == "2 file(s) rejected; their lines are not in the master:"
     assert f"invalid.xlsx: rejected, {N_LINES} lines, 2 errors, 0 warnings" in lines
     assert any(line.startswith("export.xlsx: cannot be read:") and "[file.not_xlsx]" in line for line in lines)
@@ -278,8 +280,23 @@ def test_consolidate_of_valid_plans_exits_0(
     master = tmp_path / "m.xlsx"
     code, out, _ = run(capsys, "consolidate", files["valid"], "--out", master, "--as-of", "2026-07-01")
     assert code == 0
-    assert out.startswith(f"Master workbook: {master} ({N_LINES} lines from 1 of 1 files")
+    assert out.startswith(f"Master workbook of {SCHEMA.calendar.label}: {master} ({N_LINES} lines from 1 of 1 files")
     assert "rejected" not in out
+
+
+def test_consolidate_takes_the_plans_of_the_year_it_is_told_and_says_which(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    following = SCHEMA.calendar.year + 1
+    next_year = SCHEMA.for_year(following)
+    plan = build_template(next_year, "EMEA", tmp_path / "next.xlsx", lines=sample_lines(next_year, "EMEA", N_LINES))
+    code, out, _ = run(capsys, "--year", following, "consolidate", plan, "--out", tmp_path / "m.xlsx", "--jobs", 1)
+    assert code == 0, out
+    assert out.startswith(f"Master workbook of FY{following}: ")
+    code, out, _ = run(capsys, "consolidate", plan, "--out", tmp_path / "this.xlsx", "--jobs", 1)
+    assert code == 1 and f"this template is for FY{following}" in out and "[template.fiscal_year]" in out
+    code, _, err = run(capsys, "--year", following + 3, "consolidate", plan, "--out", tmp_path / "x.xlsx")
+    assert code != 0 and f"[years.{following + 3}]" in err
 
 
 def test_consolidate_of_a_path_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
