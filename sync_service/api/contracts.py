@@ -143,6 +143,23 @@ class DecisionBody(Model):
     step: text(40) | None = None  # the approval step the caller means to take (409 if it was taken since)
 
 
+class YearCloseBody(Model):
+    comment: text(1000, multiline=True) = ""
+
+
+class YearState(Model):
+    year: int
+    label: str
+    current: bool  # the year a request is about unless it names another
+    months_locked: list[str]
+    accruals_closed: list[str]
+    closed: dict[str, Any] | None  # who closed it, when, why; None while it is open
+
+
+class YearsAnswer(Model):
+    years: list[YearState]
+
+
 class TransferSide(Model):
     region: text(40)
     quarter: text(8)

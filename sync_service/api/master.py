@@ -68,8 +68,8 @@ def rollup(query: c.RollupQuery) -> ResponseReturnValue:
 )
 def year_over_year(query: c.YearOverYearQuery) -> ResponseReturnValue:
     user, schema = current_user(), app_schema()
+    this = master_model.load(app_store(), schema, user)  # 403 for a caller who reads no plans, before the year
     earlier = year_schema(schema, query.against or schema.calendar.year - 1)
-    this = master_model.load(app_store(), schema, user)
     last = master_model.load(app_store(), earlier, user)
     return jsonify(reports.year_over_year_json(this, last, query.by, query.period))
 

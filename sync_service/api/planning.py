@@ -29,6 +29,7 @@ from sync_service.api.uploads import uploaded
 from sync_service.master import model as master_model
 from sync_service.planning import cycles, scenarios, workflow
 from sync_service.planning import periods as period_locks
+from sync_service.planning import years as fiscal_years
 from sync_service.platform.context import schema as app_schema
 from sync_service.platform.context import store as app_store
 from sync_service.platform.errors import (
@@ -443,6 +444,34 @@ def lock_periods(action: str, body: c.PeriodsBody) -> ResponseReturnValue:
     user = current_user()
     data = body.model_dump(exclude_none=True)
     return jsonify(period_locks.set_locks(app_store(), app_schema(), user, data, lock=action == "lock"))
+
+
+@operation(
+    bp,
+    "GET",
+    "/api/v1/years",
+    "The fiscal years the organisation file describes: the current one, each one's locked and closed months, its close",
+    response=c.YearsAnswer,
+    errors=(403,),
+    gate=planner_gate,
+)
+def list_years() -> ResponseReturnValue:
+    return jsonify({"years": fiscal_years.years_json(app_store(), app_schema(), current_user())})
+
+
+@operation(
+    bp,
+    "POST",
+    "/api/v1/years/<int:year>/close",
+    "Close a fiscal year once its months are locked and its accruals closed: read-only from then on, still readable",
+    response=c.YearState,
+    errors=(403, 404, 409),
+    body=c.YearCloseBody,
+    body_required=False,
+    gate=finance_gate("closes fiscal years"),
+)
+def close_year(year: int, body: c.YearCloseBody) -> ResponseReturnValue:
+    return jsonify(fiscal_years.close_year(app_store(), app_schema(), current_user(), year, body.comment))
 
 
 def _incoming(body: c.SubmissionJson | None, form: c.SubmissionForm | None) -> workflow.Incoming:

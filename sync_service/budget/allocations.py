@@ -24,6 +24,7 @@ from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.allocations import ALL_CHANNELS, Cells, current_allocations
 from sync_service.master.model import current_submissions
+from sync_service.platform import years
 from sync_service.platform.errors import Conflict, ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AllocationCell,
@@ -95,6 +96,7 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any, *, 
         raise Unprocessable(f"{len(problems)} allocation cell(s) are not valid; nothing was changed", issues=problems)
     comment = body.get("comment", "")
     with store.transaction() as session:
+        years.require_open(session, schema.calendar.year, "change the allocations")
         store.serialise(session, ALLOCATIONS_LOCK)  # a transfer reads the cells it changes: never over this write
         _, now = current_allocations(session, schema)
         if change:

@@ -23,6 +23,7 @@ from sync_service.access.auth import require_finance
 from sync_service.master import model as master_model
 from sync_service.master.allocations import allocation_of, allocations_at, current_allocations
 from sync_service.master.grouping import dimensions, periods, sums
+from sync_service.platform import years
 from sync_service.platform.errors import Conflict, NotFound, ServiceError
 from sync_service.platform.storage import AuditEvent, Baseline, MasterVersion, Store, User, aware
 
@@ -36,6 +37,7 @@ def lock_baseline(store: Store, schema: PlanSchema, user: User, name: str, comme
     if not name or len(name) > MAX_NAME:
         raise ServiceError(f"name: give the baseline a name of 1 to {MAX_NAME} characters, e.g. 'FY2027 budget'")
     with store.transaction() as session:
+        years.require_open(session, schema.calendar.year, "lock a budget baseline")
         version = session.scalar(
             select(func.max(MasterVersion.id)).where(MasterVersion.fiscal_year == schema.calendar.year)
         )

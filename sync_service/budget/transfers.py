@@ -32,7 +32,7 @@ from sheet_templates.schema import PlanSchema
 from sync_service.access.approvals import holds
 from sync_service.budget.allocations import ALLOCATIONS_LOCK, cell_key, region_findings, write_revision
 from sync_service.master.allocations import ALL_CHANNELS, current_allocations
-from sync_service.platform import outbox
+from sync_service.platform import outbox, years
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AuditEvent,
@@ -132,6 +132,7 @@ def request_transfer(
     assert cents is not None and isinstance(reason, str)
     steps = steps_for(cents, finance_limit, schema.config.approvals.transfer_thresholds)
     with store.transaction() as session:
+        years.require_open(session, schema.calendar.year, "ask for a transfer")
         user = session.merge(user)
         if user.role == Role.MARKETER and not ({source[0], target[0]} & _regions_of(user)):
             raise Forbidden(
@@ -184,6 +185,8 @@ def decide_transfer(
         with store.transaction() as session:
             user = session.merge(user)
             transfer = session.get(Transfer, transfer_id, with_for_update=True, populate_existing=True)
+            if transfer is not None:
+                years.require_open(session, transfer.fiscal_year, "approve or reject a transfer")
             if transfer is None:
                 raise NotFound(f"there is no transfer {transfer_id}")
             qualifying = [s for s in transfer.steps if _can_decide(user, transfer, s)]

@@ -29,7 +29,7 @@ from sync_service.access.auth import can_see, require_finance, require_plan_read
 from sync_service.master.model import Master
 from sync_service.planning import periods
 from sync_service.planning.submissions import status_of
-from sync_service.platform import outbox
+from sync_service.platform import outbox, years
 from sync_service.platform.errors import Conflict, NotFound, ServiceError
 from sync_service.platform.storage import (
     AuditEvent,
@@ -78,6 +78,7 @@ def open_cycle(
             f"through: {through!r} closes every month of the year; a reforecast needs an open month to forecast"
         )
     with store.transaction() as session:
+        years.require_open(session, schema.calendar.year, "open a reforecast cycle")
         session.scalars(select(Team.id).order_by(Team.id).with_for_update()).all()  # one cycle opens at a time
         current = open_cycle_row(session, schema.calendar.year)
         if current is not None:
@@ -123,6 +124,7 @@ def close_cycle(store: Store, schema: PlanSchema, user: User, cycle_id: int) -> 
         row = session.get(Cycle, cycle_id)
         if row is None:
             raise NotFound(f"there is no cycle {cycle_id}")
+        years.require_open(session, row.fiscal_year, "close a reforecast cycle")
         session.scalars(select(Team.id).order_by(Team.id).with_for_update()).all()
         if session.get(CycleClose, cycle_id) is not None:
             raise Conflict(f"the cycle {row.name!r} is closed already")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sheet_templates.calendar import QUARTERS, quarter_of
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
+from sync_service.platform import years
 from sync_service.platform.errors import Conflict, ServiceError
 from sync_service.platform.storage import AuditEvent, Cycle, CycleClose, PeriodLock, Store, User
 
@@ -78,6 +79,7 @@ def set_locks(store: Store, schema: PlanSchema, user: User, body: Any, *, lock: 
     months = months_of(schema, body)
     reason = str(body.get("reason") or "").strip()
     with store.transaction() as session:
+        years.require_open(session, schema.calendar.year, "lock or unlock a month")
         existing = locked_months(session, schema.calendar.year)
         changed = [m for m in months if (m not in existing) == lock]
         closed_by = {} if lock else _closed_by_cycles(session, schema, changed)

@@ -56,7 +56,7 @@ from sync_service.master.grouping import periods as spans_of
 from sync_service.planning import periods
 from sync_service.planning.submissions import current_submission
 from sync_service.planning.workflow import allocation_issue, check_line_ids, lines_by_id, stored_lines
-from sync_service.platform import outbox
+from sync_service.platform import outbox, years
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.storage import (
     AuditEvent,
@@ -97,6 +97,8 @@ def _revision(session: Session, scenario_id: int, number: int | None = None) -> 
 
 
 def _open(session: Session, row: Scenario) -> None:
+    """409 unless the scenario is open (neither promoted nor discarded) and its year too."""
+    years.require_open(session, row.fiscal_year, "change, promote or discard a scenario")
     ended = session.get(ScenarioEnd, row.id)
     if ended is not None:
         raise Conflict(
@@ -164,6 +166,7 @@ def create(
             if view.actual_months is not None:
                 line.update({m: int(booked.get(m, 0)) for m in closed})
     with store.transaction() as session:
+        years.require_open(session, schema.calendar.year, "make a what-if scenario")
         if session.scalar(select(Scenario.id).where(Scenario.name == name)) is not None:
             raise Conflict(f"a scenario is already named {name!r}; give this one its own name")
         row = Scenario(
@@ -356,6 +359,7 @@ def _store_revision(
     what: dict[str, Any],
     lines: list[dict[str, Any]],
 ) -> dict[str, Any]:
+    _open(session, row)
     session.add(
         ScenarioRevision(scenario_id=row.id, number=newest.number + 1, user_id=user.id, change=what, lines=lines)
     )

@@ -34,7 +34,7 @@ from sync_service.master import model as master
 from sync_service.master.reports import region_allocations
 from sync_service.planning import cycles, periods
 from sync_service.planning.submissions import current_submission, status_of
-from sync_service.platform import outbox
+from sync_service.platform import outbox, years
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.idempotency import Idempotency, remember
 from sync_service.platform.paging import id_after
@@ -115,6 +115,7 @@ def submit(
             raise NotFound(f"there is no team {incoming.team!r}")
         if user.role == Role.ADMIN or not can_see(session.merge(user), team.id):
             raise Forbidden(f"you may not submit plans for team {team.id}")
+        years.require_open(session, schema.calendar.year, "submit a plan")  # said first: nothing else matters then
     read = read_incoming(incoming, schema, team)
     base = incoming.base if incoming.base is not None else _base_of_template(read)
     made_for = read.cycle or incoming.cycle
@@ -152,6 +153,7 @@ def submit(
     # The stored report is read by the team's marketers: other teams' approved spend is not theirs to see.
     findings = [allocations.redacted(f) for f in findings]
     with store.transaction() as session:
+        years.require_open(session, year, "submit a plan")
         # In the writing transaction, so a plan of another team stored just before is seen.
         check_line_ids(session, schema, team.id, rows, _sheet_of(incoming.source), read.letters, pending=True)
         _check_cycle(session, year, made_for)  # and a cycle closed just before
@@ -508,6 +510,7 @@ def decide(
         del region  # held until commit
         submission = session.get(Submission, submission_id, with_for_update=True, populate_existing=True)
         schema = schema.for_year(submission.fiscal_year)  # checked against its own year's calendar and allocations
+        years.require_open(session, submission.fiscal_year, "approve or reject a plan")
         if submission.user_id == user.id:
             raise Forbidden(f"you submitted plan {submission_id}; another approver must approve or reject it")
         status = status_of(session, submission)

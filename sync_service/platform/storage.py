@@ -514,6 +514,16 @@ class Invoice(Base):
     invoice_date: Mapped[dt.date] = mapped_column(Date)
 
 
+class YearClose(Base):
+    """Finance closing a fiscal year: from then on it is read-only (migration 0019). Never updated."""
+
+    __tablename__ = "year_closes"
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
 class AccrualClose(Base):
     """A fiscal month's accrual as finance closed it: its entries, kept as they were. Never updated."""
 

@@ -26,7 +26,7 @@ from sheet_templates.money import to_cents
 from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
-from sync_service.platform import jobs
+from sync_service.platform import jobs, years
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.exports import (
     FOREIGN_AMOUNT,
@@ -345,6 +345,7 @@ def _store_import(
     stored: Stored | None,
 ) -> dict[str, Any]:
     """Write one matched import: the raw file, its report, its amounts in one bulk insert, the audit event."""
+    years.require_open(session, schema.calendar.year, "import actual spend")
     config = schema.config
     amounts = matched.amounts
     currency_of = {(line["team_id"], line["line_id"]): line["currency"] for line in lines}

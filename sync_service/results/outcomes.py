@@ -38,7 +38,7 @@ from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
 from sync_service.master.outcomes import LABELS, METRICS, MONEY, newest_by_month
-from sync_service.platform import jobs
+from sync_service.platform import jobs, years
 from sync_service.platform.errors import ServiceError, Unprocessable
 from sync_service.platform.exports import (
     MONTH_HEADERS,
@@ -588,6 +588,7 @@ def import_outcomes(
                 matched = match_outcomes(parsed.rows, lines, schema)
             elif current_submissions(session, schema.calendar.year) != held:
                 continue
+            years.require_open(session, schema.calendar.year, "import results")
             same = _same_in_force(session, schema.calendar.year, source, sha256)
             if same is not None:
                 return finish(session, user, idem, 200, {**_answer(same), "unchanged": True}, stored)

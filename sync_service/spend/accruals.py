@@ -30,6 +30,7 @@ from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master import model as master_model
 from sync_service.master.model import Master
+from sync_service.platform import years
 from sync_service.platform.errors import Conflict, NotFound
 from sync_service.platform.storage import AccrualClose, AuditEvent, Store, User
 from sync_service.platform.storage import User as UserRow
@@ -253,6 +254,7 @@ def close(store: Store, schema: PlanSchema, user: User, month: str) -> dict[str,
     try:
         with store.transaction() as session:
             year = schema.calendar.year
+            years.require_open(session, year, "close a month's accrual")
             closed = set(session.scalars(select(AccrualClose.month).where(AccrualClose.fiscal_year == year)))
             if month in closed:
                 raise Conflict(f"the accrual of {month} is closed already; a closed month's accrual never changes")

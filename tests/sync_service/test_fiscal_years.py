@@ -23,6 +23,7 @@ from tests.sync_service.spend_helpers import PO_HEADER, post
 
 THIS, NEXT = SCHEMA.calendar.year, SCHEMA.calendar.year + 1
 PLAN = [line("EMEA-0001", m01="1000", m02="2000"), line("EMEA-0002", channel="Webinars", m03="500")]
+MONTHS = [c.name for c in SCHEMA.month_columns]
 NEXT_PLAN = [line("EMEA-0001", m01="1500", m12="700"), line("EMEA-0100", channel="ABM", m06="900")]
 
 
@@ -192,3 +193,42 @@ def test_a_po_across_the_year_end_accrues_in_each_years_months_and_the_last_reve
     assert journal.status_code == 200, journal.get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(journal.get_data(as_text=True))))
     assert {(r["Date"], r["Period"]) for r in rows} == {("2027-02-01", f"Feb 2027 (FY{NEXT})")}
+
+
+def test_a_year_closes_once_its_months_are_and_is_then_read_only_and_still_readable(service: Service) -> None:
+    _approved(service, PLAN)
+    finance, marketer = auth(service.tokens["finance"]), auth(service.tokens["emea"])
+    early = problem(service.client.post(f"/api/v1/years/{THIS}/close", headers=finance), 409)
+    assert "lock m01, m02" in early["detail"] and "close the accruals of m01" in early["detail"]
+    assert early["months_unlocked"] == MONTHS and early["accruals_open"] == MONTHS
+    assert service.client.post("/api/v1/periods/lock", headers=finance, json={"through": "m12"}).status_code == 200
+    for month in MONTHS:
+        closed = service.client.post(f"/api/v1/accruals/{month}/close", headers=finance)
+        assert closed.status_code == 200, closed.get_data(as_text=True)
+    problem(service.client.post(f"/api/v1/years/{THIS}/close", headers=marketer), 403)
+    before = _get(service, "/api/v1/master")
+    done = service.client.post(f"/api/v1/years/{THIS}/close", headers=finance, json={"comment": "books closed"})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert done.get_json()["closed"]["by"] == "fiona" and done.get_json()["closed"]["comment"] == "books closed"
+    listed = {y["year"]: y for y in _get(service, "/api/v1/years")["years"]}
+    assert listed[THIS]["closed"] is not None and listed[NEXT]["closed"] is None and listed[THIS]["current"]
+    # Read-only: every change to the year is refused, naming it, and changes nothing.
+    body = {"team": "EMEA-ENTERPRISE", "lines": [as_json(x) for x in PLAN[:1]]}
+    refusals = [
+        service.client.post("/api/v1/submissions", headers=auth(service.tokens["finance2"]), json=body),
+        service.client.patch("/api/v1/allocations", headers=finance,
+                             json={"allocations": [{"region": "NA", "quarter": "Q1", "amount": "1"}]}),
+        service.client.post("/api/v1/periods/unlock", headers=finance, json={"months": ["m12"]}),
+        service.client.post("/api/v1/baselines", headers=finance, json={"name": "late"}),
+        service.client.post("/api/v1/scenarios", headers=finance, json={"name": "late"}),
+        service.client.post("/api/v1/actuals?filename=gl.csv", headers=finance, data=b"Line ID,Amount\nEMEA-0001,1\n",
+                            content_type="text/csv"),
+        service.client.post(f"/api/v1/years/{THIS}/close", headers=finance),
+    ]  # fmt: skip
+    for refused in refusals:
+        assert f"FY{THIS} is closed" in problem(refused, 409)["detail"], refused.get_data(as_text=True)
+    assert _get(service, "/api/v1/master") == before  # still readable, as it was
+    assert _get(service, "/api/v1/accruals/m12")["entries"] == []
+    # Next year goes on.
+    _approved(service, NEXT_PLAN, NEXT)
+    problem(service.client.post("/api/v1/years/2031/close", headers=finance), 404)

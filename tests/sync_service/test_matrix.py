@@ -440,6 +440,13 @@ MATRIX = [
         shows=teams_of_owner_rows),
     row("GET",  f"{V1}/allocations",                          401, 401,   200, 200,  200,    403,
         shows=regions_of_allocations, scope="regions"),
+    # Fiscal years: next year against this one; the years described, and closing one (not before its months are).
+    row("GET",  f"{V1}/year-over-year?year=2028&by=owner",    401, 401,   200, 200,  200,    403,
+        shows=teams_of_owner_rows),
+    row("GET",  f"{V1}/year-over-year",                       401, 401,   404, 404,  404,    403),
+    row("GET",  f"{V1}/years",                                401, 401,   200, 200,  200,    403),
+    row("POST", f"{V1}/years/2027/close",                     401, 401,   403, 403,  409,    403),
+    row("POST", f"{V1}/years/2031/close",                     401, 401,   403, 403,  404,    403),
     # Finance's controls.
     row("PUT",  f"{V1}/allocations",                          401, 401,   403, 403,  200,    403,
         json=allocations, writes=("allocations", "audit")),

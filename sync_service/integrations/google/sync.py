@@ -26,7 +26,7 @@ from sync_service.integrations.google import client as gsheets
 from sync_service.master import model as master
 from sync_service.master import performance, reports
 from sync_service.planning import cycles, submissions, workflow
-from sync_service.platform import errors, jobs
+from sync_service.platform import errors, jobs, years
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.idempotency import Idempotency
 from sync_service.platform.storage import AuditEvent, MasterVersion, Role, Store, Submission, Team, TeamSheet, User
@@ -127,6 +127,7 @@ def create_for_team(
         raise _failed(exc, f"creating the plan sheet of {team_id}") from None
     with store.transaction() as session:
         year = schema.calendar.year
+        years.require_open(session, year, "give a team a plan sheet")
         row = session.get(TeamSheet, (team_id, year)) or TeamSheet(team_id=team_id, fiscal_year=year)
         row.spreadsheet_id, row.url, row.user_id = created.spreadsheet_id, created.url, user.id
         row.based_on = current
