@@ -262,3 +262,33 @@ def test_finance_runs_a_reforecast_cycle_on_the_budget_page(dashboard) -> None:
     closed = fiona.post(f"/cycles/{cycle}/close", data={"csrf_token": csrf(opened)}, follow_redirects=True)
     assert "Q1 reforecast is closed." in closed.get_data(as_text=True)
     assert 'id="open-cycle"' in closed.get_data(as_text=True)
+
+
+def test_the_year_switcher_shows_next_years_master_and_every_link_keeps_the_year(dashboard) -> None:
+    app, tokens = dashboard
+    following = SCHEMA.calendar.year + 1
+    next_year = SCHEMA.for_year(following)
+    api = app.test_client()
+    lines = [as_json(x) for x in sample_lines(next_year, "EMEA", 6, seed=3)]
+    sent = api.post(f"/api/v1/submissions?year={following}", headers={"Authorization": f"Bearer {tokens['maria']}"},
+                    json={"team": "EMEA-ENTERPRISE", "lines": lines})  # fmt: skip
+    assert sent.status_code == 201, sent.get_json()
+    approved = api.post(f"/api/v1/submissions/{sent.get_json()['id']}/approve",
+                        headers={"Authorization": f"Bearer {tokens['fiona']}"}, json={})  # fmt: skip
+    assert approved.status_code == 200, approved.get_json()
+    client = app.test_client()
+    login(client, "fiona")
+    this_page = client.get("/master").get_data(as_text=True)
+    page = client.get(f"/master?year={following}").get_data(as_text=True)
+    total = re.search(r'id="master-total">Total planned: <strong>([^<]+)</strong>', page).group(1)
+    assert re.search(r'id="master-total">Total planned: <strong>([^<]+)</strong>', this_page).group(1) != total
+    assert total.split()[0] not in ("0", "0.00")  # next year's plan, in next year's master
+    # The switcher names both years, the page's as the current one; every link and form keeps the year.
+    assert re.search(
+        rf'<a href="/master\?year={following}" class="current" aria-current="page">FY{following}</a>', page
+    )
+    assert f'href="/master?year={SCHEMA.calendar.year}"' in page
+    nav = re.findall(r"<nav>(.*?)</nav>", page, re.S)[0]
+    assert all(f"year={following}" in href for href in re.findall(r'href="([^"]+)"', nav))
+    assert f'<input type="hidden" name="year" value="{following}">' in page
+    assert "year=" not in re.findall(r"<nav>(.*?)</nav>", this_page, re.S)[0]  # the default year: plain links
