@@ -28,6 +28,8 @@ from sync_service.master.allocations import allocation_of
 from sync_service.master.grouping import groups
 from sync_service.platform.context import schema as app_schema
 from sync_service.platform.context import store as app_store
+from sync_service.platform.context import year_schema
+from sync_service.platform.errors import NotFound
 from sync_service.web.base import XLSX, bp, login_required
 from sync_service.web.refusals import refused_as_http
 
@@ -256,3 +258,34 @@ def _shown_figure(figure: Any, which: str = "actual") -> str:
 def download_master() -> ResponseReturnValue:
     _, data = master_workbook_bytes(app_store(), app_schema(), g.web_user, dt.date.today())
     return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="master.xlsx")
+
+
+@bp.get("/year-over-year")
+@login_required
+def year_over_year_page() -> ResponseReturnValue:
+    """The year's plan against the year before: its plan, actual spend and latest estimate, by region or channel."""
+    user, schema = g.web_user, app_schema()
+    by = request.args.get("by", "region")
+    if by not in ("region", "channel"):
+        by = "region"
+    this, earlier, rows, missing = None, None, [], None
+    with refused_as_http():
+        this = master_model.load(app_store(), schema, user)
+    try:
+        earlier = year_schema(schema, schema.calendar.year - 1)
+    except NotFound as exc:
+        missing = exc.detail
+    if earlier is not None:
+        with refused_as_http():
+            last = master_model.load(app_store(), earlier, user)
+        rows = reports.year_over_year_json(this, last, by, "year")["rows"]
+    return render_template(
+        "year_over_year.html",
+        by=by,
+        rows=rows,
+        this_year=schema.calendar.label,
+        last_year=earlier.calendar.label if earlier is not None else None,
+        missing=missing,
+        money=display_money,
+        currency=schema.config.reporting_currency,
+    )

@@ -264,18 +264,23 @@ def test_finance_runs_a_reforecast_cycle_on_the_budget_page(dashboard) -> None:
     assert 'id="open-cycle"' in closed.get_data(as_text=True)
 
 
-def test_the_year_switcher_shows_next_years_master_and_every_link_keeps_the_year(dashboard) -> None:
-    app, tokens = dashboard
+def next_years_plan(app: Any, tokens: dict[str, str]) -> int:
+    """EMEA-Enterprise's plan of next year, submitted by its marketer and approved by finance; next year."""
     following = SCHEMA.calendar.year + 1
-    next_year = SCHEMA.for_year(following)
     api = app.test_client()
-    lines = [as_json(x) for x in sample_lines(next_year, "EMEA", 6, seed=3)]
+    lines = [as_json(x) for x in sample_lines(SCHEMA.for_year(following), "EMEA", 6, seed=3)]
     sent = api.post(f"/api/v1/submissions?year={following}", headers={"Authorization": f"Bearer {tokens['maria']}"},
                     json={"team": "EMEA-ENTERPRISE", "lines": lines})  # fmt: skip
     assert sent.status_code == 201, sent.get_json()
     approved = api.post(f"/api/v1/submissions/{sent.get_json()['id']}/approve",
                         headers={"Authorization": f"Bearer {tokens['fiona']}"}, json={})  # fmt: skip
     assert approved.status_code == 200, approved.get_json()
+    return following
+
+
+def test_the_year_switcher_shows_next_years_master_and_every_link_keeps_the_year(dashboard) -> None:
+    app, tokens = dashboard
+    following = next_years_plan(app, tokens)
     client = app.test_client()
     login(client, "fiona")
     this_page = client.get("/master").get_data(as_text=True)
@@ -292,3 +297,25 @@ def test_the_year_switcher_shows_next_years_master_and_every_link_keeps_the_year
     assert all(f"year={following}" in href for href in re.findall(r'href="([^"]+)"', nav))
     assert f'<input type="hidden" name="year" value="{following}">' in page
     assert "year=" not in re.findall(r"<nav>(.*?)</nav>", this_page, re.S)[0]  # the default year: plain links
+
+
+def test_the_year_over_year_page_shows_the_apis_figures_and_says_when_there_is_no_year_before(dashboard) -> None:
+    app, tokens = dashboard
+    submit(app, tokens["maria"], "EMEA-ENTERPRISE")
+    sid = submit(app, tokens["sam"], "NA-ENTERPRISE")
+    api = app.test_client()
+    fiona = {"Authorization": f"Bearer {tokens['fiona']}"}
+    assert api.post(f"/api/v1/submissions/{sid}/approve", headers=fiona, json={}).status_code == 200
+    following = next_years_plan(app, tokens)
+    client = app.test_client()
+    login(client, "fiona")
+    page = client.get(f"/year-over-year?year={following}").get_data(as_text=True)
+    assert f"FY{following} against FY{following - 1}" in page
+    answer = api.get(f"/api/v1/year-over-year?year={following}&by=region&period=year", headers=fiona).get_json()
+    for row in answer["rows"]:  # one answer: the page shows the API's figures, formatted for people
+        cells = re.search(rf'<tr data-key="{row["region"]}">(.*?)</tr>', page, re.S).group(1)
+        shown = re.findall(r"<td>([^<]*)</td>", cells)
+        assert shown[1:3] == [f"{row['cents']['plan'] / 100:,.2f}", f"{row['cents']['last_plan'] / 100:,.2f}"]
+    assert {r["region"] for r in answer["rows"]} == {"EMEA", "NA"}
+    this_year = client.get("/year-over-year").get_data(as_text=True)
+    assert "There is no year before" in this_year and f"[years.{following - 2}]" in this_year
