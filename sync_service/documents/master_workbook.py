@@ -1,8 +1,9 @@
 """The master workbook: every sheet a projection of the one read model, as its reader may see it.
 
 Summary, Lines, Rollup, Variance and Chart come from the master; Performance, the Budget sheet
-(once a baseline is locked) and the Spend sheet (once POs are imported) from the views built on
-the same master. The API's download, the dashboard's and the background job all build it here.
+(once a baseline is locked), Year over year (when the organisation file describes the year before)
+and the Spend sheet (once POs are imported) from the views built on the same master. The API's
+download, the dashboard's and the background job all build it here.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from typing import Any
 import pandas as pd
 
 from addin.consolidate import with_totals, write_master_of
+from sheet_templates.errors import ConfigError
 from sheet_templates.master_workbook import lines_segment
 from sheet_templates.schema import PlanSchema
 from sync_service.budget import baselines
 from sync_service.master import model as master_model
 from sync_service.master import performance
 from sync_service.master.model import Master, typed_lines
-from sync_service.master.reports import region_allocations
+from sync_service.master.reports import region_allocations, year_over_year_sheet
 from sync_service.platform import jobs
 from sync_service.platform.storage import Store, User
 from sync_service.spend import report as spend_report
@@ -77,6 +79,12 @@ def master_workbook_bytes(store: Store, schema: PlanSchema, user: User, as_of: d
     """(master version, the workbook's bytes) of the master as `user` may see it, closed up to `as_of`."""
     view = master_model.load(store, schema, user)
     more = baselines.sheets(store, schema, user)
+    try:  # the year before, when the organisation file describes it: the year against it
+        earlier = schema.for_year(schema.calendar.year - 1)
+    except ConfigError:
+        earlier = None
+    if earlier is not None:
+        more = [*more, year_over_year_sheet(view, master_model.load(store, earlier, user))]
     with tempfile.TemporaryDirectory() as folder:
         path = master_workbook(view, Path(folder) / "master.xlsx", as_of, more)
         return view.version, path.read_bytes()

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from python_calamine import CalamineWorkbook
 from sqlalchemy import select
 
 from sync_service.platform.storage import MasterVersion, Submission
+from tests.libreoffice import sheet_values
 from tests.sync_service.http_helpers import auth, decide, problem
 from tests.sync_service.service_helpers import SCHEMA, Service, as_json, cents, csv_bytes, line, make_service
 from tests.sync_service.spend_helpers import PO_HEADER, post
@@ -232,3 +234,26 @@ def test_a_year_closes_once_its_months_are_and_is_then_read_only_and_still_reada
     # Next year goes on.
     _approved(service, NEXT_PLAN, NEXT)
     problem(service.client.post("/api/v1/years/2031/close", headers=finance), 404)
+
+
+def test_next_years_master_workbook_carries_the_year_over_year_figures_as_values(service: Service, tmp_path) -> None:
+    _approved(service, PLAN)
+    _approved(service, NEXT_PLAN, NEXT)
+    finance = auth(service.tokens["finance"])
+    workbook = service.client.get(f"/api/v1/master?format=xlsx&year={NEXT}", headers=finance)
+    assert workbook.status_code == 200, workbook.get_data(as_text=True)[:300]
+    path = tmp_path / "master.xlsx"
+    path.write_bytes(workbook.get_data())
+    values = sheet_values(path, "Year over year")  # the cached values, as any reader shows them
+    answer = _get(service, "/api/v1/year-over-year?by=region&period=year", NEXT)
+    header = next(k for k, row in enumerate(values) if row and row[0] == "Region")
+    assert values[header][1:5] == [f"FY{NEXT} plan", f"FY{THIS} plan", f"FY{THIS} actual", f"FY{THIS} estimate"]
+    shown = {row[0]: row[1:5] for row in values[header + 1 :] if row and row[0] in ("EMEA", "NA", "APAC", "LATAM")}
+    want = {
+        r["region"]: [r["cents"][k] / 100 for k in ("plan", "last_plan", "last_actual", "last_estimate")]
+        for r in answer["rows"]
+    }
+    assert shown == want
+    this_year = service.client.get("/api/v1/master?format=xlsx", headers=finance)
+    (tmp_path / "this.xlsx").write_bytes(this_year.get_data())
+    assert "Year over year" not in CalamineWorkbook.from_path(str(tmp_path / "this.xlsx")).sheet_names  # none before
