@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask
+from flask import Flask, has_request_context
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -52,6 +52,7 @@ EXTENSION = "plansheet.jobs"
 QUEUE = "plansheet"
 TERMINAL = frozenset({"succeeded", "failed"})
 WAIT_LIMIT = 30.0  # the longest a request may wait for a job (Prefer: wait=N)
+YEAR_ARG = "fiscal_year"  # the job's argument naming the fiscal year it works in
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,10 @@ class Run:
 
     @property
     def schema(self) -> PlanSchema:
-        return context.schema(self.app)
+        """The schema of the fiscal year the job was asked for (the request's `?year=`, recorded with it)."""
+        base = context.schema(self.app)
+        year = (self.job.args or {}).get(YEAR_ARG)
+        return base.for_year(int(year)) if year is not None else base
 
     def given(self) -> tuple[bytes, str | None]:
         """The file written with the job (an import's export) and its name."""
@@ -140,7 +144,12 @@ def create(
 def enqueue(
     app: Flask, kind: str, args: Mapping[str, Any], user: User, given: tuple[bytes, str | None] | None = None
 ) -> str:
-    """Write a job (with the file it works on, if any) and queue it; its id."""
+    """Write a job (with the file it works on, if any) and queue it; its id.
+
+    The fiscal year the request is about goes with it, so the job works in that year, as the route would.
+    """
+    year = (context.schema() if has_request_context() else context.schema(app)).calendar.year
+    args = {**args, YEAR_ARG: year}
     with _store(app).transaction() as session:
         job_id = create(session, kind, args, user, given).id
     dispatch(app, job_id)

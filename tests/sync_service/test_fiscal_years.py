@@ -257,3 +257,20 @@ def test_next_years_master_workbook_carries_the_year_over_year_figures_as_values
     this_year = service.client.get("/api/v1/master?format=xlsx", headers=finance)
     (tmp_path / "this.xlsx").write_bytes(this_year.get_data())
     assert "Year over year" not in CalamineWorkbook.from_path(str(tmp_path / "this.xlsx")).sheet_names  # none before
+
+
+def test_a_background_import_works_in_the_year_its_request_named(service: Service) -> None:
+    _approved(service, PLAN)
+    _approved(service, NEXT_PLAN, NEXT)
+    finance = auth(service.tokens["finance"])
+    queued = service.client.post(
+        f"/api/v1/actuals?filename=gl.csv&year={NEXT}",
+        headers={**finance, "Prefer": "respond-async"},
+        data=b"Line ID,Amount,Currency\nEMEA-0001,123.45,USD\n",
+        content_type="text/csv",
+    )
+    assert queued.status_code == 202, queued.get_data(as_text=True)
+    done = service.client.get(queued.headers["Location"], headers={**finance, "Prefer": "wait=20"}).get_json()
+    assert done["status"] == "succeeded", done
+    assert _by_id(_get(service, "/api/v1/master", NEXT))["EMEA-0001"]["actual"] == cents("123.45")
+    assert _get(service, "/api/v1/master")["actuals_import"] is None  # this year has no import

@@ -298,7 +298,7 @@ def push_job(run: jobs.Run) -> dict[str, Any]:
     """The job `gsheets.push`: the push, marked with the job's id, and its audit entry with the job's success."""
     done = push_master(
         run.store,
-        run.app.extensions[SCHEMA_KEY],
+        run.schema,
         run.user,
         run.app.config,
         run.job.args.get("spreadsheet_id"),
