@@ -218,21 +218,25 @@ def year_over_year_json(this: Master, last: Master, by: str | None, period: str 
     }
 
 
+def year_over_year_table(this: Master, last: Master, by: str) -> tuple[list[str], list[str], list[list[Any]]]:
+    """(header, kinds, rows) of the year-over-year figures by `by` for the year: the workbook's and the push's."""
+    labels = (this.schema.calendar.label, last.schema.calendar.label)
+    rows = []
+    for row in year_over_year_json(this, last, by, "year")["rows"]:
+        c = row["cents"]
+        change = None if c["last_estimate"] is None else c["plan"] - c["last_estimate"]
+        rows.append([row[by], c["plan"], c["last_plan"], c["last_actual"], c["last_estimate"], change])
+    header = [by.replace("_", " ").capitalize(), f"{labels[0]} plan", f"{labels[1]} plan", f"{labels[1]} actual",
+              f"{labels[1]} estimate", "Change from the estimate"]  # fmt: skip
+    return header, ["text", *["money"] * 5], rows
+
+
 def year_over_year_sheet(this: Master, last: Master) -> Any:
     """The master workbook's "Year over year" sheet: the API's year-over-year figures by region and by channel."""
     from sheet_templates.master_workbook import Table, ValuesSheet  # only when a workbook is written
 
     labels = (this.schema.calendar.label, last.schema.calendar.label)
-    tables = []
-    for by in ("region", "channel"):
-        rows = []
-        for row in year_over_year_json(this, last, by, "year")["rows"]:
-            c = row["cents"]
-            change = None if c["last_estimate"] is None else c["plan"] - c["last_estimate"]
-            rows.append([row[by], c["plan"], c["last_plan"], c["last_actual"], c["last_estimate"], change])
-        header = [by.replace("_", " ").capitalize(), f"{labels[0]} plan", f"{labels[1]} plan", f"{labels[1]} actual",
-                  f"{labels[1]} estimate", "Change from the estimate"]  # fmt: skip
-        tables.append(Table(f"By {by}", header, ["text", *["money"] * 5], rows))
+    tables = [Table(f"By {by}", *year_over_year_table(this, last, by)) for by in ("region", "channel")]
     note = (
         f"{labels[0]}'s plan against {labels[1]}'s plan, actual spend and latest estimate (actual spend in its closed "
         f"months, its plan in the open ones), {this.schema.config.reporting_currency} at each year's plan rates"

@@ -415,3 +415,28 @@ def test_a_reforecast_sheet_shows_actuals_in_protected_closed_months_that_are_ne
         for m in closed:  # the approved plan's amounts stay in the closed months
             assert Decimal(by_id[line["line_id"]][m] or 0) == (line[m] or 0) * 100, (line["line_id"], m)
     assert by_id[lines[0]["line_id"]]["m04"] == 432100
+
+
+def test_next_years_push_carries_its_year_against_this_one(service, fake: SheetsFake) -> None:
+    app, tokens, _, master_id = service
+    api = app.test_client()
+    following = SCHEMA.calendar.year + 1
+    for year, schema in ((None, SCHEMA), (following, SCHEMA.for_year(following))):
+        suffix = f"?year={year}" if year else ""
+        lines = [_json(x) for x in sample_lines(schema, "EMEA", 5, seed=7)]
+        sent = api.post(
+            f"/api/v1/submissions{suffix}", headers=auth(tokens["maria"]), json={"team": TEAM, "lines": lines}
+        )
+        assert sent.status_code == 201, sent.get_json()
+        decided = api.post(f"/api/v1/submissions/{sent.get_json()['id']}/approve", headers=auth(tokens["finance"]),
+                           json={})  # fmt: skip
+        assert decided.status_code == 200, decided.get_json()
+    answer = api.post(f"/api/v1/gsheets/master/push?year={following}",
+                      headers={**auth(tokens["finance"]), "Prefer": "wait=20"}, json={})  # fmt: skip
+    assert answer.status_code == 200 and answer.get_json()["status"] == "succeeded", answer.get_json()
+    yoy = api.get(f"/api/v1/year-over-year?year={following}&by=region&period=year", headers=auth(tokens["finance"]))
+    [row] = yoy.get_json()["rows"]
+    grid = fake.grid(master_id, "'Year over year'!A1:F2")
+    assert grid[0][:3] == ["Region", f"FY{following} plan", f"FY{following - 1} plan"]
+    assert grid[1][0] == "EMEA"
+    assert [round(float(v) * 100) for v in grid[1][1:3]] == [row["cents"]["plan"], row["cents"]["last_plan"]]

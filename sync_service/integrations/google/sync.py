@@ -18,6 +18,7 @@ from gspread.exceptions import APIError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sheet_templates.errors import ConfigError
 from sheet_templates.gsheets_template import reforecast_from_meta
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import can_see, require_finance, require_plan_reader
@@ -261,6 +262,13 @@ def push_master(
         spend = spend_table(view)
         if spend is not None:  # plan, committed, invoiced, accrued and remaining, once POs are imported
             tables.append(("Spend", spend))
+        try:  # the year against the one before, when the organisation file describes it
+            earlier = schema.for_year(schema.calendar.year - 1)
+        except ConfigError:
+            earlier = None
+        if earlier is not None:
+            last = master.load(store, earlier, user)
+            tables.append(("Year over year", reports.year_over_year_table(view, last, "region")))
         sheets = gsheets.master_sheets(schema, list(view.lines), rollup, variance, tables)
         try:
             result = gsheets.push_master(gc, target, sheets, settings, mark=mark)
