@@ -137,6 +137,12 @@ class PlanSchema:
             found = self._years[year] = build_schema(self.config.for_year(year))
         return found
 
+    def year_before(self) -> PlanSchema | None:
+        """The schema of the fiscal year before this one, or None when the organisation file does not describe it."""
+        if self.calendar.year - 1 not in self.config.years:
+            return None
+        return self.for_year(self.calendar.year - 1)
+
     def __getitem__(self, name: str) -> Column:
         return self._by_name[name]
 

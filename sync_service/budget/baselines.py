@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sheet_templates.money import money_text
+from sheet_templates.master_workbook import Table, ValuesSheet
+from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master import model as master_model
@@ -201,8 +202,6 @@ def budget_table(
 
 def sheets(store: Store, schema: PlanSchema, user: User) -> list[Any]:
     """The master workbook's Budget sheet (by region, each quarter then the year), when a baseline is locked."""
-    from sheet_templates.master_workbook import Table, ValuesSheet
-
     found = budget_table(store, schema, user)
     if found is None:
         return []
@@ -217,8 +216,6 @@ def sheets(store: Store, schema: PlanSchema, user: User) -> list[Any]:
 
 
 def _cents(text: str) -> int:
-    from sheet_templates.money import to_cents
-
     cents = to_cents(text)
     assert cents is not None, text
     return cents

@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from addin.consolidate import with_totals, write_master_of
-from sheet_templates.errors import ConfigError
 from sheet_templates.master_workbook import lines_segment
 from sheet_templates.schema import PlanSchema
 from sync_service.budget import baselines
@@ -79,11 +78,8 @@ def master_workbook_bytes(store: Store, schema: PlanSchema, user: User, as_of: d
     """(master version, the workbook's bytes) of the master as `user` may see it, closed up to `as_of`."""
     view = master_model.load(store, schema, user)
     more = baselines.sheets(store, schema, user)
-    try:  # the year before, when the organisation file describes it: the year against it
-        earlier = schema.for_year(schema.calendar.year - 1)
-    except ConfigError:
-        earlier = None
-    if earlier is not None:
+    earlier = schema.year_before()
+    if earlier is not None:  # described by the organisation file: the year against it
         more = [*more, year_over_year_sheet(view, master_model.load(store, earlier, user))]
     with tempfile.TemporaryDirectory() as folder:
         path = master_workbook(view, Path(folder) / "master.xlsx", as_of, more)

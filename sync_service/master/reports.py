@@ -18,6 +18,7 @@ from addin.forecast import closed_months, forecast
 from addin.rollup import Period, RollupError, rollup
 from addin.variance import remaining, variance, variance_flag, variance_pct
 from sheet_templates.calendar import QUARTERS
+from sheet_templates.master_workbook import Table, ValuesSheet
 from sheet_templates.money import money_text as money
 from sheet_templates.schema import ColumnType
 from sync_service.master.allocations import allocation_of
@@ -233,8 +234,6 @@ def year_over_year_table(this: Master, last: Master, by: str) -> tuple[list[str]
 
 def year_over_year_sheet(this: Master, last: Master) -> Any:
     """The master workbook's "Year over year" sheet: the API's year-over-year figures by region and by channel."""
-    from sheet_templates.master_workbook import Table, ValuesSheet  # only when a workbook is written
-
     labels = (this.schema.calendar.label, last.schema.calendar.label)
     tables = [Table(f"By {by}", *year_over_year_table(this, last, by)) for by in ("region", "channel")]
     note = (

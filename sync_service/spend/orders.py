@@ -380,18 +380,34 @@ def parse_purchase_orders(
     same as `purchase_orders_by_row` gives, in the same order. An xlsx workbook, and a CSV the
     stream cannot promise to read as the csv module does, are read by `purchase_orders_by_row`.
     """
+    found = _streamed(
+        raw, schema, date_order, window_days, PO_HEADERS, "purchase order", _po_columns_found, _po_columns
+    )
+    return found if found is not None else purchase_orders_by_row(raw, filename, schema, date_order, window_days)
+
+
+def _streamed(
+    raw: bytes,
+    schema: PlanSchema,
+    date_order: str | None,
+    window_days: int,
+    headers: Mapping[str, tuple[str, ...]],
+    what: str,
+    columns_found: Callable[[_Grid], None],
+    by_columns: Callable[..., list[Any]],
+) -> list[Any] | None:
+    """The rows of a CSV export read as a stream by `by_columns` (422 with every problem); None: read it by row."""
     stream = csv_stream(raw)
-    if stream is not None:
-        grid = _Grid(CSV_SHEET, stream.head, PO_HEADERS, "purchase order")
-        _po_columns_found(grid)
-        try:
-            rows = _po_columns(stream, grid, schema, date_order, date_window(schema, window_days))
-        except NotStreamable:
-            pass
-        else:
-            grid.refuse_if_any("purchase order")
-            return rows
-    return purchase_orders_by_row(raw, filename, schema, date_order, window_days)
+    if stream is None:
+        return None
+    grid = _Grid(CSV_SHEET, stream.head, headers, what)
+    columns_found(grid)
+    try:
+        rows = by_columns(stream, grid, schema, date_order, date_window(schema, window_days))
+    except NotStreamable:
+        return None
+    grid.refuse_if_any(what)
+    return rows
 
 
 @collector_paused()
@@ -489,18 +505,10 @@ def parse_invoices(
     currency): `currency` is '' until it is matched. Read as `parse_purchase_orders` reads POs:
     a CSV as a stream (`_invoice_columns`), else `invoices_by_row`.
     """
-    stream = csv_stream(raw)
-    if stream is not None:
-        grid = _Grid(CSV_SHEET, stream.head, INVOICE_HEADERS, "invoice")
-        _invoice_columns_found(grid)
-        try:
-            rows = _invoice_columns(stream, grid, schema, date_order, date_window(schema, window_days))
-        except NotStreamable:
-            pass
-        else:
-            grid.refuse_if_any("invoice")
-            return rows
-    return invoices_by_row(raw, filename, schema, date_order, window_days)
+    found = _streamed(
+        raw, schema, date_order, window_days, INVOICE_HEADERS, "invoice", _invoice_columns_found, _invoice_columns
+    )
+    return found if found is not None else invoices_by_row(raw, filename, schema, date_order, window_days)
 
 
 @collector_paused()

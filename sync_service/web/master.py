@@ -268,7 +268,7 @@ def year_over_year_page() -> ResponseReturnValue:
     by = request.args.get("by", "region")
     if by not in ("region", "channel"):
         by = "region"
-    this, earlier, rows, missing = None, None, [], None
+    this, earlier, table, missing = None, None, None, None
     with refused_as_http():
         this = master_model.load(app_store(), schema, user)
     try:
@@ -278,14 +278,15 @@ def year_over_year_page() -> ResponseReturnValue:
     if earlier is not None:
         with refused_as_http():
             last = master_model.load(app_store(), earlier, user)
-        rows = reports.year_over_year_json(this, last, by, "year")["rows"]
+        table = reports.year_over_year_table(this, last, by)  # the workbook's and the push's table
     return render_template(
         "year_over_year.html",
         by=by,
-        rows=rows,
+        table=table,
         this_year=schema.calendar.label,
         last_year=earlier.calendar.label if earlier is not None else None,
         missing=missing,
+        zip=zip,
         money=display_money,
         currency=schema.config.reporting_currency,
     )

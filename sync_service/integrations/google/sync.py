@@ -18,7 +18,6 @@ from gspread.exceptions import APIError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sheet_templates.errors import ConfigError
 from sheet_templates.gsheets_template import reforecast_from_meta
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import can_see, require_finance, require_plan_reader
@@ -262,11 +261,8 @@ def push_master(
         spend = spend_table(view)
         if spend is not None:  # plan, committed, invoiced, accrued and remaining, once POs are imported
             tables.append(("Spend", spend))
-        try:  # the year against the one before, when the organisation file describes it
-            earlier = schema.for_year(schema.calendar.year - 1)
-        except ConfigError:
-            earlier = None
-        if earlier is not None:
+        earlier = schema.year_before()
+        if earlier is not None:  # described by the organisation file: the year against it
             last = master.load(store, earlier, user)
             tables.append(("Year over year", reports.year_over_year_table(view, last, "region")))
         sheets = gsheets.master_sheets(schema, list(view.lines), rollup, variance, tables)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context, op
 
+from sheet_templates.config import load_config
+
 revision = "0018"
 down_revision = "0017"
 branch_labels = None
@@ -75,9 +77,7 @@ def _year() -> int:
     given = context.config.attributes.get("fiscal_year")
     if given is not None:
         return int(given)
-    from sheet_templates.config import load_config  # only when no year was given: reads the file in use
-
-    return load_config().fiscal_year
+    return load_config().fiscal_year  # no year was given: the file in use
 
 
 def upgrade() -> None:
