@@ -143,3 +143,24 @@ def test_a_marketer_cannot_reach_another_regions_page(site, browser, tmp_path: P
         assert response.status == 404
     page.screenshot(path=tmp_path / "marketer-refused.png", full_page=True)
     assert page.locator("form.decide").count() == 0
+
+
+def test_on_a_phone_finance_switches_to_next_year_and_reads_it_against_this_one(site, browser) -> None:
+    base, _ = site
+    following = SCHEMA.calendar.year + 1
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", "fiona")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    page.click(f"text=FY{following}")  # the header's year switcher
+    page.wait_for_url(f"**year={following}")
+    page.click("text=Year over year")  # the nav keeps the year
+    page.wait_for_url(f"**/year-over-year?year={following}")
+    assert page.inner_text("h1") == f"FY{following} against FY{following - 1}"
+    header = page.inner_text("#year-over-year thead")
+    assert f"FY{following} plan" in header and f"FY{following - 1} estimate" in header
+    # The page never scrolls sideways at 390 px; the wide table scrolls inside itself.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.close()
