@@ -31,10 +31,21 @@ QUARTER = Arg("period", "FY (default) or Q1..Q4: allocations are by quarter", Ar
 CHANNEL = Arg("channel", "only this channel (default: all)", ArgType.TEXT, Shape.SCALAR, True, "")
 CAMPAIGN = Arg("campaign", "only this campaign, by name or code (default: all)", ArgType.TEXT, Shape.SCALAR, True, "")
 AS_OF = Arg("as_of", "the date that decides which months are closed (default today)", ArgType.ANY, Shape.SCALAR, True)
+YEAR = Arg(
+    "year",
+    "the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)",
+    ArgType.ANY,
+    Shape.SCALAR,
+    True,
+)
 
 
 def _declare(name: str, help: str, *args: Arg, example: str) -> None:
-    function = SheetFunction(name, help, args, _remote(name), Shape.SCALAR, volatile=True, example=example, stream=True)
+    """A live function: its arguments, then the fiscal year it is about (every live function takes `year` last)."""
+    every = (*args, YEAR)
+    function = SheetFunction(
+        name, help, every, _remote(name), Shape.SCALAR, volatile=True, example=example, stream=True
+    )
     LIVE.register(function)
 
 

@@ -33,6 +33,24 @@ def period_months(text: str) -> tuple[str, ...] | None:
     return None
 
 
+def fiscal_year(value: object) -> int | None:
+    """The fiscal year a cell or a query names (2028, 2028.0, "2028" or "FY2028"); None for a blank.
+
+    ValueError, saying how to write it, for anything else.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"year {value!r} is not a fiscal year; write it as 2028 or FY2028")
+    if isinstance(value, (int, float)) and float(value).is_integer():
+        text = str(int(value))
+    else:
+        text = str(value).strip().upper().removeprefix("FY").strip()
+    if not (text.isdigit() and len(text) == 4):
+        raise ValueError(f"year {str(value)[:20]!r} is not a fiscal year; write it as 2028 or FY2028")
+    return int(text)
+
+
 @dataclass(frozen=True, slots=True)
 class FiscalMonth:
     """One of the twelve fiscal months (`index` 1..12) and the calendar month it is."""

@@ -202,10 +202,11 @@ function PS_REMAINING(allocation, committed, actual) {
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
  * @param {string} period (optional) FY (default) or Q1..Q4: allocations are by quarter
  * @param {string} channel (optional) only this channel (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the amount, from the service
  * @customfunction
  */
-function PS_BUDGET(scope, period, channel) {
+function PS_BUDGET(scope, period, channel, year) {
   return plansheet_("PS_BUDGET", arguments);
 }
 
@@ -216,10 +217,11 @@ function PS_BUDGET(scope, period, channel) {
  * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the amount, from the service
  * @customfunction
  */
-function PS_PLANNED(scope, period, channel, campaign) {
+function PS_PLANNED(scope, period, channel, campaign, year) {
   return plansheet_("PS_PLANNED", arguments);
 }
 
@@ -229,10 +231,11 @@ function PS_PLANNED(scope, period, channel, campaign) {
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the amount, from the service
  * @customfunction
  */
-function PS_ACTUAL(scope, channel, campaign) {
+function PS_ACTUAL(scope, channel, campaign, year) {
   return plansheet_("PS_ACTUAL", arguments);
 }
 
@@ -242,10 +245,11 @@ function PS_ACTUAL(scope, channel, campaign) {
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the amount, from the service
  * @customfunction
  */
-function PS_COMMITTED(scope, channel, campaign) {
+function PS_COMMITTED(scope, channel, campaign, year) {
   return plansheet_("PS_COMMITTED", arguments);
 }
 
@@ -255,10 +259,11 @@ function PS_COMMITTED(scope, channel, campaign) {
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the amount, from the service
  * @customfunction
  */
-function PS_INVOICED(scope, channel, campaign) {
+function PS_INVOICED(scope, channel, campaign, year) {
   return plansheet_("PS_INVOICED", arguments);
 }
 
@@ -269,10 +274,11 @@ function PS_INVOICED(scope, channel, campaign) {
  * @param {string} month (optional) the fiscal month m01..m12 whose month-end accrual (default: the month being closed)
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the amount, from the service
  * @customfunction
  */
-function PS_ACCRUED(scope, month, channel, campaign) {
+function PS_ACCRUED(scope, month, channel, campaign, year) {
   return plansheet_("PS_ACCRUED", arguments);
 }
 
@@ -283,10 +289,11 @@ function PS_ACCRUED(scope, month, channel, campaign) {
  * @param {Date|string} as_of (optional) the date that decides which months are closed (default today)
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the amount, from the service
  * @customfunction
  */
-function PS_LIVE_VARIANCE(scope, as_of, channel, campaign) {
+function PS_LIVE_VARIANCE(scope, as_of, channel, campaign, year) {
   return plansheet_("PS_LIVE_VARIANCE", arguments);
 }
 
@@ -295,10 +302,11 @@ function PS_LIVE_VARIANCE(scope, as_of, channel, campaign) {
  *
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
  * @param {string} channel (optional) only this channel (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the amount, from the service
  * @customfunction
  */
-function PS_REMAINING_LIVE(scope, channel) {
+function PS_REMAINING_LIVE(scope, channel, year) {
   return plansheet_("PS_REMAINING_LIVE", arguments);
 }
 
@@ -309,10 +317,11 @@ function PS_REMAINING_LIVE(scope, channel) {
  * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the figure, from the service
  * @customfunction
  */
-function PS_ESTIMATE(scope, period, channel, campaign) {
+function PS_ESTIMATE(scope, period, channel, campaign, year) {
   return plansheet_("PS_ESTIMATE", arguments);
 }
 
@@ -323,10 +332,11 @@ function PS_ESTIMATE(scope, period, channel, campaign) {
  * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the figure, from the service
  * @customfunction
  */
-function PS_BASELINE(scope, period, channel, campaign) {
+function PS_BASELINE(scope, period, channel, campaign, year) {
   return plansheet_("PS_BASELINE", arguments);
 }
 
@@ -338,10 +348,11 @@ function PS_BASELINE(scope, period, channel, campaign) {
  * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the figure, from the service
  * @customfunction
  */
-function PS_RESULT(measure, scope, period, channel, campaign) {
+function PS_RESULT(measure, scope, period, channel, campaign, year) {
   return plansheet_("PS_RESULT", arguments);
 }
 
@@ -353,10 +364,11 @@ function PS_RESULT(measure, scope, period, channel, campaign) {
  * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
  * @param {string} channel (optional) only this channel (default: all)
  * @param {string} campaign (optional) only this campaign, by name or code (default: all)
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the figure, from the service
  * @customfunction
  */
-function PS_EXPECTED(measure, scope, period, channel, campaign) {
+function PS_EXPECTED(measure, scope, period, channel, campaign, year) {
   return plansheet_("PS_EXPECTED", arguments);
 }
 
@@ -366,10 +378,11 @@ function PS_EXPECTED(measure, scope, period, channel, campaign) {
  * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
  * @param {string} period (optional) FY (default) or Q1..Q4: allocations are by quarter
+ * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)
  * @return {number} the figure, from the service
  * @customfunction
  */
-function PS_TARGET(measure, scope, period) {
+function PS_TARGET(measure, scope, period, year) {
   return plansheet_("PS_TARGET", arguments);
 }
 
@@ -622,12 +635,14 @@ function plansheet_(name, passed) {
   if (!config.url || !config.token) {
     throw new Error("#N/A: Plansheet is not set up: sign in: Plansheet → Settings");
   }
+  // A live function about no named year reads the year of this spreadsheet's plan template, if it is one.
+  var path = "/api/v1/functions/" + name + (spec.kind === "live" ? templateYearQuery_() : "");
   var cache = userCache_();
-  var key = cacheKey_(config, name, args, spec);
+  var key = cacheKey_(config, name + path, args, spec);
   var hit = cacheGet_(cache, key);
   if (hit !== null) return shown_(hit, spec);
 
-  var answer = fetchJson_(config, "post", "/api/v1/functions/" + name, { args: args });
+  var answer = fetchJson_(config, "post", path, { args: args });
   var body = answer.body;
   if (answer.status === 401) throw new Error("#N/A: " + signInMessage_(answer));
   if (answer.status !== 200 || !body || (!body.result && !body.error)) {
@@ -886,6 +901,12 @@ function planMeta_() {
       if (row.length >= 2 && row[0] !== "" && row[0] !== null) meta[String(row[0]).trim()] = String(row[1]).trim();
     });
   return meta;
+}
+
+/** "?year=2028" when this spreadsheet is a plan template of a fiscal year (its _plansheet fiscal_year), else "". */
+function templateYearQuery_() {
+  var year = planMeta_().fiscal_year;
+  return year && /^\d{4}$/.test(year) ? "?year=" + year : "";
 }
 
 /** The alert after a pull: what was submitted, or why not and which cells to fix. */

@@ -216,8 +216,32 @@
     return Promise.all(sends);
   }
 
+  const YEAR_NAME = "PS_FISCAL_YEAR"; // the defined name a plan template carries its fiscal year in
+
+  /**
+   * The fiscal year of the plan template this workbook is ("2028"), or "" (not a template, or no Excel.run):
+   * a live function naming no year reads this one. One read per batch, beside the batch's own request.
+   * @returns {Promise<string>}
+   */
+  async function workbookYear() {
+    if (!root.Excel || typeof root.Excel.run !== "function") return "";
+    try {
+      return await root.Excel.run(async (context) => {
+        const name = context.workbook.names.getItemOrNullObject(YEAR_NAME);
+        name.load("value");
+        await context.sync();
+        if (name.isNullObject) return "";
+        const text = String(name.value).trim().replace(/^=/, "").replace(/^"(.*)"$/, "$1").trim();
+        return /^\d{4}$/.test(text) ? text : "";
+      });
+    } catch (_) {
+      return "";
+    }
+  }
+
   async function send(entries) {
     const base = await serviceUrl();
+    const year = await workbookYear();
     const key = await token();
     let failure = null;
     let results = null;
@@ -227,7 +251,7 @@
       failure = `Plansheet: ${SIGN_IN} (no API token yet)`;
     } else {
       try {
-        const response = await root.fetch(`${base}/api/v1/functions:batch`, {
+        const response = await root.fetch(`${base}/api/v1/functions:batch${year ? `?year=${year}` : ""}`, {
           method: "POST",
           headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", Accept: "application/json" },
           body: JSON.stringify({ calls: entries.map((e) => ({ name: e.name, args: e.args })) }),
@@ -396,7 +420,8 @@
     let seen = null;
     if (base && key) {
       try {
-        const response = await root.fetch(`${base}/api/v1/master/version`, {
+        const year = await workbookYear();
+        const response = await root.fetch(`${base}/api/v1/master/version${year ? `?year=${year}` : ""}`, {
           headers: { Authorization: `Bearer ${key}`, Accept: "application/json" },
         });
         if (response.ok) {
@@ -500,6 +525,7 @@
     token,
     readSetting,
     writeSetting,
+    workbookYear,
     saveSettings,
     signInHint: SIGN_IN,
   };

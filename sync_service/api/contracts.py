@@ -164,6 +164,8 @@ class TransferSide(Model):
     region: text(40)
     quarter: text(8)
     channel: text(100) | None = None  # "*" or none: all channels
+    # The giving side only: the closed year before the transfer's own, to carry its unspent budget forward
+    year: Annotated[int, Field(ge=1900, le=9999)] | text(6) | None = None
 
 
 class TransferBody(Model):
@@ -575,6 +577,7 @@ class Audit(Answer):
 
 class TransferAnswer(Answer):
     id: int
+    year: int  # the fiscal year it belongs to (receives in); `from.year` is the year it gives from
     status: Literal["requested", "approved", "rejected"]
     amount: str
     reason: str

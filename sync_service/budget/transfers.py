@@ -14,6 +14,12 @@ against the plans again (the over-allocation setting says whether a region left 
 allocation is flagged or refused). A crash at any point leaves either the transfer approved
 with its new revision, or neither: allocations are never half-moved.
 
+A transfer between years carries the unspent budget of a closed year into the next: its `from`
+names the year before (`"year": 2027` in a transfer of FY2028). It is asked for and approved like
+any transfer; the last approval adds the amount to the receiving year's allocation and leaves
+the closed year as it was (read-only): what it gave is the unspent budget of its cell (the
+allocation less the actual spend of that quarter), less what earlier carries from it took.
+
 Requests and decisions are never changed (append-only); a transfer's state is read from them.
 """
 
@@ -26,12 +32,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sheet_templates.calendar import fiscal_year
 from sheet_templates.config import Threshold
 from sheet_templates.money import money_text, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.approvals import holds
 from sync_service.budget.allocations import ALLOCATIONS_LOCK, cell_key, region_findings, write_revision
-from sync_service.master.allocations import ALL_CHANNELS, current_allocations
+from sync_service.master import model as master_model
+from sync_service.master.allocations import ALL_CHANNELS, allocation_of, current_allocations
+from sync_service.master.grouping import sums
 from sync_service.platform import outbox, years
 from sync_service.platform.errors import Conflict, Forbidden, NotFound, ServiceError, Unprocessable
 from sync_service.platform.storage import (
@@ -47,6 +56,30 @@ from sync_service.platform.storage import (
 GIVING, FINANCE = "giving", "finance"
 REQUESTED, APPROVED, REJECTED = "requested", "approved", "rejected"
 MAX_REASON = 2000
+
+
+def _giving_year(schema: PlanSchema, body: dict[str, Any], problems: list[dict[str, str]]) -> int:
+    """The fiscal year a request gives from: the transfer's own, or (between years) the year before it."""
+    this = schema.calendar.year
+    given = body.get("from")
+    try:
+        year = fiscal_year(given.get("year") if isinstance(given, dict) else None)
+    except ValueError as exc:
+        problems.append({"at": "from.year", "message": str(exc)})
+        return this
+    if year is None or year == this:
+        return this
+    if year != this - 1:
+        problems.append(
+            {
+                "at": "from.year",
+                "message": f"a transfer of FY{this} gives from FY{this}, or carries unspent budget forward from "
+                f"FY{this - 1}; ask in FY{year + 1} (?year={year + 1}) to carry FY{year}'s forward",
+            }
+        )
+    elif year not in schema.config.years:
+        problems.append({"at": "from.year", "message": f"FY{year} is not described in the organisation file"})
+    return year
 
 
 def _cell_of(schema: PlanSchema, body: dict[str, Any], side: str, problems: list[dict[str, str]]) -> tuple[str, ...]:
@@ -113,7 +146,10 @@ def request_transfer(
     if user.role not in (Role.FINANCE, Role.MARKETER):
         raise Forbidden("only finance and marketers ask for budget transfers")
     problems: list[dict[str, str]] = []
-    source = _cell_of(schema, body, "from", problems)
+    giving_year = _giving_year(schema, body, problems)
+    between = giving_year != schema.calendar.year
+    giving_schema = schema.for_year(giving_year) if between and giving_year in schema.config.years else schema
+    source = _cell_of(giving_schema, body, "from", problems)
     target = _cell_of(schema, body, "to", problems)
     cents = to_cents(body.get("amount"))
     if cents is None or cents <= 0:
@@ -123,7 +159,7 @@ def request_transfer(
         problems.append({"at": "reason", "message": "say why the budget should move; approvers read it"})
     elif len(reason) > MAX_REASON:
         problems.append({"at": "reason", "message": f"at most {MAX_REASON:,} characters"})
-    if not problems and source == target:
+    if not problems and source == target and not between:
         problems.append({"at": "to", "message": "is the same allocation as from; nothing would move"})
     if problems:
         raise Unprocessable(
@@ -131,8 +167,11 @@ def request_transfer(
         )
     assert cents is not None and isinstance(reason, str)
     steps = steps_for(cents, finance_limit, schema.config.approvals.transfer_thresholds)
+    unspent = _unspent(store, giving_schema, source) if between else None  # a closed year's figures never change
     with store.transaction() as session:
         years.require_open(session, schema.calendar.year, "ask for a transfer")
+        if between:
+            _require_closed(session, giving_year)
         user = session.merge(user)
         if user.role == Role.MARKETER and not ({source[0], target[0]} & _regions_of(user)):
             raise Forbidden(
@@ -151,8 +190,10 @@ def request_transfer(
             cents=cents,
             reason=reason.strip(),
             steps=steps,
+            from_year=giving_year if between else None,
         )
-        moved(current_allocations(session, schema)[1], transfer)  # what cannot be given now is refused at once
+        # What cannot be given now is refused at once.
+        moved(current_allocations(session, schema)[1], transfer, _available(session, transfer, unspent))
         session.add(transfer)
         session.flush()
         session.add(
@@ -160,7 +201,13 @@ def request_transfer(
                 user_id=user.id,
                 action="transfer.requested",
                 target=f"transfer:{transfer.id}",
-                detail={"amount": money_text(cents), "from": list(source), "to": list(target), "steps": steps},
+                detail={
+                    "amount": money_text(cents),
+                    "from": list(source),
+                    "to": list(target),
+                    "steps": steps,
+                    **({"from_year": giving_year} if between else {}),
+                },
             )
         )
         # The asker consents for finance or the giving side, never for a threshold's step (a controller asking
@@ -168,7 +215,9 @@ def request_transfer(
         own = [s for s in steps if s in (FINANCE, GIVING) and _can_decide(user, transfer, s)]
         findings = []
         for step in own:  # the asker's consent for the step their role is
-            findings += _decide(store, session, schema, user, transfer, step, APPROVED, "asked for it", over_policy)
+            findings += _decide(
+                store, session, schema, user, transfer, step, APPROVED, "asked for it", over_policy, unspent
+            )
         answer = describe(session, transfer) | {"over_allocation": [f["message"] for f in findings]}
         if answer["status"] == REQUESTED:  # made at once (finance within its limit): nobody else to tell
             outbox.stage(session, "transfer.requested", user, transfer=transfer.id)
@@ -181,6 +230,12 @@ def decide_transfer(
     """Approve or reject the next step `user` may decide; the last approval moves the allocation (one transaction)."""
     if action == REJECTED and not comment.strip():
         raise ServiceError("say why the transfer is rejected in 'comment'; whoever asked will read it")
+    with store.reading() as session:
+        asked = session.get(Transfer, transfer_id)
+        unspent = None
+        if asked is not None and asked.from_year is not None:  # between years: the closed year's unspent budget
+            cell = (asked.from_region, asked.from_quarter, asked.from_channel)
+            unspent = _unspent(store, schema.for_year(asked.from_year), cell)
     try:
         with store.transaction() as session:
             user = session.merge(user)
@@ -204,7 +259,9 @@ def decide_transfer(
                 raise Conflict(f"transfer {transfer_id} was already decided at your step by {by}")
             if any(d["user_id"] == user.id for d in state["decisions"]):
                 raise Forbidden(f"you have already decided transfer {transfer_id}; another approver must decide it")
-            findings = _decide(store, session, schema, user, transfer, mine[0], action, comment.strip(), over_policy)
+            findings = _decide(
+                store, session, schema, user, transfer, mine[0], action, comment.strip(), over_policy, unspent
+            )
             answer = describe(session, transfer) | {"over_allocation": [f["message"] for f in findings]}
             if answer["status"] != REQUESTED:  # decided: whoever asked hears it
                 outbox.stage(session, f"transfer.{answer['status']}", user, transfer=transfer.id)
@@ -223,8 +280,12 @@ def _decide(
     action: str,
     comment: str,
     over_policy: str,
+    unspent: dict[tuple[str, str, str], int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Record one step's decision; when it is the last approval, move the allocation. The over-allocation findings."""
+    """Record one step's decision; when it is the last approval, move the allocation. The over-allocation findings.
+
+    `unspent`: for a transfer between years, the giving year's unspent budget of its cells (`_unspent`).
+    """
     decision = TransferDecision(transfer_id=transfer.id, step=step, action=action, user_id=user.id, comment=comment)
     session.add(decision)
     session.flush()  # the unique (transfer, step) makes a second decision of the step fail here
@@ -232,7 +293,7 @@ def _decide(
     detail: dict[str, Any] = {"step": step, "comment": comment}
     findings: list[dict[str, Any]] = []
     if action == APPROVED and set(transfer.steps) <= decided:
-        revision, findings = _move(store, session, schema, user, transfer, over_policy)
+        revision, findings = _move(store, session, schema, user, transfer, over_policy, unspent)
         decision.allocation_revision = revision
         detail |= {"allocation_revision": revision, "over_allocation": [f["message"] for f in findings]}
     session.add(
@@ -243,15 +304,22 @@ def _decide(
 
 
 def _move(
-    store: Store, session: Session, schema: PlanSchema, user: User, transfer: Transfer, over_policy: str
+    store: Store,
+    session: Session,
+    schema: PlanSchema,
+    user: User,
+    transfer: Transfer,
+    over_policy: str,
+    unspent: dict[tuple[str, str, str], int] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Write the allocations in force with the amount moved, as a new revision; (its id, over-allocation findings)."""
     store.serialise(session, ALLOCATIONS_LOCK)  # read the revision in force as no other writer is changing it
     _, cells = current_allocations(session, schema)
-    cells = moved(cells, transfer)
+    cells = moved(cells, transfer, _available(session, transfer, unspent))
     source = (transfer.from_region, transfer.from_quarter, transfer.from_channel)
     target = (transfer.to_region, transfer.to_quarter, transfer.to_channel)
-    findings = [f for region in sorted({source[0], target[0]}) for f in region_findings(session, schema, region, cells)]
+    changed = {target[0]} if transfer.from_year is not None else {source[0], target[0]}
+    findings = [f for region in sorted(changed) for f in region_findings(session, schema, region, cells)]
     if findings and over_policy == "refuse":
         raise Conflict(
             f"transfer {transfer.id} would leave {source[0]} over its allocation",
@@ -262,12 +330,104 @@ def _move(
     ), findings
 
 
-def moved(cells: Mapping[tuple[str, str, str], int], transfer: Transfer) -> dict[tuple[str, str, str], int]:
-    """`cells` with the transfer's amount moved; 409 when the giving side has not that much allocated."""
+def _require_closed(session: Session, year: int) -> None:
+    if years.closed(session, year) is None:
+        raise Conflict(
+            f"FY{year} is not closed: its unspent budget is known, and carried forward, once finance closes it "
+            f"(POST /api/v1/years/{year}/close); until then move budget within FY{year}",
+            issues=[{"at": "from.year", "message": f"FY{year} is still open"}],
+        )
+
+
+def _unspent(store: Store, schema: PlanSchema, cell: tuple[str, ...]) -> dict[tuple[str, str, str], int]:
+    """The closed year's unspent budget of `cell` and of its region's quarter (allocation less actual spend).
+
+    {cell: cents} for the cell and, for a channel's cell, the quarter's all-channels cell when it has
+    an allocation: a carry from a channel also takes from the whole. 409 naming why when the year's
+    actual spend is not known by quarter or the cell has no allocation.
+    """
+    region, quarter, channel = cell[0], cell[1], cell[2]
+    year = schema.calendar.year
+    whole = master_model.load(store, schema)  # the whole year, not a caller's view: what was spent is one figure
+    if whole.actual_months is None:
+        raise Conflict(
+            f"FY{year}'s actual spend is known for the year only (its finance export has no months), so its unspent "
+            "budget by quarter is not known; import its actual spend by month first",
+            issues=[{"at": "from.quarter", "message": f"FY{year}'s actual spend by quarter is not known"}],
+        )
+    actual = sums(whole, ["region", "channel"], "quarter", whole.actual_months)
+    out: dict[tuple[str, str, str], int] = {}
+    for key in {(region, quarter, channel), (region, quarter, ALL_CHANNELS)}:
+        allocated = allocation_of(whole.allocations, region, (quarter,), None if key[2] == ALL_CHANNELS else key[2])
+        if allocated is None:
+            if key[2] == channel:
+                raise Conflict(
+                    f"{region} {quarter} {'all channels' if channel == ALL_CHANNELS else channel} had no allocation "
+                    f"in FY{year}; nothing of it is unspent",
+                    issues=[{"at": "from", "message": f"no FY{year} allocation of {region} {quarter} {channel}"}],
+                )
+            continue
+        spent = sum(
+            cents or 0
+            for (r, c, period), cents in actual.items()
+            if r == region and period == quarter and (key[2] == ALL_CHANNELS or c == key[2])
+        )
+        out[key] = allocated - spent
+    return out
+
+
+def _available(
+    session: Session, transfer: Transfer, unspent: dict[tuple[str, str, str], int] | None
+) -> dict[tuple[str, str, str], int] | None:
+    """What a transfer between years may still carry from each of its cells: unspent less the other carries from it."""
+    if transfer.from_year is None:
+        return None
+    assert unspent is not None, "a transfer between years knows its giving year's unspent budget"
+    others = session.scalars(
+        select(Transfer).where(
+            Transfer.from_year == transfer.from_year,
+            Transfer.from_region == transfer.from_region,
+            Transfer.from_quarter == transfer.from_quarter,
+        )
+    )
+    carried = [t for t in others if t.id != transfer.id and state_of(session, t)["status"] != REJECTED]
+    available = {}
+    for key, cents in unspent.items():
+        taken = sum(t.cents for t in carried if key[2] == ALL_CHANNELS or t.from_channel in (key[2], ALL_CHANNELS))
+        available[key] = cents - taken
+    return available
+
+
+def moved(
+    cells: Mapping[tuple[str, str, str], int],
+    transfer: Transfer,
+    available: Mapping[tuple[str, str, str], int] | None = None,
+) -> dict[tuple[str, str, str], int]:
+    """`cells` with the transfer's amount moved; 409 when the giving side has not that much allocated.
+
+    A transfer between years (`available`: what it may still carry from each giving cell) adds to
+    the receiving year's cell only, and is refused when the closed year has not that much unspent.
+    """
     cells = dict(cells)
     source = (transfer.from_region, transfer.from_quarter, transfer.from_channel)
     target = (transfer.to_region, transfer.to_quarter, transfer.to_channel)
     amount = transfer.cents
+    if available is not None:
+        for key, left in sorted(available.items()):
+            if left < amount:
+                what = "all channels" if key[2] == ALL_CHANNELS else key[2]
+                why = (
+                    f"{key[0]} {key[1]} {what} has {money_text(max(left, 0))} of FY{transfer.from_year}'s budget "
+                    f"unspent and not yet carried forward; it cannot give {money_text(amount)}"
+                )
+                raise Conflict(why, issues=[{"at": "amount", "message": why}])
+        changes = [(target, amount)]
+        whole = (*target[:2], ALL_CHANNELS)
+        if target[2] != ALL_CHANNELS and whole in cells:
+            changes.append((whole, amount))
+        for key, delta in changes:
+            cells[key] = cells.get(key, 0) + delta
+        return cells
     changes = [(source, -amount), (target, amount)]
     if source[:2] != target[:2]:  # a channel's budget leaving its quarter or region takes its part of the whole
         for cell, delta in ((source, -amount), (target, amount)):
@@ -336,7 +496,13 @@ def describe(session: Session, transfer: Transfer, reader: User | None = None) -
     return {
         "id": transfer.id,
         "status": state["status"],
-        "from": {"region": transfer.from_region, "quarter": transfer.from_quarter, "channel": transfer.from_channel},
+        "year": transfer.fiscal_year,
+        "from": {
+            "region": transfer.from_region,
+            "quarter": transfer.from_quarter,
+            "channel": transfer.from_channel,
+            "year": transfer.giving_year,
+        },
         "to": {"region": transfer.to_region, "quarter": transfer.to_quarter, "channel": transfer.to_channel},
         "amount": money_text(transfer.cents),
         "reason": transfer.reason,
@@ -356,8 +522,8 @@ def transfers_json(session: Session, user: User, year: int | None) -> list[dict[
     Finance reads all, a marketer those touching their regions.
     """
     query = select(Transfer).order_by(Transfer.id.desc())
-    if year is not None:
-        query = query.where(Transfer.fiscal_year == year)
+    if year is not None:  # a year's transfers, and what was carried forward out of it
+        query = query.where((Transfer.fiscal_year == year) | (Transfer.from_year == year))
     if user.role != Role.FINANCE:
         regions = _regions_of(user)
         mine = Transfer.from_region.in_(regions) | Transfer.to_region.in_(regions)

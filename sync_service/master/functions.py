@@ -30,7 +30,7 @@ from addin.forecast import closed_months
 from addin.hostvalues import ExcelError
 from addin.live import LIVE, catalog
 from addin.registry import Registry, Shape
-from sheet_templates.calendar import MONTH_KEYS, QUARTERS, period_months
+from sheet_templates.calendar import MONTH_KEYS, QUARTERS, fiscal_year, period_months
 from sheet_templates.money import units
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_plan_reader
@@ -294,22 +294,74 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """Each call ({"name", "args"}) as {"result": 2-D array} or {"error": {"code", "message"}}, in order.
 
+    A live call is about the fiscal year of its `year` argument, else `schema`'s (the request's
+    `?year=`, which the add-ins set from the workbook's template year, else the year the
+    organisation file runs): one batch may read several years, each from its own master.
+
     A batch with live calls is answered from the answer cache when the same calls were answered for
-    the same view of the same master today: a workbook recalculated again, or by a colleague with the
-    same scope, costs a look-up. The key is the master's key (its newest version, allocation revision,
-    import and locks: an approval makes a new one, so nothing stale is served), the caller's scope,
-    today's date (the default as-of day), the schema and `fingerprint` (the calls as sent; by default
-    their canonical JSON). The cache is Redis's, shared by every worker, when the service has one.
+    the same view of the same masters today: a workbook recalculated again, or by a colleague with the
+    same scope, costs a look-up. The key is each year's master key (its newest version, allocation
+    revision, import and locks: an approval makes a new one, so nothing stale is served), the caller's
+    scope, today's date (the default as-of day), the schema and `fingerprint` (the calls as sent; by
+    default their canonical JSON). The cache is Redis's, shared by every worker, when the service has one.
     """
     require_plan_reader(user)
-    if not any(_is_live(call) for call in calls):
+    live = [call for call in calls if _is_live(call)]
+    if not live:
         return _evaluate(calls, None)
-    derived = master.derived(store, schema, user, "live-index", master_index.build)
+    years = sorted({_year_asked(call, schema) for call in live} - {None}) or [schema.calendar.year]
+    loaded = {year: _year_data(store, schema.for_year(year), user) for year in years}
     digest = hashlib.sha256(fingerprint if fingerprint is not None else _canonical(calls)).hexdigest()
-    key = repr(("live-answers", _schema_digest(schema), derived.key, derived.scope, dt.date.today(), digest))
+    masters = tuple((year, derived.key) for year, (derived, _) in loaded.items())
+    scope = loaded[years[0]][0].scope
+    key = repr(("live-answers", _schema_digest(schema), masters, scope, dt.date.today(), digest))
     found = _cached(store, key)
     if found is not None:
         return found
+
+    def data_of(year: Any) -> LiveData:
+        return loaded[_year_of(year, schema)][1]
+
+    out = _evaluate(calls, data_of)
+    _keep(store, key, out)
+    return out
+
+
+def _year_of(value: Any, schema: PlanSchema) -> int:
+    """The fiscal year a call's `year` argument names (blank: `schema`'s); a cell's error for any other."""
+    try:
+        year = fiscal_year(value)
+    except ValueError as exc:
+        raise _err("#VALUE!", str(exc)) from None
+    if year is None:
+        return schema.calendar.year
+    if year not in schema.config.years:
+        described = ", ".join(f"FY{y}" for y in schema.config.years)
+        raise _err(
+            "#N/A",
+            f"FY{year} is not described in the organisation file (it describes {described}); "
+            f"finance adds a [years.{year}] table to plan it",
+        )
+    return year
+
+
+def _year_asked(call: dict[str, Any], schema: PlanSchema) -> int | None:
+    """The fiscal year a live call reads, when its arguments name one the service describes (else None)."""
+    function = CATALOG.functions.get(call["name"].upper())
+    args = call.get("args")
+    if function is None or not isinstance(args, list):
+        return schema.calendar.year
+    position = len(function.args) - 1  # every live function takes `year` last
+    try:
+        value = _unwrap(args[position], Shape.SCALAR) if len(args) > position else None
+        return _year_of(value, schema)
+    except hv.HostValueError:
+        return None  # the call answers its own error when it is evaluated
+
+
+def _year_data(store: Store, schema: PlanSchema, user: User) -> tuple[Any, LiveData]:
+    """(the master's key and scope, the live data) of `schema`'s fiscal year as `user` sees it."""
+    derived = master.derived(store, schema, user, "live-index", master_index.build)
 
     def load_performance() -> Any:
         return master.derived(store, schema, user, "performance-index", performance.build_index).value
@@ -326,12 +378,10 @@ def evaluate(
             return None
         return master_index.build(master.at_version(store, schema, version, user))
 
-    out = _evaluate(calls, LiveData(derived.value, schema, {}, load_performance, load_baseline=load_baseline))
-    _keep(store, key, out)
-    return out
+    return derived, LiveData(derived.value, schema, {}, load_performance, load_baseline=load_baseline)
 
 
-def _evaluate(calls: list[Any], data: LiveData | None) -> list[dict[str, Any]]:
+def _evaluate(calls: list[Any], data_of: Callable[[Any], LiveData] | None) -> list[dict[str, Any]]:
     out = []
     for call in calls:
         try:
@@ -343,12 +393,13 @@ def _evaluate(calls: list[Any], data: LiveData | None) -> list[dict[str, Any]]:
             if len(args) > len(function.args):
                 raise _err("#VALUE!", f"{name} takes at most {len(function.args)} arguments")
             if name in LIVE_IMPLS:
-                assert data is not None, "a batch with live calls has the live data"
+                assert data_of is not None, "a batch with live calls has the live data"
                 filled = values + [a.default for a in function.args[len(values) :]]
                 filled = [
                     a.default if v is None and a.optional else v for a, v in zip(function.args, filled, strict=True)
                 ]
-                result = LIVE_IMPLS[name](data, *filled)
+                *given, year = filled  # every live function takes `year` last
+                result = LIVE_IMPLS[name](data_of(year), *given)
             else:
                 result = function.call(*values)
             out.append(_answer(result))

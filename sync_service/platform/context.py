@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
 
+from sheet_templates.calendar import fiscal_year
 from sheet_templates.errors import ConfigError
 from sheet_templates.schema import PlanSchema
 from sync_service.platform.errors import NotFound, ServiceError
@@ -36,10 +37,13 @@ def schema(app: Flask | Any | None = None) -> PlanSchema:
 
 def year_schema(base: PlanSchema, given: Any) -> PlanSchema:
     """The schema of fiscal year `given` (2028 or FY2028): 400 when it is not a year, 404 when not described."""
-    text = str(given).strip().upper().removeprefix("FY")
-    if not (text.isdigit() and len(text) == 4):
-        raise ServiceError(f"year: {str(given)[:20]!r} is not a fiscal year; write it as 2028 or FY2028")
     try:
-        return base.for_year(int(text))
+        year = fiscal_year(given)
+    except ValueError as exc:
+        raise ServiceError(f"year: {exc}") from None
+    if year is None:
+        raise ServiceError("year: empty; write the fiscal year as 2028 or FY2028")
+    try:
+        return base.for_year(year)
     except ConfigError as exc:
         raise NotFound(f"year: {exc}") from None

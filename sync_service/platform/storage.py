@@ -556,6 +556,13 @@ class Transfer(Base):
     cents: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(Text)
     steps: Mapped[list[str]] = mapped_column(JSON)
+    # A transfer between years gives from the closed year before `fiscal_year` (its unspent budget, never changing
+    # that year's allocations); None: from `fiscal_year` itself (migration 0020).
+    from_year: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+
+    @property
+    def giving_year(self) -> int:
+        return self.from_year if self.from_year is not None else self.fiscal_year
 
 
 class TransferDecision(Base):

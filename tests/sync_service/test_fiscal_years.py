@@ -274,3 +274,100 @@ def test_a_background_import_works_in_the_year_its_request_named(service: Servic
     assert done["status"] == "succeeded", done
     assert _by_id(_get(service, "/api/v1/master", NEXT))["EMEA-0001"]["actual"] == cents("123.45")
     assert _get(service, "/api/v1/master")["actuals_import"] is None  # this year has no import
+
+
+def _cells(s: Service, calls: list[tuple[str, list[Any]]], year: int | None = None) -> list[Any]:
+    body = {"calls": [{"name": name, "args": [[[a]] for a in args]} for name, args in calls]}
+    suffix = f"?year={year}" if year else ""
+    answer = s.client.post(f"/api/v1/functions:batch{suffix}", headers=auth(s.tokens["finance"]), json=body)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return [r["result"][0][0] if "result" in r else r["error"] for r in answer.get_json()["results"]]
+
+
+def test_the_live_functions_read_the_year_they_name_else_the_requests(service: Service) -> None:
+    _approved(service, PLAN)
+    _approved(service, NEXT_PLAN, NEXT)
+    planned = ("PS_PLANNED", ["EMEA", "FY", "", ""])
+    budget = ("PS_BUDGET", ["NA", "Q1", ""])
+
+    got = _cells(service, [planned, (planned[0], [*planned[1], NEXT]), (planned[0], [*planned[1], f"FY{NEXT}"])])
+    master_this = sum(sum(x[m] for m in MONTHS) for x in _get(service, "/api/v1/master")["lines"])
+    master_next = sum(sum(x[m] for m in MONTHS) for x in _get(service, "/api/v1/master", NEXT)["lines"])
+
+    assert got[0] == pytest.approx(master_this / 100) and got[1] == got[2] == pytest.approx(master_next / 100)
+    assert got[0] != got[1]
+    # A request of next year (the add-ins send the workbook's template year) is the default; a named year wins.
+    assert _cells(service, [planned, (planned[0], [*planned[1], float(THIS)])], NEXT) == [got[1], got[0]]
+    # Each year's own allocations, as the allocations answer has them.
+    allocations = {year: _get(service, "/api/v1/allocations", year)["allocations"] for year in (None, NEXT)}
+    want = [
+        next(c["cents"] for c in cells if (c["region"], c["quarter"], c["channel"]) == ("NA", "Q1", "*")) / 100
+        for cells in allocations.values()
+    ]
+    assert _cells(service, [budget, (budget[0], [*budget[1], NEXT])]) == want
+    # A year not described, and what is not a year, are the cell's own errors; the other cells still answer.
+    unknown, bad, fine = _cells(
+        service, [(planned[0], [*planned[1], 2041]), (planned[0], [*planned[1], "soon"]), planned]
+    )
+    assert unknown["code"] == "#N/A" and "[years.2041]" in unknown["message"]
+    assert bad["code"] == "#VALUE!" and "2028 or FY2028" in bad["message"]
+    assert fine == got[0]
+
+
+def _close_this_year(s: Service) -> None:
+    finance = auth(s.tokens["finance"])
+    assert s.client.post("/api/v1/periods/lock", headers=finance, json={"through": "m12"}).status_code == 200
+    for month in MONTHS:
+        assert s.client.post(f"/api/v1/accruals/{month}/close", headers=finance).status_code == 200
+    closed = s.client.post(f"/api/v1/years/{THIS}/close", headers=finance)
+    assert closed.status_code == 200, closed.get_data(as_text=True)
+
+
+def test_a_closed_years_unspent_budget_moves_to_the_next_year_only_through_an_approved_transfer(
+    service: Service,
+) -> None:
+    _approved(service, PLAN)
+    finance, marketer = auth(service.tokens["finance"]), auth(service.tokens["emea"])
+    export = b"Line ID,Month,Amount,Currency\nEMEA-0001,m01,900,USD\nEMEA-0002,m03,250,USD\n"
+    imported = service.client.post("/api/v1/actuals?filename=gl.csv", headers=finance, data=export,
+                                    content_type="text/csv")  # fmt: skip
+    assert imported.status_code == 201, imported.get_data(as_text=True)
+
+    def cells(year: int | None = None) -> dict[tuple[str, str, str], int]:
+        found = _get(service, "/api/v1/allocations", year)["allocations"]
+        return {(c["region"], c["quarter"], c["channel"]): c["cents"] for c in found}
+
+    def carry(amount: str, year: Any = THIS, to_year: int = NEXT) -> Any:
+        side = {"region": "EMEA", "quarter": "Q1", "channel": "*"}
+        body = {"from": side | {"year": year}, "to": side, "amount": amount, "reason": "FY carry"}
+        return service.client.post(f"/api/v1/transfers?year={to_year}", headers=finance, json=body)
+
+    # Unspent is known once the year closes: until then nothing is carried.
+    early = problem(carry("10"), 409)
+    assert f"FY{THIS} is not closed" in early["detail"] and early["issues"][0]["at"] == "from.year"
+    _close_this_year(service)
+    this_before, next_before = cells(), cells(NEXT)
+    unspent = this_before[("EMEA", "Q1", "*")] - cents("1150")  # the allocation less Q1's actual spend
+    # More than is unspent is refused naming what is; a year that is not the one before is refused at its field.
+    too_much = problem(carry(str((unspent + 1) / 100)), 409)
+    assert "unspent and not yet carried forward" in too_much["detail"] and too_much["issues"][0]["at"] == "amount"
+    assert problem(carry("10", year=THIS - 1), 422)["issues"][0]["at"] == "from.year"
+    assert cells(NEXT) == next_before
+    # Asked for by finance and approved like any transfer: the giving region's marketer takes their step.
+    asked = carry(str(unspent / 100 - 100))
+    assert asked.status_code == 201, asked.get_data(as_text=True)
+    transfer = asked.get_json()
+    assert transfer["status"] == "requested" and transfer["from"]["year"] == THIS and transfer["year"] == NEXT
+    assert cells(NEXT) == next_before  # nothing moves before the last approval
+    approved = service.client.post(f"/api/v1/transfers/{transfer['id']}/approve?year={NEXT}", headers=marketer,
+                                   json={"comment": "yes"})  # fmt: skip
+    assert approved.status_code == 200, approved.get_data(as_text=True)
+    assert approved.get_json()["status"] == "approved"
+    after = cells(NEXT)
+    assert after[("EMEA", "Q1", "*")] == next_before[("EMEA", "Q1", "*")] + unspent - cents("100")
+    assert cells() == this_before  # the closed year is as it was
+    # What is left to carry is what the first carry did not take.
+    assert "has 100.00 of" in problem(carry("100.01"), 409)["detail"]
+    # Each year lists the carry: the receiving year, and the year it came out of.
+    assert [t["id"] for t in _get(service, "/api/v1/transfers")["transfers"]] == [transfer["id"]]
+    assert [t["id"] for t in _get(service, "/api/v1/transfers", NEXT)["transfers"]] == [transfer["id"]]

@@ -48,6 +48,25 @@ test("live functions answer exactly what the batch endpoint answers for the same
   }
 });
 
+test("in a plan template of another fiscal year, a live call reads that year unless it names one", opts, async () => {
+  const { region } = service;
+  const template = { spreadsheet: { sheets: { Plan: {}, _plansheet: { values: [["fiscal_year", "2028"], ["region", region]] } } } };
+  const runtime = createRuntime({ ...signedIn(), ...template });
+  const [thisYear, nextYear, named] = await batch([
+    { name: "PS_BUDGET", args: [[[region]], [["Q1"]]] },
+    { name: "PS_BUDGET", args: [[[region]], [["Q1"]], [[""]], [[2028]]] },
+    { name: "PS_BUDGET", args: [[[region]], [["Q1"]], [[""]], [["FY2027"]]] },
+  ]);
+  assert.notEqual(thisYear.result[0][0], nextYear.result[0][0], "the two years' allocations differ (or the test proves nothing)");
+  assert.deepEqual(runtime.tryCall("PS_BUDGET", region, "Q1"), shown(nextYear, true), "the template's year");
+  assert.ok(runtime.fetchLog[0].url.endsWith(`/api/v1/functions/PS_BUDGET?year=2028`), runtime.fetchLog[0].url);
+  assert.deepEqual(runtime.tryCall("PS_BUDGET", region, "Q1", "", "FY2027"), shown(named, true), "a named year wins");
+  const plain = createRuntime(signedIn());
+  assert.deepEqual(plain.tryCall("PS_BUDGET", region, "Q1"), shown(thisYear, true), "no template: the service's year");
+  assert.equal(plain.fetchLog[0].url, `${service.url}/api/v1/functions/PS_BUDGET`);
+  assert.match(runtime.tryCall("PS_BUDGET", region, "Q1", "", 2041).error, /^#N\/A: FY2041 is not described.*\[years\.2041\]/);
+});
+
 test("each call is one POST /api/v1/functions/NAME with the arguments as 2-D arrays", opts, () => {
   const runtime = createRuntime(signedIn());
   runtime.call("PS_PLANNED", service.region, "Q1");
