@@ -14,6 +14,12 @@ dimension and period, variance, allocations), the master workbook from the servi
 `plansheet consolidate` after LibreOffice recalculates them, each team's template from the
 service recalculated, the dashboard's pages, the Google master sheet read back with gspread, and
 the live functions through HTTP, the xlwings UDFs, Office.js and Apps Script.
+
+Next fiscal year is planned beside this one (two teams' plans at next year's own plan rates and
+allocations): its rollup, its master workbook (as written and recalculated), its dashboard
+pages, its Google push and the live functions naming its year equal the oracle too, and so does
+the year-over-year view (next year's plan against this year's plan, actual and estimate) on
+each surface that shows it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import pytest
 from sheets_standin import SheetsFake
 
 from sheet_templates import build_schema, load_config
+from sheet_templates.config import default_config_path
 from sheet_templates.excel_template import build_template
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
@@ -314,6 +321,12 @@ def month_of(text: str) -> int:
 
 def cents(amount: Any) -> int:
     return int((D(str(amount)) * 100).quantize(D(1), rounding=ROUND_HALF_UP)) if amount is not None else 0
+
+
+def next_allocation(region: str, quarter: str) -> int:
+    """Next year's allocation, as the organisation file writes it ([years.N.allocations.REGION] Q1..Q4), in cents."""
+    described = tomllib.loads(default_config_path().read_text(encoding="utf-8"))["years"][str(NEXT)]
+    return cents(described["allocations"][region][quarter])
 
 
 def to_reporting(amount_cents: int, currency: str) -> int:
@@ -818,21 +831,95 @@ def test_api_rollup_of_next_year_equals_the_oracle_and_this_years_is_untouched(
     }
 
 
-@pytest.mark.parametrize("period", ["quarter", "year"])
-def test_api_year_over_year_equals_the_oracle_of_both_years(scenario: dict[str, Any], period: str) -> None:
-    body = get(scenario, f"/api/v1/year-over-year?year={NEXT}&by=region&period={period}")
-    assert (body["year"], body["against"]) == (f"FY{NEXT}", SCHEMA.calendar.label)
+def expected_year_over_year(period: str) -> dict[tuple[str, str], dict[str, int | None]]:
+    """Next year's plan against this year's plan, actual and latest estimate, by region and period."""
     plan = next_year_planned("region", period)
     this_year = expected_budget(period)  # this year's plan, actual and latest estimate by region
     label = {SCHEMA.calendar.label: f"FY{NEXT}"}  # a year's period is matched to the other year's in its place
-    want = {}
+    want: dict[tuple[str, str], dict[str, int | None]] = {}
     for (region, when), figures in this_year.items():
         key = (region, label.get(when, when))
         want[key] = {"plan": plan.get(key, 0), "last_plan": figures["plan"], "last_actual": figures["actual"],
                      "last_estimate": figures["estimate"]}  # fmt: skip
     for key, cents_ in plan.items():
         want.setdefault(key, {"plan": cents_, "last_plan": 0, "last_actual": 0, "last_estimate": 0})
-    assert {(r["region"], r["period"]): r["cents"] for r in body["rows"]} == want
+    return want
+
+
+def year_over_year_rows(rows: list[list[Any]]) -> dict[str, list[int | None]]:
+    """{region: [plan, last plan, last actual, last estimate] in cents} of a Year over year table's rows."""
+    return {
+        str(row[0]): [None if v in (None, "") else money_cell(v) for v in row[1:5]]
+        for row in rows
+        if row and row[0] in CFG.regions
+    }
+
+
+def expected_year_over_year_rows() -> dict[str, list[int | None]]:
+    keys = ("plan", "last_plan", "last_actual", "last_estimate")
+    return {region: [f[k] for k in keys] for (region, _), f in expected_year_over_year("year").items()}
+
+
+@pytest.mark.parametrize("period", ["quarter", "year"])
+def test_api_year_over_year_equals_the_oracle_of_both_years(scenario: dict[str, Any], period: str) -> None:
+    body = get(scenario, f"/api/v1/year-over-year?year={NEXT}&by=region&period={period}")
+    assert (body["year"], body["against"]) == (f"FY{NEXT}", SCHEMA.calendar.label)
+    assert {(r["region"], r["period"]): r["cents"] for r in body["rows"]} == expected_year_over_year(period)
+
+
+@pytest.mark.libreoffice
+def test_next_years_master_workbook_equals_the_oracle_as_written_and_recalculated(
+    scenario: dict[str, Any], soffice: str
+) -> None:
+    path = download(scenario, f"/api/v1/master?format=xlsx&year={NEXT}", "master-next.xlsx")
+    planned = next_year_planned("region", "quarter")
+    done = recalculate(path, scenario["folder"] / "recalculated-next")
+    rows = variance_sheet(done)
+    for region in CFG.regions:
+        row = rows[region]
+        assert [money_cell(v) for v in row[1:5]] == [next_allocation(region, q) for q in QUARTER_MONTHS], region
+        assert [money_cell(v) for v in row[5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
+    for book in (path, done):  # the Year over year sheet is values: as written and after recalculation alike
+        assert year_over_year_rows(sheet_values(book, "Year over year")) == expected_year_over_year_rows(), book.name
+
+
+def test_next_years_dashboard_pages_equal_the_oracle(scenario: dict[str, Any]) -> None:
+    client = dashboard(scenario)
+    page = client.get(f"/master?year={NEXT}").get_data(as_text=True)
+    planned = next_year_planned("region", "quarter")
+    for region in CFG.regions:
+        row = re.search(rf'<tr data-region="{region}">(.*?)</tr>', page, re.S).group(1)
+        values = [cents(v.replace(",", "")) if v else None for v in re.findall(r"<td[^>]*>([-\d,.]*)</td>", row)]
+        assert values[0::2][:4] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
+        assert values[1::2][:4] == [next_allocation(region, q) or None for q in QUARTER_MONTHS], region
+    page = client.get(f"/year-over-year?year={NEXT}&by=region").get_data(as_text=True)
+    shown = {}
+    for region, cells in re.findall(r'<tr data-key="([^"]+)">(.*?)</tr>', page, re.S):
+        values = re.findall(r"<td>([^<]*)</td>", cells)
+        shown[region] = [cents(v.replace(",", "")) if v else None for v in values[1:5]]
+    assert shown == expected_year_over_year_rows()
+
+
+def test_next_years_google_master_push_equals_the_oracle(scenario: dict[str, Any]) -> None:
+    def push(year: int | None) -> None:
+        path = "/api/v1/gsheets/master/push" + (f"?year={year}" if year else "")
+        status, body = call(scenario["base"], scenario["finance"], "POST", path, {}, wait=30)
+        assert status == 200 and body["status"] == "succeeded", body
+
+    push(NEXT)
+    try:
+        book = scenario["gc"].open_by_key(scenario["master_sheet"])
+        unformatted = gspread.utils.ValueRenderOption.unformatted
+        got: dict[tuple[str, str], int] = defaultdict(int)
+        for r in book.worksheet("Rollup").get_all_records(value_render_option=unformatted):
+            got[r["region"], r["period"]] += money_cell(r["amount"])
+        assert {k: v for k, v in got.items() if v} == {
+            k: v for k, v in next_year_planned("region", "quarter").items() if v
+        }
+        grid = book.worksheet("Year over year").get_all_values(value_render_option=unformatted)
+        assert year_over_year_rows(grid) == expected_year_over_year_rows()
+    finally:
+        push(None)  # the master sheet shows this year again for the other tests
 
 
 @pytest.mark.parametrize("period", ["month", "quarter", "year"])
@@ -965,12 +1052,17 @@ def test_the_master_workbook_budget_sheet_equals_the_oracle(scenario: dict[str, 
 
 
 def download(scenario: dict[str, Any], path: str, name: str) -> Path:
+    import urllib.error
     import urllib.request
 
     request = urllib.request.Request(
         scenario["base"] + path, headers={"Authorization": f"Bearer {scenario['finance']}"}
     )
-    with urllib.request.urlopen(request, timeout=60) as answer:
+    try:
+        answer = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{path} answered {exc.code}: {exc.read()[:500]!r}") from None
+    with answer:
         target = scenario["folder"] / "downloads" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(answer.read())
@@ -1184,6 +1276,13 @@ def live_calls() -> list[tuple[str, list[Any], int]]:
     team = "EMEA-SMB"  # a team's own results, the shared campaign code's share
     mine = EXPECTED.performance("region", "Q1", teams={team})["EMEA"]
     out.append(("PS_RESULT", ["leads", team, "Q1"], mine["leads"][0]))
+    # Next year, named by the cell's year argument (as a number, and as FY2028), beside this year's in one batch.
+    next_planned = next_year_planned("region", "quarter")
+    for region in CFG.regions:
+        year = sum(v for (r, _), v in next_planned.items() if r == region)
+        out.append(("PS_PLANNED", [region, "FY", None, None, NEXT], year))
+        out.append(("PS_PLANNED", [region, "Q1", None, None, f"FY{NEXT}"], next_planned.get((region, "Q1"), 0)))
+        out.append(("PS_BUDGET", [region, "Q2", None, NEXT], next_allocation(region, "Q2")))
     return out
 
 

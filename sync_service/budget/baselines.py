@@ -180,8 +180,9 @@ def budget_table(
     the Google push's show the same table.
     """
     with store.reading() as session:
-        if session.scalar(select(func.count()).select_from(Baseline)) == 0:
-            return None
+        year = schema.calendar.year
+        if session.scalar(select(func.count()).select_from(Baseline).where(Baseline.fiscal_year == year)) == 0:
+            return None  # no baseline of this year (another year's is not this one's budget)
     rows: list[list[Any]] = []
     answers = [budget_json(store, schema, user, None, "region", kind) for kind in ("quarter", "year")]
     by_region: dict[str, list[dict[str, Any]]] = {}
