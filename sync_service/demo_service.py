@@ -767,14 +767,16 @@ def _next_year_story(schema: PlanSchema, base: str, tokens: dict[str, str], team
         if status != 200:
             raise RuntimeError(f"approving {team}'s FY{following} plan failed: {approved}")
         p(f"  {team:<18} FY{following} plan of {len(lines)} lines approved (submission {body['id']})")
-    _, yoy = finance.json("GET", f"/api/v1/year-over-year?year={following}&by=region&period=year")
-    p(f"\nGET /api/v1/year-over-year?year={following}&by=region&period=year ({schema.config.reporting_currency}):")
-    p(f"  {'region':<6} {'FY' + str(following) + ' plan':>16} {'FY' + str(this) + ' plan':>16} "
-      f"{'FY' + str(this) + ' actual':>16} {'FY' + str(this) + ' estimate':>16}")  # fmt: skip
-    for row in yoy["rows"]:
-        shown = [_amount(row[k]) if row[k] is not None else "-" for k in ("plan", "last_plan", "last_actual",
-                                                                          "last_estimate")]  # fmt: skip
-        p(f"  {row['region']:<6} " + " ".join(f"{v:>16}" for v in shown))
+    for by, width in (("region", 6), ("channel", 12)):
+        path = f"/api/v1/year-over-year?year={following}&by={by}&period=year"
+        _, yoy = finance.json("GET", path)
+        p(f"\nGET {path} ({schema.config.reporting_currency}):")
+        p(f"  {by:<{width}} {'FY' + str(following) + ' plan':>16} {'FY' + str(this) + ' plan':>16} "
+          f"{'FY' + str(this) + ' actual':>16} {'FY' + str(this) + ' estimate':>16}")  # fmt: skip
+        for row in yoy["rows"]:
+            keys = ("plan", "last_plan", "last_actual", "last_estimate")
+            shown = [_amount(row[k]) if row[k] is not None else "-" for k in keys]
+            p(f"  {row[by]:<{width}} " + " ".join(f"{v:>16}" for v in shown))
     for month in schema.month_columns:  # the year's accruals, closed in order: the last one reverses next year
         finance.json("POST", f"/api/v1/accruals/{month.name}/close")  # a month closed before answers 409
     _, accrual_months = finance.json("GET", "/api/v1/accruals")

@@ -351,6 +351,9 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     following = service.split(f"FY{year + 1} is planned while FY{year} runs")[1]
     table = following.split("FY2027 estimate\n".replace("2027", str(year)))[1].split("\n\n")[0].splitlines()
     assert sorted(row.split()[0] for row in table) == sorted(regions)
+    by_channel = following.split("by=channel")[1].split("estimate\n")[1].split("\n\n")[0].splitlines()
+    channels = SCHEMA["channel"].choices
+    assert by_channel and all(any(row.strip().startswith(c) for c in channels) for row in by_channel), by_channel
     assert f"Finance closed FY{year}'s accruals (12 of 12 months)" in following
     first_day = SCHEMA.calendar.end + dt.timedelta(days=1)
     assert f"journal lines on {first_day.isoformat()} ({first_day:%b %Y} (FY{year + 1}))" in following
