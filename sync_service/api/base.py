@@ -16,7 +16,7 @@ from sync_service.api.caller import current_user
 from sync_service.api.uploads import uploaded
 from sync_service.integrations.google import sync as sheets_sync
 from sync_service.master import model as master_model
-from sync_service.platform import jobs
+from sync_service.platform import jobs, profiles
 from sync_service.platform.context import schema as app_schema
 from sync_service.platform.context import store as app_store
 from sync_service.platform.errors import (
@@ -163,14 +163,18 @@ def submitted(result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 def export_import(kind: str, query: Any, run: Callable[..., Any], status: int = 200) -> ResponseReturnValue:
-    """An export (actual spend, POs, invoices) imported now by `run(user, raw, filename, idem)`, or by a job.
+    """An export (actual spend, POs, invoices) imported now by `run(user, raw, filename, idem, how)`, or by a job.
+
+    `how` is how the export is read: the profile or preset the query names, else what its header shows.
 
     With `Prefer: respond-async` the job `kind` imports it; a retry with the same Idempotency-Key
     gets the first answer. `run` answers a body (sent with `status`) or (status, body).
     """
     user = current_user()
     raw, filename = uploaded(query.filename, "the export", EXPORT_EMPTY)
+    how = profiles.how(app_store(), kind.split(".")[0], query.profile, query.preset)  # 404: no such profile
     if prefers("respond-async"):
         given = {"date_order": query.date_order} if query.date_order else {}
-        return job_answer(user, jobs.enqueue(current_app, kind, given, user, (raw, filename)))
-    return idempotent(user, (raw, query.date_order or ""), lambda idem: run(user, raw, filename, idem), status)
+        return job_answer(user, jobs.enqueue(current_app, kind, given | how.args(), user, (raw, filename)))
+    key = (raw, query.model_dump_json())
+    return idempotent(user, key, lambda idem: run(user, raw, filename, idem, how), status)

@@ -310,11 +310,16 @@ class AllocationsBody(Model):
 
 
 DateOrder = Literal["dmy", "mdy"]
+ProfileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")]
 
 
-class ActualsQuery(Model):
+class ExportQuery(Model):
+    """How an export (actual spend, POs, invoices) is read: its preset or saved profile (default: from its header)."""
+
     filename: text(255) | None = None
     date_order: DateOrder | None = None  # how 04/05/2026 reads when no day above 12 says
+    preset: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")] | None = None  # netsuite_purchase_orders
+    profile: ProfileName | None = None  # a saved mapping (an import profile) by name
 
 
 FiscalMonthName = Annotated[str, StringConstraints(pattern=r"^m(0[1-9]|1[0-2])$")]
@@ -346,6 +351,7 @@ class OutcomesQuery(Model):
     month: text(40) | None = None  # the fiscal month of every row, for an export without a month column
     date_order: DateOrder | None = None
     filename: text(255) | None = None
+    profile: ProfileName | None = None  # a saved mapping (POST /api/v1/import-profiles/results) instead of `mapping`
 
 
 Count = Annotated[float, Field(allow_inf_nan=False)] | Annotated[str, StringConstraints(max_length=64)]
@@ -747,6 +753,7 @@ class ActualsImport(Answer):
     id: int
     filename: str | None
     imported_at: str
+    read_by: dict[str, Any] | None = None  # the preset or profile that read the export, and the columns not read
     rows: int
     matched: int
     unmatched: list[dict[str, Any]]
@@ -757,8 +764,50 @@ class ActualsImport(Answer):
     currency: str
 
 
+ImportKind = Literal["purchase_orders", "invoices", "actuals", "results"]
+
+
+class ImportProfileBody(Model):
+    """A saved column mapping: field -> the export's header; a field's words; the date order; remembered or not."""
+
+    name: ProfileName | None = None  # POST: the new profile's name (PUT and DELETE name it in the path)
+    fields: Annotated[dict[text(40), text(200)], Field(max_length=60)] = {}
+    values: Annotated[dict[text(40), Annotated[dict[text(200), text(40)], Field(max_length=200)]],
+                      Field(max_length=20)] = {}  # fmt: skip
+    date_order: DateOrder | None = None
+    remember: bool = False
+    comment: text(1000, multiline=True) = ""
+
+
+class ImportProfilesQuery(Model):
+    kind: ImportKind | None = None
+
+
+class ImportProfileAnswer(Answer):
+    kind: str
+    name: str
+    fields: dict[str, str]
+    values: dict[str, dict[str, str]]
+    date_order: str | None
+    remember: bool
+    retired: bool
+    revision: int
+    saved_by: str | None
+    saved_at: str
+
+
+class ImportProfiles(Answer):
+    profiles: list[ImportProfileAnswer]
+
+
+class ImportPresets(Answer):
+    presets: list[dict[str, Any]]  # every preset by kind: its name, label, the headers it reads, its words
+
+
 class SpendImportAnswer(Answer):
     """What an import of POs or invoices found: new, changed and unchanged rows, and the rows it could not match."""
+
+    read_by: dict[str, Any] | None = None  # the preset or profile that read the export, and the columns not read
 
     id: int | None  # None: nothing was new, nothing was stored
     kind: Literal["purchase_orders", "invoices"]

@@ -14,9 +14,10 @@ from sync_service.api.base import EXPORT_EMPTY, XLSX, bp, export_import, finance
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
 from sync_service.api.uploads import uploaded
-from sync_service.platform import jobs
+from sync_service.platform import jobs, profiles
 from sync_service.platform.context import schema as app_schema
 from sync_service.platform.context import store as app_store
+from sync_service.platform.errors import ServiceError
 from sync_service.platform.idempotency import Idempotency
 from sync_service.results import actuals, outcomes
 
@@ -29,13 +30,13 @@ from sync_service.results import actuals, outcomes
     response=c.ActualsImport,
     status=201,
     errors=(403, 422),
-    query=c.ActualsQuery,
+    query=c.ExportQuery,
     raw=("text/csv", XLSX, "multipart/form-data"),
     gate=finance_gate("imports actuals"),
     idempotent_key=True,
     accepted=c.JobAnswer,
 )
-def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
+def import_actuals(query: c.ExportQuery) -> ResponseReturnValue:
     """The finance system's export as a multipart upload (field `file`) or as the raw CSV/xlsx body.
 
     With `Prefer: respond-async` (RFC 7240) a large export is imported by a background job: the
@@ -45,8 +46,8 @@ def import_actuals(query: c.ActualsQuery) -> ResponseReturnValue:
     return export_import(
         "actuals.import",
         query,
-        lambda user, raw, filename, idem: actuals.import_actuals(
-            app_store(), app_schema(), user, raw, filename, idem, date_order=query.date_order
+        lambda user, raw, filename, idem, how: actuals.import_actuals(
+            app_store(), app_schema(), user, raw, filename, idem, date_order=query.date_order, how=how
         ),
         201,
     )
@@ -75,22 +76,29 @@ def import_outcomes(query: c.OutcomesQuery) -> ResponseReturnValue:
     user = current_user()
     raw, filename = uploaded(query.filename, "the export", EXPORT_EMPTY)
     mapping = outcomes.read_mapping(query.mapping)
+    date_order = query.date_order
+    if query.profile is not None:  # a saved mapping: its columns, its date order (404 naming the profiles there are)
+        if mapping:
+            raise ServiceError("send a mapping or a profile, not both: the profile is a saved mapping")
+        how = profiles.how(app_store(), "results", query.profile)
+        mapping, date_order = dict(how.mapping or {}), date_order or how.date_order
     if prefers("respond-async"):
         args = {
             "preset": query.preset,
             "source": query.source,
             "mapping": mapping,
             "month": query.month,
-            "date_order": query.date_order,
+            "date_order": date_order,
+            "profile": query.profile,
         }
         return job_answer(user, jobs.enqueue(current_app, "outcomes.import", args, user, (raw, filename)))
 
     def run(idem: Idempotency | None) -> tuple[int, dict[str, Any]]:
-        preset, parsed = outcomes.parse_file(
-            raw, filename, app_schema(), query.preset, mapping, query.month, query.date_order
-        )
+        schema = app_schema()
+        preset, parsed = outcomes.parse_file(raw, filename, schema, query.preset, mapping, query.month, date_order)
+        source = query.source or preset
         return outcomes.import_outcomes(
-            app_store(), app_schema(), user, parsed, raw, query.source or preset, preset, filename, idem
+            app_store(), app_schema(), user, parsed, raw, source, preset, filename, idem, profile=query.profile
         )
 
     return idempotent(user, (raw, query.model_dump_json()), run)

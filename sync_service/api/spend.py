@@ -34,13 +34,13 @@ from sync_service.spend import report as spend_report
     response=c.SpendImportAnswer,
     status=201,
     errors=(403, 422),
-    query=c.ActualsQuery,
+    query=c.ExportQuery,
     raw=("text/csv", XLSX, "multipart/form-data"),
     gate=finance_gate("imports purchase orders"),
     idempotent_key=True,
     accepted=c.JobAnswer,
 )
-def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
+def import_purchase_orders(query: c.ExportQuery) -> ResponseReturnValue:
     """201 with the report when some PO was new or changed, 200 when the export held nothing new.
 
     With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
@@ -48,7 +48,7 @@ def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
     return export_import(
         "purchase_orders.import",
         query,
-        lambda user, raw, filename, idem: spend.import_purchase_orders(
+        lambda user, raw, filename, idem, how: spend.import_purchase_orders(
             app_store(),
             app_schema(),
             user,
@@ -58,6 +58,7 @@ def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
             idem,
             date_order=query.date_order,
             window_days=spend.window_days(current_app.config),
+            how=how,
         ),
     )
 
@@ -70,13 +71,13 @@ def import_purchase_orders(query: c.ActualsQuery) -> ResponseReturnValue:
     response=c.SpendImportAnswer,
     status=201,
     errors=(403, 422),
-    query=c.ActualsQuery,
+    query=c.ExportQuery,
     raw=("text/csv", XLSX, "multipart/form-data"),
     gate=finance_gate("imports invoices"),
     idempotent_key=True,
     accepted=c.JobAnswer,
 )
-def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
+def import_invoices(query: c.ExportQuery) -> ResponseReturnValue:
     """201 with the report when some invoice was new or changed, 200 when the export held nothing new.
 
     With `Prefer: respond-async` the export is imported by a background job (202), as actuals are.
@@ -84,7 +85,7 @@ def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
     return export_import(
         "invoices.import",
         query,
-        lambda user, raw, filename, idem: spend.import_invoices(
+        lambda user, raw, filename, idem, how: spend.import_invoices(
             app_store(),
             app_schema(),
             user,
@@ -93,6 +94,7 @@ def import_invoices(query: c.ActualsQuery) -> ResponseReturnValue:
             idem,
             date_order=query.date_order,
             window_days=spend.window_days(current_app.config),
+            how=how,
         ),
     )
 

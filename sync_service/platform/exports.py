@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import gc
 import io
 import itertools
@@ -28,6 +29,7 @@ from addin.issues import UnreadableWorkbook
 from addin.untrusted import FIRST_SHEET, open_untrusted
 from sheet_templates.calendar import FiscalCalendar
 from sheet_templates.cells import column_letter
+from sheet_templates.money import to_cents
 from sync_service.platform.errors import Unprocessable
 
 
@@ -279,12 +281,13 @@ _TEXT_FORMATS = (
 )
 
 
-def day_order(values: Iterable[Any], where: str, given: str | None) -> str | None:
+def day_order(values: Iterable[Any], where: str, given: str | None, fallback: str | None = None) -> str | None:
     """'dmy' or 'mdy' for a column of dates written as 04/05/2026, from the values themselves.
 
     A day above 12 says which part is the day. A column whose every such date could be read
-    either way is refused, unless the caller said (`given`): a wrong guess moves results between
-    months silently.
+    either way is refused, unless the caller said (`given`), or the system that wrote the export
+    writes its dates one way (`fallback`, a preset's): a wrong guess moves results between months
+    silently. A fallback never overrides what the dates themselves say.
     """
     if given:
         return given
@@ -308,6 +311,8 @@ def day_order(values: Iterable[Any], where: str, given: str | None) -> str | Non
         return "dmy"
     if second_big:
         return "mdy"
+    if ambiguous is not None and fallback:
+        return fallback
     if ambiguous is not None:
         raise Unprocessable(
             f"{where}: {ambiguous!r} could be either day first or month first; write dates as YYYY-MM-DD, "
@@ -409,3 +414,116 @@ def header_columns(header: list[Any], fields: Mapping[str, tuple[str, ...]], she
             f"the export has more than one column for {', '.join(named)}; nothing was read", issues=issues
         )
     return {field: js[0] for field, js in found.items()}
+
+
+# --- money written with its currency ------------------------------------------------------------------------
+
+# Where CLDR's symbols for a currency are looked up: the locales whose exports we meet ("US$", "R$", "CA$").
+_SYMBOL_LOCALES = ("en", "en_US", "en_GB", "en_CA", "en_AU", "en_IN", "de_DE", "fr_FR", "es_ES", "es_MX", "pt_BR",
+                   "ja_JP", "zh_CN", "de_CH", "sv_SE", "nb_NO", "da_DK")  # fmt: skip
+_BARE = re.compile(r"^[\s\d,.()\-+']*$")  # an amount without any marker: read by `to_cents` alone
+_MARKER = r"(?:[A-Za-z]{3}|[^\d\s\-+().,']{1,4})"
+_BEFORE = re.compile(rf"^(?P<sign>[-(]?)\s*(?P<marker>{_MARKER})\s*(?P<amount>[-(]?\s*\d[\d,.\s']*\)?-?)$")
+_AFTER = re.compile(rf"^(?P<amount>[-(]?\s*\d[\d,.\s']*\)?-?)\s*(?P<marker>{_MARKER})(?P<close>\)?)$")
+
+
+@functools.lru_cache(maxsize=32)
+def currency_markers(currencies: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """{marker: the currencies (of `currencies`) it may stand for}: each ISO code, and its CLDR symbols.
+
+    A symbol several of them share ("$" is the US, Canadian and Australian dollar's) stands for all of
+    them; the row's currency column says which.
+    """
+    from babel.numbers import get_currency_symbol
+
+    found: dict[str, set[str]] = {}
+    for code in currencies:
+        found.setdefault(code.casefold(), set()).add(code)
+        for locale in _SYMBOL_LOCALES:
+            symbol = get_currency_symbol(code, locale)
+            if symbol and symbol.upper() != code:
+                found.setdefault(symbol.casefold(), set()).add(code)
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Marked:
+    """An amount as an export writes it: its cents, the currencies its marker may stand for, or why it is not one."""
+
+    cents: int | None
+    currencies: frozenset[str] | None = None  # None: no marker
+    problem: str | None = None
+
+
+def marked_amount(value: Any, currencies: tuple[str, ...]) -> Marked:
+    """An amount cell read with any currency marker, an ISO code or a symbol, before or after.
+
+    "EUR 12,345.67", "R$12,345.67", "12,345.67 €", "-€12.50" and "(USD 300)" are read with the
+    currencies their marker may stand for; a marker that is none of `currencies`' is refused.
+    """
+    if type(value) is not str or _BARE.match(value):
+        cents = to_cents(value)
+        return Marked(cents, None, None if cents is not None else "not an amount")
+    text = value.strip().replace("\u00a0", " ").replace("\u202f", " ")
+    found = _BEFORE.match(text) or _AFTER.match(text)
+    if found is None or text.count("(") != text.count(")") or text.count("(") > 1:
+        return Marked(None, None, "not an amount")
+    parts = found.groupdict()
+    amount = parts["amount"].replace(" ", "").replace("'", ",")
+    if parts.get("sign") == "(" or parts.get("close") == ")":
+        amount = f"({amount.strip('()')})"
+    elif parts.get("sign") == "-":
+        amount = "-" + amount
+    cents = to_cents(amount)
+    if cents is None:
+        return Marked(None, None, "not an amount")
+    marker = parts["marker"]
+    means = currency_markers(tuple(sorted(currencies))).get(marker.casefold())
+    if means is None:
+        listed = ", ".join(sorted(currencies))
+        return Marked(None, None, f"{marker!r} is not the code or symbol of a plan currency ({listed})")
+    return Marked(cents, means)
+
+
+def marked_currency(marked: Marked, given: str, text: Any, default: str = "") -> tuple[str | None, str | None]:
+    """(the row's currency, None) from its currency column (`given`, '' when blank) and its amount's marker.
+
+    A marker several currencies share ("$") is `default`'s (the reporting currency) when it is one of
+    them. (None, why) when the column and the marker disagree, or the marker does not say which.
+    """
+    if marked.currencies is None:
+        return given, None
+    if given:
+        if given in marked.currencies:
+            return given, None
+        what = " or ".join(sorted(marked.currencies))
+        return None, f"{str(text).strip()!r} is in {what}, but the row's currency is {given}"
+    if len(marked.currencies) == 1:
+        return next(iter(marked.currencies)), None
+    if default in marked.currencies:
+        return default, None
+    what = " or ".join(sorted(marked.currencies))
+    return None, f"{str(text).strip()!r} may be in {what}: add a Currency column, or write the ISO code"
+
+
+@functools.lru_cache(maxsize=32)
+def _currency_names(currencies: tuple[str, ...]) -> dict[str, str]:
+    from babel.numbers import get_currency_name
+
+    out = {}
+    for code in currencies:
+        out[code.casefold()] = code
+        for count in (1, 2):
+            out[get_currency_name(code, count=count, locale="en").casefold()] = code
+    return out
+
+
+def currency_code(value: Any, currencies: Iterable[str]) -> str:
+    """A currency cell as its ISO code: the code itself, or its English name as ERPs write it ("Euro", "US Dollar").
+
+    Anything else is upper-cased as it is, for the reader to refuse naming the plan currencies.
+    """
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return ""
+    return _currency_names(tuple(sorted(currencies))).get(" ".join(text.casefold().split()), text.upper())

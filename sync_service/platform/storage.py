@@ -514,6 +514,29 @@ class Invoice(Base):
     invoice_date: Mapped[dt.date] = mapped_column(Date)
 
 
+class ImportProfile(Base):
+    """One revision of a saved column mapping for one kind of import (migration 0021). Never updated.
+
+    The newest revision of a (kind, name) is in force; a retired one reads no export. `fields`
+    maps Plansheet's fields to the export's headers, `values` a field's words to Plansheet's
+    (status words), `date_order` how 04/05/2026 reads; `remember` chooses it for every export
+    of that kind whose header carries each header it maps.
+    """
+
+    __tablename__ = "import_profiles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    fields: Mapped[dict[str, str]] = mapped_column(JSON)
+    values: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict)
+    date_order: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class YearClose(Base):
     """Finance closing a fiscal year: from then on it is read-only (migration 0019). Never updated."""
 

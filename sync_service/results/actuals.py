@@ -22,27 +22,30 @@ from addin.fx import UnknownCurrency, convert_between, convert_cents
 from addin.text_rule import character_message, illegal_character
 from sheet_templates.cells import column_letter
 from sheet_templates.money import money_text as money
-from sheet_templates.money import to_cents
 from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
-from sync_service.platform import jobs, years
+from sync_service.platform import jobs, presets, years
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.exports import (
     FOREIGN_AMOUNT,
     MONTH_HEADERS,
     TO_DATE,
+    Marked,
     cell_name,
     collector_paused,
+    currency_code,
     day_order,
     fiscal_month,
-    header_columns,
+    marked_amount,
+    marked_currency,
     norm,
     read_export,
     to_date_only,
 )
 from sync_service.platform.idempotency import Idempotency
 from sync_service.platform.imports import Stored, finish, insert_rows
+from sync_service.platform.presets import ACTUALS, HEAD_ROWS, How
 from sync_service.platform.storage import ActualAmount, ActualImport, ActualMonth, Store, User
 from sync_service.results.matching import OPTIMISTIC_ATTEMPTS, master_snapshot, split, weights
 
@@ -52,6 +55,9 @@ _HEADERS = {
     "amount": ("amount", "actual", "actual spend", "actuals", "spend", "net amount", "value", *FOREIGN_AMOUNT),
     "currency": ("currency", "currency code", "ccy"),
 }
+
+
+presets.declare(ACTUALS, (*_HEADERS, "month", "debit", "credit"))
 
 
 @dataclass(slots=True)
@@ -64,29 +70,45 @@ class ActualRow:
     month: str = ""  # m01..m12 when the export has a month (or posting date) column
 
 
+class Rows(list[ActualRow]):
+    """An export's rows, and how it was read: `read_by` (its preset or profile, the columns not read, rows skipped)."""
+
+    def __init__(self, rows: list[ActualRow], read_by: dict[str, Any]) -> None:
+        super().__init__(rows)
+        self.read_by = read_by
+
+
 @collector_paused()
 def parse_actuals(
-    raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None
-) -> list[ActualRow]:
+    raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None, how: How | None = None
+) -> Rows:
     """The export's rows; 422 naming the row and column of every amount, currency, month or line key that is not one.
 
     A month (or posting date) column is optional: with one, each row's spend is kept by fiscal
-    month too, which is what quarterly unit costs need; every row must then name its month.
+    month too, which is what quarterly unit costs need; every row must then name its month. A
+    general ledger's export is read by its preset (`sync_service.platform.presets`): its headings
+    and totals rows are skipped, its debit and credit columns read as one signed amount.
     """
     sheet, grid = read_export(raw, filename)
-    header_row = next((i for i, r in enumerate(grid[:20]) if any(norm(v) for v in r)), None)
-    if header_row is None:
+    if not any(any(norm(v) for v in r) for r in grid[:HEAD_ROWS]):
         raise Unprocessable("the export is empty")
-    columns = header_columns(grid[header_row], {**_HEADERS, "month": MONTH_HEADERS}, sheet, header_row)
-    if "amount" not in columns or not ({"line_id", "campaign_code"} & columns.keys()):
+    reading = (how or How()).read(grid[:HEAD_ROWS], ACTUALS, {**_HEADERS, "month": MONTH_HEADERS}, sheet)
+    header_row, columns = reading.row, reading.columns
+    debit_credit = "amount" not in columns and {"debit", "credit"} <= columns.keys()
+    if not ("amount" in columns or debit_credit) or not ({"line_id", "campaign_code"} & columns.keys()):
         raise Unprocessable(
-            "the export needs an amount column ('Amount' or 'Actual') and a 'Line ID' or 'Campaign code' column "
-            f"in its first row; found {', '.join(str(v) for v in grid[header_row] if str(v).strip()) or 'nothing'}"
+            "the export needs an amount column ('Amount' or 'Actual', or 'Debit' and 'Credit') and a 'Line ID' or "
+            "'Campaign code' column in its header row; found "
+            f"{', '.join(str(v) for v in grid[header_row] if str(v).strip()) or 'nothing'}"
         )
+    if debit_credit:
+        columns["amount"] = columns["debit"]  # where an amount's problem is named
+    skipped: list[dict[str, Any]] = []
 
     cell = cell_name
 
     currencies, reporting = set(schema.config.currencies), schema.config.reporting_currency
+    plan_currencies = tuple(sorted(currencies))
     j_id, j_code, j_amount, j_currency = (columns.get(f) for f in ("line_id", "campaign_code", "amount", "currency"))
     j_month = columns.get("month")
     if j_month is not None and to_date_only(r[j_month] for r in grid[header_row + 1 :] if len(r) > j_month):
@@ -94,21 +116,31 @@ def parse_actuals(
     order = None
     if j_month is not None:
         where = f"{sheet} column {column_letter(j_month + 1)}"
-        order = day_order((r[j_month] for r in grid[header_row + 1 :] if len(r) > j_month), where, date_order)
+        values = (r[j_month] for r in grid[header_row + 1 :] if len(r) > j_month)
+        order = day_order(values, where, date_order, reading.preset.date_order)
     month_of: dict[Any, str] = {}
     width = max(columns.values()) + 1
     text_cells = sheet == "csv"  # every CSV cell is text already
-    amount_of: dict[str, int | None] = {}  # exports repeat amounts: each text is read once
+    amount_of: dict[str, Marked] = {}  # exports repeat amounts: each text is read once
     rows, problems = [], []
     for i in range(header_row + 1, len(grid)):
         record = grid[i]
         if not "".join(record if text_cells else map(str, record)).strip():  # a blank row
             continue
+        if reading.skipped(record):
+            skipped.append({"row": i + 1, "reason": "a heading or totals row of the report"})
+            continue
         if len(record) < width:
             record = [*record, *[""] * (width - len(record))]
         value = record[j_id] if j_id is not None else ""
         line_id = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
-        code = str(record[j_code]).strip() if j_code is not None else ""
+        code = str(reading.clean("campaign_code", record[j_code])).strip() if j_code is not None else ""
+        no_amount = not str(record[columns["amount"]]).strip()
+        if debit_credit:
+            no_amount = no_amount and not str(record[columns["credit"]]).strip()
+        if reading.preset.skip_rows and no_amount and not line_id and not code:  # an account's heading row
+            skipped.append({"row": i + 1, "reason": "no amount, line ID or campaign code"})
+            continue
         if len(line_id) > MAX_TEXT or len(code) > MAX_TEXT:
             for j, key in ((j_id, line_id), (j_code, code)):
                 if j is not None and len(key) > MAX_TEXT:
@@ -135,24 +167,37 @@ def parse_actuals(
                         }
                     )
             continue
-        value = record[j_amount]
-        if type(value) is str:
-            if value not in amount_of:
-                amount_of[value] = to_cents(value)
-            cents = amount_of[value]
+        if debit_credit:
+            marked = _debit_less_credit(record[columns["debit"]], record[columns["credit"]], plan_currencies)
         else:
-            cents = to_cents(value)
-        currency = (str(record[j_currency]).strip().upper() if j_currency is not None else "") or reporting
+            value = record[j_amount]
+            marked = amount_of.get(value) if type(value) is str else None
+            if marked is None:
+                marked = marked_amount(value, plan_currencies)
+                if type(value) is str and len(amount_of) < 100_000:
+                    amount_of[value] = marked
+        cents = marked.cents
+        given = currency_code(record[j_currency], currencies) if j_currency is not None else ""
         if cents is None:
             problems.append(
                 {
                     "sheet": sheet,
                     "cell": cell(columns["amount"], i),
                     "rule": "actuals.amount",
-                    "message": "not an amount",
+                    "message": marked.problem or "not an amount",
                 }
             )
             continue
+        currency, why = (
+            (given, None)
+            if given and given not in currencies
+            else marked_currency(marked, given, record[columns["amount"]], reporting)
+        )
+        if why is not None:
+            problems.append({"sheet": sheet, "cell": cell(columns["amount"], i), "rule": "actuals.currency",
+                             "message": why})  # fmt: skip
+            continue
+        currency = currency or reporting
         if currency not in currencies:
             problems.append(
                 {
@@ -198,7 +243,20 @@ def parse_actuals(
         raise Unprocessable(
             f"{len(problems)} row(s) of the export are not valid; nothing was imported", issues=problems
         )
-    return rows
+    return Rows(rows, reading.read_by | ({"rows_skipped": skipped} if skipped else {}))
+
+
+def _debit_less_credit(debit: Any, credit: Any, currencies: tuple[str, ...]) -> Marked:
+    """A general ledger row's debit less its credit, as one amount (each side may carry its currency)."""
+    sides = [marked_amount(v, currencies) if str(v).strip() else Marked(0) for v in (debit, credit)]
+    bad = next((s for s in sides if s.cents is None), None)
+    if bad is not None:
+        return bad
+    marks = [s.currencies for s in sides if s.currencies is not None]
+    if len(marks) == 2 and marks[0] != marks[1]:
+        return Marked(None, None, "the debit and the credit are in different currencies")
+    assert sides[0].cents is not None and sides[1].cents is not None
+    return Marked(sides[0].cents - sides[1].cents, marks[0] if marks else None)
 
 
 @dataclass
@@ -303,6 +361,7 @@ def import_actuals(
     idem: Idempotency | None = None,
     stored: Stored | None = None,
     date_order: str | None = None,
+    how: How | None = None,
 ) -> dict[str, Any]:
     """Match the export's rows to master lines and store them as the actual spend in force.
 
@@ -316,7 +375,7 @@ def import_actuals(
     approved in between, the rows are matched again against the new master.
     """
     require_finance(user, "imports actuals")
-    rows = parse_actuals(raw, filename, schema, date_order)
+    rows = parse_actuals(raw, filename, schema, date_order, how)
     sha256 = hashlib.sha256(raw).hexdigest()
     year = schema.calendar.year
     for _ in range(OPTIMISTIC_ATTEMPTS):
@@ -361,6 +420,7 @@ def _store_import(
         raw=raw,
         raw_sha256=sha256,
         report={
+            "read_by": getattr(rows, "read_by", None),
             "rows": len(rows),
             "matched": matched.matched,
             "unmatched": matched.unmatched,
@@ -403,5 +463,14 @@ def import_job(run: Any) -> dict[str, Any]:
     """The job `actuals.import`: the export written with the job, imported as the synchronous route does."""
     raw, filename = run.given()
     schema = run.schema
-    order = (run.job.args or {}).get("date_order")
-    return import_actuals(run.store, schema, run.user, raw, filename, stored=run.succeed, date_order=order)
+    args = run.job.args or {}
+    return import_actuals(
+        run.store,
+        schema,
+        run.user,
+        raw,
+        filename,
+        stored=run.succeed,
+        date_order=args.get("date_order"),
+        how=How.of(args),
+    )

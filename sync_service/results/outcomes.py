@@ -38,7 +38,7 @@ from sheet_templates.schema import MAX_TEXT, PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
 from sync_service.master.outcomes import LABELS, METRICS, MONEY, newest_by_month
-from sync_service.platform import jobs, years
+from sync_service.platform import jobs, presets, years
 from sync_service.platform.errors import ServiceError, Unprocessable
 from sync_service.platform.exports import (
     MONTH_HEADERS,
@@ -52,6 +52,7 @@ from sync_service.platform.exports import (
 )
 from sync_service.platform.idempotency import Idempotency
 from sync_service.platform.imports import finish, insert_rows
+from sync_service.platform.presets import RESULTS
 from sync_service.platform.storage import OutcomeAmount, OutcomeImport, Store, User
 from sync_service.results.matching import OPTIMISTIC_ATTEMPTS, master_snapshot, split, weights
 
@@ -122,6 +123,7 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 FIELDS = (*KEYS, "month", "currency", *METRICS)
+presets.declare(RESULTS, FIELDS)
 
 
 @dataclass(slots=True)
@@ -140,6 +142,30 @@ class Parsed:
     rows: list[OutcomeRow]
     metrics: tuple[str, ...]  # the results the export has columns for
     skipped: list[dict[str, Any]]  # totals, footers and rows without figures
+    unread: list[dict[str, str]] = field(default_factory=list)  # the header's columns no field reads, and why
+
+
+# What a CRM export carries that Plansheet does not read as a result, and why (said in the import's answer).
+_NOT_RESULTS = {
+    "actual cost in campaign": "the CRM's own record of cost; actual spend is finance's (the actuals import)",
+    "actual cost": "the CRM's own record of cost; actual spend is finance's (the actuals import)",
+    "budgeted cost in campaign": "the CRM's budget; the plan's planned spend is the budget",
+    "budgeted cost": "the CRM's budget; the plan's planned spend is the budget",
+    "roi": "the CRM's ROI; Plansheet works out ROI from finance's spend and the results",
+}
+
+
+def _unread(header: list[Any], columns: Mapping[str, int], row: int) -> list[dict[str, str]]:
+    read = set(columns.values())
+    return [
+        {
+            "column": str(v).strip(),
+            "cell": cell_name(j, row),
+            "why": _NOT_RESULTS.get(_header(v), "not a result Plansheet reads"),
+        }
+        for j, v in enumerate(header)
+        if j not in read and str(v if v is not None else "").strip()
+    ]
 
 
 def _header(value: Any) -> str:
@@ -382,7 +408,7 @@ def parse_grid(
         raise Unprocessable(
             f"{len(problems)} cell(s) of the export are not valid; nothing was imported", issues=problems
         )
-    return Parsed(rows, metrics, skipped)
+    return Parsed(rows, metrics, skipped, _unread(grid[header_row], columns, header_row))
 
 
 @collector_paused()
@@ -569,8 +595,11 @@ def import_outcomes(
     filename: str | None = None,
     idem: Idempotency | None = None,
     stored: Callable[[Session, dict[str, Any]], None] | None = None,
+    profile: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """(status, answer): 201 and the new import, or 200 and the import in force when the same input is sent again.
+
+    `profile`: the saved mapping that read the export, said in the answer with the preset.
 
     Matched against a read of the master outside the write transaction, as actual spend is; the
     write only checks the master is the one matched against.
@@ -603,6 +632,11 @@ def import_outcomes(
                 months=months,
                 metrics=list(parsed.metrics),
                 report={
+                    "read_by": {
+                        "preset": preset,
+                        **({"profile": profile} if profile else {}),
+                        **({"columns_not_read": parsed.unread} if parsed.unread else {}),
+                    },
                     "rows": len(parsed.rows),
                     "matched": matched.matched,
                     "unmatched": matched.unmatched,
@@ -709,9 +743,11 @@ def import_job(run: Any) -> dict[str, Any]:
     preset, parsed = parse_file(
         raw, filename, schema, args.get("preset"), args.get("mapping"), args.get("month"), args.get("date_order")
     )
+    source = args.get("source") or preset
     _, answer = import_outcomes(
-        run.store, schema, run.user, parsed, raw, args.get("source") or preset, preset, filename, stored=run.succeed
-    )
+        run.store, schema, run.user, parsed, raw, source, preset, filename, stored=run.succeed,
+        profile=args.get("profile"),
+    )  # fmt: skip
     return answer
 
 

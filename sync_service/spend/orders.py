@@ -37,7 +37,7 @@ from addin.accrual import METHODS
 from addin.text_rule import keep_rule, text_problem
 from sheet_templates.cells import column_letter
 from sheet_templates.money import money_text as money
-from sheet_templates.money import plain_cents, to_cents
+from sheet_templates.money import plain_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.model import current_submissions, master_lines
@@ -50,7 +50,7 @@ from sync_service.master.spend import (
     over_plan,
     purchase_orders_in_force,
 )
-from sync_service.platform import jobs
+from sync_service.platform import jobs, presets
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.exports import (
     CSV_SHEET,
@@ -62,13 +62,16 @@ from sync_service.platform.exports import (
     cell_name,
     collector_paused,
     csv_stream,
+    currency_code,
     day_order,
-    header_columns,
+    marked_amount,
+    marked_currency,
     norm,
     read_export,
 )
 from sync_service.platform.idempotency import Idempotency
 from sync_service.platform.imports import Stored, finish, insert_rows
+from sync_service.platform.presets import INVOICES, PURCHASE_ORDERS, How
 from sync_service.platform.storage import Invoice, PurchaseOrder, SpendImport, Store, User
 
 NUMBER_MAX = 64  # characters of a PO or invoice number
@@ -121,6 +124,8 @@ _METHOD_NAMES = {
 }
 assert set(_METHOD_NAMES.values()) == set(METHODS)
 _STATUS = {**dict.fromkeys(_OPEN, "open"), **dict.fromkeys(_CLOSED, "closed"), **dict.fromkeys(_CANCELLED, "cancelled")}
+presets.declare(PURCHASE_ORDERS, PO_HEADERS, {"status": ("open", "closed", "cancelled")})
+presets.declare(INVOICES, INVOICE_HEADERS)
 
 
 # --- reading the exports ------------------------------------------------------------------------------
@@ -161,6 +166,14 @@ class InvoiceRow:
         return {k: getattr(self, k) for k in self.__slots__ if k not in ("row", "sheet", "cell")}
 
 
+class Read(list[Any]):
+    """An export's rows, and how it was read: `read_by` (its preset or profile, and the columns not read)."""
+
+    def __init__(self, rows: list[Any], grid: _Grid) -> None:
+        super().__init__(rows)
+        self.read_by = grid.reading.read_by
+
+
 class _Grid:
     """An export's rows under its header, with the columns found, collecting every row's problems.
 
@@ -168,24 +181,47 @@ class _Grid:
     its first rows (`HEAD_ROWS`) when a `CsvStream` gives the rest by columns.
     """
 
-    def __init__(self, sheet: str, grid: list[list[Any]], headers: Mapping[str, tuple[str, ...]], what: str) -> None:
+    def __init__(
+        self,
+        sheet: str,
+        grid: list[list[Any]],
+        headers: Mapping[str, tuple[str, ...]],
+        what: str,
+        kind: str,
+        how: How | None = None,
+    ) -> None:
         self.sheet = sheet
-        top = next((i for i, r in enumerate(grid[:HEAD_ROWS]) if any(norm(v) for v in r)), None)
-        if top is None:
+        if not any(any(norm(v) for v in r) for r in grid[:HEAD_ROWS]):
             raise Unprocessable(f"the {what} export is empty")
-        self.columns = header_columns(grid[top], headers, self.sheet, top)
+        self.reading = (how or How()).read(grid[:HEAD_ROWS], kind, headers, sheet)
+        top = self.reading.row
+        self.columns = self.reading.columns
         self.header = [str(v) for v in grid[top] if str(v).strip()]
         self.top, self.grid, self.problems = top, grid, []
 
     @classmethod
-    def read(cls, raw: bytes, filename: str | None, headers: Mapping[str, tuple[str, ...]], what: str) -> _Grid:
-        return cls(*read_export(raw, filename), headers, what)
+    def read(
+        cls,
+        raw: bytes,
+        filename: str | None,
+        headers: Mapping[str, tuple[str, ...]],
+        what: str,
+        kind: str,
+        how: How | None = None,
+    ) -> _Grid:
+        return cls(*read_export(raw, filename), headers, what, kind, how)
+
+    @property
+    def cleans(self) -> bool:
+        """True when the export's values are rewritten (a preset's words or prefixes) or some rows skipped."""
+        preset = self.reading.preset
+        return bool(preset.values or preset.prefixes or preset.skip_rows)
 
     def records(self) -> Any:
         width = max(self.columns.values()) + 1
         for i in range(self.top + 1, len(self.grid)):
             record = self.grid[i]
-            if not "".join(map(str, record)).strip():
+            if not "".join(map(str, record)).strip() or self.reading.skipped(record):
                 continue
             if len(record) < width:
                 record = [*record, *[""] * (width - len(record))]
@@ -193,7 +229,7 @@ class _Grid:
 
     def get(self, record: list[Any], name: str) -> Any:
         j = self.columns.get(name)
-        return "" if j is None else record[j]
+        return "" if j is None else self.reading.clean(name, record[j])
 
     def text(self, record: list[Any], name: str) -> str:
         value = self.get(record, name)
@@ -207,7 +243,7 @@ class _Grid:
 
     def order(self, *names: str, given: str | None) -> str | None:
         values = [r[self.columns[n]] for n in names if n in self.columns for _, r in self.records()]
-        return day_order(values, f"{self.sheet} dates", given)
+        return day_order(values, f"{self.sheet} dates", given, self.reading.preset.date_order)
 
     def refuse_if_any(self, what: str) -> None:
         if self.problems:
@@ -235,23 +271,32 @@ def _text_kept(grid: _Grid, name: str, i: int, value: str, what: str, most: int)
     return None
 
 
-def _amount(grid: _Grid, record: list[Any], i: int, rule: str, negative: bool) -> int | None:
-    cents = to_cents(grid.get(record, "amount"))
+def _money(
+    grid: _Grid, record: list[Any], i: int, kind: str, schema: PlanSchema, default: str, negative: bool
+) -> tuple[int | None, str | None]:
+    """(cents, currency) of a row's amount and currency.
+
+    The amount may carry its currency ("EUR 1,200.00", "R$90"), which must agree with the currency
+    column; a blank currency is `default` ('' for an invoice: its PO's).
+    """
+    text = grid.get(record, "amount")
+    currencies = schema.config.currencies
+    marked = marked_amount(text, tuple(currencies))
+    cents = marked.cents
     if cents is None:
-        grid.problem("amount", i, rule, "not an amount")
-        return None
-    if cents < 0 and not negative:
-        grid.problem("amount", i, rule, "a purchase order's amount cannot be negative")
-        return None
-    return cents
-
-
-def _currency(grid: _Grid, record: list[Any], i: int, rule: str, schema: PlanSchema, default: str) -> str | None:
-    code = grid.text(record, "currency").upper() or default
-    if code not in schema.config.currencies:
-        grid.problem("currency", i, rule, f"{code!r} is not one of {', '.join(sorted(schema.config.currencies))}")
-        return None
-    return code
+        grid.problem("amount", i, f"{kind}.amount", marked.problem or "not an amount")
+    elif cents < 0 and not negative:
+        grid.problem("amount", i, f"{kind}.amount", "a purchase order's amount cannot be negative")
+        cents = None
+    given = currency_code(grid.text(record, "currency"), currencies)
+    if given and given not in currencies:
+        grid.problem("currency", i, f"{kind}.currency", f"{given!r} is not one of {', '.join(sorted(currencies))}")
+        return cents, None
+    code, why = marked_currency(marked, given, text, schema.config.reporting_currency)
+    if why is not None:
+        grid.problem("amount", i, f"{kind}.currency", why)
+        return cents, None
+    return cents, (code or default)
 
 
 def _day(
@@ -372,7 +417,8 @@ def parse_purchase_orders(
     schema: PlanSchema,
     date_order: str | None = None,
     window_days: int = DATE_WINDOW_DAYS,
-) -> list[PoRow]:
+    how: How | None = None,
+) -> Read:
     """The export's purchase orders; 422 naming the cell and rule of every row that is not one, and nothing read.
 
     A CSV is read as a stream, a chunk of rows at a time: the rows in the usual form (`_po_columns`)
@@ -381,9 +427,20 @@ def parse_purchase_orders(
     stream cannot promise to read as the csv module does, are read by `purchase_orders_by_row`.
     """
     found = _streamed(
-        raw, schema, date_order, window_days, PO_HEADERS, "purchase order", _po_columns_found, _po_columns
+        raw,
+        schema,
+        date_order,
+        window_days,
+        PO_HEADERS,
+        "purchase order",
+        PURCHASE_ORDERS,
+        _po_columns_found,
+        _po_columns,
+        how,
     )
-    return found if found is not None else purchase_orders_by_row(raw, filename, schema, date_order, window_days)
+    if found is not None:
+        return found
+    return purchase_orders_by_row(raw, filename, schema, date_order, window_days, how)
 
 
 def _streamed(
@@ -393,21 +450,28 @@ def _streamed(
     window_days: int,
     headers: Mapping[str, tuple[str, ...]],
     what: str,
+    kind: str,
     columns_found: Callable[[_Grid], None],
     by_columns: Callable[..., list[Any]],
-) -> list[Any] | None:
-    """The rows of a CSV export read as a stream by `by_columns` (422 with every problem); None: read it by row."""
+    how: How | None = None,
+) -> Read | None:
+    """The rows of a CSV export read as a stream by `by_columns` (422 with every problem); None: read it by row.
+
+    An export whose values a preset rewrites, or whose rows it skips, is read by row.
+    """
     stream = csv_stream(raw)
     if stream is None:
         return None
-    grid = _Grid(CSV_SHEET, stream.head, headers, what)
+    grid = _Grid(CSV_SHEET, stream.head, headers, what, kind, how)
     columns_found(grid)
+    if grid.cleans:
+        return None
     try:
         rows = by_columns(stream, grid, schema, date_order, date_window(schema, window_days))
     except NotStreamable:
         return None
     grid.refuse_if_any(what)
-    return rows
+    return Read(rows, grid)
 
 
 @collector_paused()
@@ -417,9 +481,10 @@ def purchase_orders_by_row(
     schema: PlanSchema,
     date_order: str | None = None,
     window_days: int = DATE_WINDOW_DAYS,
-) -> list[PoRow]:
+    how: How | None = None,
+) -> Read:
     """`parse_purchase_orders` reading the whole export and checking it one row at a time: the rules' definition."""
-    grid = _Grid.read(raw, filename, PO_HEADERS, "purchase order")
+    grid = _Grid.read(raw, filename, PO_HEADERS, "purchase order", PURCHASE_ORDERS, how)
     window = date_window(schema, window_days)
     _po_columns_found(grid)
     order = grid.order("service_start", "service_end", "service_period", given=date_order)
@@ -430,7 +495,7 @@ def purchase_orders_by_row(
         if row is not None:
             rows.append(row)
     grid.refuse_if_any("purchase order")
-    return rows
+    return Read(rows, grid)
 
 
 def _po_row(
@@ -447,8 +512,7 @@ def _po_row(
     `first_row` holds the row of every PO number read so far (casefolded), for the duplicate rule.
     """
     number = _number(grid, record, "po_number", i, "po.number", "PO number")
-    cents = _amount(grid, record, i, "po.amount", negative=False)
-    currency = _currency(grid, record, i, "po.currency", schema, schema.config.reporting_currency)
+    cents, currency = _money(grid, record, i, "po", schema, schema.config.reporting_currency, negative=False)
     span = _period(grid, record, i, order, window)
     line_id, code = grid.text(record, "line_id"), grid.text(record, "campaign_code")
     if not line_id and not code:
@@ -498,7 +562,8 @@ def parse_invoices(
     schema: PlanSchema,
     date_order: str | None = None,
     window_days: int = DATE_WINDOW_DAYS,
-) -> list[InvoiceRow]:
+    how: How | None = None,
+) -> Read:
     """The export's invoices; 422 naming the cell and rule of every row that is not one, and nothing read.
 
     A row without a currency is in its PO's currency when the PO is known (else the reporting
@@ -506,9 +571,20 @@ def parse_invoices(
     a CSV as a stream (`_invoice_columns`), else `invoices_by_row`.
     """
     found = _streamed(
-        raw, schema, date_order, window_days, INVOICE_HEADERS, "invoice", _invoice_columns_found, _invoice_columns
+        raw,
+        schema,
+        date_order,
+        window_days,
+        INVOICE_HEADERS,
+        "invoice",
+        INVOICES,
+        _invoice_columns_found,
+        _invoice_columns,
+        how,
     )
-    return found if found is not None else invoices_by_row(raw, filename, schema, date_order, window_days)
+    if found is not None:
+        return found
+    return invoices_by_row(raw, filename, schema, date_order, window_days, how)
 
 
 @collector_paused()
@@ -518,9 +594,10 @@ def invoices_by_row(
     schema: PlanSchema,
     date_order: str | None = None,
     window_days: int = DATE_WINDOW_DAYS,
-) -> list[InvoiceRow]:
+    how: How | None = None,
+) -> Read:
     """`parse_invoices` reading the whole export and checking it one row at a time: the rules' definition."""
-    grid = _Grid.read(raw, filename, INVOICE_HEADERS, "invoice")
+    grid = _Grid.read(raw, filename, INVOICE_HEADERS, "invoice", INVOICES, how)
     window = date_window(schema, window_days)
     _invoice_columns_found(grid)
     order = grid.order("invoice_date", given=date_order)
@@ -531,7 +608,7 @@ def invoices_by_row(
         if row is not None:
             rows.append(row)
     grid.refuse_if_any("invoice")
-    return rows
+    return Read(rows, grid)
 
 
 def _invoice_row(
@@ -546,8 +623,7 @@ def _invoice_row(
     """Row `i` of an invoice export as an InvoiceRow; None when it, or any row before it, has a problem."""
     number = _number(grid, record, "invoice_number", i, "invoice.number", "invoice number")
     po = _number(grid, record, "po_number", i, "invoice.po", "PO number")
-    cents = _amount(grid, record, i, "invoice.amount", negative=True)
-    currency = _currency(grid, record, i, "invoice.currency", schema, "") if grid.text(record, "currency") else ""
+    cents, currency = _money(grid, record, i, "invoice", schema, "", negative=True)
     day = _day(grid, record, "invoice_date", i, "invoice.date", order, window)
     if number is not None and po is not None:
         key = (po.casefold(), number.casefold())
@@ -666,7 +742,8 @@ def _scan(
             slashed[n] += [v for v in chunk.values(n).tolist() if "/" in v or "." in v]
         parts = [[v.strip().casefold() for v in chunk.values(n).tolist()] for n in keys]
         hashes.append(np.fromiter(map(hash, map("\x1f".join, zip(*parts, strict=True))), np.int64, count=chunk.n))
-    order = day_order(itertools.chain.from_iterable(slashed[n] for n in found), f"{grid.sheet} dates", given)
+    dates = itertools.chain.from_iterable(slashed[n] for n in found)
+    order = day_order(dates, f"{grid.sheet} dates", given, grid.reading.preset.date_order)
     every = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.int64)
     _, inverse, counts = np.unique(every, return_inverse=True, return_counts=True)
     shared = np.zeros(grid.top + 1 + len(every), dtype=bool)
@@ -789,6 +866,7 @@ def import_purchase_orders(
     date_order: str | None = None,
     stored: Stored | None = None,
     window_days: int = DATE_WINDOW_DAYS,
+    how: How | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Store the export's new and changed POs; (201, report) when any was, (200, report) when none.
 
@@ -797,7 +875,7 @@ def import_purchase_orders(
     line over plan is refused (422 naming each PO row on that line) and stores nothing.
     """
     require_finance(user, "imports purchase orders")
-    rows = parse_purchase_orders(raw, filename, schema, date_order, window_days)
+    rows = parse_purchase_orders(raw, filename, schema, date_order, window_days, how)
     with store.transaction() as session:
         store.serialise(session, SPEND_LOCK)  # one import at a time: two within plan never take a line over together
         lines = master_lines(session, current_submissions(session, schema.calendar.year))
@@ -817,6 +895,7 @@ def import_purchase_orders(
         ]
         by_number = {o["po_number"].casefold(): o for o in result.orders}
         report = {
+            "read_by": rows.read_by,
             "rows": len(rows),
             "new": len(fresh),
             "changed": len(changed),
@@ -870,13 +949,14 @@ def import_invoices(
     date_order: str | None = None,
     stored: Stored | None = None,
     window_days: int = DATE_WINDOW_DAYS,
+    how: How | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Store the export's new and changed invoices; (201, report) when any was, (200, report) when none.
 
     The report lists every invoice whose PO is unknown and every PO its invoices take beyond its amount.
     """
     require_finance(user, "imports invoices")
-    rows = parse_invoices(raw, filename, schema, date_order, window_days)
+    rows = parse_invoices(raw, filename, schema, date_order, window_days, how)
     with store.transaction() as session:
         store.serialise(session, SPEND_LOCK)
         orders = purchase_orders_in_force(session)  # an invoice without a currency is in its PO's, when it comes
@@ -902,6 +982,7 @@ def import_invoices(
             if o["over_po_cents"] > 0
         ]
         report = {
+            "read_by": rows.read_by,
             "rows": len(rows),
             "new": len(fresh),
             "changed": len(changed),
@@ -1032,6 +1113,7 @@ def purchase_orders_job(run: Any) -> dict[str, Any]:
         date_order=args.get("date_order"),
         stored=run.succeed,
         window_days=window,
+        how=How.of(args),
     )[1]
 
 
@@ -1051,4 +1133,5 @@ def invoices_job(run: Any) -> dict[str, Any]:
         date_order=args.get("date_order"),
         stored=run.succeed,
         window_days=window,
+        how=How.of(args),
     )[1]

@@ -71,3 +71,26 @@ def test_each_documented_sample_header_is_read_by_its_preset():
         assert "month" in columns and set(outcomes.KEYS) & columns.keys(), name
         named = {h.strip() for h in cells} - {"Currency", "Campaign Currency"}
         assert len(columns) == len(cells), (name, sorted(named))
+
+
+def test_imports_docs_name_every_preset_its_headers_words_and_sample_and_every_field():
+    """docs/imports.md documents each preset (its headers, words and sample, which its test reads) and each field."""
+    import sync_service.app  # noqa: F401  (every reader declares its fields on import)
+    from sync_service.platform import presets
+
+    text = (ROOT / "docs" / "imports.md").read_text(encoding="utf-8")
+    for kind in presets.KINDS:
+        for preset in presets.PRESETS[kind]:
+            section = text.split(f"#### `{preset.name}`", 1)
+            assert len(section) == 2, f"docs/imports.md has no section for {preset.name}"
+            body = section[1].split("#### ", 1)[0]
+            for field, headers in preset.headers.items():
+                assert f"| `{field}` | {', '.join(repr(h) for h in headers)} |" in body, (preset.name, field)
+            for words in preset.values.values():
+                for word, meaning in words.items():
+                    assert f"{word!r} → {meaning}" in body, (preset.name, word)
+            assert (ROOT / "docs" / "samples" / f"{preset.name}.csv").is_file(), preset.name
+            assert f"samples/{preset.name}.csv" in body
+        for field in presets.FIELDS[kind]:
+            if kind != presets.RESULTS:
+                assert f"| `{field}` |" in text, (kind, field)

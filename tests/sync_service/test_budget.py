@@ -477,7 +477,7 @@ def test_actuals_from_an_xlsx_and_a_semicolon_csv_in_another_currency(service: S
         [
             ["Line ID", "Net amount", "Currency"],
             ["E1", "1,000.00", "EUR"],
-            ["E1", "-$10.00", "EUR"],
+            ["E1", "-€10.00", "EUR"],  # a symbol agrees with the currency column ("$" here is refused)
             ["E2", "(5)", "EUR"],
             ["E2", "2.50-", "EUR"],  # a credit as SAP writes it
         ],
