@@ -406,7 +406,7 @@ def _pair(plan: Any, actual: Any, names: tuple[str, str] = ("plan", "actual")) -
     Arg("plan", "planned amounts (or allocations)", ArgType.NUMBER),
     Arg("actual", "actual amounts (or plans)", ArgType.NUMBER),
     Arg("output", "amount, percent or flag", ArgType.TEXT, Shape.SCALAR, True, "amount"),
-    example="=PS_VARIANCE(AG2:AG301, AA2:AA301)",
+    example="=PS_VARIANCE(AH2:AH301, AB2:AB301)",
 )
 def ps_variance(plan: Any, actual: Any, output: Any) -> list[list[Any]]:
     a, b = _pair(plan, actual)
@@ -425,7 +425,7 @@ def ps_variance(plan: Any, actual: Any, output: Any) -> list[list[Any]]:
     "Plan minus actual as a share of the plan (0.1 = 10% under plan); blank where the plan is zero.",
     Arg("plan", "planned amounts (or allocations)", ArgType.NUMBER),
     Arg("actual", "actual amounts (or plans)", ArgType.NUMBER),
-    example="=PS_VARIANCE_PCT(AG2:AG301, AA2:AA301)",
+    example="=PS_VARIANCE_PCT(AH2:AH301, AB2:AB301)",
 )
 def ps_variance_pct(plan: Any, actual: Any) -> list[list[Any]]:
     a, b = _pair(plan, actual)
@@ -475,7 +475,7 @@ def ps_fx(amount: Any, currency_code: Any, period: Any, to_currency: Any) -> lis
     Arg("planned", "planned spend for the year", ArgType.NUMBER),
     Arg("as_of", "the date (default today)", ArgType.ANY, Shape.SCALAR, True, None),
     volatile=True,  # by default it depends on today's date
-    example="=PS_PACING(AA2:AA301, AG2:AG301)",
+    example="=PS_PACING(AB2:AB301, AH2:AH301)",
 )
 def ps_pacing(actual: Any, planned: Any, as_of: Any) -> list[list[Any]]:
     schema = current_schema()
@@ -490,7 +490,7 @@ def ps_pacing(actual: Any, planned: Any, as_of: Any) -> list[list[Any]]:
     Arg("allocation", "allocated amounts", ArgType.NUMBER),
     Arg("committed", "committed spend", ArgType.NUMBER),
     Arg("actual", "actual spend", ArgType.NUMBER),
-    example="=PS_REMAINING(Summary!F15, SUM(Z2:Z301), SUM(AA2:AA301))",
+    example="=PS_REMAINING(Summary!F15, SUM(AA2:AA301), SUM(AB2:AB301))",
 )
 def ps_remaining(allocation: Any, committed: Any, actual: Any) -> list[list[Any]]:
     names = ("allocation", "committed", "actual")

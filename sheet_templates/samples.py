@@ -84,6 +84,7 @@ def sample_lines(
             "team": rng.choice(_TEAMS),
             "campaign": f"{rng.choice(_THEMES)} {cal.label}",
             "campaign_code": f"{region[:2]}{cal.year % 100:02d}-{rng.randrange(1000, 9999)}",
+            "crm_campaign_id": "",  # the CRM's id, once the campaign exists there
             "channel": channel,
             "activity": rng.choice(_ACTIVITIES.get(channel, ["Campaign"])),
             "owner": f"{rng.choice(_OWNERS)}@example.com",

@@ -243,6 +243,14 @@ def build_schema(config: OrgConfig) -> PlanSchema:
             help="The code finance's system books spend against; used to match actuals.",
         ),
         Column(
+            "crm_campaign_id",
+            "CRM campaign ID",
+            ColumnType.TEXT,
+            Role.DIMENSION,
+            help="The CRM's id of the campaign (Salesforce's 15- or 18-character Campaign ID); results match it first.",
+            width=20,
+        ),
+        Column(
             "channel",
             "Channel",
             ColumnType.CHOICE,

@@ -622,7 +622,8 @@ def _crm_story(schema: PlanSchema, out: Path, finance: Client, master: dict[str,
     for row in report["skipped"][:3]:
         p(f"  row {row['row']}: skipped, {row['reason']}")
     for row in report["unmatched"][:3]:
-        p(f"  row {row['row']}: no plan line or campaign {row.get('campaign_code') or row.get('campaign')}")
+        named = row.get("crm_campaign_id") or row.get("campaign_code") or row.get("campaign")
+        p(f"  row {row['row']}: no plan line or campaign {named}")
     status, again = finance.send("POST", f"/api/v1/outcomes?{query}", export, "text/csv")
     p(f"  the same file sent again: {status}, {'unchanged' if again.get('unchanged') else 'imported again'}")
 

@@ -492,6 +492,16 @@ class Expected:
             per_unit(planned, figures["leads"][1]),
             per_unit(target("spend"), target("leads")),
         )
+
+        def roi(revenue: int | None, cost: int | None) -> Fraction | None:  # Salesforce's: (revenue - cost) / cost
+            return None if revenue is None or not cost else Fraction(revenue - cost, cost)
+
+        over = covered("revenue")
+        figures["roi"] = (
+            roi(result("revenue", over), spend(over)) if over else None,
+            roi(figures["revenue"][1], planned),
+            roi(target("revenue"), target("spend")),
+        )
         over = covered("pipeline")
         figures["pipeline_roi"] = (
             ratio(result("pipeline", over), spend(over)) if over else None,
@@ -761,7 +771,7 @@ def import_results(base: str, finance: str) -> list[dict[str, Any]]:
         assert status in (200, 201), answer
         answers.append((status, answer))
     (_, a), (_, b), (_, c), (again, same) = answers
-    assert [r["campaign_code"] for r in a["unmatched"]] == ["NOPE-9"] and a["rows"] == 4, a
+    assert [r["crm_campaign_id"] for r in a["unmatched"]] == ["NOPE-9"] and a["rows"] == 4, a
     assert [s["row"] for s in a["skipped"]] == [9], a  # the totals row (blank rows are not rows)
     assert b["replaces"] == [{"import": a["id"], "months": ["m02"]}], b
     assert (again, same["id"], same["unchanged"]) == (200, c["id"], True), same
@@ -1241,7 +1251,7 @@ def live_calls() -> list[tuple[str, list[Any], int]]:
     for period, arg in (("Q1", "Q1"), ("FY2027", "FY")):
         figures = EXPECTED.performance("region", period)
         for region, f in figures.items():
-            for measure in ("leads", "pipeline", "cost_per_lead", "pipeline_roi"):
+            for measure in ("leads", "pipeline", "cost_per_lead", "pipeline_roi", "roi"):
                 for name, j in (("PS_RESULT", 0), ("PS_EXPECTED", 1), ("PS_TARGET", 2)):
                     value = f[measure][j]
                     if value is not None:
@@ -1345,6 +1355,7 @@ KINDS = {
     "revenue": "cents",
     "cost_per_lead": "cents",
     "pipeline_roi": "ratio",
+    "roi": "ratio",
     "opportunity_to_won": "ratio",
 }
 WHICH = ("actual", "expected", "target")
@@ -1368,6 +1379,8 @@ SHEET_COLUMNS = {
     "Target cost per lead": ("cost_per_lead", "target"),
     "Pipeline per unit of spend": ("pipeline_roi", "actual"),
     "Expected pipeline per unit of spend": ("pipeline_roi", "expected"),
+    "ROI (revenue less spend, over spend)": ("roi", "actual"),
+    "Expected ROI": ("roi", "expected"),
     "Opportunity to won": ("opportunity_to_won", "actual"),
 }
 

@@ -54,6 +54,7 @@ class Measure:
     unit: str
     numerator: str | None = None  # ratios: results (or "spend") over results (or "spend")
     denominator: str | None = None
+    net: bool = False  # (numerator - denominator) / denominator: ROI as Salesforce defines it
 
 
 MEASURES: tuple[Measure, ...] = (
@@ -63,6 +64,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("cost_per_mql", "Cost per MQL", PER_UNIT, "spend", "mqls"),
     Measure("pipeline_roi", "Pipeline per unit of spend", RATIO, "pipeline", "spend"),
     Measure("revenue_roi", "Revenue per unit of spend", RATIO, "revenue", "spend"),
+    Measure("roi", "ROI (revenue less spend, over spend)", RATIO, "revenue", "spend", net=True),
     Measure("lead_to_mql", "Lead to MQL", RATIO, "mqls", "leads"),
     Measure("mql_to_opportunity", "MQL to opportunity", RATIO, "opportunities", "mqls"),
     Measure("opportunity_to_won", "Opportunity to won", RATIO, "won", "opportunities"),
@@ -233,6 +235,8 @@ def _ratio(measure: Measure, num: int | None, den: int | None) -> int | float | 
     if measure.unit == PER_UNIT:  # cents per whole unit: cents * 100 / hundredths, rounded half away from zero
         value = Fraction(num * 100, den)
         return int(value + Fraction(1, 2)) if value >= 0 else -int(-value + Fraction(1, 2))
+    if measure.net:  # (won revenue - spend) / spend: both money, in reporting cents
+        num = num - den
     # a ratio of money to money, or of counts to counts: both sides in the same units
     return float(Fraction(num, den))
 
@@ -460,6 +464,8 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("pipeline_roi", "actual", "Pipeline per unit of spend"),
     ("pipeline_roi", "expected", "Expected pipeline per unit of spend"),
     ("revenue_roi", "actual", "Revenue per unit of spend"),
+    ("roi", "actual", "ROI (revenue less spend, over spend)"),
+    ("roi", "expected", "Expected ROI"),
     ("lead_to_mql", "actual", "Lead to MQL"),
     ("mql_to_opportunity", "actual", "MQL to opportunity"),
     ("opportunity_to_won", "actual", "Opportunity to won"),

@@ -44,8 +44,11 @@ from sync_service.platform.exports import (
     MONTH_HEADERS,
     cell_name,
     collector_paused,
+    currency_code,
     day_order,
     fiscal_month,
+    marked_amount,
+    marked_currency,
     norm,
     read_export,
     to_date_only,
@@ -56,10 +59,14 @@ from sync_service.platform.presets import RESULTS
 from sync_service.platform.storage import OutcomeAmount, OutcomeImport, Store, User
 from sync_service.results.matching import OPTIMISTIC_ATTEMPTS, master_snapshot, split, weights
 
-KEYS = ("line_id", "campaign_code", "campaign")
-_KEY_LABELS = {"line_id": "Line ID", "campaign_code": "Campaign code", "campaign": "Campaign"}
+KEYS = ("line_id", "crm_campaign_id", "campaign_code", "campaign")  # the order a row is matched in
+_KEY_LABELS = {
+    "line_id": "Line ID",
+    "crm_campaign_id": "CRM campaign ID",
+    "campaign_code": "Campaign code",
+    "campaign": "Campaign",
+}
 MAX_LISTED = 1000  # unmatched rows listed in an answer; the count is always whole
-_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
 _UNREAD = object()
 _TOTAL = re.compile(r"^(grand\s+)?(sub)?totals?\b", re.I)
 
@@ -70,6 +77,7 @@ _COMMON = {
 # Each preset: field -> the headers its export uses (compared lower-cased, "_" as a space, "Sum of " dropped).
 PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
     "plansheet": {
+        "crm_campaign_id": ("crm campaign id",),
         "campaign_code": ("campaign code", "code"),
         "campaign": ("campaign", "campaign name"),
         "leads": ("leads",),
@@ -82,7 +90,8 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
         "currency": ("currency", "currency code"),
     },
     "salesforce": {
-        "campaign_code": ("campaign id", "campaign: campaign id", "campaign code"),
+        "crm_campaign_id": ("campaign id", "campaign: campaign id", "18 digit campaign id", "campaign id (18)"),
+        "campaign_code": ("campaign code",),
         "campaign": ("campaign name", "campaign: campaign name"),
         "leads": ("leads in campaign", "total leads"),
         "mqls": ("mqls in campaign", "mqls", "marketing qualified leads"),
@@ -98,7 +107,8 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
         "currency": ("campaign currency", "currency", "opportunity currency"),
     },
     "hubspot": {
-        "campaign_code": ("campaign id", "utm campaign", "campaign code"),
+        "crm_campaign_id": ("campaign id",),
+        "campaign_code": ("utm campaign", "campaign code"),
         "campaign": ("campaign name", "name", "campaign"),
         "leads": ("new contacts (first touch)", "new contacts", "new contacts (last touch)"),
         "mqls": ("marketing qualified leads", "mqls", "new marketing qualified leads"),
@@ -110,7 +120,8 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
         "currency": ("currency", "currency code"),
     },
     "marketo": {
-        "campaign_code": ("program id", "program code"),
+        "crm_campaign_id": ("program id",),
+        "campaign_code": ("program code",),
         "campaign": ("program name", "program"),
         "leads": ("new names", "(ft) new names"),
         "mqls": ("success", "mqls", "(mt) success"),
@@ -130,6 +141,7 @@ presets.declare(RESULTS, FIELDS)
 class OutcomeRow:
     row: int  # the export's row (1-based), or the JSON row's index + 1
     line_id: str
+    crm_campaign_id: str
     campaign_code: str
     campaign: str
     month: str
@@ -231,7 +243,8 @@ def _header_row(grid: list[list[Any]], preset: str, mapping: Mapping[str, str] |
     wanted = PRESETS[preset]
     first = next((r for r in grid[:20] if any(norm(v) for v in r)), [])
     raise Unprocessable(
-        f"no header row with a campaign column ({', '.join(repr(h) for h in wanted['campaign_code'][:2])} or "
+        f"no header row with a campaign column ({', '.join(repr(h) for h in wanted['crm_campaign_id'][:1])}, "
+        f"{', '.join(repr(h) for h in wanted['campaign_code'][:2])} or "
         f"{wanted['campaign'][0]!r}, or 'Line ID') and a result column (for example "
         f"{wanted['leads'][0]!r} or {wanted['pipeline'][0]!r}) for the {preset} preset; found "
         + (", ".join(str(v) for v in first if str(v).strip()) or "nothing")
@@ -261,6 +274,7 @@ def parse_grid(
 
     metrics = tuple(m for m in METRICS if m in columns)
     currencies, reporting = set(schema.config.currencies), schema.config.reporting_currency
+    plan_currencies = tuple(sorted(currencies))
     default_month = None
     if month:
         try:
@@ -315,7 +329,7 @@ def parse_grid(
             if any(keys.values()) or any(str(v).strip() for v in record if v is not None):
                 skipped.append({"row": i + 1, "reason": "no figures"})
             continue
-        label = keys["line_id"] or keys["campaign_code"] or keys["campaign"]
+        label = keys["line_id"] or keys["crm_campaign_id"] or keys["campaign_code"] or keys["campaign"]
         total = is_total.get(label)
         if total is None:
             total = bool(_TOTAL.match(label))
@@ -324,18 +338,18 @@ def parse_grid(
         if not label or total:
             skipped.append({"row": i + 1, "reason": "a totals row" if label else "no campaign, line ID or code"})
             continue
-        if max(len(keys["line_id"]), len(keys["campaign_code"]), len(keys["campaign"])) > MAX_TEXT:
+        if max(map(len, keys.values())) > MAX_TEXT:
             too_long = [name for name, key in keys.items() if len(key) > MAX_TEXT]
             for name in too_long:
                 problem(name, i, "too_long", f"{len(keys[name]):,} characters, longer than any plan cell ({MAX_TEXT})")
             continue
-        if illegal_character(keys["line_id"] + keys["campaign_code"] + keys["campaign"]) is not None:
+        if illegal_character("".join(keys.values())) is not None:
             for name, key in keys.items():  # the one text rule (addin.text_rule), as plans keep it
                 char = illegal_character(key)
                 if char is not None:
                     problem(name, i, "control_character", character_message(_KEY_LABELS[name], char))
             continue
-        currency = str(record[j_currency]).strip().upper() if j_currency is not None and record[j_currency] else ""
+        currency = currency_code(record[j_currency], currencies) if j_currency is not None else ""
         values: list[int | None] = [None] * len(METRICS)
         bad = False
         for (metric, _, at, money), value in zip(j_metrics, raw_values, strict=True):
@@ -350,13 +364,16 @@ def parse_grid(
                     cents = to_cents(text)
                     if len(number_of) < 100_000:  # counts repeat; money mostly does not
                         number_of[text] = cents
-                if money and text[:1] in _SYMBOLS:
-                    symbol = _SYMBOLS[text[:1]]
-                    if currency and currency != symbol:
-                        problem(metric, i, "currency", f"{text!r} is in {symbol}, but the row's currency is {currency}")
-                        bad = True
-                        continue
-                    currency = currency or symbol
+                if money and (cents is None or not text[:1].isdigit()):  # a currency marker: "€30,000.50", "EUR 5"
+                    marked = marked_amount(text, plan_currencies)
+                    cents = marked.cents
+                    if cents is not None:
+                        said, why = marked_currency(marked, currency, text, reporting)
+                        if why is not None:
+                            problem(metric, i, "currency", why)
+                            bad = True
+                            continue
+                        currency = said or currency
             else:
                 cents = to_cents(value)
             if cents is None:
@@ -402,7 +419,16 @@ def parse_grid(
         if bad:
             continue
         rows.append(
-            OutcomeRow(i + 1, keys["line_id"], keys["campaign_code"], keys["campaign"], row_month, currency, values)
+            OutcomeRow(
+                i + 1,
+                keys["line_id"],
+                keys["crm_campaign_id"],
+                keys["campaign_code"],
+                keys["campaign"],
+                row_month,
+                currency,
+                values,
+            )
         )
     if problems:
         raise Unprocessable(
@@ -456,21 +482,25 @@ class MatchedOutcomes:
     unmatched_count: int
     ambiguous: list[dict[str, Any]]
     spread: list[dict[str, Any]] = field(default_factory=list)
+    matched_by: dict[str, int] = field(default_factory=dict)  # rows matched by each key
+    matched_rows: list[dict[str, Any]] = field(default_factory=list)  # {"row", "by"}: which key matched each row
 
 
 @collector_paused()
 def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: PlanSchema) -> MatchedOutcomes:
-    """Each row to its master line(s), by line ID, else campaign code, else campaign name; shared keys split.
+    """Each row to its master line(s), by line ID, else CRM campaign ID, else campaign code, else campaign name.
 
-    Every row's share is rounded on its own: counts by largest remainder in hundredths, money the
-    same in the row's currency, then each part converted to reporting cents at the plan rate.
+    A CRM campaign ID no line carries is looked for among the campaign codes too (an export whose ID
+    column holds the plan's own codes). Shared keys are split. Every row's share is rounded on its
+    own: counts by largest remainder in hundredths, money the same in the row's currency, then each
+    part converted to reporting cents at the plan rate. `matched_by` says which key matched each row.
     """
     index: dict[str, dict[str, list[int]]] = {k: defaultdict(list) for k in KEYS}
     for k, line in enumerate(lines):
         for key in KEYS:
             value = line.get(key)
             if value:
-                index[key][str(value).casefold()].append(k)
+                index[key][_key_of(key, str(value))].append(k)
     weights_of: dict[tuple[str, str], list[int]] = {}
     rates = schema.config.plan_rates
     parts: dict[
@@ -481,19 +511,26 @@ def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: 
     ambiguous: list[dict[str, Any]] = []
     spread: list[dict[str, Any]] = []
     unmatched_count = matched = 0
+    matched_by: dict[str, int] = {}
+    matched_rows: list[dict[str, Any]] = []
     money_at = [j for j, m in enumerate(METRICS) if m in MONEY]
     count_at = [j for j, m in enumerate(METRICS) if m not in MONEY]
     resolved: dict[tuple[str, str, str], tuple[list[int], list[int], str]] = {}
     for r in rows:
-        row_keys = (r.line_id, r.campaign_code, r.campaign)
+        row_keys = (r.line_id, r.crm_campaign_id, r.campaign_code, r.campaign)
         known = resolved.get(row_keys)
         if known is None:
             by_line = index["line_id"].get(r.line_id.casefold(), []) if r.line_id else []
             targets, how = by_line, "line_id"
-            for key, value in (("campaign_code", r.campaign_code), ("campaign", r.campaign)):
+            for key, value, among in (
+                ("crm_campaign_id", r.crm_campaign_id, "crm_campaign_id"),
+                ("campaign_code", r.crm_campaign_id, "campaign_code"),  # an ID column holding the plan's codes
+                ("campaign_code", r.campaign_code, "campaign_code"),
+                ("campaign", r.campaign, "campaign"),
+            ):
                 if len(targets) == 1 or not value:
                     continue
-                found = index[key].get(value.casefold(), [])
+                found = index[among].get(_key_of(among, value), [])
                 if found:
                     targets, how = found, key
                     break
@@ -513,6 +550,7 @@ def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: 
                     {
                         "row": r.row,
                         "line_id": r.line_id,
+                        "crm_campaign_id": r.crm_campaign_id,
                         "campaign_code": r.campaign_code,
                         "campaign": r.campaign,
                         "month": r.month,
@@ -520,6 +558,9 @@ def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: 
                 )
             continue
         matched += 1
+        matched_by[how] = matched_by.get(how, 0) + 1
+        if len(matched_rows) < MAX_LISTED:
+            matched_rows.append({"row": r.row, "by": how})
         values = r.values
         if len(targets) == 1:  # the usual row: one line, nothing to split
             k = targets[0]
@@ -537,8 +578,10 @@ def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: 
                     bucket[0].append((k, r.month, j))
                     bucket[1].append(values[j])
             continue
-        value = r.campaign_code if how == "campaign_code" else r.campaign
-        wkey = (how, value.casefold())
+        value = {"crm_campaign_id": r.crm_campaign_id, "campaign_code": r.campaign_code or r.crm_campaign_id}.get(
+            how, r.campaign
+        )
+        wkey = (how, _key_of(how, value))
         if wkey not in weights_of:
             weights_of[wkey] = weights([lines[k] for k in targets], schema)
             spread.append({"row": r.row, how: value, "lines": len(targets)})
@@ -578,7 +621,44 @@ def match_outcomes(rows: list[OutcomeRow], lines: list[dict[str, Any]], schema: 
     amounts = {
         (lines[k]["team_id"], lines[k]["line_id"], month): values for (k, month), values in sorted(counts.items())
     }
-    return MatchedOutcomes(amounts, matched, unmatched, unmatched_count, ambiguous, spread)
+    return MatchedOutcomes(amounts, matched, unmatched, unmatched_count, ambiguous, spread, matched_by, matched_rows)
+
+
+_SALESFORCE_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def salesforce_id(text: str) -> str | None:
+    """The 15-character form of a Salesforce record ID given in its 15- or 18-character form; None if it is not one.
+
+    The 18-character ID is the 15-character (case-sensitive) one and three characters that encode
+    which of its letters are capitals, so that it survives case-insensitive tools; both name one record.
+    """
+    if len(text) not in (15, 18) or not text.isascii() or not text.isalnum():
+        return None
+    if len(text) == 15:
+        return text
+    bits = [_SALESFORCE_SUFFIX.find(c) for c in text[15:].upper()]  # which of each 5 characters are capitals
+    if min(bits) < 0:
+        return None
+    head = []
+    for k, ch in enumerate(text[:15]):
+        capital = bits[k // 5] >> (k % 5) & 1
+        if capital and not ch.isalpha():
+            return None
+        head.append(ch.upper() if capital else ch.lower())
+    return "".join(head)  # its case restored, even when a tool upper- or lower-cased the 18 characters
+
+
+def _key_of(key: str, value: str) -> str:
+    """How a key's value is compared.
+
+    A CRM campaign ID as Salesforce's 15-character ID (case-sensitive) when it is one, else as
+    written; every other key case-insensitively.
+    """
+    text = value.strip()
+    if key == "crm_campaign_id":
+        return salesforce_id(text) or text
+    return text.casefold()
 
 
 # --- import ----------------------------------------------------------------------------------------------
@@ -639,6 +719,8 @@ def import_outcomes(
                     },
                     "rows": len(parsed.rows),
                     "matched": matched.matched,
+                    "matched_by": matched.matched_by,
+                    "matched_rows": matched.matched_rows,
                     "unmatched": matched.unmatched,
                     "unmatched_rows": matched.unmatched_count,
                     "ambiguous": matched.ambiguous,

@@ -125,6 +125,7 @@ VALUES: dict[str, list[str]] = {
     "team": ["Field Marketing", "Digital"],
     "campaign": ["Data Week", "AI Roadshow", "Brand Refresh"],
     "campaign_code": ["EM27-1042", ""],
+    "crm_campaign_id": ["7015e00000AbCdE", ""],
     "channel": list(SCHEMA.config.channels),
     "activity": ["Booth", "Webinar series", ""],
     "owner": ["kim@example.com", "sam@example.com"],

@@ -111,7 +111,7 @@ def test_typed_lines_with_empty_rows_between_and_an_amount_typed_as_text(plan_pa
 
     [issue] = read.issues
     assert (issue.rule, issue.severity) == (Rule.NUMBER_AS_TEXT, Severity.WARNING)
-    assert issue.location == "Plan!N5" == cell(schema, "m01", 5)
+    assert issue.location == "Plan!O5" == cell(schema, "m01", 5)
     assert (issue.column, issue.row, issue.file) == ("m01", 5, plan_path.name)
     assert '"1,250.50"' in issue.message and "stored as text" in issue.message
     assert "read as 1,250.50" in issue.message

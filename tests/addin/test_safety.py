@@ -29,7 +29,7 @@ from tests.addin.bad_files import PLAN_PART, make_template, part_text, with_extr
 from tests.libreoffice import recalculate
 
 TEMPLATE_ROWS = 300  # template.rows in the bundled configuration
-COLUMNS = 38  # the schema's columns, A..AL
+COLUMNS = 39  # the schema's columns, A..AM
 SHEETS = ("Instructions", "Plan", "Summary", "Lists")
 MAIN_NS = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 

@@ -394,7 +394,7 @@ def test_unknown_dimension(plan: Any, bound: dict[str, Callable[..., Any]]) -> N
     text = excel_error(call_like_excel(bound["PS_ROLLUP"], plan, "colour"))
     assert text == (
         '#VALUE! by: "colour" is not a dimension; use region, business_unit, team, campaign, '
-        "campaign_code, channel, activity, owner, currency, status"
+        "campaign_code, crm_campaign_id, channel, activity, owner, currency, status"
     )
 
 
@@ -414,13 +414,13 @@ def test_an_error_cell_in_an_amount_range(bound: dict[str, Callable[..., Any]]) 
 
 
 def test_a_cell_showing_na_in_the_plan(plan: Any, bound: dict[str, Callable[..., Any]]) -> None:
-    broken = with_cell(plan, 2, "m02", NA)  # the second line's Mar 2026 spend, sheet cell O3
+    broken = with_cell(plan, 2, "m02", NA)  # the second line's Mar 2026 spend, sheet cell P3
     for name in ("PS_ROLLUP", "PS_FORECAST", "PS_KPI"):
         text = excel_error(call_like_excel(bound[name], broken))
-        assert text.startswith("#VALUE! O3: Mar 2026 must be "), text  # the cell and its column, then why
+        assert text.startswith("#VALUE! P3: Mar 2026 must be "), text  # the cell and its column, then why
         assert '"#N/A"' in text
     text = excel_error(call_like_excel(bound["PS_FORECAST"], with_cell(plan, 2, "actual", NA)))
-    assert text == '#VALUE! AA3: Actual spend must be an amount, not "#N/A" (it shows an error)'
+    assert text == '#VALUE! AB3: Actual spend must be an amount, not "#N/A" (it shows an error)'
 
 
 @pytest.mark.parametrize(
@@ -430,8 +430,8 @@ def test_a_cell_showing_na_in_the_plan(plan: Any, bound: dict[str, Callable[...,
 def test_cells_in_messages_are_relative_to_a_range_without_header(
     name: str, plan: Any, bound: dict[str, Callable[..., Any]]
 ) -> None:
-    rows = with_cell(plan, 2, "m02", NA)[1:]  # Plan!A2:AL13 selected: the bad cell is in the range's second row
-    assert excel_error(call_like_excel(bound[name], rows)).startswith("#VALUE! O2: Mar 2026 must be ")
+    rows = with_cell(plan, 2, "m02", NA)[1:]  # Plan!A2:AM13 selected: the bad cell is in the range's second row
+    assert excel_error(call_like_excel(bound[name], rows)).startswith("#VALUE! P2: Mar 2026 must be ")
 
 
 def test_an_error_code_for_a_date(plan: Any, bound: dict[str, Callable[..., Any]]) -> None:

@@ -36,9 +36,9 @@ def test_sheets_in_order_and_the_plan_opens_first(book) -> None:
 def test_plan_header_is_the_schema_and_the_table_covers_header_and_rows(book, schema) -> None:
     plan = book["Plan"]
     assert [c.value for c in plan[1]] == [c.label for c in schema.columns]
-    assert plan.max_column == len(schema.columns) == 38
+    assert plan.max_column == len(schema.columns) == 39
     table = plan.tables["PlanLines"]
-    assert table.ref == f"A1:AL{LAST}"
+    assert table.ref == f"A1:AM{LAST}"
     assert [c.name for c in table.tableColumns] == [c.label for c in schema.columns]
     assert plan.max_row == LAST
 
@@ -73,11 +73,11 @@ def test_dropdowns_come_from_named_lists_on_the_lists_sheet(book, schema) -> Non
 
 def test_other_input_columns_are_validated_too(book, schema) -> None:
     by_range = {str(dv.sqref): dv for dv in book["Plan"].data_validations.dataValidation}
-    m01 = by_range[f"N2:N{LAST}"]
+    m01 = by_range[f"O2:O{LAST}"]
     assert (m01.type, m01.operator, m01.formula1) == ("decimal", "greaterThanOrEqual", "0")
-    leads = by_range[f"AB2:AB{LAST}"]
+    leads = by_range[f"AC2:AC{LAST}"]
     assert (leads.type, leads.operator, leads.formula1) == ("whole", "greaterThanOrEqual", "0")
-    start = by_range[f"L2:L{LAST}"]
+    start = by_range[f"M2:M{LAST}"]
     excel_epoch = dt.date(1899, 12, 30)
     assert start.type == "date"
     assert (excel_epoch + dt.timedelta(int(start.formula1)), excel_epoch + dt.timedelta(int(start.formula2))) == (
@@ -86,7 +86,7 @@ def test_other_input_columns_are_validated_too(book, schema) -> None:
     )
     assert "2026-02-01 to 2027-01-31" in start.error
     assert by_range[f"E2:E{LAST}"].type == "textLength"
-    assert not any(r.startswith(("AG", "AH", "AI")) for r in by_range)  # formula columns are not inputs
+    assert not any(r.startswith(("AH", "AI", "AJ")) for r in by_range)  # formula columns are not inputs
 
 
 def test_plan_rates_are_a_named_table_on_the_lists_sheet(book, config) -> None:
@@ -107,11 +107,11 @@ def test_input_cells_are_unlocked_and_formula_cells_locked(book, schema) -> None
 
 def test_formula_cells_compute_their_own_row(book) -> None:
     plan = book["Plan"]
-    assert plan["AG2"].value == "=SUM(N2:Y2)"
-    assert plan[f"AG{LAST}"].value == f"=SUM(N{LAST}:Y{LAST})"
-    assert plan[f"AH{LAST}"].value == f"=AG{LAST}-AA{LAST}"
-    month = "ROUND({}7*VLOOKUP(J7,ps_fx_rates,2,FALSE),2)"
-    assert plan["AL7"].value == "=IFERROR(" + "+".join(month.format(m) for m in "WXY") + ",0)"
+    assert plan["AH2"].value == "=SUM(O2:Z2)"
+    assert plan[f"AH{LAST}"].value == f"=SUM(O{LAST}:Z{LAST})"
+    assert plan[f"AI{LAST}"].value == f"=AH{LAST}-AB{LAST}"
+    month = "ROUND({}7*VLOOKUP(K7,ps_fx_rates,2,FALSE),2)"
+    assert plan["AM7"].value == "=IFERROR(" + "+".join(month.format(m) for m in "XYZ") + ",0)"
 
 
 def test_every_sheet_is_protected_without_a_password(book) -> None:
@@ -137,7 +137,7 @@ def test_formula_columns_are_the_tables_calculated_columns(book, schema) -> None
             assert calculated is None, col.name
         else:
             assert "=" + calculated.attr_text == book["Plan"][f"{col.letter}2"].value, col.name
-    assert columns["Planned total"].calculatedColumnFormula.attr_text == "SUM(N2:Y2)"
+    assert columns["Planned total"].calculatedColumnFormula.attr_text == "SUM(O2:Z2)"
 
 
 def test_template_identity_is_in_defined_names(book, schema) -> None:
@@ -150,7 +150,7 @@ def test_template_identity_is_in_defined_names(book, schema) -> None:
 
 def test_variance_is_red_when_over_spent_and_green_when_under(book) -> None:
     rules = {str(cf.sqref): cf.rules for cf in book["Plan"].conditional_formatting}
-    variance = rules[f"AH2:AH{LAST}"]
+    variance = rules[f"AI2:AI{LAST}"]
     colours = {(r.operator, tuple(r.formula)): r.dxf.fill.fgColor.rgb[-6:] for r in variance}
     assert colours == {("lessThan", ("0",)): "F8CBAD", ("greaterThan", ("0",)): "C6EFCE"}
 
@@ -172,9 +172,9 @@ def test_summary_has_every_channel_and_the_regions_allocation(book, config) -> N
         float(rate) for rate in config.plan_rates.values()
     ]
     rows = "Plan!${0}$2:${0}$" + str(LAST)
-    months = "+".join(f"ROUND({rows.format(m)}*{{rate}},2)" for m in "NOP")
+    months = "+".join(f"ROUND({rows.format(m)}*{{rate}},2)" for m in "OPQ")
     expected = "=" + "+".join(
-        f'SUMPRODUCT(({rows.format("G")}=$A5)*({rows.format("J")}="{code}")*({months.format(rate=rate)}))'
+        f'SUMPRODUCT(({rows.format("H")}=$A5)*({rows.format("K")}="{code}")*({months.format(rate=rate)}))'
         for code, rate in rates.items()
     )
     assert summary.cell(5, 2).value == expected
@@ -185,7 +185,7 @@ def test_instructions_name_the_region_year_and_template(book, schema) -> None:
     assert "Acme Corporation marketing plan: EMEA, FY2027" in text
     assert "01 February 2026 to 31 January 2027" in text
     assert f"version {schema.version}" in text
-    assert "AG  Planned total (calculated)" in text
+    assert "AH  Planned total (calculated)" in text
     assert "Insert rows inside the table" in text and "Lines typed below the table are not counted" in text
 
 
@@ -236,25 +236,25 @@ def test_prefilled_lines_land_in_their_cells(tmp_path: Path, schema) -> None:
     ]
     path = build_template(schema, "EMEA", tmp_path / "plan-EMEA.xlsx", lines=lines, spare_rows=2)
     plan = openpyxl.load_workbook(path)["Plan"]
-    assert plan.tables["PlanLines"].ref == "A1:AL5"  # two lines and two spare rows
+    assert plan.tables["PlanLines"].ref == "A1:AM5"  # two lines and two spare rows
     row2 = {col.name: plan.cell(2, col.index).value for col in schema.input_columns}
     assert row2["line_id"] == "EMEA-0042"
     assert row2["region"] == "EMEA"  # filled in for the planner
     assert (row2["business_unit"], row2["channel"], row2["currency"]) == ("SMB", "Events", "EUR")
     assert row2["start_date"] == dt.datetime(2026, 3, 1)
-    assert (plan["N2"].value, plan["Y2"].value, plan["AA2"].value, plan["AB2"].value) == (1000.5, 250, 99.99, 40)
-    assert plan["N2"].data_type == "n"
-    assert plan["O2"].value is None
+    assert (plan["O2"].value, plan["Z2"].value, plan["AB2"].value, plan["AC2"].value) == (1000.5, 250, 99.99, 40)
+    assert plan["O2"].data_type == "n"
+    assert plan["P2"].value is None
     assert [plan[f"A{r}"].value for r in range(3, 6)] == ["EMEA-0002", "EMEA-0003", "EMEA-0004"]
     assert plan["E3"].value == "=1+1"
     # Text that looks like a formula stays text: it is shown as typed, never evaluated.
-    for cell in (plan["AF2"], plan["E3"]):
+    for cell in (plan["AG2"], plan["E3"]):
         assert cell.data_type == "s", cell.coordinate
     with zipfile.ZipFile(path) as z:
         sheet_xml = z.read("xl/worksheets/sheet2.xml").decode()
     assert "<f>1+1</f>" not in sheet_xml
     assert "<f>HYPERLINK" not in sheet_xml
-    assert plan["AG2"].value == "=SUM(N2:Y2)"  # formula columns are still formulas
+    assert plan["AH2"].value == "=SUM(O2:Z2)"  # formula columns are still formulas
 
 
 def test_a_long_plan_gets_rows_beyond_the_configured_minimum(tmp_path: Path, schema) -> None:

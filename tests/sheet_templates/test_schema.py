@@ -19,15 +19,15 @@ def described(schema) -> dict[str, dict]:
 def test_describe_lists_every_column_in_sheet_order_with_its_letter(schema) -> None:
     columns = schema.describe()["columns"]
     assert [c["column"] for c in columns] == [column_letter(i) for i in range(1, len(columns) + 1)]
-    assert [c["name"] for c in columns[:13]] == [
-        "line_id", "region", "business_unit", "team", "campaign", "campaign_code", "channel",
+    assert [c["name"] for c in columns[:14]] == [
+        "line_id", "region", "business_unit", "team", "campaign", "campaign_code", "crm_campaign_id", "channel",
         "activity", "owner", "currency", "status", "start_date", "end_date",
     ]  # fmt: skip
-    assert [c["label"] for c in columns[13:25]] == [
+    assert [c["label"] for c in columns[14:26]] == [
         "Feb 2026", "Mar 2026", "Apr 2026", "May 2026", "Jun 2026", "Jul 2026",
         "Aug 2026", "Sep 2026", "Oct 2026", "Nov 2026", "Dec 2026", "Jan 2027",
     ]  # fmt: skip
-    assert [c["name"] for c in columns[25:]] == [
+    assert [c["name"] for c in columns[26:]] == [
         "committed", "actual", "leads", "mqls", "pipeline", "revenue", "notes",
         "planned_total", "variance", "q1_reporting", "q2_reporting", "q3_reporting", "q4_reporting",
     ]  # fmt: skip
@@ -55,11 +55,11 @@ def test_describe_says_what_is_required_and_what_is_allowed(schema, config) -> N
     assert cols["status"]["allowed"] == list(config.statuses)
     assert cols["campaign"]["allowed"] is None
     assert (cols["line_id"]["column"], cols["line_id"]["type"]) == ("A", "id")
-    assert (cols["channel"]["column"], cols["channel"]["type"]) == ("G", "choice")
-    assert (cols["start_date"]["column"], cols["start_date"]["type"]) == ("L", "date")
+    assert (cols["channel"]["column"], cols["channel"]["type"]) == ("H", "choice")
+    assert (cols["start_date"]["column"], cols["start_date"]["type"]) == ("M", "date")
     assert "01 Feb 2026 to 31 Jan 2027" in cols["start_date"]["help"]
-    assert (cols["m01"]["column"], cols["m01"]["type"], cols["m01"]["label"]) == ("N", "money", "Feb 2026")
-    assert (cols["m12"]["column"], cols["m12"]["label"]) == ("Y", "Jan 2027")
+    assert (cols["m01"]["column"], cols["m01"]["type"], cols["m01"]["label"]) == ("O", "money", "Feb 2026")
+    assert (cols["m12"]["column"], cols["m12"]["label"]) == ("Z", "Jan 2027")
     assert (cols["leads"]["type"], cols["pipeline"]["type"]) == ("count", "money")
 
 
@@ -74,18 +74,18 @@ def test_describe_gives_formulas_for_the_first_data_row(schema) -> None:
         "type": "formula",
         "allowed": None,
         "required": False,
-        "column": "AG",
+        "column": "AH",
         "input": False,
-        "formula": "=SUM(N2:Y2)",
+        "formula": "=SUM(O2:Z2)",
         "help": "",
     }
-    assert cols["variance"]["formula"] == "=AG2-AA2"  # planned total minus actual spend
+    assert cols["variance"]["formula"] == "=AH2-AB2"  # planned total minus actual spend
     assert cols["q1_reporting"]["label"] == "Q1 planned (USD)"
     # The money grain: each month converted at the plan rate and rounded to the cent, then summed.
-    rate = "VLOOKUP(J2,ps_fx_rates,2,FALSE)"
-    q1 = f"=IFERROR(ROUND(N2*{rate},2)+ROUND(O2*{rate},2)+ROUND(P2*{rate},2),0)"
+    rate = "VLOOKUP(K2,ps_fx_rates,2,FALSE)"
+    q1 = f"=IFERROR(ROUND(O2*{rate},2)+ROUND(P2*{rate},2)+ROUND(Q2*{rate},2),0)"
     assert cols["q1_reporting"]["formula"] == q1
-    assert cols["q4_reporting"]["formula"] == f"=IFERROR(ROUND(W2*{rate},2)+ROUND(X2*{rate},2)+ROUND(Y2*{rate},2),0)"
+    assert cols["q4_reporting"]["formula"] == f"=IFERROR(ROUND(X2*{rate},2)+ROUND(Y2*{rate},2)+ROUND(Z2*{rate},2),0)"
     assert cols["line_id"]["formula"] is None
 
 
@@ -142,12 +142,12 @@ def test_extra_kpis_come_after_the_built_in_kpis_and_before_notes(config) -> Non
     names = [c.name for c in schema.columns]
     assert names[names.index("revenue") :][:4] == ["revenue", "sqls", "cpl", "notes"]
     cols = described(schema)
-    assert (cols["sqls"]["column"], cols["sqls"]["type"], cols["sqls"]["label"]) == ("AF", "count", "Expected SQLs")
-    assert (cols["cpl"]["column"], cols["cpl"]["type"]) == ("AG", "money")
-    assert cols["notes"]["column"] == "AH"
+    assert (cols["sqls"]["column"], cols["sqls"]["type"], cols["sqls"]["label"]) == ("AG", "count", "Expected SQLs")
+    assert (cols["cpl"]["column"], cols["cpl"]["type"]) == ("AH", "money")
+    assert cols["notes"]["column"] == "AI"
     # The formula columns move right and still point at the right columns.
-    assert (cols["planned_total"]["column"], cols["planned_total"]["formula"]) == ("AI", "=SUM(N2:Y2)")
-    assert cols["variance"]["formula"] == "=AI2-AA2"
+    assert (cols["planned_total"]["column"], cols["planned_total"]["formula"]) == ("AJ", "=SUM(O2:Z2)")
+    assert cols["variance"]["formula"] == "=AJ2-AB2"
 
 
 def test_a_kpi_may_not_reuse_a_built_in_column_name(config) -> None:
@@ -157,7 +157,7 @@ def test_a_kpi_may_not_reuse_a_built_in_column_name(config) -> None:
 
 
 def test_schema_lookups(schema) -> None:
-    assert schema["channel"].letter == "G"
+    assert schema["channel"].letter == "H"
     assert "channel" in schema
     assert "colour" not in schema
     assert len(schema.month_columns) == 12
@@ -165,8 +165,8 @@ def test_schema_lookups(schema) -> None:
     assert all(c.is_input for c in schema.input_columns)
     assert len(schema.input_columns) + len(schema.formula_columns) == len(schema.columns)
     assert schema.dimension_names == (
-        "region", "business_unit", "team", "campaign", "campaign_code", "channel", "activity", "owner",
-        "currency", "status",
+        "region", "business_unit", "team", "campaign", "campaign_code", "crm_campaign_id", "channel", "activity",
+        "owner", "currency", "status",
     )  # fmt: skip
     meta = schema.meta_for("EMEA")
     assert (meta.template_id, meta.version, meta.region, meta.fiscal_year) == (

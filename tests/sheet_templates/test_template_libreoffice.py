@@ -192,11 +192,12 @@ def test_recalculation_replaces_stale_cached_values(tmp_path: Path) -> None:
     assert sheet_values(fresh, "Plan")[1][SCHEMA["notes"].index - 1] == "=1+1"
     stale = tmp_path / "stale" / "plan-EMEA.xlsx"
     stale.parent.mkdir()
-    _rewrite_cached_value(fresh, stale, "Plan", "AG2", "999999")
-    assert openpyxl.load_workbook(stale, data_only=True)["Plan"]["AG2"].value == 999999
+    total = f"{SCHEMA['planned_total'].letter}2"
+    _rewrite_cached_value(fresh, stale, "Plan", total, "999999")
+    assert openpyxl.load_workbook(stale, data_only=True)["Plan"][total].value == 999999
 
     again = recalculate(stale, tmp_path / "second")
-    assert openpyxl.load_workbook(again, data_only=True)["Plan"]["AG2"].value == 100
+    assert openpyxl.load_workbook(again, data_only=True)["Plan"][total].value == 100
 
 
 @pytest.mark.libreoffice

@@ -127,12 +127,12 @@ def test_rows_inserted_inside_the_table_grow_its_ranges_but_get_no_formulas(inse
     path, _ = inserted
     book = openpyxl.load_workbook(path)
     plan = book["Plan"]
-    assert plan.tables["PlanLines"].ref == "A1:AL10"
+    assert plan.tables["PlanLines"].ref == f"A1:{SCHEMA.columns[-1].letter}10"
     assert table_rows_from_names(inspect_package(path, plan_sheet=PLAN_SHEET).defined_names) == (2, 10)
     total, q1 = SCHEMA["planned_total"].letter, SCHEMA["q1_reporting"].letter
     assert plan[f"{total}4"].value is None and plan[f"{q1}5"].value is None  # what the Summary must cope with
-    assert plan[f"{total}6"].value == "=SUM(N6:Y6)"  # the third prefilled line, moved down
-    assert "Plan!$G$2:$G$10" in book["Summary"]["B5"].value
+    assert plan[f"{total}6"].value == "=SUM(O6:Z6)"  # the third prefilled line, moved down
+    assert "Plan!$H$2:$H$10" in book["Summary"]["B5"].value
 
 
 @pytest.mark.libreoffice
@@ -162,7 +162,7 @@ def test_plansheet_reads_the_same_lines_and_refuses_the_one_below_the_table(inse
     assert "rows 2 to 10" in outside[0].message and FIX in outside[0].message
     # The only other error is the line without a channel (prefilled in row 5, moved to 7 by the insertion).
     assert [(i.rule, i.location) for i in read.errors if i.rule is not Rule.OUTSIDE_TABLE] == [
-        (Rule.REQUIRED, "Plan!G7")
+        (Rule.REQUIRED, f"Plan!{SCHEMA['channel'].letter}7")
     ]
     ids = sorted(read.table["line_id"])
     assert ids == sorted([ln["line_id"] for ln in PREFILLED + INSERTED] + ["EMEA-0900"])

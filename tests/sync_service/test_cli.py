@@ -94,7 +94,7 @@ def test_schema_json_lists_every_column_with_its_letter(capsys: pytest.CaptureFi
     assert info["fiscal_year"] == SCHEMA.calendar.year and info["sheet"] == "Plan" and info["header_row"] == 1
     assert [(c["name"], c["column"]) for c in info["columns"]] == [(c.name, c.letter) for c in SCHEMA.columns]
     by_name = {c["name"]: c for c in info["columns"]}
-    assert by_name["m01"]["column"] == "N" and by_name["notes"]["column"] == "AF"
+    assert by_name["m01"]["column"] == "O" and by_name["notes"]["column"] == "AG"
     assert by_name["m01"]["label"] == SCHEMA.calendar.months[0].label
     assert by_name["channel"]["allowed"] == list(SCHEMA.config.channels)
     assert by_name["owner"]["required"] is True and by_name["notes"]["required"] is False

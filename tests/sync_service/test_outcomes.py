@@ -104,7 +104,7 @@ def test_a_salesforce_report_is_read_with_its_mess_and_shared_ids_are_split_by_p
     report = answer.get_json()
     assert report["preset"] == "salesforce" and report["source"] == "salesforce"
     assert report["months"] == ["m01", "m02"] and report["rows"] == 4 and report["matched"] == 3
-    assert [u["campaign_code"] for u in report["unmatched"]] == ["701NOPE"] and report["unmatched_rows"] == 1
+    assert [u["crm_campaign_id"] for u in report["unmatched"]] == ["701NOPE"] and report["unmatched_rows"] == 1
     assert {s["reason"] for s in report["skipped"]} == {"a totals row", "no figures"}
     assert "mqls" not in report["metrics"] and "leads" in report["metrics"]
 
