@@ -201,8 +201,8 @@ _declare(
 
 MEASURE = Arg(
     "measure",
-    "leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, "
-    "revenue_roi, roi, lead_to_mql, mql_to_opportunity or opportunity_to_won",
+    "leads, mqls, sals, opportunities, won, pipeline, revenue, crm_cost, spend, cost_difference, cost_per_lead, "
+    "cost_per_mql, pipeline_roi, revenue_roi, roi, lead_to_mql, mql_to_opportunity or opportunity_to_won",
     ArgType.TEXT,
     Shape.SCALAR,
 )

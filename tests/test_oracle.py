@@ -233,7 +233,7 @@ RESULTS_C = [
     ["Campaign LA-1", "7", "2", "0", "0"],
 ]
 # What each import's rows hold, as the independent computation reads them: source, month, row key, figures.
-RESULT_METRICS = ("leads", "mqls", "sals", "opportunities", "won", "pipeline", "revenue")
+RESULT_METRICS = ("leads", "mqls", "sals", "opportunities", "won", "pipeline", "revenue", "crm_cost")
 IN_FORCE = {  # (source, month) -> the rows in force: (line ID, code, campaign, currency, {metric: text})
     ("salesforce", "m01"): [
         (
@@ -492,6 +492,9 @@ class Expected:
             per_unit(planned, figures["leads"][1]),
             per_unit(target("spend"), target("leads")),
         )
+
+        over = covered("crm_cost")  # the CRM's own cost against finance's actual spend of the months it covers
+        figures["cost_difference"] = (result("crm_cost", over) - spend(over) if over else None, None, None)
 
         def roi(revenue: int | None, cost: int | None) -> Fraction | None:  # Salesforce's: (revenue - cost) / cost
             return None if revenue is None or not cost else Fraction(revenue - cost, cost)
@@ -1356,6 +1359,8 @@ KINDS = {
     "cost_per_lead": "cents",
     "pipeline_roi": "ratio",
     "roi": "ratio",
+    "crm_cost": "cents",
+    "cost_difference": "cents",
     "opportunity_to_won": "ratio",
 }
 WHICH = ("actual", "expected", "target")

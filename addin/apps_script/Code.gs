@@ -343,7 +343,7 @@ function PS_BASELINE(scope, period, channel, campaign, year) {
 /**
  * What the spend bought, from the results imported from the CRM: a result, a unit cost, ROI or a conversion (#N/A when no results cover the period)
  *
- * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
+ * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, crm_cost, spend, cost_difference, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
  * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
  * @param {string} channel (optional) only this channel (default: all)
@@ -359,7 +359,7 @@ function PS_RESULT(measure, scope, period, channel, campaign, year) {
 /**
  * What the approved plan expects of a measure: expected leads, MQLs, pipeline, revenue, planned spend, and the unit costs and ratios they give
  *
- * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
+ * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, crm_cost, spend, cost_difference, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
  * @param {string} period (optional) FY (default), Q1..Q4, or a fiscal month m01..m12
  * @param {string} channel (optional) only this channel (default: all)
@@ -375,7 +375,7 @@ function PS_EXPECTED(measure, scope, period, channel, campaign, year) {
 /**
  * The target shared with sales for a region and quarter (or the year): leads, MQLs, pipeline, revenue, the allocation as spend, and the unit costs and conversions they give
  *
- * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, spend, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
+ * @param {string} measure leads, mqls, sals, opportunities, won, pipeline, revenue, crm_cost, spend, cost_difference, cost_per_lead, cost_per_mql, pipeline_roi, revenue_roi, roi, lead_to_mql, mql_to_opportunity or opportunity_to_won
  * @param {string} scope a region (EMEA) or a team (EMEA-ENTERPRISE)
  * @param {string} period (optional) FY (default) or Q1..Q4: allocations are by quarter
  * @param {number|string} year (optional) the fiscal year, 2028 or FY2028 (default: the workbook's template year, else the year the service runs)

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from sync_service.platform.storage import OutcomeAmount, OutcomeImport
 
-METRICS = ("leads", "mqls", "sals", "opportunities", "won", "pipeline", "revenue")
+METRICS = ("leads", "mqls", "sals", "opportunities", "won", "pipeline", "revenue", "crm_cost")
 
 
-MONEY = frozenset({"pipeline", "revenue"})
+MONEY = frozenset({"pipeline", "revenue", "crm_cost"})
 
 
 LABELS = {
@@ -26,6 +26,7 @@ LABELS = {
     "won": "Won opportunities",
     "pipeline": "Pipeline",
     "revenue": "Closed-won revenue",
+    "crm_cost": "CRM cost",  # the CRM's own record of cost, shown beside finance's actual spend, never instead
 }
 
 

@@ -55,6 +55,7 @@ class Measure:
     numerator: str | None = None  # ratios: results (or "spend") over results (or "spend")
     denominator: str | None = None
     net: bool = False  # (numerator - denominator) / denominator: ROI as Salesforce defines it
+    difference: bool = False  # numerator - denominator, in cents: the CRM's cost against finance's spend
 
 
 MEASURES: tuple[Measure, ...] = (
@@ -65,6 +66,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("pipeline_roi", "Pipeline per unit of spend", RATIO, "pipeline", "spend"),
     Measure("revenue_roi", "Revenue per unit of spend", RATIO, "revenue", "spend"),
     Measure("roi", "ROI (revenue less spend, over spend)", RATIO, "revenue", "spend", net=True),
+    Measure("cost_difference", "CRM cost less actual spend", CENTS, "crm_cost", "spend", difference=True),
     Measure("lead_to_mql", "Lead to MQL", RATIO, "mqls", "leads"),
     Measure("mql_to_opportunity", "MQL to opportunity", RATIO, "opportunities", "mqls"),
     Measure("opportunity_to_won", "Opportunity to won", RATIO, "won", "opportunities"),
@@ -230,6 +232,8 @@ def _spend(sums: Sums, g: int, months: tuple[int, ...], period: Period, notes: l
 
 def _ratio(measure: Measure, num: int | None, den: int | None) -> int | float | None:
     """A measure's ratio of two sums in their units; None when either is missing or the divisor is zero."""
+    if measure.difference:  # the CRM's cost less finance's actual spend of the same months
+        return None if num is None or den is None else num - den
     if num is None or den is None or den == 0:
         return None
     if measure.unit == PER_UNIT:  # cents per whole unit: cents * 100 / hundredths, rounded half away from zero
@@ -465,6 +469,8 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("pipeline_roi", "expected", "Expected pipeline per unit of spend"),
     ("revenue_roi", "actual", "Revenue per unit of spend"),
     ("roi", "actual", "ROI (revenue less spend, over spend)"),
+    ("crm_cost", "actual", "CRM cost"),
+    ("cost_difference", "actual", "CRM cost less actual spend"),
     ("roi", "expected", "Expected ROI"),
     ("lead_to_mql", "actual", "Lead to MQL"),
     ("mql_to_opportunity", "actual", "MQL to opportunity"),

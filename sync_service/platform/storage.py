@@ -364,6 +364,7 @@ class OutcomeAmount(Base):
     won: Mapped[int] = mapped_column(BigInteger, default=0)
     pipeline: Mapped[int] = mapped_column(BigInteger, default=0)
     revenue: Mapped[int] = mapped_column(BigInteger, default=0)
+    crm_cost: Mapped[int] = mapped_column(BigInteger, default=0)  # the CRM's record of cost (migration 0022)
 
 
 class PeriodLock(Base):

@@ -87,6 +87,7 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
         "won": ("won", "won opportunities", "closed won"),
         "pipeline": ("pipeline",),
         "revenue": ("revenue", "closed-won revenue", "closed won revenue"),
+        "crm_cost": ("crm cost",),
         "currency": ("currency", "currency code"),
     },
     "salesforce": {
@@ -104,6 +105,7 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
             "total value won opportunities",
             "amount won opportunities",
         ),
+        "crm_cost": ("actual cost in campaign", "actual cost"),
         "currency": ("campaign currency", "currency", "opportunity currency"),
     },
     "hubspot": {
@@ -130,6 +132,7 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
         "won": ("opportunities won", "(ft) opportunities won", "(mt) opportunities won", "won opportunities"),
         "pipeline": ("pipeline created", "(ft) pipeline created", "(mt) pipeline created"),
         "revenue": ("won revenue", "(ft) won revenue", "(mt) won revenue", "revenue"),
+        "crm_cost": ("period cost", "cost"),
         "currency": ("currency",),
     },
 }
@@ -159,8 +162,6 @@ class Parsed:
 
 # What a CRM export carries that Plansheet does not read as a result, and why (said in the import's answer).
 _NOT_RESULTS = {
-    "actual cost in campaign": "the CRM's own record of cost; actual spend is finance's (the actuals import)",
-    "actual cost": "the CRM's own record of cost; actual spend is finance's (the actuals import)",
     "budgeted cost in campaign": "the CRM's budget; the plan's planned spend is the budget",
     "budgeted cost": "the CRM's budget; the plan's planned spend is the budget",
     "roi": "the CRM's ROI; Plansheet works out ROI from finance's spend and the results",

@@ -194,8 +194,8 @@ def performance_page() -> ResponseReturnValue:
     view, per_line = performance.for_user(app_store(), schema, user)
     with refused_as_http(400):
         span = performance.period_named(view, period)
-    names = ("spend", "leads", "mqls", "opportunities", "won", "pipeline", "revenue", "cost_per_lead", "pipeline_roi",
-             "roi")  # fmt: skip
+    names = ("spend", "crm_cost", "cost_difference", "leads", "mqls", "opportunities", "won", "pipeline", "revenue",
+             "cost_per_lead", "pipeline_roi", "roi")  # fmt: skip
     measures = [performance.BY_NAME[n] for n in names]
     tables = {}
     for by in ("region", "channel"):

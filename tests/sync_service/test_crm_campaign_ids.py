@@ -66,12 +66,42 @@ def test_results_match_by_crm_campaign_id_then_code_then_name_and_the_report_say
     body = get(service, "/api/v1/performance?by=channel&period=year")
     leads = {r["channel"]: r["measures"]["leads"]["actual"] for r in body["rows"]}
     assert leads == {"Events": 120, "Webinars": 40, "Content": 7, "Paid Search": 3}
-    # The CRM's own cost and ROI are not silently dropped: the answer says why they are not read.
+    # The CRM's own ROI is not silently dropped: the answer says why it is not read. Its cost is read as the CRM's.
     not_read = {c["column"]: c["why"] for c in report["read_by"]["columns_not_read"]}
-    assert "actual spend is finance's" in not_read["Actual Cost in Campaign"] and "ROI" in not_read
+    assert set(not_read) == {"ROI"} and "from finance's spend" in not_read["ROI"]
+    assert "crm_cost" in report["metrics"]
 
 
 def test_the_crm_campaign_id_is_a_column_of_the_plan_after_the_campaign_code() -> None:
     names = [c.name for c in SCHEMA.columns]
     assert names[names.index("campaign_code") + 1] == "crm_campaign_id"
     assert SCHEMA["crm_campaign_id"].label == "CRM campaign ID"
+
+
+def test_the_crms_cost_is_shown_beside_finances_actual_spend_never_instead_with_the_difference(
+    service: Service,
+) -> None:
+    approved_plan(service, [line("E-1", crm=EVENTS, m01="1000", m02="1000"), line("E-2", channel="Webinars", m01="10")])
+    finance = auth(service.tokens["finance"])
+    export = b"Line ID,Month,Amount,Currency\nE-1,m01,800,USD\nE-1,m02,900,USD\nE-2,m01,10,USD\n"
+    assert service.client.post("/api/v1/actuals?filename=gl.csv", headers=finance, data=export,
+                               content_type="text/csv").status_code == 201  # fmt: skip
+    report = [
+        ["Campaign Name", "Campaign ID", "Month", "Leads in Campaign", "Value Won Opportunities in Campaign",
+         "Actual Cost in Campaign"],
+        ["Summit", eighteen(EVENTS), "2026-02-15", "10", "5,000.00", "750.00"],
+        ["Summit", eighteen(EVENTS), "2026-03-15", "10", "0", "1,000.00"],
+    ]  # fmt: skip
+    answer = service.client.post("/api/v1/outcomes?filename=roi.csv", headers=finance, data=csv_bytes(report),
+                                 content_type="text/csv")  # fmt: skip
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    body = get(service, "/api/v1/performance?by=channel&period=year")
+    events = next(r["measures"] for r in body["rows"] if r["channel"] == "Events")
+    assert events["spend"]["cents"]["actual"] == 170000  # finance's, never the CRM's
+    assert events["crm_cost"]["cents"]["actual"] == 175000  # the CRM's own record, beside it
+    assert events["cost_difference"]["cents"]["actual"] == 5000  # the CRM records 50.00 more
+    assert events["roi"]["actual"] == round((500000 - 170000) / 170000, 6)  # Salesforce's ROI on finance's spend
+    cell = service.client.post("/api/v1/functions:batch", headers=finance, json={"calls": [
+        {"name": "PS_RESULT", "args": [[["cost_difference"]], [["EMEA"]], [["FY"]], [["Events"]]]},
+    ]}).get_json()["results"][0]  # fmt: skip
+    assert cell["result"][0][0] == 50.0
