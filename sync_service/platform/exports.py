@@ -16,7 +16,7 @@ import gc
 import io
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as attribute
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from babel.numbers import get_currency_name, get_currency_symbol
 
 from addin.issues import UnreadableWorkbook
 from addin.untrusted import FIRST_SHEET, open_untrusted
@@ -380,42 +381,6 @@ FOREIGN_AMOUNT = (
 )
 
 
-def header_columns(header: list[Any], fields: Mapping[str, tuple[str, ...]], sheet: str, row: int) -> dict[str, int]:
-    """{field: column} of an export's header row; each field must be answered by one column only.
-
-    Two columns answering one field (two "Amount" columns, or a base-currency "Amount" beside an
-    "Amount (Foreign Currency)") are refused naming both cells, never read from whichever came first.
-    """
-    found: dict[str, list[int]] = {}
-    for j, value in enumerate(header):
-        name = norm(value)
-        for field, names in fields.items():
-            if name in names:
-                found.setdefault(field, []).append(j)
-    issues = [
-        {
-            "severity": "error",
-            "rule": "column.ambiguous",
-            "sheet": sheet,
-            "cell": cell_name(j, row),
-            "message": (
-                f"{len(js)} columns answer {field.replace('_', ' ')}: "
-                + " and ".join(f"{header[k]!s} ({cell_name(k, row)})" for k in js)
-                + "; keep the one to read and remove or rename the other"
-            ),
-        }
-        for field, js in found.items()
-        if len(js) > 1
-        for j in js
-    ]
-    if issues:
-        named = sorted(field.replace("_", " ") for field, js in found.items() if len(js) > 1)
-        raise Unprocessable(
-            f"the export has more than one column for {', '.join(named)}; nothing was read", issues=issues
-        )
-    return {field: js[0] for field, js in found.items()}
-
-
 # --- money written with its currency ------------------------------------------------------------------------
 
 # Where CLDR's symbols for a currency are looked up: the locales whose exports we meet ("US$", "R$", "CA$").
@@ -434,8 +399,6 @@ def currency_markers(currencies: tuple[str, ...]) -> dict[str, frozenset[str]]:
     A symbol several of them share ("$" is the US, Canadian and Australian dollar's) stands for all of
     them; the row's currency column says which.
     """
-    from babel.numbers import get_currency_symbol
-
     found: dict[str, set[str]] = {}
     for code in currencies:
         found.setdefault(code.casefold(), set()).add(code)
@@ -508,8 +471,6 @@ def marked_currency(marked: Marked, given: str, text: Any, default: str = "") ->
 
 @functools.lru_cache(maxsize=32)
 def _currency_names(currencies: tuple[str, ...]) -> dict[str, str]:
-    from babel.numbers import get_currency_name
-
     out = {}
     for code in currencies:
         out[code.casefold()] = code

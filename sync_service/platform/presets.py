@@ -21,17 +21,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sheet_templates.cells import column_letter
 from sync_service.platform.errors import Unprocessable
+from sync_service.platform.exports import cell_name, norm
 
 PURCHASE_ORDERS, INVOICES, ACTUALS, RESULTS = "purchase_orders", "invoices", "actuals", "results"
 KINDS = (PURCHASE_ORDERS, INVOICES, ACTUALS, RESULTS)
 HEAD_ROWS = 20  # the rows a header is looked for in, under any report title
-
-
-def norm(text: Any) -> str:
-    """A header or a word as it is compared: lower case, underscores as spaces, runs of spaces as one."""
-    return " ".join(str(text if text is not None else "").strip().lower().replace("_", " ").split())
 
 
 @dataclass(frozen=True)
@@ -110,10 +105,6 @@ class Reading:
         return any(first.startswith(s) for s in self.preset.skip_rows)
 
 
-def _cell(j: int, i: int) -> str:
-    return f"{column_letter(j + 1)}{i + 1}"
-
-
 def columns(
     header: list[Any], preset: Preset, canonical: Mapping[str, tuple[str, ...]], sheet: str, row: int
 ) -> tuple[dict[str, int], list[dict[str, str]]]:
@@ -126,7 +117,7 @@ def columns(
     """
     names = [norm(v) for v in header]
     found: dict[str, int] = {}
-    unread: list[dict[str, str]] = []
+    outranked: dict[int, str] = {}  # column -> why a field read another column instead
     ambiguous = []
     for name in dict.fromkeys([*canonical, *preset.headers]):
         own = preset.headers.get(name, ())
@@ -141,13 +132,8 @@ def columns(
             continue
         found[name] = same[0]
         for _, j in hits[1:]:
-            unread.append(
-                {
-                    "column": str(header[j]),
-                    "cell": _cell(j, row),
-                    "why": preset.notes.get(names[j])
-                    or f"{header[same[0]]!s} ({_cell(same[0], row)}) is read for {name.replace('_', ' ')}",
-                }
+            outranked.setdefault(
+                j, f"{header[same[0]]!s} ({cell_name(same[0], row)}) is read for {name.replace('_', ' ')}"
             )
     if ambiguous:
         issues = [
@@ -155,10 +141,10 @@ def columns(
                 "severity": "error",
                 "rule": "column.ambiguous",
                 "sheet": sheet,
-                "cell": _cell(j, row),
+                "cell": cell_name(j, row),
                 "message": (
                     f"{len(js)} columns answer {name.replace('_', ' ')}: "
-                    + " and ".join(f"{header[k]!s} ({_cell(k, row)})" for k in js)
+                    + " and ".join(f"{header[k]!s} ({cell_name(k, row)})" for k in js)
                     + "; keep the one to read and remove or rename the other"
                 ),
             }
@@ -170,17 +156,16 @@ def columns(
             f"the export has more than one column for {', '.join(named)}; nothing was read", issues=issues
         )
     read = set(found.values())
-    unread = [u for u in unread if u["cell"] not in {_cell(j, row) for j in read}]
-    for j, name in enumerate(names):
-        if name and j not in read and not any(u["cell"] == _cell(j, row) for u in unread):
-            why = preset.notes.get(name, f"not a field of {preset.kind.replace('_', ' ')}")
-            unread.append({"column": str(header[j]), "cell": _cell(j, row), "why": why})
-    return found, sorted(unread, key=lambda u: names.index(norm(u["column"])))
-
-
-def plain(kind: str) -> Preset:
-    """Plansheet's own columns for `kind` (each reader's canonical headers), read when no system's export is."""
-    return _PLAIN[kind]
+    unread = [
+        {
+            "column": str(header[j]),
+            "cell": cell_name(j, row),
+            "why": preset.notes.get(name) or outranked.get(j) or f"not a field of {preset.kind.replace('_', ' ')}",
+        }
+        for j, name in enumerate(names)
+        if name and j not in read
+    ]
+    return found, unread
 
 
 def named(kind: str, name: str) -> Preset:
@@ -520,6 +505,14 @@ def declare(kind: str, fields: Iterable[str], words: Mapping[str, tuple[str, ...
     WORDS[kind] = dict(words or {})
 
 
+class Read(list[Any]):
+    """An export's rows, and how it was read: `read_by` (its preset or profile, the columns not read...)."""
+
+    def __init__(self, rows: Iterable[Any], read_by: dict[str, Any]) -> None:
+        super().__init__(rows)
+        self.read_by = read_by
+
+
 @dataclass(frozen=True)
 class Remembered:
     """A saved profile that reads every export of its kind whose header carries each header it maps."""
@@ -568,13 +561,10 @@ class How:
                     return chosen.read(head, kind, canonical, sheet)
         found = reading(head, kind, canonical, sheet, self.preset, self.mapping, self.profile)
         if self.values:
-            merged = {name: {**found.preset.values.get(name, {}), **{norm(k): v for k, v in words.items()}}
-                      for name, words in {**found.preset.values, **self.values}.items()}  # fmt: skip
-            found.preset = _with(found.preset, values=merged)
+            merged = {name: dict(words) for name, words in found.preset.values.items()}
+            for name, words in self.values.items():  # the profile's words over the preset's
+                merged.setdefault(name, {}).update({norm(k): v for k, v in words.items()})
+            found.preset = replace(found.preset, values=merged)
         if self.date_order:
-            found.preset = _with(found.preset, date_order=self.date_order)
+            found.preset = replace(found.preset, date_order=self.date_order)
         return found
-
-
-def _with(preset: Preset, **changes: Any) -> Preset:
-    return replace(preset, **changes)

@@ -45,7 +45,7 @@ from sync_service.platform.exports import (
 )
 from sync_service.platform.idempotency import Idempotency
 from sync_service.platform.imports import Stored, finish, insert_rows
-from sync_service.platform.presets import ACTUALS, HEAD_ROWS, How
+from sync_service.platform.presets import ACTUALS, HEAD_ROWS, How, Read
 from sync_service.platform.storage import ActualAmount, ActualImport, ActualMonth, Store, User
 from sync_service.results.matching import OPTIMISTIC_ATTEMPTS, master_snapshot, split, weights
 
@@ -70,18 +70,10 @@ class ActualRow:
     month: str = ""  # m01..m12 when the export has a month (or posting date) column
 
 
-class Rows(list[ActualRow]):
-    """An export's rows, and how it was read: `read_by` (its preset or profile, the columns not read, rows skipped)."""
-
-    def __init__(self, rows: list[ActualRow], read_by: dict[str, Any]) -> None:
-        super().__init__(rows)
-        self.read_by = read_by
-
-
 @collector_paused()
 def parse_actuals(
     raw: bytes, filename: str | None, schema: PlanSchema, date_order: str | None = None, how: How | None = None
-) -> Rows:
+) -> Read:
     """The export's rows; 422 naming the row and column of every amount, currency, month or line key that is not one.
 
     A month (or posting date) column is optional: with one, each row's spend is kept by fiscal
@@ -243,7 +235,7 @@ def parse_actuals(
         raise Unprocessable(
             f"{len(problems)} row(s) of the export are not valid; nothing was imported", issues=problems
         )
-    return Rows(rows, reading.read_by | ({"rows_skipped": skipped} if skipped else {}))
+    return Read(rows, reading.read_by | ({"rows_skipped": skipped} if skipped else {}))
 
 
 def _debit_less_credit(debit: Any, credit: Any, currencies: tuple[str, ...]) -> Marked:
@@ -397,7 +389,7 @@ def _store_import(
     raw: bytes,
     sha256: str,
     filename: str | None,
-    rows: list[ActualRow],
+    rows: Read,
     lines: list[dict[str, Any]],
     matched: Matched,
     idem: Idempotency | None,
@@ -420,7 +412,7 @@ def _store_import(
         raw=raw,
         raw_sha256=sha256,
         report={
-            "read_by": getattr(rows, "read_by", None),
+            "read_by": rows.read_by,
             "rows": len(rows),
             "matched": matched.matched,
             "unmatched": matched.unmatched,

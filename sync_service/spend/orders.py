@@ -71,7 +71,7 @@ from sync_service.platform.exports import (
 )
 from sync_service.platform.idempotency import Idempotency
 from sync_service.platform.imports import Stored, finish, insert_rows
-from sync_service.platform.presets import INVOICES, PURCHASE_ORDERS, How
+from sync_service.platform.presets import INVOICES, PURCHASE_ORDERS, How, Read
 from sync_service.platform.storage import Invoice, PurchaseOrder, SpendImport, Store, User
 
 NUMBER_MAX = 64  # characters of a PO or invoice number
@@ -164,14 +164,6 @@ class InvoiceRow:
 
     def stored(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__ if k not in ("row", "sheet", "cell")}
-
-
-class Read(list[Any]):
-    """An export's rows, and how it was read: `read_by` (its preset or profile, and the columns not read)."""
-
-    def __init__(self, rows: list[Any], grid: _Grid) -> None:
-        super().__init__(rows)
-        self.read_by = grid.reading.read_by
 
 
 class _Grid:
@@ -471,7 +463,7 @@ def _streamed(
     except NotStreamable:
         return None
     grid.refuse_if_any(what)
-    return Read(rows, grid)
+    return Read(rows, grid.reading.read_by)
 
 
 @collector_paused()
@@ -495,7 +487,7 @@ def purchase_orders_by_row(
         if row is not None:
             rows.append(row)
     grid.refuse_if_any("purchase order")
-    return Read(rows, grid)
+    return Read(rows, grid.reading.read_by)
 
 
 def _po_row(
@@ -608,7 +600,7 @@ def invoices_by_row(
         if row is not None:
             rows.append(row)
     grid.refuse_if_any("invoice")
-    return Read(rows, grid)
+    return Read(rows, grid.reading.read_by)
 
 
 def _invoice_row(

@@ -73,9 +73,9 @@ def _sample(name: str) -> bytes:
 
 
 def _imported(s: Service, path: str, sample: str, query: str = "") -> dict[str, Any]:
-    answer = post(s, path + (f"?{query}" if query else ""), _sample(sample), name=sample) if not query else \
-        s.client.post(f"{path}?filename={sample}&{query}", headers=auth(s.tokens["finance"]), data=_sample(sample),
-                      content_type="application/octet-stream")  # fmt: skip
+    answer = s.client.post(f"{path}?filename={sample}" + (f"&{query}" if query else ""),
+                           headers=auth(s.tokens["finance"]), data=_sample(sample),
+                           content_type="application/octet-stream")  # fmt: skip
     assert answer.status_code == 201, answer.get_data(as_text=True)
     return answer.get_json()
 
