@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from sync_service.web import account, budget, master, planning, session, spend
+from sync_service.web import account, budget, imports, master, planning, scenarios, session, spend
 from sync_service.web.base import bp
 
 # Every module whose pages are on `bp` (importing one declares its pages).
-PAGES = (session, planning, budget, master, spend, account)
+PAGES = (session, planning, budget, scenarios, master, spend, imports, account)
 
 
 def blueprint() -> Blueprint:

@@ -8,67 +8,17 @@ is saved as a screenshot in the test's output folder.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
-from tests.sync_service.live_server import CLI, as_json, call, init, service_env, start, stop, token
+from tests.dashboard.conftest import PASSWORD, log_in
+from tests.sync_service.live_server import as_json, call
 
 SCHEMA = build_schema(load_config())
-PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.chromium
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    folder = tmp_path_factory.mktemp("dashboard")
-    env = {**service_env(f"sqlite:///{folder / 'web.db'}"), "PLANSHEET_SECRET_KEY": "browser-test"}
-    init(env)
-    tokens = {
-        "maria": token(env, "maria", "marketer", "EMEA-ENTERPRISE"),
-        "sam": token(env, "sam", "marketer", "NA-ENTERPRISE"),
-        "fiona": token(env, "fiona", "finance"),
-    }
-    for name in tokens:
-        subprocess.run(
-            [*CLI, "user", "password", "--name", name],
-            input=PASSWORD + "\n",
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    process, base = start(env)
-    try:
-        yield base, tokens
-    finally:
-        stop(process)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield launched
-        launched.close()
-
-
-def log_in(browser: object, base: str, name: str):
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(f"{base}/login")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-    return page
 
 
 def submit(base: str, token_: str, team: str, n: int, seed: int) -> int:
