@@ -22,8 +22,8 @@ from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.integrations.google.client import GoogleSettings, client
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import User, WebSession
+from tests.databases import upgrade
 from tests.sync_service.live_server import as_json
 
 SCHEMA = build_schema(load_config())

@@ -25,7 +25,7 @@ from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.integrations.google.client import GoogleSettings, client
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
+from tests.databases import upgrade
 from tests.gsheets.sheet_helpers import INPUTS, SCHEMA, fill
 from tests.sync_service.service_helpers import approved_plan, make_service
 from tests.sync_service.spend_helpers import MONTHS, NAMES, PLAN, imported, line_figures

@@ -15,6 +15,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from tests.databases import upgrade
+
 CLI = [sys.executable, "-m", "sync_service.cli"]
 
 
@@ -26,6 +28,9 @@ def service_env(database_url: str) -> dict[str, str]:
 
 
 def init(env: dict[str, str]) -> None:
+    """`plansheet init` on the environment's database (a new one starts as a copy of the migrated schema)."""
+    if env.get("PLANSHEET_DATABASE_URL"):
+        upgrade(env["PLANSHEET_DATABASE_URL"])
     subprocess.run([*CLI, "init"], env=env, check=True, capture_output=True)
 
 

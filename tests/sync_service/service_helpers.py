@@ -29,8 +29,8 @@ from sync_service.budget.allocations import plan_totals
 from sync_service.planning.submissions import current_submission
 from sync_service.planning.workflow import stored_lines as workflow_lines
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import MasterVersion, Store, Submission, SubmissionLine, SubmissionTotal, User
+from tests.databases import upgrade
 from tests.sync_service.http_helpers import auth, decide
 
 SCHEMA = build_schema(load_config())

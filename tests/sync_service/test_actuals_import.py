@@ -24,8 +24,8 @@ from sync_service.access.auth import create_token
 from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import ActualImport
+from tests.databases import upgrade
 from tests.sync_service.http_helpers import auth, decide, problem
 from tests.sync_service.service_helpers import (
     SCHEMA,

@@ -21,8 +21,8 @@ from sync_service.access.auth import create_token
 from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Base, Submission
+from tests.databases import upgrade
 from tests.sync_service.http_helpers import auth, decide, problem, upload
 from tests.sync_service.service_helpers import SCHEMA, approved_plan, make_service
 from tests.sync_service.spend_helpers import MONTHS, NAMES, PLAN, imported, line_figures

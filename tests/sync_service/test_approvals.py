@@ -21,8 +21,8 @@ from sheet_templates.errors import ConfigError
 from sync_service.access.auth import create_token
 from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import ApprovalStep, MasterVersion
+from tests.databases import upgrade
 from tests.sync_service.approval_chains import CHAINS, LARGE, SMALL
 from tests.sync_service.http_helpers import auth, problem
 from tests.sync_service.service_helpers import Service, line, submit

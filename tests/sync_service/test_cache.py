@@ -21,7 +21,7 @@ from sync_service.app import create_app
 from sync_service.master import functions as functions_api
 from sync_service.master import model as master
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
+from tests.databases import upgrade
 from tests.sync_service.live_server import as_json
 from tests.system_deps import private_redis
 

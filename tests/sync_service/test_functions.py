@@ -21,7 +21,7 @@ from sync_service.access.auth import create_token
 from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
+from tests.databases import upgrade
 
 SCHEMA = build_schema(load_config())
 MONTHS = [c.name for c in SCHEMA.month_columns]

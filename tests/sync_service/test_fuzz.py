@@ -28,7 +28,7 @@ from sync_service.app import create_app
 from sync_service.integrations.google.client import GoogleSettings
 from sync_service.integrations.google.client import client as google_client
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
+from tests.databases import upgrade
 from tests.sync_service.live_server import as_json
 
 SCHEMA = build_schema(load_config())

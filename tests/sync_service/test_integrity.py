@@ -26,8 +26,8 @@ from sync_service.app import create_app
 from sync_service.integrations.google import client as gsheets
 from sync_service.master import model as master
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Submission
+from tests.databases import upgrade
 from tests.sync_service.http_helpers import auth, decide, problem
 from tests.sync_service.service_helpers import (
     SCHEMA,

@@ -33,8 +33,8 @@ from sync_service.app import create_app
 from sync_service.integrations.google import client as gsheets
 from sync_service.platform import jobs
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Job
+from tests.databases import upgrade
 from tests.sync_service.live_server import CLI, as_json, call, init, service_env, start, stop, token
 from tests.system_deps import private_redis
 

@@ -40,7 +40,6 @@ from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.platform import profiles
 from sync_service.platform.context import STORE
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import (
     AccrualClose,
     ActualImport,
@@ -67,6 +66,7 @@ from sync_service.platform.storage import (
     TransferDecision,
     User,
 )
+from tests.databases import upgrade
 from tests.sync_service.live_server import as_json
 from tests.system_deps import scratch_postgres
 

@@ -34,8 +34,8 @@ from sync_service.app import create_app
 from sync_service.notifications.notices import remind
 from sync_service.platform.context import STORE
 from sync_service.platform.jobs import TERMINAL
-from sync_service.platform.migrate import upgrade
 from sync_service.platform.storage import Job, JobEvent, User
+from tests.databases import upgrade
 from tests.sync_service.http_helpers import auth
 from tests.sync_service.live_server import free_port
 from tests.sync_service.service_helpers import SCHEMA, line, submit
