@@ -229,6 +229,7 @@ def write_master_of(
     issues: list[dict[str, object]],
     allocations: Mapping[str, Mapping[str, int]] | None = None,
     extra: Sequence[Any] = (),
+    version: int | None = None,
 ) -> pd.DataFrame:
     """Write the master workbook of `table` (lines already rendered as `segments`); return its rollup.
 
@@ -255,6 +256,7 @@ def write_master_of(
         issues=issues,
         allocations=allocations,
         extra=tuple(extra),
+        version=version,
     )
     write_master(out, content)
     return rollup

@@ -21,6 +21,7 @@ import xlsxwriter
 from sheet_templates.cells import EXCEL_EPOCH, column_letter
 from sheet_templates.config import QUARTERS
 from sheet_templates.errors import PlansheetError
+from sheet_templates.formatting import EXCEL_COUNT, EXCEL_PERCENT, EXCEL_RATIO, excel_money_format
 from sheet_templates.schema import ColumnType, PlanSchema
 from sheet_templates.text import printable, printable_value
 from sheet_templates.xlsx_stream import Segment, deflate_segment, splice_sheet, xml_text
@@ -122,6 +123,7 @@ class MasterContent:
     # region -> quarter -> reporting cents in force; None: the organisation file's allocations
     allocations: Mapping[str, Mapping[str, int]] | None = None
     extra: Sequence[ValuesSheet] = ()  # sheets after Issues (the service's Performance sheet)
+    version: int | None = None  # the service's master version the workbook shows (None: consolidated from files)
 
     def allocation(self, region: str, quarter: str) -> int:
         """The region's allocation for a quarter in reporting cents (0 when none is set)."""
@@ -166,18 +168,34 @@ def _write_atomically(path: Path, content: MasterContent) -> Path:
     return path
 
 
+# The rows each sheet repeats at the top of every printed page (first, last; 0-based); others: a table's title rows.
+_HEADER_ROWS = {"Summary": (3, 3), LINES_SHEET: (0, 0), "Rollup": (2, 2), "Variance": (2, 2), "Issues": (0, 0)}
+
+
+def _print_setup(sheet: xlsxwriter.worksheet.Worksheet, content: MasterContent, header_rows: tuple[int, int]) -> None:
+    """Landscape, one page wide (as many pages tall as it needs), the header repeated, a footer saying what it is."""
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4; Excel and LibreOffice print it on Letter by scaling when the printer asks
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(*header_rows)
+    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    org = printable(content.schema.config.org_name)[:80].replace("&", "&&")
+    version = f"master version {content.version}" if content.version is not None else "consolidated from plan files"
+    sheet.set_footer(f"&L&A&C{org}, {content.schema.calendar.label}, {version}&RPage &P of &N")
+
+
 def _write_skeleton(path: Path, content: MasterContent) -> str:
     schema, cfg = content.schema, content.schema.config
     cur = cfg.reporting_currency
     # User text is never turned into formulas or links, whatever it starts with, and passes through
     # `printable`: a stored plan from before the control-character rule must not break the workbook.
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
-    money = wb.add_format({"num_format": "#,##0.00"})
-    count = wb.add_format({"num_format": "#,##0"})
+    money = wb.add_format({"num_format": excel_money_format(cur)})
+    count = wb.add_format({"num_format": EXCEL_COUNT})
     date = wb.add_format({"num_format": "yyyy-mm-dd"})
     bold = wb.add_format({"bold": True})
     head = wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E78", "text_wrap": True})
-    pct = wb.add_format({"num_format": "0.0%"})
+    pct = wb.add_format({"num_format": EXCEL_PERCENT})
     red = wb.add_format({"bg_color": "#F8CBAD"})
     green = wb.add_format({"bg_color": "#C6EFCE"})
     title = wb.add_format({"bold": True, "font_size": 14})
@@ -255,7 +273,18 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
     ]
     ws.write_row(2, 0, heads, head)
     r = 3
+    totals = dict.fromkeys((*range(1, 12), 13, 14, 15, 16), 0)  # column -> cents, summed as the rows are written
     for rec in content.by_region.itertuples(index=False):
+        alloc_cents = [content.allocation(rec.region, q) for q in QUARTERS]
+        planned_cents = [int(getattr(rec, q)) for q in QUARTERS]
+        row_cents = [*alloc_cents, *planned_cents, sum(alloc_cents), sum(planned_cents)]
+        row_cents.append(row_cents[8] - row_cents[9])
+        for c, cents in zip(range(1, 12), row_cents, strict=True):
+            totals[c] += cents
+        totals[13] += int(rec.planned_to_date)
+        totals[14] += int(rec.committed)
+        totals[15] += int(rec.actual)
+        totals[16] += int(rec.planned_to_date) - int(rec.actual)
         alloc = [content.allocation(rec.region, q) / 100 for q in QUARTERS]
         planned = [getattr(rec, q) / 100 for q in QUARTERS]
         plan_to_date, actual = rec.planned_to_date / 100, rec.actual / 100
@@ -284,13 +313,18 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
         if lines is not None:
             ws.write(r, 19, int(lines) if lines else "no accepted plan")
         r += 1
-    if r > 3:  # totals of the money columns
+    if r > 3:  # totals of the money columns, each with its value (sums of the cents written above)
         ws.write(r, 0, "Total", bold)
         for c in (*range(1, 12), 13, 14, 15, 16):
             letter = column_letter(c + 1)
-            ws.write_formula(r, c, f"=SUM({letter}4:{letter}{r})", money)
-        ws.write_formula(r, 12, f"=IF(J{r + 1}=0,0,K{r + 1}/J{r + 1})", pct)
-        ws.write_formula(r, 17, f"=IF(N{r + 1}=0,0,Q{r + 1}/N{r + 1})", pct)
+            ws.write_formula(r, c, f"=SUM({letter}4:{letter}{r})", money, totals[c] / 100)
+        allocated, planned_all, to_date_all = totals[9], totals[10], totals[13]
+        ws.write_formula(
+            r, 12, f"=IF(J{r + 1}=0,0,K{r + 1}/J{r + 1})", pct, planned_all / allocated if allocated else 0
+        )
+        ws.write_formula(
+            r, 17, f"=IF(N{r + 1}=0,0,Q{r + 1}/N{r + 1})", pct, totals[16] / to_date_all if to_date_all else 0
+        )
         ws.conditional_format(3, 11, r - 1, 11, {"type": "cell", "criteria": "<", "value": 0, "format": red})
         ws.conditional_format(3, 16, r - 1, 16, {"type": "cell", "criteria": "<", "value": 0, "format": red})
         ws.conditional_format(3, 16, r - 1, 16, {"type": "cell", "criteria": ">", "value": 0, "format": green})
@@ -342,8 +376,8 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
     ws.set_column(1, 3, 18)
     ws.set_column(4, 4, 100)
     ws.autofilter(0, 0, max(len(content.issues), 1), len(heads) - 1)
-    ratio = wb.add_format({"num_format": "0.0000"})
-    units = {"money": money, "count": wb.add_format({"num_format": "#,##0.##"}), "ratio": ratio}
+    ratio = wb.add_format({"num_format": EXCEL_RATIO})
+    units = {"money": money, "count": count, "ratio": ratio}
     for extra in content.extra:
         ws = wb.add_worksheet(extra.name)
         ws.write(0, 0, extra.note)
@@ -366,6 +400,8 @@ def _write_skeleton(path: Path, content: MasterContent) -> str:
             r += 4
         ws.set_column(0, 1, 16)
         ws.set_column(2, 40, 13)
+    for sheet in wb.worksheets():
+        _print_setup(sheet, content, header_rows=_HEADER_ROWS.get(sheet.name, (2, 3)))
     wb.close()
     if (money.xf_index, count.xf_index, date.xf_index) != (STYLE_MONEY, STYLE_COUNT, STYLE_DATE):
         raise RuntimeError(

@@ -57,7 +57,16 @@ def master_workbook(m: Master, out: Path, as_of: dt.date, more: Sequence[Any] = 
     allocations = {r: q for r, q in region_allocations(m).items() if r in regions}
     extra = [performance.sheet(m, performance.lines(m)), *more, *spend_report.sheets(m)]
     write_master_of(
-        whole, segments, schema, out, as_of=as_of, files=files, issues=[], allocations=allocations, extra=extra
+        whole,
+        segments,
+        schema,
+        out,
+        as_of=as_of,
+        files=files,
+        issues=[],
+        allocations=allocations,
+        extra=extra,
+        version=m.version,
     )
     return out
 
