@@ -328,7 +328,9 @@ def get_scenario(scenario_id: int) -> ResponseReturnValue:
     gate=finance_gate(_SCENARIOS),
 )
 def change_scenario(scenario_id: int, body: c.ScenarioChanges) -> ResponseReturnValue:
-    answer = scenarios.change(app_store(), app_schema(), current_user(), scenario_id, body.model_dump())
+    answer = scenarios.change(
+        app_store(), app_schema(), current_user(), scenario_id, body.model_dump(), open_months_only=True
+    )
     return jsonify(answer)
 
 

@@ -28,7 +28,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,8 @@ from addin.reader import plan_from_rows
 from addin.safety import Limits
 from addin.untrusted import open_untrusted
 from sheet_templates.calendar import QUARTERS, period_months
-from sheet_templates.money import money_text, to_cents
+from sheet_templates.formatting import Formats
+from sheet_templates.money import display_money, money_text, to_cents
 from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.access import approvals
 from sync_service.access.auth import require_finance
@@ -141,10 +142,26 @@ def get_json(store: Store, user: User, scenario_id: int) -> dict[str, Any]:
 # --- making one -------------------------------------------------------------------------------------------------
 
 
+def _amount_words(cents: int, currency: str | None) -> str:
+    """An amount in a message a person reads ("EUR 1,000.00")."""
+    return Formats().money(cents, currency, code=True) if currency else display_money(cents)
+
+
 def create(
-    store: Store, schema: PlanSchema, user: User, name: str, origin: str = "master", comment: str = ""
+    store: Store,
+    schema: PlanSchema,
+    user: User,
+    name: str,
+    origin: str = "master",
+    comment: str = "",
+    *,
+    changes: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """A scenario from the master's approved lines or the latest estimate (201); 409 when the name is taken."""
+    """A scenario from the master's approved lines or the latest estimate (201); 409 when the name is taken.
+
+    With `changes`, they are its revision 2, made in the same transaction and checked as `change`
+    checks them (closed months refused): a refused change leaves no scenario behind.
+    """
     require_finance(user, "tries what-if scenarios")
     name = name.strip()
     if not name or len(name) > MAX_NAME:
@@ -177,13 +194,15 @@ def create(
             master_version=view.version,
             comment=comment.strip(),
         )
+        changed = None
+        if changes is not None:  # checked before anything is written: a refusal leaves no scenario
+            changed = _apply(schema, lines, changes, periods.locked_months(session, schema.calendar.year))
         session.add(row)
         session.flush()
-        session.add(
-            ScenarioRevision(
-                scenario_id=row.id, number=1, user_id=user.id, change={"made": f"from the {origin}"}, lines=lines
-            )
+        first = ScenarioRevision(
+            scenario_id=row.id, number=1, user_id=user.id, change={"made": f"from the {origin}"}, lines=lines
         )
+        session.add(first)
         session.add(
             AuditEvent(
                 user_id=user.id,
@@ -193,6 +212,9 @@ def create(
             )
         )
         session.flush()
+        if changed is not None:
+            after, done = changed
+            return _store_revision(session, row, first, user, {"changes": changes, "done": done}, after)
         return _json(session, row)
 
 
@@ -242,8 +264,24 @@ def _selected(line: Mapping[str, Any], chosen: Mapping[str, str]) -> bool:
     return True
 
 
-def _apply(schema: PlanSchema, lines: list[dict[str, Any]], changes: Any) -> tuple[list[dict[str, Any]], list[str]]:
-    """The lines after `changes`, and what each did; 422 naming every bad field, before anything changes."""
+def _closed_issue(schema: PlanSchema, months: Any, closed: Collection[str], where: str) -> dict[str, str] | None:
+    """The issue of a change touching closed months (named as people read them), or None."""
+    shut = [schema[m].label for m in months if m in closed]
+    if not shut:
+        return None
+    named = shut[0] if len(shut) == 1 else f"{', '.join(shut[:-1])} and {shut[-1]}"
+    verb = "is" if len(shut) == 1 else "are"
+    return {"at": where, "message": f"{named} {verb} closed; a scenario changes open months only"}
+
+
+def _apply(
+    schema: PlanSchema, lines: list[dict[str, Any]], changes: Any, closed: Collection[str] = ()
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The lines after `changes`, and what each did; 422 naming every bad field, before anything changes.
+
+    A change touching one of the `closed` months (scaling a period that holds one, moving money out of
+    or into one, dropping a line that plans spend in one) is refused naming the month.
+    """
     if not isinstance(changes, list) or not changes:
         raise ServiceError('changes: send a list of changes, e.g. [{"op": "scale", "channel": "Events", ...}]')
     if len(changes) > MAX_CHANGES:
@@ -262,6 +300,10 @@ def _apply(schema: PlanSchema, lines: list[dict[str, Any]], changes: Any) -> tup
             factor = _decimal(change.get("factor"), f"{where}.factor", problems)
             months = _months_of(schema, change.get("period", "FY"), f"{where}.period", problems)
             chosen = _matches(change, where, problems)
+            shut = _closed_issue(schema, months, closed, f"{where}.period")
+            if shut is not None:
+                problems.append(shut)
+                continue
             hit = 0
             for line in out:
                 if _selected(line, chosen):
@@ -283,6 +325,16 @@ def _apply(schema: PlanSchema, lines: list[dict[str, Any]], changes: Any) -> tup
                 if source and target:
                     problems.append({"at": where, "message": "from and to are each one fiscal month (m01..m12)"})
                 continue
+            shut = [
+                i
+                for i in (
+                    _closed_issue(schema, m, closed, f"{where}.{k}") for k, m in (("from", source), ("to", target))
+                )
+                if i is not None
+            ]
+            if shut:
+                problems.extend(shut)
+                continue
             cents = to_cents(change.get("amount"))
             if cents is None or cents <= 0:
                 problems.append({"at": f"{where}.amount", "message": "must be an amount above zero"})
@@ -292,14 +344,17 @@ def _apply(schema: PlanSchema, lines: list[dict[str, Any]], changes: Any) -> tup
                 problems.append(
                     {
                         "at": f"{where}.amount",
-                        "message": f"line {line['line_id']} plans {money_text(held)} {line.get('currency')} in "
-                        f"{source[0]}; it cannot give {money_text(cents)}",
+                        "message": f"line {line['line_id']} plans {_amount_words(held, line.get('currency'))} in "
+                        f"{schema[source[0]].label}; it cannot give {_amount_words(cents, line.get('currency'))}",
                     }
                 )
                 continue
             line[source[0]] = held - cents
             line[target[0]] = int(line.get(target[0]) or 0) + cents
-            done.append(f"moved {money_text(cents)} {line.get('currency')} of {line['line_id']} to {target[0]}")
+            done.append(
+                f"moved {_amount_words(cents, line.get('currency'))} of {line['line_id']} "
+                f"from {schema[source[0]].label} to {schema[target[0]].label}"
+            )
         elif op == "drop":
             ids = change.get("line_ids")
             chosen = _matches(change, where, problems)
@@ -322,6 +377,13 @@ def _apply(schema: PlanSchema, lines: list[dict[str, Any]], changes: Any) -> tup
             if not drop:
                 problems.append({"at": where, "message": "no line of the scenario is selected by it"})
                 continue
+            planned = [
+                m for m in schema.month_columns if any(int(x.get(m.name) or 0) for x in out if x["line_id"] in drop)
+            ]
+            shut = _closed_issue(schema, [m.name for m in planned], closed, f"{where}.line_ids" if ids else where)
+            if shut is not None:
+                problems.append(shut)
+                continue
             out = [x for x in out if x["line_id"] not in drop]
             by_id = {x["line_id"]: x for x in out}
             done.append(f"dropped {len(drop)} line(s)")
@@ -332,8 +394,13 @@ def _apply(schema: PlanSchema, lines: list[dict[str, Any]], changes: Any) -> tup
     return out, done
 
 
-def change(store: Store, schema: PlanSchema, user: User, scenario_id: int, body: Any) -> dict[str, Any]:
-    """Apply `body["changes"]` to the scenario's newest lines as a new revision (all or nothing)."""
+def change(
+    store: Store, schema: PlanSchema, user: User, scenario_id: int, body: Any, *, open_months_only: bool = False
+) -> dict[str, Any]:
+    """Apply `body["changes"]` to the scenario's newest lines as a new revision (all or nothing).
+
+    With `open_months_only`, a change touching a month finance has closed is refused naming it.
+    """
     require_finance(user, "tries what-if scenarios")
     if not isinstance(body, dict):
         raise ServiceError('send {"changes": [...]}')
@@ -347,7 +414,8 @@ def change(store: Store, schema: PlanSchema, user: User, scenario_id: int, body:
                 f"scenario {scenario_id} is at revision {newest.number}, not {expected}: read it again",
                 revision=newest.number,
             )
-        lines, done = _apply(schema, newest.lines, body.get("changes"))
+        closed = periods.locked_months(session, row.fiscal_year) if open_months_only else set()
+        lines, done = _apply(schema, newest.lines, body.get("changes"), closed)
         return _store_revision(session, row, newest, user, {"changes": body["changes"], "done": done}, lines)
 
 
@@ -564,6 +632,111 @@ def _shown(column: Any, value: Any) -> Any:
     return value
 
 
+MAX_SIDE_BY_SIDE = 6  # scenarios compared at once
+
+
+def side_by_side(
+    store: Store, schema: PlanSchema, user: User, scenario_ids: Sequence[int], by: str | None, period: str | None
+) -> dict[str, Any]:
+    """Scenarios' planned spend side by side by group and period, in reporting cents, with a totals row.
+
+    Each row holds the first scenario's origin (revision 1), each scenario's planned spend, each
+    scenario's change from its own origin, and each later scenario's difference from the first.
+    `same_origin` says whether every scenario was made from the same lines (then one origin column
+    is the base of them all).
+    """
+    require_finance(user, "tries what-if scenarios")
+    ids = list(dict.fromkeys(scenario_ids))
+    if not ids or len(ids) > MAX_SIDE_BY_SIDE:
+        raise ServiceError(
+            f"scenarios: choose 1 to {MAX_SIDE_BY_SIDE} scenarios to compare",
+            issues=[{"at": "ids", "message": f"choose 1 to {MAX_SIDE_BY_SIDE} scenarios to compare"}],
+        )
+    dims = dimensions(schema, by, "region")
+    kind = period or "quarter"
+    order = {p.label: k for k, p in enumerate(spans_of(schema, kind))}
+    with store.reading() as session:
+        about = [_json(session, _scenario(session, i)) for i in ids]
+        origins = [_revision(session, i, 1).lines for i in ids]
+        newest = [_revision(session, i).lines for i in ids]
+    bases = [_totals(x, schema, dims, kind) for x in origins]
+    each = [_totals(x, schema, dims, kind) for x in newest]
+    keys = sorted(set().union(*bases, *each), key=lambda k: (k[:-1], order[k[-1]]))
+
+    def cells(key: tuple | None) -> dict[str, Any]:
+        def of(table: dict[tuple, int]) -> int:
+            return table.get(key, 0) if key is not None else sum(table.values())
+
+        spend = [of(t) for t in each]
+        return {
+            "origin": of(bases[0]),
+            "scenarios": spend,
+            "change": [of(t) - of(b) for t, b in zip(each, bases, strict=True)],
+            "difference": [x - spend[0] for x in spend[1:]],
+        }
+
+    rows = [{**dict(zip(dims, key[:-1], strict=True)), "period": key[-1], **cells(key)} for key in keys]
+    return {
+        "scenarios": about,
+        "same_origin": all(x == origins[0] for x in origins[1:]),
+        "by": dims,
+        "period": kind,
+        "currency": schema.config.reporting_currency,
+        "rows": rows,
+        "total": cells(None),
+    }
+
+
+def detail(store: Store, schema: PlanSchema, user: User, scenario_id: int) -> dict[str, Any]:
+    """One scenario with its revisions (who changed what, when) and its lines against its origin, in cents.
+
+    Each line added or dropped with its planned spend for the year in its own currency; each line
+    changed with every field that differs, with the column's type (money in the line's cents, other
+    fields as stored).
+    """
+    require_finance(user, "tries what-if scenarios")
+    months = [c.name for c in schema.month_columns]
+    with store.reading() as session:
+        row = _scenario(session, scenario_id)
+        about = _json(session, row)
+        query = select(ScenarioRevision).where(ScenarioRevision.scenario_id == scenario_id)
+        revisions = []
+        for r in session.scalars(query.order_by(ScenarioRevision.number)):
+            by = session.get(User, r.user_id)
+            revisions.append(
+                {"number": r.number, "by": by.name if by else None, "at": aware(r.created_at).isoformat(),
+                 "changes": r.change.get("changes") or [], "uploaded": r.change.get("uploaded"),
+                 "made": r.change.get("made")}
+            )  # fmt: skip
+        old = {(x["team_id"], x["line_id"]): x for x in _revision(session, scenario_id, 1).lines}
+        new = {(x["team_id"], x["line_id"]): x for x in _revision(session, scenario_id).lines}
+
+    def summary(line: Mapping[str, Any]) -> dict[str, Any]:
+        return {"team": line["team_id"], "line_id": line["line_id"], "campaign": line.get("campaign"),
+                "channel": line.get("channel"), "currency": line.get("currency"),
+                "planned": sum(int(line.get(m) or 0) for m in months)}  # fmt: skip
+
+    changed = []
+    for key in sorted(set(old) & set(new)):
+        fields = [
+            {"column": c.name, "type": c.type.value, "origin": old[key].get(c.name),
+             "scenario": new[key].get(c.name)}
+            for c in schema.input_columns
+            if (old[key].get(c.name) or None) != (new[key].get(c.name) or None)
+        ]  # fmt: skip
+        if fields:
+            changed.append({**summary(new[key]), "fields": fields})
+    return {
+        "scenario": about,
+        "revisions": revisions,
+        "lines": {
+            "added": [summary(new[k]) for k in sorted(set(new) - set(old))],
+            "dropped": [summary(old[k]) for k in sorted(set(old) - set(new))],
+            "changed": changed,
+        },
+    }
+
+
 # --- promoting or discarding ----------------------------------------------------------------------------------
 
 
@@ -711,7 +884,8 @@ def _to_master(
         for line_, month, old, new in periods.locked_changes(schema, locked, held, mine):
             issues.append({"severity": "error", "rule": "period.locked", "team": team, "line_id": line_["line_id"],
                            "column": month, "message": f"{schema[month].label} is closed: line {line_['line_id']} "
-                           f"must keep {money_text(old)} (the scenario has {money_text(new)})"})  # fmt: skip
+                           f"must keep {_amount_words(old, line_.get('currency'))} (the scenario has "
+                           f"{_amount_words(new, line_.get('currency'))})"})  # fmt: skip
         if issues:
             continue
         found = session.get(Team, team)
