@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from addin.consolidate import FileOutcome
+    from sheet_templates.formatting import Formats
     from sheet_templates.schema import PlanSchema
 
 EXIT_OK, EXIT_ISSUES, EXIT_UNREADABLE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -227,8 +228,15 @@ def _print_report(report: dict, out: TextIO) -> None:
         click.echo(f"  {where:<12} {i['severity']:<8} {i['message']} [{i['rule']}]", file=out)
 
 
+def _formats(app: Flask | None = None) -> Formats:
+    """The formatting of numbers and dates in the app's LOCALE; with no app at hand, the default locale."""
+    from sheet_templates.formatting import DEFAULT_LOCALE, Formats
+
+    return Formats(app.config.get("LOCALE", DEFAULT_LOCALE) if app is not None else DEFAULT_LOCALE)
+
+
 def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+    return f"{_formats().count(n)} {word}{'' if n == 1 else 's'}"
 
 
 @cli.command()
@@ -260,12 +268,14 @@ def consolidate(
             paths, plan_schema, out, jobs=jobs, progress=progress, as_of=as_of.date() if as_of else None
         )
     accepted = [f for f in result.files if f.status == ACCEPTED]
+    formats = _formats()
+    count, seconds = formats.count, formats.ratio(time.perf_counter() - started, 1)
     click.echo(
-        f"Master workbook of {plan_schema.calendar.label}: {out} ({len(result.table):,} lines from {len(accepted)} "
-        f"of {len(result.files)} files, {time.perf_counter() - started:.1f} s)"
+        f"Master workbook of {plan_schema.calendar.label}: {out} ({count(len(result.table))} lines from "
+        f"{count(len(accepted))} of {count(len(result.files))} files, {seconds} s)"
     )
     if result.rejected:
-        click.echo(f"{len(result.rejected)} file(s) rejected; their lines are not in the master:")
+        click.echo(f"{count(len(result.rejected))} file(s) rejected; their lines are not in the master:")
         for f in result.rejected:
             _print_report(
                 {"file": f.file, "status": f.status, "lines": f.lines, "issues": [i.to_dict() for i in f.issues]},
@@ -466,8 +476,9 @@ def remind(options: _Options, as_user: str, today: dt.datetime | None) -> int:
         result = notifications.remind(store, app.config, day, actor, app.extensions[SCHEMA].calendar.year)
     teams = result["reminded"]
     what = f"the {result['cycle']} is" if result.get("cycle") else "plans are"
+    formats = _formats(app)
     click.echo(
-        f"{what} due on {result['deadline']} ({result['days_left']} day(s) left): "
+        f"{what} due on {formats.date(result['deadline'])} ({formats.count(result['days_left'])} day(s) left): "
         + (f"reminded {', '.join(teams)}" if teams else "no team to remind today")
     )
     return EXIT_OK
@@ -633,12 +644,19 @@ def worker(options: _Options, burst: bool, recover_every: float) -> int:
 @cli.command()
 @click.option("--out", type=PATH, default=Path("build/demo"), show_default=True, metavar="DIR", help="Where to work.")
 @click.option("--no-serve", is_flag=True, help="Stop after the story instead of serving the dashboard.")
+@click.option(
+    "--as-of",
+    type=ISO_DATE,
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="The day the story is told on (default: today): the months before it are closed, with their actuals.",
+)
 @pass_options
-def demo(options: _Options, out: Path, no_serve: bool) -> int:
+def demo(options: _Options, out: Path, no_serve: bool, as_of: dt.datetime | None) -> int:
     """Run the demo: sample plans, consolidation, then the service."""
     from sync_service.demo import run_demo
 
-    return run_demo(options.schema(), out, sys.stdout, serve=not no_serve)
+    return run_demo(options.schema(), out, sys.stdout, serve=not no_serve, as_of=as_of.date() if as_of else None)
 
 
 if __name__ == "__main__":

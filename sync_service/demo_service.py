@@ -2,7 +2,10 @@
 
 Marketers upload their regional plans (one is refused with its report, then fixed and sent
 again), finance approves them, imports the finance system's actuals and reads the rollup and
-the variance — all over HTTP, as any client would.
+the variance — all over HTTP, as any client would. The plans take most of each region's
+allocation, quarter by quarter, their results are priced in the reporting currency, and the
+budget moved and the what-if tried touch open months only, as in a company mid-year; every
+figure printed goes through the one formatting module (`sheet_templates.formatting`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import io
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,8 +31,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from openpyxl import load_workbook
+
+from sheet_templates.calendar import QUARTERS
 from sheet_templates.cells import column_letter
 from sheet_templates.excel_template import template_filename
+from sheet_templates.formatting import Formats
+from sheet_templates.money import to_cents
+from sheet_templates.samples import sample_lines
 from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.access.auth import create_token
 from sync_service.access.passwords import set_password
@@ -214,13 +224,14 @@ def _spend_story(schema: PlanSchema, out: Path, finance: Client, master: dict[st
     if status != 201:
         raise RuntimeError(f"the PO import failed: {report}")
     p(
-        f"\nFinance imported {out / 'purchase-orders.csv'}: {report['rows']} POs, {report['matched']} matched to "
-        f"plan lines, {len(report['unmatched'])} unmatched, {len(report['over_plan'])} line(s) over plan"
+        f"\nFinance imported {out / 'purchase-orders.csv'}: {_count(report['rows'])} POs, {_count(report['matched'])} "
+        f"matched to plan lines, {_count(len(report['unmatched']))} unmatched, "
+        f"{_count(len(report['over_plan']))} line(s) over plan"
     )
     for row in report["unmatched"]:
         p(f"  row {row['row']}: PO {row['po_number']} names no plan line ({row['line_id'] or row['campaign_code']})")
     status, again = finance.send("POST", "/api/v1/purchase-orders?filename=purchase-orders.csv", export, "text/csv")
-    p(f"  the same file sent again: {status}, {again['new']} new, {again['unchanged']} unchanged")
+    p(f"  the same file sent again: {status}, {_count(again['new'])} new, {_count(again['unchanged'])} unchanged")
     _, orders = finance.json("GET", "/api/v1/purchase-orders")
     bills = invoices_csv(orders["purchase_orders"], schema)
     (out / "invoices.csv").write_bytes(bills)
@@ -228,27 +239,27 @@ def _spend_story(schema: PlanSchema, out: Path, finance: Client, master: dict[st
     if status != 201:
         raise RuntimeError(f"the invoice import failed: {report}")
     p(
-        f"Finance imported {out / 'invoices.csv'}: {report['rows']} invoices, {report['matched']} matched by PO "
-        f"number, {len(report['unmatched'])} unmatched, {len(report['over_po'])} beyond their PO"
+        f"Finance imported {out / 'invoices.csv'}: {_count(report['rows'])} invoices, {_count(report['matched'])} "
+        f"matched by PO number, {_count(len(report['unmatched']))} unmatched, "
+        f"{_count(len(report['over_po']))} beyond their PO"
     )
     month = schema.calendar.months[0]
     cur = schema.config.reporting_currency
     _, view = finance.json("GET", f"/api/v1/spend?by=region&month={month.name}")
-    p(f"\nGET /api/v1/spend?by=region&month={month.name} ({cur}; at the end of {month.label}):")
+    p(f"\nGET /api/v1/spend?by=region&month={month.name} ({cur}; at the end of {FORMATS.month(month)}):")
     p(f"  {'region':<6} {'planned':>14} {'committed':>14} {'invoiced':>12} {'accrued':>12} {'remaining':>14}")
     for row in view["rows"]:
-        p(
-            f"  {row['region']:<6} {_amount(row['plan']):>14} {_amount(row['committed']):>14} "
-            f"{_amount(row['invoiced']):>12} {_amount(row['accrued']):>12} {_amount(row['remaining']):>14}"
-        )
+        cells = [_amount(row[k], cur) for k in ("plan", "committed", "invoiced", "accrued", "remaining")]
+        p(f"  {row['region']:<6} {cells[0]:>14} {cells[1]:>14} {cells[2]:>12} {cells[3]:>12} {cells[4]:>14}")
     (out / f"accrual-{month.name}.csv").write_bytes(finance.download(f"/api/v1/accruals/{month.name}/journal.csv"))
     status, closed = finance.json("POST", f"/api/v1/accruals/{month.name}/close")
     if status != 200:
         raise RuntimeError(f"closing the accrual failed: {closed}")
     journal = out / f"accrual-{month.name}.csv"
     p(
-        f"Finance closed {month.label}'s accrual: {len(closed['entries'])} PO(s), {_amount(closed['total'])} {cur}; "
-        f"the journal (with its reversal on {schema.calendar.months[1].first_day}) is {journal}"
+        f"Finance closed {FORMATS.month(month)}'s accrual: {_count(len(closed['entries']))} PO(s), "
+        f"{_money(closed['total'], cur)}; the journal (with its reversal on "
+        f"{FORMATS.date(schema.calendar.months[1].first_day)}) is {journal}"
     )
 
 
@@ -350,6 +361,22 @@ def crm_export(master: dict[str, Any], schema: PlanSchema, closed: int, seed: in
     return out.getvalue().encode()
 
 
+# How much of its allocation each region's demo plans take, and the share of it the team planning in Google has.
+PLAN_FILL = 0.93
+GOOGLE_FILL = 0.2
+GOOGLE_LINES = 40
+
+
+def google_team(schema: PlanSchema) -> str:
+    """The demo's team that plans in Google Sheets: the first region's last business unit."""
+    return team_id(schema.config.regions[0], schema.config.business_units[-1])
+
+
+def plan_fill(schema: PlanSchema, region: str) -> float:
+    """The share of `region`'s allocation its uploaded demo plan takes (less where a Google team plans too)."""
+    return PLAN_FILL - (GOOGLE_FILL if region == schema.config.regions[0] else 0)
+
+
 def run_service_demo(
     schema: PlanSchema, out: Path, plans: Path, fixed: Path, bad_region: str, closed: int, as_of: str, stdout: TextIO
 ) -> int:
@@ -363,6 +390,7 @@ def run_service_demo(
     regions = schema.config.regions
     bu = schema.config.business_units[0]
     teams = {region: team_id(region, bu) for region in regions}
+    google = google_team(schema)
     with store.transaction() as session:
         sync_teams(session, schema)
         tokens = {
@@ -372,43 +400,49 @@ def run_service_demo(
         tokens["finance"] = create_token(session, "finance", "finance")
         set_password(session, "finance", DEMO_PASSWORD)  # the dashboard's demo logins
         set_password(session, f"marketer-{regions[1].lower()}", DEMO_PASSWORD)
-        google_team = team_id(regions[0], schema.config.business_units[-1])  # a team that plans in Google Sheets
-        tokens[google_team] = create_token(session, "planner-google", "marketer", [google_team])
+        tokens[google] = create_token(session, "planner-google", "marketer", [google])
     store.dispose()
     (out / "tokens.json").write_text(json.dumps(tokens, indent=2) + "\n")
     p = lambda *a: print(*a, file=stdout)  # noqa: E731
     p(f"\nThe sync service: {url} (teams and demo tokens in {out / 'tokens.json'})")
     with contextlib.ExitStack() as stack:
         fake = _google_fake(stack, p)
-        google = _google_env(fake, schema) if fake else None
-        base = stack.enter_context(serving(url, schema, google.env if google else None))
-        _service_story(schema, out, base, tokens, teams, plans, fixed, bad_region, closed, as_of, p)
-        if google is not None:
-            _google_story(schema, base, tokens, google_team, google, p)
+        sheets = _google_env(fake, schema) if fake else None
+        base = stack.enter_context(serving(url, schema, sheets.env if sheets else None))
+        _plans_story(schema, base, tokens, teams, plans, fixed, bad_region, p)
+        if sheets is not None:
+            _google_story(schema, base, tokens, google, sheets, dt.date.fromisoformat(as_of), p)
+        _finance_story(schema, out, base, tokens, closed, as_of, p)
         region = "EMEA" if "EMEA" in regions else regions[0]
         _reforecast_story(schema, out, base, tokens, region, teams[region], closed, as_of, p)
         if schema.calendar.year + 1 in schema.config.years:
             _next_year_story(schema, base, tokens, teams, p)
     p(
-        f"\nServe it yourself: PLANSHEET_DATABASE_URL={url} plansheet serve   "
+        f"\nServe it yourself: PLANSHEET_DATABASE_URL={url} {_plansheet()} serve   "
         f"(tokens in {out / 'tokens.json'}; try GET /api/v1/master)"
     )
     return 0
 
 
-def _service_story(
+def _plansheet() -> str:
+    """How to run the `plansheet` command installed beside this Python: .venv/bin/plansheet from a checkout."""
+    script = Path(sys.executable).with_name("plansheet")
+    with contextlib.suppress(ValueError):
+        return str(script.relative_to(Path.cwd()))
+    return "plansheet" if shutil.which("plansheet") == str(script) else str(script)
+
+
+def _plans_story(
     schema: PlanSchema,
-    out: Path,
     base: str,
     tokens: dict[str, str],
     teams: dict[str, str],
     plans: Path,
     fixed: Path,
     bad_region: str,
-    closed: int,
-    as_of: str,
     p: Any,
 ) -> None:
+    """Each region's marketer uploads the plan; one is refused at its cells, fixed and sent again; finance approves."""
     regions = schema.config.regions
     p(f"Started `plansheet serve` on {base}")
     finance = Client(base, tokens["finance"])
@@ -418,7 +452,7 @@ def _service_story(
         status, body = client.upload("/api/v1/submissions", plans / template_filename(region), team=teams[region])
         if status == 201:
             submitted[region] = body["id"]
-            p(f"  {teams[region]:<18} submitted {body['lines']} lines: submission {body['id']}")
+            p(f"  {teams[region]:<18} submitted {_count(body['lines'])} lines: submission {body['id']}")
             continue
         p(f"  {teams[region]:<18} refused ({status}): {body['detail']}")
         for issue in body.get("issues", [])[:8]:
@@ -435,9 +469,17 @@ def _service_story(
         status, body = finance.json("POST", f"/api/v1/submissions/{sid}/approve", {"comment": "demo: approved"})
         if status != 200:
             raise RuntimeError(f"approving submission {sid} failed: {body}")
-        over = f", over allocation in {len(body['over_allocation'])} place(s)" if body["over_allocation"] else ""
-        p(f"  finance approved submission {sid} ({teams[region]}): master version {body['master_version']}{over}")
+        over = body["over_allocation"]
+        flagged = f", over allocation in {_count(len(over))} place(s)" if over else ""
+        p(f"  finance approved submission {sid} ({teams[region]}): master version {body['master_version']}{flagged}")
 
+
+def _finance_story(
+    schema: PlanSchema, out: Path, base: str, tokens: dict[str, str], closed: int, as_of: str, p: Any
+) -> None:
+    """Finance's side once the plans are in: actuals, the CRM's results, the budget, rollup, variance, month end."""
+    regions = schema.config.regions
+    finance = Client(base, tokens["finance"])
     _, master = finance.json("GET", "/api/v1/master")
     export = actuals_csv(master, schema, closed)
     (out / "actuals.csv").write_bytes(export)
@@ -445,43 +487,63 @@ def _service_story(
     if status != 201:
         raise RuntimeError(f"the actuals import failed: {report}")
     p(
-        f"\nFinance imported {out / 'actuals.csv'}: {report['rows']} rows, {report['matched']} matched, "
-        f"{len(report['unmatched'])} unmatched, {len(report['spread'])} spread over several lines by campaign code"
+        f"\nFinance imported {out / 'actuals.csv'}: {_count(report['rows'])} rows, {_count(report['matched'])} "
+        f"matched, {_count(len(report['unmatched']))} unmatched, {_count(len(report['spread']))} spread over several "
+        "lines by campaign code"
     )
+    cur = schema.config.reporting_currency
     for row in report["unmatched"]:
-        p(f"  row {row['row']}: no plan line {row['line_id'] or row['campaign_code']} ({row['amount']})")
+        amount = _money(row["amount"], row.get("currency") or cur)
+        p(f"  row {row['row']}: no plan line {row['line_id'] or row['campaign_code']} ({amount})")
 
     _crm_story(schema, out, finance, master, closed, p)
     region = "EMEA" if "EMEA" in regions else regions[0]
-    _budget_story(schema, finance, Client(base, tokens[region]), region, p)
+    _budget_story(schema, finance, Client(base, tokens[region]), region, closed, p)
 
-    cur = schema.config.reporting_currency
     _, rollup = finance.json("GET", "/api/v1/rollup?by=region&period=quarter")
-    p(f"\nGET /api/v1/rollup?by=region&period=quarter ({cur}; planned / allocation):")
+    p(f"\nGET /api/v1/rollup?by=region&period=quarter ({cur}; planned, and the share of the allocation):")
+    names = [FORMATS.quarter(q, schema.calendar.year) for q in QUARTERS]
+    p(f"  {'region':<6} " + " ".join(f"{n:>13}" for n in names) + f" {'year':>13} {'allocation':>13} {'share':>6}")
     by_region: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rollup["rows"]:
         by_region.setdefault(row["region"], {})[row["period"]] = row
     for region, quarters in by_region.items():
-        cells = "  ".join(
-            f"{q} {_amount(r['amount']):>12} / {_amount(r.get('allocation', '0')):>12}" for q, r in quarters.items()
-        )
-        p(f"  {region:<6} {cells}")
+        planned = sum(to_cents(r["amount"]) or 0 for r in quarters.values())
+        allocated = sum(to_cents(r.get("allocation") or 0) or 0 for r in quarters.values())
+        cells = " ".join(f"{_amount(quarters[q]['amount'] if q in quarters else 0, cur):>13}" for q in QUARTERS)
+        share = FORMATS.percent(planned / allocated, 0) if allocated else "-"
+        p(f"  {region:<6} {cells} {FORMATS.amount(planned, cur):>13} {FORMATS.amount(allocated, cur):>13} {share:>6}")
     _, variance = finance.json("GET", f"/api/v1/variance?by=region&as_of={as_of}")
-    p(f"\nGET /api/v1/variance?by=region&as_of={as_of} ({variance['closed_months']} fiscal months closed):")
+    p(
+        f"\nGET /api/v1/variance?by=region&as_of={as_of} ({cur}; {_count(variance['closed_months'])} fiscal months "
+        "closed):"
+    )
     p(f"  {'region':<6} {'plan to date':>14} {'actual':>14} {'variance':>14}  flag")
     for row in variance["rows"]:
-        p(
-            f"  {row['region']:<6} {_amount(row['planned_to_date']):>14} {_amount(row['actual']):>14} "
-            f"{_amount(row['variance']):>14}  {row['flag']}"
-        )
+        cells = [_amount(row[k], cur) for k in ("planned_to_date", "actual", "variance")]
+        p(f"  {row['region']:<6} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14}  {row['flag']}")
     _spend_story(schema, out, finance, master, p)
 
 
 TRANSFER = "25000.00"  # above the default TRANSFER_FINANCE_LIMIT: the giving side and finance approve
 
 
-def _budget_story(schema: PlanSchema, finance: Client, marketer: Client, region: str, p: Any) -> None:
-    """The approved master locked as the budget; budget moved from Q1 to Q2 by a transfer; budget against plan."""
+def transfer_cells(schema: PlanSchema, region: str, closed: int) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Where the demo's transfer moves budget once `closed` months have closed: ((region, quarter), (region, quarter)).
+
+    From the first quarter with a month still open (never a closed quarter) to the quarter after
+    it; from the year's last quarter, to the next region's same quarter.
+    """
+    open_quarters = [q for q in QUARTERS if int(q[1]) * 3 > closed] or [QUARTERS[-1]]
+    giving = open_quarters[0]
+    if len(open_quarters) > 1:
+        return (region, giving), (region, open_quarters[1])
+    regions = list(schema.config.regions)
+    return (region, giving), (regions[(regions.index(region) + 1) % len(regions)], giving)
+
+
+def _budget_story(schema: PlanSchema, finance: Client, marketer: Client, region: str, closed: int, p: Any) -> None:
+    """The approved master locked as the budget; budget moved out of an open quarter by a transfer; budget and plan."""
     name = f"{schema.calendar.label} budget"
     status, baseline = finance.json("POST", "/api/v1/baselines", {"name": name, "comment": "demo: the agreed plans"})
     if status != 201:
@@ -490,18 +552,26 @@ def _budget_story(schema: PlanSchema, finance: Client, marketer: Client, region:
         f"\nFinance locked the master as the budget: baseline {baseline['id']} {name!r} "
         f"(master version {baseline['master_version']}, allocation revision {baseline['allocation_revision']})"
     )
+    source, target = transfer_cells(schema, region, closed)
+    if source[0] == target[0]:
+        moved_to = schema.calendar.months[(int(target[1][1]) - 1) * 3]
+        reason = f"demo: the {source[1]} summit moved to {FORMATS.month(moved_to)}"
+    else:
+        reason = f"demo: {target[0]} hosts the joint partner summit in {target[1]}"
     body = {
-        "from": {"region": region, "quarter": "Q1", "channel": "*"},
-        "to": {"region": region, "quarter": "Q2", "channel": "*"},
+        "from": {"region": source[0], "quarter": source[1], "channel": "*"},
+        "to": {"region": target[0], "quarter": target[1], "channel": "*"},
         "amount": TRANSFER,
-        "reason": "demo: the spring summit moved to April",
+        "reason": reason,
     }
     status, transfer = marketer.json("POST", "/api/v1/transfers", body)
     if status != 201:
         raise RuntimeError(f"asking for the transfer failed: {transfer}")
+    year, cur = schema.calendar.year, schema.config.reporting_currency
     p(
-        f"  {region}'s marketer asked to move {_amount(TRANSFER)} from {region} Q1 to Q2 (transfer {transfer['id']}): "
-        f"their consent given, waiting for {' and '.join(transfer['waiting_for'])}"
+        f"  {region}'s marketer asked to move {_money(TRANSFER, cur)} from {source[0]} "
+        f"{FORMATS.quarter(source[1], year)} to {target[0]} {FORMATS.quarter(target[1], year)} "
+        f"(transfer {transfer['id']}): their consent given, waiting for {' and '.join(transfer['waiting_for'])}"
     )
     status, transfer = finance.json("POST", f"/api/v1/transfers/{transfer['id']}/approve", {"comment": "demo: fine"})
     if status != 200:
@@ -510,15 +580,15 @@ def _budget_story(schema: PlanSchema, finance: Client, marketer: Client, region:
     for message in transfer["over_allocation"]:
         p(f"  flagged: {message}")
     _, view = finance.json("GET", "/api/v1/budget?by=region&period=quarter")
-    cur = schema.config.reporting_currency
-    p(f"\nGET /api/v1/budget?by=region&period=quarter ({cur}; {region}):")
-    p(f"  {'quarter':<7} {'budget':>14} {'plan':>14} {'allocation then':>16} {'allocation now':>15}")
-    for row in view["rows"]:
-        if row["region"] == region:
-            p(
-                f"  {row['period']:<7} {_amount(row['budget']):>14} {_amount(row['plan']):>14} "
-                f"{_amount(row.get('budget_allocation') or '0'):>16} {_amount(row.get('allocation') or '0'):>15}"
-            )
+    shown = sorted({source[0], target[0]}, key=lambda r: r != region)
+    p(f"\nGET /api/v1/budget?by=region&period=quarter ({cur}; {' and '.join(shown)}):")
+    p(f"  {'region':<6} {'quarter':<9} {'budget':>14} {'plan':>14} {'allocation then':>16} {'allocation now':>15}")
+    for row in sorted((r for r in view["rows"] if r["region"] in shown), key=lambda r: shown.index(r["region"])):
+        cells = [_amount(row.get(k) or 0, cur) for k in ("budget", "plan", "budget_allocation", "allocation")]
+        p(
+            f"  {row['region']:<6} {FORMATS.quarter(row['period'], year):<9} {cells[0]:>14} {cells[1]:>14} "
+            f"{cells[2]:>16} {cells[3]:>15}"
+        )
 
 
 def _reforecast_story(
@@ -533,21 +603,22 @@ def _reforecast_story(
     p: Any,
 ) -> None:
     """Finance opens a reforecast; a team reforecasts in its template; budget against the latest estimate; a what-if."""
-    from openpyxl import load_workbook
-
     finance, marketer = Client(base, tokens["finance"]), Client(base, tokens[region])
     months = list(schema.month_columns)
+    cal, cur = schema.calendar, schema.config.reporting_currency
     closed = min(max(closed, 1), len(months) - 1)  # a reforecast has a closed month and an open one
     last = months[closed - 1]
-    deadline = (dt.date.fromisoformat(as_of) + dt.timedelta(days=10)).isoformat()
-    body = {"name": f"{last.label} reforecast", "through": last.name, "deadline": deadline,
+    named = {m.name: FORMATS.month(m.name, cal) for m in months}
+    day = max(dt.date.fromisoformat(as_of), dt.date.today())  # a deadline is never in the past
+    deadline = (day + dt.timedelta(days=10)).isoformat()
+    body = {"name": f"{named[last.name]} reforecast", "through": last.name, "deadline": deadline,
             "comment": "demo: forecast what is left of the year"}  # fmt: skip
     status, cycle = finance.json("POST", "/api/v1/cycles", body)
     if status != 201:
         raise RuntimeError(f"opening the reforecast failed: {cycle}")
     p(
-        f"\nThe reforecast: finance opened {cycle['name']!r} (cycle {cycle['id']}), due {cycle['deadline']}: "
-        f"{months[0].label} to {last.label} are closed and locked"
+        f"\nThe reforecast: finance opened {cycle['name']!r} (cycle {cycle['id']}), due "
+        f"{FORMATS.date(cycle['deadline'])}: {named[months[0].name]} to {named[last.name]} are closed and locked"
     )
     request = urllib.request.Request(
         f"{base}/api/v1/templates/{team}.xlsx", headers={"Authorization": f"Bearer {tokens[region]}"}
@@ -559,12 +630,14 @@ def _reforecast_story(
     sheet = book["Plan"]
     target = months[closed]  # the first open month
     cell = sheet.cell(2, target.index)
-    before = float(cell.value or 0)
-    cell.value = before + 5000
+    before = to_cents(cell.value or 0) or 0
+    cell.value = (before + RAISE_CENTS) / 100
     book.save(path)
+    currency = sheet.cell(2, schema["currency"].index).value
     p(
         f"  {team}'s marketer downloaded {path.name} (the closed months show the spend booked, locked) and raised "
-        f"line {sheet.cell(2, 1).value}'s {target.label} from {before:,.2f} to {before + 5000:,.2f}"
+        f"line {sheet.cell(2, 1).value}'s {named[target.name]} from {FORMATS.money(before, currency)} to "
+        f"{FORMATS.money(before + RAISE_CENTS, currency)}"
     )
     status, sent = marketer.upload("/api/v1/submissions", path, team=team)
     if status != 201:
@@ -578,22 +651,24 @@ def _reforecast_story(
     )
     _, state = finance.json("GET", f"/api/v1/cycles/{cycle['id']}")
     waiting = [t["team"] for t in state["teams"] if t["status"] in ("not submitted", "rejected", "stale")]
-    p(f"  the cycle waits for {len(waiting)} more team(s); `plansheet remind` tells them as the deadline nears")
+    p(f"  the cycle waits for {_count(len(waiting))} more team(s); `plansheet remind` tells them as the deadline nears")
     _, view = finance.json("GET", "/api/v1/budget?by=region&period=quarter")
-    cur = schema.config.reporting_currency
     p(f"\nBudget against the latest estimate, GET /api/v1/budget?by=region&period=quarter ({cur}; {region}):")
-    p(f"  {'quarter':<7} {'budget':>14} {'plan':>14} {'estimate':>14} {'actual':>14}")
+    p(f"  {'quarter':<9} {'budget':>14} {'plan':>14} {'estimate':>14} {'actual':>14}")
     for row in view["rows"]:
         if row["region"] == region:
+            cells = [_amount(row[k] or 0, cur) for k in ("budget", "plan", "estimate", "actual")]
             p(
-                f"  {row['period']:<7} {_amount(row['budget']):>14} {_amount(row['plan']):>14} "
-                f"{_amount(row['estimate'] or '0'):>14} {_amount(row['actual'] or '0'):>14}"
+                f"  {FORMATS.quarter(row['period'], cal.year):<9} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} "
+                f"{cells[3]:>14}"
             )
-    body = {"name": "Events down a tenth in Q4", "from": "estimate"}
+    still_open = months[closed:]  # a scenario changes open months only: the closed ones hold what was booked
+    span = named[still_open[0].name] + (f" to {named[still_open[-1].name]}" if len(still_open) > 1 else "")
+    body = {"name": f"Events down a tenth from {named[still_open[0].name]}", "from": "estimate"}
     status, scenario = finance.json("POST", "/api/v1/scenarios", body)
     if status != 201:
         raise RuntimeError(f"making the scenario failed: {scenario}")
-    changes = [{"op": "scale", "channel": "Events", "period": "Q4", "factor": "0.9"}]
+    changes = [{"op": "scale", "channel": "Events", "period": m.name, "factor": "0.9"} for m in still_open]
     status, changed = finance.json("POST", f"/api/v1/scenarios/{scenario['id']}/changes", {"changes": changes})
     if status != 200:
         raise RuntimeError(f"changing the scenario failed: {changed}")
@@ -601,9 +676,13 @@ def _reforecast_story(
     total = compared["total"]
     p(
         f"\nA what-if: scenario {scenario['id']} {body['name']!r} from the latest estimate, Events scaled by 0.9 "
-        f"in Q4: {_amount(total['origin'])} -> {_amount(total['scenario'])} ({_amount(total['change'])}); "
-        f"{len(compared['lines']['changed'])} line(s) changed, the master untouched until it is promoted"
+        f"in the open months ({span}): {_money(total['origin'], cur)} -> {_money(total['scenario'], cur)}, a "
+        f"change of {_money(total['change'], cur)}; {_count(len(compared['lines']['changed']))} line(s) changed, "
+        "the master untouched until it is promoted"
     )
+
+
+RAISE_CENTS = 500_000  # what the demo's reforecast adds to a line's first open month
 
 
 def _crm_story(schema: PlanSchema, out: Path, finance: Client, master: dict[str, Any], closed: int, p: Any) -> None:
@@ -616,8 +695,8 @@ def _crm_story(schema: PlanSchema, out: Path, finance: Client, master: dict[str,
         raise RuntimeError(f"the CRM import failed: {report}")
     p(
         f"\nFinance imported the CRM's campaign report {out / 'crm-campaigns.csv'} (Salesforce preset): "
-        f"{report['rows']} rows for {len(report['months'])} months, {report['lines']} plan lines matched, "
-        f"{report['unmatched_rows']} row(s) unmatched"
+        f"{_count(report['rows'])} rows for {_count(len(report['months']))} months, {_count(report['lines'])} plan "
+        f"lines matched, {_count(report['unmatched_rows'])} row(s) unmatched"
     )
     for row in report["skipped"][:3]:
         p(f"  row {row['row']}: skipped, {row['reason']}")
@@ -628,27 +707,35 @@ def _crm_story(schema: PlanSchema, out: Path, finance: Client, master: dict[str,
     p(f"  the same file sent again: {status}, {'unchanged' if again.get('unchanged') else 'imported again'}")
 
     cur = schema.config.reporting_currency
-    _, perf = finance.json("GET", "/api/v1/performance?by=channel&period=year")
-    p(f"\nGET /api/v1/performance?by=channel&period=year ({cur}; results against the plan's expectation):")
-    p(f"  {'channel':<12} {'spend':>14} {'pipeline':>15} {'per 1 spent':>11} {'expected':>9} {'cost/lead':>10}")
-    ranked = []
-    for row in perf["rows"]:
-        m = row["measures"]
-        roi = m["pipeline_roi"]
-        if roi["actual"] is not None:
-            ranked.append((roi["actual"], row["channel"]))
+    for by, width in (("channel", 12), ("region", 6)):
+        _, perf = finance.json("GET", f"/api/v1/performance?by={by}&period=year")
+        p(f"\nGET /api/v1/performance?by={by}&period=year ({cur}; results against the plan's expectation):")
         p(
-            f"  {row['channel']:<12} {_amount(m['spend']['actual'] or '0'):>14} "
-            f"{_amount(m['pipeline']['actual'] or '0'):>15} {_ratio(roi['actual']):>11} {_ratio(roi['expected']):>9} "
-            f"{_amount(m['cost_per_lead']['actual']) if m['cost_per_lead']['actual'] else 'no data':>10}"
+            f"  {by:<{width}} {'spend':>14} {'pipeline':>15} {'per 1 spent':>11} {'expected':>9} "
+            f"{'leads':>8} {'cost/lead':>10}"
         )
-    if ranked:
-        best, channel = max(ranked)
-        p(f"  {channel} buys pipeline cheapest: {best:,.2f} of pipeline for every 1 spent ({1 / best:,.4f} a unit)")
+        ranked = []
+        for row in perf["rows"]:
+            m = row["measures"]
+            roi = m["pipeline_roi"]
+            if roi["actual"] is not None:
+                ranked.append((roi["actual"], row[by]))
+            p(
+                f"  {row[by]:<{width}} {_amount(m['spend']['actual'], cur):>14} "
+                f"{_amount(m['pipeline']['actual'], cur):>15} {_ratio(roi['actual']):>11} "
+                f"{_ratio(roi['expected']):>9} {_count(m['leads']['actual']) or '-':>8} "
+                f"{_amount(m['cost_per_lead']['actual'], cur) if m['cost_per_lead']['actual'] else 'no data':>10}"
+            )
+        if ranked and by == "channel":
+            best, channel = max(ranked)
+            p(
+                f"  {channel} buys pipeline cheapest: {FORMATS.ratio(best)} of pipeline for every 1 {cur} spent "
+                f"({FORMATS.ratio(1 / best, 4)} {cur} a unit)"
+            )
 
 
 def _ratio(value: float | None) -> str:
-    return "no data" if value is None else f"{value:,.2f}"
+    return "no data" if value is None else FORMATS.ratio(value)
 
 
 @dataclass
@@ -676,9 +763,20 @@ def _google_fake(stack: contextlib.ExitStack, p: Any) -> Any:
     return stack.enter_context(SheetsFake.serve())
 
 
+@contextlib.contextmanager
+def _sheets(settings: gsheets.GoogleSettings) -> Iterator[Any]:
+    """A gspread client of the service account, its connections closed on exit."""
+    gc = gsheets.client(settings)
+    try:
+        yield gc
+    finally:
+        gc.http_client.session.close()
+
+
 def _google_env(fake: Any, schema: PlanSchema) -> GoogleDemo:
     settings = gsheets.GoogleSettings(credentials_info=fake.service_account_info(), api_base=fake.base_url)
-    master = gsheets.client(settings).create(f"{schema.config.org_name} marketing master budget")
+    with _sheets(settings) as gc:
+        master = gc.create(f"{schema.config.org_name} marketing master budget")
     env = {
         "PLANSHEET_GOOGLE_CREDENTIALS_JSON": json.dumps(fake.service_account_info()),
         "PLANSHEET_GOOGLE_API_BASE": fake.base_url,
@@ -687,32 +785,42 @@ def _google_env(fake: Any, schema: PlanSchema) -> GoogleDemo:
     return GoogleDemo(fake, env, master.id, settings)
 
 
-def _google_story(schema: PlanSchema, base: str, tokens: dict[str, str], team: str, google: GoogleDemo, p: Any) -> None:
+def _google_story(
+    schema: PlanSchema, base: str, tokens: dict[str, str], team: str, google: GoogleDemo, as_of: dt.date, p: Any
+) -> None:
     """A team that plans in Google Sheets: sheet created, filled, pulled, approved; then the master pushed."""
-    from sheet_templates.samples import sample_lines
-
     finance = Client(base, tokens["finance"])
     p(f"\nGoogle Sheets, against a local fake of the Sheets API at {google.fake.base_url} (not Google):")
     status, sheet = finance.json("POST", f"/api/v1/gsheets/teams/{team}", {"editors": ["planner@example.com"]})
     if status != 201:
         raise RuntimeError(f"creating the team sheet failed: {sheet}")
-    p(f"  finance created {team}'s plan sheet {sheet['spreadsheet_id']} in {sheet['requests']} API calls")
-    gc = gsheets.client(google.settings)
+    p(f"  finance created {team}'s plan sheet {sheet['spreadsheet_id']} in {_count(sheet['requests'])} API calls")
     region = team.split("-")[0]
-    lines = sample_lines(schema, region, 40, seed=99, id_prefix=f"{region}G")
+    lines = sample_lines(
+        schema,
+        region,
+        GOOGLE_LINES,
+        seed=99,
+        today=as_of,
+        id_prefix=f"{region}G",
+        fill=GOOGLE_FILL,
+        results_at_plan_rates=True,
+        phased_to_allocation=True,
+    )
     rows = [
         ["" if line.get(c.name) is None else _cell(line.get(c.name)) for c in schema.input_columns] for line in lines
     ]
     last = column_letter(len(schema.input_columns))
-    gc.open_by_key(sheet["spreadsheet_id"]).worksheet("Plan").update(
-        values=rows, range_name=f"A2:{last}{len(rows) + 1}", value_input_option="USER_ENTERED"
-    )
-    p(f"  the planner typed {len(lines)} lines into it")
+    with _sheets(google.settings) as gc:
+        gc.open_by_key(sheet["spreadsheet_id"]).worksheet("Plan").update(
+            values=rows, range_name=f"A2:{last}{len(rows) + 1}", value_input_option="USER_ENTERED"
+        )
+    p(f"  the planner typed {_count(len(lines))} lines into it")
     marketer = Client(base, tokens[team])
     status, submission = marketer.json("POST", f"/api/v1/gsheets/teams/{team}/pull")
     if status != 201:
         raise RuntimeError(f"the pull was refused: {submission}")
-    p(f"  pulled in one API call and submitted: submission {submission['id']}, {submission['lines']} lines")
+    p(f"  pulled in one API call and submitted: submission {submission['id']}, {_count(submission['lines'])} lines")
     status, body = finance.json("POST", f"/api/v1/submissions/{submission['id']}/approve", {"comment": "demo"})
     if status != 200:
         raise RuntimeError(f"approving the Google plan failed: {body}")
@@ -720,12 +828,13 @@ def _google_story(schema: PlanSchema, base: str, tokens: dict[str, str], team: s
     if status != 200 or job["status"] != "succeeded":
         raise RuntimeError(f"the push failed: {job}")
     pushed = job["result"]
+    sheets = pushed["sheets"].items()
     _, master = finance.json("GET", "/api/v1/master")
     grid = google.fake.grid(google.master_id, f"Master!A1:B{len(master['lines']) + 5}")
     p(
-        f"  pushed master version {pushed['master_version']} to the finance master sheet in {pushed['requests']} API "
-        f"calls: {', '.join(f'{k} {v} rows' for k, v in pushed['sheets'].items())}; "
-        f"read back: {len(grid) - 1} lines, as in the service's master ({len(master['lines'])})"
+        f"  pushed master version {pushed['master_version']} to the finance master sheet in "
+        f"{_count(pushed['requests'])} API calls: {', '.join(f'{k} {_count(n)} rows' for k, n in sheets)}; "
+        f"read back: {_count(len(grid) - 1)} lines, as in the service's master ({_count(len(master['lines']))})"
     )
 
 
@@ -739,6 +848,7 @@ def _next_year_story(schema: PlanSchema, base: str, tokens: dict[str, str], team
     _, master = finance.json("GET", "/api/v1/master")
     money_columns = {c.name for c in schema.input_columns if c.type is ColumnType.MONEY}
     date_columns = {c.name for c in schema.input_columns if c.type is ColumnType.DATE}
+    cur = schema.config.reporting_currency
     p(f"\nFY{following} is planned while FY{this} runs (?year={following} on every route):")
     planners = {teams[r]: tokens[r] for r in teams} | {t: v for t, v in tokens.items() if t not in teams and "-" in t}
     for team, token in sorted(planners.items()):
@@ -767,16 +877,16 @@ def _next_year_story(schema: PlanSchema, base: str, tokens: dict[str, str], team
         )
         if status != 200:
             raise RuntimeError(f"approving {team}'s FY{following} plan failed: {approved}")
-        p(f"  {team:<18} FY{following} plan of {len(lines)} lines approved (submission {body['id']})")
+        p(f"  {team:<18} FY{following} plan of {_count(len(lines))} lines approved (submission {body['id']})")
     for by, width in (("region", 6), ("channel", 12)):
         path = f"/api/v1/year-over-year?year={following}&by={by}&period=year"
         _, yoy = finance.json("GET", path)
-        p(f"\nGET {path} ({schema.config.reporting_currency}):")
+        p(f"\nGET {path} ({cur}):")
         p(f"  {by:<{width}} {'FY' + str(following) + ' plan':>16} {'FY' + str(this) + ' plan':>16} "
           f"{'FY' + str(this) + ' actual':>16} {'FY' + str(this) + ' estimate':>16}")  # fmt: skip
         for row in yoy["rows"]:
             keys = ("plan", "last_plan", "last_actual", "last_estimate")
-            shown = [_amount(row[k]) if row[k] is not None else "-" for k in keys]
+            shown = [_amount(row[k], cur) for k in keys]
             p(f"  {row[by]:<{width}} " + " ".join(f"{v:>16}" for v in shown))
     for month in schema.month_columns:  # the year's accruals, closed in order: the last one reverses next year
         finance.json("POST", f"/api/v1/accruals/{month.name}/close")  # a month closed before answers 409
@@ -787,8 +897,9 @@ def _next_year_story(schema: PlanSchema, base: str, tokens: dict[str, str], team
     rows = list(csv.DictReader(io.StringIO(journal)))
     when = sorted({(r["Date"], r["Period"]) for r in rows})
     p(
-        f"\nFinance closed FY{this}'s accruals ({closed} of 12 months); {last}'s reversal: {len(rows)} journal "
-        "lines on " + (", ".join(f"{d} ({period})" for d, period in when) or "no entries")
+        f"\nFinance closed FY{this}'s accruals ({_count(closed)} of {_count(len(schema.month_columns))} months); "
+        f"{FORMATS.month(last, schema.calendar)}'s reversal: {_count(len(rows))} journal lines on "
+        + (", ".join(f"{FORMATS.date(d)} ({period})" for d, period in when) or "no entries")
     )
 
 
@@ -825,5 +936,19 @@ def serve_dashboard(schema: PlanSchema, out: Path, stdout: TextIO) -> None:
         )
 
 
-def _amount(text: str) -> str:
-    return f"{float(text):,.2f}"
+FORMATS = Formats()  # the demo has no app at hand, so the default locale
+
+
+def _amount(value: Any, currency: str) -> str:
+    """An amount the API answers (a decimal in `currency`) for a table whose header names the currency; '-' for none."""
+    cents = None if value in (None, "") else to_cents(value)
+    return "-" if cents is None else FORMATS.amount(cents, currency)
+
+
+def _money(value: Any, currency: str) -> str:
+    """An amount the API answers (a decimal in `currency`) in a sentence: "$25,000.00"."""
+    return FORMATS.money(to_cents(value), currency)
+
+
+def _count(value: Any) -> str:
+    return FORMATS.count(value)

@@ -38,7 +38,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sheet_templates.money import money_text
+from sheet_templates.errors import ConfigError
+from sheet_templates.formatting import DEFAULT_LOCALE, Formats
+from sheet_templates.schema import PlanSchema
 from sync_service.access import approvals
 from sync_service.planning.cycles import open_cycle_row, waiting_teams
 from sync_service.platform import jobs, outbox
@@ -85,9 +87,12 @@ def _marketers(session: Session, teams: list[str], but: int | None = None) -> li
     return [u for u in session.scalars(query) if u.id != but]
 
 
-def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[list[User], str, str]:
-    """(recipients, subject, text) of one notice, from the stored records it names."""
+def compose(
+    session: Session, args: Mapping[str, Any], schema: PlanSchema, formats: Formats
+) -> tuple[list[User], str, str]:
+    """(recipients, subject, text) of one notice, from the stored records it names, its figures in `formats`."""
     event = args["event"]
+    currency = schema.config.reporting_currency
     if event.startswith("submission."):
         submission = session.get(Submission, args["submission"])
         submitter = session.get(User, submission.user_id)
@@ -102,9 +107,11 @@ def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[l
             ]
             step = chain["steps"][chain["position"] - 1]
             subject = f"{submission.team_id} submitted a plan for approval (submission {submission.id})"
+            lines = f"{formats.count(submission.line_count)} line{'' if submission.line_count == 1 else 's'}"
             text = (
-                f"{submitter.name} submitted {submission.line_count} lines for {submission.team_id}.\n"
-                f"It waits for your approval as {step['label']} (step {chain['position']} of {len(chain['steps'])}).\n"
+                f"{submitter.name} submitted {lines} for {submission.team_id}.\n"
+                f"It waits for your approval as {step['label']} (step {formats.count(chain['position'])} of "
+                f"{formats.count(len(chain['steps']))}).\n"
                 f"Open submission {submission.id} on the dashboard to approve or reject it."
             )
             return recipients, subject, text
@@ -122,8 +129,9 @@ def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[l
         transfer = session.get(Transfer, args["transfer"])
         asker = session.get(User, transfer.user_id)
         what = (
-            f"{money_text(transfer.cents)} {currency} from {transfer.from_region} {transfer.from_quarter} "
-            f"{_channel(transfer.from_channel)} to {transfer.to_region} {transfer.to_quarter} "
+            f"{formats.money(transfer.cents, currency)} from {transfer.from_region} "
+            f"{formats.quarter(transfer.from_quarter, transfer.giving_year)} {_channel(transfer.from_channel)} to "
+            f"{transfer.to_region} {formats.quarter(transfer.to_quarter, transfer.fiscal_year)} "
             f"{_channel(transfer.to_channel)}"
         )
         if event == "transfer.requested":
@@ -158,17 +166,19 @@ def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[l
     if event == "cycle.opened":
         cycle = session.get(Cycle, args["cycle"])
         everyone = list(session.scalars(select(Team.id)))
-        subject = f"{cycle.name}: reforecast your plan by {cycle.deadline.isoformat()}"
+        deadline = formats.date(cycle.deadline)
+        through = _month(schema, cycle.fiscal_year, cycle.closed_through, formats)
+        subject = f"{cycle.name}: reforecast your plan by {deadline}"
         text = (
-            f"Finance opened the {cycle.name}. The months through {cycle.closed_through} are closed and show the "
-            f"actual spend booked; forecast the open months and submit by {cycle.deadline.isoformat()}.\n"
+            f"Finance opened the {cycle.name}. The months through {through} are closed and show the "
+            f"actual spend booked; forecast the open months and submit by {deadline}.\n"
             "Download your team's template from the dashboard (or use your team's Google sheet): it is your reforecast."
         )
         if cycle.comment:
             text += f"\n\n{cycle.comment}"
         return _marketers(session, everyone), subject, text
     if event == "reminder":
-        team, deadline, what = args["team"], args["deadline"], args.get("cycle") or "plan"
+        team, deadline, what = args["team"], formats.date(args["deadline"]), args.get("cycle") or "plan"
         subject = f"Reminder: the {what} for {team} is due on {deadline}"
         text = f"No {what} for {team} has been submitted yet (or it was sent back). It is due on {deadline}."
         return _marketers(session, [team]), subject, text
@@ -177,6 +187,14 @@ def compose(session: Session, args: Mapping[str, Any], currency: str) -> tuple[l
 
 def _channel(channel: str) -> str:
     return "all channels" if channel == "*" else channel
+
+
+def _month(schema: PlanSchema, year: int, key: str, formats: Formats) -> str:
+    """A fiscal month key of `year` by name ("Jun 2026"); the key itself for a year the organisation file dropped."""
+    try:
+        return formats.month(key, schema.for_year(year).calendar)
+    except ConfigError:
+        return key
 
 
 def send_email(config: Mapping[str, Any], messages: list[EmailMessage]) -> None:
@@ -237,7 +255,8 @@ def notify_job(run: Any) -> dict[str, Any]:
     config = run.app.config
     schema = run.schema
     with run.store.reading() as session:
-        recipients, subject, text = compose(session, run.job.args, schema.config.reporting_currency)
+        formats = Formats(config.get("LOCALE", DEFAULT_LOCALE))
+        recipients, subject, text = compose(session, run.job.args, schema, formats)
         addresses = sorted({a for a in (address_of(u) for u in recipients) if a})
     sent: dict[str, Any] = {"event": run.job.args["event"], "emails": addresses, "chat": False}
     if config.get("SMTP_HOST") and addresses:

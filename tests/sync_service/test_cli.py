@@ -314,8 +314,31 @@ def test_consolidate_in_which_every_file_is_rejected_exits_1(
     assert "1 file(s) rejected" in out
 
 
+def amounts(text: str) -> list[float]:
+    """The amounts of a printed table row ("1,234.50", "(25,000.00)", "$8.00") as numbers."""
+    found = []
+    for cell in text.split():
+        negative = cell.startswith("(")
+        cell = cell.strip("()$;,")
+        if cell.replace(",", "").replace(".", "").isdigit():
+            found.append(-float(cell.replace(",", "")) if negative else float(cell.replace(",", "")))
+    return found
+
+
+def table(text: str, header_end: str) -> list[str]:
+    """The rows of a printed table: the indented lines after the header ending `header_end`, to the first other line."""
+    rows = []
+    for row in text.split(header_end + "\n", 1)[1].splitlines():
+        if not row.startswith("  ") or not row.strip():
+            break
+        rows.append(row)
+    return rows
+
+
 def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "demo", "--out", tmp_path, "--no-serve")
+    as_of = SCHEMA.calendar.months[4].first_day + dt.timedelta(days=14)  # four months closed, the fifth under way
+    closed = 4
+    code, out, _ = run(capsys, "demo", "--out", tmp_path, "--no-serve", "--as-of", as_of)
     assert code == 0
     master = tmp_path / "master.xlsx"
     assert master.is_file()
@@ -324,11 +347,11 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     bad = f"plan-{demo.BAD_REGION}.xlsx"
     assert f"{bad} was rejected; what the marketer is told:" in out
     assert f"{len(regions) - 1} plans accepted, 1 rejected" in out
-    # every mistake the demo made is shown to the marketer at its cell
+    # every mistake the demo made is shown to the marketer at its cell, and nothing else is
     made_part, told_part = out.split("Consolidated into")[0], out.split("what the marketer is told:")[1]
     made = {line.split(":")[0].strip() for line in made_part.splitlines() if line.startswith("  Plan!")}
-    told = {line.split()[0] for line in told_part.splitlines() if line.startswith("  Plan!")}
-    assert made and made <= told
+    told = {line.split()[0] for line in told_part.split("\n\n")[0].splitlines() if line.startswith("  Plan!")}
+    assert made and made <= told and len(told - made) == 1  # ... and the end date before the new start date
     assert len(sheet_values(master, "Lines")) == (len(regions) - 1) * demo.DEMO_LINES + 1
 
     # Then the service: the bad plan refused at its cells, corrected, every plan approved, actuals imported.
@@ -346,60 +369,80 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
         assert db.execute("SELECT count(*) FROM submissions WHERE cycle_id IS NOT NULL").fetchone()[0] == 1
         assert db.execute("SELECT count(*) FROM submissions WHERE source = 'gsheets'").fetchone()[0] == 1
         imported = db.execute("SELECT count(*) FROM actual_amounts").fetchone()[0]
+        transfers = db.execute("SELECT from_region, from_quarter, to_region, to_quarter FROM transfers").fetchall()
+        scenario = [json.loads(r[0]) for r in db.execute("SELECT lines FROM scenario_revisions ORDER BY number")]
     assert imported > 0 and "2 unmatched" in service
     # Next year planned beside this one, set against this year's plan, actual and estimate; this year closed.
     following = service.split(f"FY{year + 1} is planned while FY{year} runs")[1]
-    table = following.split("FY2027 estimate\n".replace("2027", str(year)))[1].split("\n\n")[0].splitlines()
-    assert sorted(row.split()[0] for row in table) == sorted(regions)
-    by_channel = following.split("by=channel")[1].split("estimate\n")[1].split("\n\n")[0].splitlines()
+    rows = table(following, f"FY{year} estimate")
+    assert sorted(row.split()[0] for row in rows) == sorted(regions)
+    by_channel = table(following.split("by=channel")[1], f"FY{year} estimate")
     channels = SCHEMA["channel"].choices
     assert by_channel and all(any(row.strip().startswith(c) for c in channels) for row in by_channel), by_channel
     assert f"Finance closed FY{year}'s accruals (12 of 12 months)" in following
     first_day = SCHEMA.calendar.end + dt.timedelta(days=1)
-    assert f"journal lines on {first_day.isoformat()} ({first_day:%b %Y} (FY{year + 1}))" in following
+    assert f"journal lines on {first_day:%b} {first_day.day}, {first_day.year} ({first_day:%b %Y} (FY{year + 1}))" in (
+        following
+    )
     # Results from the CRM: imported, the same file again changes nothing, and the cheapest pipeline named.
     crm = service.split("imported the CRM's campaign report")[1].split("Finance locked the master as the budget")[0]
     assert "Salesforce preset" in crm and "no plan line or campaign NOPLAN-01" in crm
     assert "the same file sent again: 200, unchanged" in crm
-    table = crm.split("cost/lead\n")[1].split("\n  ")[:-1]
     per_one = {}
-    for row in table:
-        channel, cells = row.strip()[:12].strip(), row.strip()[12:].split()
-        spend, pipeline, ratio = (float(c.replace(",", "")) for c in cells[:3])
+    for row in table(crm, "cost/lead")[:-1]:  # the last line names the cheapest
+        channel = row.strip()[:12].strip()
+        spend, pipeline, ratio, _, leads, per_lead = amounts(row.strip()[12:])
         assert ratio == pytest.approx(pipeline / spend, abs=0.006)  # the ratio is the row's own figures
+        assert per_lead == pytest.approx(spend / leads, rel=0.01)
         per_one[channel] = ratio
     assert set(per_one) == set(SCHEMA.config.channels)  # the demo plans every channel
     cheapest = max(per_one, key=per_one.get)
     assert f"  {cheapest} buys pipeline cheapest: {per_one[cheapest]:,.2f} of pipeline" in crm
-    # The budget locked, then budget moved from Q1 to Q2 by a transfer both sides approved.
+    # Leads are priced in the reporting currency: no region buys them at a fraction of another's cost.
+    per_lead = {row.split()[0]: amounts(row)[-1] for row in table(crm.split("by=region")[1], "cost/lead")}
+    assert set(per_lead) == set(regions)
+    assert max(per_lead.values()) < 1.5 * min(per_lead.values()), per_lead
+    # The budget locked, then budget moved out of an open quarter (never a closed one) by a transfer.
     budget = service.split("Finance locked the master as the budget")[1].split("GET /api/v1/rollup")[0]
     assert "waiting for finance" in budget and "finance approved it: allocation revision 1" in budget
+    [(giving, source, receiving, target)] = transfers
+    assert int(source[1]) * 3 > closed and (giving, source) != (receiving, target)  # a month of it is still open
+    assert ((giving, source), (receiving, target)) == demo_service.transfer_cells(SCHEMA, "EMEA", closed)
     quarters = {}
-    for row in budget.split("allocation now\n")[1].strip().splitlines():
-        q, *amounts = row.split()
-        quarters[q] = [float(a.replace(",", "")) for a in amounts]
-    assert set(quarters) == {"Q1", "Q2", "Q3", "Q4"}
+    for row in table(budget, "allocation now"):
+        region, quarter, fy, *cells = row.split()
+        assert fy == f"FY{year}"
+        quarters[region, quarter] = amounts(" ".join(cells))
+    assert {q for _, q in quarters} == {"Q1", "Q2", "Q3", "Q4"}
     assert all(b == p for b, p, _, _ in quarters.values())  # nothing approved since the budget was locked
     moved = float(demo_service.TRANSFER)
-    assert quarters["Q1"][3] == pytest.approx(quarters["Q1"][2] - moved)
-    assert quarters["Q2"][3] == pytest.approx(quarters["Q2"][2] + moved)
-    assert quarters["Q3"][3] == quarters["Q3"][2] and quarters["Q4"][3] == quarters["Q4"][2]
+    for key, (_, _, then, now) in quarters.items():
+        assert now == pytest.approx(then - moved * (key == (giving, source)) + moved * (key == (receiving, target)))
+    # Plans near their allocations: each region's plans take 85% to 105% of its allocation.
+    shares = {row.split()[0]: float(row.split()[-1].rstrip("%")) for row in table(service, "allocation  share")}
+    assert set(shares) == set(regions) and all(85 <= share <= 105 for share in shares.values()), shares
     # The reforecast: closed quarters' estimate is what was booked; the raised open month moves plan and estimate.
     reforecast = service.split("The reforecast: finance opened")[1]
     first, last = reforecast.split(": ")[1].split(" are closed")[0].split(" to ")
     labels = [m.label for m in SCHEMA.month_columns]
-    closed = labels.index(last) + 1
+    assert labels.index(last) + 1 == closed
     assert first == labels[0] and "reforecast submission" in reforecast and "(cycle 1) approved" in reforecast
     rows = {}
-    for row in reforecast.split("estimate         actual\n")[1].split("\n\n")[0].strip().splitlines():
-        q, *amounts = row.split()
-        rows[q] = [float(a.replace(",", "")) for a in amounts]
+    for row in table(reforecast.split("Budget against the latest estimate")[1], "actual"):
+        quarter, fy, *cells = row.split()
+        rows[quarter] = amounts(" ".join(cells))
     raised = f"Q{closed // 3 + 1}"  # the quarter of the first open month
     for q, (budget_, plan, estimate, actual) in rows.items():
         if int(q[1]) * 3 <= closed:
             assert estimate == actual, q  # every month of it is closed
         assert (plan != budget_) == (q == raised), q
     assert "the master untouched until it is promoted" in reforecast
+    # The what-if changes the open months only: the closed ones keep what was booked.
+    assert f"in the open months ({labels[closed]} to {labels[-1]})" in reforecast
+    origin, changed = ({line["line_id"]: line for line in lines} for lines in scenario)
+    closed_keys = [m.name for m in SCHEMA.month_columns[:closed]]
+    assert all(changed[i][m] == origin[i][m] for i in origin for m in closed_keys)
+    assert any(changed[i] != origin[i] for i in origin)
     # Month-end close: POs and invoices imported (again: nothing new), the accrual's journal, the month closed.
     spend = service.split("/purchase-orders.csv: ")[1].split("The reforecast")[0]
     assert "1 unmatched" in spend and "PO PO-9001 names no plan line (XX-0001)" in spend
@@ -410,7 +453,7 @@ def test_demo_builds_fills_and_consolidates(tmp_path: Path, capsys: pytest.Captu
     debits = sum(
         float(r["Debit"] or 0) * float(rates[r["Currency"]]) for r in journal if not r["Journal"].endswith("-REV")
     )
-    accrued = float(spend.split("accrual: ")[1].split(" PO(s), ")[1].split()[0].replace(",", ""))
+    accrued = amounts(spend.split("accrual: ")[1].split(" PO(s), ")[1].split()[0])[0]
     assert journal and debits == pytest.approx(accrued, abs=0.005 * len(journal))
     variance = service.split("GET /api/v1/variance")[1]
     assert all(f"\n  {region} " in variance for region in regions)

@@ -215,7 +215,7 @@ def test_finance_hears_of_a_plan_and_the_submitter_of_its_rejection_over_tls(ser
     message = inbox.to("fiona@acme.example")[0]
     assert message["From"] == "plansheet@acme.example"
     assert f"EMEA-ENTERPRISE submitted a plan for approval (submission {sid})" in message["Subject"]
-    assert "maria@acme.example submitted 1 lines" in message.get_content()
+    assert "maria@acme.example submitted 1 line for EMEA-ENTERPRISE." in message.get_content()
     assert f"submission {sid}" in hooks.bodies[0]["text"]  # the chat channel hears it too (Slack's format)
 
     approve(service, "finance", sid, "reject", "Q1 is over the allocation; move the event to Q2")
@@ -261,7 +261,9 @@ def test_a_transfer_is_told_to_its_approvers_and_its_decision_to_whoever_asked(s
     settled(service)
     told = sorted(a for rcpt, _, _ in inbox.messages for a in rcpt)
     assert told == ["erik@acme.example", "fiona@acme.example", "frank@acme.example", "maria@acme.example"]
-    assert "sam asks to move 5000.00" in inbox.to("maria@acme.example")[0].get_content()
+    fy = SCHEMA.calendar.year  # money with its currency and separators, quarters of their fiscal year
+    moved = f"$5,000.00 from EMEA Q1 FY{fy} all channels to NA Q1 FY{fy} all channels"
+    assert f"sam asks to move {moved}." in inbox.to("maria@acme.example")[0].get_content()
     inbox.messages.clear()
     for who in ("emea", "finance"):
         decided = service.client.post(
@@ -271,6 +273,7 @@ def test_a_transfer_is_told_to_its_approvers_and_its_decision_to_whoever_asked(s
     settled(service)
     assert [rcpt for rcpt, _, _ in inbox.messages] == [["sam@na.example"]]  # once, when it was decided
     assert "was approved" in inbox.messages[0][1]["Subject"]
+    assert f"approved moving {moved}." in inbox.messages[0][1].get_content()
 
 
 def test_a_mail_server_that_is_down_never_blocks_or_undoes_the_action(tmp_path: Path) -> None:
@@ -306,6 +309,7 @@ def test_reminders_go_to_teams_without_a_plan_once_a_day(service, mail) -> None:
     app = service.app
     app.config["PLAN_DEADLINE"] = "2026-03-10"
     app.config["REMINDER_DAYS"] = 3
+    app.config["LOCALE"] = "en_GB"  # the emails write dates as the organisation does
     submit(service.client, service.tokens["emea"], [line("EMEA-0001", m01="100")])  # EMEA-ENTERPRISE has one
     settled(service)
     inbox.messages.clear()
@@ -320,7 +324,7 @@ def test_reminders_go_to_teams_without_a_plan_once_a_day(service, mail) -> None:
     assert "EMEA-ENTERPRISE" not in first["reminded"] and {"EMEA-SMB", "NA-ENTERPRISE"} <= set(first["reminded"])
     settled(service)
     assert len(inbox.to("erik@acme.example")) == 1  # EMEA-SMB's marketer
-    assert "is due on 2026-03-10" in inbox.to("erik@acme.example")[0]["Subject"]
+    assert "is due on 10 Mar 2026" in inbox.to("erik@acme.example")[0]["Subject"]
     assert inbox.to("maria@acme.example") == []
     with app.app_context():
         again = remind(store, app.config, dt.date(2026, 3, 8), fiona, SCHEMA.calendar.year)
@@ -344,8 +348,10 @@ def test_a_cycle_is_announced_to_marketers_and_its_deadline_reminds_the_teams_it
     told = sorted(a for rcpt, _, _ in inbox.messages for a in rcpt)
     assert told == ["erik@acme.example", "maria@acme.example"]  # every marketer with an address; finance opened it
     message = inbox.to("maria@acme.example")[0]
-    assert message["Subject"] == f"[Plansheet] June reforecast: reforecast your plan by {deadline.isoformat()}"
-    assert "months through m04 are closed" in message.get_content() and "Events moved" in message.get_content()
+    due = f"{deadline:%b} {deadline.day}, {deadline.year}"  # as people read it: "Jul 7, 2026"
+    assert message["Subject"] == f"[Plansheet] June reforecast: reforecast your plan by {due}"
+    assert f"months through {SCHEMA['m04'].label} are closed" in message.get_content()  # the month by name
+    assert f"submit by {due}." in message.get_content() and "Events moved" in message.get_content()
     inbox.messages.clear()
     # EMEA-ENTERPRISE's approved plan is from before the cycle: the cycle still waits for its reforecast.
     changed = [line("EMEA-0001", m01="100", m06="50")]
@@ -362,7 +368,7 @@ def test_a_cycle_is_announced_to_marketers_and_its_deadline_reminds_the_teams_it
     assert "EMEA-ENTERPRISE" not in first["reminded"] and {"EMEA-SMB", "NA-ENTERPRISE"} <= set(first["reminded"])
     settled(service)
     subject = " ".join(inbox.to("erik@acme.example")[0]["Subject"].split())  # a long subject is folded
-    assert subject == f"[Plansheet] Reminder: the June reforecast for EMEA-SMB is due on {deadline.isoformat()}"
+    assert subject == f"[Plansheet] Reminder: the June reforecast for EMEA-SMB is due on {due}"
     # A rejected reforecast is waited for again.
     approve(service, "finance", sent.get_json()["id"], "reject", "Q3 is too light")
     with app.app_context():

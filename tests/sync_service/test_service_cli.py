@@ -66,3 +66,19 @@ def test_a_token_for_an_approver_of_a_step(tmp_path: Path, monkeypatch: pytest.M
             assert session.query(User).filter_by(name="x").count() == 0  # refused: nothing written
     finally:
         store.dispose()
+
+
+def test_remind_says_the_deadline_in_the_locale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`plansheet remind`, run daily, says when plans are due as the organisation writes dates (LOCALE)."""
+    monkeypatch.setenv("PLANSHEET_DATABASE_URL", f"sqlite:///{tmp_path / 'p.db'}")
+    monkeypatch.setenv("PLANSHEET_CHAT_WEBHOOK_URL", "http://127.0.0.1:9/hook")  # somewhere to remind; none is due
+    monkeypatch.setenv("PLANSHEET_PLAN_DEADLINE", "2026-03-10")
+    monkeypatch.setenv("PLANSHEET_LOCALE", "en_GB")
+    assert main(["init"]) == 0
+    assert main(["token", "create", "--name", "fiona", "--role", "finance"]) == 0
+    capsys.readouterr()
+    assert main(["remind", "--as", "fiona", "--today", "2026-01-29"]) == 0
+    assert capsys.readouterr().out.strip() == "plans are due on 10 Mar 2026 (40 day(s) left): no team to remind today"
+    monkeypatch.setenv("PLANSHEET_LOCALE", "en_US")
+    assert main(["remind", "--as", "fiona", "--today", "2026-02-08"]) == 0
+    assert capsys.readouterr().out.strip() == "plans are due on Mar 10, 2026 (30 day(s) left): no team to remind today"
