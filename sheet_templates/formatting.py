@@ -22,7 +22,13 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
-from babel.numbers import format_currency, format_decimal, format_percent, get_currency_precision
+from babel.numbers import (
+    format_compact_decimal,
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+)
 
 from sheet_templates.calendar import FiscalCalendar, FiscalMonth
 
@@ -103,6 +109,16 @@ class Formats:
         if value is None or value == "" or _not_finite(value):
             return ""
         return format_percent(Decimal(str(value)), f"#,##0.{'0' * places}%", locale=self.locale)
+
+    def compact(self, value: Any, places: int = 2) -> str:
+        """A number in the locale's short form, for a chart's axis and bar labels: "1M", "2.5M", "500K"; '' for none.
+
+        Up to `places` decimals of the shortened number, trailing zeros dropped (1.25M, 2.5M, 1M).
+        """
+        if value is None or value == "" or _not_finite(value):
+            return ""
+        number = Decimal(str(value)).quantize(Decimal(1).scaleb(-places))  # a short number is rounded too: 19.58
+        return format_compact_decimal(number, format_type="short", locale=self.locale, fraction_digits=places)
 
     def month(self, month: FiscalMonth | str, calendar: FiscalCalendar | None = None) -> str:
         """A fiscal month by name ("Dec 2026"): a `FiscalMonth`, or its key ("m12") in `calendar`'s year."""

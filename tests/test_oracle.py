@@ -46,6 +46,7 @@ from sheets_standin import SheetsFake
 from sheet_templates import build_schema, load_config
 from sheet_templates.config import default_config_path
 from sheet_templates.excel_template import build_template
+from sheet_templates.formatting import Formats
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.storage import User, WebSession
@@ -902,14 +903,15 @@ def test_next_years_dashboard_pages_equal_the_oracle(scenario: dict[str, Any]) -
     planned = next_year_planned("region", "quarter")
     for region in CFG.regions:
         row = re.search(rf'<tr data-region="{region}">(.*?)</tr>', page, re.S).group(1)
-        values = [cents(v.replace(",", "")) if v else None for v in re.findall(r"<td[^>]*>([-\d,.]*)</td>", row)]
+        values = [int(v) if v else None for v in re.findall(r'data-cents="(-?\d*)"', row)]  # exact, as shown
         assert values[0::2][:4] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
         assert values[1::2][:4] == [next_allocation(region, q) or None for q in QUARTER_MONTHS], region
     page = client.get(f"/year-over-year?year={NEXT}&by=region").get_data(as_text=True)
     shown = {}
-    for region, cells in re.findall(r'<tr data-key="([^"]+)">(.*?)</tr>', page, re.S):
-        values = re.findall(r"<td>([^<]*)</td>", cells)
-        shown[region] = [cents(v.replace(",", "")) if v else None for v in values[1:5]]
+    body = re.search(r"<tbody>(.*?)</tbody>", page, re.S).group(1)  # the regions; the totals row is in <tfoot>
+    for region, cells in re.findall(r'<tr data-key="([^"]+)">(.*?)</tr>', body, re.S):
+        values = re.findall(r'data-cents="(-?\d*)"', cells)
+        shown[region] = [int(v) if v else None for v in values[0:4]]
     assert shown == expected_year_over_year_rows()
 
 
@@ -1179,7 +1181,7 @@ def test_the_dashboard_pages_equal_the_oracle(scenario: dict[str, Any]) -> None:
     planned = EXPECTED.planned("region", "quarter")
     for region in CFG.regions:
         row = re.search(rf'<tr data-region="{region}">(.*?)</tr>', page, re.S).group(1)
-        values = [cents(v.replace(",", "")) if v else None for v in re.findall(r"<td[^>]*>([-\d,.]*)</td>", row)]
+        values = [int(v) if v else None for v in re.findall(r'data-cents="(-?\d*)"', row)]  # exact, as shown
         assert values[0::2][:4] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
         assert values[1::2][:4] == [EXPECTED.alloc[region, q] or None for q in QUARTER_MONTHS], region
     for team in FINAL:
@@ -1192,10 +1194,11 @@ def test_the_dashboard_pages_equal_the_oracle(scenario: dict[str, Any]) -> None:
     page = client.get("/actuals?by=region").get_data(as_text=True)
     closed = sum(1 for end in MONTH_ENDS if end < dt.date.today())  # the page is as of today
     for region in CFG.regions:
-        match = re.search(rf'<tr data-key="{region}"><td>{region}</td><td>([-\d,.]+)</td><td>([-\d,.]+)</td>', page)
-        assert match, region
-        assert cents(match.group(1).replace(",", "")) == EXPECTED.to_date(region, closed), region
-        assert cents(match.group(2).replace(",", "")) == EXPECTED.region_sum(EXPECTED.actual, region), region
+        row = re.search(rf'<tr data-key="{region}">(.*?)</tr>', page, re.S)
+        assert row, region
+        to_date, actual = (int(v) for v in re.findall(r'data-cents="(-?\d+)"', row.group(1))[:2])
+        assert to_date == EXPECTED.to_date(region, closed), region
+        assert actual == EXPECTED.region_sum(EXPECTED.actual, region), region
 
 
 # --- Google Sheets ----------------------------------------------------------------------------------------------
@@ -1486,28 +1489,25 @@ def test_the_google_performance_sheets_equal_the_oracle(scenario: dict[str, Any]
 
 def test_the_dashboard_performance_page_equals_the_oracle(scenario: dict[str, Any]) -> None:
     client = dashboard(scenario)
-    shown = {
-        "pipeline-expected": ("pipeline", 1),
-        "cost_per_lead-target": ("cost_per_lead", 2),
-        "leads-target": ("leads", 2),
-    }
     for period, query in (("Q1", "Q1"), ("Q2", "Q2"), ("FY2027", "FY")):
         page = client.get(f"/performance?period={query}").get_data(as_text=True)
         for by in ("region", "channel"):
-            table = re.search(rf'<table id="performance-{by}">(.*?)</table>', page, re.S).group(1)
+            table = re.search(rf'<table id="performance-{by}"[^>]*>(.*?)</table>', page, re.S).group(1)
+            body = re.search(r"<tbody>(.*?)</tbody>", table, re.S).group(1)  # the groups; the totals row is in <tfoot>
             want = EXPECTED.performance(by, period)
-            assert set(re.findall(r'<tr data-key="([^"]+)">', table)) == set(want), (by, period)
+            assert set(re.findall(r'<tr data-key="([^"]+)">', body)) == set(want), (by, period)
             for key, figures in want.items():
-                row = re.search(rf'<tr data-key="{re.escape(key)}">(.*?)</tr>', table, re.S).group(1)
-                cells = dict(re.findall(r'<td data-measure="([^"]+)"[^>]*>([^<]*)</td>', row))
-                for name, text in cells.items():
-                    measure, j = shown.get(name, (name, 0))
+                row = re.search(rf'<tr data-key="{re.escape(key)}">(.*?)</tr>', body, re.S).group(1)
+                # each cell's data-value: the figure exactly (cents, hundredths of a unit, the ratio); its text is
+                # the same figure formatted for people (whole counts, two decimals)
+                cells = re.findall(r'<td[^>]*? data-measure="([^"]+)" data-value="([^"]*)"', row)
+                assert len(cells) >= 12, (by, key, period)
+                for name, raw in cells:
+                    measure, _, which = name.partition("-")
+                    j = WHICH.index(which or "actual")
                     kind, value = KINDS[measure], figures[measure][j]
-                    where = f"dashboard {by}={key} {period} {name}"
-                    if kind == "ratio":
-                        assert text == ("" if value is None else f"{float(value):,.2f}"), where
-                    else:
-                        check(None if text == "" else round(float(text.replace(",", "")) * 100), value, kind, where)
+                    got = None if raw == "" else float(raw) if kind == "ratio" else int(raw)
+                    check(got, value, kind, f"dashboard {by}={key} {period} {name}")
 
 
 # --- the budget against the latest estimate on every other surface ----------------------------------------------
@@ -1535,7 +1535,7 @@ def test_the_google_budget_sheet_equals_the_oracle(scenario: dict[str, Any]) -> 
 
 def test_the_dashboard_budget_page_equals_the_oracle(scenario: dict[str, Any]) -> None:
     page = dashboard(scenario).get("/budget?by=region&period=quarter").get_data(as_text=True)
-    assert f"Q1 reforecast: due {DEADLINE}" in page
+    assert f"Q1 reforecast: due {Formats().date(DEADLINE)}" in page
     for (region, quarter), w in expected_budget("quarter").items():
         cells = re.search(rf'<tr data-key="{region}\|{quarter}">(.*?)</tr>', page, re.S).group(1)
         shown = [int(v) for v in re.findall(r'data-cents="(-?\d+)"', cells)]
@@ -1704,7 +1704,7 @@ def test_the_dashboard_spend_page_equals_the_oracle(scenario: dict[str, Any]) ->
         query = f"/spend?by={by}" + (f"&month={MONTHS[month]}" if month is not None else "")
         page = client.get(query).get_data(as_text=True)
         month = ACCRUAL_CLOSED if month is None else month  # no month: the month being closed
-        table = re.search(r'<table id="spend">(.*?)</table>', page, re.S).group(1)
+        table = re.search(r'<table id="spend"[^>]*>(.*?)</table>', page, re.S).group(1)
         want = EXPECTED.spend_by(by, month)
         rows = dict(re.findall(r'<tr data-key="([^"]+)">(.*?)</tr>', table.split("<tfoot>")[0], re.S))
         got = {
@@ -1721,10 +1721,12 @@ def test_the_dashboard_spend_page_equals_the_oracle(scenario: dict[str, Any]) ->
         report = expected_accrual_report(month)
         section = re.search(r'<section id="accrual">(.*?)</section>', page, re.S).group(1)
         for name in ("team", "region"):
-            part = re.search(rf'<table id="accrual-by-{name}">(.*?)</table>', section, re.S).group(1)
-            shown = re.findall(r'<tr data-key="([^"]+)"><td>[^<]*</td><td class="num" data-cents="(-?\d+)"', part)
+            part = re.search(rf'<table id="accrual-by-{name}"[^>]*>(.*?)</table>', section, re.S).group(1)
+            body = re.search(r"<tbody>(.*?)</tbody>", part, re.S).group(1)  # the totals rows are in <tfoot>
+            shown = re.findall(r'<tr data-key="([^"]+)"><td>[^<]*</td><td class="num" data-cents="(-?\d+)"', body)
             assert {k: int(v) for k, v in shown} == report[f"by_{name}"], (query, name)
-        foot = dict(re.findall(r'<tr data-key="([^"]+)"><th>[^<]*</th><td class="num" data-cents="(-?\d+)"', section))
+        footer = r'<tr data-key="([^"]+)"><th[^>]*>[^<]*</th><td class="num" data-cents="(-?\d+)"'
+        foot = dict(re.findall(footer, section))
         assert (int(foot["not-on-a-line"]), int(foot["total"])) == (report["not_on_a_line"], report["total"]), query
         state = re.search(r'<p id="accrual-state">(.*?)</p>', section, re.S).group(1)
         assert ("is closed" in state) is (month < ACCRUAL_CLOSED) and ("is open" in state) is (month >= ACCRUAL_CLOSED)

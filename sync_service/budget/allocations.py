@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from addin.rollup import rollup
 from sheet_templates.calendar import QUARTERS
-from sheet_templates.money import money_text, to_cents
+from sheet_templates.formatting import Formats
+from sheet_templates.money import display_money, money_text, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import require_finance
 from sync_service.master.allocations import ALL_CHANNELS, Cells, current_allocations
@@ -144,7 +145,8 @@ def _refuse_dropping_planned_cells(session: Session, year: int, dropped: list[tu
                     "quarter": quarter,
                     "channel": channel,
                     "planned": money_text(under),
-                    "message": f"{region} {quarter} {what} has {money_text(under)} of approved plans under it; "
+                    "message": f"{region} {Formats().quarter(quarter, year)} {what} has {display_money(under)} of "
+                    "approved plans under it; "
                     "send the cell too, or PATCH only the cells you mean to change",
                 }
             )
@@ -235,12 +237,22 @@ def over_allocation(schema: PlanSchema, cells: Cells, planned: Mapping[tuple[str
                     "allocation": money_text(allocated),
                     "planned": money_text(total),
                     "over": money_text(total - allocated),
-                    "message": f"{region} {quarter} {'all channels' if channel == ALL_CHANNELS else channel}: "
-                    f"planned {money_text(total)} {schema.config.reporting_currency} is over the allocation of "
-                    f"{money_text(allocated)} by {money_text(total - allocated)}",
+                    "message": f"{region} {_quarter(schema, quarter)} "
+                    f"{'all channels' if channel == ALL_CHANNELS else channel}: planned {_money(schema, total)} is "
+                    f"over the allocation of {_money(schema, allocated)} by {_money(schema, total - allocated)}",
                 }
             )
     return findings
+
+
+def _money(schema: PlanSchema, cents: int) -> str:
+    """Reporting-currency cents in a message a person reads ("USD 3,000.00")."""
+    return Formats().money(cents, schema.config.reporting_currency, code=True)
+
+
+def _quarter(schema: PlanSchema, quarter: str) -> str:
+    """A quarter key ("Q3") in a message: "Q3 FY2027"."""
+    return Formats().quarter(quarter, schema.calendar.year) if quarter in QUARTERS else quarter
 
 
 def redacted(finding: dict[str, Any]) -> dict[str, Any]:
@@ -252,7 +264,7 @@ def redacted(finding: dict[str, Any]) -> dict[str, Any]:
         "channel": finding["channel"],
         "allocation": finding["allocation"],
         "message": f"{finding['region']} {finding['quarter']} {what}: with this plan, the region's plans would be "
-        f"over its allocation of {finding['allocation']}",
+        f"over its allocation of {display_money(to_cents(finding['allocation']) or 0)}",
     }
 
 

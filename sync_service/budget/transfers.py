@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from sheet_templates.calendar import fiscal_year
 from sheet_templates.config import Threshold
-from sheet_templates.money import money_text, to_cents
+from sheet_templates.money import display_money, money_text, to_cents
 from sheet_templates.schema import PlanSchema
 from sync_service.access.approvals import holds
 from sync_service.budget.allocations import ALLOCATIONS_LOCK, cell_key, region_findings, write_revision
@@ -417,8 +417,8 @@ def moved(
             if left < amount:
                 what = "all channels" if key[2] == ALL_CHANNELS else key[2]
                 why = (
-                    f"{key[0]} {key[1]} {what} has {money_text(max(left, 0))} of FY{transfer.from_year}'s budget "
-                    f"unspent and not yet carried forward; it cannot give {money_text(amount)}"
+                    f"{key[0]} {key[1]} {what} has {display_money(max(left, 0))} of FY{transfer.from_year}'s budget "
+                    f"unspent and not yet carried forward; it cannot give {display_money(amount)}"
                 )
                 raise Conflict(why, issues=[{"at": "amount", "message": why}])
         changes = [(target, amount)]
@@ -438,7 +438,7 @@ def moved(
         now = cells.get(key, 0)
         if now + delta < 0:
             what = "all channels" if key[2] == ALL_CHANNELS else key[2]
-            why = f"has {money_text(now)} allocated; it cannot give {money_text(amount)}"
+            why = f"has {display_money(now)} allocated; it cannot give {display_money(amount)}"
             if key not in cells:
                 why = "has no allocation of its own" + (
                     " (the region's allocations are for all channels: ask from channel *)"

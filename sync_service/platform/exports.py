@@ -29,7 +29,7 @@ from babel.numbers import get_currency_name, get_currency_symbol
 from addin.issues import UnreadableWorkbook
 from addin.untrusted import FIRST_SHEET, open_untrusted
 from sheet_templates.calendar import FiscalCalendar
-from sheet_templates.cells import column_letter
+from sheet_templates.cells import column_letter, parse_a1
 from sheet_templates.money import to_cents
 from sync_service.platform.errors import Unprocessable
 
@@ -140,6 +140,82 @@ def allow_fields_up_to(size: int) -> None:
     """
     if csv.field_size_limit() < size:
         csv.field_size_limit(size)
+
+
+# --- a preview: the rows as read, before anything is stored ---------------------------------------------
+
+PREVIEW_ROWS = 10  # rows under the header a preview shows (as Frappe's Data Import previews its first rows)
+PREVIEW_REFUSED = 20  # refused rows shown besides, so that each refusal is seen at its cell
+PREVIEW_COLUMNS = 50
+PREVIEW_TEXT = 120  # characters of a cell shown
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Rows of an export as its reader reads them: the header, the first rows under it, and the rows refused."""
+
+    sheet: str
+    header: int | None  # the header's row number (1-based), when the reader found it
+    letters: list[str]  # the columns shown, by letter
+    rows: list[tuple[int, list[str]]]  # (row number, each cell as text) in the sheet's order
+    total: int  # rows in the sheet, blank ones included
+    more_columns: int  # columns of the sheet past the last shown
+
+
+def preview(
+    raw: bytes, filename: str | None, header: int | None = None, refused: Iterable[str] = (), count: int = PREVIEW_ROWS
+) -> Preview:
+    """The export's header row (`header`, 1-based) and the `count` rows under it, and the rows of `refused` cells.
+
+    Reads the file only: nothing is matched or stored. Without a header (a file refused before
+    its header was read) the sheet's first rows are shown. Blank rows are left out.
+    """
+    sheet, grid = read_export(raw, filename)
+    start = header - 1 if header is not None and 0 < header <= len(grid) else 0
+    shown: list[int] = []
+    for i in range(start, len(grid)):
+        if i == start or any(cell_text(v) for v in grid[i]):
+            shown.append(i)
+            if len(shown) > count:
+                break
+    wanted = set()
+    for ref in refused:
+        try:
+            wanted.add(parse_a1(ref)[0] - 1)
+        except ValueError:  # "row 12": a row without its cell
+            found = re.fullmatch(r"row (\d+)", ref.strip())
+            if found:
+                wanted.add(int(found.group(1)) - 1)
+    extra = sorted(i for i in wanted - set(shown) if 0 <= i < len(grid))[:PREVIEW_REFUSED]
+    rows = sorted([*shown, *extra])
+    width = max((len(grid[i]) for i in rows), default=0)
+    while width and not any(cell_text(grid[i][width - 1]) for i in rows if len(grid[i]) >= width):
+        width -= 1  # trailing empty columns
+    cut = min(width, PREVIEW_COLUMNS)
+    return Preview(
+        sheet,
+        start + 1 if header is not None else None,
+        [column_letter(j + 1) for j in range(cut)],
+        [(i + 1, [cell_text(v) for v in [*grid[i][:cut], *[""] * (cut - len(grid[i][:cut]))]]) for i in rows],
+        len(grid),
+        width - cut,
+    )
+
+
+def cell_text(value: Any) -> str:
+    """A cell as a preview shows it: text as written, a date as 2026-04-15, a whole number without ".0"."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value)
+    return text if len(text) <= PREVIEW_TEXT else text[: PREVIEW_TEXT - 1] + "\u2026"
 
 
 HEAD_ROWS = 20  # the rows an export's header is looked for in, under any title rows

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sheet_templates.cells import parse_a1
 from sync_service.platform.errors import Unprocessable
 from sync_service.platform.exports import cell_name, norm
 
@@ -61,6 +62,7 @@ class Reading:
     unread: list[dict[str, str]]  # {"column", "cell", "why"}: columns of the header no field reads
     profile: str | None = None  # the saved mapping that read it, when one did
     _clean: dict[str, dict[str, str]] = field(default_factory=dict)
+    read: list[dict[str, str]] = field(default_factory=list)  # {"field", "column", "cell"}: which column is which
 
     @property
     def read_by(self) -> dict[str, Any]:
@@ -68,6 +70,8 @@ class Reading:
         out: dict[str, Any] = {"preset": self.preset.name, "label": self.preset.label}
         if self.profile is not None:
             out["profile"] = self.profile
+        if self.read:
+            out["columns_read"] = self.read
         if self.unread:
             out["columns_not_read"] = self.unread
         return out
@@ -225,7 +229,25 @@ def reading(
                 + "; its columns are "
                 + ", ".join(str(v) for v in head[row] if str(v).strip())
             )
-    return Reading(chosen, row, found, unread, profile)
+    return Reading(chosen, row, found, unread, profile, read=columns_read(head[row], found, row))
+
+
+def columns_read(header: list[Any], found: Mapping[str, int], row: int) -> list[dict[str, str]]:
+    """Which column of the header row `row` answers which field, in the header's order (said in the answer)."""
+    return [
+        {"field": name, "column": str(header[j]).strip(), "cell": cell_name(j, row)}
+        for name, j in sorted(found.items(), key=lambda item: item[1])
+    ]
+
+
+def header_of(read_by: Mapping[str, Any]) -> int | None:
+    """The header's row number (1-based) in the export `read_by` describes, from the cells of its columns."""
+    for entry in (*read_by.get("columns_read", ()), *read_by.get("columns_not_read", ())):
+        try:
+            return parse_a1(str(entry.get("cell", "")))[0]
+        except ValueError:
+            continue
+    return None
 
 
 # --- the presets -------------------------------------------------------------------------------------------

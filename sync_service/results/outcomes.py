@@ -55,7 +55,7 @@ from sync_service.platform.exports import (
 )
 from sync_service.platform.idempotency import Idempotency
 from sync_service.platform.imports import finish, insert_rows
-from sync_service.platform.presets import RESULTS
+from sync_service.platform.presets import RESULTS, columns_read
 from sync_service.platform.storage import OutcomeAmount, OutcomeImport, Store, User
 from sync_service.results.matching import OPTIMISTIC_ATTEMPTS, master_snapshot, split, weights
 
@@ -158,6 +158,16 @@ class Parsed:
     metrics: tuple[str, ...]  # the results the export has columns for
     skipped: list[dict[str, Any]]  # totals, footers and rows without figures
     unread: list[dict[str, str]] = field(default_factory=list)  # the header's columns no field reads, and why
+    read: list[dict[str, str]] = field(default_factory=list)  # which column of the header is which field
+
+    def read_by(self, preset: str, profile: str | None = None) -> dict[str, Any]:
+        """What the import's answer says about how its export was read: the preset, the profile, the columns."""
+        return {
+            "preset": preset,
+            **({"profile": profile} if profile else {}),
+            **({"columns_read": self.read} if self.read else {}),
+            **({"columns_not_read": self.unread} if self.unread else {}),
+        }
 
 
 # What a CRM export carries that Plansheet does not read as a result, and why (said in the import's answer).
@@ -435,7 +445,10 @@ def parse_grid(
         raise Unprocessable(
             f"{len(problems)} cell(s) of the export are not valid; nothing was imported", issues=problems
         )
-    return Parsed(rows, metrics, skipped, _unread(grid[header_row], columns, header_row))
+    header = grid[header_row]
+    return Parsed(
+        rows, metrics, skipped, _unread(header, columns, header_row), columns_read(header, columns, header_row)
+    )
 
 
 @collector_paused()
@@ -713,11 +726,7 @@ def import_outcomes(
                 months=months,
                 metrics=list(parsed.metrics),
                 report={
-                    "read_by": {
-                        "preset": preset,
-                        **({"profile": profile} if profile else {}),
-                        **({"columns_not_read": parsed.unread} if parsed.unread else {}),
-                    },
+                    "read_by": parsed.read_by(preset, profile),
                     "rows": len(parsed.rows),
                     "matched": matched.matched,
                     "matched_by": matched.matched_by,

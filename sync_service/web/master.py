@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -15,12 +16,10 @@ from flask import (
     send_file,
 )
 from flask.typing import ResponseReturnValue
-from markupsafe import Markup, escape
 
 from addin.forecast import closed_months, elapsed_fraction, pacing
 from addin.rollup import rollup
 from sheet_templates.calendar import QUARTERS
-from sheet_templates.money import display_money
 from sync_service.documents.master_workbook import master_workbook_bytes
 from sync_service.master import model as master_model
 from sync_service.master import performance, reports
@@ -30,7 +29,8 @@ from sync_service.platform.context import schema as app_schema
 from sync_service.platform.context import store as app_store
 from sync_service.platform.context import year_schema
 from sync_service.platform.errors import NotFound
-from sync_service.web.base import XLSX, bp, login_required
+from sync_service.web.base import XLSX, bp, formats, login_required
+from sync_service.web.charts import Row, bar_chart, cents
 from sync_service.web.refusals import refused_as_http
 
 
@@ -57,14 +57,47 @@ def master() -> ResponseReturnValue:
     for region in regions:
         allocation = {q: allocation_of(view.allocations, region, q, channel or None) for q in QUARTERS}
         planned = grid[region]
-        rows.append({"region": region, "planned": planned, "allocation": allocation, "total": sum(planned.values())})
-    total = sum(r["total"] for r in rows)
-    chart = _chart(rows, schema.config.reporting_currency)
+        year = allocation_of(view.allocations, region, QUARTERS, channel or None)
+        total = sum(planned.values())
+        over = [q for q in QUARTERS if allocation[q] is not None and planned[q] > allocation[q]]
+        rows.append(
+            {
+                "region": region,
+                "planned": planned,
+                "allocation": allocation,
+                "total": total,
+                "year_allocation": year,
+                "over": over,
+                "over_year": year is not None and total > year,
+            }
+        )
+    totals = {
+        "planned": {q: sum(r["planned"][q] for r in rows) for q in QUARTERS},
+        "allocation": {q: _sum_of_all([r["allocation"][q] for r in rows]) for q in QUARTERS},
+        "total": sum(r["total"] for r in rows),
+        "year_allocation": _sum_of_all([r["year_allocation"] for r in rows]),
+    }
+    cur = schema.config.reporting_currency
+    scope = " and ".join(x for x in (channel, unit) if x)
+    chart = bar_chart(
+        chart_id="master-chart",
+        title=f"Planned spend by region against allocation, {schema.calendar.label}"
+        + (f", {scope} only" if scope else "")
+        + f" ({cur})",
+        axis=f"Planned spend ({cur})",
+        series=[("Planned", "#1f6fb2")],
+        rows=[Row(r["region"], (cents(r["total"]),), cents(r["year_allocation"])) for r in rows],
+        label=formats().compact,
+        target="Allocation",
+        flag="Over allocation",
+        key_name="region",
+    )
     teams = sorted(set(table["team_id"])) if len(table) else []
     return render_template(
         "master.html",
         rows=rows,
-        total=total,
+        totals=totals,
+        total=totals["total"],
         chart=chart,
         version=view.version,
         channels=schema["channel"].choices,
@@ -72,59 +105,46 @@ def master() -> ResponseReturnValue:
         channel=channel,
         unit=unit,
         teams=teams,
-        money=display_money,
-        currency=schema.config.reporting_currency,
+        quarters=QUARTERS,
+        allocation_notes=_allocation_notes(view, channel, unit, rows),
+        currency=cur,
     )
 
 
-def _chart(rows: list[dict[str, Any]], currency: str) -> Markup:
-    """Planned spend against allocation by region."""
-    return _bars(
-        [r["region"] for r in rows],
-        [
-            ("Planned", "#1f6fb2", [r["total"] for r in rows]),
-            ("Allocation", "#9aa9b9", [sum(v or 0 for v in r["allocation"].values()) for r in rows]),
-        ],
-        f"Planned vs allocation ({currency})",
-    )
+def _sum_of_all(values: list[int | None]) -> int | None:
+    """The sum of amounts when every one is known; None when any is missing (a partial total would mislead)."""
+    return None if not values or any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
-def _bars(labels: list[str], series: list[tuple[str, str, list[int]]], title: str) -> Markup:
-    """A grouped bar chart of cents as an inline SVG (no script, no external file)."""
-    width, height, top, bottom, left = 760, 300, 30, 40, 90
-    peak = max([1, *(v for _, _, values in series for v in values)])
-    band = (width - left - 20) / max(1, len(labels))
-    bar = band / (len(series) + 1)
-    plot = height - top - bottom
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{escape(title)}">',
-        f'<text x="{left}" y="18" font-size="14">{escape(title)}</text>',
-        f'<line x1="{left}" y1="{top + plot}" x2="{width - 20}" y2="{top + plot}" stroke="#666"/>',
-    ]
-    for tick in range(5):
-        value = peak * tick / 4
-        y = top + plot - plot * tick / 4
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{value / 100:,.0f}</text>')
-    for i, label in enumerate(labels):
-        x0 = left + i * band + bar / 2
-        for j, (name, colour, values) in enumerate(series):
-            h = plot * max(values[i], 0) / peak
-            parts.append(
-                f'<rect class="bar" data-series="{escape(name)}" data-region="{escape(label)}" '
-                f'data-value="{values[i] / 100:.2f}" x="{x0 + j * bar:.1f}" y="{top + plot - h:.1f}" '
-                f'width="{bar * 0.9:.1f}" height="{h:.1f}" fill="{colour}"><title>{escape(name)} '
-                f"{escape(label)}: {values[i] / 100:,.2f}</title></rect>"
+def _allocation_notes(view: Any, channel: str, unit: str, rows: list[dict[str, Any]]) -> list[str]:
+    """What the allocation columns compare with, in words, when the page is filtered or shows a marketer's teams.
+
+    Allocations are set by region and quarter, for all channels together or for a channel
+    (`allocation_of`); never by business unit.
+    """
+    notes = []
+    if channel:
+        cells = [r["allocation"][q] for r in rows for q in QUARTERS]
+        if all(c is None for c in cells):
+            notes.append(
+                f"Allocations are set by region and quarter for all channels together; none is set for {channel} "
+                "alone, so the allocation columns are empty while the channel filter is on. Choose All channels "
+                "to compare the plans with the allocations."
             )
-        parts.append(
-            f'<text x="{x0 + bar:.1f}" y="{height - bottom + 16}" font-size="12" text-anchor="middle">'
-            f"{escape(label)}</text>"
+        else:
+            notes.append(
+                f"The allocations shown are {channel}'s own, where finance set one for the channel; "
+                "where none is set, the region's allocation covers all channels together and is not shown."
+            )
+    if unit:
+        notes.append(
+            "Allocations are not set by business unit: the allocation shown is the whole region's"
+            + (f" for {channel}" if channel else "")
+            + f", against the plans of {unit} alone."
         )
-    for j, (name, colour, _) in enumerate(series):
-        parts.append(f'<rect x="{left + j * 150}" y="{height - 14}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{left + j * 150 + 14}" y="{height - 5}" font-size="12">{escape(name)}</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    if view.visible is not None:
+        notes.append("Planned is your teams' plans; the allocation is the whole region's.")
+    return notes
 
 
 @bp.get("/actuals")
@@ -144,36 +164,37 @@ def actuals() -> ResponseReturnValue:
     fraction = elapsed_fraction(schema.calendar, day)
     rows = []
     for key, row in sums.iterrows():
-        pace = float(pacing(np.array([row["actual"]]), np.array([row["planned"]]), fraction)[0])
-        rows.append(
-            {
-                "key": key,
-                "planned": int(row["planned"]),
-                "to_date": int(row["planned_to_date"]),
-                "actual": int(row["actual"]),
-                "forecast": int(row["forecast"]),
-                "pacing": None if np.isnan(pace) else round(pace, 2),
-            }
-        )
-    spend = _bars(
-        [r["key"] for r in rows],
-        [
-            ("Planned to date", "#9aa9b9", [r["to_date"] for r in rows]),
-            ("Actual", "#1f6fb2", [r["actual"] for r in rows]),
-        ],
-        f"Spend to date ({schema.config.reporting_currency})",
+        rows.append(_pace_row(str(key), row, fraction))
+    totals = _pace_row("total", sums.sum(), fraction) if rows else None
+    cur = schema.config.reporting_currency
+    label = formats().compact
+    spend = bar_chart(
+        chart_id="spend-to-date",
+        title=f"Actual spend to date against the plan to date, by {by} ({cur})",
+        axis=f"Spend to date ({cur})",
+        series=[("Actual", "#1f6fb2")],
+        rows=[Row(r["key"], (cents(r["actual"]),), cents(r["to_date"])) for r in rows],
+        label=label,
+        target="Planned to date",
+        flag="Ahead of plan",
+        key_name=by,
     )
-    year = _bars(
-        [r["key"] for r in rows],
-        [
-            ("Planned (year)", "#9aa9b9", [r["planned"] for r in rows]),
-            ("Forecast", "#c77c1f", [r["forecast"] for r in rows]),
-        ],
-        f"Year-end forecast, {method.replace('_', ' ')} ({schema.config.reporting_currency})",
+    words = "run rate" if method == "run_rate" else "remaining plan"
+    year = bar_chart(
+        chart_id="year-end",
+        title=f"Year-end forecast ({words}) against the year's plan, by {by} ({cur})",
+        axis=f"Spend in the year ({cur})",
+        series=[("Forecast", "#c77c1f")],
+        rows=[Row(r["key"], (cents(r["forecast"]),), cents(r["planned"])) for r in rows],
+        label=label,
+        target="Planned (year)",
+        flag="Forecast over plan",
+        key_name=by,
     )
     return render_template(
         "actuals.html",
         rows=rows,
+        totals=totals,
         by=by,
         method=method,
         spend=spend,
@@ -181,8 +202,36 @@ def actuals() -> ResponseReturnValue:
         closed=closed,
         day=day,
         source="the finance system's import" if view.actuals_import else "the plans",
-        money=display_money,
+        currency=cur,
+        pace_ahead=PACE_AHEAD,
     )
+
+
+PACE_AHEAD = 1.1  # pacing above this is flagged: spend runs more than a tenth ahead of the year gone
+
+
+def _pace_row(key: str, row: Any, fraction: float) -> dict[str, Any]:
+    """One row of plan vs actual in reporting cents, with its pacing and what to flag in words."""
+    pace = float(pacing(np.array([row["actual"]]), np.array([row["planned"]]), fraction)[0])
+    out = {
+        "key": key,
+        "planned": int(row["planned"]),
+        "to_date": int(row["planned_to_date"]),
+        "actual": int(row["actual"]),
+        "forecast": int(row["forecast"]),
+        "pacing": None if np.isnan(pace) else pace,
+    }
+    flags = []
+    if out["pacing"] is not None and out["pacing"] > PACE_AHEAD:
+        flags.append("ahead of pace")
+    if out["forecast"] > out["planned"]:
+        flags.append(f"forecast over plan by {formats().amount(out['forecast'] - out['planned'], _currency())}")
+    out["flags"] = flags
+    return out
+
+
+def _currency() -> str:
+    return str(app_schema().config.reporting_currency)
 
 
 @bp.get("/performance")
@@ -205,53 +254,115 @@ def performance_page() -> ResponseReturnValue:
         for g_, key in enumerate(keys):
             scope = performance.target_scope(view, [by], key)
             figures = {m.name: performance.figure(view, sums, g_, span, m, scope) for m in measures}
-            rows.append({"key": key[0], "figures": figures})
+            rows.append({"key": key[0], "cells": _cells(figures)})
         tables[by] = rows
+    everything: dict[str, Any] = {}
+    if len(view.table):  # the whole of what the user sees: the figures of no grouping, ratios of the sums
+        _, codes = groups(view, [])
+        sums = performance.Sums.of(per_line, codes, 1)
+        scope = performance.target_scope(view, [], ())
+        everything = _cells({m.name: performance.figure(view, sums, 0, span, m, scope) for m in measures})
     cur = schema.config.reporting_currency
-    by_channel = tables["channel"]
-    spend_chart = _bars(
-        [r["key"] for r in by_channel],
-        [
-            ("Actual spend", "#1f6fb2", [r["figures"]["spend"].actual or 0 for r in by_channel]),
-            ("Pipeline", "#2e8b57", [r["figures"]["pipeline"].actual or 0 for r in by_channel]),
-        ],
-        f"Spend against pipeline by channel, {span.label} ({cur})",
+    label = formats().compact
+    by_channel, by_region = tables["channel"], tables["region"]
+    roi_chart = bar_chart(
+        chart_id="pipeline-per-spend",
+        title=f"Pipeline per unit of spend by channel, {formats().period(span.label, schema.calendar)}",
+        axis="Pipeline per unit of actual spend",
+        series=[("Pipeline per unit of spend", "#2e8b57")],
+        rows=[_chart_row(r, "pipeline_roi", "pipeline_roi-expected") for r in by_channel],
+        label=label,
+        target="The plan's expectation",
+        flag="Below the plan's expectation",
+        worse="below",
+        key_name="channel",
     )
-    by_region = tables["region"]
-    cpl_chart = _bars(
-        [r["key"] for r in by_region],
-        [
-            ("Cost per lead", "#1f6fb2", [r["figures"]["cost_per_lead"].actual or 0 for r in by_region]),
-            ("Target", "#9aa9b9", [r["figures"]["cost_per_lead"].target or 0 for r in by_region]),
-        ],
-        f"Cost per lead against target by region, {span.label} ({cur})",
+    cpl_chart = bar_chart(
+        chart_id="cost-per-lead",
+        title=f"Cost per lead by region against target, {formats().period(span.label, schema.calendar)} ({cur})",
+        axis=f"Cost per lead ({cur})",
+        series=[("Cost per lead", "#1f6fb2")],
+        rows=[_chart_row(r, "cost_per_lead", "cost_per_lead-target") for r in by_region],
+        label=label,
+        target="Target",
+        flag="Over target",
+        key_name="region",
+        note="A region without a bar's marker has no target for the period (the organisation file).",
     )
     return render_template(
         "performance.html",
         tables=tables,
-        measures=measures,
+        columns=COLUMNS,
+        everything=everything,
         period=span.label,
         periods=["FY", *QUARTERS],
-        spend_chart=spend_chart,
+        roi_chart=roi_chart,
         cpl_chart=cpl_chart,
-        shown=_shown_figure,
         currency=cur,
         results=view.outcomes_import is not None,
     )
 
 
+# The performance tables' columns: (measure, which figure, header); money columns in the reporting currency.
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("spend", "actual", "Spend"),
+    ("leads", "actual", "Leads"),
+    ("leads", "target", "Target leads"),
+    ("mqls", "actual", "MQLs"),
+    ("opportunities", "actual", "Opportunities"),
+    ("won", "actual", "Won opportunities"),
+    ("pipeline", "actual", "Pipeline"),
+    ("pipeline", "expected", "Expected pipeline"),
+    ("revenue", "actual", "Closed-won revenue"),
+    ("cost_per_lead", "actual", "Cost per lead"),
+    ("cost_per_lead", "target", "Target cost per lead"),
+    ("pipeline_roi", "actual", "Pipeline per unit of spend"),
+    ("pipeline_roi", "expected", "Expected pipeline per unit of spend"),
+    ("roi", "actual", "ROI (revenue less spend, over spend)"),
+    ("crm_cost", "actual", "CRM cost"),
+    ("cost_difference", "actual", "CRM cost less actual spend"),
+)
+
+
+def _cells(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each column's cell: its text, its exact value as the domain holds it (cents, hundredths, a ratio), a flag."""
+    out = {}
+    for name, which, _ in COLUMNS:
+        fig = figures[name]
+        value = getattr(fig, which)
+        cell = {"text": _shown_figure(fig, which), "raw": "" if value is None else repr(value), "notes": fig.notes}
+        cell["number"] = _number(fig, value)
+        if name == "cost_per_lead" and which == "actual" and value is not None and fig.target is not None:
+            cell["over"] = value > fig.target
+        out[name if which == "actual" else f"{name}-{which}"] = cell
+    return out
+
+
+def _chart_row(row: dict[str, Any], measure: str, target: str) -> Row:
+    """A performance table row as a chart's bar: its figure and the figure it is held against."""
+    return Row(row["key"], (row["cells"][measure]["number"],), row["cells"][target]["number"])
+
+
+def _number(figure: Any, value: Any) -> Decimal | None:
+    """A figure in the units a chart draws: currency units, whole units of a count, the ratio."""
+    if value is None:
+        return None
+    if figure.measure.unit == performance.RATIO:
+        return Decimal(repr(float(value)))
+    return Decimal(int(value)) / 100
+
+
 def _shown_figure(figure: Any, which: str = "actual") -> str:
-    """A figure as the page shows it: money to the cent, counts, ratios to two decimals; blank for no data."""
+    """A figure as the page shows it: money in the currency's decimals, whole counts, two decimals; '' for no data."""
     value = getattr(figure, which)
     if value is None:
         return ""
     unit = figure.measure.unit
     if unit == performance.RATIO:
-        return f"{float(value):,.2f}"
+        return formats().ratio(value)
     if unit == performance.COUNT:
-        units = performance.units(figure.measure, value)
-        return f"{units:,.0f}" if float(units).is_integer() else f"{units:,.2f}"
-    return display_money(int(value))
+        return formats().count(Decimal(int(value)) / 100)
+    return formats().amount(int(value), _currency())
 
 
 @bp.get("/download/master.xlsx")
@@ -280,14 +391,18 @@ def year_over_year_page() -> ResponseReturnValue:
         with refused_as_http():
             last = master_model.load(app_store(), earlier, user)
         table = reports.year_over_year_table(this, last, by)  # the workbook's and the push's table
+    totals = None
+    if table is not None:
+        _, kinds, rows = table
+        totals = [_sum_of_all([r[i] for r in rows]) if kind == "money" else None for i, kind in enumerate(kinds)]
     return render_template(
         "year_over_year.html",
         by=by,
         table=table,
+        totals=totals,
         this_year=schema.calendar.label,
         last_year=earlier.calendar.label if earlier is not None else None,
         missing=missing,
         zip=zip,
-        money=display_money,
         currency=schema.config.reporting_currency,
     )

@@ -160,7 +160,7 @@ def test_refused_requests_change_nothing_and_name_the_field(service: Service) ->
     assert problem(same, 422)["issues"][0]["at"] == "to"
     # More than the giving cell holds now: refused when asked, whoever asks.
     greedy = problem(ask(service, "finance", ("EMEA", "Q1", "Events"), ("NA", "Q1", "*"), "210000"), 409)
-    assert "EMEA Q1 Events has 200000.00 allocated" in greedy["detail"]
+    assert "EMEA Q1 Events has 200,000.00 allocated" in greedy["detail"]
     # A channel the region allocates only as a whole: ask from channel *.
     whole = problem(ask(service, "finance", ("NA", "Q1", "Events"), ("NA", "Q2", "*"), "10"), 409)
     assert "ask from channel *" in whole["detail"]
@@ -188,20 +188,21 @@ def test_a_transfer_leaving_a_region_over_its_allocation_is_flagged_or_refused(s
         }
         refused = problem(client.post("/api/v1/transfers", headers=auth(service.tokens["finance"]), json=body), 409)
         assert "over its allocation" in refused["detail"]
-        assert any("EMEA Q1 Events" in i["message"] for i in refused["issues"])
+        assert any("EMEA Q1 FY2027 Events" in i["message"] for i in refused["issues"])
         assert counts(service)[:3] == before[:3]
     finally:
         refusing.extensions[STORE].dispose()
     flagged = ask(service, "finance", ("EMEA", "Q1", "Events"), ("EMEA", "Q2", "Events"), "5000")
     assert flagged.status_code == 201 and flagged.get_json()["status"] == "approved"
     assert flagged.get_json()["over_allocation"] == [
-        "EMEA Q1 Events: planned 198000.00 USD is over the allocation of 195000.00 by 3000.00"
+        "EMEA Q1 FY2027 Events: planned USD\u00a0198,000.00 is over the allocation of USD\u00a0195,000.00 "
+        "by USD\u00a03,000.00"
     ]
     with service.store.reading() as session:
         event = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "transfer.approved").order_by(AuditEvent.id.desc())
         ).first()
-    assert any("EMEA Q1 Events" in m for m in event.detail["over_allocation"])
+    assert any("EMEA Q1 FY2027 Events" in m for m in event.detail["over_allocation"])
 
 
 def test_marketers_read_the_transfers_of_their_regions_only(service: Service) -> None:
