@@ -307,6 +307,8 @@ class AllocationsBody(Model):
     ]
     comment: text(1000, multiline=True) = ""
     replace: bool = False  # PUT: drop the cells left out even where approved plans are under them
+    # The revision the change was made on: 409, nothing changed, when another was written since.
+    revision: Annotated[int, Field(ge=0, le=INT64)] | None = None
 
 
 DateOrder = Literal["dmy", "mdy"]

@@ -68,7 +68,8 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any, *, 
 
     PUT (`change=False`) replaces the whole table; a cell it leaves out that has approved plans under
     it is refused (409, naming each) unless the body says `"replace": true`. PATCH (`change=True`)
-    changes the cells sent and keeps the rest; a cell sent with `"amount": null` is removed.
+    changes the cells sent and keeps the rest; a cell sent with `"amount": null` is removed. A body
+    naming the `revision` it was made on is refused (409) when another revision was written since.
     """
     require_finance(user, "sets allocations")
     if not isinstance(body, dict) or not isinstance(body.get("allocations"), list):
@@ -99,7 +100,14 @@ def put_allocations(store: Store, schema: PlanSchema, user: User, body: Any, *, 
     with store.transaction() as session:
         years.require_open(session, schema.calendar.year, "change the allocations")
         store.serialise(session, ALLOCATIONS_LOCK)  # a transfer reads the cells it changes: never over this write
-        _, now = current_allocations(session, schema)
+        revision, now = current_allocations(session, schema)
+        expected = body.get("revision")
+        if expected is not None and expected != revision:
+            raise Conflict(
+                f"the allocations are at revision {revision}, not {expected}: another change was saved since; "
+                "read them again and make the change on the revision in force; nothing was changed",
+                revision=revision,
+            )
         if change:
             after = dict(now)
             for key, cents in cells.items():

@@ -880,6 +880,72 @@ def team_diff(session: Session, old: int | None, new: int | None) -> dict[str, A
     }
 
 
+def submission_diff(session: Session, submission: Submission) -> dict[str, Any]:
+    """What a submission changes, kept once it is approved (`team_diff` of the plan it is compared with).
+
+    An approved plan is compared with the plan its team held in the master just before its approval
+    (the one it replaced), so its change stays readable afterwards; any other, with the team's
+    approved plan now (what approving it would change).
+    """
+    approved_at = session.scalar(select(func.min(MasterVersion.id)).where(MasterVersion.submission_id == submission.id))
+    if approved_at is not None:
+        before = _master_at(session, submission.fiscal_year, approved_at - 1).get(submission.team_id)
+    else:
+        before = current_submission(session, submission.team_id, submission.fiscal_year)
+    return team_diff(session, before, submission.id)
+
+
+def planned_by_month(session: Session, schema: PlanSchema, old: int | None, new: int | None) -> list[dict[str, Any]]:
+    """The totals of a diff: each currency's planned spend by month in plan `old` and in plan `new` of a team.
+
+    [{"currency", "months": [{"month", "from", "to"}], "from", "to"}] in cents of the lines' own
+    currency (a plan's lines may be in several), currencies in the order the plans first use them.
+    Exact: integer cents summed, never converted.
+    """
+    months = [c.name for c in schema.month_columns]
+    sums: dict[str, dict[str, dict[str, int]]] = {}
+    for side, submission_id in (("from", old), ("to", new)):
+        for line in lines_by_id(session, submission_id).values():
+            by_month = sums.setdefault(str(line.get("currency") or ""), {m: {"from": 0, "to": 0} for m in months})
+            for month in months:
+                by_month[month][side] += int(line.get(month) or 0)
+    return [
+        {
+            "currency": currency,
+            "months": [{"month": m, **by_month[m]} for m in months],
+            "from": sum(v["from"] for v in by_month.values()),
+            "to": sum(v["to"] for v in by_month.values()),
+        }
+        for currency, by_month in sums.items()
+    ]
+
+
+def version_history(store: Store, schema: PlanSchema, user: User) -> list[dict[str, Any]]:
+    """`master_versions`, each with the plan it replaced (`replaced`) and its change of planned spend.
+
+    `change`: the team's planned spend after the version less before it, in reporting cents (the
+    submissions' totals, converted at the plan rates as the master converts them).
+    """
+    listing = master_versions(store, schema, user)
+    held: dict[str, int] = {}
+    for row in reversed(listing):  # oldest first: what each team held before each version
+        row["replaced"] = held.get(row["team"])
+        held[row["team"]] = row["submission"]
+    ids = {row["submission"] for row in listing} | {row["replaced"] for row in listing if row["replaced"]}
+    with store.reading() as session:
+        totals = dict(
+            session.execute(
+                select(SubmissionTotal.submission_id, func.sum(SubmissionTotal.cents))
+                .where(SubmissionTotal.submission_id.in_(sorted(ids)))
+                .group_by(SubmissionTotal.submission_id)
+            ).all()
+        )
+    for row in listing:
+        before = int(totals.get(row["replaced"], 0) or 0) if row["replaced"] else 0
+        row["change"] = int(totals.get(row["submission"], 0) or 0) - before
+    return listing
+
+
 def lines_of(session: Session, submission_id: int | None) -> list[dict[str, Any]]:
     """A submission's lines in order (none for None)."""
     return list(lines_by_id(session, submission_id).values())

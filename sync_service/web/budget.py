@@ -261,6 +261,7 @@ def allocations_page() -> ResponseReturnValue:
     body = {
         "allocations": [{"region": r, "quarter": q, "channel": c, "amount": text} for _, (r, q, c), text in edits],
         "comment": form.get("comment", ""),
+        "revision": revision,  # the domain refuses it whole if another revision lands between the check and the write
     }
     model = _model(
         contracts.AllocationsBody, body, errors, {"comment": "Write the note as text of at most 1,000 characters."}

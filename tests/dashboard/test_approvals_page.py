@@ -76,13 +76,13 @@ def text(page: str) -> str:
 
 
 def table(page: str, table_id: str) -> str:
-    found = re.search(rf'<table id="{table_id}">.*?</table>', page, re.S)
+    found = re.search(rf'<table id="{table_id}"[^>]*>.*?</table>', page, re.S)
     return text(found.group(0)) if found else ""
 
 
 def row(page: str, table_id: str, sid: int) -> str:
     """The words of submission `sid`'s row in the table `table_id`; empty when it is not there."""
-    found = re.search(rf'<table id="{table_id}">.*?</table>', page, re.S)
+    found = re.search(rf'<table id="{table_id}"[^>]*>.*?</table>', page, re.S)
     if not found:
         return ""
     cells = re.search(rf'<tr data-submission="{sid}">.*?</tr>', found.group(0), re.S)
@@ -115,14 +115,14 @@ def test_a_region_lead_approves_their_step_then_finance_sees_the_plan_waiting_fo
     app, tokens = dashboard
     sid = submitted(app, tokens["maria"], SMALL)
     assert team_state(signed_in(app, "maria"), "EMEA-ENTERPRISE").startswith(
-        "EMEA Enterprise submitted waiting for Region marketing lead"
+        "EMEA Enterprise Submitted waiting for Region marketing lead"
     )
 
     lena = signed_in(app, "lena")  # a marketer of another team, holding the EMEA lead's step
     assert ">Approvals</a>" in lena.get("/").get_data(as_text=True)
     queue = lena.get("/approvals").get_data(as_text=True)
     waiting = row(queue, "waiting-for-you", sid)
-    for shown in (f"#{sid}", "EMEA-ENTERPRISE", "maria", "Region marketing lead", "step 1 of 2", "3000.00"):
+    for shown in (f"#{sid}", "EMEA-ENTERPRISE", "maria", "Region marketing lead", "step 1 of 2", "3,000.00"):
         assert shown in waiting, waiting
     assert "step 1 of 2 Region marketing lead" in row(queue, "in-review", sid)
     fiona = signed_in(app, "fiona")
@@ -141,14 +141,14 @@ def test_a_region_lead_approves_their_step_then_finance_sees_the_plan_waiting_fo
     page = fiona.get(f"/submissions/{sid}").get_data(as_text=True)
     assert "Waits for Finance (step 2 of 2)" in text(page)
     lead = step_row(page, "region_lead")
-    assert lead.startswith("1 of 2 Region marketing lead approved lena") and lead.endswith("fits the EMEA plan")
-    assert step_row(page, "finance") == "2 of 2 Finance waiting"
+    assert lead.startswith("1 of 2 Region marketing lead Approved lena") and lead.endswith("fits the EMEA plan")
+    assert step_row(page, "finance") == "2 of 2 Finance Waiting"
     assert "Approve as Finance" in page
     assert "step 2 of 2" in row(fiona.get("/approvals").get_data(as_text=True), "waiting-for-you", sid)
     done = decide(fiona, sid, page, comment="within budget")
     assert f"Submission {sid} approved." in text(done) and "Every step is approved." in text(done)
-    assert step_row(done, "finance").startswith("2 of 2 Finance approved fiona")
-    assert team_state(signed_in(app, "maria"), "EMEA-ENTERPRISE").startswith(f"EMEA Enterprise approved #{sid}")
+    assert step_row(done, "finance").startswith("2 of 2 Finance Approved fiona")
+    assert team_state(signed_in(app, "maria"), "EMEA-ENTERPRISE").startswith(f"EMEA Enterprise Approved #{sid}")
 
 
 def test_only_who_may_take_the_waiting_step_sees_the_form_and_others_are_refused(dashboard) -> None:
@@ -164,7 +164,7 @@ def test_only_who_may_take_the_waiting_step_sees_the_form_and_others_are_refused
     assert refused.status_code == 302
     after = text(mia.get(f"/submissions/{sid}").get_data(as_text=True))
     assert "only finance and the approvers an approval chain names approve or reject plans" in after
-    assert step_row(mia.get(f"/submissions/{sid}").get_data(as_text=True), "region_lead").endswith("waiting")
+    assert step_row(mia.get(f"/submissions/{sid}").get_data(as_text=True), "region_lead").endswith("Waiting")
 
     sam = signed_in(app, "sam")  # another region's marketer: not his plan, not his chain
     assert sam.get(f"/submissions/{sid}").status_code == 404
@@ -217,6 +217,6 @@ def test_a_stale_form_says_who_took_the_step_and_takes_nothing(dashboard) -> Non
     decide(frank, big, frank.get(f"/submissions/{big}").get_data(as_text=True))
     late = decide(carla, big, carlas_page, comment="carla meant finance")
     assert f"the finance step of submission {big} was taken by frank at" in text(late)
-    assert step_row(late, "controller") == "3 of 3 Controller waiting"
+    assert step_row(late, "controller") == "3 of 3 Controller Waiting"
     assert "Approve as Controller" in carla.get(f"/submissions/{big}").get_data(as_text=True)
     assert "step 3 of 3" in row(carla.get("/approvals").get_data(as_text=True), "waiting-for-you", big)

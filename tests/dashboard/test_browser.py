@@ -39,7 +39,7 @@ def test_finance_approves_a_plan_and_sees_the_master_change(site, browser, tmp_p
     page = log_in(browser, base, "fiona")
     page.screenshot(path=tmp_path / "1-plan-status.png", full_page=True)
     row = page.locator("tr[data-team='EMEA-ENTERPRISE']")
-    assert "submitted" in row.inner_text()
+    assert "Submitted" in row.inner_text()
 
     page.goto(f"{base}/master")
     before = total_of(page)
@@ -67,7 +67,7 @@ def test_finance_approves_a_plan_and_sees_the_master_change(site, browser, tmp_p
     assert float(bars_before) == 0 and float(bars_after) == pytest.approx(after, abs=0.01)
 
     page.goto(f"{base}/versions")
-    assert "submission.approve" in page.inner_text("#audit")
+    assert "Approved a plan" in page.locator("#audit tr[data-action='submission.approve']").first.inner_text()
     page.screenshot(path=tmp_path / "6-versions-audit.png", full_page=True)
     page.goto(f"{base}/actuals")
     assert page.locator("tr[data-key=EMEA]").count() == 1 and page.locator("svg").count() == 2

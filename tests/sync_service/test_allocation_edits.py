@@ -63,3 +63,16 @@ def test_put_of_the_whole_table_still_replaces_it(service: Service) -> None:
     answer = service.client.put("/api/v1/allocations", headers=finance, json={"allocations": table})
     assert answer.status_code == 200
     assert set(_cells(service).values()) == {"5000.00"}
+
+
+def test_a_change_made_on_an_older_revision_is_refused_whole(service: Service) -> None:
+    finance = auth(service.tokens["finance"])
+    shown = service.client.get("/api/v1/allocations", headers=finance).get_json()["revision"]
+    first = {"allocations": [{"region": "EMEA", "quarter": "Q2", "amount": "1000"}], "revision": shown}
+    assert service.client.patch("/api/v1/allocations", headers=finance, json=first).status_code == 200
+    before = _cells(service)
+    # A second change made on the page as it was first shown: another revision was written since.
+    late = {"allocations": [{"region": "NA", "quarter": "Q3", "amount": "2000"}], "revision": shown}
+    refused = problem(service.client.patch("/api/v1/allocations", headers=finance, json=late), 409)
+    assert f"not {shown}" in refused["detail"] and refused["revision"] > shown
+    assert _cells(service) == before
