@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from addin.issues import rule_title
 from sheet_templates.errors import PlansheetError
+from sheet_templates.formatting import words
 
 
 class ServiceError(PlansheetError):
@@ -85,3 +87,33 @@ class UpstreamFailed(ServiceError):
 
     title = "A service Plansheet uses failed"
     status = 502  # what HTTP calls it, for the web edge and a job's record
+
+
+# The rules the service checks beyond the reader's (`addin.issues.RULE_TITLES` names those), in words:
+# what a page or an email shows where the API gives the rule's id.
+SERVICE_RULE_TITLES: dict[str, str] = {
+    "period.locked": "Month locked",
+    "period.closed": "Month closed",
+    "allocation.over": "Over the allocation",
+    "allocations.drops_planned_cell": "Would drop a cell with plans under it",
+    "template.identity": "Not this team's template",
+    "line_id.duplicate": "Line ID used twice",
+    "column.ambiguous": "Two columns answer one field",
+    "scenario.team": "No team plans this line",
+    "po.over_plan": "Purchase order over plan",
+    "invoice.credit_beyond_invoiced": "Credit beyond what was invoiced",
+    "actuals.amount": "Not an amount",
+    "actuals.currency": "Currency not described",
+    "actuals.month": "Not a month of the year",
+    "actuals.too_long": "Text too long",
+    "actuals.control_character": "Invisible control character",
+    "outcomes.currency": "Currency not described",
+}
+
+
+def rule_words(rule: str) -> str:
+    """A rule's id in words: the reader's rules by their titles, the service's from the table above, else its name."""
+    title = rule_title(rule)
+    if title != rule:
+        return title
+    return SERVICE_RULE_TITLES.get(rule) or words(rule)

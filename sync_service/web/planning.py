@@ -27,7 +27,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from addin.issues import Severity, rule_title
+from addin.issues import Severity
 from sheet_templates.formatting import Formats, words
 from sheet_templates.money import to_cents
 from sheet_templates.schema import PlanSchema
@@ -38,7 +38,7 @@ from sync_service.planning import workflow
 from sync_service.platform.audit import action_words, target_words
 from sync_service.platform.context import schema as app_schema
 from sync_service.platform.context import store as app_store
-from sync_service.platform.errors import Forbidden, NotFound, ServiceError, Unprocessable
+from sync_service.platform.errors import Forbidden, NotFound, ServiceError, Unprocessable, rule_words
 from sync_service.platform.storage import Decision, MasterVersion, Role, Submission, Team, User
 from sync_service.web.base import XLSX, bp, follow_ups, formats, login_required
 from sync_service.web.forms import FormErrors
@@ -56,24 +56,11 @@ STATUS_WORDS = {
     "not reached": "Not reached yet",
 }
 
-# The rules the planning service checks beyond the reader's (addin.issues names those), in words.
-SERVICE_RULES = {
-    "period.locked": "Month locked",
-    "period.closed": "Month closed",
-    "allocation.over": "Over the allocation",
-}
-
 
 @bp.app_template_filter("plan_status")
 def _plan_status(status: Any) -> str:
     """A submission's or step's status in words ("stale" → "Out of date")."""
     return STATUS_WORDS.get(str(status)) or words(str(status))
-
-
-def rule_words(rule: str) -> str:
-    """A plan rule's id in words: the reader's rules by their titles, the service's from its own table."""
-    title = rule_title(rule)
-    return title if title != rule else SERVICE_RULES.get(rule) or words(rule)
 
 
 @bp.get("/")

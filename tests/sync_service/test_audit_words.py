@@ -68,3 +68,18 @@ def test_actions_and_targets_read_as_words() -> None:
     assert target_words("accrual.close", "accrual:m03", {"m03": "Apr 2026"}.get) == "Accruals of Apr 2026"
     assert target_words("import_profile.created", "purchase_orders:SAP") == "Mapping 'SAP' of purchase orders"
     assert target_words("x.y", "somewhere else") == "somewhere else"
+
+
+def test_every_rule_the_service_reports_has_its_words() -> None:
+    from addin.issues import Rule
+    from sync_service.platform.errors import SERVICE_RULE_TITLES, rule_words
+
+    found = set()
+    for path in Path(sync_service.__file__).parent.rglob("*.py"):
+        found |= set(re.findall(r'"rule": "([a-z_]+\.[a-z_]+)"', path.read_text(encoding="utf-8")))
+    assert {"period.locked", "allocation.over"} <= found
+    missing = sorted(found - SERVICE_RULE_TITLES.keys() - {str(r) for r in Rule})
+    assert not missing, f"add these rules to SERVICE_RULE_TITLES: {missing}"
+    assert rule_words("cell.allowed_value") == "Not one of the allowed values"
+    assert rule_words("period.locked") == "Month locked"
+    assert rule_words("budget.brand_new") == "Brand new"  # one added since: never a bare code

@@ -79,7 +79,22 @@
     show(0);
   }
 
+  // A table wider than the screen scrolls inside its box: the box takes the keyboard's focus and is named
+  // (from the table's caption, else the heading before it), so it can be scrolled without a mouse.
+  function scrollable(box) {
+    if (box.hasAttribute("tabindex")) return;
+    box.setAttribute("tabindex", "0");
+    box.setAttribute("role", "region");
+    if (box.hasAttribute("aria-label") || box.hasAttribute("aria-labelledby")) return;
+    var table = box.querySelector("table");
+    var caption = table && table.caption ? table.caption.textContent.trim() : "";
+    var heading = box.previousElementSibling;
+    while (!caption && heading && !/^H[1-6]$/.test(heading.tagName)) heading = heading.previousElementSibling;
+    box.setAttribute("aria-label", caption || (heading ? heading.textContent.trim() : "Table"));
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll(".table-scroll"), scrollable);
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), sortable);
     Array.prototype.forEach.call(document.querySelectorAll("table.paged"), paged);
   });
