@@ -26,3 +26,8 @@ def printable(text: str) -> str:
 def printable_value(value: object) -> object:
     """`printable` for text; any other value (numbers, dates, None) as it is."""
     return printable(value) if isinstance(value, str) else value
+
+
+def uploaded_name(name: str | None) -> str | None:
+    """An uploaded file's name as the client gave it, cut to 255 characters and without control characters."""
+    return "".join(ch for ch in name or "" if ch.isprintable())[:255] or None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
+from sheet_templates.text import uploaded_name
 from sync_service.platform.errors import ServiceError
 
 
@@ -17,16 +18,9 @@ def uploaded(named: str | None, what: str, empty: str | None = None) -> tuple[by
         upload = request.files.get("file")
         if upload is None:
             raise ServiceError(f"upload {what} in the multipart field 'file'")
-        raw, filename = upload.read(), filename_of(upload.filename)
+        raw, filename = upload.read(), uploaded_name(upload.filename)
     else:
         raw, filename = request.get_data(), named
     if empty is not None and not raw:
         raise ServiceError(empty)
     return raw, filename
-
-
-def filename_of(name: str | None) -> str | None:
-    """An uploaded file's name as the client gave it, cut to 255 characters and without control characters."""
-    if not name:
-        return None
-    return "".join(ch for ch in name if ch.isprintable())[:255] or None

@@ -25,6 +25,7 @@ from flask.typing import ResponseReturnValue
 
 from sheet_templates.cells import parse_a1
 from sheet_templates.money import to_cents
+from sheet_templates.text import uploaded_name
 from sync_service.master.outcomes import LABELS as RESULT_LABELS
 from sync_service.platform import exports, presets, profiles
 from sync_service.platform.context import schema as app_schema
@@ -124,11 +125,6 @@ def _choice(form: Mapping[str, str], filename: str | None, errors: FormErrors) -
         except ServiceError as exc:
             errors.add("profile", exc.detail.removeprefix("profile: "))
     return choice
-
-
-def _filename(name: str | None) -> str | None:
-    """An uploaded file's name as the browser gave it, cut to 255 characters and without control characters."""
-    return "".join(ch for ch in name or "" if ch.isprintable())[:255] or None
 
 
 def _presets(kind: str) -> list[tuple[str, str]]:
@@ -374,7 +370,7 @@ def upload_import() -> ResponseReturnValue:
     errors = FormErrors()
     upload = request.files.get("file")
     raw = upload.read() if upload is not None else b""
-    filename = _filename(upload.filename if upload is not None else None)
+    filename = uploaded_name(upload.filename if upload is not None else None)
     choice = _choice(request.form, filename, errors)
     if not raw:
         errors.add(

@@ -31,6 +31,7 @@ from addin.issues import Severity
 from sheet_templates.formatting import Formats, words
 from sheet_templates.money import to_cents
 from sheet_templates.schema import PlanSchema
+from sheet_templates.text import uploaded_name
 from sync_service.access import approvals
 from sync_service.access.auth import can_see, visible_teams
 from sync_service.master import model as master_model
@@ -117,7 +118,7 @@ def upload_plan() -> ResponseReturnValue:
         elif not raw:
             errors.add("file", "The file is empty; choose your plan's xlsx file")
         if not errors:
-            incoming = workflow.Incoming(chosen, "xlsx", raw, filename=_filename(upload.filename))
+            incoming = workflow.Incoming(chosen, "xlsx", raw, filename=uploaded_name(upload.filename))
             try:
                 result = workflow.submit(
                     app_store(), app_schema(), user, incoming, over_allocation=current_app.config["OVER_ALLOCATION"]
@@ -144,11 +145,6 @@ def _submittable(user: User) -> list[Team]:
     mine = visible_teams(user)
     with app_store().reading() as s:
         return [t for t in s.scalars(select(Team).order_by(Team.id)) if mine is None or t.id in mine]
-
-
-def _filename(name: str | None) -> str | None:
-    """An uploaded file's name as the browser gave it, cut to 255 characters and without control characters."""
-    return "".join(ch for ch in name or "" if ch.isprintable())[:255] or None
 
 
 def _refused(exc: ServiceError, errors: FormErrors) -> list[dict[str, Any]] | None:
