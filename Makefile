@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench system-deps clean
+AXE := tests/accessibility
+.PHONY: demo test lint format bench system-deps test-packages clean
 
 $(STAMP): pyproject.toml devtools/sheets_standin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +19,19 @@ demo: $(STAMP)
 system-deps:
 	bash .ci/system-deps.sh
 
-test: $(STAMP) system-deps
+# The tests' npm packages, pinned by their lock files (axe-core for the dashboard's every-page check):
+# `npm ci` only when node_modules is missing or older than the lock file. Without npm, the tests that
+# need them say so (and fail under CI=true).
+test-packages: system-deps
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "test-packages: npm is missing; the accessibility tests will say so"; \
+	elif [ ! -f $(AXE)/node_modules/.package-lock.json ] || [ $(AXE)/package-lock.json -nt $(AXE)/node_modules/.package-lock.json ]; then \
+		npm ci --prefix $(AXE) --no-audit --no-fund; \
+	else \
+		echo "test-packages: $(AXE) is up to date"; \
+	fi
+
+test: $(STAMP) system-deps test-packages
 	$(BIN)/python -m pytest -n auto
 
 lint: $(STAMP)

@@ -33,6 +33,7 @@ from sync_service.platform.settings import DEFAULTS
 from sync_service.platform.storage import ServiceSecret, Store
 from sync_service.platform.timing import ServerTiming
 from sync_service.web import sso
+from sync_service.web.base import error_response
 
 # The modules that own the job kinds this app runs: each registers its own with `jobs.kind` as it is
 # imported, and the app imports them all, so a worker knows every kind whatever request came first.
@@ -86,7 +87,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.session_interface = SharedKeySessions()
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     web.init_limits(app)
-    problems.init_app(app)
+    problems.init_app(app, page=error_response)  # a browser gets the dashboard's error page
     cors.init_app(app)
     app.teardown_appcontext(outbox.dispatch_pending)  # notices staged by an action, once it has ended
     app.before_request(_schema_guard)

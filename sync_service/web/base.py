@@ -6,9 +6,11 @@ import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     g,
@@ -20,13 +22,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from addin.issues import rule_title
 from sheet_templates.formatting import DEFAULT_LOCALE, Formats
 from sync_service.integrations.google import sync as sheets_sync
 from sync_service.platform.context import schema as app_schema
-from sync_service.platform.errors import ServiceError
+from sync_service.platform.errors import ServiceError, rule_words
 from sync_service.platform.storage import Role
 from sync_service.web import headers
 
@@ -138,8 +140,8 @@ def _moment(when: Any) -> str:
 
 @bp.app_template_filter("rule")
 def _rule(rule: Any) -> str:
-    """A validation rule's id in words."""
-    return rule_title(str(rule))
+    """A rule's id in words (the reader's and the service's)."""
+    return rule_words(str(rule))
 
 
 # The navigation: (group, [(label, endpoint, who)]); "who" is the roles that see the entry (None: everyone).
@@ -160,7 +162,7 @@ NAVIGATION: tuple[tuple[str, tuple[tuple[str, str, tuple[Role, ...] | None], ...
             ("Master budget", "web.master", None),
             ("Budget and reforecast", "web.budget_page", (Role.MARKETER, Role.FINANCE)),
             ("Allocations", "web.allocations_page", (Role.FINANCE,)),
-            ("Scenarios", "web.scenarios_page", (Role.MARKETER, Role.FINANCE)),
+            ("Scenarios", "web.scenarios_page", (Role.FINANCE,)),
             ("Transfers", "web.transfers_page", (Role.MARKETER, Role.FINANCE)),
             ("Months and baselines", "web.periods_page", (Role.FINANCE,)),
             ("Master workbook", "web.download_master", None),
@@ -222,7 +224,81 @@ def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., Re
     return wrapped
 
 
+# What each error means, in words a person reads: (heading, what happened and what to do).
+ERROR_WORDS: dict[int, tuple[str, str]] = {
+    400: (
+        "Plansheet could not read that request",
+        "The page sent something Plansheet could not use, often a form left open for a long time. "
+        "Go back, reload the page and try again.",
+    ),
+    403: (
+        "You cannot open this page",
+        "Your role does not give you access to it. If you need it for your work, ask finance or the "
+        "person who runs Plansheet for you.",
+    ),
+    404: (
+        "Page not found",
+        "There is nothing at this address. If you typed it, check the spelling; if you followed a link, "
+        "what it pointed at may have moved or may no longer be there.",
+    ),
+    405: (
+        "This page cannot do that",
+        "The address is right, but not for what the browser asked of it: a form's address opened on its "
+        "own, for example. Go back and use the page's own buttons.",
+    ),
+    413: (
+        "The file is too large",
+        "Plansheet takes files and forms up to {limit}. Make the file smaller (remove unused sheets or "
+        "rows, or save it without images) and send it again.",
+    ),
+    429: ("Too many tries", "Wait a few minutes, then try again."),
+    500: (
+        "Something went wrong",
+        "Plansheet could not show this page because of an error on the server. The error has been "
+        "logged for whoever runs Plansheet. Try again in a moment; if it keeps happening, tell them "
+        "what you were doing.",
+    ),
+    503: ("Plansheet is not available just now", "Try again in a few seconds."),
+}
+
+
+def error_response(status: int, said: str | None = None) -> Response:
+    """The dashboard's error page for `status`, with what the error says to a person (never a traceback).
+
+    Signed in or not, it explains the error in words and offers a way back; if even this page
+    cannot be drawn (the database gone, say), a plain page with the same words is sent.
+    """
+    heading, explanation = ERROR_WORDS.get(status, ERROR_WORDS[500 if status >= 500 else 400])
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    explanation = explanation.format(limit=f"{limit / 2**20:g} MB" if limit else "the size the server allows")
+    said = said[:1].upper() + said[1:] if said else None
+    try:
+        back = _way_back()
+        page = render_template(
+            "error.html", status=status, heading=heading, explanation=explanation, said=said, back=back
+        )
+    except Exception:  # the error page must not fail in turn: the plain words instead
+        current_app.logger.exception("the error page could not be drawn")
+        page = f"<!doctype html><title>{escape(heading)}</title><h1>{escape(heading)}</h1><p>{escape(explanation)}</p>"
+    return current_app.response_class(page, status=status, mimetype="text/html")
+
+
+def _way_back() -> str | None:
+    """The page the visitor came from on this site, when there is one and it is not this one."""
+    came_from = request.referrer
+    if not came_from:
+        return None
+    parts = urlsplit(came_from)
+    if parts.netloc != request.host or parts.path == request.path:
+        return None
+    return urlunsplit(("", "", parts.path, parts.query, ""))
+
+
 @bp.errorhandler(HTTPException)
 def error_page(error: HTTPException) -> ResponseReturnValue:
-    """The dashboard's one error page (the single sign-on's pages use it too)."""
-    return render_template("error.html", error=error), error.code or 500
+    """The dashboard's one error page (the single sign-on's pages use it too), with the error's own headers."""
+    status = error.code or 500
+    said = None if status == 500 or error.description == type(error).description else error.description
+    response = error_response(status, said)
+    response.headers.update({k: v for k, v in error.get_headers() if k.lower() != "content-type"})
+    return response

@@ -32,6 +32,7 @@ from sync_service.access.passwords import password_matches
 from sync_service.platform.context import store as app_store
 from sync_service.platform.storage import Store, User, WebSession, utcnow
 from sync_service.web.base import bp, error_page
+from sync_service.web.forms import FormErrors
 
 
 @bp.before_app_request
@@ -114,9 +115,10 @@ def _throttled(error: HTTPException) -> ResponseReturnValue:
     seconds = max(1, math.ceil(max(resets, default=now + 60) - now))
     until = dt.datetime.fromtimestamp(now + seconds, dt.UTC)
     wait = f"{math.ceil(seconds / 60)} minutes" if seconds > 90 else f"{seconds} seconds"
-    response = make_response(
-        render_template("login.html", throttled=f"Try again in {wait}, after {until:%H:%M:%S} UTC."), 429
+    page = render_template(
+        "login.html", throttled=f"Try again in {wait}, after {until:%H:%M:%S} UTC.", name=_login_name()
     )
+    response = make_response(page, 429)
     response.headers["Retry-After"] = str(seconds)
     return response
 
@@ -125,16 +127,25 @@ def _throttled(error: HTTPException) -> ResponseReturnValue:
 @_per_account
 @_per_address
 def login() -> ResponseReturnValue:
-    error = None
+    """The login form; a refused try shows it again with the name kept and the error summarised at the top."""
+    errors = FormErrors()
+    name = ""
     if request.method == "POST":
         name, password = _login_name(), request.form.get("password", "")
+        if not name:
+            errors.add("name", "Enter your Plansheet name")
+        if not password:
+            errors.add("password", "Enter your password")
+        if errors:  # nothing was checked, so nothing counts against the limits
+            return render_template("login.html", errors=errors, name=name), 422
         with app_store().reading() as s:
             user = s.scalar(select(User).where(User.name == name))
             stored = user.password_hash if user is not None else None
         if password_matches(stored, password):  # as long for an unknown user as for a known one
             return sign_in(user, request.args.get("next", ""))
-        error = "That name and password do not match a Plansheet user."
-    return render_template("login.html", error=error), 401 if error else 200
+        errors.add("password", "That name and password do not match a Plansheet user: check both and try again")
+        return render_template("login.html", errors=errors, name=name), 401
+    return render_template("login.html", errors=errors, name=name)
 
 
 def sign_in(user: User, target: str) -> ResponseReturnValue:
