@@ -40,7 +40,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
             capture_output=True,
             text=True,
         )
-    process, base = start(env)
+    process, base = start(env, timeout=90)  # a loaded two-core machine can take half a minute to start it
     try:
         yield base, tokens
     finally:

@@ -363,12 +363,13 @@ def a_scenario(world: World) -> dict[str, Any]:
 
 
 def a_changed_scenario(world: World) -> dict[str, Any]:
-    """An open scenario that differs from the master: a team's planned spend halved, by another finance user.
+    """An open scenario that differs from the master: a team's planned spend halved over Q2 (open months only:
+    m01 is locked here), by another finance user.
 
     Whoever made a scenario's newest revision does not promote it to the allocations.
     """
     found = a_scenario(world)
-    changes = [{"op": "scale", "team": MINE, "factor": "0.5"}]
+    changes = [{"op": "scale", "team": MINE, "period": "Q2", "factor": "0.5"}]
     response = world.call(
         "POST", f"/api/v1/scenarios/{found['scenario']}/changes", "finance2", json={"changes": changes}
     )
