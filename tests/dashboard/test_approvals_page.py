@@ -6,7 +6,6 @@ marketing lead, then finance; a plan changing the approved one by more than 50,0
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from sync_service.access.teams import sync_teams
 from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
-from tests.dashboard.web_helpers import PASSWORD, csrf, login
+from tests.dashboard.web_helpers import PASSWORD, csrf, signed_in, text
 from tests.sync_service.approval_chains import CHAINS, LARGE, SMALL
 from tests.sync_service.service_helpers import line, submit
 
@@ -62,17 +61,6 @@ def submitted(app: Any, token: str, lines: list[dict[str, Any]], team: str = "EM
     answer = submit(app.test_client(), token, lines, team)
     assert answer.status_code == 201, answer.get_data(as_text=True)
     return answer.get_json()["id"]
-
-
-def signed_in(app: Any, name: str) -> Any:
-    client = app.test_client()
-    assert login(client, name).status_code == 302
-    return client
-
-
-def text(page: str) -> str:
-    """The page's words as a reader sees them: no tags, one space between words."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 def table(page: str, table_id: str) -> str:

@@ -24,7 +24,7 @@ from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from sync_service.web import base as web_base
-from tests.dashboard.web_helpers import PASSWORD, csrf, login
+from tests.dashboard.web_helpers import PASSWORD, csrf, login, signed_in
 from tests.sync_service.http_helpers import problem
 
 SCHEMA = build_schema(load_config())
@@ -66,12 +66,6 @@ def words(page: str) -> str:
 
 def main_words(answer: Any) -> str:
     return words(re.search(r"<main[^>]*>(.*)</main>", answer.get_data(as_text=True), re.S).group(1))
-
-
-def signed_in(app: Flask, name: str) -> Any:
-    client = app.test_client()
-    assert login(client, name).status_code == 302
-    return client
 
 
 def test_a_mistyped_address_is_a_page_for_a_browser_and_problem_details_for_a_program(app) -> None:

@@ -14,7 +14,6 @@ Every expected figure is worked out here from the rows the test sends, never rea
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import pytest
 from sheet_templates import build_schema, load_config
 from sync_service.access.passwords import set_password
 from tests.dashboard.conftest import LAPTOP, PHONE, log_in
-from tests.dashboard.web_helpers import PASSWORD, csrf, login
+from tests.dashboard.web_helpers import PASSWORD, csrf, signed_in, text
 from tests.sync_service.live_server import as_json, call
 from tests.sync_service.service_helpers import approved_plan, line, make_service
 
@@ -306,16 +305,6 @@ def service(tmp_path: Path) -> Iterator[Any]:
     approved_plan(s, PLAN)
     yield s
     s.store.dispose()
-
-
-def signed_in(s: Any, name: str) -> Any:
-    client = s.app.test_client()
-    assert login(client, name).status_code == 302
-    return client
-
-
-def text(page: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 def upload(client: Any, kind: str, data: bytes, name: str = "export.csv", **form: str) -> Any:

@@ -25,7 +25,7 @@ from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.migrate import upgrade
 from tests.dashboard.conftest import LAPTOP, PHONE, log_in
-from tests.dashboard.web_helpers import PASSWORD, csrf, login
+from tests.dashboard.web_helpers import PASSWORD, csrf, signed_in
 from tests.sync_service.live_server import as_json, call
 from tests.sync_service.service_helpers import line
 
@@ -196,12 +196,6 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
             set_password(session, name, PASSWORD)
     yield app, tokens
     store.dispose()
-
-
-def signed_in(app: Any, name: str) -> Any:
-    client = app.test_client()
-    assert login(client, name).status_code == 302
-    return client
 
 
 def upload(client: Any, data: dict[str, Any]) -> tuple[int, str]:

@@ -28,7 +28,7 @@ from sheet_templates.samples import sample_lines
 from sync_service.access.passwords import set_password
 from sync_service.web.charts import nice_ticks
 from tests.dashboard.conftest import LAPTOP, PHONE, log_in
-from tests.dashboard.web_helpers import PASSWORD, login
+from tests.dashboard.web_helpers import PASSWORD, signed_in
 from tests.sync_service.http_helpers import auth
 from tests.sync_service.live_server import as_json, call
 from tests.sync_service.service_helpers import (
@@ -185,12 +185,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     assert results.status_code in (200, 201), results.get_data(as_text=True)
     yield s
     s.store.dispose()
-
-
-def signed_in(s: Service, name: str = "fiona") -> Any:
-    client = s.app.test_client()
-    assert login(client, name).status_code == 302
-    return client
 
 
 def api(s: Service, path: str, who: str = "finance") -> Any:

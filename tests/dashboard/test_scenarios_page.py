@@ -7,7 +7,6 @@ and month as finance rounds cents; never read back from the service.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,7 +18,7 @@ import pytest
 from sheet_templates import build_schema, load_config
 from sync_service.access.passwords import set_password
 from tests.dashboard.conftest import LAPTOP, PHONE, log_in
-from tests.dashboard.web_helpers import PASSWORD, csrf, login
+from tests.dashboard.web_helpers import PASSWORD, csrf, signed_in, text
 from tests.sync_service.http_helpers import auth
 from tests.sync_service.live_server import as_json, call
 from tests.sync_service.service_helpers import Service, approved_plan, line, make_service
@@ -235,16 +234,6 @@ def service(tmp_path: Path) -> Iterator[Service]:
     approved_plan(s, PLAN)
     yield s
     s.store.dispose()
-
-
-def signed_in(s: Service, name: str) -> Any:
-    client = s.app.test_client()
-    assert login(client, name).status_code == 302
-    return client
-
-
-def text(page: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 def summary(page: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sync_service.access.passwords import set_password
-from tests.dashboard.web_helpers import PASSWORD, csrf, login
+from tests.dashboard.web_helpers import PASSWORD, csrf, signed_in
 from tests.sync_service.service_helpers import Service, approved_plan, make_service
 from tests.sync_service.spend_helpers import (
     INVOICES,
@@ -44,12 +44,6 @@ def service(tmp_path: Path) -> Iterator[Service]:
     imported(s)
     yield s
     s.store.dispose()
-
-
-def signed_in(s: Service, name: str):
-    client = s.app.test_client()
-    assert login(client, name).status_code == 302
-    return client
 
 
 def shown(cents: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 from urllib.parse import quote
@@ -17,3 +18,15 @@ def login(client: Any, name: str, password: str = PASSWORD, target: str = "") ->
 
 def csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def signed_in(app: Any, name: str = "fiona") -> Any:
+    """A test client of `app` (a Flask app, or a service holding one as `.app`) signed in as `name`."""
+    client = getattr(app, "app", app).test_client()
+    assert login(client, name).status_code == 302
+    return client
+
+
+def text(page: str) -> str:
+    """The page's words as a reader sees them: no tags, one space between words."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
