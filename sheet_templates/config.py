@@ -150,7 +150,7 @@ class OrgConfig:
         parts = self.other_years.get(year)
         if parts is None:
             raise ConfigError(
-                f"FY{year} is not described by the organisation file {self.source}; it describes "
+                f"FY{year} is not described by the organisation file {Path(self.source).name}; it describes "
                 + ", ".join(f"FY{y}" for y in self.years)
                 + f". Add a [years.{year}] table (its plan rates, allocations and targets) to plan it"
             )

@@ -49,6 +49,8 @@ UNFORMATTED = {
         rf"(?<!{NOT_A_NUMBER_NEAR})(?:\d{{5,}}|(?!19\d\d|20\d\d)\d{{4}})(?!{NOT_A_NUMBER_NEAR}|\.\d)"
     ),
     "a month code": re.compile(r"\bm\d\d\b"),
+    # A file path of the server's ("/srv/plansheet/org.toml"): nothing a reader can use, and not theirs to see.
+    "a server path": re.compile(r"(?<![\w:/.])/(?:[\w.-]+/)+[\w.-]+\.(?:toml|py|db|json|xlsx)\b"),
 }
 
 # The visible text of the page, node by node, leaving out what is code by intent (a token, a formula).
@@ -93,6 +95,11 @@ def flagged(text: str) -> list[str]:
         ("€1,074,039.30 in Dec 2026, FY2027, Q3 FY2027", []),
         ("EMEA-0003, PO-10023, #12, submission 4, version 17, INV-4, 2026-02-01, 10:05 PM, 12.5%", []),
         ("(EUR 1,250.50) and 12,345 leads in 2027", []),
+        (
+            "not described by the organisation file /srv/app/sheet_templates/default_org.toml; it",
+            ["/srv/app/sheet_templates/default_org.toml"],
+        ),
+        ("the organisation file default_org.toml, see https://example.com/docs/a.json and 1/2/3", []),
     ],
 )
 def test_what_counts_as_an_unformatted_figure(text: str, wrong: list[str]) -> None:
