@@ -156,6 +156,8 @@ def test_the_release_database_upgrades_keeping_every_row_and_every_figure(releas
     engine.dispose()
     client = client_of(release_url)
     for path, answer in RELEASE["answers"].items():
+        if isinstance(answer, dict) and "as_of" in answer:  # answered as of the day it was recorded, not today
+            path = f"{path}&as_of={answer['as_of']}"
         now = client.get(path, headers={"Authorization": f"Bearer {RELEASE['tokens']['finance']}"})
         assert now.status_code == 200, (path, now.json)
         assert _kept(answer, now.json, path) == []
