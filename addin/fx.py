@@ -15,9 +15,9 @@ import pandas as pd
 
 from sheet_templates.config import OrgConfig
 from sheet_templates.errors import PlansheetError
+from sheet_templates.money import scale_cents
 
-_INT64_SAFE = 2**62  # below this, intermediate products cannot overflow
-_INT64_MAX = 2**63 - 1
+__all__ = ["UnknownCurrency", "convert_cents", "scale_cents"]
 
 
 class UnknownCurrency(PlansheetError):
@@ -35,28 +35,6 @@ def convert_cents(cents: np.ndarray, currencies: np.ndarray, rates: Mapping[str,
             raise UnknownCurrency(f"no rate for currency {code!r}; known: {', '.join(rates)}")
         out[mask] = scale_cents(cents[mask], rates[code])
     return out
-
-
-def scale_cents(cents: np.ndarray, rate: Decimal | Fraction) -> np.ndarray:
-    """`cents * rate`, rounded half away from zero, exactly (integer arithmetic on the rate's fraction)."""
-    cents = np.asarray(cents, dtype=np.int64)
-    num, den = rate.as_integer_ratio()
-    peak = int(np.abs(cents).max()) if len(cents) else 0
-    if max(peak * abs(num) * 2, den * 2) >= _INT64_SAFE:  # would overflow int64: use Python integers
-        out = [_round_ratio(int(c) * num, den) for c in cents.tolist()]
-        if any(abs(v) > _INT64_MAX for v in out):
-            raise PlansheetError(f"an amount converted at rate {rate} is too large to hold exactly")
-        return np.array(out, dtype=np.int64)
-    scaled = cents * num
-    if den == 1:
-        return scaled
-    sign = np.sign(scaled)
-    return sign * ((np.abs(scaled) * 2 + den) // (2 * den))
-
-
-def _round_ratio(value: int, den: int) -> int:
-    sign = -1 if value < 0 else 1
-    return sign * ((abs(value) * 2 + den) // (2 * den))
 
 
 def cross_rate(config: OrgConfig, source: str, target: str, month: str | None = None) -> Fraction:

@@ -28,9 +28,13 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn, TableFormula, TableStyleInfo
 
+from sheet_templates import cached_values, printing
 from sheet_templates.cells import column_letter, excel_serial
 from sheet_templates.config import QUARTERS
 from sheet_templates.errors import PlansheetError
+from sheet_templates.formatting import EXCEL_COUNT, EXCEL_PERCENT, excel_money_format
+from sheet_templates.money import to_cents
+from sheet_templates.plan_figures import PlanFigures
 from sheet_templates.schema import (
     FIRST_DATA_ROW,
     HEADER_ROW,
@@ -50,8 +54,8 @@ from sheet_templates.schema import (
 )
 from sheet_templates.text import printable_value
 
-MONEY_FORMAT = "#,##0.00"
-COUNT_FORMAT = "#,##0"
+MONEY_FORMAT = excel_money_format()  # accounting: negatives in parentheses, as finance writes them
+COUNT_FORMAT = EXCEL_COUNT
 DATE_FORMAT = "yyyy-mm-dd"
 PLAN_TABLE = "PlanLines"
 FX_RATES_NAME = "ps_fx_rates"
@@ -135,10 +139,28 @@ def build_template(
     lists = wb.create_sheet(LISTS_SHEET)
 
     rate_cells = _write_lists(wb, lists, schema)
-    _write_plan(wb, plan, schema, region, lines, n_rows, team or region, closed)
+    figures = PlanFigures(schema, lines, closed if booked else [])
+    values: dict[str, dict[str, Any]] = {PLAN_SHEET: {}, SUMMARY_SHEET: {}}
+    _write_plan(wb, plan, schema, region, lines, n_rows, team or region, closed, figures, values[PLAN_SHEET])
     units = _allocation_units(schema, region, allocations)
-    _write_summary(wb, summary, schema, region, units, rate_cells, n_rows, closed if booked else None)
+    _write_summary(
+        wb,
+        summary,
+        schema,
+        region,
+        units,
+        rate_cells,
+        n_rows,
+        closed if booked else None,
+        figures,
+        values[SUMMARY_SHEET],
+    )
     _write_instructions(instructions, schema, region, closed, cycle, booked)
+    what = f"{schema.config.org_name}, {region} {'reforecast' if closed else 'plan'}, {schema.calendar.label}"
+    printing.setup_openpyxl(instructions, what, None)
+    printing.setup_openpyxl(plan, what, (HEADER_ROW, HEADER_ROW))
+    printing.setup_openpyxl(summary, what, (_SUMMARY_HEADER_ROW, _SUMMARY_HEADER_ROW))
+    printing.setup_openpyxl(lists, what, (1, 1))
     _write_metadata(wb, schema, region)
     if based_on is not None:
         wb.defined_names[NAME_BASED_ON] = DefinedName(NAME_BASED_ON, attr_text=str(int(based_on)))
@@ -152,7 +174,10 @@ def build_template(
     wb.properties.creator = "Plansheet"
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
-    return path
+    return cached_values.fill(path, values)  # every formula carries the value it computes, for readers that do not
+
+
+_SUMMARY_HEADER_ROW = 4
 
 
 def _check_regions(schema: PlanSchema, regions: list[str]) -> None:
@@ -226,7 +251,9 @@ def _write_plan(
     lines: list[Mapping[str, Any]],
     n_rows: int,
     id_prefix: str,
-    closed: list[str] | None = None,
+    closed: list[str] | None,
+    figures: PlanFigures,
+    values: dict[str, Any],
 ) -> None:
     last_row = HEADER_ROW + n_rows
     shut = set(closed or ())
@@ -259,6 +286,7 @@ def _write_plan(
             else:
                 cell.value = col.formula.format(row=row)
                 cell.fill = _FORMULA_FILL
+                values[cell.coordinate] = figures.row_value(i, col)
             fmt = _FORMATS.get(col.type) or (MONEY_FORMAT if col.type is ColumnType.FORMULA else None)
             if fmt:
                 cell.number_format = fmt
@@ -404,7 +432,9 @@ def _write_summary(
     allocation: list[Decimal],
     rate_cells: Mapping[str, str],
     n_rows: int,
-    closed: list[str] | None = None,
+    closed: list[str] | None,
+    figures: PlanFigures,
+    values: dict[str, Any],
 ) -> None:
     """Planned spend by channel x fiscal quarter, computed from the Plan's input cells, against the allocation.
 
@@ -421,18 +451,20 @@ def _write_summary(
             f"Latest estimate by channel and fiscal quarter, in {cur} at plan rates: the actual spend of the closed "
             f"months ({', '.join(schema[m].label for m in closed)}), then the plan of the open ones."
         )
-    header_row = 4
+    header_row = _SUMMARY_HEADER_ROW
     heads = ["Channel", *QUARTERS, "Total"]
     for i, text in enumerate(heads, start=1):
         c = ws.cell(header_row, i, text)
         c.font, c.fill = _HEADER_FONT, _HEADER_FILL
     row = header_row + 1
     first_channel_row = row
+    grid: list[list[int]] = []  # the Summary's cents by row (channels, then no listed channel) and quarter
     for name in cfg.channels:
         ws.cell(row, 1, name)
         for q in range(1, 5):
             ws.cell(row, 1 + q, _planned_formula(schema, rate_cells, last, q, f"$A{row}", closed))
         ws.cell(row, 6, f"=SUM(B{row}:E{row})")
+        grid.append(figures.planned(name))
         row += 1
     last_channel_row = row - 1
     ws.cell(row, 1, "No listed channel")
@@ -441,7 +473,12 @@ def _write_summary(
         everything = _planned_formula(schema, rate_cells, last, q, "", closed)
         ws.cell(row, 1 + q, f"{everything}-SUM({letter}{first_channel_row}:{letter}{last_channel_row})")
     ws.cell(row, 6, f"=SUM(B{row}:E{row})")
+    grid.append([a - sum(g[q] for g in grid) for q, a in enumerate(figures.planned(None))])
     unassigned_row = row
+    for r, cents in enumerate(grid, start=first_channel_row):
+        for q in range(4):
+            values[f"{column_letter(2 + q)}{r}"] = cents[q] / 100
+        values[f"F{r}"] = sum(cents) / 100
     rows = {}
     for label in ("Total planned", "Allocation", "Remaining (allocation - planned)", "Share of allocation planned"):
         row += 1
@@ -460,11 +497,18 @@ def _write_summary(
         ws[f"{letter}{rows['Share of allocation planned']}"] = (
             f"=IF({letter}{rows['Allocation']}=0,0,{letter}{rows['Total planned']}/{letter}{rows['Allocation']})"
         )
+        planned = sum(g[q] for g in grid) if q < 4 else sum(map(sum, grid))
+        allocated = to_cents(allocation[q]) if q < 4 else sum(to_cents(a) or 0 for a in allocation)
+        values[f"{letter}{rows['Total planned']}"] = planned / 100
+        if q == 4:
+            values[f"{letter}{rows['Allocation']}"] = allocated / 100
+        values[f"{letter}{rows['Remaining (allocation - planned)']}"] = (allocated - planned) / 100
+        values[f"{letter}{rows['Share of allocation planned']}"] = planned / allocated if allocated else 0
     for r in range(first_channel_row, rows["Share of allocation planned"]):
         for c in range(2, 7):
             ws.cell(r, c).number_format = MONEY_FORMAT
     for c in range(2, 7):
-        ws.cell(rows["Share of allocation planned"], c).number_format = "0.0%"
+        ws.cell(rows["Share of allocation planned"], c).number_format = EXCEL_PERCENT
     wb.defined_names[ALLOCATION_NAME] = DefinedName(
         ALLOCATION_NAME, attr_text=f"{SUMMARY_SHEET}!$F${rows['Allocation']}"
     )

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
+from sheet_templates import printing
 from sheet_templates.cells import EXCEL_EPOCH, column_letter
 from sheet_templates.config import QUARTERS
 from sheet_templates.errors import PlansheetError
@@ -174,14 +175,9 @@ _HEADER_ROWS = {"Summary": (3, 3), LINES_SHEET: (0, 0), "Rollup": (2, 2), "Varia
 
 def _print_setup(sheet: xlsxwriter.worksheet.Worksheet, content: MasterContent, header_rows: tuple[int, int]) -> None:
     """Landscape, one page wide (as many pages tall as it needs), the header repeated, a footer saying what it is."""
-    sheet.set_landscape()
-    sheet.set_paper(9)  # A4; Excel and LibreOffice print it on Letter by scaling when the printer asks
-    sheet.fit_to_pages(1, 0)
-    sheet.repeat_rows(*header_rows)
-    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
-    org = printable(content.schema.config.org_name)[:80].replace("&", "&&")
     version = f"master version {content.version}" if content.version is not None else "consolidated from plan files"
-    sheet.set_footer(f"&L&A&C{org}, {content.schema.calendar.label}, {version}&RPage &P of &N")
+    org = printable(content.schema.config.org_name)[:80]
+    printing.setup_xlsxwriter(sheet, f"{org}, {content.schema.calendar.label}, {version}", header_rows)
 
 
 def _write_skeleton(path: Path, content: MasterContent) -> str:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
+
+from sheet_templates.errors import PlansheetError
 
 MAX_AMOUNT = 10**11  # 100 billion per amount: beyond any plan line; sums of cents stay exact in int64 and float64
 MAX_CENTS = MAX_AMOUNT * 100
@@ -136,3 +139,29 @@ def display_money(cents: int) -> str:
 def units(cents: int) -> float:
     """Cents as the nearest float of units, for a spreadsheet cell (exact for every amount within the limits)."""
     return int(cents) / 100
+
+
+_INT64_SAFE = 2**62  # below this, intermediate products cannot overflow
+_INT64_MAX = 2**63 - 1
+
+
+def scale_cents(cents: np.ndarray, rate: Decimal | Fraction) -> np.ndarray:
+    """`cents * rate`, rounded half away from zero, exactly (integer arithmetic on the rate's fraction)."""
+    cents = np.asarray(cents, dtype=np.int64)
+    num, den = rate.as_integer_ratio()
+    peak = int(np.abs(cents).max()) if len(cents) else 0
+    if max(peak * abs(num) * 2, den * 2) >= _INT64_SAFE:  # would overflow int64: use Python integers
+        out = [_round_ratio(int(c) * num, den) for c in cents.tolist()]
+        if any(abs(v) > _INT64_MAX for v in out):
+            raise PlansheetError(f"an amount converted at rate {rate} is too large to hold exactly")
+        return np.array(out, dtype=np.int64)
+    scaled = cents * num
+    if den == 1:
+        return scaled
+    sign = np.sign(scaled)
+    return sign * ((np.abs(scaled) * 2 + den) // (2 * den))
+
+
+def _round_ratio(value: int, den: int) -> int:
+    sign = -1 if value < 0 else 1
+    return sign * ((abs(value) * 2 + den) // (2 * den))

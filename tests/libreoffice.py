@@ -154,6 +154,40 @@ def formula_problems(path: Path) -> list[str]:
     return problems
 
 
+def cached_differences(written: Path, recalculated: Path, *, skip: Sequence[str] = ()) -> list[str]:
+    """Every formula cell whose value as written (what previews, pandas and Power BI read) is not LibreOffice's.
+
+    Numbers agree to the cent; text exactly. A formula cell written without a value is a difference
+    too. `skip` names formulas LibreOffice cannot compute (the add-in's PS_ functions) by prefix.
+    """
+    formulas = openpyxl.load_workbook(written)
+    cached = openpyxl.load_workbook(written, data_only=True)
+    computed = openpyxl.load_workbook(recalculated, data_only=True)
+    out = []
+    for ws in formulas.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                text = str(getattr(cell.value, "text", cell.value))  # an array formula is an object with .text
+                if cell.data_type != "f" or text.removeprefix("=").startswith(tuple(skip)):
+                    continue
+                kept, fresh = cached[ws.title][cell.coordinate].value, computed[ws.title][cell.coordinate].value
+                where = f"{ws.title}!{cell.coordinate}"
+                if kept is None:
+                    out.append(f"{where}: written without a value; LibreOffice computes {fresh!r}")
+                elif isinstance(fresh, int | float) and not isinstance(fresh, bool):
+                    if not isinstance(kept, int | float) or round(kept * 100) != round(fresh * 100):
+                        out.append(f"{where}: written {kept!r}, LibreOffice computes {fresh!r}")
+                elif kept != fresh:
+                    out.append(f"{where}: written {kept!r}, LibreOffice computes {fresh!r}")
+    return out
+
+
+def formula_count(path: Path) -> int:
+    """How many formula cells a workbook has (so a test can say it compared some)."""
+    book = openpyxl.load_workbook(path)
+    return sum(cell.data_type == "f" for ws in book.worksheets for row in ws.iter_rows() for cell in row)
+
+
 # Inserts rows into the Plan sheet the way Insert > Rows does (references and names move), types
 # values into cells, recalculates and saves as xlsx. Inputs come from the environment: PS_SOURCE,
 # PS_TARGET, PS_AT (the sheet row to insert above), PS_COUNT, PS_CELLS ("A4=text;N4=#12.5;...",

@@ -11,9 +11,10 @@ scenario's inputs, following the rules written in docs/money.md (each line's eac
 plan rate, to the cent; the shared code split by planned spend, largest remainder), and using
 none of Plansheet's functions. Every surface must equal them: the API (master, rollup for every
 dimension and period, variance, allocations), the master workbook from the service and from
-`plansheet consolidate` after LibreOffice recalculates them, each team's template from the
-service recalculated, the dashboard's pages, the Google master sheet read back with gspread, and
-the live functions through HTTP, the xlwings UDFs, Office.js and Apps Script.
+`plansheet consolidate` and each team's template from the service, each read twice: as written
+(the cached values a preview, pandas or Power BI reads) and after LibreOffice recalculates it;
+the dashboard's pages, the Google master sheet read back with gspread, and the live functions
+through HTTP, the xlwings UDFs, Office.js and Apps Script.
 
 Next fiscal year is planned beside this one (two teams' plans at next year's own plan rates and
 allocations): its rollup, its master workbook (as written and recalculated), its dashboard
@@ -51,7 +52,7 @@ from sync_service.app import create_app
 from sync_service.platform.context import STORE
 from sync_service.platform.storage import User, WebSession
 from tests.addin.xlwings_harness import MISSING, call_like_excel, udfs, xlwings_windows  # noqa: F401
-from tests.libreoffice import insert_rows_in_libreoffice, recalculate, sheet_values
+from tests.libreoffice import cached_differences, insert_rows_in_libreoffice, recalculate, sheet_values
 from tests.sync_service.live_server import call, init, service_env, start, stop, token, upload
 
 SCHEMA = build_schema(load_config())
@@ -888,12 +889,13 @@ def test_next_years_master_workbook_equals_the_oracle_as_written_and_recalculate
     path = download(scenario, f"/api/v1/master?format=xlsx&year={NEXT}", "master-next.xlsx")
     planned = next_year_planned("region", "quarter")
     done = recalculate(path, scenario["folder"] / "recalculated-next")
-    rows = variance_sheet(done)
-    for region in CFG.regions:
-        row = rows[region]
-        assert [money_cell(v) for v in row[1:5]] == [next_allocation(region, q) for q in QUARTER_MONTHS], region
-        assert [money_cell(v) for v in row[5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
-    for book in (path, done):  # the Year over year sheet is values: as written and after recalculation alike
+    assert cached_differences(path, done) == []
+    for book in (path, done):  # as written (what a preview reads) and after LibreOffice recalculates
+        rows = variance_sheet(book)
+        for region in CFG.regions:
+            row = rows[region]
+            assert [money_cell(v) for v in row[1:5]] == [next_allocation(region, q) for q in QUARTER_MONTHS], region
+            assert [money_cell(v) for v in row[5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
         assert year_over_year_rows(sheet_values(book, "Year over year")) == expected_year_over_year_rows(), book.name
 
 
@@ -1038,8 +1040,9 @@ def test_api_budget_against_plan_and_actual_equals_the_oracle(scenario: dict[str
 
 
 @pytest.mark.libreoffice
-def test_the_master_workbook_budget_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
-    grid = sheet_values(recalculated_master(scenario), "Budget")
+@pytest.mark.parametrize("read", ["as written", "recalculated"])
+def test_the_master_workbook_budget_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str, read: str) -> None:
+    grid = sheet_values(master_books(scenario)[read], "Budget")
     start = next(i for i, r in enumerate(grid) if r and r[0] == "By region") + 1
     header = list(grid[start])
     got = {}
@@ -1084,12 +1087,13 @@ def download(scenario: dict[str, Any], path: str, name: str) -> Path:
     return target
 
 
-def recalculated_master(scenario: dict[str, Any]) -> Path:
-    """The service's master workbook recalculated by LibreOffice, once for all the tests that read its sheets."""
-    if "recalculated_master" not in scenario:
+def master_books(scenario: dict[str, Any]) -> dict[str, Path]:
+    """The service's master workbook as written and recalculated by LibreOffice, once for the tests of its sheets."""
+    if "master_books" not in scenario:
         path = download(scenario, "/api/v1/master?format=xlsx", "master-sheets.xlsx")
-        scenario["recalculated_master"] = recalculate(path, scenario["folder"] / "recalculated-sheets")
-    return scenario["recalculated_master"]
+        done = recalculate(path, scenario["folder"] / "recalculated-sheets")
+        scenario["master_books"] = {"as written": path, "recalculated": done}
+    return scenario["master_books"]
 
 
 def money_cell(value: Any) -> int:
@@ -1105,15 +1109,21 @@ def variance_sheet(path: Path) -> dict[str, list[Any]]:
 def test_the_service_master_workbook_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
     path = download(scenario, f"/api/v1/master?format=xlsx&as_of={AS_OF}", "master.xlsx")
     done = recalculate(path, scenario["folder"] / "recalculated")
-    rows = variance_sheet(done)
+    assert cached_differences(path, done) == []
     planned = EXPECTED.planned("region", "quarter")
-    for region in CFG.regions:
-        row = rows[region]
-        assert [money_cell(v) for v in row[1:5]] == [EXPECTED.alloc[region, q] for q in QUARTER_MONTHS], region
-        assert [money_cell(v) for v in row[5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
-        assert money_cell(row[13]) == EXPECTED.to_date(region), region
-        assert money_cell(row[14]) == EXPECTED.region_sum(EXPECTED.committed, region), region
-        assert money_cell(row[15]) == EXPECTED.region_sum(EXPECTED.actual, region), region
+    for book in (path, done):  # as written (what a preview reads) and after LibreOffice recalculates
+        rows = variance_sheet(book)
+        for region in CFG.regions:
+            row = rows[region]
+            assert [money_cell(v) for v in row[1:5]] == [EXPECTED.alloc[region, q] for q in QUARTER_MONTHS], region
+            assert [money_cell(v) for v in row[5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS], region
+            assert money_cell(row[13]) == EXPECTED.to_date(region), region
+            assert money_cell(row[14]) == EXPECTED.region_sum(EXPECTED.committed, region), region
+            assert money_cell(row[15]) == EXPECTED.region_sum(EXPECTED.actual, region), region
+        totals = next(r for r in sheet_values(book, "Variance") if r and r[0] == "Total")
+        assert [money_cell(v) for v in totals[5:9]] == [
+            sum(planned.get((region, q), 0) for region in CFG.regions) for q in QUARTER_MONTHS
+        ], book.name
 
 
 @pytest.mark.libreoffice
@@ -1134,10 +1144,13 @@ def test_plansheet_consolidate_of_the_same_plans_gives_the_same_planned_figures(
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    rows = variance_sheet(recalculate(out, tmp_path / "recalculated"))
+    done = recalculate(out, tmp_path / "recalculated")
+    assert cached_differences(out, done) == []
     planned = EXPECTED.planned("region", "quarter")
-    for region in CFG.regions:
-        assert [money_cell(v) for v in rows[region][5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS]
+    for book in (out, done):
+        rows = variance_sheet(book)
+        for region in CFG.regions:
+            assert [money_cell(v) for v in rows[region][5:9]] == [planned.get((region, q), 0) for q in QUARTER_MONTHS]
 
 
 @pytest.mark.libreoffice
@@ -1146,12 +1159,17 @@ def test_each_team_template_summary_equals_the_oracle(scenario: dict[str, Any], 
         region = lines[0]["region"]
         path = download(scenario, f"/api/v1/templates/{team}.xlsx", f"plan-{team}.xlsx")
         done = recalculate(path, scenario["folder"] / "templates")
-        summary = {row[0]: row[1:6] for row in sheet_values(done, "Summary") if row and row[0]}
-        # A cycle is open: the template is the team's reforecast, whose Summary is its latest estimate.
-        assert [money_cell(v) for v in summary["Total planned"][:4]] == EXPECTED.team_estimate_quarters(team), team
-        assert [money_cell(v) for v in summary["Allocation"][:4]] == [
-            EXPECTED.alloc[region, q] for q in QUARTER_MONTHS
-        ], team
+        assert cached_differences(path, done) == [], team
+        for book in (path, done):  # as written (what a preview reads) and after LibreOffice recalculates
+            summary = {row[0]: row[1:6] for row in sheet_values(book, "Summary") if row and row[0]}
+            # A cycle is open: the template is the team's reforecast, whose Summary is its latest estimate.
+            assert [money_cell(v) for v in summary["Total planned"][:4]] == EXPECTED.team_estimate_quarters(team), (
+                team,
+                book.name,
+            )
+            assert [money_cell(v) for v in summary["Allocation"][:4]] == [
+                EXPECTED.alloc[region, q] for q in QUARTER_MONTHS
+            ], team
 
 
 # --- the dashboard -----------------------------------------------------------------------------------------------
@@ -1471,8 +1489,11 @@ def check_performance_table(table: dict[tuple[str, str], dict[str, Any]], by: st
 
 
 @pytest.mark.libreoffice
-def test_the_master_workbook_performance_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
-    grid = sheet_values(recalculated_master(scenario), "Performance")
+@pytest.mark.parametrize("read", ["as written", "recalculated"])
+def test_the_master_workbook_performance_sheet_equals_the_oracle(
+    scenario: dict[str, Any], soffice: str, read: str
+) -> None:
+    grid = sheet_values(master_books(scenario)[read], "Performance")
     check_performance_table(performance_table(grid, "By region"), "region", "workbook by region")
     check_performance_table(performance_table(grid, "By channel"), "channel", "workbook by channel")
 
@@ -1672,9 +1693,10 @@ def spend_rows(header: list[Any], rows: list[list[Any]], name: int) -> dict[str,
 
 
 @pytest.mark.libreoffice
-def test_the_master_workbook_spend_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str) -> None:
+@pytest.mark.parametrize("read", ["as written", "recalculated"])
+def test_the_master_workbook_spend_sheet_equals_the_oracle(scenario: dict[str, Any], soffice: str, read: str) -> None:
     """The Spend sheet shows the month being closed (m02): m01 is closed."""
-    grid = sheet_values(recalculated_master(scenario), "Spend")
+    grid = sheet_values(master_books(scenario)[read], "Spend")
     for title, by in (("By region", "region"), ("By team", "team")):
         start = next(i for i, r in enumerate(grid) if r and r[0] == title) + 1
         rows = []

@@ -452,6 +452,9 @@ def workbook(store: Store, schema: PlanSchema, user: User, scenario_id: int, pat
     from openpyxl.styles import Font, PatternFill
     from openpyxl.workbook.defined_name import DefinedName
 
+    from sheet_templates import printing
+    from sheet_templates.formatting import excel_money_format
+
     require_finance(user, "tries what-if scenarios")
     with store.reading() as session:
         row = _scenario(session, scenario_id)
@@ -472,7 +475,7 @@ def workbook(store: Store, schema: PlanSchema, user: User, scenario_id: int, pat
                 continue
             if c.type is ColumnType.MONEY:
                 value = Decimal(int(value)) / 100
-                sheet.cell(r, j, float(value)).number_format = "#,##0.00"
+                sheet.cell(r, j, float(value)).number_format = excel_money_format()
             elif c.type is ColumnType.DATE:
                 sheet.cell(r, j, dt.date.fromisoformat(value)).number_format = "yyyy-mm-dd"
             else:
@@ -481,6 +484,7 @@ def workbook(store: Store, schema: PlanSchema, user: User, scenario_id: int, pat
     book.defined_names[NAME_SCENARIO] = DefinedName(NAME_SCENARIO, attr_text=str(scenario_id))
     book.defined_names[NAME_REVISION] = DefinedName(NAME_REVISION, attr_text=str(number))
     book.properties.title = f"Scenario {scenario_id}: {name} (revision {number})"
+    printing.setup_openpyxl(sheet, f"{schema.config.org_name}, scenario {name}, revision {number}", (1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)
     return path

@@ -24,6 +24,7 @@ from sheet_templates.config import default_config_path
 from sheet_templates.schema import ColumnType
 from sync_service.cli import main
 from tests.addin.issue_functions import ISSUE_NAMES
+from tests.libreoffice import cached_differences, formula_count, recalculate
 
 SCHEMA = build_schema(load_config(default_config_path()))
 NAMES = [f.name for f in REGISTRY]
@@ -206,6 +207,48 @@ def test_workbook_formulas_point_at_the_right_plan_columns(sample_workbook: Path
             else:
                 assert text.startswith('"') and (arg.type is ArgType.TEXT or arg.name == "period"), (name, text)
     assert seen == {"table": 4, "column": 11}
+
+
+def test_workbook_caches_each_functions_result_where_it_spills(sample_workbook: Path) -> None:
+    """A reader without the add-in (a preview, pandas) sees each function's result for the sheet's own plan."""
+    book = openpyxl.load_workbook(sample_workbook, data_only=True)
+    plan = [list(row) for row in book["Plan"].iter_rows(values_only=True)]
+    sheet = book["Functions"]
+
+    def argument(text: str) -> Any:
+        if text.startswith('"'):
+            return text.strip('"')
+        first, _ = re.fullmatch(r"Plan!\$([A-Z]+)\$\d+:\$([A-Z]+)\$\d+", text).groups()
+        if first == "A":  # the whole table, header included
+            return plan
+        k = openpyxl.utils.column_index_from_string(first) - 1
+        return [[row[k]] for row in plan[1:]]
+
+    checked = 0
+    for row in sheet.iter_rows(min_row=5):
+        if not (isinstance(row[0].value, str) and row[0].value.startswith("PS_")):
+            continue
+        name, args = formula_arguments(row[2].value)
+        want = REGISTRY[name].call(*(argument(a) for a in args))
+        assert isinstance(want, list) and want, (name, want)
+        for i, values in enumerate(want):
+            got = [sheet.cell(row[0].row + i, 4 + j).value for j in range(len(values))]
+            # Excel keeps 15 significant digits (xlsxwriter writes 16): numbers agree to that.
+            assert got == [
+                None if v in ("", None) else pytest.approx(v, rel=1e-14) if isinstance(v, float) else v for v in values
+            ], (name, i)
+        checked += 1
+    assert checked == len(NAMES)
+
+
+@pytest.mark.libreoffice
+def test_workbook_plan_formulas_are_written_with_what_libreoffice_computes(
+    sample_workbook: Path, soffice: str, tmp_path: Path
+) -> None:
+    done = recalculate(sample_workbook, tmp_path)
+    assert formula_count(sample_workbook) > 200
+    # The PS_ functions need the add-in (LibreOffice shows #NAME?): the test above holds them to the registry.
+    assert cached_differences(sample_workbook, done, skip=("PS_",)) == []
 
 
 def test_workbook_tells_xlwings_to_load_the_udf_module(sample_workbook: Path) -> None:
