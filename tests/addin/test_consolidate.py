@@ -34,7 +34,7 @@ from sheet_templates.master_workbook import LINES_SHEET, SHEETS, MasterContent, 
 from sheet_templates.samples import sample_lines
 from sheet_templates.schema import ColumnType
 from sheet_templates.xlsx_stream import crc32_combine, deflate_segment, xml_text
-from tests.libreoffice import formula_problems, recalculate_many, sheet_values
+from tests.libreoffice import cached_differences, formula_count, formula_problems, recalculate_many, sheet_values
 
 SCHEMA: PlanSchema = build_schema(load_config(default_config_path()))
 RATES = SCHEMA.config.plan_rates
@@ -136,6 +136,20 @@ def test_the_master_opens_in_openpyxl_and_calamine_and_is_a_sound_zip(consolidat
     assert calamine.sheet_names == list(SHEETS)
     assert book[LINES_SHEET].max_row == len(consolidated.table) + 1
     assert len(calamine.get_sheet_by_name(LINES_SHEET).to_python()) == len(consolidated.table) + 1
+
+
+def test_every_sheet_of_the_master_prints_landscape_one_page_wide_with_a_footer(consolidated: Consolidation) -> None:
+    book = openpyxl.load_workbook(consolidated.out)
+    for sheet in book.worksheets:
+        if sheet.title == "Chart":
+            continue  # a chart sheet prints as one page of its own
+        setup = sheet.page_setup
+        width = 1 if setup.fitToWidth is None else setup.fitToWidth  # 1 is the file format's default
+        assert (setup.orientation, width, setup.fitToHeight) == ("landscape", 1, 0), sheet.title
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage, sheet.title
+        assert (sheet.oddFooter.left.text, sheet.oddFooter.right.text) == ("&A", "Page &P of &N"), sheet.title
+        assert SCHEMA.calendar.label in sheet.oddFooter.center.text, sheet.title
+    assert book[LINES_SHEET].print_title_rows == "$1:$1"  # the column headers on every printed page
 
 
 def test_the_lines_sheet_holds_exactly_the_accepted_lines_to_the_cent(
@@ -331,7 +345,15 @@ def recalculated(plans: Plans, tmp_path_factory: pytest.TempPathFactory) -> dict
             plan.cell(row, where[SCHEMA[name].label], value)
     book.save(template)
     out_master, out_template = recalculate_many([master, template], work / "recalculated")
-    return {"master": out_master, "template": out_template, "filled": template}
+    return {"master": out_master, "template": out_template, "filled": template, "written": master}
+
+
+@pytest.mark.libreoffice
+def test_every_formula_of_the_master_is_written_with_the_value_libreoffice_computes(
+    recalculated: dict[str, Path],
+) -> None:
+    assert formula_count(recalculated["written"]) > 50
+    assert cached_differences(recalculated["written"], recalculated["master"]) == []
 
 
 @pytest.mark.libreoffice
