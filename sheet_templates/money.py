@@ -147,19 +147,40 @@ _INT64_MAX = 2**63 - 1
 
 def scale_cents(cents: np.ndarray, rate: Decimal | Fraction) -> np.ndarray:
     """`cents * rate`, rounded half away from zero, exactly (integer arithmetic on the rate's fraction)."""
-    cents = np.asarray(cents, dtype=np.int64)
     num, den = rate.as_integer_ratio()
-    peak = int(np.abs(cents).max()) if len(cents) else 0
-    if max(peak * abs(num) * 2, den * 2) >= _INT64_SAFE:  # would overflow int64: use Python integers
-        out = [_round_ratio(int(c) * num, den) for c in cents.tolist()]
+    return scale_by_ratios(cents, num, den)
+
+
+def scale_by_ratios(cents: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """`cents * num / den` element by element (`num`, `den` broadcast against `cents`), rounded half away from zero.
+
+    The one rounding of the money grain: in int64 where no product can overflow, else in Python
+    integers (exact for any amount a plan holds); too large a result to hold is an error.
+    """
+    cents = np.asarray(cents, dtype=np.int64)
+    if not cents.size:
+        return cents.copy()
+    peak = int(np.abs(cents).max())
+    top_num, top_den = _largest(num), _largest(den)
+    if max(peak * top_num * 2, top_den * 2) >= _INT64_SAFE:  # would overflow int64
+        wide = np.broadcast_arrays(cents.astype(object), np.asarray(num, dtype=object), np.asarray(den, dtype=object))
+        out = [_round_ratio(int(c) * int(n), int(d)) for c, n, d in zip(*(a.ravel() for a in wide), strict=True)]
         if any(abs(v) > _INT64_MAX for v in out):
-            raise PlansheetError(f"an amount converted at rate {rate} is too large to hold exactly")
-        return np.array(out, dtype=np.int64)
-    scaled = cents * num
-    if den == 1:
+            raise PlansheetError("an amount converted at a plan rate is too large to hold exactly")
+        return np.array(out, dtype=np.int64).reshape(wide[0].shape)
+    scaled = cents * np.asarray(num, dtype=np.int64)
+    if top_den == 1:
         return scaled
-    sign = np.sign(scaled)
-    return sign * ((np.abs(scaled) * 2 + den) // (2 * den))
+    den = np.asarray(den, dtype=np.int64)
+    return np.sign(scaled) * ((np.abs(scaled) * 2 + den) // (2 * den))
+
+
+def _largest(values: Any) -> int:
+    """The largest magnitude among `values` (an int or an array of ints, int64 or Python integers)."""
+    if isinstance(values, int):
+        return abs(values)
+    array = np.asarray(values)
+    return max(abs(int(array.max())), abs(int(array.min()))) if array.size else 0
 
 
 def _round_ratio(value: int, den: int) -> int:

@@ -25,15 +25,13 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from addin import reporting as grain
-from addin.fx import convert_cents
-from sheet_templates.schema import ColumnType, PlanSchema
+from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import visible_regions, visible_teams
+from sync_service.master import parts
 from sync_service.master.actuals import actual_months, latest_actuals
 from sync_service.master.allocations import current_allocations
 from sync_service.master.outcomes import in_force
 from sync_service.master.spend import book, closed_accruals, invoices_in_force, over_plan, purchase_orders_in_force
-from sync_service.master.spend import reporting as in_reporting
 from sync_service.platform.exports import collector_paused
 from sync_service.platform.storage import (
     AccrualClose,
@@ -69,7 +67,7 @@ class Master:
     schema: PlanSchema
     version: int
     held: tuple[HeldPlan, ...]
-    lines: tuple[dict[str, Any], ...]  # stored values (cents, ISO dates) with team_id; actuals applied
+    lines: parts.Lines  # stored values (cents, ISO dates) with team_id; actual and committed in force laid over
     table: pd.DataFrame  # the same lines as a typed plan table (cents), with team_id and _row
     months: np.ndarray  # planned spend per line and fiscal month, reporting cents (lines x 12)
     committed: np.ndarray  # per line, reporting cents
@@ -119,10 +117,11 @@ class Master:
         if teams is None:
             return dataclasses.replace(self, allocation_regions=regions)
         keep = self.table["team_id"].isin(list(teams)).to_numpy() if len(self.table) else np.zeros(0, dtype=bool)
+        kept = np.flatnonzero(keep)
         return dataclasses.replace(
             self,
             held=tuple(h for h in self.held if h.team in teams),
-            lines=tuple(line for line, k in zip(self.lines, keep, strict=True) if k),
+            lines=self.lines.take(kept),
             table=self.table[keep].reset_index(drop=True),
             months=self.months[keep],
             committed=self.committed[keep],
@@ -156,7 +155,9 @@ class Master:
 
     def team_lines(self, team: str) -> list[dict[str, Any]]:
         """A team's approved lines in the master, in plan order."""
-        return [line for line in self.lines if line["team_id"] == team]
+        if not len(self.table):
+            return []
+        return list(self.lines.take(np.flatnonzero(self.table["team_id"].to_numpy() == team)))
 
     def held_by(self, team: str) -> int | None:
         """The submission the master holds for `team` (None: no approved plan)."""
@@ -223,8 +224,11 @@ class _Cache:
         return value
 
     def clear(self) -> None:
+        """Forget every master and every part this process keeps (as a fresh process would start)."""
         with self.lock:
             self.items.clear()
+        parts.PARTS.clear()
+        parts.INPUTS.clear()
 
 
 CACHE = _Cache()
@@ -241,10 +245,19 @@ def current_submissions(session: Session, year: int, version: int | None = None)
     return {team: submission for team, submission in rows}
 
 
-def master_lines(session: Session, held: Mapping[str, int]) -> list[dict[str, Any]]:
-    """The stored lines of the submissions `held` ({team: submission}), each with its team_id and sheet row."""
+def master_lines(
+    session: Session, held: Mapping[str, int], schema: PlanSchema | None = None, shared: Any = None
+) -> list[dict[str, Any]]:
+    """The stored lines of the submissions `held` ({team: submission}), each with its team_id and sheet row.
+
+    In submission order. With the `schema`, from the team parts the read model keeps (no read of
+    the lines an earlier answer already read); the dicts are shared: read them, never change them.
+    """
     if not held:
         return []
+    if schema is not None:
+        ordered = sorted(held.items(), key=lambda item: item[1])
+        return parts.chained(parts.team_parts(session, schema, ordered, shared))
     team_of = {sid: tid for tid, sid in held.items()}
     rows = session.execute(
         select(SubmissionLine.submission_id, SubmissionLine.row, SubmissionLine.values)
@@ -256,19 +269,7 @@ def master_lines(session: Session, held: Mapping[str, int]) -> list[dict[str, An
 
 def typed_lines(lines: list[dict[str, Any]], schema: PlanSchema) -> pd.DataFrame:
     """Stored lines as the plan table the reader makes: cents as int64, dates as datetime64, blanks as ''."""
-    data: dict[str, Any] = {
-        "team_id": np.array([line["team_id"] for line in lines], dtype=object),
-        "_row": np.array([line.get("_row") or 0 for line in lines], dtype=np.int64),
-    }
-    for col in schema.input_columns:
-        values = [line.get(col.name) for line in lines]
-        if col.type in (ColumnType.MONEY, ColumnType.COUNT):
-            data[col.name] = np.array([v or 0 for v in values], dtype=np.int64)
-        elif col.type is ColumnType.DATE:
-            data[col.name] = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce").to_numpy()
-        else:
-            data[col.name] = np.array(["" if v is None else v for v in values], dtype=object)
-    return pd.DataFrame(data)
+    return pd.DataFrame(parts.typed_columns(lines, schema))
 
 
 def _newest_ids(session: Session, year: int) -> tuple[int, ...]:
@@ -377,7 +378,7 @@ def at_version(store: Store, schema: PlanSchema, version: int, user: User) -> Ma
     """
     with store.reading() as session:
         key = (store.url, "at", schema.calendar.year, version, *_newest_ids(session, schema.calendar.year)[1:])
-        whole = CACHE.get(key, lambda: _load(session, schema, version))
+        whole = CACHE.get(key, lambda: _load(session, schema, version, shared=store.shared))
         return whole.scoped(session.merge(user))
 
 
@@ -387,15 +388,15 @@ def _current(session: Session, store: Store, schema: PlanSchema) -> Master:
 
 
 def _loaded(session: Session, store: Store, schema: PlanSchema, key: tuple[Any, ...]) -> Master:
-    if store.shared is None:
-        return _load(session, schema, version=key[2])
-    name = store.shared.name("master", schema.version, repr(schema.config), *key)
-    return store.shared.through(name, lambda: _load(session, schema, version=key[2]))
+    """The master at `key`, composed of its parts (each from this process, every worker's shared cache, or built)."""
+    return _load(session, schema, version=key[2], shared=store.shared)
 
 
 @collector_paused()  # tens of thousands of lines, POs and invoices read as rows: no cycles to look for
-def _load(session: Session, schema: PlanSchema, version: int) -> Master:
+def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None) -> Master:
+    """The master at `version`, composed: each team's part and each import's part, built only where new."""
     year = schema.calendar.year
+    where = str(session.get_bind().url)
     regions = {t.id: t.region for t in session.scalars(select(Team))}
     newest = (
         select(func.max(MasterVersion.id).label("version"))
@@ -409,42 +410,90 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
     held = tuple(
         HeldPlan(r.team_id, regions.get(r.team_id, ""), r.submission_id, r.id, r.created_at.isoformat()) for r in rows
     )
-    lines = master_lines(session, {h.team: h.submission for h in held})
-    actual_import, actuals = latest_actuals(session, year)
-    if actual_import is not None:  # the finance system's year to date replaces what the plans typed
-        for line in lines:
-            line["actual"] = actuals.get((line["team_id"], line["line_id"]), 0)
-    ledger = book(
-        schema, lines, purchase_orders_in_force(session), invoices_in_force(session), closed_accruals(session, year)
-    )
-    if ledger.tracked:  # the open PO balance replaces the committed spend the plans typed
-        for line, cents in zip(lines, ledger.committed.tolist(), strict=True):
-            line["committed"] = cents
-    table = typed_lines(lines, schema)
+    teams = parts.team_parts(session, schema, [(h.team, h.submission) for h in held], shared)
+    stored = parts.chained(teams)
+    table = parts.composed_table(teams, schema)
+    num = parts.concatenated(teams, lambda p: p.num, np.zeros(0, dtype=np.int64))
+    den = parts.concatenated(teams, lambda p: p.den, np.zeros(0, dtype=np.int64))
+    currencies = table["currency"].to_numpy(dtype=object)
     month_names = tuple(c.name for c in schema.month_columns)
-    by_month = actual_months(session, actual_import)
-    results = in_force(session, year, month_names)
-    outcomes = np.zeros((len(lines), *results.cover.shape), dtype=np.int64)
-    for k, line in enumerate(lines):
-        found = results.amounts.get((line["team_id"], line["line_id"]))
-        if found is not None:
-            outcomes[k] = found
+    over: dict[str, np.ndarray] = {}  # what the read model lays over the stored lines
+
+    actual_import = session.scalar(select(func.max(ActualImport.id)).where(ActualImport.fiscal_year == year))
+    by_month: Mapping[tuple[str, str], Mapping[str, int]] = {}
+    actual_grid = None
+    if actual_import is not None:  # the finance system's year to date replaces what the plans typed
+        actuals, by_month = parts.INPUTS.through(
+            (where, "actuals", actual_import),
+            lambda: (latest_actuals(session, year)[1], actual_months(session, actual_import)),
+        )
+
+        def aligned(part: parts.TeamPart) -> tuple[np.ndarray, np.ndarray | None]:
+            ids = part.line_ids()
+            line = np.array([actuals.get((part.team, i), 0) for i in ids], dtype=np.int64)
+            grid = None
+            if by_month:
+                grid = np.zeros((len(ids), len(month_names)), dtype=np.int64)
+                for k, i in enumerate(ids):
+                    found = by_month.get((part.team, i))
+                    if found:
+                        grid[k] = [found.get(m, 0) for m in month_names]
+                grid = _actual_months(grid, part.num, part.den, part.columns["currency"])
+            return line, grid
+
+        done = [p.align("actuals", (where, actual_import), aligned) for p in teams]
+        over["actual"] = np.concatenate([d[0] for d in done]) if done else np.zeros(0, dtype=np.int64)
+        table["actual"] = over["actual"]
+        if by_month:
+            actual_grid = (
+                np.concatenate([d[1] for d in done]) if done else np.zeros((0, len(month_names)), dtype=np.int64)
+            )
+
+    spend_import = session.scalar(select(func.max(SpendImport.id)))
+    orders, invoices = parts.INPUTS.through(
+        (where, "spend", spend_import), lambda: (purchase_orders_in_force(session), invoices_in_force(session))
+    )
+    ledger = book(schema, stored, orders, invoices, closed_accruals(session, year))
+    if ledger.tracked:  # the open PO balance replaces the committed spend the plans typed
+        over["committed"] = ledger.committed
+        table["committed"] = ledger.committed
+
+    newest_results = session.scalar(select(func.max(OutcomeImport.id)).where(OutcomeImport.fiscal_year == year))
+    results = parts.INPUTS.through(
+        (where, "outcomes", year, newest_results), lambda: in_force(session, year, month_names)
+    )
+    shape = results.cover.shape
+
+    def results_of(part: parts.TeamPart) -> np.ndarray:
+        grid = np.zeros((len(part.lines), *shape), dtype=np.int64)
+        for k, line_id in enumerate(part.line_ids()):
+            found = results.amounts.get((part.team, line_id))
+            if found is not None:
+                grid[k] = found
+        return grid
+
+    outcomes = (
+        np.concatenate([p.align("outcomes", (where, year, newest_results), results_of) for p in teams])
+        if teams and results.amounts
+        else np.zeros((len(stored), *shape), dtype=np.int64)
+    )
     revision, cells = current_allocations(session, schema)
     info: dict[str, Any] = {"source": "organisation configuration", "set_by": None, "set_at": None}
     if revision:
         row = session.get(AllocationRevision, revision)
         by = session.get(User, row.user_id)
         info = {"source": "api", "set_by": by.name if by else None, "set_at": row.created_at.isoformat()}
+    planned = parts.concatenated(teams, lambda p: p.planned, np.zeros(0, dtype=np.int64))
     return Master(
         schema=schema,
         version=version,
         held=held,
-        lines=tuple(lines),
+        lines=parts.Lines(stored, over),
         table=table,
-        months=grain.month_cents(table, schema),
-        committed=grain.line_cents(table, schema, "committed"),
-        actual=grain.line_cents(table, schema, "actual"),
-        actual_months=_actual_months(lines, table, schema, by_month) if by_month else None,
+        months=parts.concatenated(teams, lambda p: p.months, np.zeros((0, len(month_names)), dtype=np.int64)),
+        committed=parts.to_reporting(table["committed"].to_numpy(dtype=np.int64), num, den, currencies),
+        actual=parts.to_reporting(table["actual"].to_numpy(dtype=np.int64), num, den, currencies),
+        actual_months=actual_grid,
         outcomes=outcomes,
         outcome_cover=results.cover,
         outcomes_import=results.newest,
@@ -457,43 +506,24 @@ def _load(session: Session, schema: PlanSchema, version: int) -> Master:
         allocation_regions=tuple(schema.config.regions),
         actual_by_month=by_month,
         po_tracked=ledger.tracked,
-        po_amount=in_reporting(ledger.po_amount, lines, schema),
-        invoiced=in_reporting(ledger.invoiced, lines, schema),
-        accrued=in_reporting(ledger.accrued, lines, schema),
+        po_amount=parts.to_reporting(ledger.po_amount, num, den, currencies),
+        invoiced=parts.to_reporting(ledger.invoiced, num, den, currencies),
+        accrued=parts.to_reporting(ledger.accrued, num, den, currencies),
         purchase_orders=ledger.orders,
         unmatched_invoices=ledger.unmatched_invoices,
-        over_plan=tuple(over_plan(lines, schema, ledger.po_amount)),
+        over_plan=tuple(over_plan(stored, schema, ledger.po_amount, planned)),
         accrual_closed=ledger.closed_months,
-        spend_import=session.scalar(select(func.max(SpendImport.id))),
+        spend_import=spend_import,
     )
 
 
-def _actual_months(
-    lines: list[dict[str, Any]],
-    table: pd.DataFrame,
-    schema: PlanSchema,
-    by_month: Mapping[tuple[str, str], Mapping[str, int]],
-) -> np.ndarray:
+def _actual_months(grid: np.ndarray, num: np.ndarray, den: np.ndarray, currencies: np.ndarray) -> np.ndarray:
     """Actual spend per line and fiscal month in reporting cents, adding up to each line's converted total exactly.
 
-    A line's months are converted cumulatively (the spend to the end of each month, at the plan
-    rate, rounded once) and each month is the difference: so the months of a line sum to the
-    line's actual spend as every other view converts it, and each month is within a cent of its
-    own conversion.
+    `grid` is the spend booked per line and month in the line's currency. A line's months are
+    converted cumulatively (the spend to the end of each month, at the plan rate, rounded once)
+    and each month is the difference: so the months of a line sum to the line's actual spend as
+    every other view converts it, and each month is within a cent of its own conversion.
     """
-    names = [c.name for c in schema.month_columns]
-    grid = np.zeros((len(lines), len(names)), dtype=np.int64)
-    for k, line in enumerate(lines):
-        months = by_month.get((line["team_id"], line["line_id"]))
-        if months:
-            grid[k] = [months.get(m, 0) for m in names]
-    cumulative = np.cumsum(grid, axis=1)
-    currencies = table["currency"].to_numpy(dtype=object) if len(lines) else np.zeros(0, dtype=object)
-    converted = (
-        np.column_stack(
-            [convert_cents(cumulative[:, j], currencies, schema.config.plan_rates) for j in range(len(names))]
-        )
-        if len(lines)
-        else cumulative
-    )
-    return np.diff(converted, axis=1, prepend=0)
+    converted = parts.to_reporting(np.cumsum(grid, axis=1), num, den, currencies)
+    return np.diff(converted, axis=1, prepend=0) if len(grid) else grid

@@ -17,7 +17,7 @@ Finance imports the POs and invoices through `sync_service.spend.orders`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -425,21 +425,27 @@ def reporting(book_values: np.ndarray, lines: list[dict[str, Any]], schema: Plan
     return np.column_stack([convert_cents(book_values[:, j], currencies, rates) for j in range(book_values.shape[1])])
 
 
-def over_plan(lines: list[dict[str, Any]], schema: PlanSchema, po_amount: np.ndarray) -> list[dict[str, Any]]:
-    """The lines whose POs add up to more than their planned spend for the year (both in the line's currency)."""
-    months = [c.name for c in schema.month_columns]
+def over_plan(
+    lines: Sequence[dict[str, Any]], schema: PlanSchema, po_amount: np.ndarray, planned: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """The lines whose POs add up to more than their planned spend for the year (both in the line's currency).
+
+    `planned`: each line's planned spend for the year, when the caller has it (the read model's team parts do).
+    """
+    if planned is None:
+        months = [c.name for c in schema.month_columns]
+        planned = np.array([sum(int(line.get(m) or 0) for m in months) for line in lines], dtype=np.int64)
     out = []
-    for k, line in enumerate(lines):
-        planned = sum(int(line.get(m) or 0) for m in months)
-        if po_amount[k] > planned:
-            out.append(
-                {
-                    "team_id": line["team_id"],
-                    "line_id": line["line_id"],
-                    "currency": line.get("currency"),
-                    "planned": money(planned),
-                    "purchase_orders": money(int(po_amount[k])),
-                    "over_by": money(int(po_amount[k]) - planned),
-                }
-            )
+    for k in np.flatnonzero(np.asarray(po_amount) > planned).tolist():
+        line, cents = lines[k], int(planned[k])
+        out.append(
+            {
+                "team_id": line["team_id"],
+                "line_id": line["line_id"],
+                "currency": line.get("currency"),
+                "planned": money(cents),
+                "purchase_orders": money(int(po_amount[k])),
+                "over_by": money(int(po_amount[k]) - cents),
+            }
+        )
     return out

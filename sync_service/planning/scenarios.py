@@ -173,7 +173,7 @@ def create(
         lines = [
             {k: v for k, v in line.items() if k != "_row"}
             for line in master.master_lines(
-                session, master.current_submissions(session, schema.calendar.year, view.version)
+                session, master.current_submissions(session, schema.calendar.year, view.version), schema, store.shared
             )
         ]
     if origin == "estimate":  # the closed months carry what was booked in them, as the latest estimate does

@@ -54,6 +54,10 @@ class SharedCache:
         except Exception as exc:  # Redis away: compute instead
             log.warning("the shared cache could not be read (%s)", type(exc).__name__)
             return None
+        return self._opened(raw)
+
+    def _opened(self, raw: bytes | None) -> Any | None:
+        """A stored entry's value when it is there and signed with this database's key; else None (a miss)."""
         if raw is None or len(raw) <= _MAC:
             self.misses += 1
             return None
@@ -72,6 +76,29 @@ class SharedCache:
         mac = hmac.new(self._mac_key(), data, hashlib.sha256).digest()
         try:
             self.redis.set(key, mac + data, ex=self.ttl)
+        except Exception as exc:
+            log.warning("the shared cache could not be written (%s)", type(exc).__name__)
+
+    def get_many(self, keys: list[str]) -> list[Any | None]:
+        """The cached value of each key (None where missing), in one round trip."""
+        if not keys:
+            return []
+        try:
+            raws = self.redis.mget(keys)
+        except Exception as exc:
+            log.warning("the shared cache could not be read (%s)", type(exc).__name__)
+            return [None] * len(keys)
+        return [self._opened(raw) for raw in raws]
+
+    def put_many(self, values: dict[str, Any]) -> None:
+        """Store several values in one round trip (each too large one is left out)."""
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for key, value in values.items():
+                    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                    if len(data) <= self.max_bytes:
+                        pipe.set(key, hmac.new(self._mac_key(), data, hashlib.sha256).digest() + data, ex=self.ttl)
+                pipe.execute()
         except Exception as exc:
             log.warning("the shared cache could not be written (%s)", type(exc).__name__)
 

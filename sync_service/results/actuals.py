@@ -371,13 +371,13 @@ def import_actuals(
     sha256 = hashlib.sha256(raw).hexdigest()
     year = schema.calendar.year
     for _ in range(OPTIMISTIC_ATTEMPTS):
-        held, lines = master_snapshot(store, year)
+        held, lines = master_snapshot(store, schema)
         matched = match_actuals(rows, lines, schema)
         with store.transaction() as session:
             if current_submissions(session, year) == held:
                 return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem, stored)
     with store.transaction() as session:  # the master keeps changing under us: match inside the lock
-        lines = master_lines(session, current_submissions(session, year))
+        lines = master_lines(session, current_submissions(session, year), schema, store.shared)
         matched = match_actuals(rows, lines, schema)
         return _store_import(session, schema, user, raw, sha256, filename, rows, lines, matched, idem, stored)
 

@@ -53,8 +53,11 @@ def split(cents: int, weights: list[int]) -> list[int]:
 OPTIMISTIC_ATTEMPTS = 2  # matches against a read of the master before matching inside the write transaction
 
 
-def master_snapshot(store: Store, year: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """({team: submission} fiscal year `year`'s master holds now, their lines); submissions never change."""
+def master_snapshot(store: Store, schema: PlanSchema) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """({team: submission} the schema's fiscal year's master holds now, their lines); submissions never change.
+
+    The lines come from the read model's team parts: an import reads no line an answer already read.
+    """
     with store.reading() as session:
-        held = current_submissions(session, year)
-        return held, master_lines(session, held)
+        held = current_submissions(session, schema.calendar.year)
+        return held, master_lines(session, held, schema, store.shared)

@@ -703,11 +703,11 @@ def import_outcomes(
     months = sorted({r.month for r in parsed.rows})
     for attempt in range(OPTIMISTIC_ATTEMPTS + 1):
         if attempt < OPTIMISTIC_ATTEMPTS:
-            held, lines = master_snapshot(store, schema.calendar.year)
+            held, lines = master_snapshot(store, schema)
             matched = match_outcomes(parsed.rows, lines, schema)
         with store.transaction() as session:
             if attempt == OPTIMISTIC_ATTEMPTS:  # the master keeps changing: match inside the lock
-                lines = master_lines(session, current_submissions(session, schema.calendar.year))
+                lines = master_lines(session, current_submissions(session, schema.calendar.year), schema, store.shared)
                 matched = match_outcomes(parsed.rows, lines, schema)
             elif current_submissions(session, schema.calendar.year) != held:
                 continue

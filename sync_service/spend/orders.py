@@ -870,7 +870,7 @@ def import_purchase_orders(
     rows = parse_purchase_orders(raw, filename, schema, date_order, window_days, how)
     with store.transaction() as session:
         store.serialise(session, SPEND_LOCK)  # one import at a time: two within plan never take a line over together
-        lines = master_lines(session, current_submissions(session, schema.calendar.year))
+        lines = master_lines(session, current_submissions(session, schema.calendar.year), schema, store.shared)
         held = purchase_orders_in_force(session)
         fresh, changed, same = _compare(rows, held)
         after = held.replaced(
