@@ -31,7 +31,14 @@ from sync_service.master import parts
 from sync_service.master.actuals import actual_months, latest_actuals
 from sync_service.master.allocations import current_allocations
 from sync_service.master.outcomes import in_force
-from sync_service.master.spend import book, closed_accruals, invoices_in_force, over_plan, purchase_orders_in_force
+from sync_service.master.spend import (
+    LineIndex,
+    book,
+    closed_accruals,
+    invoices_in_force,
+    over_plan,
+    purchase_orders_in_force,
+)
 from sync_service.platform.exports import collector_paused
 from sync_service.platform.storage import (
     AccrualClose,
@@ -453,7 +460,17 @@ def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None
     orders, invoices = parts.INPUTS.through(
         (where, "spend", spend_import), lambda: (purchase_orders_in_force(session), invoices_in_force(session))
     )
-    ledger = book(schema, stored, orders, invoices, closed_accruals(session, year))
+    index = LineIndex(
+        table["team_id"].to_numpy(dtype=object),
+        table["line_id"].to_numpy(dtype=object),
+        table["campaign_code"].to_numpy(dtype=object),
+        currencies,
+        keys=(
+            parts.concatenated(teams, lambda p: p.id_keys, np.zeros(0, dtype=object)),
+            parts.concatenated(teams, lambda p: p.code_keys, np.zeros(0, dtype=object)),
+        ),
+    )
+    ledger = book(schema, stored, orders, invoices, closed_accruals(session, year), index=index)
     if ledger.tracked:  # the open PO balance replaces the committed spend the plans typed
         over["committed"] = ledger.committed
         table["committed"] = ledger.committed

@@ -80,6 +80,8 @@ class TeamPart:
     planned: np.ndarray  # planned spend for the year per line, in the line's currency (cents)
     num: np.ndarray  # each line's plan rate as a fraction: numerator ...
     den: np.ndarray  # ... and denominator (0: a currency without a plan rate)
+    id_keys: np.ndarray  # each line's ID as a PO names it (any case): casefolded
+    code_keys: np.ndarray  # each line's campaign code casefolded ("" without one)
     # What was aligned to this part's lines from an import, by (kind, import key): small arrays.
     aligned: OrderedDict[Any, Any] = field(default_factory=OrderedDict, compare=False, repr=False)
 
@@ -139,7 +141,11 @@ def _team_part(team: str, submission: int, lines: list[dict[str, Any]], schema: 
     currencies = columns["currency"].tolist()
     num = np.array([ratios.get(c, (0, 0))[0] for c in currencies], dtype=np.int64)
     den = np.array([ratios.get(c, (0, 0))[1] for c in currencies], dtype=np.int64)
-    return TeamPart(team, submission, tuple(lines), columns, months, planned.astype(np.int64), num, den)
+    id_keys = np.array([str(v).casefold() for v in columns["line_id"].tolist()], dtype=object)
+    code_keys = np.array([str(v or "").casefold() for v in columns["campaign_code"].tolist()], dtype=object)
+    return TeamPart(
+        team, submission, tuple(lines), columns, months, planned.astype(np.int64), num, den, id_keys, code_keys
+    )
 
 
 def team_parts(

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from addin.accrual import ratio_cents
-from addin.fx import UnknownCurrency, convert_between, convert_cents, convert_pairs
+from addin.fx import UnknownCurrency, convert_between, convert_pairs
 from sheet_templates.money import money_text as money
 from sheet_templates.schema import PlanSchema
 from sync_service.platform.storage import AccrualClose, Invoice, PurchaseOrder
@@ -156,10 +157,12 @@ def book(
     closes: Mapping[str, Any],
     *,
     records: bool = True,
+    index: LineIndex | None = None,
 ) -> Book:
     """Match every PO in force to its line and work out each PO's and each line's figures. Pure.
 
     With `records=False` the POs are not written out (`orders` is empty): the per-line arrays alone.
+    `index`: the lines' `LineIndex` when the caller has it (the read model composes it from its parts).
 
     A closed month's accrual is the one finance closed (`closes[month].entries`), whatever was
     imported since; an open month's is worked out from the POs and invoices in force now.
@@ -174,12 +177,7 @@ def book(
     months = schema.calendar.months
     n = len(lines)
     month_names = [c.name for c in schema.month_columns]
-    by_id: dict[str, list[int]] = defaultdict(list)
-    by_code: dict[str, list[int]] = defaultdict(list)
-    for k, line in enumerate(lines):
-        by_id[str(line["line_id"]).casefold()].append(k)
-        if line.get("campaign_code"):
-            by_code[str(line["campaign_code"]).casefold()].append(k)
+    index = index if index is not None else LineIndex.of(lines)
 
     orders = InForce.of((*PO_FIELDS, "import_id"), orders)
     invoices = InForce.of((*INVOICE_FIELDS, "import_id"), invoices)
@@ -187,10 +185,7 @@ def book(
     count = len(keys)
     position = {key: p for p, key in enumerate(keys)}
     po_cents, po_status = orders.column("cents"), orders.column("status")
-    matches = [
-        _match(line_id, code, by_id, by_code, lines)
-        for line_id, code in zip(orders.column("line_id"), orders.column("campaign_code"), strict=True)
-    ]
+    matches = index.match(orders.column("line_id"), orders.column("campaign_code"))
     line_of = np.array([-1 if k is None else k for k, _, _ in matches], dtype=np.int64)
     amount = np.array(po_cents, dtype=np.int64)
     currency = np.array(orders.column("currency"), dtype=object)
@@ -290,23 +285,21 @@ def book(
         values = np.column_stack(
             [np.where(cancelled, 0, amount[hit]), open_balance[hit], invoiced[hit], accrued_po[hit]]
         )  # a cancelled PO commits nothing
-        line_currency = np.array([lines[k].get("currency") for k in ks.tolist()], dtype=object)
+        line_currency = index.currencies[ks]
         values = convert_pairs(values, currency[hit], line_currency, config)
         np.add.at(po_amount, ks, values[:, 0])
         np.add.at(committed, ks, values[:, 1])
         np.add.at(invoiced_line, ks, values[:, 2])
         np.add.at(accrued, ks, values[:, 3:])
     # A closed month's accrual stays on the lines it was closed on, whatever each PO matches now.
-    currencies = [line.get("currency") for line in lines]
     closed_columns = [month_names.index(m) for m in closes]
     accrued[:, closed_columns] = 0
-    index_of = {(line["team_id"], line["line_id"]): k for k, line in enumerate(lines)}
     for month, closed in closes.items():
         j = month_names.index(month)
         for entry in closed.entries:
-            k = index_of.get((entry.get("team_id"), entry.get("line_id")))
+            k = index.position(entry.get("team_id"), entry.get("line_id"))
             if k is not None:
-                accrued[k, j] += _to_line(int(entry["cents"]), entry["currency"], currencies[k], config)
+                accrued[k, j] += _to_line(int(entry["cents"]), entry["currency"], index.currencies[k], config)
     return Book(
         tracked=bool(orders),
         orders=tuple(out),
@@ -392,37 +385,95 @@ def _to_line(cents: int, source: str, target: str, config: Any) -> int:
         return cents
 
 
-def _match(
-    line_id: str,
-    code: str,
-    by_id: Mapping[str, list[int]],
-    by_code: Mapping[str, list[int]],
-    lines: list[dict[str, Any]],
-) -> tuple[int | None, str, list[str]]:
-    """(line index, how: line_id, campaign_code, unmatched or ambiguous, the teams an ambiguous key names)."""
-    found = by_id.get(line_id.casefold(), []) if line_id else []
-    if len(found) == 1:
-        return found[0], "line_id", []
-    if code:
-        coded = by_code.get(code.casefold(), [])
-        if len(coded) == 1:
-            return coded[0], "campaign_code", []
-        if len(coded) > 1:  # a PO is for one piece of work: never split over the lines sharing a code
-            return None, "ambiguous", sorted({lines[k]["team_id"] for k in coded})
-    if len(found) > 1:
-        return None, "ambiguous", sorted({lines[k]["team_id"] for k in found})
-    return None, "unmatched", []
+class LineIndex:
+    """The master's lines as a PO or an accrual finds them: by line ID or campaign code (any case), by team and ID.
+
+    Column arrays, one value per line; matching many POs is a few vector operations.
+    """
+
+    def __init__(
+        self,
+        teams: np.ndarray,
+        line_ids: np.ndarray,
+        codes: np.ndarray,
+        currencies: np.ndarray,
+        keys: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """`keys`: the line IDs and campaign codes casefolded ("" for none), when the caller has them."""
+        self.teams, self.line_ids, self.currencies = teams, line_ids, currencies
+        if keys is None:
+            keys = (
+                np.array([str(v).casefold() for v in line_ids.tolist()], dtype=object),
+                np.array([str(v or "").casefold() for v in codes.tolist()], dtype=object),
+            )
+        self._ids, self._codes = _Keys(keys[0]), _Keys(keys[1], skip="")
+        self._positions: dict[tuple[str, str], int] | None = None
+
+    @classmethod
+    def of(cls, lines: Sequence[Mapping[str, Any]]) -> LineIndex:
+        def column(name: str) -> np.ndarray:
+            return np.array([line.get(name) for line in lines], dtype=object)
+
+        return cls(column("team_id"), column("line_id"), column("campaign_code"), column("currency"))
+
+    def match(self, line_ids: Sequence[Any], codes: Sequence[Any]) -> list[tuple[int | None, str, list[str]]]:
+        """Per PO: (line index, how: line_id, campaign_code, unmatched or ambiguous, the teams an ambiguous key names).
+
+        A line ID names one line; a campaign code only when one line has it (a PO is for one piece of
+        work: never split over the lines sharing a code).
+        """
+        by_id = self._ids.find([str(v).casefold() if v else "" for v in line_ids])
+        by_code = self._codes.find([str(v).casefold() if v else "" for v in codes])
+        out: list[tuple[int | None, str, list[str]]] = []
+        for (id_count, id_first, id_key), (code_count, code_first, code_key) in zip(by_id, by_code, strict=True):
+            if id_count == 1:
+                out.append((id_first, "line_id", []))
+            elif code_count == 1:
+                out.append((code_first, "campaign_code", []))
+            elif code_count > 1:
+                out.append((None, "ambiguous", self._teams_of(self._codes, code_key)))
+            elif id_count > 1:
+                out.append((None, "ambiguous", self._teams_of(self._ids, id_key)))
+            else:
+                out.append((None, "unmatched", []))
+        return out
+
+    def _teams_of(self, keys: _Keys, key: int) -> list[str]:
+        return sorted({str(t) for t in self.teams[keys.codes == key].tolist()})
+
+    def position(self, team: Any, line_id: Any) -> int | None:
+        """The index of the line `line_id` of `team` (exact), or None."""
+        if self._positions is None:
+            self._positions = {
+                (t, i): k for k, (t, i) in enumerate(zip(self.teams.tolist(), self.line_ids.tolist(), strict=True))
+            }
+        return self._positions.get((team, line_id))
 
 
-def reporting(book_values: np.ndarray, lines: list[dict[str, Any]], schema: PlanSchema) -> np.ndarray:
-    """Per-line amounts in the lines' currencies (lines, or lines x months) as reporting cents, at the plan rate."""
-    if not len(lines):
-        return book_values
-    currencies = np.array([line.get("currency") for line in lines], dtype=object)
-    rates = schema.config.plan_rates
-    if book_values.ndim == 1:
-        return convert_cents(book_values, currencies, rates)
-    return np.column_stack([convert_cents(book_values[:, j], currencies, rates) for j in range(book_values.shape[1])])
+class _Keys:
+    """Distinct keys of a column and, for each, how many lines have it and the first of them."""
+
+    def __init__(self, values: np.ndarray, skip: str | None = None) -> None:
+        self.codes, uniques = pd.factorize(values) if len(values) else (np.zeros(0, dtype=np.int64), pd.Index([]))
+        self.uniques = pd.Index(uniques)
+        self.counts = np.bincount(self.codes, minlength=len(self.uniques)) if len(values) else np.zeros(0, np.int64)
+        self.first = np.full(len(self.uniques), -1, dtype=np.int64)
+        if len(values):
+            self.first[self.codes[::-1]] = np.arange(len(values) - 1, -1, -1)
+        self.skip = skip
+
+    def find(self, keys: list[str]) -> list[tuple[int, int, int]]:
+        """Per key: (how many lines have it, the first of them, its code); (0, -1, -1) when none (or empty)."""
+        if not keys:
+            return []
+        at = self.uniques.get_indexer(keys) if len(self.uniques) else np.full(len(keys), -1)
+        out = []
+        for key, k in zip(keys, at.tolist(), strict=True):
+            if k < 0 or not key or key == self.skip:
+                out.append((0, -1, -1))
+            else:
+                out.append((int(self.counts[k]), int(self.first[k]), k))
+        return out
 
 
 def over_plan(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from sheet_templates.money import money_text as money
 from sync_service.master.model import Master
@@ -45,24 +46,31 @@ def figures(view: Master, month: int) -> dict[str, np.ndarray]:
 
 def group_keys(view: Master, by: str) -> list[tuple[str, ...]]:
     """Each line's group: (team, line ID), (team,) or (region,)."""
+    if not len(view.table):
+        return []
+    teams = view.table["team_id"].to_numpy(dtype=object).tolist()
     if by == "line":
-        return [(line["team_id"], line["line_id"]) for line in view.lines]
+        return list(zip(teams, view.table["line_id"].to_numpy(dtype=object).tolist(), strict=True))
     if by == "team":
-        return [(line["team_id"],) for line in view.lines]
-    return [(view.regions.get(line["team_id"], ""),) for line in view.lines]
+        return [(t,) for t in teams]
+    return [(view.regions.get(t, ""),) for t in teams]
 
 
 def grouped(view: Master, by: str, month: int) -> tuple[list[tuple[str, ...]], dict[tuple[str, ...], dict[str, int]]]:
-    """(groups in order, {group: {measure: reporting cents}})."""
+    """(groups in order, {group: {measure: reporting cents}}): by line in the master's order, else sorted.
+
+    Summed a measure at a time over whole columns (100,000 lines are a few array operations).
+    """
     values = figures(view, month)
-    order: list[tuple[str, ...]] = []
-    sums: dict[tuple[str, ...], dict[str, int]] = {}
-    for k, key in enumerate(group_keys(view, by)):
-        if key not in sums:
-            order.append(key)
-            sums[key] = dict.fromkeys(values, 0)
-        for name, column in values.items():
-            sums[key][name] += int(column[k])
+    keys = group_keys(view, by)
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object)) if keys else (np.zeros(0, dtype=np.int64), [])
+    totals = {}
+    for name, column in values.items():
+        summed = np.zeros(len(uniques), dtype=np.int64)
+        np.add.at(summed, codes, np.asarray(column, dtype=np.int64))
+        totals[name] = summed.tolist()
+    order = list(uniques)
+    sums = {key: {name: totals[name][u] for name in values} for u, key in enumerate(order)}
     if by != "line":
         order.sort()
     return order, sums
@@ -75,17 +83,25 @@ def spend_json(view: Master, by: str = "team", month: str | None = None) -> dict
     month = (month or default_month(view)).strip().lower()
     j = month_index(view.schema, month)
     order, sums = grouped(view, by, j)
-    line_of = {(line["team_id"], line["line_id"]): line for line in view.lines}
+    described: dict[tuple[str, ...], tuple[Any, Any]] = {}
+    if by == "line" and len(view.table):
+        described = dict(
+            zip(
+                group_keys(view, "line"),
+                zip(view.table["campaign"].tolist(), view.table["channel"].tolist(), strict=True),
+                strict=True,
+            )
+        )
     rows = []
     for key in order:
         row: dict[str, Any] = {}
         if by == "line":
-            line = line_of[key]
+            campaign, channel = described[key]
             row.update(
                 team=key[0],
                 line_id=key[1],
-                campaign=line.get("campaign"),
-                channel=line.get("channel"),
+                campaign=campaign or None,
+                channel=channel or None,
                 region=view.regions.get(key[0]),
             )
         else:
