@@ -9,12 +9,11 @@ page signed in as a user, at a viewport width (1440 px for a laptop, 390 px for 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.sync_service.live_server import CLI, init, service_env, start, stop, token
+from tests.sync_service.live_server import init, plansheet, service_env, start, stop, token
 
 PASSWORD = "correct horse battery"
 LAPTOP = {"width": 1440, "height": 900}
@@ -32,14 +31,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
         "fiona": token(env, "fiona", "finance"),
     }
     for name in tokens:
-        subprocess.run(
-            [*CLI, "user", "password", "--name", name],
-            input=PASSWORD + "\n",
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        plansheet(env, "user", "password", "--name", name, given=PASSWORD + "\n")
     process, base = start(env, timeout=90)  # a loaded two-core machine can take half a minute to start it
     try:
         yield base, tokens

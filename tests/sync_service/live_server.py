@@ -27,19 +27,51 @@ def service_env(database_url: str) -> dict[str, str]:
     return env
 
 
+def plansheet(env: dict[str, str], *args: str, given: str | None = None) -> str:
+    """Run the `plansheet` command line in this process on the environment, as a shell would (without paying
+    an interpreter's start and the imports each time); its output, or AssertionError saying what it said."""
+    from unittest import mock
+
+    from click.testing import CliRunner
+
+    from sync_service import app as application
+    from sync_service.cli import cli
+    from sync_service.platform.context import STORE
+
+    made: list[Any] = []
+    real = application.create_app
+
+    def create_app(*given_args: Any, **given_kw: Any) -> Any:
+        made.append(real(*given_args, **given_kw))
+        return made[-1]
+
+    changed = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    gone = [k for k in ("PLANSHEET_CONFIG",) if k in os.environ and k not in env]
+    try:
+        with mock.patch.object(application, "create_app", create_app):
+            result = CliRunner().invoke(cli, list(args), input=given, env={**changed, **dict.fromkeys(gone)})
+    finally:
+        for app in made:  # its database connections closed, as the process's end would
+            app.extensions[STORE].dispose()
+    if result.exit_code != 0:
+        said = f"{result.output}{result.exception!r}"
+        raise AssertionError(f"plansheet {' '.join(args)} exited {result.exit_code}: {said}")
+    return result.output
+
+
 def init(env: dict[str, str]) -> None:
     """`plansheet init` on the environment's database (a new one starts as a copy of the migrated schema)."""
     if env.get("PLANSHEET_DATABASE_URL"):
         upgrade(env["PLANSHEET_DATABASE_URL"])
-    subprocess.run([*CLI, "init"], env=env, check=True, capture_output=True)
+    plansheet(env, "init")
 
 
 def token(env: dict[str, str], name: str, role: str, *teams: str) -> str:
     """A new API token from `plansheet token create`."""
-    args = [*CLI, "token", "create", "--name", name, "--role", role]
+    args = ["token", "create", "--name", name, "--role", role]
     for team in teams:
         args += ["--team", team]
-    return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout.strip()
+    return plansheet(env, *args).strip().splitlines()[-1]
 
 
 def free_port() -> int:
