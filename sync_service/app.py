@@ -40,6 +40,7 @@ from sync_service.web.base import error_response
 JOB_OWNERS = (
     "sync_service.integrations.google.sync",
     "sync_service.documents.master_workbook",
+    "sync_service.documents.packs",
     "sync_service.results.actuals",
     "sync_service.results.outcomes",
     "sync_service.spend.orders",

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from decimal import Decimal
@@ -28,6 +26,8 @@ from xml.sax.saxutils import escape
 import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
+
+from sync_service.documents.pdf import OfficeTimeout, run_office
 
 SOFFICE = "soffice"
 TIMEOUT_SECONDS = 180
@@ -107,26 +107,12 @@ def recalculate_many(paths: Sequence[Path], out_dir: Path, *, timeout: float = T
 
 
 def _run(command: list[str], timeout: float, cwd: Path) -> tuple[str, str, int]:
-    """Run soffice in its own process group so a hung office (and its helper processes) can be ended."""
-    proc = subprocess.Popen(
-        command,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    """Run soffice in its own process group (the service's own runner) so a hung office can be ended."""
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        raise LibreOfficeError(
-            f"LibreOffice did not finish within {timeout:g} s\ncommand: {' '.join(command)}\n"
-            f"stdout: {stdout.strip()}\nstderr: {stderr.strip()}"
-        ) from None
-    return stdout, stderr, proc.returncode
+        code, stdout, stderr = run_office(command, timeout, cwd)
+    except OfficeTimeout as exc:
+        raise LibreOfficeError(f"{exc}\ncommand: {' '.join(command)}\n{exc.said}") from None
+    return stdout, stderr, code
 
 
 def sheet_values(path: Path, sheet: str) -> list[list[Any]]:
@@ -276,19 +262,7 @@ def insert_rows_in_libreoffice(source: Path, target: Path, at: int, count: int, 
 
 def _office(command: list[str], env: dict[str, str]) -> str:
     """Run LibreOffice in its own process group, so a hung office and its helpers can all be stopped."""
-    proc = subprocess.Popen(
-        command,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
     try:
-        _, stderr = proc.communicate(timeout=TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        return run_office(command, TIMEOUT_SECONDS, env=env)[2]
+    except OfficeTimeout:
         pytest.fail(f"LibreOffice did not finish within {TIMEOUT_SECONDS} s: {' '.join(command)}")
-    return stderr

@@ -851,6 +851,7 @@ class AccrualAnswer(About):
     by_team: list[dict[str, Any]]
     by_region: list[dict[str, Any]]
     total: str
+    pack: dict[str, Any] | None = None  # a close: the job building the month's management pack (null: none)
 
 
 class ApprovalQueue(Answer):
@@ -939,6 +940,46 @@ class JobsQuery(Model):
 
 class WorkbookJobBody(Model):
     as_of: dt.date | None = None
+
+
+class PackBody(Model):
+    """Build a month's management pack: the month (default: the newest closed one), and whether to send it."""
+
+    month: Annotated[str, StringConstraints(pattern=r"^[mM](0[1-9]|1[0-2])$")] | None = None
+    email: bool = False  # email it to the subscribers too
+
+
+class PackAnswer(Answer):
+    """A management pack as built: its month, whose view, what its figures came from, and its files."""
+
+    id: int
+    fiscal_year: int
+    month: str
+    label: str  # the month by name ("Feb 2026")
+    reason: Literal["close", "request"]  # built when the month's accrual closed, or when finance asked
+    built_for: str | None
+    teams: list[str] | None  # null: the whole organisation's figures
+    covers: str
+    created_at: str
+    job: str
+    about: dict[str, Any]
+    workbook: str
+    pdf: str | None  # null: no PDF was made (`pdf_note` says why)
+    pdf_note: str | None
+
+
+class Packs(Answer):
+    packs: list[PackAnswer]
+    subscribed: bool  # whether the caller receives the pack by email
+
+
+class PackSubscriptionBody(Model):
+    subscribed: bool
+
+
+class PackSubscriptionAnswer(Answer):
+    subscribed: bool
+    address: str | None  # where the pack goes
 
 
 class ExcelError(Answer):

@@ -19,6 +19,7 @@ from sync_service.api.base import (
 )
 from sync_service.api.caller import current_user
 from sync_service.api.contracts import operation
+from sync_service.documents import packs
 from sync_service.platform.context import schema as app_schema
 from sync_service.platform.context import store as app_store
 from sync_service.spend import accruals
@@ -178,10 +179,11 @@ def accrual_journal(month: str, query: c.JournalQuery) -> ResponseReturnValue:
     bp,
     "POST",
     "/api/v1/accruals/<month>/close",
-    "Close a month's accrual: its entries are kept as they are now and never change (months close in order)",
+    "Close a month's accrual: its entries are kept as they are now and never change (months close in order); "
+    "the month's management pack is built",
     response=c.AccrualAnswer,
     errors=(403, 404, 409),
     gate=finance_gate("closes the month-end accrual"),
 )
 def close_accrual(month: str) -> ResponseReturnValue:
-    return jsonify(accruals.close(app_store(), app_schema(), current_user(), month))
+    return jsonify(accruals.close(app_store(), app_schema(), current_user(), month, packs.after_close(current_app)))

@@ -10,7 +10,9 @@ What is told, and to whom:
 - a reforecast cycle opened: every marketer;
 - a reminder before the deadline (`plansheet remind`): the open reforecast cycle's, else
   PLAN_DEADLINE; the marketers of each team the cycle still waits for (nothing submitted in it,
-  or its reforecast rejected), or without a plan submitted.
+  or its reforecast rejected), or without a plan submitted;
+- a month's management pack built: each subscriber (`subscriptions`), with the pack of their view
+  attached (the workbook, and its PDF when one was made).
 
 A notice is written as a job in the same transaction as the action (`stage`), so it is never
 lost once the action has committed and never exists when it did not; it is handed to the job
@@ -42,6 +44,9 @@ from sheet_templates.errors import ConfigError
 from sheet_templates.formatting import DEFAULT_LOCALE, Formats
 from sheet_templates.schema import PlanSchema
 from sync_service.access import approvals
+from sync_service.access.auth import visible_teams
+from sync_service.notifications.addresses import address_of
+from sync_service.notifications.subscriptions import subscribers
 from sync_service.planning.cycles import open_cycle_row, waiting_teams
 from sync_service.platform import jobs, outbox
 from sync_service.platform.errors import ServiceError, UpstreamFailed
@@ -49,6 +54,7 @@ from sync_service.platform.storage import (
     AuditEvent,
     Cycle,
     Decision,
+    ManagementPack,
     Role,
     Submission,
     Team,
@@ -60,15 +66,11 @@ from sync_service.platform.storage import (
 
 SECURITY = ("starttls", "ssl", "none")
 CHAT_FORMATS = ("slack", "teams")
-
-
-def address_of(user: User) -> str | None:
-    """Where `user`'s email goes: the address they set, else their name when it is one; None: turned off or none."""
-    if not user.notify:
-        return None
-    if user.email:
-        return user.email
-    return user.name if "@" in user.name else None
+PACK_BUILT = "pack.built"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The line under each email saying how to stop it: the pack's own subscription, else the notification setting.
+STOP = {PACK_BUILT: "Stop the monthly pack: the Management packs page, or PUT /api/v1/me/pack-subscription"}
+STOP_NOTICES = "Turn these emails off: PUT /api/v1/me/notifications"
 
 
 def _finance(session: Session, but: int | None = None) -> list[User]:
@@ -177,12 +179,59 @@ def compose(
         if cycle.comment:
             text += f"\n\n{cycle.comment}"
         return _marketers(session, everyone), subject, text
+    if event == PACK_BUILT:
+        return _pack_notice(session, args, schema, formats)
     if event == "reminder":
         team, deadline, what = args["team"], formats.date(args["deadline"]), args.get("cycle") or "plan"
         subject = f"Reminder: the {what} for {team} is due on {deadline}"
         text = f"No {what} for {team} has been submitted yet (or it was sent back). It is due on {deadline}."
         return _marketers(session, [team]), subject, text
     raise ServiceError(f"unknown notice {event!r}")
+
+
+def _packs(session: Session, args: Mapping[str, Any]) -> list[ManagementPack]:
+    return list(session.scalars(select(ManagementPack).where(ManagementPack.id.in_(args["packs"]))))
+
+
+def _pack_of(packs: list[ManagementPack], user: User) -> ManagementPack | None:
+    """The pack of `user`'s view among those built: the organisation's for finance, their teams' for a marketer."""
+    teams = visible_teams(user)
+    mine = None if teams is None else sorted(teams)
+    return next((p for p in packs if p.teams == mine), None)
+
+
+def _pack_notice(
+    session: Session, args: Mapping[str, Any], schema: PlanSchema, formats: Formats
+) -> tuple[list[User], str, str]:
+    packs = _packs(session, args)
+    if not packs:
+        return [], "", ""
+    first = packs[0]
+    month = _month(schema, first.fiscal_year, first.month, formats)
+    recipients = [u for u in subscribers(session) if _pack_of(packs, u) is not None]
+    why = "its accrual was closed" if first.reason == "close" else "finance asked for it"
+    subject = f"Management pack: {month} ({schema.config.org_name})"
+    text = (
+        f"The management pack for {month} is attached ({why}): budget against the latest estimate and actual "
+        "spend, spend control and accruals, and performance against the targets, by region and channel.\n"
+        "The workbook and its PDF are also on the dashboard's Management packs page."
+    )
+    if first.pdf is None and first.pdf_note:
+        text += f"\n\nOnly the workbook is attached: {first.pdf_note}."
+    return recipients, subject, text
+
+
+def attachments(session: Session, args: Mapping[str, Any], user: User) -> list[tuple[str, str, bytes]]:
+    """The files a notice's email to `user` carries, as (filename, media type, data): a pack's workbook and PDF."""
+    if args.get("event") != PACK_BUILT:
+        return []
+    pack = _pack_of(_packs(session, args), user)
+    if pack is None:
+        return []
+    files = [(f"{pack.filename}.xlsx", XLSX_TYPE, pack.xlsx)]
+    if pack.pdf is not None:
+        files.append((f"{pack.filename}.pdf", "application/pdf", pack.pdf))
+    return files
 
 
 def _channel(channel: str) -> str:
@@ -254,19 +303,30 @@ def notify_job(run: Any) -> dict[str, Any]:
     """The job `notify`: the notice's email to each recipient who has it on, and the chat channel."""
     config = run.app.config
     schema = run.schema
+    args = run.job.args
     with run.store.reading() as session:
         formats = Formats(config.get("LOCALE", DEFAULT_LOCALE))
-        recipients, subject, text = compose(session, run.job.args, schema, formats)
-        addresses = sorted({a for a in (address_of(u) for u in recipients) if a})
-    sent: dict[str, Any] = {"event": run.job.args["event"], "emails": addresses, "chat": False}
+        recipients, subject, text = compose(session, args, schema, formats)
+        people: dict[str, User] = {}
+        for person in recipients:
+            address = address_of(person)
+            if address and address not in people:
+                people[address] = person
+        addresses = sorted(people)
+        files = {a: attachments(session, args, people[a]) for a in addresses} if config.get("SMTP_HOST") else {}
+    sent: dict[str, Any] = {"event": args["event"], "emails": addresses, "chat": False}
     if config.get("SMTP_HOST") and addresses:
+        stop = STOP.get(args["event"], STOP_NOTICES)
         messages = []
         for address in addresses:
             message = EmailMessage()
             message["From"] = config.get("MAIL_FROM") or "plansheet@localhost"
             message["To"] = address
             message["Subject"] = f"[Plansheet] {subject}"
-            message.set_content(text + "\n\n-- \nPlansheet. Turn these emails off: PUT /api/v1/me/notifications\n")
+            message.set_content(f"{text}\n\n-- \nPlansheet. {stop}\n")
+            for name, media_type, data in files[address]:
+                main, _, sub = media_type.partition("/")
+                message.add_attachment(data, maintype=main, subtype=sub, filename=name)
             messages.append(message)
         send_email(config, messages)
     if config.get("CHAT_WEBHOOK_URL"):

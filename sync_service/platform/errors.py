@@ -108,6 +108,9 @@ SERVICE_RULE_TITLES: dict[str, str] = {
     "actuals.too_long": "Text too long",
     "actuals.control_character": "Invisible control character",
     "outcomes.currency": "Currency not described",
+    "subscription.address": "No email address",
+    "subscription.mail_server": "No mail server",
+    "pack.month": "No closed month",
 }
 
 

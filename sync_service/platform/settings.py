@@ -147,6 +147,19 @@ SETTINGS = (
     Setting("JOB_TIMEOUT", 1800, "Seconds a job worker gives one job before stopping it."),
     Setting("JOB_THREADS", 2, "Threads that run jobs inside the service when there is no REDIS_URL."),
     Setting(
+        "PACK_ON_CLOSE",
+        True,
+        "Build the month's management pack (a workbook and its PDF) when finance closes a month's accrual, and "
+        "email it to its subscribers; false: only when finance asks.",
+    ),
+    Setting(
+        "SOFFICE",
+        "soffice",
+        "The LibreOffice program that renders the management pack as PDF (a name on PATH or a path); without it "
+        "the pack is a workbook only, with a note saying what to install.",
+    ),
+    Setting("PDF_TIMEOUT", 120, "Seconds LibreOffice may take to render a PDF before it is stopped."),
+    Setting(
         "OIDC_ISSUER",
         None,
         "The OpenID Connect provider for single sign-on on the dashboard (https://login.acme.com/realms/staff); "

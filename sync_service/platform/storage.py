@@ -682,6 +682,39 @@ class JobInput(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ManagementPack(Base):
+    """A month's management pack as a job built it: the workbook, its PDF (or why none), whose view. Never updated.
+
+    `teams` None: the whole organisation's (finance's view); else the teams of the marketer's view it
+    was built for (migration 0023).
+    """
+
+    __tablename__ = "management_packs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)
+    month: Mapped[str] = mapped_column(String(3))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # whose view of the figures it shows
+    teams: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    reason: Mapped[str] = mapped_column(String(20))  # "close" (the month's accrual closed) or "request"
+    filename: Mapped[str] = mapped_column(String(120))  # its files' name without the extension
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    about: Mapped[dict[str, Any]] = mapped_column(JSON)  # what its figures were computed from (master version...)
+    xlsx: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    pdf_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # why there is no PDF
+
+
+class PackSubscription(Base):
+    """A person starting or stopping the monthly management pack by email; their newest row is in force."""
+
+    __tablename__ = "pack_subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

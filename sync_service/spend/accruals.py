@@ -9,7 +9,9 @@ liability account, all from the organisation file's `[accounting]`), and reverse
 next month's first day, when the invoices come in.
 
 Finance closes months in order. A closed month's entries are stored as they were and never
-worked out again: a PO or invoice imported later changes the next month, never a closed one.
+worked out again: a PO or invoice imported later changes the next month, never a closed one. What
+follows a close (the month's management pack, `sync_service.documents.packs`) is written in the
+close's own transaction by the follow-up the caller passes, and queued once it has committed.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from addin.fx import UnknownCurrency, convert_cents
 from sheet_templates.money import money_text as money
@@ -101,11 +104,12 @@ def report(store: Store, view: Master, month: str | None) -> dict[str, Any]:
     fiscal = schema.calendar.months[j]
     teams: dict[str, int] = defaultdict(int)
     regions: dict[str, int] = defaultdict(int)
-    for k, line in enumerate(view.lines):
-        cents = int(view.accrued[k, j])
-        if cents:
-            teams[line["team_id"]] += cents
-            regions[view.regions.get(line["team_id"], "")] += cents
+    accrued = view.accrued[:, j] if len(view.accrued) else np.zeros(0, dtype=np.int64)
+    team_of = view.table["team_id"].to_numpy(dtype=object) if len(view.table) else np.zeros(0, dtype=object)
+    for k in np.flatnonzero(accrued).tolist():  # only the lines with an accrual: a few, of 100,000
+        cents, team = int(accrued[k]), team_of[k]
+        teams[team] += cents
+        regions[view.regions.get(team, "")] += cents
     unmatched = [e for e in rows if not e.get("team_id")]
     unmatched_cents = _in_reporting(unmatched, schema)
     total = sum(teams.values()) + unmatched_cents
@@ -240,10 +244,21 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def close(store: Store, schema: PlanSchema, user: User, month: str) -> dict[str, Any]:
+class AfterClose(Protocol):
+    """What follows a close: `stage` writes it in the close's transaction, `after` queues it once committed."""
+
+    def stage(self, session: Session, user: User, year: int, month: str) -> Any: ...
+
+    def after(self, staged: Any) -> dict[str, Any] | None: ...
+
+
+def close(
+    store: Store, schema: PlanSchema, user: User, month: str, follow_up: AfterClose | None = None
+) -> dict[str, Any]:
     """Close a month's accrual: its entries stored as they are now, never worked out again. In order.
 
-    409 when it is closed already, or when the month before it is not closed yet.
+    409 when it is closed already, or when the month before it is not closed yet. The answer's `pack`
+    says what the follow-up queued (the month's management pack), None without one.
     """
     require_finance(user, "closes the month-end accrual")
     month = month.strip().lower()
@@ -274,9 +289,12 @@ def close(store: Store, schema: PlanSchema, user: User, month: str) -> dict[str,
                     detail={"entries": len(rows), "by_currency": _by_currency(rows)},
                 )
             )
+            staged = follow_up.stage(session, user, year, month) if follow_up is not None else None
     except IntegrityError:
         raise Conflict(f"the accrual of {month} was closed at the same moment by another request") from None
-    return report(store, master_model.load(store, schema, user), month)
+    answer = report(store, master_model.load(store, schema, user), month)
+    answer["pack"] = follow_up.after(staged) if follow_up is not None else None
+    return answer
 
 
 def _changed(key: dict[str, int], view: Master) -> bool:

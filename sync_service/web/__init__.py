@@ -1,6 +1,6 @@
 """The dashboard: server-rendered pages for finance and marketing ops, with the API's users and roles.
 
-One module per domain (`planning`, `budget`, `master`, `spend`, `account`), the sign-in in
+One module per domain (`planning`, `budget`, `master`, `spend`, `documents`, `account`), the sign-in in
 `session`, all on the one blueprint of `base`; single sign-on in `sso`.
 
 Session login with passwords hashed by werkzeug (scrypt), failed logins throttled per name and
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from sync_service.web import account, budget, imports, master, planning, scenarios, session, spend
+from sync_service.web import account, budget, documents, imports, master, planning, scenarios, session, spend
 from sync_service.web.base import bp
 
 # Every module whose pages are on `bp` (importing one declares its pages).
-PAGES = (session, planning, budget, scenarios, master, spend, imports, account)
+PAGES = (session, planning, budget, scenarios, master, spend, documents, imports, account)
 
 
 def blueprint() -> Blueprint:

@@ -172,6 +172,7 @@ NAVIGATION: tuple[tuple[str, tuple[tuple[str, str, tuple[Role, ...] | None], ...
         "Spend and results",
         (
             ("Spend control", "web.spend_page", (Role.MARKETER, Role.FINANCE)),
+            ("Management packs", "web.packs_page", (Role.MARKETER, Role.FINANCE)),
             ("Imports", "web.imports_page", (Role.FINANCE,)),
             ("Plan vs actual", "web.actuals", None),
             ("Performance", "web.performance_page", None),

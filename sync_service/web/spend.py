@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import (
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -18,6 +19,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from sheet_templates.money import to_cents
+from sync_service.documents import packs
 from sync_service.master import model as master_model
 from sync_service.platform.context import schema as app_schema
 from sync_service.platform.context import store as app_store
@@ -96,10 +98,11 @@ def close_accrual() -> ResponseReturnValue:
         abort(403, "only finance closes the month-end accrual")
     month = request.form.get("month", "").strip().lower()
     with flashed_refusal():
-        answer = accruals.close(app_store(), app_schema(), user, month)
+        answer = accruals.close(app_store(), app_schema(), user, month, packs.after_close(current_app))
         total = formats().money(answer["cents"]["total"], answer["currency"])
         entries = formats().count(len(answer["entries"]))
-        flash(f"The accrual of {answer['label']} is closed: {entries} entries, {total}.", "ok")
+        pack = " Its management pack is being built (Management packs)." if answer["pack"] else ""
+        flash(f"The accrual of {answer['label']} is closed: {entries} entries, {total}.{pack}", "ok")
     known = month in {
         c.name for c in app_schema().month_columns
     }  # an unknown month's refusal shows on the default page

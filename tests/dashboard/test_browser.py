@@ -1,20 +1,23 @@
 """The dashboard in a real browser: Playwright driving Debian's Chromium against the real service on 127.0.0.1.
 
 A finance user logs in, opens a pending submission, reads its diff, approves it and sees the
-master total and the chart change; a marketer cannot reach another region's page. Each page
-is saved as a screenshot in the test's output folder.
+master total and the chart change; a marketer cannot reach another region's page; on a phone,
+finance builds a month's management pack and downloads it. Each page is saved as a screenshot
+in the test's output folder.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from sheet_templates import build_schema, load_config
 from sheet_templates.samples import sample_lines
-from tests.dashboard.conftest import PASSWORD, log_in
+from tests.dashboard.conftest import PASSWORD, PHONE, log_in
 from tests.sync_service.live_server import as_json, call
 
 SCHEMA = build_schema(load_config())
@@ -115,4 +118,33 @@ def test_on_a_phone_finance_switches_to_next_year_and_reads_it_against_this_one(
     assert f"FY{following} plan" in header and f"FY{following - 1} estimate" in header
     # The page never scrolls sideways at 390 px; the wide table scrolls inside itself.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.close()
+
+
+def test_on_a_phone_finance_builds_a_months_management_pack_and_downloads_it(site, browser, tmp_path: Path) -> None:
+    base, _ = site
+    page = log_in(browser, base, "fiona", PHONE)
+    page.click("header .menu > summary")  # on a phone the navigation folds into a menu
+    page.click("text=Spend and results")
+    page.click("text=Management packs")
+    page.wait_for_url(f"{base}/packs")
+    page.select_option("#field-month", label="Feb 2026")
+    page.click("#build-pack button[type=submit]")
+    page.wait_for_url(f"{base}/packs")
+    assert "The management pack of Feb 2026 is being built" in page.inner_text(".flash")
+    deadline = time.monotonic() + 120
+    while not page.locator("a.pack-workbook").count() and time.monotonic() < deadline:
+        time.sleep(1)  # built in the background: the page lists it once it is kept
+        page.reload()
+    row = page.locator("#packs tbody tr").first
+    assert "Feb 2026" in row.inner_text() and "Asked by fiona" in row.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # never sideways
+    page.screenshot(path=tmp_path / "packs-390.png", full_page=True)
+    with page.expect_download() as download:
+        row.locator("a.pack-workbook").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == "management-pack-feb-2026.xlsx"
+    book = openpyxl.load_workbook(saved, read_only=True)
+    assert book.sheetnames == ["Overview", "Budget", "Spend control", "Performance"]
     page.close()

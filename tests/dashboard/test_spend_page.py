@@ -17,7 +17,7 @@ import pytest
 
 from sync_service.access.passwords import set_password
 from tests.dashboard.web_helpers import PASSWORD, csrf, signed_in
-from tests.sync_service.service_helpers import Service, approved_plan, make_service
+from tests.sync_service.service_helpers import Service, approved_plan, make_service, settled_jobs
 from tests.sync_service.spend_helpers import (
     INVOICES,
     MONTHS,
@@ -43,6 +43,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     approved_plan(s, PLAN)
     imported(s)
     yield s
+    settled_jobs(s.store)  # the pack a close builds
     s.store.dispose()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,7 +19,7 @@ from typing import Any
 import openpyxl
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from addin.reader import plan_from_rows
 from sheet_templates import build_schema, load_config
@@ -29,7 +30,17 @@ from sync_service.budget.allocations import plan_totals
 from sync_service.planning.submissions import current_submission
 from sync_service.planning.workflow import stored_lines as workflow_lines
 from sync_service.platform.context import STORE
-from sync_service.platform.storage import MasterVersion, Store, Submission, SubmissionLine, SubmissionTotal, User
+from sync_service.platform.jobs import TERMINAL
+from sync_service.platform.storage import (
+    Job,
+    JobEvent,
+    MasterVersion,
+    Store,
+    Submission,
+    SubmissionLine,
+    SubmissionTotal,
+    User,
+)
 from tests.databases import upgrade
 from tests.sync_service.http_helpers import auth, decide
 
@@ -237,3 +248,19 @@ def actuals_by_line(service: Service, as_of: str = "2027-03-01") -> tuple[dict[s
     """The variance view by campaign (one campaign per line here) and each line's actual in reporting cents."""
     body = get(service, f"/api/v1/variance?by=campaign&as_of={as_of}")
     return body, {r["campaign"].removeprefix("Campaign "): cents(r["actual"]) for r in body["rows"]}
+
+
+def settled_jobs(store: Store, timeout: float = 180) -> dict[str, str]:
+    """Wait until every background job has finished (or `timeout` s); {job id: its newest state}.
+
+    A test whose calls queue jobs (a close builds its month's pack) waits here before its database goes.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with store.reading() as session:
+            newest = select(func.max(JobEvent.id)).group_by(JobEvent.job_id)
+            states = dict(session.execute(select(JobEvent.job_id, JobEvent.state).where(JobEvent.id.in_(newest))).all())
+            states |= {j: "queued" for j in session.scalars(select(Job.id)) if j not in states}
+        if all(s in TERMINAL for s in states.values()) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.1)

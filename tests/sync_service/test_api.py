@@ -24,7 +24,7 @@ from sync_service.platform.context import STORE
 from sync_service.platform.storage import Base, Submission
 from tests.databases import upgrade
 from tests.sync_service.http_helpers import auth, decide, problem, upload
-from tests.sync_service.service_helpers import SCHEMA, approved_plan, make_service
+from tests.sync_service.service_helpers import SCHEMA, approved_plan, make_service, settled_jobs
 from tests.sync_service.spend_helpers import MONTHS, NAMES, PLAN, imported, line_figures
 
 
@@ -449,6 +449,7 @@ def test_the_master_workbook_spend_sheet_is_the_spend_per_region_and_team_to_the
                 }
             assert got == want[by], title
     finally:
+        settled_jobs(s.store)  # the pack its close builds
         s.store.dispose()
 
 

@@ -20,7 +20,16 @@ from sqlalchemy import select
 from sync_service.platform.storage import MasterVersion, Submission
 from tests.libreoffice import sheet_values
 from tests.sync_service.http_helpers import auth, decide, problem
-from tests.sync_service.service_helpers import SCHEMA, Service, as_json, cents, csv_bytes, line, make_service
+from tests.sync_service.service_helpers import (
+    SCHEMA,
+    Service,
+    as_json,
+    cents,
+    csv_bytes,
+    line,
+    make_service,
+    settled_jobs,
+)
 from tests.sync_service.spend_helpers import PO_HEADER, post
 
 THIS, NEXT = SCHEMA.calendar.year, SCHEMA.calendar.year + 1
@@ -31,8 +40,9 @@ NEXT_PLAN = [line("EMEA-0001", m01="1500", m12="700"), line("EMEA-0100", channel
 
 @pytest.fixture
 def service(database_url: str) -> Iterator[Service]:
-    s = make_service(database_url)
+    s = make_service(database_url, PACK_ON_CLOSE=False)  # a year's twelve closes, not their packs (test_pack)
     yield s
+    settled_jobs(s.store)
     s.store.dispose()
 
 

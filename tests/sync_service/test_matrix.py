@@ -68,6 +68,7 @@ from sync_service.platform.storage import (
 )
 from tests.databases import upgrade
 from tests.sync_service.live_server import as_json
+from tests.sync_service.service_helpers import settled_jobs
 from tests.system_deps import scratch_postgres
 
 SCHEMA = build_schema(load_config())
@@ -223,6 +224,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     try:
         yield world
     finally:
+        settled_jobs(store)  # the jobs some rows queue (a workbook, a month's pack) finish before the database goes
         store.dispose()  # close the pool's connections before the database is dropped
 
 
@@ -574,6 +576,17 @@ MATRIX = [
     row("POST", f"{V1}/master/workbook",                      401, 401,   202, 202,  202,    403,
         json=lambda _: {}),
     row("GET",  f"{V1}/jobs",                                 401, 401,   200, 200,  200,    200),
+    # The monthly management pack: planners read the packs of what they may see; finance builds one on demand;
+    # anyone who reads plans subscribes (this service sends no email: 409 naming the setting).
+    row("GET",  f"{V1}/packs",                                401, 401,   200, 200,  200,    403),
+    row("POST", f"{V1}/packs",                                401, 401,   403, 403,  202,    403,
+        json=lambda _: {"month": "m01"}),
+    row("GET",  f"{V1}/packs/{MISSING}",                      401, 401,   404, 404,  404,    403),
+    row("GET",  f"{V1}/packs/{MISSING}/workbook",             401, 401,   404, 404,  404,    403),
+    row("GET",  f"{V1}/packs/{MISSING}/pdf",                  401, 401,   404, 404,  404,    403),
+    row("GET",  f"{V1}/me/pack-subscription",                 401, 401,   200, 200,  200,    403),
+    row("PUT",  f"{V1}/me/pack-subscription",                 401, 401,   409, 409,  409,    403,
+        json=lambda _: {"subscribed": True}),
     # How exports are read: the presets and finance's saved column mappings.
     row("GET",  f"{V1}/import-presets",                       401, 401,   403, 403,  200,    403),
     row("GET",  f"{V1}/import-profiles",                      401, 401,   403, 403,  200,    403),

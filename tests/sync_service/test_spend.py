@@ -16,7 +16,7 @@ import pytest
 
 from sync_service.platform.storage import Invoice, PurchaseOrder, SpendImport
 from tests.sync_service.http_helpers import auth, problem
-from tests.sync_service.service_helpers import Service, approved_plan, csv_bytes, make_service, xlsx_bytes
+from tests.sync_service.service_helpers import Service, approved_plan, csv_bytes, make_service, settled_jobs, xlsx_bytes
 from tests.sync_service.spend_helpers import (
     INVOICE_HEADER,
     INVOICES,
@@ -43,6 +43,7 @@ def service(database_url: str) -> Iterator[Service]:
     s = make_service(database_url)
     approved_plan(s, PLAN)
     yield s
+    settled_jobs(s.store)  # the packs its closes build
     s.store.dispose()
 
 
@@ -348,4 +349,5 @@ def test_review_cases_case_late_matches_early_invoices_and_lines_further_over(da
         more = [["PO-10", "V", "10", "USD", "2026-02-01", "2026-07-31", "EMEA-0001", "", "Open", ""]]
         assert problem(post(s, "/api/v1/purchase-orders", csv_bytes([PO_HEADER, *more])), 422)
     finally:
+        settled_jobs(s.store)
         s.store.dispose()
