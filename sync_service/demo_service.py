@@ -261,7 +261,33 @@ def _spend_story(schema: PlanSchema, out: Path, finance: Client, master: dict[st
         f"{_money(closed['total'], cur)}; the journal (with its reversal on "
         f"{FORMATS.date(schema.calendar.months[1].first_day)}) is {journal}"
     )
+    _pack_story(out, finance, closed.get("pack"), FORMATS.month(month), p)
 
+
+def _pack_story(out: Path, finance: Client, queued: dict[str, Any] | None, month: str, p: Any) -> None:
+    """The month's management pack, built in the background when the month closed: kept beside the demo's files."""
+    if not queued:
+        return
+    deadline = time.monotonic() + PACK_WAIT_SECONDS
+    job: dict[str, Any] = {"status": "queued"}
+    while job["status"] not in ("succeeded", "failed") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        _, job = finance.json("GET", queued["href"])
+    if job["status"] != "succeeded" or not job["result"].get("packs"):
+        p(f"{month}'s management pack is still being built; it will be on the Management packs page")
+        return
+    _, pack = finance.json("GET", f"/api/v1/packs/{job['result']['packs'][0]}")
+    workbook = out / f"management-pack-{pack['month']}.xlsx"
+    workbook.write_bytes(finance.download(pack["workbook"]))
+    if pack["pdf"]:
+        pdf = workbook.with_suffix(".pdf")
+        pdf.write_bytes(finance.download(pack["pdf"]))
+        p(f"{month}'s management pack built itself: {workbook} and {pdf}")
+    else:
+        p(f"{month}'s management pack built itself: {workbook} (no PDF: {pack['pdf_note']})")
+
+
+PACK_WAIT_SECONDS = 180  # a 2-core machine renders the PDF in seconds; LibreOffice starting cold takes longer
 
 # How far each channel's results in the demo's CRM export run from what its plans expected.
 CHANNEL_YIELD = {

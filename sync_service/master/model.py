@@ -417,7 +417,9 @@ def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None
     held = tuple(
         HeldPlan(r.team_id, regions.get(r.team_id, ""), r.submission_id, r.id, r.created_at.isoformat()) for r in rows
     )
-    teams = parts.team_parts(session, schema, [(h.team, h.submission) for h in held], shared)
+    # The lines in submission order (the order they were approved in), as the master has always listed them.
+    in_order = sorted((h.submission, h.team) for h in held)
+    teams = parts.team_parts(session, schema, [(team, sid) for sid, team in in_order], shared)
     stored = parts.chained(teams)
     table = parts.composed_table(teams, schema)
     num = parts.concatenated(teams, lambda p: p.num, np.zeros(0, dtype=np.int64))

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from tests.sync_service.live_server import free_port
@@ -168,3 +169,15 @@ def test_the_demo_serves_the_dashboard_with_its_printed_logins(demo: Demo) -> No
     with opener.open(f"http://127.0.0.1:{demo.port}/login", data=form, timeout=10) as page:
         body = page.read().decode()
     assert "Plan status" in body and "approved" in body  # logged in, and the demo's plans are there
+
+
+@pytest.mark.libreoffice
+def test_the_demos_closed_month_has_its_management_pack_as_workbook_and_pdf(demo: Demo, soffice: str) -> None:
+    said = re.search(r"(\w{3} \d{4})'s management pack built itself: (\S+\.xlsx) and (\S+\.pdf)", demo.printed)
+    assert said, demo.printed
+    ran_in = demo.out.parent.parent  # the demo prints its files relative to where it runs
+    workbook, pdf = ran_in / said.group(2), ran_in / said.group(3)
+    book = openpyxl.load_workbook(workbook, data_only=True)
+    assert {"Overview", "Budget", "Spend control", "Performance"} <= set(book.sheetnames)
+    assert said.group(1) in str(book["Overview"]["A1"].value)  # "Management pack: Feb 2026"
+    assert pdf.read_bytes().startswith(b"%PDF-") and pdf.stat().st_size > 10_000
