@@ -15,7 +15,7 @@ import pandas as pd
 
 from sheet_templates.config import OrgConfig
 from sheet_templates.errors import PlansheetError
-from sheet_templates.money import scale_cents
+from sheet_templates.money import scale_by_ratios, scale_cents
 
 __all__ = ["UnknownCurrency", "convert_cents", "scale_cents"]
 
@@ -27,14 +27,21 @@ class UnknownCurrency(PlansheetError):
 def convert_cents(cents: np.ndarray, currencies: np.ndarray, rates: Mapping[str, Decimal]) -> np.ndarray:
     """Convert each value in `cents` from its currency to the target at `rates[currency]`."""
     cents = np.asarray(cents, dtype=np.int64)
-    out = np.zeros(len(cents), dtype=np.int64)
-    currencies = np.asarray(currencies, dtype=object)
-    for code in pd.unique(currencies) if len(currencies) else ():  # hashing, not sorting
-        mask = currencies == code
+    if not len(cents):
+        return np.zeros(0, dtype=np.int64)
+    codes, found = pd.factorize(np.asarray(currencies, dtype=object))  # hashing, not sorting; -1 for a blank
+    ratios = []
+    for code in found.tolist():
         if code not in rates:
             raise UnknownCurrency(f"no rate for currency {code!r}; known: {', '.join(rates)}")
-        out[mask] = scale_cents(cents[mask], rates[code])
-    return out
+        ratios.append(rates[code].as_integer_ratio())
+    if (codes < 0).any():
+        raise UnknownCurrency(f"no rate for currency {None!r}; known: {', '.join(rates)}")
+    num = np.array([n for n, _ in ratios], dtype=object)[codes]
+    den = np.array([d for _, d in ratios], dtype=object)[codes]
+    if all(abs(n) < 2**62 and d < 2**62 for n, d in ratios):
+        num, den = num.astype(np.int64), den.astype(np.int64)
+    return scale_by_ratios(cents, num, den)
 
 
 def cross_rate(config: OrgConfig, source: str, target: str, month: str | None = None) -> Fraction:

@@ -45,7 +45,11 @@ def line_cents(table: pd.DataFrame, schema: PlanSchema, column: str) -> np.ndarr
 
 def period_cents(table: pd.DataFrame, schema: PlanSchema, period: str) -> tuple[list[str], np.ndarray]:
     """Planned reporting cents per line and period ("month", "quarter" or "year"): (labels, lines x periods)."""
-    months = month_cents(table, schema)
+    return period_of(month_cents(table, schema), schema, period)
+
+
+def period_of(months: np.ndarray, schema: PlanSchema, period: str) -> tuple[list[str], np.ndarray]:
+    """`month_cents` (lines x 12) by period ("month", "quarter" or "year"): (labels, lines x periods)."""
     if period == "month":
         return [c.name for c in schema.month_columns], months
     if period == "quarter":

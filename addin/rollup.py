@@ -55,20 +55,29 @@ def rollup(
     measure: str = "planned",
     *,
     reporting: bool = True,
+    months: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Totals of `measure` by the `by` dimensions (and `period` for planned), as a long table of cents.
 
     Columns: the `by` dimensions, `period` (for the planned measure) and `cents`. With
-    `reporting` money is converted to the reporting currency at plan rates first.
+    `reporting` money is converted to the reporting currency at plan rates first; `months`: the
+    table's planned spend per line and fiscal month in reporting cents when the caller holds it.
     """
     by = list(by)
     unknown = [d for d in by if d not in schema or schema[d].role is not Role.DIMENSION]
     if unknown:
         raise RollupError(f"cannot roll up by {', '.join(unknown)}; use any of {', '.join(schema.dimension_names)}")
     if measure == "planned":
-        labels, amounts = period_amounts(table, schema, period)
-        if reporting:
+        try:
+            Period(period)
+        except ValueError:
+            raise RollupError(f"unknown period {period!r}; use {', '.join(p.value for p in Period)}") from None
+        if reporting and months is not None:  # the read model's planned spend per line and month, already converted
+            labels, amounts = grain.period_of(months, schema, Period(period).value)
+        elif reporting:
             labels, amounts = grain.period_cents(table, schema, Period(period).value)
+        else:
+            labels, amounts = period_amounts(table, schema, period)
         money = True
     elif (
         measure in schema

@@ -23,11 +23,13 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 from babel.numbers import (
+    NumberPattern,
     format_compact_decimal,
     format_currency,
     format_decimal,
     format_percent,
     get_currency_precision,
+    parse_pattern,
 )
 
 from sheet_templates.calendar import FiscalCalendar, FiscalMonth
@@ -35,6 +37,18 @@ from sheet_templates.calendar import FiscalCalendar, FiscalMonth
 DEFAULT_LOCALE = "en_US"
 _MONTH_KEY = re.compile(r"m(0[1-9]|1[0-2])")
 _QUARTER_KEY = re.compile(r"Q([1-4])")
+
+
+@cache
+def _locale(name: str) -> Locale:
+    """The parsed locale, once per name (Babel parses a locale given as text on every call)."""
+    return Locale.parse(name)
+
+
+@cache
+def _pattern(text: str) -> NumberPattern:
+    """A parsed number pattern, once per pattern (a page formats tens of thousands of amounts)."""
+    return parse_pattern(text)
 
 
 def checked_locale(name: str) -> str:
@@ -76,8 +90,8 @@ class Formats:
         value = Decimal(int(cents)) / 100
         if code:
             pattern = _code_pattern(self.locale)
-            return format_currency(value, currency, pattern, locale=self.locale, currency_digits=True)
-        return format_currency(value, currency, locale=self.locale, format_type="accounting")
+            return format_currency(value, currency, pattern, locale=_locale(self.locale), currency_digits=True)
+        return format_currency(value, currency, locale=_locale(self.locale), format_type="accounting")
 
     def amount(self, cents: Any, currency: str) -> str:
         """Cents as a number in `currency`'s decimals, with separators and negatives in parentheses ("(1,250.50)").
@@ -89,26 +103,28 @@ class Formats:
         value = Decimal(int(cents)) / 100
         places = digits(currency)
         fraction = "0" * places
-        text = format_decimal(abs(value), f"#,##0{'.' + fraction if places else ''}", locale=self.locale)
+        text = format_decimal(
+            abs(value), _pattern(f"#,##0{'.' + fraction if places else ''}"), locale=_locale(self.locale)
+        )
         return f"({text})" if value < 0 else text
 
     def count(self, value: Any) -> str:
         """A count as a whole number with separators (473.65 won opportunities read as 474)."""
         if value is None or value == "":
             return ""
-        return format_decimal(round(Decimal(str(value))), "#,##0", locale=self.locale)
+        return format_decimal(round(Decimal(str(value))), _pattern("#,##0"), locale=_locale(self.locale))
 
     def ratio(self, value: Any, places: int = 2) -> str:
         """A ratio (ROI, cost per lead in units, pipeline per spend) with `places` decimals; '' for none."""
         if value is None or value == "" or _not_finite(value):
             return ""
-        return format_decimal(Decimal(str(value)), f"#,##0.{'0' * places}", locale=self.locale)
+        return format_decimal(Decimal(str(value)), _pattern(f"#,##0.{'0' * places}"), locale=_locale(self.locale))
 
     def percent(self, value: Any, places: int = 1) -> str:
         """A fraction as a percentage ("84.2%"); '' for none."""
         if value is None or value == "" or _not_finite(value):
             return ""
-        return format_percent(Decimal(str(value)), f"#,##0.{'0' * places}%", locale=self.locale)
+        return format_percent(Decimal(str(value)), _pattern(f"#,##0.{'0' * places}%"), locale=_locale(self.locale))
 
     def compact(self, value: Any, places: int = 2) -> str:
         """A number in the locale's short form, for a chart's axis and bar labels: "1M", "2.5M", "500K"; '' for none.
@@ -118,7 +134,7 @@ class Formats:
         if value is None or value == "" or _not_finite(value):
             return ""
         number = Decimal(str(value)).quantize(Decimal(1).scaleb(-places))  # a short number is rounded too: 19.58
-        return format_compact_decimal(number, format_type="short", locale=self.locale, fraction_digits=places)
+        return format_compact_decimal(number, format_type="short", locale=_locale(self.locale), fraction_digits=places)
 
     def month(self, month: FiscalMonth | str, calendar: FiscalCalendar | None = None) -> str:
         """A fiscal month by name ("Dec 2026"): a `FiscalMonth`, or its key ("m12") in `calendar`'s year."""
@@ -127,7 +143,7 @@ class Formats:
             if found is None or calendar is None:
                 return month
             month = calendar.months[int(found.group(1)) - 1]
-        return format_date(month.first_day, "MMM y", locale=self.locale)
+        return format_date(month.first_day, "MMM y", locale=_locale(self.locale))
 
     def period(self, key: str, calendar: FiscalCalendar) -> str:
         """A month key ("m03") or quarter key ("Q3") of `calendar`'s year as people read it."""
@@ -147,7 +163,7 @@ class Formats:
             return ""
         if isinstance(day, str):
             day = dt.date.fromisoformat(day[:10])
-        return format_date(day, "medium", locale=self.locale)
+        return format_date(day, "medium", locale=_locale(self.locale))
 
     def moment(self, when: dt.datetime | str | None) -> str:
         """A time stamp as "Dec 7, 2026, 2:05 PM" in en_US (to the minute, as stored: UTC)."""
@@ -155,7 +171,8 @@ class Formats:
             return ""
         if isinstance(when, str):
             when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
-        return f"{format_date(when, 'medium', locale=self.locale)}, {format_time(when, 'short', locale=self.locale)}"
+        where = _locale(self.locale)
+        return f"{format_date(when, 'medium', locale=where)}, {format_time(when, 'short', locale=where)}"
 
 
 def _not_finite(value: Any) -> bool:

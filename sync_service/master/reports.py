@@ -75,7 +75,7 @@ def rollup_json(m: Master, by: str | None, period: str | None, measure: str | No
     if period not in {p.value for p in Period}:  # checked for every measure, not only the phased one
         raise ServiceError(f"unknown period {period!r}; use {', '.join(p.value for p in Period)}")
     try:
-        long = rollup(m.table, schema, by=dims, period=period, measure=measure)
+        long = rollup(m.table, schema, by=dims, period=period, measure=measure, months=m.months)
     except RollupError as exc:
         raise ServiceError(str(exc)) from None
     money_measure = measure == "planned" or schema[measure].type is ColumnType.MONEY

@@ -41,12 +41,15 @@ def master() -> ResponseReturnValue:
     user, schema = g.web_user, app_schema()
     channel, unit = request.args.get("channel", ""), request.args.get("business_unit", "")
     view = master_model.load(app_store(), schema, user)
-    table = view.table
+    table, months = view.table, view.months
+    chosen = np.ones(len(table), dtype=bool)
     if channel:
-        table = table[table["channel"] == channel]
+        chosen &= (table["channel"] == channel).to_numpy()
     if unit:
-        table = table[table["business_unit"] == unit]
-    long = rollup(table, schema, by=["region"], period="quarter") if len(table) else None
+        chosen &= (table["business_unit"] == unit).to_numpy()
+    if not chosen.all():
+        table, months = table[chosen], months[chosen]
+    long = rollup(table, schema, by=["region"], period="quarter", months=months) if len(table) else None
     regions = list(view.allocation_regions)
     grid = {r: dict.fromkeys(QUARTERS, 0) for r in regions}
     if long is not None:
