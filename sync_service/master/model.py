@@ -35,6 +35,7 @@ from sync_service.master.spend import (
     LineIndex,
     book,
     closed_accruals,
+    invoiced_side,
     invoices_in_force,
     over_plan,
     purchase_orders_in_force,
@@ -459,8 +460,9 @@ def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None
             )
 
     spend_import = session.scalar(select(func.max(SpendImport.id)))
-    orders, invoices = parts.INPUTS.through(
-        (where, "spend", spend_import), lambda: (purchase_orders_in_force(session), invoices_in_force(session))
+    orders, invoices, side = parts.INPUTS.through(
+        (where, "spend", spend_import, schema.version, repr(schema.config)),
+        lambda: _spend_inputs(session, schema),
     )
     index = LineIndex(
         table["team_id"].to_numpy(dtype=object),
@@ -472,7 +474,7 @@ def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None
             parts.concatenated(teams, lambda p: p.code_keys, np.zeros(0, dtype=object)),
         ),
     )
-    ledger = book(schema, stored, orders, invoices, closed_accruals(session, year), index=index)
+    ledger = book(schema, stored, orders, invoices, closed_accruals(session, year), index=index, po_side=side)
     if ledger.tracked:  # the open PO balance replaces the committed spend the plans typed
         over["committed"] = ledger.committed
         table["committed"] = ledger.committed
@@ -534,6 +536,12 @@ def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None
         accrual_closed=ledger.closed_months,
         spend_import=spend_import,
     )
+
+
+def _spend_inputs(session: Session, schema: PlanSchema) -> tuple[Any, Any, Any]:
+    """The import part of spend control: the POs and invoices in force, and what they give each PO."""
+    orders, invoices = purchase_orders_in_force(session), invoices_in_force(session)
+    return orders, invoices, invoiced_side(schema, orders, invoices)
 
 
 def _actual_months(grid: np.ndarray, num: np.ndarray, den: np.ndarray, currencies: np.ndarray) -> np.ndarray:

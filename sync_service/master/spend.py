@@ -149,53 +149,46 @@ class Book:
     closed_months: tuple[str, ...] = ()
 
 
-def book(
-    schema: PlanSchema,
-    lines: list[dict[str, Any]],
-    orders: Mapping[str, dict[str, Any]],
-    invoices: Mapping[tuple[str, str], dict[str, Any]],
-    closes: Mapping[str, Any],
-    *,
-    records: bool = True,
-    index: LineIndex | None = None,
-) -> Book:
-    """Match every PO in force to its line and work out each PO's and each line's figures. Pure.
+@dataclass(frozen=True, eq=False)
+class InvoicedSide:
+    """What the POs and invoices in force give each PO, whatever lines the master holds: kept per import."""
 
-    With `records=False` the POs are not written out (`orders` is empty): the per-line arrays alone.
-    `index`: the lines' `LineIndex` when the caller has it (the read model composes it from its parts).
+    orders: InForce
+    invoice_fields: tuple[str, ...]
+    keys: list[str]
+    count: int
+    cents: list[int]
+    status: list[str]
+    amount: np.ndarray
+    currency: np.ndarray
+    is_open: np.ndarray
+    mine: list[list[tuple[Any, ...]]]  # each PO's invoices, in their order
+    unmatched: dict[str, list[tuple[Any, ...]]]  # invoices by a PO number no PO in force has
+    converted: np.ndarray  # each matched invoice in its PO's currency, grouped by PO
+    raw: np.ndarray  # per PO: invoiced, credits and all
+    invoiced: np.ndarray  # per PO: never below zero
+    open_balance: np.ndarray
+    ends: np.ndarray  # each fiscal month's last day (ordinal)
+    invoiced_by_end: np.ndarray  # POs x months
 
-    A closed month's accrual is the one finance closed (`closes[month].entries`), whatever was
-    imported since; an open month's is worked out from the POs and invoices in force now.
 
-    Every master load runs this, so it works on whole columns: the invoices are converted to their
-    POs' currencies once per currency pair, each PO's invoiced-to-date at every month end is one
-    cumulative sum, the month-end accruals of all POs one array operation (each value rounded as
-    `addin.accrual` rounds it), and the POs' figures converted to their lines' currencies once per
-    pair. The result is the same, to the cent, as working each PO out on its own.
-    """
+def invoiced_side(schema: PlanSchema, orders: Mapping[str, Any], invoices: Mapping[Any, Any]) -> InvoicedSide:
+    """The invoices grouped by PO and converted to its currency, invoiced to each month's end, the open balances."""
     config = schema.config
     months = schema.calendar.months
-    n = len(lines)
-    month_names = [c.name for c in schema.month_columns]
-    index = index if index is not None else LineIndex.of(lines)
-
     orders = InForce.of((*PO_FIELDS, "import_id"), orders)
     invoices = InForce.of((*INVOICE_FIELDS, "import_id"), invoices)
     keys = list(orders)
     count = len(keys)
     position = {key: p for p, key in enumerate(keys)}
     po_cents, po_status = orders.column("cents"), orders.column("status")
-    matches = index.match(orders.column("line_id"), orders.column("campaign_code"))
-    line_of = np.array([-1 if k is None else k for k, _, _ in matches], dtype=np.int64)
     amount = np.array(po_cents, dtype=np.int64)
     currency = np.array(orders.column("currency"), dtype=object)
     is_open = np.array([status == "open" for status in po_status], dtype=bool)
 
     # The invoices, each converted to its PO's currency (one conversion per currency pair).
     at = {f: j for j, f in enumerate(invoices.fields)}
-    i_number, i_po, i_currency, i_cents, i_date = (
-        at[f] for f in ("invoice_number", "po_number", "currency", "cents", "invoice_date")
-    )
+    i_currency, i_cents, i_date = (at[f] for f in ("currency", "cents", "invoice_date"))
     mine: list[list[tuple[Any, ...]]] = [[] for _ in range(count)]
     unmatched: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for (po_key, _), invoice in zip(invoices, invoices.rows(), strict=True):
@@ -229,6 +222,52 @@ def book(
     by_month = np.zeros((count, len(months) + 1), dtype=np.int64)
     np.add.at(by_month, (invoice_po, np.searchsorted(ends, days, side="left")), converted)
     invoiced_by_end = np.maximum(np.cumsum(by_month, axis=1)[:, : len(months)], 0)
+    return InvoicedSide(
+        orders, invoices.fields, keys, count, po_cents, po_status, amount, currency, is_open, mine, dict(unmatched),
+        converted, raw_invoiced, invoiced, open_balance, ends, invoiced_by_end,
+    )  # fmt: skip
+
+
+def book(
+    schema: PlanSchema,
+    lines: list[dict[str, Any]],
+    orders: Mapping[str, dict[str, Any]],
+    invoices: Mapping[tuple[str, str], dict[str, Any]],
+    closes: Mapping[str, Any],
+    *,
+    records: bool = True,
+    index: LineIndex | None = None,
+    po_side: InvoicedSide | None = None,
+) -> Book:
+    """Match every PO in force to its line and work out each PO's and each line's figures. Pure.
+
+    With `records=False` the POs are not written out (`orders` is empty): the per-line arrays alone.
+    `index`: the lines' `LineIndex` when the caller has it (the read model composes it from its parts);
+    `po_side`: `invoiced_side` of the same POs and invoices, when the caller keeps it (it needs no line).
+
+    A closed month's accrual is the one finance closed (`closes[month].entries`), whatever was
+    imported since; an open month's is worked out from the POs and invoices in force now.
+
+    Every master load runs this, so it works on whole columns: the invoices are converted to their
+    POs' currencies once per currency pair, each PO's invoiced-to-date at every month end is one
+    cumulative sum, the month-end accruals of all POs one array operation (each value rounded as
+    `addin.accrual` rounds it), and the POs' figures converted to their lines' currencies once per
+    pair. The result is the same, to the cent, as working each PO out on its own.
+    """
+    config = schema.config
+    n = len(lines)
+    month_names = [c.name for c in schema.month_columns]
+    index = index if index is not None else LineIndex.of(lines)
+
+    side = po_side if po_side is not None else invoiced_side(schema, orders, invoices)
+    orders, keys, mine, unmatched = side.orders, side.keys, side.mine, side.unmatched
+    po_cents, po_status, amount, currency, is_open = side.cents, side.status, side.amount, side.currency, side.is_open
+    converted, raw_invoiced, invoiced, open_balance = side.converted, side.raw, side.invoiced, side.open_balance
+    ends, invoiced_by_end = side.ends, side.invoiced_by_end
+    at = {f: j for j, f in enumerate(side.invoice_fields)}
+    i_number, i_po, i_cents, i_date = (at[f] for f in ("invoice_number", "po_number", "cents", "invoice_date"))
+    matches = index.match(orders.column("line_id"), orders.column("campaign_code"))
+    line_of = np.array([-1 if k is None else k for k, _, _ in matches], dtype=np.int64)
     methods = orders.column("method")
     delivered = _delivered(orders, amount, ends, line_of, _plan_cumulative(lines, month_names, methods, line_of))
     accrued_po = np.where(is_open[:, None], np.maximum(delivered - invoiced_by_end, 0), 0)

@@ -44,6 +44,7 @@ from sync_service.master.model import current_submissions, master_lines
 from sync_service.master.model import load as load_master
 from sync_service.master.spend import (
     Book,
+    LineIndex,
     book,
     closed_accruals,
     invoices_in_force,
@@ -878,8 +879,9 @@ def import_purchase_orders(
         )
         invoices = invoices_in_force(session)
         closes = closed_accruals(session, schema.calendar.year)
-        before = book(schema, lines, held, invoices, closes, records=False)  # only each line's PO amount
-        result = book(schema, lines, after, invoices, closes)
+        index = LineIndex.of(lines)  # the lines as POs find them, once for both books
+        before = book(schema, lines, held, invoices, closes, records=False, index=index)  # each line's PO amount
+        result = book(schema, lines, after, invoices, closes, index=index)
         grew = {k for k in range(len(lines)) if result.po_amount[k] > before.po_amount[k]}
         grew_keys = {(lines[k]["team_id"], lines[k]["line_id"]) for k in grew}
         over = [  # lines over plan after the import whose POs it raised: newly over, or further over
