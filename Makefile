@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/outcomes_import.py
 	$(BIN)/python benchmarks/spend.py
 	$(BIN)/python benchmarks/spend_import.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf build .pytest_cache
