@@ -32,7 +32,7 @@ test-packages: system-deps
 	fi
 
 test: $(STAMP) system-deps test-packages
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --durations=25  # the slowest tests, to keep the suite quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
