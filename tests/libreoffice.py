@@ -27,7 +27,7 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from sync_service.documents.pdf import OfficeTimeout, run_office
+from sync_service.documents.pdf import OfficeTimeout, office_command, run_office
 
 SOFFICE = "soffice"
 TIMEOUT_SECONDS = 180
@@ -80,21 +80,7 @@ def recalculate_many(paths: Sequence[Path], out_dir: Path, *, timeout: float = T
         user = Path(profile) / "user"
         user.mkdir()
         (user / "registrymodifications.xcu").write_text(_PROFILE_SETTINGS, encoding="utf-8")
-        command = [
-            soffice,
-            f"-env:UserInstallation={Path(profile).as_uri()}",
-            "--headless",
-            "--invisible",
-            "--norestore",
-            "--nolockcheck",
-            "--nodefault",
-            "--nologo",
-            "--convert-to",
-            "xlsx:Calc Office Open XML",
-            "--outdir",
-            str(out_dir),
-            *map(str, paths),
-        ]
+        command = office_command(soffice, Path(profile), "xlsx:Calc Office Open XML", out_dir, paths)
         stdout, stderr, code = _run(command, timeout, cwd=out_dir)
 
     missing = [str(t) for t in outputs if not t.is_file()]

@@ -51,21 +51,7 @@ def to_pdf(source: Path, *, setting: str | None = None, timeout: float = TIMEOUT
         raise NotConfigured(unavailable(setting) or "LibreOffice is not installed on the server")
     with tempfile.TemporaryDirectory(prefix="plansheet-pdf-") as folder:
         profile, out = Path(folder) / "profile", Path(folder) / "out"
-        command = [
-            found,
-            f"-env:UserInstallation={profile.as_uri()}",
-            "--headless",
-            "--invisible",
-            "--norestore",
-            "--nolockcheck",
-            "--nodefault",
-            "--nologo",
-            "--convert-to",
-            "pdf:calc_pdf_Export",
-            "--outdir",
-            str(out),
-            str(Path(source).resolve()),
-        ]
+        command = office_command(found, profile, "pdf:calc_pdf_Export", out, [Path(source).resolve()])
         code, stderr = _run(command, timeout, Path(folder))
         target = out / (Path(source).stem + ".pdf")
         data = target.read_bytes() if target.is_file() else b""
@@ -76,6 +62,25 @@ def to_pdf(source: Path, *, setting: str | None = None, timeout: float = TIMEOUT
             "the workbook itself is complete"
         )
     return data
+
+
+def office_command(program: str, profile: Path, convert_to: str, out: Path, files: list[Path]) -> list[str]:
+    """LibreOffice converting `files` to `convert_to` into `out`, headless, in its own throw-away `profile`."""
+    return [
+        program,
+        f"-env:UserInstallation={Path(profile).as_uri()}",
+        "--headless",
+        "--invisible",
+        "--norestore",
+        "--nolockcheck",
+        "--nodefault",
+        "--nologo",
+        "--convert-to",
+        convert_to,
+        "--outdir",
+        str(out),
+        *map(str, files),
+    ]
 
 
 class OfficeTimeout(RuntimeError):

@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -94,9 +95,11 @@ class Hooks:
     bodies: list[dict[str, Any]] = field(default_factory=list)
 
 
-@pytest.fixture
-def mail(tmp_path: Path) -> Iterator[tuple[Inbox, int, Path]]:
-    cert, key = certificate(tmp_path)
+@contextmanager
+def mail_server(folder: Path) -> Iterator[tuple[Inbox, int, Path]]:
+    """A real SMTP server on 127.0.0.1 that requires STARTTLS with a certificate made in `folder`:
+    (what it received, its port, the certificate a client must trust)."""
+    cert, key = certificate(folder)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     inbox = Inbox()
@@ -107,6 +110,12 @@ def mail(tmp_path: Path) -> Iterator[tuple[Inbox, int, Path]]:
         yield inbox, port, cert
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def mail(tmp_path: Path) -> Iterator[tuple[Inbox, int, Path]]:
+    with mail_server(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from typing import Any
 
 import openpyxl
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from sheet_templates.money import to_cents
@@ -39,9 +37,9 @@ from sync_service.platform.storage import User
 from sync_service.spend import accruals
 from tests.databases import upgrade
 from tests.sync_service.http_helpers import auth, problem
-from tests.sync_service.live_server import as_json, free_port
+from tests.sync_service.live_server import as_json
 from tests.sync_service.service_helpers import SCHEMA, settled_jobs
-from tests.sync_service.test_notifications import Inbox, certificate
+from tests.sync_service.test_notifications import Inbox, mail_server
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
@@ -80,18 +78,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Inbox, int, Path]]:
-    folder = tmp_path_factory.mktemp("mail")
-    cert, key = certificate(folder)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True)
-    controller.start()
-    try:
-        yield inbox, port, cert
-    finally:
-        controller.stop()
+    with mail_server(tmp_path_factory.mktemp("mail")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
