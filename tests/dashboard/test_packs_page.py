@@ -26,7 +26,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    s = make_service(f"sqlite:///{tmp_path / 'packs.db'}")
+    s = make_service(f"sqlite:///{tmp_path / 'packs.db'}", PACK_ON_CLOSE=True)
     with s.store.transaction() as session:
         for name in ("maria", "sam", "fiona"):
             set_password(session, name, PASSWORD)

@@ -75,7 +75,14 @@ def service(database_url: str) -> Iterator[Service]:
 
 
 def make_service(database_url: str, **config: Any) -> Service:
+    """A service on `database_url` with the bundled organisation and a token per role.
+
+    A close does not build its month's management pack here unless the test asks (`PACK_ON_CLOSE=True`):
+    the pack's own tests build it, and a test that only closes leaves no PDF running in the background
+    after its database is gone.
+    """
     upgrade(database_url)
+    config.setdefault("PACK_ON_CLOSE", False)
     app = create_app({"DATABASE_URL": database_url, "TESTING": True, **config})
     store = app.extensions[STORE]
     with store.transaction() as session:

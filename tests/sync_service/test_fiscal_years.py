@@ -40,7 +40,7 @@ NEXT_PLAN = [line("EMEA-0001", m01="1500", m12="700"), line("EMEA-0100", channel
 
 @pytest.fixture
 def service(database_url: str) -> Iterator[Service]:
-    s = make_service(database_url, PACK_ON_CLOSE=False)  # a year's twelve closes, not their packs (test_pack)
+    s = make_service(database_url)  # a year's twelve closes, not their packs (make_service: PACK_ON_CLOSE off)
     yield s
     settled_jobs(s.store)
     s.store.dispose()
