@@ -29,6 +29,14 @@ def convert_cents(cents: np.ndarray, currencies: np.ndarray, rates: Mapping[str,
     cents = np.asarray(cents, dtype=np.int64)
     if not len(cents):
         return np.zeros(0, dtype=np.int64)
+    return scale_by_ratios(cents, *rate_fractions(currencies, rates))
+
+
+def rate_fractions(currencies: np.ndarray, rates: Mapping[str, Decimal]) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's rate as an exact fraction: (numerators, denominators), int64 where they fit.
+
+    UnknownCurrency for a currency (or a blank) without a rate.
+    """
     codes, found = pd.factorize(np.asarray(currencies, dtype=object))  # hashing, not sorting; -1 for a blank
     ratios = []
     for code in found.tolist():
@@ -37,11 +45,11 @@ def convert_cents(cents: np.ndarray, currencies: np.ndarray, rates: Mapping[str,
         ratios.append(rates[code].as_integer_ratio())
     if (codes < 0).any():
         raise UnknownCurrency(f"no rate for currency {None!r}; known: {', '.join(rates)}")
-    num = np.array([n for n, _ in ratios], dtype=object)[codes]
-    den = np.array([d for _, d in ratios], dtype=object)[codes]
+    num = np.array([n for n, _ in ratios] or [0], dtype=object)[codes]
+    den = np.array([d for _, d in ratios] or [1], dtype=object)[codes]
     if all(abs(n) < 2**62 and d < 2**62 for n, d in ratios):
         num, den = num.astype(np.int64), den.astype(np.int64)
-    return scale_by_ratios(cents, num, den)
+    return num, den
 
 
 def cross_rate(config: OrgConfig, source: str, target: str, month: str | None = None) -> Fraction:

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync_service.platform.storage import ActualAmount, ActualImport, ActualMonth
+from sync_service.platform.storage import ActualAmount, ActualMonth
 
 
-def latest_actuals(session: Session, year: int) -> tuple[int | None, dict[tuple[str, str], int]]:
-    """(import id, {(team, line ID): cents in the line's currency}) of `year`'s newest import; (None, {}) before any."""
-    newest = session.scalar(select(func.max(ActualImport.id)).where(ActualImport.fiscal_year == year))
-    if newest is None:
-        return None, {}
+def actual_amounts(session: Session, import_id: int) -> dict[tuple[str, str], int]:
+    """{(team, line ID): cents in the line's currency} of an actuals import (the read model reads the newest)."""
     rows = session.execute(
-        select(ActualAmount.team_id, ActualAmount.line_id, ActualAmount.cents).where(ActualAmount.import_id == newest)
+        select(ActualAmount.team_id, ActualAmount.line_id, ActualAmount.cents).where(
+            ActualAmount.import_id == import_id
+        )
     )
-    return newest, {(t, lid): c for t, lid, c in rows}
+    return {(t, lid): c for t, lid, c in rows}
 
 
 def actual_months(session: Session, import_id: int | None) -> dict[tuple[str, str], dict[str, int]]:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sheet_templates.schema import PlanSchema
 from sync_service.access.auth import visible_regions, visible_teams
 from sync_service.master import parts
-from sync_service.master.actuals import actual_months, latest_actuals
+from sync_service.master.actuals import actual_amounts, actual_months
 from sync_service.master.allocations import current_allocations
 from sync_service.master.outcomes import in_force
 from sync_service.master.spend import (
@@ -213,33 +213,17 @@ class Estimate:
         return None
 
 
-class _Cache:
+class _Cache(parts.Cache):
     """A few loaded masters by the ids they were loaded at (immutable inputs: never stale)."""
-
-    def __init__(self, size: int = 8) -> None:
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key: tuple[Any, ...], load: Callable[[], Master]) -> Master:
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = load()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         """Forget every master and every part this process keeps (as a fresh process would start)."""
-        with self.lock:
-            self.items.clear()
+        super().clear()
         parts.PARTS.clear()
         parts.INPUTS.clear()
 
 
-CACHE = _Cache()
+CACHE = _Cache(8)
 
 
 def current_submissions(session: Session, year: int, version: int | None = None) -> dict[str, int]:
@@ -363,7 +347,7 @@ def derived(store: Store, schema: PlanSchema, user: User, name: str, make: Calla
     """
     with store.reading() as session:
         key = _key(session, store, schema.calendar.year)
-        whole = CACHE.get(key, lambda: _loaded(session, store, schema, key))
+        whole = CACHE.through(key, lambda: _loaded(session, store, schema, key))
         user = session.merge(user)
         scope = (name, visible_teams(user), visible_regions(user, schema.config.regions))
         with _DERIVED_LOCK:
@@ -386,13 +370,13 @@ def at_version(store: Store, schema: PlanSchema, version: int, user: User) -> Ma
     """
     with store.reading() as session:
         key = (store.url, "at", schema.calendar.year, version, *_newest_ids(session, schema.calendar.year)[1:])
-        whole = CACHE.get(key, lambda: _load(session, schema, version, shared=store.shared))
+        whole = CACHE.through(key, lambda: _load(session, schema, version, shared=store.shared))
         return whole.scoped(session.merge(user))
 
 
 def _current(session: Session, store: Store, schema: PlanSchema) -> Master:
     key = _key(session, store, schema.calendar.year)
-    return CACHE.get(key, lambda: _loaded(session, store, schema, key))
+    return CACHE.through(key, lambda: _loaded(session, store, schema, key))
 
 
 def _loaded(session: Session, store: Store, schema: PlanSchema, key: tuple[Any, ...]) -> Master:
@@ -435,7 +419,7 @@ def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None
     if actual_import is not None:  # the finance system's year to date replaces what the plans typed
         actuals, by_month = parts.INPUTS.through(
             (where, "actuals", actual_import),
-            lambda: (latest_actuals(session, year)[1], actual_months(session, actual_import)),
+            lambda: (actual_amounts(session, actual_import), actual_months(session, actual_import)),
         )
 
         def aligned(part: parts.TeamPart) -> tuple[np.ndarray, np.ndarray | None]:
@@ -448,7 +432,7 @@ def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None
                     found = by_month.get((part.team, i))
                     if found:
                         grid[k] = [found.get(m, 0) for m in month_names]
-                grid = _actual_months(grid, part.num, part.den, part.columns["currency"])
+                grid = _actual_months(grid, part.num, part.den)
             return line, grid
 
         done = [p.align("actuals", (where, actual_import), aligned) for p in teams]
@@ -512,8 +496,8 @@ def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None
         lines=parts.Lines(stored, over),
         table=table,
         months=parts.concatenated(teams, lambda p: p.months, np.zeros((0, len(month_names)), dtype=np.int64)),
-        committed=parts.to_reporting(table["committed"].to_numpy(dtype=np.int64), num, den, currencies),
-        actual=parts.to_reporting(table["actual"].to_numpy(dtype=np.int64), num, den, currencies),
+        committed=parts.to_reporting(table["committed"].to_numpy(dtype=np.int64), num, den),
+        actual=parts.to_reporting(table["actual"].to_numpy(dtype=np.int64), num, den),
         actual_months=actual_grid,
         outcomes=outcomes,
         outcome_cover=results.cover,
@@ -527,9 +511,9 @@ def _load(session: Session, schema: PlanSchema, version: int, shared: Any = None
         allocation_regions=tuple(schema.config.regions),
         actual_by_month=by_month,
         po_tracked=ledger.tracked,
-        po_amount=parts.to_reporting(ledger.po_amount, num, den, currencies),
-        invoiced=parts.to_reporting(ledger.invoiced, num, den, currencies),
-        accrued=parts.to_reporting(ledger.accrued, num, den, currencies),
+        po_amount=parts.to_reporting(ledger.po_amount, num, den),
+        invoiced=parts.to_reporting(ledger.invoiced, num, den),
+        accrued=parts.to_reporting(ledger.accrued, num, den),
         purchase_orders=ledger.orders,
         unmatched_invoices=ledger.unmatched_invoices,
         over_plan=tuple(over_plan(stored, schema, ledger.po_amount, planned)),
@@ -544,7 +528,7 @@ def _spend_inputs(session: Session, schema: PlanSchema) -> tuple[Any, Any, Any]:
     return orders, invoices, invoiced_side(schema, orders, invoices)
 
 
-def _actual_months(grid: np.ndarray, num: np.ndarray, den: np.ndarray, currencies: np.ndarray) -> np.ndarray:
+def _actual_months(grid: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """Actual spend per line and fiscal month in reporting cents, adding up to each line's converted total exactly.
 
     `grid` is the spend booked per line and month in the line's currency. A line's months are
@@ -552,5 +536,5 @@ def _actual_months(grid: np.ndarray, num: np.ndarray, den: np.ndarray, currencie
     and each month is the difference: so the months of a line sum to the line's actual spend as
     every other view converts it, and each month is within a cent of its own conversion.
     """
-    converted = parts.to_reporting(np.cumsum(grid, axis=1), num, den, currencies)
+    converted = parts.to_reporting(np.cumsum(grid, axis=1), num, den)
     return np.diff(converted, axis=1, prepend=0) if len(grid) else grid

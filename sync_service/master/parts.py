@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from addin import reporting as grain
-from addin.fx import UnknownCurrency
+from addin.fx import rate_fractions
 from sheet_templates.money import scale_by_ratios
 from sheet_templates.schema import ColumnType, PlanSchema
 from sync_service.platform.storage import SubmissionLine
@@ -79,7 +79,7 @@ class TeamPart:
     months: np.ndarray  # planned spend per line and fiscal month, reporting cents (lines x 12)
     planned: np.ndarray  # planned spend for the year per line, in the line's currency (cents)
     num: np.ndarray  # each line's plan rate as a fraction: numerator ...
-    den: np.ndarray  # ... and denominator (0: a currency without a plan rate)
+    den: np.ndarray  # ... and denominator
     id_keys: np.ndarray  # each line's ID as a PO names it (any case): casefolded
     code_keys: np.ndarray  # each line's campaign code casefolded ("" without one)
     # What was aligned to this part's lines from an import, by (kind, import key): small arrays.
@@ -137,10 +137,7 @@ def _team_part(team: str, submission: int, lines: list[dict[str, Any]], schema: 
     months = grain.month_cents(table, schema)
     names = [c.name for c in schema.month_columns]
     planned = np.array(table[names].to_numpy(dtype=np.int64).sum(axis=1), dtype=np.int64) if lines else np.zeros(0)
-    ratios = {code: rate.as_integer_ratio() for code, rate in schema.config.plan_rates.items()}
-    currencies = columns["currency"].tolist()
-    num = np.array([ratios.get(c, (0, 0))[0] for c in currencies], dtype=np.int64)
-    den = np.array([ratios.get(c, (0, 0))[1] for c in currencies], dtype=np.int64)
+    num, den = rate_fractions(columns["currency"], schema.config.plan_rates)  # as `month_cents` converted them
     id_keys = np.array([str(v).casefold() for v in columns["line_id"].tolist()], dtype=object)
     code_keys = np.array([str(v or "").casefold() for v in columns["campaign_code"].tolist()], dtype=object)
     return TeamPart(
@@ -201,14 +198,13 @@ def composed_table(parts: Sequence[TeamPart], schema: PlanSchema) -> pd.DataFram
     return pd.DataFrame({n: np.concatenate([p.columns[n] for p in parts]) for n in names})
 
 
-def to_reporting(cents: np.ndarray, num: np.ndarray, den: np.ndarray, currencies: Sequence[Any] = ()) -> np.ndarray:
-    """Per-line amounts in the lines' currencies (lines, or lines x months) in reporting cents at the plan rates."""
+def to_reporting(cents: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Per-line amounts in the lines' currencies (lines, or lines x months) in reporting cents at the plan rates.
+
+    `num` and `den`: each line's plan rate as a fraction (`addin.fx.rate_fractions`, kept with its team part).
+    """
     if not len(cents):
         return np.asarray(cents, dtype=np.int64)
-    unknown = np.flatnonzero(den == 0)
-    if len(unknown):
-        code = currencies[int(unknown[0])] if len(currencies) else "?"
-        raise UnknownCurrency(f"no rate for currency {code!r}")
     if np.ndim(cents) == 2:
         return scale_by_ratios(cents, num[:, None], den[:, None])
     return scale_by_ratios(cents, num, den)
