@@ -15,10 +15,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from sync_service.access.passwords import set_password
-from tests.dashboard.web_helpers import PASSWORD, csrf, signed_in, text
-from tests.sync_service.service_helpers import Service, approved_plan, make_service, settled_jobs
-from tests.sync_service.spend_helpers import PLAN, imported
+from tests.dashboard.web_helpers import csrf, signed_in, spend_site, text
+from tests.sync_service.service_helpers import Service, settled_jobs
 
 SHEETS = ["Overview", "Budget", "Spend control", "Performance"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -26,15 +24,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    s = make_service(f"sqlite:///{tmp_path / 'packs.db'}", PACK_ON_CLOSE=True)
-    with s.store.transaction() as session:
-        for name in ("maria", "sam", "fiona"):
-            set_password(session, name, PASSWORD)
-    approved_plan(s, PLAN)
-    imported(s)
-    yield s
-    settled_jobs(s.store)
-    s.store.dispose()
+    with spend_site(f"sqlite:///{tmp_path / 'packs.db'}", PACK_ON_CLOSE=True) as s:
+        yield s
 
 
 def test_closing_a_month_lists_its_pack_and_the_workbook_downloads(service: Service) -> None:

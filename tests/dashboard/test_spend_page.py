@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sync_service.access.passwords import set_password
-from tests.dashboard.web_helpers import PASSWORD, csrf, signed_in
-from tests.sync_service.service_helpers import Service, approved_plan, make_service, settled_jobs
+from tests.dashboard.web_helpers import csrf, signed_in, spend_site
+from tests.sync_service.service_helpers import Service
 from tests.sync_service.spend_helpers import (
     INVOICES,
     MONTHS,
@@ -27,7 +26,6 @@ from tests.sync_service.spend_helpers import (
     TEAM,
     accrual,
     cents,
-    imported,
     invoiced_by,
     line_figures,
     money,
@@ -36,15 +34,8 @@ from tests.sync_service.spend_helpers import (
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    s = make_service(f"sqlite:///{tmp_path / 'spend.db'}")
-    with s.store.transaction() as session:
-        for name in ("maria", "sam", "fiona"):
-            set_password(session, name, PASSWORD)
-    approved_plan(s, PLAN)
-    imported(s)
-    yield s
-    settled_jobs(s.store)  # the pack a close builds
-    s.store.dispose()
+    with spend_site(f"sqlite:///{tmp_path / 'spend.db'}") as s:
+        yield s
 
 
 def shown(cents: int) -> str:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
+
+from sync_service.access.passwords import set_password
+from tests.sync_service.service_helpers import approved_plan, make_service, settled_jobs
+from tests.sync_service.spend_helpers import PLAN, imported
 
 PASSWORD = "correct horse battery"
 
@@ -30,3 +36,20 @@ def signed_in(app: Any, name: str = "fiona") -> Any:
 def text(page: str) -> str:
     """The page's words as a reader sees them: no tags, one space between words."""
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+@contextmanager
+def spend_site(database_url: str, **config: Any) -> Iterator[Any]:
+    """A service whose master holds an approved plan with its POs and invoices imported, and whose users
+    maria, sam and fiona have passwords; its jobs settled and its connections closed afterwards."""
+    s = make_service(database_url, **config)
+    with s.store.transaction() as session:
+        for name in ("maria", "sam", "fiona"):
+            set_password(session, name, PASSWORD)
+    approved_plan(s, PLAN)
+    imported(s)
+    try:
+        yield s
+    finally:
+        settled_jobs(s.store)  # the pack a close builds, where the service builds one
+        s.store.dispose()
